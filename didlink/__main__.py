@@ -1,0 +1,3 @@
+from didlink.cli import main
+
+main()

@@ -1,0 +1,55 @@
+"""The `didlink` command line.
+
+Every command lives in a module of `didlink.commands` that exports `commands`, a list of click
+commands. Errors the user can act on (bad input, wrong passphrase, invalid token, ...) are printed
+as one line on stderr with exit code 2, never a traceback; nothing is printed on stdout then.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from didlink import __version__
+from didlink.commands import COMMAND_MODULES
+from didlink.errors import UserError
+from identity.errors import IdentityError
+from messaging.errors import MessagingError
+from transport.errors import TransportError
+
+EXIT_USAGE = 2
+USER_FACING = (UserError, IdentityError, MessagingError, TransportError)
+
+
+def one_line(exc: BaseException) -> str:
+    """The exception's message squeezed onto one line (or its docstring when it has none)."""
+    text = str(exc) or (type(exc).__doc__ or type(exc).__name__)
+    return " ".join(text.split())
+
+
+class DidlinkGroup(click.Group):
+    """A click group that turns user-facing errors into one line on stderr and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except USER_FACING as exc:
+            code = getattr(exc, "code", None)
+            prefix = f"error: {code}: " if isinstance(exc, IdentityError) and code else "error: "
+            click.echo(prefix + one_line(exc), err=True)
+            ctx.exit(EXIT_USAGE)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=DidlinkGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="didlink")
+def main() -> None:
+    """didlink: self-sovereign identity and private, serverless messaging."""
+
+
+for _module in COMMAND_MODULES:
+    for _command in _module.commands:
+        main.add_command(_command)
