@@ -1,0 +1,1 @@
+"""Benchmarks (`python -m bench.<name>`): numbers for the places where speed matters."""

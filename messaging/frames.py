@@ -1,0 +1,213 @@
+"""Application messages and the frame codec (specs/frames.md).
+
+A frame is the plaintext of one ratchet message: a canonical CBOR array of envelopes, each a
+CBOR map holding the sender's sequence number `seq` (the message id, specs/frames.md s.3), the
+message `type` and that type's fields. Several messages share one frame (coalescing); the
+channel pads the encoded frame (Padmé) before encrypting it.
+
+Decoding is strict: non-canonical CBOR, unknown types, missing or extra fields, wrong field
+types and oversize values all raise `FrameError` (a `RemoteProtocolError`).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+from identity import canonical
+from messaging.errors import RemoteProtocolError
+
+# --- limits (specs/frames.md s.4) ----------------------------------------------------------
+
+MAX_FRAME_PLAINTEXT = 256 * 1024  # encoded frame, before padding
+MAX_MESSAGES_PER_FRAME = 1024
+MAX_TEXT_BYTES = 64 * 1024  # UTF-8
+MAX_NAME_BYTES = 255  # UTF-8
+MAX_REASON_BYTES = 1024
+MAX_CHUNK_BYTES = 64 * 1024
+MAX_CHUNK_SIZE = 1024 * 1024
+MAX_RECEIPT_IDS = 1024
+MAX_SEQ = 2**63 - 1
+MAX_FILE_SIZE = 2**63 - 1
+PROTOCOL_VERSION: Literal[1] = 1
+
+Uint = Annotated[int, Field(ge=0, le=MAX_SEQ)]
+FileId = Annotated[bytes, Field(min_length=16, max_length=16)]
+
+
+class FrameError(RemoteProtocolError):
+    """A frame is not well-formed (bad CBOR, unknown type, bad field, over a size limit)."""
+
+
+def _utf8_at_most(value: str, limit: int, what: str) -> str:
+    if len(value.encode("utf-8", "surrogatepass")) > limit:
+        raise ValueError(f"{what} is longer than {limit} bytes")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"{what} is not valid Unicode") from exc
+    return value
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class Hello(_Message):
+    """Control: the initiator's first message, so the responder can start sending."""
+
+    type: Literal["hello"] = "hello"
+    version: Literal[1] = PROTOCOL_VERSION
+
+
+class Text(_Message):
+    """A chat message."""
+
+    type: Literal["text"] = "text"
+    text: str
+
+    @field_validator("text")
+    @classmethod
+    def _limit(cls, value: str) -> str:
+        return _utf8_at_most(value, MAX_TEXT_BYTES, "the text")
+
+
+class Receipt(_Message):
+    """Delivery receipt naming the sequence numbers (ids) of the messages delivered."""
+
+    type: Literal["receipt"] = "receipt"
+    ids: list[Uint] = Field(min_length=1, max_length=MAX_RECEIPT_IDS)
+
+
+class FileOffer(_Message):
+    """Announces a file: name (a bare file name, no path), size, SHA-256, chunk size."""
+
+    type: Literal["file_offer"] = "file_offer"
+    file_id: FileId
+    name: str
+    size: Annotated[int, Field(ge=0, le=MAX_FILE_SIZE)]
+    sha256: Annotated[bytes, Field(min_length=32, max_length=32)]
+    chunk_size: Annotated[int, Field(ge=1, le=MAX_CHUNK_SIZE)]
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        _utf8_at_most(value, MAX_NAME_BYTES, "the file name")
+        if value in ("", ".", "..") or any(c in value for c in "/\\"):
+            raise ValueError("the file name must be a bare name without path separators")
+        if any(unicodedata.category(c) in ("Cc", "Cf", "Cs") for c in value):
+            raise ValueError("the file name contains control characters")
+        return value
+
+
+class FileChunk(_Message):
+    """Part of a file's bytes, starting at `offset`."""
+
+    type: Literal["file_chunk"] = "file_chunk"
+    file_id: FileId
+    offset: Annotated[int, Field(ge=0, le=MAX_FILE_SIZE)]
+    data: Annotated[bytes, Field(min_length=1, max_length=MAX_CHUNK_BYTES)]
+
+
+class FileAck(_Message):
+    """The receiver has every byte of the file before `next_offset`."""
+
+    type: Literal["file_ack"] = "file_ack"
+    file_id: FileId
+    next_offset: Annotated[int, Field(ge=0, le=MAX_FILE_SIZE)]
+
+
+class Close(_Message):
+    """The sender ends the conversation; nothing follows it."""
+
+    type: Literal["close"] = "close"
+    reason: str = ""
+
+    @field_validator("reason")
+    @classmethod
+    def _limit(cls, value: str) -> str:
+        return _utf8_at_most(value, MAX_REASON_BYTES, "the close reason")
+
+
+Message = Hello | Text | Receipt | FileOffer | FileChunk | FileAck | Close
+_MESSAGE: TypeAdapter[Message] = TypeAdapter(Annotated[Message, Field(discriminator="type")])
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One message in a frame with the sender's sequence number (its id)."""
+
+    seq: int
+    message: Message
+
+
+def encode_envelope(envelope: Envelope) -> bytes:
+    """Canonical CBOR of one envelope (a frame's array element)."""
+    if not 0 <= envelope.seq <= MAX_SEQ:
+        raise ValueError("sequence number out of range")
+    body: dict[str, Any] = envelope.message.model_dump()
+    body["seq"] = envelope.seq
+    return canonical.encode(body)
+
+
+def _array_header(count: int) -> bytes:
+    """CBOR major type 4 header in shortest form (RFC 8949 s.3.1, s.4.2.1)."""
+    if count < 24:
+        return bytes([0x80 | count])
+    if count < 0x100:
+        return bytes([0x98, count])
+    return b"\x99" + count.to_bytes(2, "big")
+
+
+def encode_frame(envelopes: Sequence[Envelope]) -> bytes:
+    """Encode envelopes as one frame (before padding). Raises ValueError if too big."""
+    return join_frame([encode_envelope(e) for e in envelopes])
+
+
+def join_frame(encoded: Sequence[bytes]) -> bytes:
+    """Join already-encoded envelopes into a frame (canonical: array header + elements)."""
+    if not 1 <= len(encoded) <= MAX_MESSAGES_PER_FRAME:
+        raise ValueError("a frame holds 1 to 1024 messages")
+    frame = _array_header(len(encoded)) + b"".join(encoded)
+    if len(frame) > MAX_FRAME_PLAINTEXT:
+        raise ValueError("the frame is over the size limit")
+    return frame
+
+
+def frame_size(encoded_sizes: Sequence[int]) -> int:
+    """The frame length for envelopes of these encoded sizes."""
+    return len(_array_header(len(encoded_sizes))) + sum(encoded_sizes)
+
+
+def decode_frame(data: bytes) -> list[Envelope]:
+    """Strictly decode a frame (after unpadding). Raises `FrameError`."""
+    try:
+        value = canonical.decode(data, max_size=MAX_FRAME_PLAINTEXT)
+    except canonical.NonCanonicalCbor as exc:
+        raise FrameError(f"the frame is not valid canonical CBOR: {exc}") from exc
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_MESSAGES_PER_FRAME:
+        raise FrameError("a frame must be an array of 1 to 1024 messages")
+    envelopes = []
+    for item in value:
+        if not isinstance(item, dict):
+            raise FrameError("a frame element must be a map")
+        fields = dict(item)
+        seq = fields.pop("seq", None)
+        if type(seq) is not int or not 0 <= seq <= MAX_SEQ:
+            raise FrameError("a message has no valid sequence number")
+        try:
+            message = _MESSAGE.validate_python(fields)
+        except ValidationError as exc:
+            raise FrameError(f"a message is malformed: {_first_error(exc)}") from exc
+        envelopes.append(Envelope(seq=seq, message=message))
+    return envelopes
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: {error['msg']}" if where else str(error["msg"])

@@ -1,0 +1,393 @@
+"""The Double Ratchet session (Signal specification, revision 1; specs/session.md).
+
+Theory of operation
+-------------------
+A `RatchetSession` is seeded by the handshake with a 32-byte secret `SK` and one ratchet key
+pair: the initiator knows the responder's ratchet public key (spec `RatchetInitAlice`), the
+responder holds the matching private key (spec `RatchetInitBob`). The responder therefore has
+no sending chain until it has decrypted the initiator's first message: `can_send` says so and
+`encrypt` raises `LocalProtocolError` before that.
+
+Every message advances a symmetric chain (`KDF_CK`); every change of speaker performs a
+Diffie-Hellman ratchet step (`KDF_RK` over a fresh X25519 exchange), which gives forward
+secrecy and post-compromise recovery. Out-of-order messages are handled by storing skipped
+message keys (bounded by `MAX_SKIP` per step and `MAX_STORED_SKIPPED` in total). Each message
+key is used once and then deleted, so a replayed message fails.
+
+Decryption never changes the state unless the message authenticates: the new values are
+computed into locals and committed only after the MAC has been verified (spec section 3.5,
+"if an exception is raised ... discard any changes to the state").
+
+Crypto (spec section 5.2, recommended functions): X25519; KDF_RK = HKDF-SHA256(salt=RK,
+ikm=DH output, info=ROOT_INFO) -> 64 bytes; KDF_CK = HMAC-SHA256(CK, 0x01) -> message key,
+HMAC-SHA256(CK, 0x02) -> next chain key; ENCRYPT = AES-256-CBC (PKCS#7) then HMAC-SHA256 over
+AD || ciphertext, with keys from HKDF-SHA256(mk, salt=32 zero bytes, info=MESSAGE_INFO, 80).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import struct
+from collections import OrderedDict
+from collections.abc import Callable
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from messaging.errors import CryptoFailure, LocalProtocolError
+from messaging.ratchet_state import RatchetState, SkippedKey
+
+# --- constants (specs/session.md section 2) -----------------------------------------------
+
+ROOT_INFO = b"didlink/v1 ratchet root"
+MESSAGE_INFO = b"didlink/v1 ratchet message"
+WIRE_VERSION = 1
+HEADER_LEN = 41  # version (1) || dh (32) || pn (u32 BE) || n (u32 BE)
+TAG_LEN = 32
+BLOCK = 16
+MAX_SKIP = 1000
+MAX_STORED_SKIPPED = 2000
+_HEADER = struct.Struct(">B32sII")
+_ZERO_SALT = bytes(32)
+
+Rng = Callable[[int], bytes]
+
+
+# --- primitives ----------------------------------------------------------------------------
+
+
+# HMAC-SHA256 (RFC 2104) on hashlib with the key pads computed once per key: the stdlib's
+# one-shot `hmac.digest` pays an OpenSSL MAC set-up per call, which dominated the profile.
+# Checked against `hmac` and pyca's HKDF in tests/test_ratchet.py.
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+_sha256 = hashlib.sha256
+
+
+_ZERO32 = bytes(32)
+
+
+def _hmac_pads(key: bytes) -> tuple[bytes, bytes]:
+    if len(key) == 32:  # every key in the hot path
+        key += _ZERO32
+    else:
+        if len(key) > 64:
+            key = _sha256(key).digest()
+        key += bytes(64 - len(key))
+    return key.translate(_IPAD), key.translate(_OPAD)
+
+
+def hmac_sha256(key: bytes, data: bytes) -> bytes:
+    """HMAC-SHA256(key, data)."""
+    inner, outer = _hmac_pads(key)
+    return _sha256(outer + _sha256(inner + data).digest()).digest()
+
+
+def hkdf_sha256(ikm: bytes, *, salt: bytes, info: bytes, length: int) -> bytes:
+    """HKDF-SHA256 (RFC 5869): extract, then expand to `length` bytes."""
+    inner, outer = _hmac_pads(hmac_sha256(salt, ikm))
+    out = b""
+    block = b""
+    counter = 1
+    while len(out) < length:
+        block = _sha256(outer + _sha256(inner + block + info + bytes([counter])).digest()).digest()
+        out += block
+        counter += 1
+    return out[:length]
+
+
+def kdf_rk(rk: bytes, dh_out: bytes) -> tuple[bytes, bytes]:
+    """KDF_RK: returns (new root key, new chain key)."""
+    out = hkdf_sha256(dh_out, salt=rk, info=ROOT_INFO, length=64)
+    return out[:32], out[32:]
+
+
+def kdf_ck(ck: bytes) -> tuple[bytes, bytes]:
+    """KDF_CK: returns (next chain key = HMAC(ck, 0x02), message key = HMAC(ck, 0x01))."""
+    inner, outer = _hmac_pads(ck)
+    return (
+        _sha256(outer + _sha256(inner + b"\x02").digest()).digest(),
+        _sha256(outer + _sha256(inner + b"\x01").digest()).digest(),
+    )
+
+
+_ZERO_SALT_PADS = _hmac_pads(_ZERO_SALT)
+
+
+def _message_keys(mk: bytes) -> tuple[bytes, bytes, bytes]:
+    """HKDF-SHA256(mk, salt=32 zero bytes, info=MESSAGE_INFO, 80) -> enc key, auth key, IV.
+
+    `hkdf_sha256` unrolled for the hot path (three expand blocks, constant salt pads); a test
+    checks it against the general function.
+    """
+    zi, zo = _ZERO_SALT_PADS
+    inner, outer = _hmac_pads(_sha256(zo + _sha256(zi + mk).digest()).digest())
+    t1 = _sha256(outer + _sha256(inner + MESSAGE_INFO + b"\x01").digest()).digest()
+    t2 = _sha256(outer + _sha256(inner + t1 + MESSAGE_INFO + b"\x02").digest()).digest()
+    t3 = _sha256(outer + _sha256(inner + t2 + MESSAGE_INFO + b"\x03").digest()).digest()
+    return t1, t2, t3[:16]
+
+
+def aead_encrypt(mk: bytes, plaintext: bytes, ad: bytes) -> bytes:
+    """ENCRYPT(mk, plaintext, AD): AES-256-CBC ciphertext || HMAC-SHA256 tag (32 bytes)."""
+    enc_key, auth_key, iv = _message_keys(mk)
+    pad = BLOCK - len(plaintext) % BLOCK
+    encryptor = Cipher(algorithms.AES(enc_key), modes.CBC(iv)).encryptor()
+    ct = encryptor.update(plaintext + bytes([pad]) * pad) + encryptor.finalize()
+    return ct + hmac_sha256(auth_key, ad + ct)
+
+
+def aead_decrypt(mk: bytes, data: bytes, ad: bytes) -> bytes:
+    """DECRYPT(mk, ciphertext, AD); any failure is an opaque `CryptoFailure`."""
+    ct, tag = data[:-TAG_LEN], data[-TAG_LEN:]
+    if len(ct) < BLOCK or len(ct) % BLOCK:
+        raise CryptoFailure()
+    enc_key, auth_key, iv = _message_keys(mk)
+    if not hmac.compare_digest(hmac_sha256(auth_key, ad + ct), tag):
+        raise CryptoFailure()
+    decryptor = Cipher(algorithms.AES(enc_key), modes.CBC(iv)).decryptor()
+    padded = decryptor.update(ct) + decryptor.finalize()
+    pad = padded[-1]
+    if not 1 <= pad <= BLOCK or padded[-pad:] != bytes([pad]) * pad:
+        raise CryptoFailure()
+    return padded[:-pad]
+
+
+def encode_header(dh: bytes, pn: int, n: int) -> bytes:
+    """The 41-byte message header (specs/session.md section 3)."""
+    return _HEADER.pack(WIRE_VERSION, dh, pn, n)
+
+
+def _generate_dh(rng: Rng) -> X25519PrivateKey:
+    """GENERATE_DH(): an X25519 private key from 32 bytes of `rng`."""
+    raw = rng(32)
+    if not isinstance(raw, bytes) or len(raw) != 32:
+        raise LocalProtocolError("the rng must return the number of bytes asked for")
+    return X25519PrivateKey.from_private_bytes(raw)
+
+
+def _public_bytes(key: X25519PrivateKey) -> bytes:
+    return key.public_key().public_bytes_raw()
+
+
+def _dh(private: X25519PrivateKey, public: bytes) -> bytes:
+    try:
+        return private.exchange(X25519PublicKey.from_public_bytes(public))
+    except ValueError as exc:  # all-zero output (low-order point) or bad length
+        raise CryptoFailure() from exc
+
+
+# --- the session ---------------------------------------------------------------------------
+
+
+class RatchetSession:
+    """One side of a Double Ratchet conversation. Not thread-safe; sans-IO."""
+
+    def __init__(
+        self,
+        *,
+        associated_data: bytes,
+        dhs: X25519PrivateKey,
+        dhr: bytes | None,
+        rk: bytes,
+        cks: bytes | None,
+        ckr: bytes | None,
+        ns: int = 0,
+        nr: int = 0,
+        pn: int = 0,
+        skipped: OrderedDict[tuple[bytes, int], bytes] | None = None,
+        rng: Rng = os.urandom,
+    ) -> None:
+        """Low-level constructor; use `initiator`, `responder` or `from_state`."""
+        self._ad = associated_data
+        self._dhs = dhs
+        self._dhs_pub = _public_bytes(dhs)
+        self._dhr = dhr
+        self._rk = rk
+        self._cks = cks
+        self._ckr = ckr
+        self._ns = ns
+        self._nr = nr
+        self._pn = pn
+        self._skipped: OrderedDict[tuple[bytes, int], bytes] = skipped or OrderedDict()
+        self._rng = rng
+
+    # -- construction (spec section 3.3) --
+
+    @classmethod
+    def initiator(
+        cls,
+        seed: bytes,
+        peer_ratchet_public: bytes,
+        *,
+        associated_data: bytes,
+        rng: Rng = os.urandom,
+    ) -> RatchetSession:
+        """RatchetInitAlice(SK=seed, bob_dh_public_key=peer_ratchet_public)."""
+        _check_len("seed", seed)
+        _check_len("peer ratchet public key", peer_ratchet_public)
+        dhs = _generate_dh(rng)
+        try:
+            peer = X25519PublicKey.from_public_bytes(peer_ratchet_public)
+            rk, cks = kdf_rk(seed, dhs.exchange(peer))
+        except ValueError as exc:
+            raise LocalProtocolError("the peer ratchet public key is not usable") from exc
+        return cls(
+            associated_data=associated_data,
+            dhs=dhs,
+            dhr=peer_ratchet_public,
+            rk=rk,
+            cks=cks,
+            ckr=None,
+            rng=rng,
+        )
+
+    @classmethod
+    def responder(
+        cls,
+        seed: bytes,
+        own_ratchet_private: bytes,
+        *,
+        associated_data: bytes,
+        rng: Rng = os.urandom,
+    ) -> RatchetSession:
+        """RatchetInitBob(SK=seed, bob_dh_key_pair=own_ratchet_private)."""
+        _check_len("seed", seed)
+        _check_len("own ratchet private key", own_ratchet_private)
+        return cls(
+            associated_data=associated_data,
+            dhs=X25519PrivateKey.from_private_bytes(own_ratchet_private),
+            dhr=None,
+            rk=seed,
+            cks=None,
+            ckr=None,
+            rng=rng,
+        )
+
+    @property
+    def can_send(self) -> bool:
+        """False only for a responder that has not yet decrypted a message."""
+        return self._cks is not None
+
+    @property
+    def skipped_key_count(self) -> int:
+        """How many skipped message keys are stored (for tests and diagnostics)."""
+        return len(self._skipped)
+
+    # -- encrypt (spec section 3.4) --
+
+    def encrypt(self, plaintext: bytes) -> bytes:
+        """RatchetEncrypt: returns the wire message header || ciphertext || tag."""
+        if self._cks is None:
+            raise LocalProtocolError(
+                "the responder cannot send before it has received the initiator's first message"
+            )
+        if self._ns >= 2**32 - 1:
+            raise LocalProtocolError("the sending chain is exhausted")
+        self._cks, mk = kdf_ck(self._cks)
+        header = _HEADER.pack(WIRE_VERSION, self._dhs_pub, self._pn, self._ns)
+        self._ns += 1
+        return header + aead_encrypt(mk, plaintext, self._ad + header)
+
+    # -- decrypt (spec section 3.5) --
+
+    def decrypt(self, message: bytes) -> bytes:
+        """RatchetDecrypt. Raises `CryptoFailure` (state unchanged) for anything that fails."""
+        if len(message) < HEADER_LEN + BLOCK + TAG_LEN:
+            raise CryptoFailure()
+        version, dh, pn, n = _HEADER.unpack_from(message)
+        if version != WIRE_VERSION:
+            raise CryptoFailure()
+        header, body = message[:HEADER_LEN], message[HEADER_LEN:]
+        ad = self._ad + header
+
+        mk = self._skipped.get((dh, n))
+        if mk is not None:
+            plaintext = aead_decrypt(mk, body, ad)
+            del self._skipped[(dh, n)]
+            return plaintext
+
+        # Work on locals; commit only after the message authenticated.
+        rk, dhs, dhs_pub, dhr = self._rk, self._dhs, self._dhs_pub, self._dhr
+        cks, ckr, ns, nr, pn_own = self._cks, self._ckr, self._ns, self._nr, self._pn
+        new_skipped: list[tuple[tuple[bytes, int], bytes]] = []
+        if dh != dhr:
+            if ckr is not None and dhr is not None:
+                if pn - nr > MAX_SKIP:
+                    raise CryptoFailure()
+                while nr < pn:
+                    ckr, skipped_mk = kdf_ck(ckr)
+                    new_skipped.append(((dhr, nr), skipped_mk))
+                    nr += 1
+            pn_own, ns, nr, dhr = ns, 0, 0, dh
+            rk, ckr = kdf_rk(rk, _dh(dhs, dhr))
+            dhs = _generate_dh(self._rng)
+            dhs_pub = _public_bytes(dhs)
+            rk, cks = kdf_rk(rk, _dh(dhs, dhr))
+        if ckr is None or n < nr or n - nr > MAX_SKIP:
+            raise CryptoFailure()  # replay / too old (key gone) or too far ahead
+        while nr < n:
+            ckr, skipped_mk = kdf_ck(ckr)
+            new_skipped.append(((dh, nr), skipped_mk))
+            nr += 1
+        ckr, mk = kdf_ck(ckr)
+        plaintext = aead_decrypt(mk, body, ad)
+
+        self._rk, self._dhs, self._dhs_pub, self._dhr = rk, dhs, dhs_pub, dhr
+        self._cks, self._ckr, self._ns, self._nr, self._pn = cks, ckr, ns, nr + 1, pn_own
+        if new_skipped:
+            self._skipped.update(new_skipped)
+            while len(self._skipped) > MAX_STORED_SKIPPED:
+                self._skipped.popitem(last=False)  # evict the oldest first
+        return plaintext
+
+    # -- persistence (specs/session.md section 5) --
+
+    def to_state(self) -> RatchetState:
+        """Snapshot every state variable into a versioned, serialisable model."""
+        return RatchetState(
+            associated_data=self._ad,
+            dhs_private=self._dhs.private_bytes_raw(),
+            dhr=self._dhr,
+            rk=self._rk,
+            cks=self._cks,
+            ckr=self._ckr,
+            ns=self._ns,
+            nr=self._nr,
+            pn=self._pn,
+            skipped=[SkippedKey(dh=dh, n=n, mk=mk) for (dh, n), mk in self._skipped.items()],
+        )
+
+    @classmethod
+    def from_state(cls, state: RatchetState, *, rng: Rng = os.urandom) -> RatchetSession:
+        """Rebuild a session from `to_state()` output."""
+        return cls(
+            associated_data=state.associated_data,
+            dhs=X25519PrivateKey.from_private_bytes(state.dhs_private),
+            dhr=state.dhr,
+            rk=state.rk,
+            cks=state.cks,
+            ckr=state.ckr,
+            ns=state.ns,
+            nr=state.nr,
+            pn=state.pn,
+            skipped=OrderedDict(((k.dh, k.n), k.mk) for k in state.skipped),
+            rng=rng,
+        )
+
+
+def _check_len(what: str, value: bytes) -> None:
+    if len(value) != 32:
+        raise LocalProtocolError(f"the {what} must be 32 bytes, not {len(value)}")
+
+
+__all__ = [
+    "MAX_SKIP",
+    "MAX_STORED_SKIPPED",
+    "MESSAGE_INFO",
+    "ROOT_INFO",
+    "RatchetSession",
+    "encode_header",
+]
