@@ -1,7 +1,80 @@
-"""(placeholder: this module's commands are being written)"""
+"""`didlink contacts`: list, rename and remove contacts (specs/store.md).
+
+The `contacts` group is exported so that other command modules can add subcommands to it
+(e.g. `contacts verify`).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-commands: list[click.Command] = []
+from didlink.commands.safety import contacts_verify
+from didlink.output import print_json
+from didlink.profile import Profile
+from didlink.store import Store
+from identity.contact import Contact
+
+
+def _open_store() -> Store:
+    """The store of the current profile; NoIdentity first if there is no identity yet."""
+    profile = Profile.from_env()
+    profile.did()
+    return profile.open_store()
+
+
+def contact_json(contact: Contact) -> dict[str, Any]:
+    """A contact as the JSON object printed by `contacts --json`."""
+    return {
+        "did": contact.did,
+        "name": contact.name,
+        "verification": contact.verification.value,
+        "first_seen": contact.first_seen.isoformat(),
+        "last_seen": contact.last_seen.isoformat(),
+    }
+
+
+@click.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+@click.pass_context
+def contacts(ctx: click.Context, as_json: bool) -> None:
+    """List your contacts (DID, name, verification); subcommands change them."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with _open_store() as store:
+        found = store.list_contacts()
+    if as_json:
+        print_json([contact_json(contact) for contact in found])
+        return
+    if not found:
+        click.echo("No contacts yet.")
+        return
+    width = max(len(contact.name or "-") for contact in found)
+    for contact in found:
+        click.echo(f"{contact.did}  {(contact.name or '-'):<{width}}  {contact.verification}")
+
+
+@contacts.command()
+@click.argument("contact")
+@click.argument("name")
+def rename(contact: str, name: str) -> None:
+    """Give CONTACT (a DID, a unique start of one, or a name) the petname NAME."""
+    with _open_store() as store:
+        found = store.find_contact(contact)
+        renamed = store.rename_contact(found.did, name)
+    click.echo(f"{renamed.did} is now {renamed.name!r}.")
+
+
+@contacts.command()
+@click.argument("contact")
+def remove(contact: str) -> None:
+    """Forget CONTACT (a DID, a unique start of one, or a name)."""
+    with _open_store() as store:
+        found = store.find_contact(contact)
+        store.remove_contact(found.did)
+    click.echo(f"Removed {found.display_name}.")
+
+
+commands: list[click.Command] = [contacts]
+contacts.add_command(contacts_verify, name="verify")

@@ -1,7 +1,207 @@
-"""(placeholder: this module's commands are being written)"""
+"""`didlink invite`, `inspect`, `accept`: signed invitation tokens (specs/invitation.md).
+
+Thin glue: the token format and every check live in identity.invitation / identity.token; this
+module reads the clock, the profile and the store, and prints.
+"""
 
 from __future__ import annotations
 
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any
+
 import click
 
-commands: list[click.Command] = []
+from didlink.errors import UserError
+from didlink.output import print_json, print_qr
+from didlink.profile import Profile
+from didlink.store import Store, check_name
+from identity.errors import AlreadyUsed, InvitationError
+from identity.invitation import Invitation, InvitationKind, Response, verify_invitation
+from identity.token import decode_token, encode_token
+from identity.validity import check_not_future, check_window, iso_time
+
+DEFAULT_EXPIRY = "30d"
+MAX_LIFETIME = 3650 * 86400
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"(\d{1,9})([smhdw])")
+NO_TRANSPORT = (
+    "live invitations need the transport (not yet available); use --card for a contact card"
+)
+NO_LIVE_ACCEPT = (
+    "this is a live invitation, which needs the transport (not yet available): ask for a card"
+)
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in a duration such as 90s, 15m, 2h, 30d or 1w; UserError if it is not one."""
+    match = _DURATION.fullmatch(text.strip().lower())
+    if match is None:
+        raise UserError(f"{text!r} is not a duration: write e.g. 90s, 15m, 2h, 30d or 1w")
+    seconds = int(match[1]) * _UNITS[match[2]]
+    if not 0 < seconds <= MAX_LIFETIME:
+        raise UserError("the expiry must be more than zero and at most 3650 days")
+    return seconds
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+@click.command()
+@click.option("--card", is_flag=True, help="A contact card: no live connection, just your DID.")
+@click.option("--label", help="A name to suggest to whoever accepts it (at most 64 characters).")
+@click.option(
+    "--expires", default=DEFAULT_EXPIRY, show_default=True, help="Lifetime: 15m, 2h, 30d, 1w..."
+)
+@click.option("--multi-use", is_flag=True, help="Let any number of people accept it.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"token": ...} only.')
+def invite(card: bool, label: str | None, expires: str, multi_use: bool, as_json: bool) -> None:
+    """Make a signed invitation token (for now: a contact card, with --card)."""
+    if not card:
+        raise UserError(NO_TRANSPORT)
+    lifetime = parse_duration(expires)
+    profile = Profile.from_env()
+    key = profile.unlock()
+    try:
+        invitation = Invitation.create(
+            key, now=_now(), lifetime=lifetime, label=label, multi_use=multi_use
+        )
+    except ValueError as exc:
+        raise UserError(f"cannot make the card: {exc}") from exc
+    token = encode_token(invitation)
+    if as_json:
+        print_json({"token": token})
+        return
+    click.echo(token)
+    print_qr(token)
+    use = "any number of times" if multi_use else "once"
+    click.echo(f"A contact card for {invitation.inviter}.")
+    click.echo(f"It can be accepted {use} until {iso_time(invitation.expires)}:")
+    click.echo("didlink accept <token>")
+
+
+_VERDICT_TEXT = {
+    "valid": "valid now",
+    "expired": "but EXPIRED",
+    "notYetValid": "but NOT YET VALID (check the clocks)",
+}
+
+
+def _verdict(token: Invitation | Response, now: int) -> str:
+    """'valid', or the code of the time check that fails (inspect shows, it does not refuse)."""
+    try:
+        if isinstance(token, Invitation):
+            check_window(created=token.created, expires=token.expires, now=now)
+        else:
+            check_not_future(created=token.created, now=now)
+    except InvitationError as exc:
+        return exc.code
+    return "valid"
+
+
+def _describe(token: Invitation | Response, now: int) -> dict[str, Any]:
+    if isinstance(token, Response):
+        return {
+            "type": "response",
+            "responder": token.responder,
+            "invitation_id": token.invitation_id.hex(),
+            "created": iso_time(token.created),
+            "connect_bytes": len(token.connect),
+            "signature": "valid",
+            "verdict": _verdict(token, now),
+        }
+    return {
+        "type": "invitation",
+        "kind": token.kind.label,
+        "inviter": token.inviter,
+        "label": token.label,
+        "created": iso_time(token.created),
+        "expires": iso_time(token.expires),
+        "use": token.use.label,
+        "id": token.id.hex(),
+        "connect_bytes": len(token.connect),
+        "signature": "valid",
+        "verdict": _verdict(token, now),
+    }
+
+
+@click.command()
+@click.argument("token")
+@click.option("--json", "as_json", is_flag=True, help="Print the contents as one JSON object.")
+def inspect(token: str, as_json: bool) -> None:
+    """Check a didlink token's signature and show what it says (no identity needed).
+
+    A malformed or forged token is an error (exit 2); an authentic token that is expired or not
+    yet valid is shown with that verdict.
+    """
+    decoded = decode_token(token)
+    description = _describe(decoded, _now())
+    if as_json:
+        print_json(description)
+        return
+    title = "response" if isinstance(decoded, Response) else decoded.kind.label
+    click.echo(f"didlink {title}: authentic, {_VERDICT_TEXT[description['verdict']]}")
+    for key, value in description.items():
+        if key not in ("type", "signature", "verdict") and value is not None:
+            click.echo(f"  {key.replace('_', ' ') + ':':<16}{value}")
+
+
+def _initial_name(store: Store, label: str | None) -> str | None:
+    """The card's label as a petname if it is a valid name that no contact has yet."""
+    if label is None:
+        return None
+    try:
+        name = check_name(label)
+    except UserError:
+        return None
+    return name if _name_is_free(store, name) else None
+
+
+def _name_is_free(store: Store, name: str) -> bool:
+    try:
+        store.find_contact(name)
+    except UserError:
+        return True
+    return False
+
+
+@click.command()
+@click.argument("token")
+@click.option("--json", "as_json", is_flag=True, help='Print {"did", "name", "new"} as JSON.')
+def accept(token: str, as_json: bool) -> None:
+    """Accept a contact card: verify it and save its owner as an unverified contact."""
+    decoded = decode_token(token)
+    if isinstance(decoded, Response):
+        raise UserError("this is a response token: only the inviter who asked for it can use it")
+    if decoded.kind is not InvitationKind.CARD:
+        raise UserError(NO_LIVE_ACCEPT)
+    profile = Profile.from_env()
+    own_did = profile.did()
+    now = _now()
+    stamp = datetime.fromtimestamp(now, UTC)
+    with profile.open_store() as store:
+        verify_invitation(decoded, now=now, already_used=store.is_invitation_used(decoded.id))
+        if decoded.inviter == own_did:
+            raise UserError("this is your own card: give it to someone else to accept")
+        if not decoded.multi_use and not store.mark_invitation_used(decoded.id, now=stamp):
+            raise AlreadyUsed("This single-use invitation was already accepted.")
+        new = store.get_contact(decoded.inviter) is None
+        name = _initial_name(store, decoded.label) if new else None
+        try:
+            contact = store.add_contact(decoded.inviter, name=name, now=stamp)
+        except UserError:  # the name was taken in the meantime: keep the contact, unnamed
+            contact = store.add_contact(decoded.inviter, now=stamp)
+    if as_json:
+        print_json({"did": contact.did, "name": contact.name, "new": new})
+        return
+    if new:
+        named = f" as {contact.name!r}" if contact.name else ""
+        click.echo(f"Added {contact.did}{named}: an unverified contact.")
+    else:
+        click.echo(f"{contact.display_name} ({contact.did}) was already a contact.")
+    click.echo("Compare safety numbers or a SAS with them to verify it.")
+
+
+commands: list[click.Command] = [invite, inspect, accept]

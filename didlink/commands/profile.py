@@ -1,7 +1,63 @@
-"""(placeholder: this module's commands are being written)"""
+"""`didlink init`, `whoami`, `passwd`: the identity in this profile (specs/keystore.md)."""
 
 from __future__ import annotations
 
 import click
 
-commands: list[click.Command] = []
+from didlink.errors import UserError
+from didlink.output import print_json, print_qr
+from didlink.passphrase import get_new_passphrase, get_passphrase
+from didlink.profile import Profile
+from identity.errors import IdentityExists
+from identity.keys import IdentityKey
+from identity.keystore import change_passphrase, create_keystore, unlock
+
+
+@click.command()
+@click.option("--force", is_flag=True, help="Replace the existing identity (it is then lost).")
+def init(force: bool) -> None:
+    """Create a new identity (a did:key) protected by a passphrase, and print its DID."""
+    profile = Profile.from_env()
+    if not force and (profile.keystore_path.exists() or profile.keystore_path.is_symlink()):
+        raise IdentityExists(
+            f"an identity already exists in {profile.path}: "
+            "use --force to replace it (the old identity is then lost)"
+        )
+    passphrase = get_passphrase(confirm=True, prompt="New passphrase")
+    profile.ensure()
+    key = IdentityKey.generate()
+    try:
+        create_keystore(profile.keystore_path, key, passphrase, overwrite=force)
+    except OSError as exc:
+        raise UserError(f"cannot write the keystore: {exc.strerror or exc}") from exc
+    click.echo(key.did)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help='Print {"did": ...} as JSON.')
+def whoami(as_json: bool) -> None:
+    """Show this profile's DID (and a QR code of it). No passphrase needed."""
+    did = Profile.from_env().did()
+    if as_json:
+        print_json({"did": did})
+        return
+    click.echo(did)
+    print_qr(did)
+
+
+@click.command()
+def passwd() -> None:
+    """Change the passphrase that protects the identity (DIDLINK_NEW_PASSPHRASE for scripts)."""
+    profile = Profile.from_env()
+    profile.did()  # NoIdentity / DamagedKeystore before asking anything
+    old = get_passphrase(prompt="Current passphrase")
+    unlock(profile.keystore_path, old)  # WrongPassphrase before asking for the new one
+    new = get_new_passphrase()
+    try:
+        change_passphrase(profile.keystore_path, old, new)
+    except OSError as exc:
+        raise UserError(f"cannot write the keystore: {exc.strerror or exc}") from exc
+    click.echo("Passphrase changed.")
+
+
+commands: list[click.Command] = [init, whoami, passwd]

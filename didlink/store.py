@@ -1,0 +1,337 @@
+"""The local store: one SQLite file in the profile for contacts and used invitation ids.
+
+Theory of operation (specs/store.md):
+- stdlib sqlite3, file created 0600 before SQLite opens it (its -wal / -shm files inherit the
+  mode), WAL journal with synchronous=FULL: a committed change survives a crash or power cut.
+- The schema version lives in `PRAGMA user_version`. `MIGRATIONS[i]` takes a database from
+  version i to i+1; opening runs the missing ones in one IMMEDIATE transaction, so two processes
+  opening a fresh profile at once cannot both migrate. A database newer than this code is refused.
+- The connection is in autocommit mode; each public method is one statement or one explicit
+  transaction, so every call is atomic on its own (e.g. `mark_invitation_used` is a single
+  INSERT that either claims the id or finds it taken).
+- Times are stored as ISO 8601 text in UTC (microseconds); callers pass aware datetimes.
+- Petnames are unique (ignoring ASCII case) and must not look like a DID, so that a command-line
+  argument is unambiguously a DID or a name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import unicodedata
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+from didlink.errors import UserError
+from identity.contact import Contact, Verification
+from identity.did_key import ed25519_public_key
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_S = 10.0
+MAX_NAME_LENGTH = 64
+MAX_INVITATION_ID = 64
+MIN_DID_PREFIX = len("did:key:z6Mk") + 4
+"""A partial DID given on the command line must be at least this long to be looked up."""
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 0 -> 1: contacts and used invitation ids (issue 2, section 5).
+    (
+        """
+        CREATE TABLE contacts (
+            did          TEXT PRIMARY KEY NOT NULL,
+            name         TEXT COLLATE NOCASE UNIQUE,
+            verification TEXT NOT NULL
+                         CHECK (verification IN ('unverified', 'sas', 'safety-number')),
+            first_seen   TEXT NOT NULL,
+            last_seen    TEXT NOT NULL
+        ) STRICT
+        """,
+        """
+        CREATE TABLE used_invitations (
+            id      BLOB PRIMARY KEY NOT NULL,
+            used_at TEXT NOT NULL
+        ) STRICT
+        """,
+    ),
+)
+assert len(MIGRATIONS) == SCHEMA_VERSION
+
+
+class DamagedStore(UserError):
+    """The local store is not a readable didlink database."""
+
+
+def _timestamp(now: datetime) -> str:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("store times must be timezone-aware datetimes")
+    return now.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _datetime(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _check_did(did: str) -> str:
+    ed25519_public_key(did)  # raises InvalidDid & co. (identity errors: one line in the CLI)
+    return did
+
+
+def looks_like_did(text: str) -> bool:
+    """True if `text` would be read as a DID rather than a petname."""
+    return text.strip().lower().startswith("did:")
+
+
+def check_name(name: str) -> str:
+    """A petname, normalized (NFC, trimmed), or UserError saying what is wrong with it."""
+    name = unicodedata.normalize("NFC", name).strip()
+    if not name:
+        raise UserError("a contact name must not be empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise UserError(f"a contact name is at most {MAX_NAME_LENGTH} characters")
+    if any(unicodedata.category(ch).startswith("C") for ch in name):
+        raise UserError("a contact name must not contain control characters")
+    if looks_like_did(name):
+        raise UserError("a contact name must not look like a DID (it must not start with 'did:')")
+    return name
+
+
+def _create_private_file(path: Path) -> None:
+    """Create `path` with mode 0600 if missing, and force 0600 if it exists with another mode."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if os.fstat(fd).st_mode & 0o777 != 0o600:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+class Store:
+    """The profile's SQLite database. Use as a context manager or call `close()`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            _create_private_file(self.path)
+        except OSError as exc:
+            raise DamagedStore(
+                f"cannot open the local store {self.path}: {exc.strerror or exc}"
+            ) from exc
+        self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        try:
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = FULL")
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise DamagedStore(
+                f"the local store {self.path} is damaged or not a didlink database ({exc})"
+            ) from exc
+        except BaseException:
+            self._db.close()
+            raise
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def _user_version(self) -> int:
+        row = self._db.execute("PRAGMA user_version").fetchone()
+        return int(row[0])
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE (take the write lock now) ... COMMIT, or ROLLBACK on any error."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        if self._user_version() == SCHEMA_VERSION:
+            return
+        with self._transaction():
+            version = self._user_version()  # again, now that we hold the write lock
+            if version > SCHEMA_VERSION:
+                raise UserError(
+                    f"the local store {self.path} was made by a newer didlink "
+                    f"(schema {version}, this one knows {SCHEMA_VERSION})"
+                )
+            for step in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[step]:
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {step + 1}")
+
+    @property
+    def schema_version(self) -> int:
+        return self._user_version()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- contacts --------------------------------------------------------------------------
+
+    @staticmethod
+    def _contact(row: tuple[str, str | None, str, str, str]) -> Contact:
+        did, name, verification, first_seen, last_seen = row
+        return Contact(
+            did=did,
+            name=name,
+            verification=Verification(verification),
+            first_seen=_datetime(first_seen),
+            last_seen=_datetime(last_seen),
+        )
+
+    def _name_taken_error(self, name: str) -> UserError:
+        return UserError(f"the name {name!r} is already used by another contact")
+
+    def add_contact(self, did: str, *, name: str | None = None, now: datetime) -> Contact:
+        """Add an unverified contact; if it exists, keep its state and update last_seen.
+
+        `name` is only used (and checked) for a new contact: a bad or already used name is a
+        UserError and nothing is added (callers that got the name from a peer may retry with
+        name=None).
+        """
+        _check_did(did)
+        stamp = _timestamp(now)
+        try:
+            with self._transaction():
+                exists = self._db.execute("SELECT 1 FROM contacts WHERE did = ?", (did,)).fetchone()
+                if exists:
+                    self._db.execute(
+                        "UPDATE contacts SET last_seen = ? WHERE did = ?", (stamp, did)
+                    )
+                else:
+                    name = None if name is None else check_name(name)
+                    self._db.execute(
+                        "INSERT INTO contacts (did, name, verification, first_seen, last_seen) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (did, name, Verification.UNVERIFIED.value, stamp, stamp),
+                    )
+        except sqlite3.IntegrityError as exc:
+            raise self._name_taken_error(name or "") from exc
+        contact = self.get_contact(did)
+        assert contact is not None
+        return contact
+
+    def get_contact(self, did: str) -> Contact | None:
+        row = self._db.execute(
+            "SELECT did, name, verification, first_seen, last_seen FROM contacts WHERE did = ?",
+            (did,),
+        ).fetchone()
+        return None if row is None else self._contact(row)
+
+    def _require(self, did: str) -> Contact:
+        contact = self.get_contact(did)
+        if contact is None:
+            raise UserError(f"{did} is not one of your contacts")
+        return contact
+
+    def find_contact(self, did_or_name: str) -> Contact:
+        """The contact with this DID or petname, or the only one whose DID starts with it."""
+        text = did_or_name.strip()
+        if looks_like_did(text):
+            contact = self.get_contact(text)
+            if contact is not None:
+                return contact
+            if len(text) >= MIN_DID_PREFIX:
+                rows = self._db.execute(
+                    "SELECT did, name, verification, first_seen, last_seen FROM contacts "
+                    "WHERE substr(did, 1, ?) = ? ORDER BY did LIMIT 2",
+                    (len(text), text),
+                ).fetchall()
+                if len(rows) == 1:
+                    return self._contact(rows[0])
+                if len(rows) > 1:
+                    raise UserError(f"{text} matches several contacts: give more of the DID")
+            raise UserError(f"{text} is not one of your contacts")
+        name = unicodedata.normalize("NFC", text)
+        row = self._db.execute(
+            "SELECT did, name, verification, first_seen, last_seen FROM contacts WHERE name = ?",
+            (name,),
+        ).fetchone()
+        if row is None:
+            raise UserError(f"you have no contact named {text!r}")
+        return self._contact(row)
+
+    def list_contacts(self) -> list[Contact]:
+        """All contacts: named ones by name (ignoring ASCII case), then unnamed ones by DID."""
+        rows = self._db.execute(
+            "SELECT did, name, verification, first_seen, last_seen FROM contacts"
+            " ORDER BY name IS NULL, name, did"
+        ).fetchall()
+        return [self._contact(row) for row in rows]
+
+    def rename_contact(self, did: str, name: str | None) -> Contact:
+        """Give a contact a petname (None removes it); UserError if the name is taken or bad."""
+        name = None if name is None else check_name(name)
+        self._require(did)
+        try:
+            self._db.execute("UPDATE contacts SET name = ? WHERE did = ?", (name, did))
+        except sqlite3.IntegrityError as exc:
+            raise self._name_taken_error(name or "") from exc
+        return self._require(did)
+
+    def remove_contact(self, did: str) -> None:
+        """Forget a contact; UserError if it is unknown."""
+        cursor = self._db.execute("DELETE FROM contacts WHERE did = ?", (did,))
+        if cursor.rowcount != 1:
+            raise UserError(f"{did} is not one of your contacts")
+
+    def set_verification(self, did: str, verification: Verification) -> Contact:
+        """Record how the contact was verified; UserError if it is unknown."""
+        cursor = self._db.execute(
+            "UPDATE contacts SET verification = ? WHERE did = ?",
+            (Verification(verification).value, did),
+        )
+        if cursor.rowcount != 1:
+            raise UserError(f"{did} is not one of your contacts")
+        return self._require(did)
+
+    def touch_contact(self, did: str, now: datetime) -> None:
+        """Set the contact's last_seen to `now`; UserError if it is unknown."""
+        cursor = self._db.execute(
+            "UPDATE contacts SET last_seen = ? WHERE did = ?", (_timestamp(now), did)
+        )
+        if cursor.rowcount != 1:
+            raise UserError(f"{did} is not one of your contacts")
+
+    # --- used invitations (single-use policy, specs/invitation.md) -------------------------
+
+    @staticmethod
+    def _check_invitation_id(invitation_id: bytes) -> bytes:
+        if not isinstance(invitation_id, bytes) or not 0 < len(invitation_id) <= MAX_INVITATION_ID:
+            raise ValueError(f"an invitation id is 1 to {MAX_INVITATION_ID} bytes")
+        return invitation_id
+
+    def is_invitation_used(self, invitation_id: bytes) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM used_invitations WHERE id = ?",
+            (self._check_invitation_id(invitation_id),),
+        ).fetchone()
+        return row is not None
+
+    def mark_invitation_used(self, invitation_id: bytes, *, now: datetime) -> bool:
+        """Claim the id: True if it was unused (now used), False if it already was. Atomic."""
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO used_invitations (id, used_at) VALUES (?, ?)",
+            (self._check_invitation_id(invitation_id), _timestamp(now)),
+        )
+        return cursor.rowcount == 1

@@ -1,0 +1,43 @@
+"""A contact: someone whose DID we know, with the name we gave them and how far we trust it.
+
+Contacts are kept by the application's local store (didlink/store.py, specs/store.md); this
+module only defines what a contact *is*, so that identity and messaging code can talk about one
+without touching SQLite.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class Verification(StrEnum):
+    """How the contact's DID was confirmed to belong to the person we think it does."""
+
+    UNVERIFIED = "unverified"
+    """Known only from an invitation or a response: nobody compared anything yet."""
+    SAS = "sas"
+    """Both people compared the short authentication string of a live session."""
+    SAFETY_NUMBER = "safety-number"
+    """Both people compared the static safety number (in person or over another channel)."""
+
+
+@dataclass(frozen=True)
+class Contact:
+    """One contact as stored: DID, optional petname, verification state, first and last seen."""
+
+    did: str
+    name: str | None
+    verification: Verification
+    first_seen: datetime
+    last_seen: datetime
+
+    @property
+    def display_name(self) -> str:
+        """The petname when there is one, else the DID."""
+        return self.name if self.name else self.did
+
+    @property
+    def is_verified(self) -> bool:
+        return self.verification is not Verification.UNVERIFIED

@@ -1,0 +1,85 @@
+"""The text form of didlink tokens: `didlink:` + base58btc(tag || body || signature) (spec §7).
+
+One byte tags the token type, so `didlink inspect` can tell an invitation from a response
+before reading anything else; the body is the canonical CBOR of the unsigned fields and the last
+64 bytes are the Ed25519 signature (identity.invitation). Decoding always verifies the
+signature: a decoded token is authentic, though it may still be expired or used
+(`verify_invitation`).
+
+Pasting is forgiven: the prefix is case-insensitive and whitespace anywhere (surrounding
+spaces, line breaks from a chat app's wrapping) is dropped; base58 itself has no whitespace.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import IntEnum
+from typing import Final
+
+import base58
+
+from identity.errors import MalformedToken
+from identity.invitation import SIGNATURE_SIZE, Invitation, Response
+
+PREFIX: Final = "didlink:"
+MAX_TOKEN_CHARS: Final = 4096
+"""Longer input is refused before any decoding (base58 decoding is quadratic)."""
+
+_BASE58: Final = re.compile(r"[1-9A-HJ-NP-Za-km-z]+")
+
+
+class TokenType(IntEnum):
+    """The first byte of a decoded token (spec §7)."""
+
+    INVITATION = 0x01
+    RESPONSE = 0x02
+
+
+Token = Invitation | Response
+
+
+def encode_token(token: Token) -> str:
+    """The `didlink:` text of a signed invitation or response."""
+    tag = TokenType.INVITATION if isinstance(token, Invitation) else TokenType.RESPONSE
+    payload = bytes([tag]) + token.body() + token.signature
+    return PREFIX + base58.b58encode(payload).decode("ascii")
+
+
+def decode_token(text: str) -> Token:
+    """The invitation or response in `text`, its encoding, version, DID and signature checked.
+
+    Raises MalformedToken, UnsupportedVersion, BadTokenDid or BadSignature (spec §5, in order).
+    """
+    if len(text) > MAX_TOKEN_CHARS:
+        raise MalformedToken(f"The token is longer than {MAX_TOKEN_CHARS} characters.")
+    compact = "".join(text.split())
+    if compact[: len(PREFIX)].lower() != PREFIX:
+        raise MalformedToken(f"A didlink token starts with {PREFIX!r}.")
+    encoded = compact[len(PREFIX) :]
+    if not _BASE58.fullmatch(encoded):
+        raise MalformedToken("The token has characters that are not base58.")
+    payload = base58.b58decode(encoded)
+    if len(payload) <= 1 + SIGNATURE_SIZE:
+        raise MalformedToken("The token is too short.")
+    tag, body, signature = payload[0], payload[1:-SIGNATURE_SIZE], payload[-SIGNATURE_SIZE:]
+    if tag == TokenType.INVITATION:
+        return Invitation.from_signed(body, signature)
+    if tag == TokenType.RESPONSE:
+        return Response.from_signed(body, signature)
+    raise MalformedToken(f"The token has an unknown type ({tag}).")
+
+
+def decode_invitation(text: str) -> Invitation:
+    """Like decode_token, but a response is refused as MalformedToken."""
+    token = decode_token(text)
+    if not isinstance(token, Invitation):
+        raise MalformedToken("This is a response token, not an invitation.")
+    return token
+
+
+def decode_response(text: str) -> Response:
+    """Like decode_token, but an invitation is refused as MalformedToken."""
+    token = decode_token(text)
+    if not isinstance(token, Response):
+        raise MalformedToken("This is an invitation token, not a response.")
+    return token

@@ -1,0 +1,150 @@
+"""`didlink contacts` (list, rename, remove) through a real subprocess, with every error path.
+
+There is no command yet that adds a contact from outside (`accept` belongs to the invitation
+work), so the tests put contacts into the profile's store directly.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from didlink.store import Store
+from identity.contact import Verification
+from identity.keys import IdentityKey
+from tests.support.cli import assert_user_error, run_cli
+
+T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+ALICE = IdentityKey(b"\x01" * 32).did
+BOB = IdentityKey(b"\x02" * 32).did
+
+
+@pytest.fixture
+def profile(home: Path) -> Path:
+    """A profile with an identity and two contacts: Alice (named, SAS-verified) and Bob."""
+    result = run_cli("init", home=home)
+    assert result.returncode == 0, result.stderr
+    with Store(home / "store.sqlite3") as store:
+        store.add_contact(ALICE, name="Alice", now=T0)
+        store.set_verification(ALICE, Verification.SAS)
+        store.add_contact(BOB, now=T0)
+    return home
+
+
+def listing(home: Path) -> list[dict[str, object]]:
+    result = run_cli("contacts", "--json", home=home, passphrase=None)
+    assert result.returncode == 0, result.stderr
+    value: list[dict[str, object]] = json.loads(result.stdout)
+    return value
+
+
+def test_list_json(profile: Path) -> None:
+    assert listing(profile) == [
+        {
+            "did": ALICE,
+            "name": "Alice",
+            "verification": "sas",
+            "first_seen": "2026-11-25T12:00:00+00:00",
+            "last_seen": "2026-11-25T12:00:00+00:00",
+        },
+        {
+            "did": BOB,
+            "name": None,
+            "verification": "unverified",
+            "first_seen": "2026-11-25T12:00:00+00:00",
+            "last_seen": "2026-11-25T12:00:00+00:00",
+        },
+    ]
+
+
+def test_list_text(profile: Path) -> None:
+    result = run_cli("contacts", home=profile, passphrase=None)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[0].split() == [ALICE, "Alice", "sas"]
+    assert lines[1].split() == [BOB, "-", "unverified"]
+
+
+def test_empty_list(home: Path) -> None:
+    assert run_cli("init", home=home).returncode == 0
+    result = run_cli("contacts", home=home)
+    assert result.returncode == 0 and "No contacts yet" in result.stdout
+    assert listing(home) == []
+
+
+def test_rename_by_did_name_and_prefix(profile: Path) -> None:
+    result = run_cli("contacts", "rename", BOB, "Bobby", home=profile)
+    assert result.returncode == 0, result.stderr
+    assert "Bobby" in result.stdout
+    assert run_cli("contacts", "rename", "bobby", "Robert", home=profile).returncode == 0
+    assert run_cli("contacts", "rename", ALICE[:24], "Al", home=profile).returncode == 0
+    names = {entry["did"]: entry["name"] for entry in listing(profile)}
+    assert names == {ALICE: "Al", BOB: "Robert"}
+
+
+def test_rename_errors(profile: Path) -> None:
+    before = listing(profile)
+    assert_user_error(run_cli("contacts", "rename", BOB, "alice", home=profile), "already used")
+    assert_user_error(
+        run_cli("contacts", "rename", BOB, "did:key:zfoo", home=profile), "look like a DID"
+    )
+    assert_user_error(run_cli("contacts", "rename", BOB, "  ", home=profile), "empty")
+    assert_user_error(
+        run_cli("contacts", "rename", "Nobody", "x", home=profile), "no contact named"
+    )
+    carol = IdentityKey(b"\x03" * 32).did
+    assert_user_error(
+        run_cli("contacts", "rename", carol, "x", home=profile), "not one of your contacts"
+    )
+    assert listing(profile) == before
+
+
+def test_remove(profile: Path) -> None:
+    result = run_cli("contacts", "remove", "Alice", home=profile)
+    assert result.returncode == 0, result.stderr
+    assert "Removed Alice" in result.stdout
+    assert [entry["did"] for entry in listing(profile)] == [BOB]
+    assert run_cli("contacts", "remove", BOB, home=profile).returncode == 0
+    assert listing(profile) == []
+
+
+def test_remove_errors(profile: Path) -> None:
+    assert_user_error(run_cli("contacts", "remove", "Nobody", home=profile), "no contact named")
+    assert_user_error(
+        run_cli("contacts", "remove", "did:key:z6MkNOPE", home=profile),
+        "not one of your contacts",
+    )
+    assert len(listing(profile)) == 2
+
+
+def test_usage_errors(profile: Path) -> None:
+    result = run_cli("contacts", "rename", BOB, home=profile)
+    assert result.returncode == 2 and result.stdout == ""
+    assert "Traceback" not in result.stderr
+
+
+def test_without_identity(home: Path) -> None:
+    for args in (("contacts",), ("contacts", "--json"), ("contacts", "remove", ALICE)):
+        assert_user_error(run_cli(*args, home=home), "error: noIdentity:")
+    assert not home.exists()  # listing did not create an empty profile
+
+
+def test_damaged_store(profile: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        path = profile / f"store.sqlite3{suffix}"
+        if path.exists():
+            path.unlink()
+    (profile / "store.sqlite3").write_bytes(b"garbage, not sqlite " * 200)
+    assert_user_error(run_cli("contacts", home=profile), "damaged")
+
+
+def test_newer_store_schema(profile: Path) -> None:
+    raw = sqlite3.connect(profile / "store.sqlite3")
+    raw.execute("PRAGMA user_version = 7")
+    raw.close()
+    assert_user_error(run_cli("contacts", home=profile), "newer didlink")
