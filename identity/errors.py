@@ -128,3 +128,9 @@ class AlreadyUsed(InvitationError):
     """This single-use invitation was already accepted."""
 
     code = "alreadyUsed"
+
+
+class ResponseMismatch(InvitationError):
+    """The response does not answer this invitation."""
+
+    code = "responseMismatch"

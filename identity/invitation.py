@@ -34,8 +34,8 @@ from identity.errors import (
     BadSignature,
     BadTokenDid,
     IdentityError,
-    InvitationError,
     MalformedToken,
+    ResponseMismatch,
     UnsupportedVersion,
 )
 from identity.keys import IdentityKey, verify_signature, x25519_public_from_ed25519
@@ -55,12 +55,6 @@ MAX_BODY: Final = 2048
 
 # Unicode bidirectional overrides and isolates: they could make a label display as another one.
 _BIDI_CONTROLS: Final = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
-class ResponseMismatch(InvitationError):
-    """The response does not answer this invitation."""
-
-    code = "responseMismatch"
 
 
 class InvitationKind(IntEnum):

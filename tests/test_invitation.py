@@ -24,6 +24,7 @@ from identity.errors import (
     InvitationError,
     MalformedToken,
     NotYetValid,
+    ResponseMismatch,
     UnsupportedVersion,
 )
 from identity.invitation import (
@@ -32,7 +33,6 @@ from identity.invitation import (
     Invitation,
     InvitationKind,
     Response,
-    ResponseMismatch,
     UsePolicy,
     verify_invitation,
     verify_response,
