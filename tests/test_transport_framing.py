@@ -1,0 +1,99 @@
+"""Chunking and credit flow control (transport/framing.py, specs/transport.md §5), sans-IO."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from transport.errors import ProtocolViolation, TransportUsageError
+from transport.framing import ChannelFraming, credit_message, split_message
+
+
+def test_one_megabyte_is_split_into_bounded_chunks() -> None:
+    data = os.urandom(1_000_000)
+    chunks = list(split_message(data))
+    assert len(chunks) == -(-1_000_000 // 65535)  # ceil: 65535 payload bytes per chunk
+    assert all(len(c) <= 65536 for c in chunks)
+    assert [c[0] for c in chunks] == [0] * (len(chunks) - 1) + [1]
+    assert b"".join(c[1:] for c in chunks) == data
+
+
+def test_exact_multiple_and_empty_message() -> None:
+    assert list(split_message(b"ab", chunk_size=3)) == [b"\x01ab"]
+    assert list(split_message(b"abc", chunk_size=3)) == [b"\x00ab", b"\x01c"]
+    assert list(split_message(b"")) == [b"\x01"]
+
+
+def test_credit_message_bytes() -> None:
+    assert credit_message(0x01020304) == b"\x02\x01\x02\x03\x04"
+    with pytest.raises(TransportUsageError):
+        credit_message(0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.binary(max_size=300), max_size=8), st.integers(2, 40))
+def test_reassembly_round_trip(messages: list[bytes], chunk_size: int) -> None:
+    sender = ChannelFraming(window=1 << 20, chunk_size=chunk_size)
+    receiver = ChannelFraming(window=1 << 20, chunk_size=chunk_size)
+    out = []
+    for message in messages:
+        for chunk in sender.chunks(message):
+            got = receiver.receive(chunk)
+            if got is not None:
+                out.append(got)
+    assert out == messages
+
+
+def test_credit_blocks_sender_and_consumption_releases_it() -> None:
+    sender = ChannelFraming(window=100)
+    receiver = ChannelFraming(window=100)
+    inbox = []
+    for _ in range(2):
+        assert sender.can_start_message()
+        inbox += [m for c in sender.chunks(b"x" * 60) if (m := receiver.receive(c)) is not None]
+    assert sender.send_credit == 100 - 2 * 61
+    assert not sender.can_start_message()
+    # Starting a third message anyway is a protocol violation the receiver detects.
+    with pytest.raises(ProtocolViolation, match="without flow-control credit"):
+        receiver.receive(b"\x01z")
+    # The reader takes one message: 61 >= 100 // 4, so the credit is due at once.
+    credit = receiver.consumed(len(inbox.pop(0)), queue_empty=False)
+    assert credit == credit_message(61)
+    assert sender.receive(credit) is None  # a credit is not an application message
+    assert sender.send_credit == 100 - 61
+    assert sender.can_start_message()
+
+
+def test_small_consumption_waits_for_quarter_or_empty_queue() -> None:
+    receiver = ChannelFraming(window=100)
+    assert receiver.consumed(3, queue_empty=False) is None
+    assert receiver.consumed(3, queue_empty=True) == credit_message(8)
+
+
+@pytest.mark.parametrize(
+    ("raw", "needle"),
+    [
+        (b"", "empty data-channel"),
+        (b"\x07abc", "unknown chunk type"),
+        (b"\x00", "empty continuation"),
+        (b"\x02\x00\x00\x01", "wrong length"),
+        (b"\x02\x00\x00\x00\x00", "more credit"),
+        (b"\x02\x00\x00\x00\x01", "more credit"),  # the window is already full
+    ],
+)
+def test_receive_negative(raw: bytes, needle: str) -> None:
+    with pytest.raises(ProtocolViolation, match=needle):
+        ChannelFraming(window=100).receive(raw)
+
+
+def test_oversized_message_is_rejected_on_both_sides() -> None:
+    framing = ChannelFraming(window=100, max_message_size=10, chunk_size=4)
+    with pytest.raises(TransportUsageError):
+        framing.chunks(b"x" * 11)
+    for _ in range(3):
+        framing.receive(b"\x00abc")
+    with pytest.raises(ProtocolViolation, match="10-byte limit"):
+        framing.receive(b"\x00abc")

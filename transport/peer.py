@@ -1,0 +1,415 @@
+"""`Peer`: one WebRTC connection with one ordered, reliable data channel (specs/transport.md §6).
+
+Theory of operation
+-------------------
+States: NEW -> CONNECTING -> OPEN -> CLOSED, with FAILED sticky from NEW/CONNECTING/OPEN.
+
+The offerer calls `create_offer()` (ICE gathering completes first, so the compact offer holds
+every candidate), hands the offer over by some signaling, and applies the answer with
+`accept_answer()`. The answerer calls `accept_offer()` and hands back the answer it returns. Both
+then `wait_open()`. The data channel is pre-negotiated (id 0), so neither side waits for the
+other to announce it. When it opens we read the peer's DTLS certificate and check its sha-256
+fingerprint against the compact offer once more (aiortc checks it too); `remote_fingerprint` is
+that verified value, for the layer above to bind.
+
+aiortc callbacks only record facts and set events; all waiting happens in `wait_open`, `send`
+and `recv`, each of which re-checks the state after every wake-up, so a failure or close wakes
+every waiter with a typed error instead of a hang. `send` chunks and obeys two limits: the
+peer's credit (framing.py) and our own `bufferedAmount` high-water mark, resuming on
+`bufferedamountlow`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from types import TracebackType
+from typing import Any
+
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.exceptions import InvalidStateError
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from transport.compact_offer import CompactOffer, format_fingerprint
+from transport.errors import (
+    CompactOfferError,
+    PeerClosed,
+    ProtocolViolation,
+    TransportError,
+    TransportTimeout,
+    TransportUsageError,
+)
+from transport.framing import (
+    CHUNK_MESSAGE_SIZE,
+    DEFAULT_MAX_MESSAGE_SIZE,
+    DEFAULT_WINDOW,
+    ChannelFraming,
+)
+from transport.ice import IceConfig
+from transport.sdp import compact_from_sdp, sdp_from_compact
+from transport.states import (
+    PeerState,
+    PeerStateChanged,
+    Role,
+    TransportStats,
+    classify_failure,
+)
+
+HIGH_WATER = 1 << 20  # send waits while more than this is buffered in aiortc (§6.3)
+LOW_WATER = 256 << 10  # ... and resumes when bufferedamountlow fires at this level
+CHANNEL_LABEL = "didlink"
+CHANNEL_ID = 0
+
+
+class Peer:
+    """An asyncio WebRTC peer moving opaque byte messages; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        role: Role,
+        ice: IceConfig | None = None,
+        window: int = DEFAULT_WINDOW,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        high_water: int = HIGH_WATER,
+        low_water: int = LOW_WATER,
+        on_state: Callable[[PeerStateChanged], None] | None = None,
+    ) -> None:
+        if not 0 <= low_water < high_water:
+            raise TransportUsageError("low_water must be below high_water.")
+        self.role = role
+        self._high_water = high_water
+        self._on_state = on_state
+        self._framing = ChannelFraming(
+            window=window, max_message_size=max_message_size, chunk_size=CHUNK_MESSAGE_SIZE
+        )
+        self._state = PeerState.NEW
+        self._error: TransportError | None = None
+        self._local: CompactOffer | None = None
+        self._remote: CompactOffer | None = None
+        self._remote_fingerprint: str | None = None
+        self._inbox: deque[bytes] = deque()
+        self._inbox_bytes = 0
+        self._send_lock = asyncio.Lock()
+        self._changed = asyncio.Event()  # state changes: wakes wait_open
+        self._writable = asyncio.Event()  # credit or bufferedamountlow: wakes send
+        self._readable = asyncio.Event()  # a message arrived: wakes recv
+        self._pc = RTCPeerConnection((ice or IceConfig()).rtc_configuration())
+        self._channel = self._pc.createDataChannel(
+            CHANNEL_LABEL, negotiated=True, id=CHANNEL_ID, ordered=True
+        )
+        self._channel.bufferedAmountLowThreshold = low_water
+        self._channel.on("open", self._on_open)
+        self._channel.on("close", self._on_channel_close)
+        self._channel.on("message", self._on_message)
+        self._channel.on("bufferedamountlow", self._writable.set)
+        self._pc.on("connectionstatechange", self._on_connection_state)
+
+    # -- properties --------------------------------------------------------------------------
+
+    @property
+    def state(self) -> PeerState:
+        """The current `PeerState`."""
+        return self._state
+
+    @property
+    def local_fingerprint(self) -> str:
+        """sha-256 of our DTLS certificate, "AB:CD:..." (known once the offer/answer exists)."""
+        if self._local is None:
+            raise TransportUsageError("No local offer or answer has been created yet.")
+        return self._local.fingerprint_hex
+
+    @property
+    def remote_fingerprint(self) -> str | None:
+        """sha-256 of the peer's DTLS certificate as verified on the open channel, else None."""
+        return self._remote_fingerprint
+
+    @property
+    def local_offer(self) -> CompactOffer | None:
+        """Our compact offer or answer, once created."""
+        return self._local
+
+    def stats(self) -> TransportStats:
+        """Sizes of the send and receive buffers right now."""
+        return TransportStats(
+            state=self._state,
+            buffered_amount=self._channel.bufferedAmount,
+            send_credit=self._framing.send_credit,
+            receive_queue_bytes=self._inbox_bytes,
+            receive_queue_messages=len(self._inbox),
+        )
+
+    # -- offer / answer ----------------------------------------------------------------------
+
+    async def create_offer(self) -> CompactOffer:
+        """Offerer: gather candidates and return our compact offer."""
+        self._expect(role=Role.OFFERER, local=False, what="create an offer")
+        await self._pc.setLocalDescription(await self._pc.createOffer())
+        self._local = compact_from_sdp(self._pc.localDescription.sdp)
+        return self._local
+
+    async def accept_offer(self, offer: CompactOffer) -> CompactOffer:
+        """Answerer: apply the peer's offer, start connecting, and return our compact answer."""
+        self._expect(role=Role.ANSWERER, local=False, what="accept an offer")
+        if not offer.is_offer:
+            raise CompactOfferError("Expected an offer (setup actpass) but got an answer.")
+        await self._apply_remote(offer, "offer")
+        await self._pc.setLocalDescription(await self._pc.createAnswer())
+        self._local = compact_from_sdp(self._pc.localDescription.sdp)
+        return self._local
+
+    async def accept_answer(self, answer: CompactOffer) -> None:
+        """Offerer: apply the peer's answer and start connecting."""
+        self._expect(role=Role.OFFERER, local=True, what="accept an answer")
+        if answer.is_offer:
+            raise CompactOfferError("Expected an answer (setup active/passive) but got an offer.")
+        await self._apply_remote(answer, "answer")
+
+    async def _apply_remote(self, remote: CompactOffer, kind: str) -> None:
+        sdp, sdp_type = sdp_from_compact(remote)
+        assert sdp_type == kind  # guaranteed by the is_offer checks above
+        try:
+            await self._pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=sdp_type))
+        except (ValueError, AssertionError) as exc:
+            raise CompactOfferError(f"The peer's {kind} was rejected by WebRTC ({exc}).") from None
+        self._remote = remote
+        self._set_state(PeerState.CONNECTING)
+
+    def _expect(self, *, role: Role, local: bool, what: str) -> None:
+        if self.role is not role:
+            raise TransportUsageError(f"Only the {role.value} can {what}.")
+        if self._state is not PeerState.NEW or (self._local is not None) != local:
+            raise TransportUsageError(f"Cannot {what} in state {self._state.value}.")
+
+    # -- open / close ------------------------------------------------------------------------
+
+    async def wait_open(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109 - typed error
+        """Wait until the data channel is open; typed error on failure, TransportTimeout."""
+        try:
+            async with asyncio.timeout(timeout):
+                while self._state is not PeerState.OPEN:
+                    self._raise_if_ended()
+                    if self._state is PeerState.NEW:
+                        raise TransportUsageError("Apply the peer's offer or answer first.")
+                    self._changed.clear()
+                    await self._changed.wait()
+        except TimeoutError:
+            raise TransportTimeout(
+                f"The connection to the peer did not open within {timeout:g} s."
+            ) from None
+
+    async def close(self, *, linger: float = 2.0) -> None:
+        """Close the connection; safe to call more than once.
+
+        If the channel is open, first wait up to `linger` seconds for what we sent to be
+        acknowledged by the peer, so that a send followed by close does not lose data.
+        """
+        if self._state is PeerState.OPEN:
+            try:
+                async with asyncio.timeout(linger):
+                    while self._state is PeerState.OPEN:  # aiortc has no "acknowledged" event
+                        if self._all_sent_acknowledged():
+                            break
+                        await asyncio.sleep(0.01)
+            except TimeoutError:
+                pass
+        if self._state is not PeerState.FAILED:
+            self._set_state(PeerState.CLOSED)
+        self._wake_all()
+        await self._pc.close()
+
+    async def __aenter__(self) -> Peer:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- data --------------------------------------------------------------------------------
+
+    async def send(self, data: bytes) -> None:
+        """Send one message (chunked if large); waits while the peer or our buffer is full."""
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TransportUsageError("Only bytes can be sent.")
+        payload = bytes(data)
+        if len(payload) > self._framing.max_message_size:
+            raise TransportUsageError(
+                f"A message is at most {self._framing.max_message_size} bytes, got {len(payload)}."
+            )
+        async with self._send_lock:
+            while True:
+                self._raise_unless_open()
+                if self._framing.can_start_message():
+                    break
+                self._writable.clear()
+                await self._writable.wait()
+            try:
+                for chunk in self._framing.chunks(payload):
+                    while True:
+                        self._raise_unless_open()
+                        if self._channel.bufferedAmount <= self._high_water:
+                            break
+                        self._writable.clear()
+                        await self._writable.wait()
+                    self._channel_send(chunk)
+            except asyncio.CancelledError:
+                # Half a message is on the wire: the peer would glue the next one onto it.
+                self._fail(PeerClosed("A send was cancelled mid-message; the connection is lost."))
+                raise
+
+    async def recv(self, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
+        """The next message; PeerClosed (or the failure) once the peer is gone and all is read."""
+        try:
+            async with asyncio.timeout(timeout):
+                while not self._inbox:
+                    self._raise_if_ended()
+                    if self._state is not PeerState.OPEN:
+                        raise TransportUsageError("The connection is not open yet.")
+                    self._readable.clear()
+                    await self._readable.wait()
+        except TimeoutError:
+            raise TransportTimeout(f"No message arrived within {timeout:g} s.") from None
+        message = self._inbox.popleft()
+        self._inbox_bytes -= len(message)
+        credit = self._framing.consumed(len(message), queue_empty=not self._inbox)
+        if credit is not None and self._state is PeerState.OPEN:
+            with contextlib.suppress(PeerClosed):  # the peer is gone: nobody needs the credit
+                self._channel_send(credit)
+        return message
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        """Messages until the peer closes (a failure still raises)."""
+        while True:
+            try:
+                yield await self.recv()
+            except PeerClosed:
+                return
+
+    # -- aiortc callbacks (record facts, wake waiters) ----------------------------------------
+
+    def _on_open(self) -> None:
+        if self._state is not PeerState.CONNECTING:
+            return
+        actual = self._peer_certificate_fingerprint()
+        expected = self._remote.fingerprint if self._remote else None
+        if actual is None or actual != expected:
+            self._fail(classify_failure(ice_state="", dtls_state="", fingerprint_matches=False))
+            return
+        self._remote_fingerprint = format_fingerprint(actual)
+        self._writable.set()
+        self._set_state(PeerState.OPEN)
+
+    def _on_message(self, raw: Any) -> None:
+        if self._state not in (PeerState.CONNECTING, PeerState.OPEN):
+            return
+        if not isinstance(raw, bytes):
+            self._fail(ProtocolViolation("The peer sent a text message."))
+            return
+        try:
+            message = self._framing.receive(raw)
+        except TransportError as exc:
+            self._fail(exc)
+            return
+        if raw[0] == 0x02:
+            self._writable.set()
+        if message is not None:
+            self._inbox.append(message)
+            self._inbox_bytes += len(message)
+            self._readable.set()
+
+    def _on_channel_close(self) -> None:
+        if self._state in (PeerState.OPEN, PeerState.CONNECTING):
+            self._fail(PeerClosed("The peer closed the connection."))
+
+    def _on_connection_state(self) -> None:
+        state = self._pc.connectionState
+        if state == "failed" and self._state in (PeerState.CONNECTING, PeerState.OPEN):
+            dtls = self._pc.sctp.transport if self._pc.sctp else None
+            actual = self._peer_certificate_fingerprint()
+            matches = None
+            if actual is not None and self._remote is not None:
+                matches = actual == self._remote.fingerprint
+            self._fail(
+                classify_failure(
+                    ice_state=self._pc.iceConnectionState,
+                    dtls_state=dtls.state if dtls else "",
+                    fingerprint_matches=matches,
+                )
+            )
+        elif state == "closed" and self._state is PeerState.OPEN:
+            self._fail(PeerClosed("The peer closed the connection."))
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _peer_certificate_fingerprint(self) -> bytes | None:
+        """sha-256 of the certificate the peer presented in DTLS, if the handshake got that far.
+
+        aiortc exposes no public accessor; RTCDtlsTransport keeps the OpenSSL connection in
+        `_ssl` (aiortc 1.16). Any surprise here means "unknown", never a crash.
+        """
+        sctp = self._pc.sctp
+        try:
+            ssl = sctp.transport._ssl if sctp is not None else None
+            cert = ssl.get_peer_certificate(as_cryptography=True) if ssl is not None else None
+            if cert is None:
+                return None
+            return hashlib.sha256(cert.public_bytes(Encoding.DER)).digest()
+        except Exception:
+            return None
+
+    def _channel_send(self, data: bytes) -> None:
+        """Send on the channel; aiortc's InvalidStateError (channel just closed) -> PeerClosed."""
+        try:
+            self._channel.send(data)
+        except InvalidStateError:
+            self._fail(PeerClosed("The peer closed the connection."))
+            raise PeerClosed("The peer closed the connection.") from None
+
+    def _all_sent_acknowledged(self) -> bool:
+        """Nothing buffered in the channel nor unacknowledged in SCTP.
+
+        aiortc (1.16) has no public way to ask; its SCTP transport keeps `_outbound_queue` and
+        `_sent_queue`. If those ever disappear we fall back to `bufferedAmount` alone.
+        """
+        if self._channel.bufferedAmount:
+            return False
+        sctp = self._pc.sctp
+        return not (getattr(sctp, "_outbound_queue", ()) or getattr(sctp, "_sent_queue", ()))
+
+    def _set_state(self, state: PeerState) -> None:
+        if self._state is state or self._state in (PeerState.CLOSED, PeerState.FAILED):
+            return
+        self._state = state
+        self._wake_all()
+        if self._on_state is not None:
+            self._on_state(PeerStateChanged(state=state, error=self._error))
+
+    def _fail(self, error: TransportError) -> None:
+        if self._state in (PeerState.CLOSED, PeerState.FAILED):
+            return
+        self._error = error
+        self._set_state(PeerState.FAILED)
+
+    def _wake_all(self) -> None:
+        self._changed.set()
+        self._writable.set()
+        self._readable.set()
+
+    def _raise_if_ended(self) -> None:
+        if self._state is PeerState.FAILED:
+            error = self._error or PeerClosed("The connection to the peer failed.")
+            raise type(error)(*error.args)  # a fresh instance: no traceback pile-up
+        if self._state is PeerState.CLOSED:
+            raise PeerClosed("The connection is closed.")
+
+    def _raise_unless_open(self) -> None:
+        self._raise_if_ended()
+        if self._state is not PeerState.OPEN:
+            raise TransportUsageError("The connection is not open yet.")

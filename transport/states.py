@@ -1,0 +1,65 @@
+"""Peer roles, states, events and the mapping of aiortc failures to typed errors (spec §6-7)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from transport.errors import (
+    DtlsFailed,
+    FingerprintMismatch,
+    IceFailed,
+    PeerClosed,
+    TransportError,
+)
+
+
+class Role(enum.Enum):
+    """Which side of the offer/answer exchange this peer plays."""
+
+    OFFERER = "offerer"
+    ANSWERER = "answerer"
+
+
+class PeerState(enum.Enum):
+    """Connection state; FAILED and CLOSED are final."""
+
+    NEW = "new"
+    CONNECTING = "connecting"
+    OPEN = "open"
+    CLOSED = "closed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class PeerStateChanged:
+    """Event passed to `on_state` listeners."""
+
+    state: PeerState
+    error: TransportError | None = None
+
+
+@dataclass(frozen=True)
+class TransportStats:
+    """A snapshot of the bounded buffers (for tests and diagnostics)."""
+
+    state: PeerState
+    buffered_amount: int
+    send_credit: int
+    receive_queue_bytes: int
+    receive_queue_messages: int
+
+
+def classify_failure(
+    *, ice_state: str, dtls_state: str, fingerprint_matches: bool | None
+) -> TransportError:
+    """Turn aiortc's transport states into one typed error (spec §7)."""
+    if ice_state == "failed":
+        return IceFailed("No network path to the peer was found (ICE failed).")
+    if fingerprint_matches is False:
+        return FingerprintMismatch(
+            "The peer's DTLS certificate does not match the fingerprint in its offer."
+        )
+    if dtls_state == "failed":
+        return DtlsFailed("The encrypted DTLS channel to the peer could not be set up.")
+    return PeerClosed("The connection to the peer failed.")
