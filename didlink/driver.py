@@ -76,6 +76,7 @@ class JsonlProcess:
     args: list[str]
     events: queue.Queue[dict[str, Any]] = field(default_factory=queue.Queue)
     seen: list[dict[str, Any]] = field(default_factory=list)
+    pending: list[dict[str, Any]] = field(default_factory=list)
     stderr_lines: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -111,7 +112,10 @@ class JsonlProcess:
         self.proc.stdin.flush()
 
     def expect(self, name: str, *, timeout: float = STEP_TIMEOUT) -> dict[str, Any]:
-        """The next event called `name` (earlier other events are kept in `seen`)."""
+        """The first event called `name` not yet taken; other events wait their turn."""
+        for index, event in enumerate(self.pending):
+            if event.get("event") == name:
+                return self.pending.pop(index)
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
@@ -124,9 +128,10 @@ class JsonlProcess:
             self.seen.append(event)
             if event.get("event") == name:
                 return event
-            if event.get("event") in ("eof", "error"):
-                why = event.get("message") or (self.stderr_lines[-1:] or ["it exited"])[0]
+            if event.get("event") == "eof":
+                why = (self.stderr_lines[-1:] or ["it exited"])[0]
                 raise UserError(f"{self.actor.name}: waiting for {name!r}: {why}")
+            self.pending.append(event)
 
     def wait(self, *, timeout: float = STEP_TIMEOUT) -> int:
         return self.proc.wait(timeout=timeout)

@@ -133,7 +133,13 @@ class Close(_Message):
         return _utf8_at_most(value, MAX_REASON_BYTES, "the close reason")
 
 
-Message = Hello | Text | Receipt | FileOffer | FileChunk | FileAck | Close
+class SasConfirm(_Message):
+    """Control: the sender's user confirmed the SAS (specs/frames.md s.3, specs/cli-jsonl.md)."""
+
+    type: Literal["sas_confirm"] = "sas_confirm"
+
+
+Message = Hello | Text | Receipt | FileOffer | FileChunk | FileAck | Close | SasConfirm
 _MESSAGE: TypeAdapter[Message] = TypeAdapter(Annotated[Message, Field(discriminator="type")])
 
 

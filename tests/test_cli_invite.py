@@ -113,8 +113,8 @@ def test_invite_through_init(home: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["invite"], "live invitations need the transport"),
-        (["invite", "--label", "x"], "use --card"),
+        (["invite", "--multi-use"], "connects once"),
+        (["invite", "--label", "a\x1bb"], "control characters"),
         (["invite", "--card", "--expires", "10x"], "not a duration"),
         (["invite", "--card", "--expires", "1.5d"], "not a duration"),
         (["invite", "--card", "--expires", "-1d"], "not a duration"),

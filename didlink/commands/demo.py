@@ -10,9 +10,14 @@ from didlink.output import print_json
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print only a JSON report of what happened.")
-def demo(as_json: bool) -> None:
-    """Two fresh identities in a temporary folder: cards, verification, safety numbers."""
-    report = run_demo(as_json=as_json)
+@click.option(
+    "--attack",
+    type=click.Choice(["mitm"]),
+    help="Replay the story with a man in the middle who substitutes the invitation.",
+)
+def demo(as_json: bool, attack: str | None) -> None:
+    """The whole story with two fresh identities in a temporary folder, on this machine only."""
+    report = run_demo(as_json=as_json, attack=attack)
     if as_json:
         print_json(report)
 

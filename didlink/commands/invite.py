@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from didlink import live
 from didlink.errors import UserError
 from didlink.output import print_json, print_qr
 from didlink.profile import Profile
@@ -26,9 +27,6 @@ DEFAULT_EXPIRY = "30d"
 MAX_LIFETIME = 3650 * 86400
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"(\d{1,9})([smhdw])")
-NO_TRANSPORT = (
-    "live invitations need the transport (not yet available); use --card for a contact card"
-)
 NO_LIVE_ACCEPT = (
     "this is a live invitation, which needs the transport (not yet available): ask for a card"
 )
@@ -53,15 +51,22 @@ def _now() -> int:
 @click.option("--card", is_flag=True, help="A contact card: no live connection, just your DID.")
 @click.option("--label", help="A name to suggest to whoever accepts it (at most 64 characters).")
 @click.option(
-    "--expires", default=DEFAULT_EXPIRY, show_default=True, help="Lifetime: 15m, 2h, 30d, 1w..."
+    "--expires", help=f"Lifetime: 15m, 2h, 30d, 1w... [default: {DEFAULT_EXPIRY}, live: 15m]"
 )
 @click.option("--multi-use", is_flag=True, help="Let any number of people accept it.")
 @click.option("--json", "as_json", is_flag=True, help='Print {"token": ...} only.')
-def invite(card: bool, label: str | None, expires: str, multi_use: bool, as_json: bool) -> None:
-    """Make a signed invitation token (for now: a contact card, with --card)."""
+@click.option("--jsonl", is_flag=True, help="Live: JSON events out, JSON commands in.")
+def invite(
+    card: bool, label: str | None, expires: str | None, multi_use: bool, as_json: bool, jsonl: bool
+) -> None:
+    """Invite someone: live (connect, SAS, chat; see specs/cli-jsonl.md) or a --card."""
     if not card:
-        raise UserError(NO_TRANSPORT)
-    lifetime = parse_duration(expires)
+        lifetime = parse_duration(live.DEFAULT_LIVE_EXPIRY if expires is None else expires)
+        live.exit_with(
+            live.invite_live(label=label, lifetime=lifetime, multi_use=multi_use, jsonl=jsonl)
+        )
+        return
+    lifetime = parse_duration(DEFAULT_EXPIRY if expires is None else expires)
     profile = Profile.from_env()
     key = profile.unlock()
     try:
@@ -170,11 +175,15 @@ def _name_is_free(store: Store, name: str) -> bool:
 @click.command()
 @click.argument("token")
 @click.option("--json", "as_json", is_flag=True, help='Print {"did", "name", "new"} as JSON.')
-def accept(token: str, as_json: bool) -> None:
-    """Accept a contact card: verify it and save its owner as an unverified contact."""
+@click.option("--jsonl", is_flag=True, help="Live: JSON events out, JSON commands in.")
+def accept(token: str, as_json: bool, jsonl: bool) -> None:
+    """Accept an invitation: a card saves a contact; a live one connects (SAS, chat)."""
     decoded = decode_token(token)
     if isinstance(decoded, Response):
         raise UserError("this is a response token: only the inviter who asked for it can use it")
+    if decoded.kind is InvitationKind.INVITE:
+        live.exit_with(live.accept_live(decoded, jsonl=jsonl))
+        return
     if decoded.kind is not InvitationKind.CARD:
         raise UserError(NO_LIVE_ACCEPT)
     profile = Profile.from_env()

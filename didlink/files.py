@@ -1,0 +1,224 @@
+"""Sending and receiving files over a secure channel (specs/cli-jsonl.md "Files").
+
+Theory of operation
+-------------------
+The sender hashes the file (SHA-256), sends a `FileOffer` (random 16-byte id, bare name, size,
+hash, chunk size) and then `FileChunk`s of at most 64 KiB in order; the session feeds chunks a
+few at a time and waits until the transport took them, so memory stays bounded whatever the
+file size (backpressure comes from `Peer.send`). The receiver writes the chunks to a private
+temporary file in the downloads folder, hashing as it goes; when `size` bytes arrived it
+compares the hash, moves the file to a name that does not exist yet (`name`, `name (1)`, ...,
+never overwriting and never leaving the folder) and answers `FileAck(next_offset=size)`. A hash
+mismatch deletes the temporary file and sends no ack. The channel is ordered and reliable, so a
+chunk at any other offset than the next expected one is a protocol violation.
+
+This module does file I/O but no networking and no asyncio; the session (didlink/node.py)
+drives it. Resuming a transfer after a reconnect is not implemented yet (issue 5).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from didlink.errors import UserError
+from messaging.frames import MAX_CHUNK_BYTES, FileAck, FileChunk, FileOffer
+
+CHUNK_SIZE = MAX_CHUNK_BYTES
+PROGRESS_STEP = 0.05
+MAX_UNIQUE_TRIES = 1000
+_HASH_BLOCK = 1 << 20
+
+
+class FileTransferError(Exception):
+    """A file could not be sent or received (the peer broke the rules, or the disk failed)."""
+
+
+def new_file_id() -> bytes:
+    return os.urandom(16)
+
+
+@dataclass
+class ProgressGate:
+    """Says when a progress event is due: after each `step` of the total, and once at the end."""
+
+    total: int
+    step: float = PROGRESS_STEP
+    _next: int = field(default=0, init=False)
+    _finished: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        self._next = self._step_bytes()
+
+    def _step_bytes(self) -> int:
+        return max(1, int(self.total * self.step))
+
+    def due(self, done: int) -> bool:
+        if self._finished:
+            return False
+        if done >= self.total:
+            self._finished = True
+            return True
+        if done >= self._next:
+            self._next = done + self._step_bytes()
+            return True
+        return False
+
+
+def _sha256_of(handle: BinaryIO) -> bytes:
+    digest = hashlib.sha256()
+    while block := handle.read(_HASH_BLOCK):
+        digest.update(block)
+    handle.seek(0)
+    return digest.digest()
+
+
+class OutgoingFile:
+    """A file we send: opened and hashed up front, then read chunk by chunk."""
+
+    def __init__(self, path: Path, *, file_id: bytes | None = None) -> None:
+        self.path = path
+        try:
+            self._handle: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed by close()
+        except OSError as exc:
+            raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+        try:
+            info = os.fstat(self._handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise UserError(f"{path} is not a regular file")
+            self.size = info.st_size
+            self.sha256 = _sha256_of(self._handle)
+        except BaseException:
+            self._handle.close()
+            raise
+        self.file_id = new_file_id() if file_id is None else file_id
+        self.name = path.name
+        self.offset = 0
+        self.progress = ProgressGate(self.size)
+
+    @property
+    def id(self) -> str:
+        return self.file_id.hex()
+
+    def offer(self) -> FileOffer:
+        try:
+            return FileOffer(
+                file_id=self.file_id,
+                name=self.name,
+                size=self.size,
+                sha256=self.sha256,
+                chunk_size=CHUNK_SIZE,
+            )
+        except ValueError as exc:
+            raise UserError(f"cannot send a file named {self.name!r}: {exc}") from None
+
+    @property
+    def done(self) -> bool:
+        return self.offset >= self.size
+
+    def next_chunks(self, count: int) -> list[FileChunk]:
+        """Up to `count` further chunks (fewer at the end of the file)."""
+        chunks = []
+        for _ in range(count):
+            if self.done:
+                break
+            data = self._handle.read(min(CHUNK_SIZE, self.size - self.offset))
+            if not data:
+                raise FileTransferError(f"{self.path} became shorter while it was being sent")
+            chunks.append(FileChunk(file_id=self.file_id, offset=self.offset, data=data))
+            self.offset += len(data)
+        return chunks
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def unique_path(folder: Path, name: str) -> Path:
+    """`folder/name`, or `folder/stem (n)suffix` for the first n that does not exist."""
+    candidate = folder / name
+    stem, suffix = Path(name).stem, Path(name).suffix
+    for number in range(1, MAX_UNIQUE_TRIES + 1):
+        if not os.path.lexists(candidate):
+            return candidate
+        candidate = folder / f"{stem} ({number}){suffix}"
+    raise FileTransferError(f"too many files named {name!r} in {folder}")
+
+
+def checked_name(name: str) -> str:
+    """A received file name that is a bare name inside the folder (FileOffer checked it too)."""
+    if Path(name).name != name or name in ("", ".", "..") or "/" in name or "\\" in name:
+        raise FileTransferError(f"the peer offered a file with an unsafe name {name!r}")
+    return name
+
+
+class IncomingFile:
+    """A file we receive: chunks in order to a private temporary file, checked at the end."""
+
+    def __init__(self, offer: FileOffer, downloads: Path) -> None:
+        self.offer = offer
+        self.name = checked_name(offer.name)
+        self.size = offer.size
+        self.received = 0
+        self.progress = ProgressGate(self.size)
+        self._digest = hashlib.sha256()
+        self._folder = downloads
+        try:
+            downloads.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._tmp = downloads / f".didlink-{offer.file_id.hex()}.part"
+            fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            raise FileTransferError(f"cannot write to {downloads}: {exc.strerror or exc}") from None
+        self._handle: BinaryIO = os.fdopen(fd, "wb")
+
+    @property
+    def id(self) -> str:
+        return self.offer.file_id.hex()
+
+    @property
+    def complete(self) -> bool:
+        return self.received >= self.size
+
+    def write(self, chunk: FileChunk) -> None:
+        if chunk.offset != self.received:
+            raise FileTransferError("the peer sent a file chunk out of order")
+        if self.received + len(chunk.data) > self.size:
+            raise FileTransferError("the peer sent more file data than it offered")
+        try:
+            self._handle.write(chunk.data)
+        except OSError as exc:
+            raise FileTransferError(f"cannot write the file: {exc.strerror or exc}") from None
+        self._digest.update(chunk.data)
+        self.received += len(chunk.data)
+
+    def finish(self) -> tuple[Path, FileAck]:
+        """Check the hash and move the file into place; the ack to send back."""
+        self._handle.close()
+        if self._digest.digest() != self.offer.sha256:
+            self.abort()
+            raise FileTransferError(f"{self.name}: the SHA-256 does not match; file discarded")
+        for _ in range(MAX_UNIQUE_TRIES):
+            target = unique_path(self._folder, self.name)
+            try:
+                os.link(self._tmp, target)  # fails rather than overwrite a file made meanwhile
+            except FileExistsError:
+                continue
+            except OSError:  # no hard links here: rename (we checked the name is free)
+                os.replace(self._tmp, target)
+                break
+            self._tmp.unlink()
+            break
+        else:  # pragma: no cover - needs a thousand racing writers
+            self.abort()
+            raise FileTransferError(f"cannot find a free name for {self.name}")
+        return target, FileAck(file_id=self.offer.file_id, next_offset=self.size)
+
+    def abort(self) -> None:
+        """Close and delete the temporary file (an unfinished or failed transfer)."""
+        self._handle.close()
+        with contextlib.suppress(FileNotFoundError):
+            self._tmp.unlink()

@@ -1,0 +1,283 @@
+"""The machine interface of a live session (specs/cli-jsonl.md): events out, commands in.
+
+Events are one JSON object per line on stdout, `{"event": NAME, ...}`, written by `JsonlSink`;
+`HumanSink` shows the same events to a person. Commands are one JSON object per line on stdin,
+`{"cmd": NAME, ...}`, parsed by `parse_command` into small frozen classes; `human_command` turns
+a typed line into the same classes. `LineReader` reads stdin in a thread (os.read on the file
+descriptor, so it works for pipes, files and terminals alike and never holds the interpreter's
+stdin lock at exit) and hands whole lines to the event loop.
+
+No protocol logic lives here: this module only spells things.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import os
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Any, Protocol, TextIO
+
+import click
+
+from didlink.errors import UserError
+from didlink.output import print_qr
+
+MAX_COMMAND_CHARS = 1 << 20
+"""A command line longer than this is refused (a file is sent by path, never inline)."""
+
+# --- commands --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SubmitResponse:
+    """The invitee's response token, pasted back to the inviter."""
+
+    token: str
+
+
+@dataclass(frozen=True)
+class ConfirmSas:
+    """The user saw the same SAS as their contact."""
+
+
+@dataclass(frozen=True)
+class RejectSas:
+    """The SAS differs (or the user does not want to confirm it)."""
+
+
+@dataclass(frozen=True)
+class SendText:
+    """A chat message; `ref` is any JSON value echoed back in the `sent` event."""
+
+    text: str
+    ref: Any = None
+
+
+@dataclass(frozen=True)
+class SendFile:
+    """Send the file at `path`."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class Quit:
+    """Flush, close, exit."""
+
+
+Command = SubmitResponse | ConfirmSas | RejectSas | SendText | SendFile | Quit
+
+
+class BadCommand(UserError):
+    """A command line is not one of the commands of specs/cli-jsonl.md."""
+
+
+def _string_field(obj: dict[str, Any], name: str, cmd: str) -> str:
+    value = obj.get(name)
+    if not isinstance(value, str) or not value:
+        raise BadCommand(f'the "{cmd}" command needs a non-empty string "{name}"')
+    return value
+
+
+def _check_fields(obj: dict[str, Any], allowed: set[str], cmd: str) -> None:
+    extra = sorted(set(obj) - allowed - {"cmd"})
+    if extra:
+        raise BadCommand(f'the "{cmd}" command has unknown fields: {", ".join(extra)}')
+
+
+def parse_command(line: str) -> Command:
+    """One JSON command line -> a command; BadCommand with a sentence if it is not one."""
+    if len(line) > MAX_COMMAND_CHARS:
+        raise BadCommand(f"a command line is at most {MAX_COMMAND_CHARS} characters")
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        raise BadCommand("a command must be one JSON object per line") from None
+    if not isinstance(obj, dict):
+        raise BadCommand("a command must be a JSON object")
+    cmd = obj.get("cmd")
+    if not isinstance(cmd, str):
+        raise BadCommand('a command needs a string "cmd" field')
+    if cmd == "response":
+        _check_fields(obj, {"token"}, cmd)
+        return SubmitResponse(_string_field(obj, "token", cmd))
+    if cmd == "confirm_sas":
+        _check_fields(obj, set(), cmd)
+        return ConfirmSas()
+    if cmd == "reject_sas":
+        _check_fields(obj, set(), cmd)
+        return RejectSas()
+    if cmd == "send":
+        _check_fields(obj, {"text", "ref"}, cmd)
+        return SendText(_string_field(obj, "text", cmd), obj.get("ref"))
+    if cmd == "send_file":
+        _check_fields(obj, {"path"}, cmd)
+        return SendFile(_string_field(obj, "path", cmd))
+    if cmd == "quit":
+        _check_fields(obj, set(), cmd)
+        return Quit()
+    raise BadCommand(f"unknown command {cmd!r}")
+
+
+class Expecting(enum.Enum):
+    """What a typed line means right now (the line-based human mode)."""
+
+    RESPONSE = "response"  # the inviter waits for the pasted response token
+    SAS = "sas"  # a y/N answer to "do the SAS match?"
+    CHAT = "chat"  # a message, or /send PATH, /quit
+
+
+def human_command(line: str, expecting: Expecting) -> Command | None:
+    """A typed line -> a command (None for an empty line). `/quit` and `/send` work anywhere."""
+    text = line.strip()
+    if not text:
+        return None
+    if text == "/quit":
+        return Quit()
+    if text.startswith("/send "):
+        return SendFile(text.removeprefix("/send ").strip())
+    if expecting is Expecting.RESPONSE:
+        return SubmitResponse(text)
+    if expecting is Expecting.SAS:
+        return ConfirmSas() if text.lower() in ("y", "yes") else RejectSas()
+    return SendText(line.rstrip("\r\n"))
+
+
+# --- events ----------------------------------------------------------------------------------
+
+
+class EventSink(Protocol):
+    """Where a session reports what happens."""
+
+    def emit(self, event: str, **fields: Any) -> None: ...
+
+    def warn(self, text: str) -> None: ...
+
+
+def event_line(event: str, **fields: Any) -> str:
+    """The JSON line of one event: "event" first, then the fields in the order given."""
+    return json.dumps({"event": event, **fields}, ensure_ascii=False, separators=(",", ":"))
+
+
+class JsonlSink:
+    """Events as JSON lines on stdout; warnings as one line on stderr."""
+
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
+        self._out = out or sys.stdout
+        self._err = err or sys.stderr
+
+    def emit(self, event: str, **fields: Any) -> None:
+        self._out.write(event_line(event, **fields) + "\n")
+        self._out.flush()
+
+    def warn(self, text: str) -> None:
+        self._err.write(f"warning: {text}\n")
+        self._err.flush()
+
+
+class HumanSink:
+    """The same events, worded for a person at a terminal."""
+
+    def emit(self, event: str, **fields: Any) -> None:
+        show = getattr(self, f"_on_{event}", None)
+        if show is not None:
+            show(**fields)
+        else:  # pragma: no cover - every event has a wording; this is a safety net
+            click.echo(event_line(event, **fields))
+
+    def warn(self, text: str) -> None:
+        click.secho(f"WARNING: {text}", err=True, fg="red", bold=True)
+
+    def _on_token(self, *, kind: str, token: str, **_: Any) -> None:
+        click.echo(token)
+        print_qr(token)
+        if kind == "invite":
+            click.echo("Give this invitation to your contact (didlink accept <token>),")
+            click.echo("then paste the response token they send back:")
+        else:
+            click.echo("Send this response token back to the person who invited you.")
+            click.echo("Waiting for the connection...")
+
+    def _on_sas(self, *, emoji: list[str], names: list[str], decimal: list[int], **_: Any) -> None:
+        click.echo("")
+        click.echo("Compare with your contact (by voice or in person):")
+        click.echo("    " + "   ".join(emoji))
+        click.echo("    " + ", ".join(names))
+        click.echo("    " + "-".join(str(n) for n in decimal))
+        click.echo("Do you both see the same? [y/N]")
+
+    def _on_connected(self, *, peer: str, verified: bool, **_: Any) -> None:
+        state = "verified" if verified else "NOT verified"
+        click.echo(f"Connected to {peer} ({state}). Type a message, /send PATH, or /quit.")
+
+    def _on_message(self, *, id: int, text: str, **_: Any) -> None:
+        click.echo(f"< {text}")
+
+    def _on_sent(self, **_: Any) -> None:
+        pass
+
+    def _on_delivered(self, **_: Any) -> None:
+        pass
+
+    def _on_progress(self, *, id: str, bytes: int, total: int, **_: Any) -> None:
+        percent = 100 * bytes // total if total else 100
+        click.echo(f"  file {id[:8]}: {percent}%")
+
+    def _on_file(self, *, name: str, size: int, path: str, **_: Any) -> None:
+        click.echo(f"Received {name} ({size} bytes, SHA-256 checked): {path}")
+
+    def _on_file_sent(self, *, name: str, size: int, **_: Any) -> None:
+        click.echo(f"Sent {name} ({size} bytes): the peer has it, checked.")
+
+    def _on_error(self, *, message: str, **_: Any) -> None:
+        click.echo(f"error: {message}", err=True)
+
+    def _on_closed(self, *, reason: str, **_: Any) -> None:
+        click.echo(f"Session closed: {reason}.")
+
+
+# --- input -----------------------------------------------------------------------------------
+
+
+class LineReader:
+    """Lines of a file descriptor, read by a daemon thread, as an asyncio queue.
+
+    `next_line()` returns one line without its newline, or None at end of input.
+    """
+
+    def __init__(self, fd: int | None = None) -> None:
+        self._fd = sys.stdin.fileno() if fd is None else fd
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._run, name="didlink-stdin", daemon=True)
+        self._thread.start()
+
+    def _put(self, line: str | None) -> None:
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, line)
+
+    def _run(self) -> None:
+        pending = b""
+        try:
+            while True:
+                chunk = os.read(self._fd, 65536)
+                if not chunk:
+                    break
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for raw in lines:
+                    self._put(raw.decode("utf-8", "replace").rstrip("\r"))
+        except (OSError, RuntimeError):  # stdin closed, or the loop is gone at exit
+            pass
+        try:
+            if pending:
+                self._put(pending.decode("utf-8", "replace"))
+            self._put(None)
+        except RuntimeError:  # the event loop already closed
+            pass
+
+    async def next_line(self) -> str | None:
+        return await self._queue.get()

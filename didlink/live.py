@@ -1,0 +1,296 @@
+"""Live first contact: `didlink invite` (live) and `didlink accept` of a live invitation.
+
+Theory of operation (specs/cli-jsonl.md "Flows")
+------------------------------------------------
+Inviter: unlock the identity; a transport `Peer` (offerer) gathers its candidates; its compact
+offer becomes the `connect` attachment of a signed, single-use live invitation (identity/
+invitation.py, kind INVITE), shown as a token. The inviter then waits (bounded by the
+invitation's expiry and DIDLINK_RESPONSE_TIMEOUT) for the invitee's signed response token:
+each one is decoded and verified (signature, names our invitation, time window, a compact
+answer inside); a bad one is reported and the wait goes on; the first good one is taken and
+every later one is refused. Its answer is applied and the data channel opens.
+
+Invitee: the invitation is fully verified (issue 2 checks, single-use against the store) and
+the identity unlocked *before* the invitation id is marked used, so a typo in the passphrase
+does not burn the invitation; then a `Peer` (answerer) applies the offer, and the answer goes
+back inside a signed response token. Both then hand the open peer to `Node.run_session`
+(inviter = handshake initiator). Errors before anything was printed are user errors (exit 2);
+after that they are `error` + `closed` events (exit 1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import click
+
+from didlink.errors import UserError
+from didlink.jsonl import (
+    BadCommand,
+    EventSink,
+    HumanSink,
+    JsonlSink,
+    LineReader,
+    Quit,
+    human_command,
+    parse_command,
+)
+from didlink.node import Node, Outcome, PhaseTimeout, QuitRequested, SessionEnded, Timeouts
+from didlink.profile import Profile
+from identity.errors import AlreadyUsed, IdentityError
+from identity.invitation import (
+    Invitation,
+    InvitationKind,
+    Response,
+    label_problem,
+    verify_invitation,
+    verify_response,
+)
+from identity.keys import IdentityKey
+from identity.token import decode_response, encode_token
+from identity.validity import CLOCK_SKEW
+from transport import CompactOffer, CompactOfferError, IceConfig, IceServer, Peer, Role, run
+from transport.errors import TransportError
+
+DEFAULT_LIVE_EXPIRY = "15m"
+CONNECT_TIMEOUT_ENV = "DIDLINK_CONNECT_TIMEOUT"
+RESPONSE_TIMEOUT_ENV = "DIDLINK_RESPONSE_TIMEOUT"
+SAS_TIMEOUT_ENV = "DIDLINK_SAS_TIMEOUT"
+STUN_ENV = "DIDLINK_STUN"
+
+
+def _seconds(name: str, default: float) -> float:
+    text = os.environ.get(name)
+    if text is None or not text.strip():
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise UserError(f"{name} must be a number of seconds, not {text!r}") from None
+    if not 0 < value <= 86400:
+        raise UserError(f"{name} must be between 0 and 86400 seconds")
+    return value
+
+
+def timeouts_from_env() -> Timeouts:
+    """The phase timeouts, overridable by DIDLINK_*_TIMEOUT (seconds) for tests and scripts."""
+    default = Timeouts()
+    return Timeouts(
+        connect=_seconds(CONNECT_TIMEOUT_ENV, default.connect),
+        response=_seconds(RESPONSE_TIMEOUT_ENV, default.response),
+        sas=_seconds(SAS_TIMEOUT_ENV, default.sas),
+        flush=default.flush,
+    )
+
+
+def ice_from_env() -> IceConfig:
+    """No ICE servers unless DIDLINK_STUN names some (comma-separated stun: URLs)."""
+    urls = [u.strip() for u in os.environ.get(STUN_ENV, "").split(",") if u.strip()]
+    try:
+        return IceConfig(servers=tuple(IceServer(urls=(url,)) for url in urls))
+    except ValueError as exc:
+        raise UserError(f"{STUN_ENV} is not a list of stun: URLs ({exc})") from None
+
+
+def _sink(jsonl: bool) -> EventSink:
+    return JsonlSink() if jsonl else HumanSink()
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+async def _pump(node: Node, *, jsonl: bool) -> None:
+    """stdin lines -> commands -> node; the end of input is a quit."""
+    reader = LineReader()
+    while True:
+        line = await reader.next_line()
+        if line is None:
+            node.handle(Quit())
+            return
+        try:
+            command = parse_command(line) if jsonl else human_command(line, node.expecting)
+        except BadCommand as exc:
+            node.error(str(exc))
+            continue
+        if command is not None:
+            node.handle(command)
+
+
+Flow = Callable[[Node, Peer], Awaitable[Outcome]]
+
+
+async def _serve(*, role: Role, key: IdentityKey, profile: Profile, jsonl: bool, flow: Flow) -> int:
+    """Run one flow with a node, a peer and the stdin command pump; the exit code."""
+    node = Node(key=key, profile=profile, sink=_sink(jsonl), timeouts=timeouts_from_env())
+    pump = asyncio.create_task(_pump(node, jsonl=jsonl))
+    peer = Peer(role=role, ice=ice_from_env())
+    try:
+        outcome = await flow(node, peer)
+    finally:
+        pump.cancel()
+    return outcome.exit_code
+
+
+async def _before_session(node: Node, peer: Peer, error: BaseException) -> Outcome:
+    """The flow ended before the session started: say why, close the peer."""
+    if isinstance(error, QuitRequested | SessionEnded):
+        outcome = Outcome("quit", 0)
+    elif isinstance(error, PhaseTimeout):
+        node.error(str(error))
+        outcome = Outcome("timeout", 1)
+    else:
+        node.error(str(error) or type(error).__doc__ or "the connection failed")
+        outcome = Outcome("connection failed", 1)
+    await peer.close()
+    node.emit("closed", reason=outcome.reason)
+    return outcome
+
+
+# --- inviter ---------------------------------------------------------------------------------
+
+
+def invite_live(*, label: str | None, lifetime: int, multi_use: bool, jsonl: bool) -> int:
+    """`didlink invite` without --card; returns the exit code."""
+    if multi_use:
+        raise UserError("a live invitation connects once: --multi-use is only for cards")
+    problem = None if label is None else label_problem(label)
+    if problem:
+        raise UserError(f"cannot make the invitation: {problem}")
+    timeouts_from_env()  # bad settings are user errors, before anything starts
+    ice_from_env()
+    profile = Profile.from_env()
+    key = profile.unlock()
+    return run(
+        _serve(
+            role=Role.OFFERER,
+            key=key,
+            profile=profile,
+            jsonl=jsonl,
+            flow=lambda node, peer: _inviter(
+                node, peer, key, profile, label=label, lifetime=lifetime
+            ),
+        )
+    )
+
+
+async def _inviter(
+    node: Node, peer: Peer, key: IdentityKey, profile: Profile, *, label: str | None, lifetime: int
+) -> Outcome:
+    try:
+        offer = await node.wait(
+            peer.create_offer(), node.timeouts.connect, "gathering network addresses"
+        )
+        invitation = Invitation.create(
+            key,
+            now=_now(),
+            lifetime=lifetime,
+            label=label,
+            kind=InvitationKind.INVITE,
+            connect=offer.to_cbor(),
+        )
+        node.emit("token", kind="invite", token=encode_token(invitation))
+        node.mark("token")
+        response, answer = await _await_response(node, invitation)
+        node.stop_responses()
+        with profile.open_store() as store:
+            store.mark_invitation_used(invitation.id, now=datetime.now(UTC))
+        node.mark("response")
+        await peer.accept_answer(answer)
+        await node.wait(peer.wait_open(node.timeouts.connect), None, "connecting")
+        node.mark("open")
+    except (QuitRequested, SessionEnded, PhaseTimeout, TransportError) as exc:
+        return await _before_session(node, peer, exc)
+    return await node.run_session(
+        peer, initiator=True, peer_did=response.responder, invitation_id=invitation.id
+    )
+
+
+async def _await_response(node: Node, invitation: Invitation) -> tuple[Response, CompactOffer]:
+    """The first valid response token the user gives; bad ones are reported and skipped."""
+    give_up = min(invitation.expires + CLOCK_SKEW, time.time() + node.timeouts.response)
+    while True:
+        remaining = give_up - time.time()
+        if remaining <= 0:
+            raise PhaseTimeout("no valid response token arrived before the invitation expired")
+        text = await node.next_response(remaining)
+        try:
+            response = decode_response(text)
+            verify_response(response, invitation=invitation, now=_now())
+            answer = CompactOffer.from_cbor(response.connect)
+            if answer.is_offer:
+                raise CompactOfferError("The response carries an offer instead of an answer.")
+        except (IdentityError, TransportError) as exc:
+            node.error(f"response refused: {exc}")
+            continue
+        return response, answer
+
+
+# --- invitee ---------------------------------------------------------------------------------
+
+
+def accept_live(invitation: Invitation, *, jsonl: bool) -> int:
+    """`didlink accept TOKEN` for a live invitation (already decoded); returns the exit code."""
+    timeouts_from_env()
+    ice_from_env()
+    profile = Profile.from_env()
+    own_did = profile.did()
+    try:
+        offer = CompactOffer.from_cbor(invitation.connect)
+    except CompactOfferError as exc:
+        raise UserError(f"the invitation's transport offer is not usable: {exc}") from None
+    if not offer.is_offer:
+        raise UserError("the invitation's transport offer is an answer, not an offer")
+    with profile.open_store() as store:
+        verify_invitation(
+            invitation, now=_now(), already_used=store.is_invitation_used(invitation.id)
+        )
+    if invitation.inviter == own_did:
+        raise UserError("this is your own invitation: give it to someone else to accept")
+    key = profile.unlock()  # before burning the invitation: a mistyped passphrase costs nothing
+    with profile.open_store() as store:
+        if not invitation.multi_use and not store.mark_invitation_used(
+            invitation.id, now=datetime.now(UTC)
+        ):
+            raise AlreadyUsed("This single-use invitation was already accepted.")
+    return run(
+        _serve(
+            role=Role.ANSWERER,
+            key=key,
+            profile=profile,
+            jsonl=jsonl,
+            flow=lambda node, peer: _invitee(node, peer, key, invitation=invitation),
+        )
+    )
+
+
+async def _invitee(node: Node, peer: Peer, key: IdentityKey, *, invitation: Invitation) -> Outcome:
+    try:
+        offer = CompactOffer.from_cbor(invitation.connect)
+        answer = await node.wait(
+            peer.accept_offer(offer), node.timeouts.connect, "preparing the answer"
+        )
+        response = Response.create(key, invitation=invitation, now=_now(), connect=answer.to_cbor())
+        node.emit("token", kind="response", token=encode_token(response))
+        node.mark("token")
+        await node.wait(peer.wait_open(node.timeouts.connect), None, "connecting")
+        node.mark("open")
+    except (QuitRequested, SessionEnded, PhaseTimeout, TransportError) as exc:
+        return await _before_session(node, peer, exc)
+    return await node.run_session(
+        peer,
+        initiator=False,
+        peer_did=invitation.inviter,
+        invitation_id=invitation.id,
+        petname=invitation.label,
+    )
+
+
+def exit_with(code: int) -> None:
+    """End the click command with `code` (0 returns normally)."""
+    if code:
+        click.get_current_context().exit(code)

@@ -1,0 +1,561 @@
+"""The node: one live connection = a transport `Peer` + a `Handshake` + a `SecureChannel`.
+
+Theory of operation (specs/cli-jsonl.md has the events and commands)
+---------------------------------------------------------------------
+This is thin asyncio glue; every protocol decision lives in messaging/ and transport/.
+
+    token exchange (didlink/live.py) -> handshake -> SAS shown -> both confirm -> chat, files
+                                                              -> a rejection -> closed, exit 1
+
+- Commands arrive at any time (`handle`). Messages and files typed before both sides confirmed
+  the SAS wait in `_outbox`; nothing but the handshake, the Hello, a `SasConfirm` and a `Close`
+  leaves before that (DESIGN.md "Messaging" 3).
+- After the handshake two tasks run: the reader (frames in -> events out, receipts batched)
+  and the writer (the only one that encrypts and sends: `channel.data_to_send()` then
+  `await peer.send()` frame by frame, so frames leave in ratchet order and `Peer.send`'s
+  backpressure slows whoever queued them). Files are didlink/transfers.py's business: one
+  task per file queues a few chunks and waits until the writer is idle again.
+- The SAS gate: each side sends `SasConfirm` when its user confirms. The responder's channel
+  cannot send before the initiator's Hello, so its confirmation simply waits in the channel's
+  queue. When our user confirmed and the peer's `SasConfirm` arrived, the contact is saved as
+  SAS-verified, `connected` is emitted and the outbox is sent.
+- Every wait is bounded or races the user's quit; the end of the session is one `Outcome`
+  (reason, exit code): quit -> 0; the peer closed a verified session -> 0; anything else
+  (SAS rejected by either side, timeout, lost connection, protocol error) -> 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from didlink.errors import UserError
+from didlink.files import OutgoingFile
+from didlink.jsonl import (
+    Command,
+    ConfirmSas,
+    EventSink,
+    Expecting,
+    Quit,
+    RejectSas,
+    SendFile,
+    SendText,
+    SubmitResponse,
+)
+from didlink.profile import Profile
+from didlink.store import check_name
+from didlink.transfers import Transfers
+from identity.contact import Verification
+from identity.keys import IdentityKey
+from messaging.channel import (
+    ChannelState,
+    CloseReceived,
+    Event,
+    HelloReceived,
+    MessageReceived,
+    MessagesLost,
+    MessagesMissing,
+    ReceiptReceived,
+    SecureChannel,
+)
+from messaging.errors import MessagingError, RemoteProtocolError
+from messaging.frames import FileAck, FileChunk, FileOffer, Receipt, SasConfirm, Text
+from messaging.handshake import Handshake, HandshakeResult
+from messaging.handshake import Role as HandshakeRole
+from messaging.handshake import State as HandshakeState
+from messaging.sas import ShortAuthString
+from transport import Peer, TransportError
+
+T = TypeVar("T")
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+RECEIPT_BATCH = 512
+SAS_REJECTED = "sas rejected"
+HELLO_GRACE = 2.0  # closing before the Hello: seconds to wait so that the Close can be sent
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds each phase may take (the CLI reads them from options / the environment)."""
+
+    connect: float = 60.0  # response token -> open channel -> handshake done
+    response: float = 900.0  # the inviter waiting for the response token
+    sas: float = 600.0  # the users comparing the SAS
+    flush: float = 10.0  # quit: waiting for receipts and file acks
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a session ended: the `closed` event's reason and the process exit code."""
+
+    reason: str
+    exit_code: int
+
+
+class QuitRequested(Exception):
+    """The user asked to quit while we were waiting for something."""
+
+
+class SessionEnded(Exception):
+    """The session ended (peer closed, failure) while we were waiting for something."""
+
+
+class HandshakeFailed(Exception):
+    """The handshake failed (its cause is the messaging error)."""
+
+
+class PhaseTimeout(Exception):
+    """A bounded wait ran out; the message names the phase."""
+
+
+class Node:
+    """One live connection from the token exchange to its close. See the module docstring."""
+
+    def __init__(
+        self, *, key: IdentityKey, profile: Profile, sink: EventSink, timeouts: Timeouts
+    ) -> None:
+        self._key = key
+        self._profile = profile
+        self._sink = sink
+        self.timeouts = timeouts
+        self.downloads = profile.path / "downloads"
+        self.expecting = Expecting.CHAT
+        self._quit = asyncio.Event()
+        self._ended = asyncio.Event()
+        self._outcome: Outcome | None = None
+        self._outbox: list[SendText | OutgoingFile] = []
+        self._responses: asyncio.Queue[str] | None = None
+        self._answered = False
+        self._sas_decision: asyncio.Future[bool] | None = None
+        # the session, once the transport is open
+        self._peer: Peer | None = None
+        self._channel: SecureChannel | None = None
+        self._peer_did = ""
+        self._local_confirmed = False
+        self._peer_confirmed = False
+        self._verified = False
+        self._closing = False
+        self._unacked: set[int] = set()
+        self._leaving: list[tuple[int, Any]] = []  # (seq, ref) queued in the channel
+        self._to_ack: list[int] = []
+        self._transfers: Transfers | None = None
+        self._kick = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._hello = asyncio.Event()  # the responder received the initiator's Hello
+        self._progressed = asyncio.Event()  # a receipt, a file ack or a file task ended
+        self._tasks: list[asyncio.Task[None]] = []
+        self.timings_ms: dict[str, int] = {}
+        self._t0 = time.monotonic()
+
+    # -- commands ------------------------------------------------------------------------------
+
+    def handle(self, command: Command) -> None:
+        """Act on one user command (any phase); problems become `error` events."""
+        if isinstance(command, Quit):
+            self._quit.set()
+        elif isinstance(command, SubmitResponse):
+            if self._responses is not None:
+                self._responses.put_nowait(command.token)
+            elif self._answered:
+                self.error("this invitation was already answered: it connects only once")
+            else:
+                self.error("no response token is expected now")
+        elif isinstance(command, ConfirmSas | RejectSas):
+            if self._sas_decision is None or self._sas_decision.done():
+                self.error("there is no SAS waiting for a decision now")
+            else:
+                self._sas_decision.set_result(isinstance(command, ConfirmSas))
+        elif self._closing or self._ended.is_set():
+            self.error("the session is closing: nothing more can be sent")
+        elif isinstance(command, SendText):
+            self._queue_or_send(command)
+        elif isinstance(command, SendFile):
+            try:
+                outgoing = OutgoingFile(Path(command.path).expanduser())
+                outgoing.offer()  # the name must be sendable
+            except UserError as exc:
+                self.error(str(exc))
+                return
+            self._queue_or_send(outgoing)
+
+    def _queue_or_send(self, item: SendText | OutgoingFile) -> None:
+        if not self._verified:
+            self._outbox.append(item)
+        elif isinstance(item, SendText):
+            self._send_text(item)
+        else:
+            self._transfers_now().send(item)
+
+    def emit(self, event: str, **fields: Any) -> None:
+        """Report an event (see specs/cli-jsonl.md)."""
+        self._sink.emit(event, **fields)
+
+    def error(self, message: str) -> None:
+        self._sink.emit("error", message=" ".join(message.split()))
+
+    # -- waiting (every wait races quit and the end of the session) --------------------------
+
+    async def wait(self, awaitable: Awaitable[T], limit: float | None, what: str) -> T:
+        """`awaitable`'s result; QuitRequested, SessionEnded or PhaseTimeout(what) first."""
+        main = asyncio.ensure_future(awaitable)
+        quit_ = asyncio.ensure_future(self._quit.wait())
+        ended = asyncio.ensure_future(self._ended.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {main, quit_, ended}, timeout=limit, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for task in (quit_, ended):
+                task.cancel()
+        if main in done:
+            return main.result()
+        main.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await main
+        if quit_ in done:
+            raise QuitRequested()
+        if ended in done:
+            raise SessionEnded()
+        raise PhaseTimeout(f"{what} took longer than {limit or 0:g} s")
+
+    async def next_response(self, limit: float) -> str:
+        """The next response token the user gives (the inviter's side)."""
+        if self._responses is None:
+            self._responses = asyncio.Queue()
+        self.expecting = Expecting.RESPONSE
+        return await self.wait(self._responses.get(), limit, "waiting for the response token")
+
+    def stop_responses(self) -> None:
+        """A valid response was taken: any further one is refused (single use)."""
+        self._responses = None
+        self._answered = True
+        self.expecting = Expecting.CHAT
+
+    def mark(self, name: str) -> None:
+        """Record the time since the node was made (ms) under `name` (for `connected`)."""
+        self.timings_ms[name] = round((time.monotonic() - self._t0) * 1000)
+
+    # -- the session -------------------------------------------------------------------------
+
+    async def run_session(
+        self,
+        peer: Peer,
+        *,
+        initiator: bool,
+        peer_did: str,
+        invitation_id: bytes,
+        petname: str | None = None,
+    ) -> Outcome:
+        """Handshake, SAS gate, chat until quit or close; always emits `closed` at the end."""
+        self._peer, self._peer_did = peer, peer_did
+        try:
+            outcome = await self._session(
+                peer, initiator=initiator, invitation_id=invitation_id, petname=petname
+            )
+        except QuitRequested:
+            outcome = await self._quit_session()
+        except SessionEnded:
+            outcome = self._outcome or Outcome("connection lost", EXIT_FAILED)
+        except PhaseTimeout as exc:
+            self.error(str(exc))
+            outcome = Outcome("timeout", EXIT_FAILED)
+        except HandshakeFailed as exc:
+            self.error(f"the secure handshake failed ({exc.__cause__})")
+            outcome = Outcome("handshake failed", EXIT_FAILED)
+        except MessagingError as exc:
+            self.error(f"the secure session failed ({exc})")
+            outcome = Outcome("protocol error", EXIT_FAILED)
+        except TransportError as exc:
+            self.error(str(exc))
+            outcome = Outcome("connection lost", EXIT_FAILED)
+        await self._shutdown(close_reason=outcome.reason)
+        if outcome.reason == SAS_REJECTED:
+            self._sink.warn(
+                "You rejected the SAS: this connection may have been intercepted. Nothing was"
+                f" sent and {peer_did} stays unverified."
+            )
+        elif outcome.reason == "sas rejected by peer":
+            self._sink.warn(
+                "Your contact rejected the SAS: this connection may have been intercepted."
+                f" Nothing was sent and {peer_did} stays unverified."
+            )
+        self._sink.emit("closed", reason=outcome.reason)
+        return outcome
+
+    async def _session(
+        self, peer: Peer, *, initiator: bool, invitation_id: bytes, petname: str | None
+    ) -> Outcome:
+        try:
+            result = await self.wait(
+                self._handshake(peer, initiator=initiator, invitation_id=invitation_id),
+                self.timeouts.connect,
+                "the handshake",
+            )
+        except MessagingError as exc:  # e.g. a man in the middle: the commitment does not match
+            raise HandshakeFailed() from exc
+        self.mark("handshake")
+        self._channel = SecureChannel.from_handshake(result)
+        self._transfers = Transfers(
+            channel=self._channel,
+            downloads=self.downloads,
+            peer_did=self._peer_did,
+            emit=self._sink.emit,
+            flush=self._flush,
+            kick=self._kick_writer,
+            progressed=self._progressed.set,
+        )
+        self._save_contact(petname)
+        sas = ShortAuthString.from_handshake_hash(result.handshake_hash)
+        self._sas_decision = asyncio.get_running_loop().create_future()
+        self.expecting = Expecting.SAS
+        self._sink.emit(
+            "sas",
+            emoji=[e.emoji for e in sas.emoji],
+            names=list(sas.names()),
+            decimal=list(sas.decimal),
+        )
+        self._tasks = [
+            asyncio.create_task(self._read_loop()),
+            asyncio.create_task(self._write_loop()),
+        ]
+        self._kick_writer()  # the initiator's Hello
+        confirmed = await self.wait(self._sas_decision, self.timeouts.sas, "confirming the SAS")
+        self.expecting = Expecting.CHAT
+        if self._ended.is_set():  # the peer closed while the user was deciding
+            raise SessionEnded()
+        if not confirmed:
+            return Outcome(SAS_REJECTED, EXIT_FAILED)
+        self.mark("sas_confirmed")
+        self._local_confirmed = True
+        self._channel.send(SasConfirm())
+        self._kick_writer()
+        self._check_verified()
+        await self.wait(asyncio.Event().wait(), None, "the chat")  # until quit / end
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _handshake(
+        self, peer: Peer, *, initiator: bool, invitation_id: bytes
+    ) -> HandshakeResult:
+        remote = peer.remote_fingerprint
+        if remote is None:  # pragma: no cover - wait_open sets it
+            raise UserError("the transport did not expose the peer's fingerprint")
+        handshake = Handshake(
+            role=HandshakeRole.INITIATOR if initiator else HandshakeRole.RESPONDER,
+            local_key=self._key,
+            peer_did=self._peer_did,
+            invitation_id=invitation_id,
+            local_fingerprint=peer.local_fingerprint,
+            peer_fingerprint=remote,
+        )
+        first = handshake.start()
+        if first is not None:
+            await peer.send(first)
+        while handshake.state is not HandshakeState.DONE:
+            reply = handshake.receive(await peer.recv())
+            if reply is not None:
+                await peer.send(reply)
+        return handshake.result
+
+    def _save_contact(self, petname: str | None) -> None:
+        now = datetime.now(UTC)
+        with self._profile.open_store() as store:
+            if petname is not None and store.get_contact(self._peer_did) is None:
+                try:
+                    store.add_contact(self._peer_did, name=check_name(petname), now=now)
+                    return
+                except UserError:  # a bad or taken name: keep the contact unnamed
+                    pass
+            store.add_contact(self._peer_did, now=now)
+
+    def _check_verified(self) -> None:
+        if self._verified or not (self._local_confirmed and self._peer_confirmed):
+            return
+        self._verified = True
+        with self._profile.open_store() as store:
+            store.set_verification(self._peer_did, Verification.SAS)
+        self.mark("verified")
+        self._sink.emit(
+            "connected", peer=self._peer_did, verified=True, timings_ms=dict(self.timings_ms)
+        )
+        outbox, self._outbox = self._outbox, []
+        for item in outbox:
+            self._queue_or_send(item)
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def _kick_writer(self) -> None:
+        self._idle.clear()
+        self._kick.set()
+
+    async def _flush(self) -> None:
+        """Until the writer handed everything queued so far to the transport."""
+        self._kick_writer()
+        await self._idle.wait()
+
+    def _transfers_now(self) -> Transfers:
+        assert self._transfers is not None  # exists from the handshake on
+        return self._transfers
+
+    def _send_text(self, command: SendText) -> None:
+        assert self._channel is not None
+        try:
+            message = Text(text=command.text)
+        except ValueError as exc:
+            self.error(f"cannot send this message: {exc}")
+            return
+        seq = self._channel.send(message)
+        self._unacked.add(seq)
+        self._leaving.append((seq, command.ref))
+        self._kick_writer()
+
+    async def _write_loop(self) -> None:
+        assert self._channel is not None and self._peer is not None
+        try:
+            while True:
+                await self._kick.wait()
+                self._kick.clear()
+                leaving = self._leaving if self._channel.session.can_send else []
+                if leaving:
+                    self._leaving = []
+                for frame in self._channel.data_to_send():
+                    await self._peer.send(frame)
+                for seq, ref in leaving:
+                    extra = {} if ref is None else {"ref": ref}
+                    self._sink.emit("sent", id=seq, **extra)
+                if not self._kick.is_set():
+                    self._idle.set()
+        except (TransportError, MessagingError) as exc:
+            self._idle.set()
+            self._end("connection lost", EXIT_FAILED, str(exc))
+        except Exception as exc:  # a bug: end the session visibly rather than hang
+            self._idle.set()
+            self._end("internal error", EXIT_FAILED, f"internal error: {exc!r}")
+
+    # -- receiving ---------------------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        assert self._channel is not None and self._peer is not None
+        try:
+            while not self._ended.is_set():
+                events = self._channel.receive(await self._peer.recv())
+                for event in events:
+                    self._on_event(event)
+                if self._to_ack and (
+                    len(self._to_ack) >= RECEIPT_BATCH
+                    or self._peer.stats().receive_queue_messages == 0
+                ):
+                    for start in range(0, len(self._to_ack), RECEIPT_BATCH):
+                        self._channel.send(Receipt(ids=self._to_ack[start : start + RECEIPT_BATCH]))
+                    self._to_ack = []
+                    self._kick_writer()
+        except TransportError as exc:
+            if self._verified or self._closing:
+                self._end("connection lost", EXIT_FAILED)
+            else:
+                self._end("connection lost", EXIT_FAILED, f"{exc} (before the SAS was confirmed)")
+        except MessagingError as exc:
+            self._end("protocol error", EXIT_FAILED, f"the peer broke the protocol: {exc}")
+        except Exception as exc:  # a bug: end the session visibly rather than hang
+            self._end("internal error", EXIT_FAILED, f"internal error: {exc!r}")
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, HelloReceived):
+            self._hello.set()
+            self._kick_writer()  # the responder can send now: its queued SasConfirm goes out
+        elif isinstance(event, ReceiptReceived):
+            self._progressed.set()
+            for seq in event.ids:
+                if seq in self._unacked:
+                    self._unacked.discard(seq)
+                    self._sink.emit("delivered", id=seq)
+        elif isinstance(event, CloseReceived):
+            if event.reason == SAS_REJECTED:
+                self._end("sas rejected by peer", EXIT_FAILED)
+            else:
+                self._end("peer closed", EXIT_OK if self._verified else EXIT_FAILED)
+        elif isinstance(event, MessagesMissing | MessagesLost):
+            raise RemoteProtocolError("messages went missing on a reliable channel")
+        elif isinstance(event, MessageReceived):
+            self._on_message(event)
+
+    def _on_message(self, event: MessageReceived) -> None:
+        message = event.message
+        if isinstance(message, SasConfirm):
+            self._peer_confirmed = True
+            self._check_verified()
+            return
+        if not self._verified:
+            raise RemoteProtocolError("the peer sent a message before both confirmed the SAS")
+        if isinstance(message, Text):
+            self._sink.emit("message", **{"from": self._peer_did}, id=event.seq, text=message.text)
+            self._to_ack.append(event.seq)
+        elif isinstance(message, FileOffer | FileChunk):
+            self._transfers_now().on_data(message)
+        elif isinstance(message, FileAck):
+            self._transfers_now().on_ack(message)
+
+    # -- the end -----------------------------------------------------------------------------
+
+    def _end(self, reason: str, exit_code: int, error: str | None = None) -> None:
+        if self._outcome is not None or self._closing:
+            return
+        if error is not None:
+            self.error(error)
+        self._outcome = Outcome(reason, exit_code)
+        self._ended.set()
+        self._progressed.set()
+
+    async def _quit_session(self) -> Outcome:
+        """Quit: give receipts and file acks `flush` seconds, then close (exit 0)."""
+        if self._outbox:
+            self._sink.warn(f"{len(self._outbox)} queued messages or files were not sent.")
+            self._outbox = []
+        if self._verified:
+            deadline = time.monotonic() + self.timeouts.flush
+            transfers = self._transfers_now()
+            while (self._unacked or transfers.pending) and not (
+                self._ended.is_set() or time.monotonic() > deadline
+            ):
+                self._progressed.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(deadline - time.monotonic()):
+                        await self._progressed.wait()
+            if self._unacked or transfers.unacknowledged:
+                self.error("quit before the peer confirmed everything that was sent")
+        return Outcome("quit", EXIT_OK)
+
+    async def _shutdown(self, *, close_reason: str) -> None:
+        """Send Close if we still can, close the transport, stop the tasks, drop partial files."""
+        self._closing = True
+        channel, peer = self._channel, self._peer
+        if channel is not None and channel.state is ChannelState.OPEN and not self._ended.is_set():
+            with contextlib.suppress(MessagingError, TimeoutError):
+                channel.close(close_reason)
+                if not channel.session.can_send:  # the responder before the Hello: wait a bit,
+                    async with asyncio.timeout(HELLO_GRACE):  # so the peer learns why
+                        await self._hello.wait()
+            with contextlib.suppress(TimeoutError):
+                self._kick_writer()
+                async with asyncio.timeout(5.0):
+                    await self._idle.wait()
+        if self._transfers is not None:
+            await self._transfers.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if peer is not None:
+            with contextlib.suppress(TransportError):
+                await peer.close()
+        for item in self._outbox:
+            if isinstance(item, OutgoingFile):
+                item.close()

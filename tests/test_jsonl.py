@@ -1,0 +1,157 @@
+"""The --jsonl command parser, the typed-line mode and the event encoding (specs/cli-jsonl.md)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+
+import pytest
+
+from didlink.jsonl import (
+    BadCommand,
+    ConfirmSas,
+    Expecting,
+    HumanSink,
+    JsonlSink,
+    LineReader,
+    Quit,
+    RejectSas,
+    SendFile,
+    SendText,
+    SubmitResponse,
+    event_line,
+    human_command,
+    parse_command,
+)
+from messaging.frames import Envelope, SasConfirm, decode_frame, encode_frame
+
+
+@pytest.mark.parametrize(
+    ("line", "command"),
+    [
+        ('{"cmd":"response","token":"didlink:abc"}', SubmitResponse("didlink:abc")),
+        ('{"cmd":"confirm_sas"}', ConfirmSas()),
+        ('{"cmd":"reject_sas"}', RejectSas()),
+        ('{"cmd":"send","text":"hi"}', SendText("hi")),
+        ('{"cmd":"send","text":"hi","ref":{"n":1}}', SendText("hi", {"n": 1})),
+        ('{"cmd":"send_file","path":"/tmp/x"}', SendFile("/tmp/x")),
+        ('  {"cmd": "quit"}  ', Quit()),
+        ('{"text":"é 🙂","cmd":"send"}', SendText("é 🙂")),
+    ],
+)
+def test_parse_command(line: str, command: object) -> None:
+    assert parse_command(line) == command
+
+
+@pytest.mark.parametrize(
+    ("line", "needle"),
+    [
+        ("", "JSON"),
+        ("{not json", "JSON"),
+        ("[]", "object"),
+        ('"quit"', "object"),
+        ("{}", '"cmd"'),
+        ('{"cmd":1}', '"cmd"'),
+        ('{"cmd":"dance"}', "unknown command"),
+        ('{"cmd":"send"}', '"text"'),
+        ('{"cmd":"send","text":""}', '"text"'),
+        ('{"cmd":"send","text":5}', '"text"'),
+        ('{"cmd":"send","text":"x","to":"bob"}', "unknown fields: to"),
+        ('{"cmd":"quit","now":true}', "unknown fields"),
+        ('{"cmd":"response"}', '"token"'),
+        ('{"cmd":"send_file","path":null}', '"path"'),
+        ('{"cmd":"send","text":"' + "x" * (1 << 20) + '"}', "at most"),
+    ],
+)
+def test_parse_command_refuses(line: str, needle: str) -> None:
+    with pytest.raises(BadCommand) as info:
+        parse_command(line)
+    assert needle in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("line", "expecting", "command"),
+    [
+        ("", Expecting.CHAT, None),
+        ("   ", Expecting.SAS, None),
+        ("/quit", Expecting.SAS, Quit()),
+        ("/send  a b.txt ", Expecting.CHAT, SendFile("a b.txt")),
+        ("didlink:abc\n", Expecting.RESPONSE, SubmitResponse("didlink:abc")),
+        ("y", Expecting.SAS, ConfirmSas()),
+        ("YES", Expecting.SAS, ConfirmSas()),
+        ("n", Expecting.SAS, RejectSas()),
+        ("maybe", Expecting.SAS, RejectSas()),  # anything but yes is a no (y/N)
+        ("  hello there ", Expecting.CHAT, SendText("  hello there ")),
+    ],
+)
+def test_human_command(line: str, expecting: Expecting, command: object) -> None:
+    assert human_command(line, expecting) == command
+
+
+def test_event_lines_are_one_json_object_with_event_first() -> None:
+    out = io.StringIO()
+    sink = JsonlSink(out=out, err=io.StringIO())
+    sink.emit("message", **{"from": "did:key:z6Mk"}, id=3, text="a\nb 🙂")
+    sink.emit("closed", reason="quit")
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith('{"event":"message",')
+    assert json.loads(lines[0]) == {
+        "event": "message",
+        "from": "did:key:z6Mk",
+        "id": 3,
+        "text": "a\nb 🙂",
+    }
+    assert event_line("closed", reason="quit") == '{"event":"closed","reason":"quit"}'
+
+
+def test_sas_confirm_frame_known_bytes() -> None:
+    """specs/frames.md s.3: {"seq": 3, "type": "sas_confirm"} in a one-envelope frame."""
+    expected = bytes.fromhex("81 a2 63 736571 03 64 74797065 6b 7361735f636f6e6669726d")
+    assert encode_frame([Envelope(3, SasConfirm())]) == expected
+    assert decode_frame(expected) == [Envelope(3, SasConfirm())]
+
+
+async def test_line_reader_splits_lines_and_reports_the_end() -> None:
+    read_fd, write_fd = os.pipe()
+    reader = LineReader(read_fd)
+    os.write(write_fd, b"one\r\ntwo\nthr")
+    os.write(write_fd, "ee é".encode())
+    os.close(write_fd)
+    lines = [await reader.next_line() for _ in range(4)]
+    assert lines == ["one", "two", "three é", None]
+    os.close(read_fd)
+
+
+# Every event exactly as didlink/node.py and didlink/live.py emit it (specs/cli-jsonl.md s.2).
+NODE_EVENTS: list[tuple[str, dict[str, object]]] = [
+    ("token", {"kind": "invite", "token": "didlink:abc"}),
+    ("token", {"kind": "response", "token": "didlink:abc"}),
+    ("sas", {"emoji": ["🐶"] * 7, "names": ["Dog"] * 7, "decimal": [1000, 2000, 9191]}),
+    ("connected", {"peer": "did:key:z6Mk", "verified": True, "timings_ms": {"open": 5}}),
+    ("sent", {"id": 2}),
+    ("sent", {"id": 2, "ref": "r"}),
+    ("delivered", {"id": 2}),
+    ("message", {"from": "did:key:z6Mk", "id": 2, "text": "hi"}),
+    ("progress", {"id": "ab" * 16, "bytes": 5, "total": 10}),
+    ("progress", {"id": "ab" * 16, "bytes": 0, "total": 0}),
+    (
+        "file",
+        {"from": "d", "id": "ab", "name": "n", "size": 1, "sha256": "00", "path": "/x/n"},
+    ),
+    ("file_sent", {"id": "ab", "name": "n", "size": 1, "sha256": "00"}),
+    ("error", {"message": "oops"}),
+    ("closed", {"reason": "quit"}),
+]
+
+
+@pytest.mark.parametrize(("event", "fields"), NODE_EVENTS)
+def test_human_sink_shows_every_event(
+    event: str, fields: dict[str, object], capsys: pytest.CaptureFixture[str]
+) -> None:
+    HumanSink().emit(event, **fields)
+    captured = capsys.readouterr()
+    assert '"event"' not in captured.out  # worded for people, not the JSON fallback
+    if event not in ("sent", "delivered"):
+        assert (captured.out + captured.err).strip()

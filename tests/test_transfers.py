@@ -1,0 +1,138 @@
+"""didlink/transfers.py over an in-memory SecureChannel pair (no WebRTC): files both ways,
+backpressure-shaped sending, a forged hash, chunks of unknown files."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from didlink.files import CHUNK_SIZE, OutgoingFile
+from didlink.transfers import Transfers
+from messaging.channel import MessageReceived
+from messaging.frames import FileAck, FileChunk, FileOffer
+from tests.support.loopback import ChannelPair
+
+pytestmark = pytest.mark.timeout(20)
+
+
+class Side:
+    """One side's Transfers plus the events it emitted; `flush` carries frames to the other."""
+
+    def __init__(self, pair: ChannelPair, *, initiator: bool, downloads: Path) -> None:
+        self.pair = pair
+        self.initiator = initiator
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.flushes = 0
+        self.other: Side | None = None
+        channel = pair.a if initiator else pair.b
+        self.transfers = Transfers(
+            channel=channel,
+            downloads=downloads,
+            peer_did="did:key:peer",
+            emit=lambda event, **fields: self.events.append((event, fields)),
+            flush=self.flush,
+            kick=lambda: None,
+            progressed=lambda: None,
+        )
+
+    async def flush(self) -> None:
+        self.flushes += 1
+        deliver(self.pair)
+
+    def named(self, name: str) -> list[dict[str, Any]]:
+        return [fields for event, fields in self.events if event == name]
+
+
+SIDES: dict[int, tuple[Side, Side]] = {}
+
+
+def deliver(pair: ChannelPair) -> None:
+    """Pump the pair and hand file messages to the receiving side's Transfers."""
+    alice, bob = SIDES[id(pair)]
+    pair.pump()
+    for side, events in ((bob, pair.b_events), (alice, pair.a_events)):
+        while events:
+            event = events.pop(0)
+            if isinstance(event, MessageReceived):
+                message = event.message
+                if isinstance(message, FileOffer | FileChunk):
+                    side.transfers.on_data(message)
+                elif isinstance(message, FileAck):
+                    side.transfers.on_ack(message)
+    pair.pump()
+
+
+def make_pair(tmp_path: Path) -> tuple[Side, Side]:
+    pair = ChannelPair.create()
+    alice = Side(pair, initiator=True, downloads=tmp_path / "a-downloads")
+    bob = Side(pair, initiator=False, downloads=tmp_path / "b-downloads")
+    SIDES[id(pair)] = (alice, bob)
+    pair.pump()  # the Hello, so that the responder can send
+    return alice, bob
+
+
+async def _drain(side: Side) -> None:
+    """Wait (bounded) until the side's file tasks ended, then deliver what is left."""
+    async with asyncio.timeout(10):
+        await asyncio.gather(*side.transfers._tasks)
+    deliver(side.pair)
+
+
+async def test_a_file_each_way(tmp_path: Path) -> None:
+    alice, bob = make_pair(tmp_path)
+    data_ab, data_ba = os.urandom(7 * CHUNK_SIZE + 5), os.urandom(1000)
+    (tmp_path / "ab.bin").write_bytes(data_ab)
+    (tmp_path / "ba.bin").write_bytes(data_ba)
+    alice.transfers.send(OutgoingFile(tmp_path / "ab.bin"))
+    bob.transfers.send(OutgoingFile(tmp_path / "ba.bin"))
+    await _drain(alice)
+    await _drain(bob)
+    [got] = bob.named("file")
+    assert (tmp_path / "b-downloads" / "ab.bin").read_bytes() == data_ab
+    assert got["path"] == str(tmp_path / "b-downloads" / "ab.bin")
+    assert got["sha256"] == hashlib.sha256(data_ab).hexdigest()
+    assert got["from"] == "did:key:peer" and got["size"] == len(data_ab)
+    [back] = alice.named("file")
+    assert back["path"] == str(tmp_path / "a-downloads" / "ba.bin")
+    assert (tmp_path / "a-downloads" / "ba.bin").read_bytes() == data_ba
+    assert alice.named("file_sent")[0]["sha256"] == got["sha256"]
+    assert bob.named("file_sent")[0]["size"] == len(data_ba)
+    assert not alice.transfers.pending and not bob.transfers.pending
+    assert alice.flushes == 3  # 8 chunks, three per round: never the whole file queued at once
+    sent_id = alice.named("file_sent")[0]["id"]
+    sent = [p["bytes"] for p in alice.named("progress") if p["id"] == sent_id]
+    assert sent == sorted(sent) and sent[-1] == len(data_ab)
+
+
+async def test_a_forged_hash_is_reported_and_discarded(tmp_path: Path) -> None:
+    _, bob = make_pair(tmp_path)
+    file_id = bytes(16)
+    offer = FileOffer(
+        file_id=file_id, name="x.txt", size=3, sha256=hashlib.sha256(b"abd").digest(), chunk_size=3
+    )
+    bob.transfers.on_data(offer)
+    bob.transfers.on_data(FileChunk(file_id=file_id, offset=0, data=b"abc"))
+    assert "SHA-256" in bob.named("error")[0]["message"]
+    assert not bob.named("file")
+    assert list((tmp_path / "b-downloads").iterdir()) == []
+    bob.transfers.on_data(FileChunk(file_id=bytes([1] * 16), offset=0, data=b"?"))
+    assert "did not offer" in bob.named("error")[1]["message"]
+    bob.transfers.on_data(offer)  # the same id again
+    assert "twice" in bob.named("error")[2]["message"]
+
+
+async def test_stop_deletes_partial_downloads(tmp_path: Path) -> None:
+    _, bob = make_pair(tmp_path)
+    offer = FileOffer(
+        file_id=bytes(16), name="big", size=10, sha256=bytes(32), chunk_size=CHUNK_SIZE
+    )
+    bob.transfers.on_data(offer)
+    bob.transfers.on_data(FileChunk(file_id=bytes(16), offset=0, data=b"12345"))
+    assert len(list((tmp_path / "b-downloads").iterdir())) == 1
+    await bob.transfers.stop()
+    assert list((tmp_path / "b-downloads").iterdir()) == []
