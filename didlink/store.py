@@ -29,7 +29,7 @@ from didlink.errors import UserError
 from identity.contact import Contact, Verification
 from identity.did_key import ed25519_public_key
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 10.0
 MAX_NAME_LENGTH = 64
 MAX_INVITATION_ID = 64
@@ -56,7 +56,50 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) STRICT
         """,
     ),
+    # 1 -> 2: what the live sessions keep (issue 5): the outbox, ids already received, file
+    # transfers to resume, optional history. Message contents and file metadata are sealed
+    # under the profile's local key (didlink/sealing.py), never stored in clear.
+    (
+        """
+        CREATE TABLE outbox (
+            seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+            peer_did   TEXT NOT NULL,
+            message_id BLOB NOT NULL UNIQUE,
+            created_at TEXT NOT NULL,
+            sealed     BLOB NOT NULL
+        ) STRICT
+        """,
+        "CREATE INDEX outbox_by_peer ON outbox (peer_did, seq)",
+        """
+        CREATE TABLE received (
+            peer_did    TEXT NOT NULL,
+            message_id  BLOB NOT NULL,
+            received_at TEXT NOT NULL,
+            PRIMARY KEY (peer_did, message_id)
+        ) STRICT, WITHOUT ROWID
+        """,
+        """
+        CREATE TABLE transfers (
+            file_id    BLOB PRIMARY KEY NOT NULL,
+            peer_did   TEXT NOT NULL,
+            direction  TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+            updated_at TEXT NOT NULL,
+            sealed     BLOB NOT NULL
+        ) STRICT
+        """,
+        """
+        CREATE TABLE history (
+            seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+            peer_did  TEXT NOT NULL,
+            direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+            at        TEXT NOT NULL,
+            sealed    BLOB NOT NULL
+        ) STRICT
+        """,
+        "CREATE INDEX history_by_peer ON history (peer_did, seq)",
+    ),
 )
+
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
@@ -140,8 +183,13 @@ class Store:
         row = self._db.execute("PRAGMA user_version").fetchone()
         return int(row[0])
 
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The SQLite connection (autocommit), for the store's sibling modules (outbox, history)."""
+        return self._db
+
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
+    def transaction(self) -> Iterator[None]:
         """BEGIN IMMEDIATE (take the write lock now) ... COMMIT, or ROLLBACK on any error."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
@@ -156,7 +204,7 @@ class Store:
     def _migrate(self) -> None:
         if self._user_version() == SCHEMA_VERSION:
             return
-        with self._transaction():
+        with self.transaction():
             version = self._user_version()  # again, now that we hold the write lock
             if version > SCHEMA_VERSION:
                 raise UserError(
@@ -212,7 +260,7 @@ class Store:
         _check_did(did)
         stamp = _timestamp(now)
         try:
-            with self._transaction():
+            with self.transaction():
                 exists = self._db.execute("SELECT 1 FROM contacts WHERE did = ?", (did,)).fetchone()
                 if exists:
                     self._db.execute(

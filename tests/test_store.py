@@ -247,13 +247,13 @@ def test_persists_and_schema_version(tmp_path: Path) -> None:
     with Store(path) as first:
         first.add_contact(ALICE, name="Alice", now=T0)
         first.mark_invitation_used(b"i", now=T0)
-        assert first.schema_version == SCHEMA_VERSION == 1
+        assert first.schema_version == SCHEMA_VERSION == 2
     with Store(path) as second:
         assert [c.did for c in second.list_contacts()] == [ALICE]
         assert second.is_invitation_used(b"i")
     raw = sqlite3.connect(path)
     try:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == 2
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     finally:
         raw.close()
@@ -266,8 +266,32 @@ def test_migrates_an_empty_version_0_database(tmp_path: Path) -> None:
     raw.commit()
     raw.close()
     with Store(path) as store:
-        assert store.schema_version == 1
+        assert store.schema_version == 2
         store.add_contact(ALICE, now=T0)
+
+
+def test_migrates_a_version_1_store_keeping_its_data(tmp_path: Path) -> None:
+    """A profile made before the live sessions (schema 1) opens with its contacts intact."""
+    path = tmp_path / "store.sqlite3"
+    raw = sqlite3.connect(path)
+    for statement in module.MIGRATIONS[0]:
+        raw.execute(statement)
+    raw.execute(
+        "INSERT INTO contacts VALUES (?, 'Alice', 'sas', ?, ?)",
+        (ALICE, T0.isoformat(), T0.isoformat()),
+    )
+    raw.execute("PRAGMA user_version = 1")
+    raw.commit()
+    raw.close()
+    with Store(path) as store:
+        assert store.schema_version == 2
+        contact = store.get_contact(ALICE)
+        assert contact is not None and contact.name == "Alice"
+        tables = {
+            row[0]
+            for row in store.connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        assert {"outbox", "received", "transfers", "history"} <= tables
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
@@ -308,7 +332,7 @@ def test_failed_migration_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyP
         raw.close()
     monkeypatch.undo()
     with Store(path) as store:
-        assert store.schema_version == 1
+        assert store.schema_version == SCHEMA_VERSION
 
 
 def test_file_mode_0600(tmp_path: Path) -> None:
