@@ -2,8 +2,11 @@
 
 Anything we sign or hash is encoded with `encode`; anything we receive is decoded with
 `decode`, which refuses input that is not exactly what `encode` would have produced (so a
-signature is never checked over bytes that have a second spelling), trailing bytes, and input
-over `max_size`.
+signature is never checked over bytes that have a second spelling), trailing bytes, input over
+`max_size`, and anything but the plain data model our wire objects use: integers that fit in
+64 bits (no bignum tags), byte and text strings, booleans, null, arrays and maps. Floats, tags
+and other CBOR types never appear in a didlink wire object, so they are refused here, before any
+schema sees them.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from typing import Any
 import cbor2
 
 DEFAULT_MAX_SIZE = 64 * 1024
+INT_MIN = -(2**64)
+INT_MAX = 2**64 - 1
 
 
 class NonCanonicalCbor(ValueError):
@@ -38,4 +43,24 @@ def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> Any:
         raise NonCanonicalCbor("CBOR holds values that cannot be re-encoded") from exc
     if again != data:
         raise NonCanonicalCbor("CBOR is not in deterministic encoding or has trailing bytes")
+    _check_plain(value)
     return value
+
+
+def _check_plain(value: Any) -> None:
+    """Refuse values outside the plain data model (iteratively: nesting depth costs no stack)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, bool) or item is None or isinstance(item, bytes | str):
+            continue
+        if isinstance(item, int):
+            if not INT_MIN <= item <= INT_MAX:
+                raise NonCanonicalCbor("CBOR holds an integer beyond 64 bits")
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        else:
+            raise NonCanonicalCbor(f"CBOR holds a {type(item).__name__}, which no wire object uses")
