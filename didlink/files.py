@@ -13,7 +13,9 @@ mismatch deletes the temporary file and sends no ack. The channel is ordered and
 chunk at any other offset than the next expected one is a protocol violation.
 
 This module does file I/O but no networking and no asyncio; the session (didlink/node.py)
-drives it. Resuming a transfer after a reconnect is not implemented yet (issue 5).
+drives it. Resuming after a reconnect (didlink/resume.py keeps the state): the sender `seek`s to
+the offset the receiver holds; the receiver re-opens its part file (`resume=True`), re-hashes
+the bytes already there and goes on from its end.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +35,8 @@ from messaging.frames import MAX_CHUNK_BYTES, FileAck, FileChunk, FileOffer
 CHUNK_SIZE = MAX_CHUNK_BYTES
 PROGRESS_STEP = 0.05
 MAX_UNIQUE_TRIES = 1000
+DISK_RESERVE = 64 * 1024 * 1024
+"""A file is refused unless it fits on the disk with this much to spare ("no limit but disk")."""
 _HASH_BLOCK = 1 << 20
 
 
@@ -121,6 +126,13 @@ class OutgoingFile:
     def done(self) -> bool:
         return self.offset >= self.size
 
+    def seek(self, offset: int) -> None:
+        """Continue from `offset` (a resumed transfer: the receiver holds the bytes before it)."""
+        if not 0 <= offset <= self.size:
+            raise FileTransferError("the peer asked to resume the file past its end")
+        self._handle.seek(offset)
+        self.offset = offset
+
     def next_chunks(self, count: int) -> list[FileChunk]:
         """Up to `count` further chunks (fewer at the end of the file)."""
         chunks = []
@@ -159,7 +171,8 @@ def checked_name(name: str) -> str:
 class IncomingFile:
     """A file we receive: chunks in order to a private temporary file, checked at the end."""
 
-    def __init__(self, offer: FileOffer, downloads: Path) -> None:
+    def __init__(self, offer: FileOffer, downloads: Path, *, resume: bool = False) -> None:
+        """A new part file; with `resume`, the existing one's bytes are kept (and re-hashed)."""
         self.offer = offer
         self.name = checked_name(offer.name)
         self.size = offer.size
@@ -170,10 +183,35 @@ class IncomingFile:
         try:
             downloads.mkdir(mode=0o700, parents=True, exist_ok=True)
             self._tmp = downloads / f".didlink-{offer.file_id.hex()}.part"
-            fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            have = self._tmp.stat().st_size if resume and self._tmp.exists() else 0
+            free = shutil.disk_usage(downloads).free
+            if offer.size - have > free - DISK_RESERVE:
+                raise FileTransferError(
+                    f"refused {self.name!r}: {offer.size} bytes do not fit on the disk "
+                    f"({free} bytes free)"
+                )
+            flags = os.O_RDWR | os.O_CREAT | (0 if resume else os.O_EXCL)
+            fd = os.open(self._tmp, flags, 0o600)
         except OSError as exc:
             raise FileTransferError(f"cannot write to {downloads}: {exc.strerror or exc}") from None
-        self._handle: BinaryIO = os.fdopen(fd, "wb")
+        self._handle: BinaryIO = os.fdopen(fd, "r+b")
+        if resume:
+            self._rehash()
+
+    def _rehash(self) -> None:
+        """Hash the bytes a previous session wrote; too many of them: start again from 0."""
+        try:
+            while block := self._handle.read(_HASH_BLOCK):
+                self._digest.update(block)
+                self.received += len(block)
+            if self.received > self.size:
+                self._handle.seek(0)
+                self._handle.truncate()
+                self._digest, self.received = hashlib.sha256(), 0
+        except OSError as exc:
+            self._handle.close()
+            reason = exc.strerror or exc
+            raise FileTransferError(f"cannot read the partial file: {reason}") from None
 
     @property
     def id(self) -> str:
@@ -216,6 +254,11 @@ class IncomingFile:
             self.abort()
             raise FileTransferError(f"cannot find a free name for {self.name}")
         return target, FileAck(file_id=self.offer.file_id, next_offset=self.size)
+
+    def close(self) -> None:
+        """Close the part file and keep it (the transfer resumes on the next session)."""
+        with contextlib.suppress(OSError):
+            self._handle.close()
 
     def abort(self) -> None:
         """Close and delete the temporary file (an unfinished or failed transfer)."""

@@ -195,8 +195,9 @@ class HumanSink:
     def _on_token(self, *, kind: str, token: str, **_: Any) -> None:
         click.echo(token)
         print_qr(token)
-        if kind == "invite":
-            click.echo("Give this invitation to your contact (didlink accept <token>),")
+        if kind in ("invite", "reconnect"):
+            what = "invitation" if kind == "invite" else "reconnect token"
+            click.echo(f"Give this {what} to your contact (didlink accept <token>),")
             click.echo("then paste the response token they send back:")
         else:
             click.echo("Send this response token back to the person who invited you.")

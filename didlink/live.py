@@ -16,6 +16,13 @@ does not burn the invitation; then a `Peer` (answerer) applies the offer, and th
 back inside a signed response token. Both then hand the open peer to `Node.run_session`
 (inviter = handshake initiator). Errors before anything was printed are user errors (exit 2);
 after that they are `error` + `closed` events (exit 1).
+
+Reconnect (`didlink chat CONTACT`, specs/cli-jsonl.md section 4a): the inviter's flow with a
+RECONNECT token (kind 2) and the contact's DID known from the start, so messages typed before
+the connection go straight into the persistent outbox (didlink/outbox.py); only that contact's
+response is taken. The accepter refuses a reconnect token whose inviter is not a contact. The
+handshake authenticates both DIDs (Noise KK with the contacts' keys), and a side whose contact
+is verified confirms the SAS by itself.
 """
 
 from __future__ import annotations
@@ -28,7 +35,10 @@ from datetime import UTC, datetime
 
 import click
 
+from didlink import chat_ui
+from didlink.chat_ui import ChatScreen
 from didlink.errors import UserError
+from didlink.history import HistoryLog, history_requested
 from didlink.jsonl import (
     BadCommand,
     EventSink,
@@ -41,7 +51,7 @@ from didlink.jsonl import (
 )
 from didlink.node import Node, Outcome, PhaseTimeout, QuitRequested, SessionEnded, Timeouts
 from didlink.profile import Profile
-from identity.errors import AlreadyUsed, IdentityError
+from identity.errors import AlreadyUsed, IdentityError, ResponseMismatch
 from identity.invitation import (
     Invitation,
     InvitationKind,
@@ -97,15 +107,20 @@ def ice_from_env() -> IceConfig:
 
 
 def _sink(jsonl: bool) -> EventSink:
-    return JsonlSink() if jsonl else HumanSink()
+    if jsonl:
+        return JsonlSink()
+    return ChatScreen() if chat_ui.wanted() else HumanSink()  # a terminal: the chat screen
 
 
 def _now() -> int:
     return int(time.time())
 
 
-async def _pump(node: Node, *, jsonl: bool) -> None:
+async def _pump(node: Node, *, jsonl: bool, sink: EventSink | None = None) -> None:
     """stdin lines -> commands -> node; the end of input is a quit."""
+    if isinstance(sink, ChatScreen):
+        await sink.run(node)
+        return
     reader = LineReader()
     while True:
         line = await reader.next_line()
@@ -126,8 +141,17 @@ Flow = Callable[[Node, Peer], Awaitable[Outcome]]
 
 async def _serve(*, role: Role, key: IdentityKey, profile: Profile, jsonl: bool, flow: Flow) -> int:
     """Run one flow with a node, a peer and the stdin command pump; the exit code."""
-    node = Node(key=key, profile=profile, sink=_sink(jsonl), timeouts=timeouts_from_env())
-    pump = asyncio.create_task(_pump(node, jsonl=jsonl))
+    sink = _sink(jsonl)
+    node = Node(
+        key=key,
+        profile=profile,
+        sink=sink,
+        timeouts=timeouts_from_env(),
+        history=HistoryLog(profile=profile, key=key, on_error=sink.warn)
+        if history_requested()
+        else None,
+    )
+    pump = asyncio.create_task(_pump(node, jsonl=jsonl, sink=sink))
     peer = Peer(role=role, ice=ice_from_env())
     try:
         outcome = await flow(node, peer)
@@ -147,6 +171,7 @@ async def _before_session(node: Node, peer: Peer, error: BaseException) -> Outco
         node.error(str(error) or type(error).__doc__ or "the connection failed")
         outcome = Outcome("connection failed", 1)
     await peer.close()
+    node.release()
     node.emit("closed", reason=outcome.reason)
     return outcome
 
@@ -178,9 +203,41 @@ def invite_live(*, label: str | None, lifetime: int, multi_use: bool, jsonl: boo
     )
 
 
+def chat_live(target: str, *, lifetime: int, jsonl: bool) -> int:
+    """`didlink chat CONTACT`: a reconnect token for a known contact; returns the exit code."""
+    timeouts_from_env()
+    ice_from_env()
+    profile = Profile.from_env()
+    profile.did()  # no identity: a clear error before anything else
+    with profile.open_store() as store:
+        contact = store.find_contact(target)
+    key = profile.unlock()
+    return run(
+        _serve(
+            role=Role.OFFERER,
+            key=key,
+            profile=profile,
+            jsonl=jsonl,
+            flow=lambda node, peer: _inviter(
+                node, peer, key, profile, label=None, lifetime=lifetime, contact=contact.did
+            ),
+        )
+    )
+
+
 async def _inviter(
-    node: Node, peer: Peer, key: IdentityKey, profile: Profile, *, label: str | None, lifetime: int
+    node: Node,
+    peer: Peer,
+    key: IdentityKey,
+    profile: Profile,
+    *,
+    label: str | None,
+    lifetime: int,
+    contact: str | None = None,
 ) -> Outcome:
+    """The inviting side: a live invitation, or (`contact` given) a reconnect token."""
+    if contact is not None:
+        node.bind_peer(contact)  # messages typed from now on are kept in the outbox
     try:
         offer = await node.wait(
             peer.create_offer(), node.timeouts.connect, "gathering network addresses"
@@ -190,15 +247,16 @@ async def _inviter(
             now=_now(),
             lifetime=lifetime,
             label=label,
-            kind=InvitationKind.INVITE,
+            kind=InvitationKind.INVITE if contact is None else InvitationKind.RECONNECT,
             connect=offer.to_cbor(),
         )
-        node.emit("token", kind="invite", token=encode_token(invitation))
+        kind = "invite" if contact is None else "reconnect"
+        node.emit("token", kind=kind, token=encode_token(invitation))
         node.mark("token")
-        response, answer = await _await_response(node, invitation)
+        response, answer = await _await_response(node, invitation, contact=contact)
         node.stop_responses()
-        with profile.open_store() as store:
-            store.mark_invitation_used(invitation.id, now=datetime.now(UTC))
+        node.bind_peer(response.responder)  # from now on, typed messages are kept
+        node.store().mark_invitation_used(invitation.id, now=datetime.now(UTC))
         node.mark("response")
         await peer.accept_answer(answer)
         await node.wait(peer.wait_open(node.timeouts.connect), None, "connecting")
@@ -206,12 +264,21 @@ async def _inviter(
     except (QuitRequested, SessionEnded, PhaseTimeout, TransportError) as exc:
         return await _before_session(node, peer, exc)
     return await node.run_session(
-        peer, initiator=True, peer_did=response.responder, invitation_id=invitation.id
+        peer,
+        initiator=True,
+        peer_did=response.responder,
+        invitation_id=invitation.id,
+        reconnect=contact is not None,
     )
 
 
-async def _await_response(node: Node, invitation: Invitation) -> tuple[Response, CompactOffer]:
-    """The first valid response token the user gives; bad ones are reported and skipped."""
+async def _await_response(
+    node: Node, invitation: Invitation, *, contact: str | None = None
+) -> tuple[Response, CompactOffer]:
+    """The first valid response token the user gives; bad ones are reported and skipped.
+
+    `contact`: a reconnect takes a response from that DID only.
+    """
     give_up = min(invitation.expires + CLOCK_SKEW, time.time() + node.timeouts.response)
     while True:
         remaining = give_up - time.time()
@@ -221,6 +288,10 @@ async def _await_response(node: Node, invitation: Invitation) -> tuple[Response,
         try:
             response = decode_response(text)
             verify_response(response, invitation=invitation, now=_now())
+            if contact is not None and response.responder != contact:
+                raise ResponseMismatch(
+                    f"The response comes from {response.responder}, not from {contact}."
+                )
             answer = CompactOffer.from_cbor(response.connect)
             if answer.is_offer:
                 raise CompactOfferError("The response carries an offer instead of an answer.")
@@ -233,8 +304,15 @@ async def _await_response(node: Node, invitation: Invitation) -> tuple[Response,
 # --- invitee ---------------------------------------------------------------------------------
 
 
+NOT_A_CONTACT = (
+    "not a contact: use an invitation (didlink invite / accept) to connect for the first time;"
+    " this reconnect token comes from {did}, who is not one of your contacts"
+)
+
+
 def accept_live(invitation: Invitation, *, jsonl: bool) -> int:
-    """`didlink accept TOKEN` for a live invitation (already decoded); returns the exit code."""
+    """`didlink accept TOKEN` for a live or reconnect invitation (decoded); the exit code."""
+    reconnect = invitation.kind is InvitationKind.RECONNECT
     timeouts_from_env()
     ice_from_env()
     profile = Profile.from_env()
@@ -251,6 +329,10 @@ def accept_live(invitation: Invitation, *, jsonl: bool) -> int:
         )
     if invitation.inviter == own_did:
         raise UserError("this is your own invitation: give it to someone else to accept")
+    if reconnect:
+        with profile.open_store() as store:
+            if store.get_contact(invitation.inviter) is None:
+                raise UserError(NOT_A_CONTACT.format(did=invitation.inviter))
     key = profile.unlock()  # before burning the invitation: a mistyped passphrase costs nothing
     with profile.open_store() as store:
         if not invitation.multi_use and not store.mark_invitation_used(
@@ -263,12 +345,17 @@ def accept_live(invitation: Invitation, *, jsonl: bool) -> int:
             key=key,
             profile=profile,
             jsonl=jsonl,
-            flow=lambda node, peer: _invitee(node, peer, key, invitation=invitation),
+            flow=lambda node, peer: _invitee(
+                node, peer, key, invitation=invitation, reconnect=reconnect
+            ),
         )
     )
 
 
-async def _invitee(node: Node, peer: Peer, key: IdentityKey, *, invitation: Invitation) -> Outcome:
+async def _invitee(
+    node: Node, peer: Peer, key: IdentityKey, *, invitation: Invitation, reconnect: bool
+) -> Outcome:
+    node.bind_peer(invitation.inviter)  # messages typed from now on are kept in the outbox
     try:
         offer = CompactOffer.from_cbor(invitation.connect)
         answer = await node.wait(
@@ -286,7 +373,8 @@ async def _invitee(node: Node, peer: Peer, key: IdentityKey, *, invitation: Invi
         initiator=False,
         peer_did=invitation.inviter,
         invitation_id=invitation.id,
-        petname=invitation.label,
+        petname=None if reconnect else invitation.label,
+        reconnect=reconnect,
     )
 
 

@@ -15,10 +15,18 @@ This is thin asyncio glue; every protocol decision lives in messaging/ and trans
   `await peer.send()` frame by frame, so frames leave in ratchet order and `Peer.send`'s
   backpressure slows whoever queued them). Files are didlink/transfers.py's business: one
   task per file queues a few chunks and waits until the writer is idle again.
-- The SAS gate: each side sends `SasConfirm` when its user confirms. The responder's channel
-  cannot send before the initiator's Hello, so its confirmation simply waits in the channel's
-  queue. When our user confirmed and the peer's `SasConfirm` arrived, the contact is saved as
-  SAS-verified, `connected` is emitted and the outbox is sent.
+- The SAS gate is messaging/sas_gate.py's state machine: each side sends `SasConfirm` when its
+  user confirms, and the gate refuses any application message before both confirmations. The
+  responder's channel cannot send before the initiator's Hello, so its confirmation simply waits
+  in the channel's queue. When the gate opens, the contact is saved as SAS-verified,
+  `connected` is emitted and the outbox is sent.
+- Nothing lost (specs/cli-jsonl.md 4b): once the peer is known (`bind_peer`) every text goes
+  to the persistent, sealed outbox (didlink/outbox.py) before anything else, under a stable
+  16-byte `mid`; it leaves when the session is verified (earlier sessions' leftovers first)
+  and is removed when its receipt arrives (receipts name seqs: `_unacked` maps seq -> mid).
+  The receiver drops a `mid` it already delivered. Unfinished files resume
+  (didlink/resume.py). A reconnect (`didlink chat`) to a verified contact confirms the SAS by
+  itself (section 4a).
 - Every wait is bounded or races the user's quit; the end of the session is one `Outcome`
   (reason, exit code): quit -> 0; the peer closed a verified session -> 0; anything else
   (SAS rejected by either side, timeout, lost connection, protocol error) -> 1.
@@ -37,6 +45,7 @@ from typing import Any, TypeVar
 
 from didlink.errors import UserError
 from didlink.files import OutgoingFile
+from didlink.history import Direction, HistoryLog
 from didlink.jsonl import (
     Command,
     ConfirmSas,
@@ -48,8 +57,11 @@ from didlink.jsonl import (
     SendText,
     SubmitResponse,
 )
+from didlink.outbox import Outbox
 from didlink.profile import Profile
-from didlink.store import check_name
+from didlink.resume import TransferStates
+from didlink.sealing import Sealer
+from didlink.store import Store, check_name
 from didlink.transfers import Transfers
 from identity.contact import Verification
 from identity.keys import IdentityKey
@@ -65,11 +77,12 @@ from messaging.channel import (
     SecureChannel,
 )
 from messaging.errors import MessagingError, RemoteProtocolError
-from messaging.frames import FileAck, FileChunk, FileOffer, Receipt, SasConfirm, Text
+from messaging.frames import FileAck, FileChunk, FileOffer, Receipt, Text
 from messaging.handshake import Handshake, HandshakeResult
 from messaging.handshake import Role as HandshakeRole
 from messaging.handshake import State as HandshakeState
 from messaging.sas import ShortAuthString
+from messaging.sas_gate import SasGate
 from transport import Peer, TransportError
 
 T = TypeVar("T")
@@ -119,9 +132,17 @@ class Node:
     """One live connection from the token exchange to its close. See the module docstring."""
 
     def __init__(
-        self, *, key: IdentityKey, profile: Profile, sink: EventSink, timeouts: Timeouts
+        self,
+        *,
+        key: IdentityKey,
+        profile: Profile,
+        sink: EventSink,
+        timeouts: Timeouts,
+        history: HistoryLog | None = None,
+        store: Store | None = None,
     ) -> None:
         self._key = key
+        self._history = history  # --history: every message of the session, sealed in the store
         self._profile = profile
         self._sink = sink
         self.timeouts = timeouts
@@ -130,7 +151,13 @@ class Node:
         self._quit = asyncio.Event()
         self._ended = asyncio.Event()
         self._outcome: Outcome | None = None
-        self._outbox: list[SendText | OutgoingFile] = []
+        self._outbox: list[SendText | OutgoingFile] = []  # in memory: files, texts before a peer
+        self._store: Store | None = None  # open once the peer is known (bind_peer)
+        self._shared_store = store  # given by a caller running several sessions; it closes it
+        self._stored: Outbox | None = None  # the persistent outbox + received ids
+        self._states: TransferStates | None = None  # file transfers to resume
+        self._refs: dict[bytes, Any] = {}  # message id -> the `ref` of its `send` command
+        self._typed: list[bytes] = []  # ids of the messages typed in this process
         self._responses: asyncio.Queue[str] | None = None
         self._answered = False
         self._sas_decision: asyncio.Future[bool] | None = None
@@ -138,12 +165,11 @@ class Node:
         self._peer: Peer | None = None
         self._channel: SecureChannel | None = None
         self._peer_did = ""
-        self._local_confirmed = False
-        self._peer_confirmed = False
-        self._verified = False
+        self._gate = SasGate()  # messaging/sas_gate.py: both confirmations before anything else
+        self._verified = False  # the gate opened and `connected` was emitted
         self._closing = False
-        self._unacked: set[int] = set()
-        self._leaving: list[tuple[int, Any]] = []  # (seq, ref) queued in the channel
+        self._unacked: dict[int, bytes] = {}  # seq sent in this session -> message id
+        self._leaving: list[tuple[bytes, Any]] = []  # (message id, ref) queued in the channel
         self._to_ack: list[int] = []
         self._transfers: Transfers | None = None
         self._kick = asyncio.Event()
@@ -176,6 +202,11 @@ class Node:
         elif self._closing or self._ended.is_set():
             self.error("the session is closing: nothing more can be sent")
         elif isinstance(command, SendText):
+            try:
+                Text(text=command.text)
+            except ValueError as exc:
+                self.error(f"cannot send this message: {exc}")
+                return
             self._queue_or_send(command)
         elif isinstance(command, SendFile):
             try:
@@ -187,12 +218,67 @@ class Node:
             self._queue_or_send(outgoing)
 
     def _queue_or_send(self, item: SendText | OutgoingFile) -> None:
-        if not self._verified:
+        if isinstance(item, SendText) and self._stored is not None:
+            mid = self._stored.add(self._peer_did, item.text)  # on disk before anything else
+            self._typed.append(mid)
+            if self._history is not None:
+                self._history.record(self._peer_did, Direction.OUT, mid.hex(), item.text)
+            if item.ref is not None:
+                self._refs[mid] = item.ref
+            if self._verified:
+                self._send_text(mid, item.text)
+        elif not self._verified:
             self._outbox.append(item)
-        elif isinstance(item, SendText):
-            self._send_text(item)
+        elif isinstance(item, SendText):  # pragma: no cover - a verified session has a peer
+            raise AssertionError("a verified session always has its outbox")
         else:
             self._transfers_now().send(item)
+
+    def bind_peer(self, peer_did: str) -> None:
+        """The peer is known: open the persistent outbox; texts typed so far move into it."""
+        if self._stored is not None:
+            return
+        self._peer_did = peer_did
+        self._store = self.store()
+        self._stored = Outbox(self._store, Sealer(self._key))
+        self._states = TransferStates(self._store, Sealer(self._key))
+        waiting, self._outbox = self._outbox, []
+        for item in waiting:
+            self._queue_or_send(item)
+
+    def store(self) -> Store:
+        """The session's local store: opened on first use, kept open until the node ends.
+
+        One SQLite connection per session (or one shared by a process's sessions): opening and
+        closing one per write cost milliseconds on the connect path (closing checkpoints the
+        WAL, with fsyncs) and memory (bench/: connect_time, memory_per_session).
+        """
+        if self._store is None:
+            shared = self._shared_store
+            self._store = shared if shared is not None else self._profile.open_store()
+        return self._store
+
+    def release(self) -> None:
+        """The flow ended before a session started: say what stays queued, close the store."""
+        kept = 0 if self._stored is None else self._stored.count(self._peer_did)
+        if kept:
+            self._sink.warn(
+                f"{kept} queued messages were not sent yet: they are kept (encrypted) in the"
+                f" outbox and will be sent the next time you connect with {self._peer_did}."
+            )
+        if self._outbox:
+            self._sink.warn(
+                f"{len(self._outbox)} queued files or messages were not sent"
+                " (files are not kept: send them again next time)."
+            )
+        for item in self._outbox:
+            if isinstance(item, OutgoingFile):
+                item.close()
+        self._outbox = []
+        if self._store is not None:
+            if self._store is not self._shared_store:
+                self._store.close()
+            self._store, self._stored, self._states = None, None, None
 
     def emit(self, event: str, **fields: Any) -> None:
         """Report an event (see specs/cli-jsonl.md)."""
@@ -253,12 +339,22 @@ class Node:
         peer_did: str,
         invitation_id: bytes,
         petname: str | None = None,
+        reconnect: bool = False,
     ) -> Outcome:
-        """Handshake, SAS gate, chat until quit or close; always emits `closed` at the end."""
-        self._peer, self._peer_did = peer, peer_did
+        """Handshake, SAS gate, chat until quit or close; always emits `closed` at the end.
+
+        `reconnect`: a session with a known contact (`didlink chat`): if our contact is verified,
+        we confirm the SAS on our user's behalf (no `sas` event; specs/cli-jsonl.md section 4a).
+        """
+        self._peer = peer
+        self.bind_peer(peer_did)
         try:
             outcome = await self._session(
-                peer, initiator=initiator, invitation_id=invitation_id, petname=petname
+                peer,
+                initiator=initiator,
+                invitation_id=invitation_id,
+                petname=petname,
+                reconnect=reconnect,
             )
         except QuitRequested:
             outcome = await self._quit_session()
@@ -276,6 +372,9 @@ class Node:
         except TransportError as exc:
             self.error(str(exc))
             outcome = Outcome("connection lost", EXIT_FAILED)
+        if outcome.reason in (SAS_REJECTED, "sas rejected by peer") and self._stored is not None:
+            for mid in self._typed:  # typed for a connection that may be intercepted: dropped
+                self._stored.acknowledge(mid)
         await self._shutdown(close_reason=outcome.reason)
         if outcome.reason == SAS_REJECTED:
             self._sink.warn(
@@ -291,7 +390,13 @@ class Node:
         return outcome
 
     async def _session(
-        self, peer: Peer, *, initiator: bool, invitation_id: bytes, petname: str | None
+        self,
+        peer: Peer,
+        *,
+        initiator: bool,
+        invitation_id: bytes,
+        petname: str | None,
+        reconnect: bool,
     ) -> Outcome:
         try:
             result = await self.wait(
@@ -311,17 +416,22 @@ class Node:
             flush=self._flush,
             kick=self._kick_writer,
             progressed=self._progressed.set,
+            states=self._states,
         )
+        known_verified = reconnect and self._contact_verified()
         self._save_contact(petname)
         sas = ShortAuthString.from_handshake_hash(result.handshake_hash)
         self._sas_decision = asyncio.get_running_loop().create_future()
-        self.expecting = Expecting.SAS
-        self._sink.emit(
-            "sas",
-            emoji=[e.emoji for e in sas.emoji],
-            names=list(sas.names()),
-            decimal=list(sas.decimal),
-        )
+        if known_verified:  # verified before: the Noise KK handshake authenticated the DID
+            self._sas_decision.set_result(True)
+        else:
+            self.expecting = Expecting.SAS
+            self._sink.emit(
+                "sas",
+                emoji=[e.emoji for e in sas.emoji],
+                names=list(sas.names()),
+                decimal=list(sas.decimal),
+            )
         self._tasks = [
             asyncio.create_task(self._read_loop()),
             asyncio.create_task(self._write_loop()),
@@ -332,10 +442,10 @@ class Node:
         if self._ended.is_set():  # the peer closed while the user was deciding
             raise SessionEnded()
         if not confirmed:
+            self._gate.reject()
             return Outcome(SAS_REJECTED, EXIT_FAILED)
         self.mark("sas_confirmed")
-        self._local_confirmed = True
-        self._channel.send(SasConfirm())
+        self._channel.send(self._gate.confirm())
         self._kick_writer()
         self._check_verified()
         await self.wait(asyncio.Event().wait(), None, "the chat")  # until quit / end
@@ -366,25 +476,33 @@ class Node:
 
     def _save_contact(self, petname: str | None) -> None:
         now = datetime.now(UTC)
-        with self._profile.open_store() as store:
-            if petname is not None and store.get_contact(self._peer_did) is None:
-                try:
-                    store.add_contact(self._peer_did, name=check_name(petname), now=now)
-                    return
-                except UserError:  # a bad or taken name: keep the contact unnamed
-                    pass
-            store.add_contact(self._peer_did, now=now)
+        store = self.store()
+        if petname is not None and store.get_contact(self._peer_did) is None:
+            try:
+                store.add_contact(self._peer_did, name=check_name(petname), now=now)
+                return
+            except UserError:  # a bad or taken name: keep the contact unnamed
+                pass
+        store.add_contact(self._peer_did, now=now)
+
+    def _contact_verified(self) -> bool:
+        contact = self.store().get_contact(self._peer_did)
+        return contact is not None and contact.verification is not Verification.UNVERIFIED
 
     def _check_verified(self) -> None:
-        if self._verified or not (self._local_confirmed and self._peer_confirmed):
+        if self._verified or not self._gate.is_open:
             return
         self._verified = True
-        with self._profile.open_store() as store:
-            store.set_verification(self._peer_did, Verification.SAS)
+        if not self._contact_verified():  # never downgrade a safety-number verification
+            self.store().set_verification(self._peer_did, Verification.SAS)
         self.mark("verified")
         self._sink.emit(
             "connected", peer=self._peer_did, verified=True, timings_ms=dict(self.timings_ms)
         )
+        if self._stored is not None:  # unacknowledged messages, older sessions' first
+            for pending in self._stored.pending(self._peer_did):
+                self._send_text(pending.message_id, pending.text)
+        self._transfers_now().resume_outgoing()  # files a previous session did not finish
         outbox, self._outbox = self._outbox, []
         for item in outbox:
             self._queue_or_send(item)
@@ -404,16 +522,12 @@ class Node:
         assert self._transfers is not None  # exists from the handshake on
         return self._transfers
 
-    def _send_text(self, command: SendText) -> None:
+    def _send_text(self, mid: bytes, text: str) -> None:
+        """Send one outbox message; it stays in the outbox until its receipt arrives."""
         assert self._channel is not None
-        try:
-            message = Text(text=command.text)
-        except ValueError as exc:
-            self.error(f"cannot send this message: {exc}")
-            return
-        seq = self._channel.send(message)
-        self._unacked.add(seq)
-        self._leaving.append((seq, command.ref))
+        seq = self._channel.send(Text(text=text, mid=mid))
+        self._unacked[seq] = mid
+        self._leaving.append((mid, self._refs.pop(mid, None)))
         self._kick_writer()
 
     async def _write_loop(self) -> None:
@@ -427,9 +541,9 @@ class Node:
                     self._leaving = []
                 for frame in self._channel.data_to_send():
                     await self._peer.send(frame)
-                for seq, ref in leaving:
+                for mid, ref in leaving:
                     extra = {} if ref is None else {"ref": ref}
-                    self._sink.emit("sent", id=seq, **extra)
+                    self._sink.emit("sent", id=mid.hex(), **extra)
                 if not self._kick.is_set():
                     self._idle.set()
         except (TransportError, MessagingError) as exc:
@@ -473,9 +587,11 @@ class Node:
         elif isinstance(event, ReceiptReceived):
             self._progressed.set()
             for seq in event.ids:
-                if seq in self._unacked:
-                    self._unacked.discard(seq)
-                    self._sink.emit("delivered", id=seq)
+                mid = self._unacked.pop(seq, None)
+                if mid is not None:
+                    if self._stored is not None:
+                        self._stored.acknowledge(mid)
+                    self._sink.emit("delivered", id=mid.hex())
         elif isinstance(event, CloseReceived):
             if event.reason == SAS_REJECTED:
                 self._end("sas rejected by peer", EXIT_FAILED)
@@ -488,15 +604,23 @@ class Node:
 
     def _on_message(self, event: MessageReceived) -> None:
         message = event.message
-        if isinstance(message, SasConfirm):
-            self._peer_confirmed = True
+        if self._gate.receive(message):  # the peer's sas_confirm; or RemoteProtocolError
             self._check_verified()
             return
-        if not self._verified:
-            raise RemoteProtocolError("the peer sent a message before both confirmed the SAS")
         if isinstance(message, Text):
-            self._sink.emit("message", **{"from": self._peer_did}, id=event.seq, text=message.text)
-            self._to_ack.append(event.seq)
+            self._to_ack.append(event.seq)  # a duplicate is acknowledged too: the sender drops it
+            if message.mid is None:  # a peer without stable ids: nothing to deduplicate
+                message_id: str | int = event.seq
+            elif self._stored is not None and self._stored.seen(self._peer_did, message.mid):
+                return  # resent after a reconnect, delivered before: exactly once
+            else:
+                message_id = message.mid.hex()
+            if self._history is not None:
+                self._history.record(self._peer_did, Direction.IN, message_id, message.text)
+            self._sink.emit("message", **{"from": self._peer_did}, id=message_id, text=message.text)
+            if message.mid is not None and self._stored is not None:
+                # Recorded after the event: a crash in between repeats it (same id), never loses it.
+                self._stored.remember(self._peer_did, message.mid)
         elif isinstance(message, FileOffer | FileChunk):
             self._transfers_now().on_data(message)
         elif isinstance(message, FileAck):
@@ -515,8 +639,17 @@ class Node:
 
     async def _quit_session(self) -> Outcome:
         """Quit: give receipts and file acks `flush` seconds, then close (exit 0)."""
+        kept = 0 if self._stored is None else self._stored.count(self._peer_did)
+        if kept and not self._verified:
+            self._sink.warn(
+                f"{kept} queued messages were not sent yet: they are kept (encrypted) in the"
+                f" outbox and will be sent the next time you connect with {self._peer_did}."
+            )
         if self._outbox:
-            self._sink.warn(f"{len(self._outbox)} queued messages or files were not sent.")
+            self._sink.warn(
+                f"{len(self._outbox)} queued files or messages were not sent"
+                " (files are not kept: send them again next time)."
+            )
             self._outbox = []
         if self._verified:
             deadline = time.monotonic() + self.timeouts.flush
@@ -529,7 +662,10 @@ class Node:
                     async with asyncio.timeout(deadline - time.monotonic()):
                         await self._progressed.wait()
             if self._unacked or transfers.unacknowledged:
-                self.error("quit before the peer confirmed everything that was sent")
+                self.error(
+                    "quit before the peer confirmed everything that was sent (unconfirmed"
+                    " messages stay in the outbox and are sent again next time)"
+                )
         return Outcome("quit", EXIT_OK)
 
     async def _shutdown(self, *, close_reason: str) -> None:
@@ -559,3 +695,7 @@ class Node:
         for item in self._outbox:
             if isinstance(item, OutgoingFile):
                 item.close()
+        if self._store is not None:
+            if self._store is not self._shared_store:
+                self._store.close()
+            self._store, self._stored, self._states = None, None, None

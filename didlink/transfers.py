@@ -12,6 +12,13 @@ is complete and its SHA-256 matches, it is moved into the downloads folder, `fil
 and a `FileAck` queued. A broken transfer (bad name, chunk out of order, hash mismatch, disk
 error) is reported as an `error` event, its partial file deleted and its later chunks ignored;
 the session goes on.
+
+Resuming (with `states`, didlink/resume.py): every offer is answered at once with
+`FileAck(next_offset = bytes already held)` (0 for a new file). The sender writes its state
+before the offer leaves and forgets it at the final ack; at the next verified session
+`resume_outgoing` offers each unfinished file again under its id, waits for that first ack and
+sends from its `next_offset`. The receiver keeps its part file when the session ends, re-hashes
+it on the re-offer, and acknowledges a file it already saved without taking it twice.
 """
 
 from __future__ import annotations
@@ -24,11 +31,14 @@ from typing import Any
 
 from didlink.errors import UserError
 from didlink.files import FileTransferError, IncomingFile, OutgoingFile
+from didlink.resume import OutgoingState, TransferStates
 from messaging.channel import ChannelState, SecureChannel
 from messaging.errors import MessagingError
 from messaging.frames import FileAck, FileChunk, FileOffer
 
 CHUNKS_PER_ROUND = 3  # 3 x 64 KiB chunks fill one 256 KiB frame
+MAX_INCOMING_FILES = 8  # files a peer may have in progress towards us at once
+RESUME_TIMEOUT = 30.0  # seconds a resumed offer waits for the receiver's first ack
 
 Emit = Callable[..., None]
 
@@ -46,8 +56,11 @@ class Transfers:
         flush: Callable[[], Awaitable[None]],
         kick: Callable[[], None],
         progressed: Callable[[], None],
+        states: TransferStates | None = None,
     ) -> None:
         self._channel = channel
+        self._states = states
+        self._resume_points: dict[bytes, asyncio.Future[int]] = {}
         self._downloads = downloads
         self._peer_did = peer_did
         self._emit = emit
@@ -69,9 +82,9 @@ class Transfers:
 
     # -- sending -----------------------------------------------------------------------------
 
-    def send(self, outgoing: OutgoingFile) -> None:
-        """Start sending `outgoing` in its own task."""
-        task = asyncio.create_task(self._send(outgoing))
+    def send(self, outgoing: OutgoingFile, *, resume: bool = False) -> None:
+        """Start sending `outgoing` in its own task (`resume`: wait for the receiver's offset)."""
+        task = asyncio.create_task(self._send(outgoing, resume=resume))
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
@@ -79,10 +92,48 @@ class Transfers:
         self._tasks.discard(task)
         self._progressed()
 
-    async def _send(self, outgoing: OutgoingFile) -> None:
+    def resume_outgoing(self) -> None:
+        """Offer again every file to this peer that a previous session did not finish."""
+        if self._states is None:
+            return
+        for state in self._states.outgoing(self._peer_did):
+            try:
+                outgoing = OutgoingFile(state.path, file_id=state.file_id)
+            except UserError as exc:
+                self._states.forget(state.file_id)
+                self._emit("error", message=f"cannot resume sending a file: {exc}")
+                continue
+            if (outgoing.size, outgoing.sha256) != (state.size, state.sha256):
+                outgoing.close()
+                self._states.forget(state.file_id)
+                self._emit("error", message=f"{state.path} changed: its transfer is not resumed")
+                continue
+            self.send(outgoing, resume=True)
+
+    async def _send(self, outgoing: OutgoingFile, *, resume: bool = False) -> None:
         try:
+            if self._states is not None:
+                self._states.save_outgoing(
+                    OutgoingState(
+                        outgoing.file_id,
+                        self._peer_did,
+                        outgoing.path.resolve(),
+                        outgoing.size,
+                        outgoing.sha256,
+                    )
+                )
+            point: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+            if resume:
+                self._resume_points[outgoing.file_id] = point
             self._channel.send(outgoing.offer())
             self._outgoing[outgoing.file_id] = outgoing
+            if resume:
+                await self._flush()
+                async with asyncio.timeout(RESUME_TIMEOUT):
+                    offset = await point
+                if outgoing.file_id not in self._outgoing:  # the peer had it all already
+                    return
+                outgoing.seek(offset)
             while not outgoing.done and self._channel.state is ChannelState.OPEN:
                 for chunk in outgoing.next_chunks(CHUNKS_PER_ROUND):
                     self._channel.send(chunk)
@@ -94,14 +145,25 @@ class Transfers:
         except (FileTransferError, UserError, MessagingError) as exc:
             self._emit("error", message=str(exc))
             self._outgoing.pop(outgoing.file_id, None)
+        except TimeoutError:
+            self._emit("error", message=f"{outgoing.name}: the peer did not answer the resume")
+            self._outgoing.pop(outgoing.file_id, None)
         finally:
+            self._resume_points.pop(outgoing.file_id, None)
             outgoing.close()
 
     def on_ack(self, ack: FileAck) -> None:
         outgoing = self._outgoing.get(ack.file_id)
-        if outgoing is None or ack.next_offset < outgoing.size:
+        if outgoing is None:
+            return
+        point = self._resume_points.pop(ack.file_id, None)
+        if point is not None and not point.done():
+            point.set_result(ack.next_offset)
+        if ack.next_offset < outgoing.size:
             return
         del self._outgoing[ack.file_id]
+        if self._states is not None:
+            self._states.forget(ack.file_id)
         self._progressed()
         self._emit(
             "file_sent",
@@ -122,14 +184,26 @@ class Transfers:
             previous = self._incoming.get(message.file_id)
             if previous is not None:
                 previous.abort()
+                if self._states is not None:
+                    self._states.forget(message.file_id)
             self._incoming[message.file_id] = None  # ignore the rest of this file
 
     def _receive(self, message: FileOffer | FileChunk) -> None:
         if isinstance(message, FileOffer):
             if message.file_id in self._incoming:
                 raise FileTransferError("the peer offered the same file twice")
-            incoming = IncomingFile(message, self._downloads)
-            self._incoming[message.file_id] = incoming
+            if sum(f is not None for f in self._incoming.values()) >= MAX_INCOMING_FILES:
+                raise FileTransferError(
+                    f"refused {message.name!r}: the peer is already sending "
+                    f"{MAX_INCOMING_FILES} files"
+                )
+            found_incoming = self._open_offer(message)
+            if found_incoming is None:
+                return
+            incoming = found_incoming
+            if not incoming.complete:  # where to start (0: a new file), see the module doc
+                self._channel.send(FileAck(file_id=message.file_id, next_offset=incoming.received))
+                self._kick()
         else:
             if message.file_id not in self._incoming:
                 raise FileTransferError("the peer sent a chunk of a file it did not offer")
@@ -143,6 +217,8 @@ class Transfers:
         if incoming.complete:
             self._incoming[message.file_id] = None
             path, ack = incoming.finish()
+            if self._states is not None:
+                self._states.save_incoming(self._peer_did, incoming.offer, saved=str(path))
             self._channel.send(ack)
             self._kick()
             fields: dict[str, Any] = {"from": self._peer_did}
@@ -156,15 +232,39 @@ class Transfers:
                 path=str(path),
             )
 
+    def _open_offer(self, offer: FileOffer) -> IncomingFile | None:
+        """A new or resumed incoming file; None if we saved this file in an earlier session."""
+        known = None if self._states is None else self._states.incoming(offer.file_id)
+        if known is None:
+            incoming = IncomingFile(offer, self._downloads)
+            if self._states is not None:
+                self._states.save_incoming(self._peer_did, offer)
+        elif known.peer_did != self._peer_did or known.offer != offer:
+            self._incoming[offer.file_id] = None
+            raise FileTransferError("the peer offered a known file id with other contents")
+        elif known.saved is not None:  # the sender missed our last ack: say it again
+            self._incoming[offer.file_id] = None
+            self._channel.send(FileAck(file_id=offer.file_id, next_offset=offer.size))
+            self._kick()
+            return None
+        else:
+            incoming = IncomingFile(offer, self._downloads, resume=True)
+        self._incoming[offer.file_id] = incoming
+        return incoming
+
     # -- the end -----------------------------------------------------------------------------
 
     async def stop(self) -> None:
-        """Stop sending, delete partial downloads."""
+        """Stop sending; keep partial downloads to resume (with `states`), else delete them."""
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         for incoming in self._incoming.values():
-            if incoming is not None:
+            if incoming is None:
+                continue
+            if self._states is not None:
+                incoming.close()
+            else:
                 incoming.abort()

@@ -16,7 +16,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from identity import canonical
 from messaging.errors import RemoteProtocolError
@@ -37,6 +45,7 @@ PROTOCOL_VERSION: Literal[1] = 1
 
 Uint = Annotated[int, Field(ge=0, le=MAX_SEQ)]
 FileId = Annotated[bytes, Field(min_length=16, max_length=16)]
+MessageId = Annotated[bytes, Field(min_length=16, max_length=16)]
 
 
 class FrameError(RemoteProtocolError):
@@ -65,10 +74,23 @@ class Hello(_Message):
 
 
 class Text(_Message):
-    """A chat message."""
+    """A chat message; `mid` is its stable id across sessions (specs/frames.md s.3).
+
+    `mid` (16 random bytes) lets the receiver drop a message resent after a reconnect. It is
+    optional on the wire (absent, never null): a text without it is delivered but cannot be
+    deduplicated across sessions.
+    """
 
     type: Literal["text"] = "text"
     text: str
+    mid: MessageId | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_null_mid(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "mid" in data and data["mid"] is None:
+            raise ValueError("mid must be 16 bytes when present (absent, never null)")
+        return data
 
     @field_validator("text")
     @classmethod
@@ -155,7 +177,7 @@ def encode_envelope(envelope: Envelope) -> bytes:
     """Canonical CBOR of one envelope (a frame's array element)."""
     if not 0 <= envelope.seq <= MAX_SEQ:
         raise ValueError("sequence number out of range")
-    body: dict[str, Any] = envelope.message.model_dump()
+    body: dict[str, Any] = envelope.message.model_dump(exclude_none=True)  # Text.mid absent
     body["seq"] = envelope.seq
     return canonical.encode(body)
 

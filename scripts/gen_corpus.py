@@ -4,7 +4,7 @@ What it writes: one folder per parser (the names of tests.support.hostile.TARGET
 `cases.json` list of inputs and, for inputs too large to keep readable in JSON, `.bin` files it
 names. A case is {"name", one of "hex" (bytes) / "text" (a str) / "json" (any JSON value, for
 wrong types) / "file" (bytes in that file), optional "expect" (the error class name it must
-raise), optional "bug" (a known defect: tested as a strict xfail, not in the main run)}.
+raise)}.
 
 How they are made: authentic inputs (a signed invitation and response, the three handshake
 messages, ratchet frames, a keystore file, a compact offer) are built from the fixed seeds of

@@ -201,22 +201,9 @@ def test_sequence_number_limit() -> None:
     assert isinstance(frames.decode_frame(_one(receipt))[0].message, Receipt)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MISSING LIMIT: a FileOffer may announce 2^63-1 bytes (8 EiB) and a peer may announce "
-    "any number of files; nothing in messaging bounds what a receiver is asked to store",
-)
-def test_announced_file_size_is_bounded() -> None:
-    offer = {
-        "type": "file_offer",
-        "file_id": FILE_ID,
-        "name": "huge.bin",
-        "size": frames.MAX_FILE_SIZE,
-        "sha256": bytes(32),
-        "chunk_size": 1,
-    }
-    with pytest.raises(FrameError):
-        frames.decode_frame(_one(offer))
+# Announced file sizes and the number of files in progress are bounded by the receiving
+# application, not the frame codec ("no size limit but disk"): see tests/test_transfers.py
+# (test_an_offer_larger_than_the_free_disk_is_refused, test_a_peer_cannot_open_files_without_bound).
 
 
 # --- channel and ratchet -----------------------------------------------------------------------

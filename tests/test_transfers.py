@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from didlink.files import CHUNK_SIZE, OutgoingFile
-from didlink.transfers import Transfers
+from didlink.transfers import MAX_INCOMING_FILES, Transfers
 from messaging.channel import MessageReceived
 from messaging.frames import FileAck, FileChunk, FileOffer
 from tests.support.loopback import ChannelPair
@@ -136,3 +136,35 @@ async def test_stop_deletes_partial_downloads(tmp_path: Path) -> None:
     assert len(list((tmp_path / "b-downloads").iterdir())) == 1
     await bob.transfers.stop()
     assert list((tmp_path / "b-downloads").iterdir()) == []
+
+
+async def test_an_offer_larger_than_the_free_disk_is_refused(tmp_path: Path) -> None:
+    """No size limit but the disk: 8 EiB announced is refused before anything is written."""
+    _, bob = make_pair(tmp_path)
+    huge = FileOffer(
+        file_id=bytes(16), name="huge.bin", size=2**63 - 1, sha256=bytes(32), chunk_size=65536
+    )
+    bob.transfers.on_data(huge)
+    [error] = bob.named("error")
+    assert "do not fit on the disk" in error["message"]
+    assert list((tmp_path / "b-downloads").iterdir()) == []
+    bob.transfers.on_data(FileChunk(file_id=bytes(16), offset=0, data=b"x"))  # ignored
+    assert len(bob.named("error")) == 1 and not bob.named("file")
+
+
+async def test_a_peer_cannot_open_files_without_bound(tmp_path: Path) -> None:
+    _, bob = make_pair(tmp_path)
+    for number in range(MAX_INCOMING_FILES + 3):
+        bob.transfers.on_data(
+            FileOffer(
+                file_id=bytes([number]) * 16,
+                name=f"f{number}.bin",
+                size=10,
+                sha256=bytes(32),
+                chunk_size=65536,
+            )
+        )
+    errors = bob.named("error")
+    assert len(errors) == 3 and all("already sending" in e["message"] for e in errors)
+    parts = list((tmp_path / "b-downloads").iterdir())
+    assert len(parts) == MAX_INCOMING_FILES

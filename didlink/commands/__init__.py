@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from didlink.commands import contacts, demo, invite, profile, resolve, safety
+from didlink.commands import chat, contacts, demo, history, invite, profile, resolve, safety
 
-COMMAND_MODULES: tuple[ModuleType, ...] = (resolve, profile, invite, contacts, safety, demo)
+COMMAND_MODULES: tuple[ModuleType, ...] = (
+    resolve,
+    profile,
+    invite,
+    chat,
+    contacts,
+    safety,
+    demo,
+    history,
+)

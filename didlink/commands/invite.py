@@ -15,6 +15,7 @@ import click
 
 from didlink import live
 from didlink.errors import UserError
+from didlink.history import history_option
 from didlink.output import print_json, print_qr
 from didlink.profile import Profile
 from didlink.store import Store, check_name
@@ -56,6 +57,7 @@ def _now() -> int:
 @click.option("--multi-use", is_flag=True, help="Let any number of people accept it.")
 @click.option("--json", "as_json", is_flag=True, help='Print {"token": ...} only.')
 @click.option("--jsonl", is_flag=True, help="Live: JSON events out, JSON commands in.")
+@history_option
 def invite(
     card: bool, label: str | None, expires: str | None, multi_use: bool, as_json: bool, jsonl: bool
 ) -> None:
@@ -176,12 +178,13 @@ def _name_is_free(store: Store, name: str) -> bool:
 @click.argument("token")
 @click.option("--json", "as_json", is_flag=True, help='Print {"did", "name", "new"} as JSON.')
 @click.option("--jsonl", is_flag=True, help="Live: JSON events out, JSON commands in.")
+@history_option
 def accept(token: str, as_json: bool, jsonl: bool) -> None:
-    """Accept an invitation: a card saves a contact; a live one connects (SAS, chat)."""
+    """Accept an invitation: a card saves a contact; a live or reconnect one connects."""
     decoded = decode_token(token)
     if isinstance(decoded, Response):
         raise UserError("this is a response token: only the inviter who asked for it can use it")
-    if decoded.kind is InvitationKind.INVITE:
+    if decoded.kind in (InvitationKind.INVITE, InvitationKind.RECONNECT):
         live.exit_with(live.accept_live(decoded, jsonl=jsonl))
         return
     if decoded.kind is not InvitationKind.CARD:

@@ -1,0 +1,324 @@
+"""The chat screen for a person at a terminal (prompt_toolkit): `didlink invite` / `accept`.
+
+Theory of operation
+-------------------
+`ChatScreen` is both halves of a session's human interface: an `EventSink` (the node's events
+worded for a person: "[12:03] Alice: text") and the input loop (`run(node)`: typed lines ->
+the same commands as the line-based mode, via `human_command`). Everything is printed through
+stdout while `patch_stdout` is active, so prompt_toolkit erases the input line, prints the
+text above it and redraws the line with whatever was half typed: an incoming message never
+garbles what the user is typing.
+
+- The prompt follows the node's phase (`Node.expecting`): the inviter's "Paste the response
+  token:", the SAS question "Do they match? [y/N]", then the peer's name.
+- Our own messages are echoed when the node reports them `sent` (each typed text goes out with
+  a private `ref`, echoed back in `sent`), and a check-mark line follows their receipt.
+- File transfers show a progress bar in the bottom toolbar on both sides (from `progress`
+  events), and one line when they complete. Progress events carry no direction: a transfer
+  whose size matches a file we `/send` is labelled as ours, any other one as receiving.
+- `/help` is answered here; `/quit`, end of input (Ctrl-D) and Ctrl-C quit.
+
+`wanted()` says whether to use it: only when stdin and stdout are terminals (pipes and files
+keep the plain line mode that tests and scripts rely on) and `TERM` is not `dumb`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import click
+from prompt_toolkit import PromptSession
+from prompt_toolkit.application import get_app_or_none
+from prompt_toolkit.patch_stdout import patch_stdout
+
+from didlink.jsonl import BadCommand, Command, Expecting, Quit, SendFile, SendText, human_command
+from didlink.output import print_qr
+
+HELP = (
+    "Type a message and press Enter to send it.",
+    "  /send PATH   send a file (a progress bar shows at the bottom)",
+    "  /help        this help",
+    "  /quit        wait for receipts, close the session and exit (also Ctrl-D)",
+)
+BAR_WIDTH = 24
+TOOLBAR_HINT = " /help: commands"
+SHORT_DID = 20
+
+
+class Commands(Protocol):
+    """What the chat screen drives: didlink.node.Node."""
+
+    expecting: Expecting
+
+    def handle(self, command: Command) -> None: ...
+
+
+def wanted() -> bool:
+    """Use the chat screen? Only on a real terminal (stdin and stdout), not TERM=dumb."""
+    if os.environ.get("TERM", "") == "dumb":
+        return False
+    try:
+        return sys.stdin.isatty() and sys.stdout.isatty()
+    except (AttributeError, ValueError):  # a closed or replaced stream
+        return False
+
+
+def short_did(did: str) -> str:
+    """A DID shortened for a prompt or a message line."""
+    return did if len(did) <= SHORT_DID + 6 else f"{did[:SHORT_DID]}...{did[-4:]}"
+
+
+def human_size(size: int) -> str:
+    """1234567 -> '1.2 MB' (decimal units, like file managers)."""
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def progress_bar(done: int, total: int, *, width: int = BAR_WIDTH) -> str:
+    """'[#########---------------]  37%  1.2 MB / 3.3 MB' for one transfer."""
+    fraction = 1.0 if total <= 0 else min(1.0, max(0.0, done / total))
+    filled = round(fraction * width)
+    percent = int(fraction * 100)
+    return (
+        f"[{'#' * filled}{'-' * (width - filled)}] {percent:3d}%  "
+        f"{human_size(done)} / {human_size(total)}"
+    )
+
+
+def sas_lines(emoji: list[str], names: list[str], decimal: list[int]) -> list[str]:
+    """The SAS as a person compares it: each emoji with its name, then the three numbers."""
+    pairs = [f"{e} {n}" for e, n in zip(emoji, names, strict=True)]
+    return [
+        "Compare with your contact (by voice or in person), word by word:",
+        "    " + "   ".join(pairs[:4]),
+        "    " + "   ".join(pairs[4:]),
+        "    numbers: " + "  ".join(str(n) for n in decimal),
+    ]
+
+
+def _contact_name(did: str) -> str | None:
+    """The petname saved for `did` in the profile's store, if any."""
+    from didlink.profile import Profile  # late: only the terminal UI needs the store here
+
+    try:
+        with Profile.from_env().open_store() as store:
+            contact = store.get_contact(did)
+    except Exception:  # a name is a nicety: never let it break the chat
+        return None
+    return None if contact is None else contact.name
+
+
+class ChatScreen:
+    """The session's events for a person, and the typed commands back (module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        names: Callable[[str], str | None] = _contact_name,
+        clock: Callable[[], datetime] = datetime.now,
+    ) -> None:
+        self._names = names
+        self._clock = clock
+        self._node: Commands | None = None
+        self._peer: str | None = None
+        self._peer_name: str | None = None
+        self._typed: dict[int, str] = {}  # our ref -> text, until `sent`
+        self._sent: dict[object, str] = {}  # message id -> text, until `delivered`
+        self._next_ref = 0
+        self._transfers: dict[str, tuple[int, int]] = {}  # file id -> (bytes, total)
+        self._labels: dict[str, str] = {}  # file id -> "sending NAME" / "receiving"
+        self._outgoing: list[tuple[int, str]] = []  # (size, name) of /send files not yet seen
+        self._input_done = False
+
+    # -- what the user sees ------------------------------------------------------------------
+
+    def _print(self, text: str = "", *, err: bool = False) -> None:
+        click.echo(text, err=err)
+
+    def _stamp(self) -> str:
+        return self._clock().strftime("[%H:%M]")
+
+    def _who(self, did: str) -> str:
+        if did == self._peer and self._peer_name:
+            return self._peer_name
+        return self._names(did) or short_did(did)
+
+    def _redraw(self) -> None:
+        app = get_app_or_none()
+        if app is not None and app.is_running:
+            app.invalidate()
+
+    def prompt_text(self) -> str:
+        """The prompt for the current phase."""
+        expecting = self._node.expecting if self._node is not None else Expecting.CHAT
+        if expecting is Expecting.RESPONSE:
+            return "Paste the response token: "
+        if expecting is Expecting.SAS:
+            return "Do they match? [y/N] "
+        if self._peer is None:
+            return "didlink> "
+        return f"{self._peer_name or short_did(self._peer)}> "
+
+    def toolbar(self) -> str:
+        """The bottom toolbar: one progress bar per running transfer, else a hint."""
+        if not self._transfers:
+            return TOOLBAR_HINT
+        return "   ".join(
+            f"{self._labels.get(file_id, 'file')} {progress_bar(done, total)}"
+            for file_id, (done, total) in self._transfers.items()
+        )
+
+    # -- EventSink ---------------------------------------------------------------------------
+
+    def emit(self, event: str, **fields: Any) -> None:
+        show = getattr(self, f"_on_{event}", None)
+        if show is not None:
+            show(**fields)
+        self._redraw()
+
+    def warn(self, text: str) -> None:
+        self._print(click.style(f"WARNING: {text}", fg="red", bold=True), err=True)
+
+    def _on_token(self, *, kind: str, token: str, **_: Any) -> None:
+        self._print(token)
+        print_qr(token)
+        if kind in ("invite", "reconnect"):
+            what = "invitation" if kind == "invite" else "reconnect token"
+            self._print(f"Give this {what} to your contact: they run `didlink accept <token>`.")
+            self._print("Then paste the response token they send back.")
+        else:
+            self._print("Send this response token back to the person who invited you.")
+            self._print("Waiting for the connection...")
+
+    def _on_sas(self, *, emoji: list[str], names: list[str], decimal: list[int], **_: Any) -> None:
+        self._print()
+        for line in sas_lines(emoji, names, decimal):
+            self._print(click.style(line, bold=True))
+        self._print("If anything differs, answer n: someone may be in the middle.")
+
+    def _on_connected(self, *, peer: str, verified: bool, **_: Any) -> None:
+        self._peer = peer
+        self._peer_name = self._names(peer)
+        who = f"{self._peer_name} ({peer})" if self._peer_name else peer
+        state = "SAS verified" if verified else "NOT verified"
+        self._print(click.style(f"Connected to {who}, {state}.", fg="green"))
+        if not self._peer_name:
+            self._print(f"(name them for next time: didlink contacts rename {peer} NAME)")
+        self._print("Type a message, /send PATH, /help or /quit.")
+
+    def _on_message(self, *, text: str, **fields: Any) -> None:
+        sender = self._who(str(fields.get("from", "")))
+        self._print(f"{self._stamp()} {click.style(sender, fg='cyan', bold=True)}: {text}")
+
+    def _on_sent(self, *, id: object, ref: Any = None, **_: Any) -> None:
+        text = self._typed.pop(ref, None) if isinstance(ref, int) else None
+        if text is None:
+            return
+        self._sent[id] = text
+        self._print(f"{self._stamp()} {click.style('you', fg='yellow', bold=True)}: {text}")
+
+    def _on_delivered(self, *, id: object, **_: Any) -> None:
+        text = self._sent.pop(id, None)
+        if text is not None:
+            excerpt = text if len(text) <= 40 else text[:39] + "..."
+            self._print(click.style(f"        \u2713 delivered: {excerpt}", fg="green"))
+
+    def _on_progress(self, *, id: str, bytes: int, total: int, **_: Any) -> None:
+        if id not in self._labels:  # the events carry no direction: a /send of this size is ours
+            sizes = [size for size, _name in self._outgoing]
+            if total in sizes:
+                _size, name = self._outgoing.pop(sizes.index(total))
+                self._labels[id] = f"sending {name[:24]}"
+            else:
+                self._labels[id] = "receiving"
+        self._transfers[id] = (bytes, total)
+
+    def _on_file(self, *, id: str, name: str, size: int, path: str, **fields: Any) -> None:
+        self._transfers.pop(id, None)
+        self._labels.pop(id, None)
+        sender = self._who(str(fields.get("from", "")))
+        self._print(
+            f"{self._stamp()} {sender} sent you {name} ({human_size(size)}, SHA-256 checked):"
+            f" {path}"
+        )
+
+    def _on_file_sent(self, *, id: str, name: str, size: int, **_: Any) -> None:
+        self._transfers.pop(id, None)
+        self._labels.pop(id, None)
+        self._print(
+            click.style(
+                f"{self._stamp()} \u2713 {name} ({human_size(size)}) arrived, SHA-256 checked.",
+                fg="green",
+            )
+        )
+
+    def _on_error(self, *, message: str, **_: Any) -> None:
+        self._print(click.style(f"error: {message}", fg="red"), err=True)
+
+    def _on_closed(self, *, reason: str, **_: Any) -> None:
+        self._transfers.clear()
+        self._print(f"Session closed: {reason}.")
+
+    # -- input -------------------------------------------------------------------------------
+
+    def command_for(self, line: str, expecting: Expecting) -> Command | None:
+        """A typed line -> the command for the node (None: handled here or empty)."""
+        text = line.strip()
+        if expecting is Expecting.CHAT and text.startswith("/"):
+            word = text.split(maxsplit=1)[0]
+            if word == "/help":
+                for help_line in HELP:
+                    self._print(help_line)
+                return None
+            if word == "/send" and text == "/send":
+                self._print("usage: /send PATH")
+                return None
+            if word not in ("/send", "/quit"):
+                self._print(f"unknown command {word}: type /help")
+                return None
+        command = human_command(line, expecting)
+        if isinstance(command, SendText):
+            self._next_ref += 1
+            self._typed[self._next_ref] = command.text
+            if self._peer is None:
+                self._print("(queued: it leaves once you both confirmed the SAS)")
+            return SendText(command.text, ref=self._next_ref)
+        if isinstance(command, SendFile):
+            path = Path(command.path).expanduser()
+            with contextlib.suppress(OSError):
+                self._outgoing.append((path.stat().st_size, path.name))
+            self._print(f"sending {command.path} ...")
+        return command
+
+    async def run(self, node: Commands) -> None:
+        """Read typed lines until /quit, Ctrl-D or Ctrl-C, handing commands to `node`."""
+        self._node = node
+        session: PromptSession[str] = PromptSession(erase_when_done=True)
+        with patch_stdout(raw=True):
+            while True:
+                try:
+                    line = await session.prompt_async(
+                        self.prompt_text, bottom_toolbar=self.toolbar, refresh_interval=0.5
+                    )
+                except (EOFError, KeyboardInterrupt):
+                    node.handle(Quit())
+                    return
+                try:
+                    command = self.command_for(line, node.expecting)
+                except BadCommand as exc:  # pragma: no cover - human_command raises none today
+                    self._on_error(message=str(exc))
+                    continue
+                if command is not None:
+                    node.handle(command)
+                if isinstance(command, Quit):
+                    return

@@ -1,0 +1,30 @@
+"""`didlink chat CONTACT`: reconnect to a known contact (specs/cli-jsonl.md section 4a).
+
+Thin glue: the flow lives in didlink/live.py (`chat_live`), the token in identity/invitation.py
+(kind RECONNECT). The contact accepts the printed token with `didlink accept`.
+"""
+
+from __future__ import annotations
+
+import click
+
+from didlink import live
+from didlink.commands.invite import parse_duration
+from didlink.history import history_option
+
+
+@click.command()
+@click.argument("contact")
+@click.option(
+    "--expires", default=live.DEFAULT_LIVE_EXPIRY, show_default=True, help="Token lifetime."
+)
+@click.option("--jsonl", is_flag=True, help="JSON events out, JSON commands in.")
+@history_option
+def chat(contact: str, expires: str, jsonl: bool) -> None:
+    """Reconnect to CONTACT (a DID, the start of one, or a petname): a reconnect token for them
+    to `didlink accept`; a verified contact needs no new SAS."""
+    lifetime = parse_duration(expires)
+    live.exit_with(live.chat_live(contact, lifetime=lifetime, jsonl=jsonl))
+
+
+commands: list[click.Command] = [chat]

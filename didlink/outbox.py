@@ -1,0 +1,130 @@
+"""The persistent outbox and the received-id set of live sessions (specs/store.md schema 2).
+
+Theory of operation (specs/cli-jsonl.md section 4, specs/frames.md section 5a)
+------------------------------------------------------------------------------
+Sender: `add` writes a chat message to the `outbox` table *before* anything else happens to it,
+under a fresh random 16-byte message id (`mid`); the text is sealed (didlink/sealing.py, context
+"outbox\\0" + mid) so no message content is ever in clear on disk. `pending(peer)` gives that
+peer's messages in the order they were typed; a message leaves only when the session is verified
+and stays in the table until `acknowledge(mid)` (the peer's receipt). So whatever ends the
+session (quit, crash, SIGKILL, a lost connection), unacknowledged messages are resent, in
+order, on the next session with that peer.
+
+Receiver: `remember(peer, mid)` records a delivered id (one INSERT OR IGNORE, so of two
+deliveries of the same id exactly one is new); `seen(peer, mid)` says whether it was delivered
+already. Together they make a resent message arrive exactly once across sessions.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from didlink.sealing import Sealer
+from didlink.store import DamagedStore, Store
+from identity import canonical
+
+MESSAGE_ID_SIZE = 16
+_MAX_SEALED_PLAIN = 128 * 1024  # a text is at most 64 KiB of UTF-8 (specs/frames.md s.4)
+_OUTBOX_CONTEXT = b"outbox\x00"
+
+
+def new_message_id() -> bytes:
+    """A fresh random 16-byte message id (`mid`)."""
+    return os.urandom(MESSAGE_ID_SIZE)
+
+
+@dataclass(frozen=True)
+class PendingMessage:
+    """A message in the outbox, not yet acknowledged by its peer."""
+
+    message_id: bytes
+    text: str
+
+
+def _stamp(now: datetime | None) -> str:
+    moment = datetime.now(UTC) if now is None else now
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _check_id(message_id: bytes) -> bytes:
+    if len(message_id) != MESSAGE_ID_SIZE:
+        raise ValueError("a message id is 16 bytes")
+    return message_id
+
+
+class Outbox:
+    """Sealed outgoing messages and the ids of received ones, in a profile's store."""
+
+    def __init__(self, store: Store, sealer: Sealer) -> None:
+        self._db = store.connection
+        self._sealer = sealer
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def add(
+        self,
+        peer_did: str,
+        text: str,
+        *,
+        message_id: bytes | None = None,
+        now: datetime | None = None,
+    ) -> bytes:
+        """Store `text` for `peer_did` (sealed); its message id."""
+        mid = new_message_id() if message_id is None else _check_id(message_id)
+        plain = canonical.encode({"peer": peer_did, "text": text})
+        sealed = self._sealer.seal(plain, context=_OUTBOX_CONTEXT + mid)
+        self._db.execute(
+            "INSERT INTO outbox (peer_did, message_id, created_at, sealed) VALUES (?, ?, ?, ?)",
+            (peer_did, mid, _stamp(now), sealed),
+        )
+        return mid
+
+    def pending(self, peer_did: str) -> list[PendingMessage]:
+        """`peer_did`'s unacknowledged messages, oldest first."""
+        rows = self._db.execute(
+            "SELECT message_id, sealed FROM outbox WHERE peer_did = ? ORDER BY seq", (peer_did,)
+        ).fetchall()
+        return [self._open(peer_did, bytes(mid), bytes(sealed)) for mid, sealed in rows]
+
+    def _open(self, peer_did: str, mid: bytes, sealed: bytes) -> PendingMessage:
+        plain = self._sealer.open(sealed, context=_OUTBOX_CONTEXT + mid)
+        value = canonical.decode(plain, max_size=_MAX_SEALED_PLAIN)
+        if (
+            not isinstance(value, dict)
+            or value.get("peer") != peer_did
+            or not isinstance(value.get("text"), str)
+        ):
+            raise DamagedStore("an outbox message does not belong where it is stored")
+        return PendingMessage(message_id=mid, text=value["text"])
+
+    def count(self, peer_did: str) -> int:
+        """How many messages wait for `peer_did`."""
+        row = self._db.execute(
+            "SELECT count(*) FROM outbox WHERE peer_did = ?", (peer_did,)
+        ).fetchone()
+        return int(row[0])
+
+    def acknowledge(self, message_id: bytes) -> bool:
+        """The peer confirmed `message_id`: drop it. False if it was not (or no longer) there."""
+        cursor = self._db.execute("DELETE FROM outbox WHERE message_id = ?", (message_id,))
+        return cursor.rowcount > 0
+
+    # -- receiving ---------------------------------------------------------------------------
+
+    def seen(self, peer_did: str, message_id: bytes) -> bool:
+        """Whether a message with this id from this peer was delivered before."""
+        row = self._db.execute(
+            "SELECT 1 FROM received WHERE peer_did = ? AND message_id = ?",
+            (peer_did, message_id),
+        ).fetchone()
+        return row is not None
+
+    def remember(self, peer_did: str, message_id: bytes, *, now: datetime | None = None) -> bool:
+        """Record a delivered id; True if it is new (False: a duplicate, drop the message)."""
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO received (peer_did, message_id, received_at) VALUES (?, ?, ?)",
+            (peer_did, _check_id(message_id), _stamp(now)),
+        )
+        return cursor.rowcount > 0

@@ -1,0 +1,184 @@
+"""The prompt_toolkit chat screen (didlink/chat_ui.py) driven in a real pseudo-terminal.
+
+Alice runs `didlink invite` in a pty (so she gets the chat screen, as a person would); Bob is a
+`--jsonl` process. The test types into Alice's terminal and reads what it shows (escape
+sequences stripped), always with bounded waits.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.driver import PASSPHRASE, ROOT, Cli, cli_processes, make_identity
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
+
+WAIT = 30.0
+CPR_REQUEST = b"\x1b[6n"  # "where is the cursor?"
+CPR_ANSWER = b"\x1b[20;1R"  # row 20, column 1 (of 50 rows)
+ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()=>][0-9A-B]?")
+
+
+class Terminal:
+    """`didlink ARGS` on the slave side of a pty (120x50); its output collected by a thread."""
+
+    def __init__(self, *args: str, home: Path) -> None:
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 120, 0, 0))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DIDLINK_")}
+        env.update(
+            DIDLINK_HOME=str(home),
+            DIDLINK_PASSPHRASE=PASSPHRASE,
+            TERM="xterm-256color",
+            COLUMNS="120",
+            LINES="50",
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "didlink", *args],
+            cwd=ROOT,
+            env=env,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+        )
+        os.close(slave)
+        self._master = master
+        self._raw = bytearray()
+        self._lock = threading.Lock()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self._master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                return
+            if not chunk:
+                return
+            with self._lock:
+                self._raw += chunk
+            for _ in range(chunk.count(CPR_REQUEST)):  # answer like a terminal would, so that
+                os.write(self._master, CPR_ANSWER)  # prompt_toolkit knows the rows below
+
+    @property
+    def screen(self) -> str:
+        """Everything shown so far, escape sequences removed."""
+        with self._lock:
+            text = self._raw.decode("utf-8", "replace")
+        return ANSI.sub("", text)
+
+    def type(self, text: str) -> None:
+        os.write(self._master, text.encode("utf-8"))
+
+    def wait_for(self, pattern: str, *, after: int = 0, timeout: float = WAIT) -> re.Match[str]:
+        """The first match of `pattern` in the screen text from offset `after`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            match = re.compile(pattern).search(self.screen, after)
+            if match is not None:
+                return match
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{pattern!r} not shown; screen tail: {self.screen[-3000:]!r}")
+            time.sleep(0.05)
+
+    def wait(self, timeout: float = WAIT) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        os.close(self._master)
+
+
+def test_chat_screen_in_a_terminal(tmp_path: Path) -> None:
+    a_home, b_home = tmp_path / "alice", tmp_path / "bob"
+    make_identity(a_home)
+    bob_did = make_identity(b_home)
+    to_bob, to_alice = os.urandom(3_000_000), os.urandom(2_000_000)
+    (tmp_path / "to-bob.bin").write_bytes(to_bob)
+    (tmp_path / "to-alice.bin").write_bytes(to_alice)
+    alice = Terminal("invite", "--label", "Alice", home=a_home)
+    try:
+        with cli_processes() as started:
+            token = alice.wait_for(r"didlink:[1-9A-HJ-NP-Za-km-z]{40,}").group(0)
+            alice.wait_for(r"send back\.\s+Paste the response token:")
+            bob = Cli("accept", token, "--jsonl", home=b_home)
+            started.append(bob)
+            response = bob.expect("token")["token"]
+            alice.type(response + "\r")
+            # The SAS: emoji with their names, the numbers, the question.
+            sas = bob.expect("sas")
+            mark = alice.wait_for(r"Do they match\? \[y/N\]").start()
+            shown = alice.screen
+            assert f"{sas['emoji'][0]} {sas['names'][0]}" in shown
+            assert "  ".join(str(n) for n in sas["decimal"]) in shown
+            alice.type("y\r")
+            bob.send("confirm_sas")
+            assert bob.expect("connected")["verified"] is True
+            mark = alice.wait_for(r"Connected to .*SAS verified", after=mark).end()
+            # Typing while a message arrives: the half-typed text survives.
+            alice.type("half typ")
+            time.sleep(0.5)  # let the screen show it before the message arrives
+            bob.send("send", text="ping from bob")
+            mark = alice.wait_for(r"\[\d\d:\d\d\] \S+: ping from bob", after=mark).end()
+            alice.type("ed line\r")
+            got = bob.expect("message")
+            assert got["text"] == "half typed line"
+            mark = alice.wait_for(r"\[\d\d:\d\d\] you: half typed line", after=mark).end()
+            alice.wait_for(r"\u2713 delivered: half typed line", after=mark)
+            # Files both ways, a progress bar on Alice's screen for each.
+            alice.type(f"/send {tmp_path / 'to-bob.bin'}\r")
+            bob.send("send_file", path=str(tmp_path / "to-alice.bin"))
+            assert Path(bob.expect("file")["path"]).read_bytes() == to_bob
+            alice.wait_for(r"to-bob\.bin \(3\.0 MB\) arrived, SHA-256 checked", after=mark)
+            alice.wait_for(r"sent you to-alice\.bin \(2\.0 MB, SHA-256 checked\)", after=mark)
+            assert (a_home / "downloads" / "to-alice.bin").read_bytes() == to_alice
+            # The toolbar's bars (the renderer redraws only changed cells: look for pieces).
+            assert re.search(r"#{3,}", alice.screen[mark:]), alice.screen[mark:][-3000:]
+            assert re.search(r"\d%", alice.screen[mark:]), alice.screen[mark:][-3000:]
+            alice.type("/help\r")
+            alice.wait_for(r"/send PATH +send a file", after=mark)
+            alice.type("/quit\r")
+            assert bob.expect("closed")["reason"] == "peer closed"
+            assert alice.wait() == 0, alice.screen[-3000:]
+            assert bob.wait() == 0, bob.stderr
+            alice.wait_for(r"Session closed: quit\.")
+            assert bob_did  # Bob's DID was the peer Alice saw
+    finally:
+        alice.kill()
+
+
+def test_rejecting_the_sas_in_the_terminal(tmp_path: Path) -> None:
+    a_home, b_home = tmp_path / "alice", tmp_path / "bob"
+    make_identity(a_home), make_identity(b_home)
+    alice = Terminal("invite", home=a_home)
+    try:
+        with cli_processes() as started:
+            token = alice.wait_for(r"didlink:[1-9A-HJ-NP-Za-km-z]{40,}").group(0)
+            bob = Cli("accept", token, "--jsonl", home=b_home)
+            started.append(bob)
+            alice.wait_for(r"send back\.\s+Paste the response token:")
+            alice.type(bob.expect("token")["token"] + "\r")
+            bob.expect("sas")
+            alice.wait_for(r"Do they match\? \[y/N\]")
+            alice.type("n\r")
+            assert bob.expect("closed")["reason"] == "sas rejected by peer"
+            assert alice.wait() == 1
+            assert bob.wait() == 1
+            alice.wait_for(r"WARNING: You rejected the SAS")
+            alice.wait_for(r"Session closed: sas rejected\.")
+    finally:
+        alice.kill()

@@ -1,0 +1,207 @@
+"""The chat screen in-process: its wording, and prompt_toolkit input with a message arriving."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from prompt_toolkit.application import create_app_session
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
+
+from didlink import chat_ui
+from didlink.chat_ui import ChatScreen, human_size, progress_bar, sas_lines, short_did
+from didlink.jsonl import (
+    Command,
+    ConfirmSas,
+    Expecting,
+    Quit,
+    RejectSas,
+    SendFile,
+    SendText,
+    SubmitResponse,
+)
+from tests.test_jsonl import NODE_EVENTS
+
+BOB = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"
+CAROL = "did:key:z6MknGc3ocHs3zdPiJbnaaqDi58NGb4pk1Sp9WxWufuXSdxf"
+
+
+def _screen() -> ChatScreen:
+    return ChatScreen(
+        names=lambda did: "Bob" if did == BOB else None,
+        clock=lambda: datetime(2026, 11, 25, 12, 3),  # local wall time
+    )
+
+
+class FakeNode:
+    """Records the commands the screen hands over."""
+
+    def __init__(self, expecting: Expecting = Expecting.CHAT) -> None:
+        self.expecting = expecting
+        self.commands: list[Command] = []
+
+    def handle(self, command: Command) -> None:
+        self.commands.append(command)
+
+
+def test_pure_formatting() -> None:
+    assert progress_bar(0, 100, width=10) == "[----------]   0%  0 B / 100 B"
+    assert progress_bar(37, 100, width=10) == "[####------]  37%  37 B / 100 B"
+    assert progress_bar(5_000_000, 5_000_000, width=4) == "[####] 100%  5.0 MB / 5.0 MB"
+    assert progress_bar(0, 0, width=2) == "[##] 100%  0 B / 0 B"  # an empty file is complete
+    assert human_size(999) == "999 B" and human_size(1000) == "1.0 kB"
+    assert human_size(3_000_000_000_000) == "3000.0 GB"
+    assert short_did(BOB) == "did:key:z6MkhaXgBZDv...2doK"
+    assert short_did("did:key:z6Mkshort") == "did:key:z6Mkshort"
+    lines = sas_lines(list("ABCDEFG"), [f"n{i}" for i in range(7)], [1000, 2345, 9191])
+    assert lines[1] == "    A n0   B n1   C n2   D n3"
+    assert lines[2] == "    E n4   F n5   G n6"
+    assert lines[3] == "    numbers: 1000  2345  9191"
+    with pytest.raises(ValueError):
+        sas_lines(["A"], [], [1])
+
+
+def test_events_worded_for_a_person(capsys: pytest.CaptureFixture[str]) -> None:
+    screen = _screen()
+    screen._node = FakeNode()
+    assert screen.prompt_text() == "didlink> "
+    screen.emit("connected", peer=BOB, verified=True, timings_ms={})
+    assert screen.prompt_text() == "Bob> "
+    screen.emit("message", **{"from": BOB}, id="aa", text="hi Alice")
+    assert screen.command_for("hello Bob", Expecting.CHAT) == SendText("hello Bob", ref=1)
+    screen.emit("sent", id="m1", ref=1)
+    screen.emit("sent", id="m2")  # not typed here (e.g. resent from the outbox): not echoed
+    screen.emit("delivered", id="m1")
+    screen.emit("delivered", id="m1")  # once only
+    screen.emit("message", **{"from": CAROL}, id=3, text="who?")
+    screen.emit("progress", id="ab" * 16, bytes=50, total=200)
+    assert screen.toolbar().startswith("receiving [######------------------]  25%")
+    screen.emit(
+        "file", **{"from": BOB}, id="ab" * 16, name="a.txt", size=1500, sha256="0", path="/d"
+    )
+    assert screen.toolbar() == chat_ui.TOOLBAR_HINT
+    screen.emit("file_sent", id="cd" * 16, name="b.bin", size=2_000_000, sha256="0")
+    screen.emit("error", message="something broke")
+    screen.emit("closed", reason="quit")
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [
+        f"Connected to Bob ({BOB}), SAS verified.",
+        "Type a message, /send PATH, /help or /quit.",
+        "[12:03] Bob: hi Alice",
+        "[12:03] you: hello Bob",
+        "        \u2713 delivered: hello Bob",
+        "[12:03] did:key:z6MknGc3ocHs...Sdxf: who?",
+        "[12:03] Bob sent you a.txt (1.5 kB, SHA-256 checked): /d",
+        "[12:03] \u2713 b.bin (2.0 MB) arrived, SHA-256 checked.",
+        "Session closed: quit.",
+    ]
+    assert err == "error: something broke\n"
+    unnamed = ChatScreen(names=lambda did: None)
+    unnamed.emit("connected", peer=CAROL, verified=True, timings_ms={})
+    assert unnamed.prompt_text() == "did:key:z6MknGc3ocHs...Sdxf> "
+    assert f"didlink contacts rename {CAROL} NAME" in capsys.readouterr().out
+
+
+def test_sas_and_token_screens(capsys: pytest.CaptureFixture[str]) -> None:
+    screen = _screen()
+    node = FakeNode(Expecting.RESPONSE)
+    screen._node = node
+    assert screen.prompt_text() == "Paste the response token: "
+    screen.emit("token", kind="invite", token="didlink:abc")
+    node.expecting = Expecting.SAS
+    assert screen.prompt_text() == "Do they match? [y/N] "
+    screen.emit("sas", emoji=["🐶"] * 7, names=["Dog"] * 7, decimal=[1111, 2222, 3333])
+    out = capsys.readouterr().out
+    assert out.startswith("didlink:abc\n")
+    assert "paste the response token they send back" in out
+    assert "    🐶 Dog   🐶 Dog   🐶 Dog   🐶 Dog\n" in out
+    assert "numbers: 1111  2222  3333" in out
+    screen.emit("token", kind="response", token="didlink:def")
+    assert "Send this response token back" in capsys.readouterr().out
+    screen.emit("token", kind="reconnect", token="didlink:ghi")
+    assert "Give this reconnect token to your contact" in capsys.readouterr().out
+
+
+def test_typed_lines_become_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    screen = _screen()
+    assert screen.command_for("didlink:xyz", Expecting.RESPONSE) == SubmitResponse("didlink:xyz")
+    assert screen.command_for("y", Expecting.SAS) == ConfirmSas()
+    assert screen.command_for("", Expecting.SAS) is None
+    assert screen.command_for("no", Expecting.SAS) == RejectSas()
+    assert screen.command_for("/send  my file.txt", Expecting.CHAT) == SendFile("my file.txt")
+    assert screen.command_for("/quit", Expecting.CHAT) == Quit()
+    for local in ("/help", "/send", "/sned x"):
+        assert screen.command_for(local, Expecting.CHAT) is None
+    queued = screen.command_for("early", Expecting.CHAT)  # no peer yet: it waits for the SAS
+    assert queued == SendText("early", ref=1)
+    out = capsys.readouterr().out
+    assert "/send PATH   send a file" in out and "usage: /send PATH" in out
+    assert "unknown command /sned: type /help" in out and "(queued:" in out
+
+
+def test_wanted_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True, raising=False)
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True, raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    assert chat_ui.wanted() is True
+    monkeypatch.setenv("TERM", "dumb")
+    assert chat_ui.wanted() is False
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setattr("sys.stdout.isatty", lambda: False, raising=False)
+    assert chat_ui.wanted() is False
+
+
+@pytest.mark.timeout(20)
+async def test_half_typed_text_survives_an_incoming_message() -> None:
+    screen = _screen()
+    node = FakeNode()
+    with create_pipe_input() as keys, create_app_session(input=keys, output=DummyOutput()):
+        loop = asyncio.get_running_loop()
+        typing = loop.create_task(screen.run(node))
+        keys.send_text("hel")
+        await asyncio.sleep(0.2)
+        screen.emit("connected", peer=BOB, verified=True, timings_ms={})
+        screen.emit("message", **{"from": BOB}, id="x", text="interrupting!")
+        await asyncio.sleep(0.2)
+        keys.send_text("lo\r")
+        keys.send_text("/quit\r")
+        async with asyncio.timeout(10):
+            await typing
+    assert node.commands == [SendText("hello", ref=1), Quit()]
+
+
+@pytest.mark.timeout(20)
+async def test_end_of_input_quits() -> None:
+    node = FakeNode()
+    with create_pipe_input() as keys, create_app_session(input=keys, output=DummyOutput()):
+        typing = asyncio.get_running_loop().create_task(_screen().run(node))
+        keys.send_text("\x04")  # Ctrl-D on an empty line
+        async with asyncio.timeout(10):
+            await typing
+    assert node.commands == [Quit()]
+
+
+@pytest.mark.parametrize(("event", "fields"), NODE_EVENTS)
+def test_every_node_event_has_a_wording(event: str, fields: dict[str, object]) -> None:
+    screen = _screen()
+    assert hasattr(screen, f"_on_{event}")
+    screen.emit(event, **fields)  # no KeyError / TypeError for the fields the node sends
+
+
+def test_progress_of_our_own_file_is_labelled_with_its_name(tmp_path: Path) -> None:
+    screen = _screen()
+    (tmp_path / "report.pdf").write_bytes(b"x" * 1234)
+    assert screen.command_for(f"/send {tmp_path / 'report.pdf'}", Expecting.CHAT) == SendFile(
+        str(tmp_path / "report.pdf")
+    )
+    screen.emit("progress", id="11" * 16, bytes=10, total=999)  # not ours: another size
+    screen.emit("progress", id="22" * 16, bytes=617, total=1234)
+    assert screen.toolbar() == (
+        "receiving [------------------------]   1%  10 B / 999 B   "
+        "sending report.pdf [############------------]  50%  617 B / 1.2 kB"
+    )
+    screen.emit("file_sent", id="22" * 16, name="report.pdf", size=1234, sha256="0")
+    assert screen.toolbar().startswith("receiving [")

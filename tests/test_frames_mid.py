@@ -1,0 +1,40 @@
+"""Text.mid, the stable message id (specs/frames.md sections 3 and 5a)."""
+
+from __future__ import annotations
+
+import pytest
+
+from identity import canonical
+from messaging.frames import Envelope, FrameError, Text, decode_frame, encode_frame
+
+# Hand-written from specs/frames.md s.5a: seq 5, "hi", mid = 16 zero bytes; keys in canonical
+# order mid, seq, text, type.
+WITH_MID = bytes.fromhex(
+    "81 a4 63 6d6964 50" + "00" * 16 + "63 736571 05 64 74657874 62 6869 64 74797065 64 74657874"
+)
+WITHOUT_MID = bytes.fromhex("81 a3 63 736571 05 64 74657874 62 6869 64 74797065 64 74657874")
+
+
+def test_known_answers() -> None:
+    assert encode_frame([Envelope(5, Text(text="hi", mid=bytes(16)))]) == WITH_MID
+    assert decode_frame(WITH_MID) == [Envelope(5, Text(text="hi", mid=bytes(16)))]
+    assert encode_frame([Envelope(5, Text(text="hi"))]) == WITHOUT_MID  # absent, not null
+    assert decode_frame(WITHOUT_MID) == [Envelope(5, Text(text="hi"))]
+
+
+@pytest.mark.parametrize(
+    "mid",
+    [None, b"", bytes(15), bytes(17), "00" * 16, 0],
+    ids=["null", "empty", "15 bytes", "17 bytes", "text", "int"],
+)
+def test_bad_mids_are_frame_errors(mid: object) -> None:
+    frame = canonical.encode([{"seq": 5, "type": "text", "text": "hi", "mid": mid}])
+    with pytest.raises(FrameError):
+        decode_frame(frame)
+
+
+def test_bad_mids_are_refused_locally() -> None:
+    with pytest.raises(ValueError):
+        Text(text="hi", mid=bytes(8))
+    with pytest.raises(ValueError):
+        Text(text="hi", mid=None)

@@ -1,0 +1,142 @@
+"""The persistent outbox and received-id set (didlink/outbox.py, specs/store.md schema 2)."""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from didlink.outbox import Outbox, new_message_id
+from didlink.sealing import Sealer
+from didlink.store import DamagedStore, Store
+from identity.keys import IdentityKey
+
+KEY = IdentityKey(seed=bytes(range(32)))
+ALICE = IdentityKey(seed=b"\x01" * 32).did
+BOB = IdentityKey(seed=b"\x02" * 32).did
+
+
+def _outbox(path: Path, key: IdentityKey = KEY) -> tuple[Store, Outbox]:
+    store = Store(path / "store.sqlite3")
+    return store, Outbox(store, Sealer(key))
+
+
+def _raw_bytes(folder: Path) -> bytes:
+    """Every byte SQLite wrote: the database, its WAL and shared-memory files."""
+    return b"".join(p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file())
+
+
+def test_no_plaintext_on_disk(tmp_path: Path) -> None:
+    store, outbox = _outbox(tmp_path)
+    secret = "the plan: meet at the old mill at nine"
+    outbox.add(ALICE, secret)
+    outbox.add(ALICE, "é" * 40)
+    raw = _raw_bytes(tmp_path)
+    store.close()
+    raw += _raw_bytes(tmp_path)  # after the WAL was checkpointed into the main file
+    assert secret.encode() not in raw
+    assert "é".encode() * 40 not in raw
+    assert b"old mill" not in raw
+    assert ALICE.encode() in raw  # the peer's DID and the ids are in clear, by design
+
+
+def test_order_per_peer_and_acknowledge(tmp_path: Path) -> None:
+    store, outbox = _outbox(tmp_path)
+    ids = [outbox.add(ALICE if i % 2 else BOB, f"m{i}") for i in range(6)]
+    assert [p.text for p in outbox.pending(ALICE)] == ["m1", "m3", "m5"]
+    assert [p.text for p in outbox.pending(BOB)] == ["m0", "m2", "m4"]
+    assert [p.message_id for p in outbox.pending(BOB)] == ids[0::2]
+    assert outbox.acknowledge(ids[3]) is True
+    assert outbox.acknowledge(ids[3]) is False  # a second receipt changes nothing
+    assert outbox.acknowledge(new_message_id()) is False
+    assert [p.text for p in outbox.pending(ALICE)] == ["m1", "m5"]
+    assert outbox.count(ALICE) == 2 and outbox.count(BOB) == 3
+    store.close()
+
+
+def test_survives_reopening(tmp_path: Path) -> None:
+    store, outbox = _outbox(tmp_path)
+    mid = outbox.add(ALICE, "kept across processes")
+    store.close()
+    store, outbox = _outbox(tmp_path)
+    assert [(p.message_id, p.text) for p in outbox.pending(ALICE)] == [
+        (mid, "kept across processes")
+    ]
+    store.close()
+
+
+def test_other_key_or_moved_value_is_a_damaged_store(tmp_path: Path) -> None:
+    store, outbox = _outbox(tmp_path)
+    first = outbox.add(ALICE, "one")
+    second = outbox.add(ALICE, "two")
+    foreign = Outbox(store, Sealer(IdentityKey(seed=b"\x07" * 32)))
+    with pytest.raises(DamagedStore):  # sealed under another identity's store key
+        foreign.pending(ALICE)
+    db = store.connection
+    sealed_first = db.execute("SELECT sealed FROM outbox WHERE message_id = ?", (first,)).fetchone()
+    db.execute("UPDATE outbox SET sealed = ? WHERE message_id = ?", (sealed_first[0], second))
+    with pytest.raises(DamagedStore):  # the seal names the row: a moved value does not open
+        outbox.pending(ALICE)
+    db.execute("UPDATE outbox SET peer_did = ? WHERE message_id = ?", (BOB, first))
+    with pytest.raises(DamagedStore):  # the sealed value names its peer
+        outbox.pending(BOB)
+    store.close()
+
+
+def test_received_ids_dedup(tmp_path: Path) -> None:
+    store, outbox = _outbox(tmp_path)
+    mid = new_message_id()
+    assert not outbox.seen(ALICE, mid)
+    assert outbox.remember(ALICE, mid) is True
+    assert outbox.remember(ALICE, mid) is False
+    assert outbox.seen(ALICE, mid)
+    assert not outbox.seen(BOB, mid)  # per peer
+    assert outbox.remember(BOB, mid) is True
+    with pytest.raises(ValueError):
+        outbox.remember(ALICE, b"short")
+    with pytest.raises(ValueError):
+        outbox.add(ALICE, "x", message_id=b"\x00" * 15)
+    with pytest.raises(sqlite3.IntegrityError):  # one message id, one outbox row
+        outbox.add(ALICE, "x", message_id=mid)
+        outbox.add(BOB, "y", message_id=mid)
+    store.close()
+
+
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("add"), st.sampled_from([ALICE, BOB]), st.text(max_size=40)),
+        st.tuples(st.just("ack"), st.integers(min_value=0, max_value=30)),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(operations)
+def test_outbox_matches_a_list_model(ops: list[tuple[object, ...]]) -> None:
+    """Whatever the adds and acknowledgements, pending() is the model's list, in order."""
+    with tempfile.TemporaryDirectory() as folder:
+        store, outbox = _outbox(Path(folder))
+        model: list[tuple[str, bytes, str]] = []
+        added: list[bytes] = []
+        for op in ops:
+            if op[0] == "add":
+                peer, text = str(op[1]), str(op[2])
+                mid = outbox.add(peer, text)
+                added.append(mid)
+                model.append((peer, mid, text))
+            elif added:
+                index = int(str(op[1])) % len(added)
+                mid = added[index]
+                was_there = any(m == mid for _, m, _ in model)
+                assert outbox.acknowledge(mid) is was_there
+                model = [entry for entry in model if entry[1] != mid]
+        for peer in (ALICE, BOB):
+            expected = [(m, t) for p, m, t in model if p == peer]
+            assert [(x.message_id, x.text) for x in outbox.pending(peer)] == expected
+            assert outbox.count(peer) == len(expected)
+        store.close()

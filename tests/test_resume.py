@@ -1,0 +1,182 @@
+"""Resumable file transfers (didlink/resume.py + didlink/transfers.py) over in-memory channels.
+
+A "session" is a fresh SecureChannel pair with fresh Transfers objects; what survives between
+sessions is only what survives a real process: each side's store (TransferStates) and files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from didlink.files import CHUNK_SIZE, OutgoingFile
+from didlink.resume import TransferStates
+from didlink.sealing import Sealer
+from didlink.store import Store
+from didlink.transfers import Transfers
+from identity.keys import IdentityKey
+from messaging.channel import MessageReceived, SecureChannel
+from messaging.frames import FileAck, FileChunk, FileOffer
+from tests.support.loopback import ChannelPair
+
+pytestmark = pytest.mark.timeout(20)
+
+ALICE_KEY, BOB_KEY = IdentityKey(seed=b"\x0a" * 32), IdentityKey(seed=b"\x0b" * 32)
+
+
+class Session:
+    """Alice and Bob's Transfers over one channel pair; file messages carried on `deliver`."""
+
+    def __init__(self, tmp_path: Path, *, stop_after_rounds: int | None = None) -> None:
+        self.pair = ChannelPair.create()
+        self.events: dict[str, list[tuple[str, dict[str, Any]]]] = {"a": [], "b": []}
+        self.rounds = 0
+        self.stop_after = stop_after_rounds
+        self.cut = False  # the "connection" broke: nothing more is carried
+        self.alice = self._side("a", self.pair.a, tmp_path, ALICE_KEY, BOB_KEY.did)
+        self.bob = self._side("b", self.pair.b, tmp_path, BOB_KEY, ALICE_KEY.did)
+        self.pair.pump()
+
+    def _side(
+        self, name: str, channel: SecureChannel, tmp: Path, key: IdentityKey, peer: str
+    ) -> Transfers:
+        store = Store(tmp / f"{name}.sqlite3")
+        return Transfers(
+            channel=channel,
+            downloads=tmp / f"{name}-downloads",
+            peer_did=peer,
+            emit=lambda event, **fields: self.events[name].append((event, fields)),
+            flush=self._flush(),
+            kick=lambda: None,
+            progressed=lambda: None,
+            states=TransferStates(store, Sealer(key)),
+        )
+
+    def _flush(self) -> Callable[[], Awaitable[None]]:
+        async def flush() -> None:
+            self.rounds += 1
+            if self.stop_after is not None and self.rounds > self.stop_after:
+                self.cut = True
+            self.deliver()
+            await asyncio.sleep(0)
+
+        return flush
+
+    def deliver(self) -> None:
+        for _ in range(5):
+            if self.cut:
+                return
+            self.pair.pump()
+            for side, events in ((self.bob, self.pair.b_events), (self.alice, self.pair.a_events)):
+                while events:
+                    event = events.pop(0)
+                    if isinstance(event, MessageReceived):
+                        message = event.message
+                        if isinstance(message, FileOffer | FileChunk):
+                            side.on_data(message)
+                        elif isinstance(message, FileAck):
+                            side.on_ack(message)
+
+    def named(self, side: str, name: str) -> list[dict[str, Any]]:
+        return [fields for event, fields in self.events[side] if event == name]
+
+    async def settle(self) -> None:
+        for _ in range(200):
+            self.deliver()
+            await asyncio.sleep(0)
+            if not self.alice._tasks:
+                break
+        self.deliver()
+
+    async def end(self) -> None:
+        await self.alice.stop()
+        await self.bob.stop()
+
+
+async def test_interrupted_file_resumes_from_the_bytes_held(tmp_path: Path) -> None:
+    data = os.urandom(10 * CHUNK_SIZE + 123)
+    source = tmp_path / "data.bin"
+    source.write_bytes(data)
+    first = Session(tmp_path, stop_after_rounds=1)  # the offer and three chunks, then a cut
+    first.alice.send(OutgoingFile(source))
+    await first.settle()
+    await first.end()
+    [part] = (tmp_path / "b-downloads").glob(".didlink-*.part")
+    held = part.stat().st_size
+    assert held == 3 * CHUNK_SIZE and not first.named("b", "file")
+    with part.open("ab") as handle:  # a crash left half of a chunk: it is kept and re-hashed
+        handle.write(data[held : held + 1000])
+    second = Session(tmp_path)
+    second.alice.resume_outgoing()
+    await second.settle()
+    [got] = second.named("b", "file")
+    assert Path(got["path"]).read_bytes() == data  # noqa: ASYNC240 - a test
+    assert got["sha256"] == hashlib.sha256(data).hexdigest()
+    assert second.named("a", "file_sent")[0]["sha256"] == got["sha256"]
+    resumed = [p["bytes"] for p in second.named("b", "progress")]
+    assert resumed[0] > held + 1000 - 1 and resumed[-1] == len(data)
+    await second.end()
+    third = Session(tmp_path)  # nothing left to resume, on either side
+    third.alice.resume_outgoing()
+    await third.settle()
+    assert not third.events["a"] and not third.events["b"]
+    assert sorted(p.name for p in (tmp_path / "b-downloads").iterdir()) == ["data.bin"]
+
+
+async def test_a_reoffer_of_a_saved_file_is_acknowledged_not_taken_twice(tmp_path: Path) -> None:
+    data = os.urandom(2 * CHUNK_SIZE)
+    source = tmp_path / "x.bin"
+    source.write_bytes(data)
+    session = Session(tmp_path)
+    outgoing = OutgoingFile(source)
+    offer = outgoing.offer()
+    session.alice.send(outgoing)
+    await session.settle()
+    assert len(session.named("b", "file")) == 1
+    await session.end()
+    again = Session(tmp_path)
+    again.bob.on_data(offer)  # the sender missed our final ack and offers it again
+    events = again.pair.b.data_to_send()
+    assert events and not again.named("b", "file") and not again.named("b", "error")
+    assert sorted(p.name for p in (tmp_path / "b-downloads").iterdir()) == ["x.bin"]
+    other = offer.model_copy(update={"size": offer.size + 1})
+    third = Session(tmp_path)
+    third.bob.on_data(other)  # same id, other contents: refused
+    assert "other contents" in third.named("b", "error")[0]["message"]
+
+
+async def test_a_changed_source_file_is_not_resumed(tmp_path: Path) -> None:
+    source = tmp_path / "d.bin"
+    source.write_bytes(os.urandom(8 * CHUNK_SIZE))
+    first = Session(tmp_path, stop_after_rounds=1)
+    first.alice.send(OutgoingFile(source))
+    await first.settle()
+    await first.end()
+    source.write_bytes(os.urandom(8 * CHUNK_SIZE))
+    second = Session(tmp_path)
+    second.alice.resume_outgoing()
+    assert "changed" in second.named("a", "error")[0]["message"]
+    second.alice.resume_outgoing()  # and it is forgotten
+    assert len(second.named("a", "error")) == 1
+
+
+def test_states_are_sealed(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite3")
+    states = TransferStates(store, Sealer(ALICE_KEY))
+    offer = FileOffer(
+        file_id=bytes(16), name="secret-plans.pdf", size=5, sha256=bytes(32), chunk_size=5
+    )
+    states.save_incoming(BOB_KEY.did, offer)
+    store.close()
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert b"secret-plans" not in raw
+    store = Store(tmp_path / "s.sqlite3")
+    found = TransferStates(store, Sealer(ALICE_KEY)).incoming(bytes(16))
+    assert found is not None and found.offer == offer and found.saved is None
+    store.close()
