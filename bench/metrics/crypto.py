@@ -1,0 +1,90 @@
+"""In-process crypto rates: invitation verification and the Double Ratchet.
+
+invite_verify_rate  `identity.token.decode_token` + `verify_invitation` of a live invitation
+                    (with a realistic compact offer inside) against bare pyca Ed25519 verifies.
+ratchet_rate        encrypt+decrypt pairs of 100-byte messages, ours against the DoubleRatchet
+                    package, one way (bench/ratchet.py does the work).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from bench import ratchet
+from bench.suite import Metric, Probe, Samples, System
+from identity.invitation import Invitation, InvitationKind, verify_invitation
+from identity.keys import IdentityKey
+from identity.token import decode_token, encode_token
+
+INVITE_VERIFY = Metric(
+    "invite_verify_rate",
+    "verifications/s",
+    "pyca Ed25519 verify",
+    ">= 0.5",
+    "decode_token + verify_invitation of a live invitation",
+)
+RATCHET = Metric(
+    "ratchet_rate",
+    "pairs/s",
+    "DoubleRatchet package",
+    ">= 5.0",
+    "Double Ratchet encrypt+decrypt of 100-byte messages, one way",
+)
+CONNECT_SIZE = 160  # about the size of a compact offer with two host candidates
+
+
+def _invitation_token() -> str:
+    key = IdentityKey.generate()
+    invitation = Invitation.create(
+        key,
+        now=int(time.time()),
+        lifetime=900,
+        label="bench",
+        kind=InvitationKind.INVITE,
+        connect=os.urandom(CONNECT_SIZE),
+    )
+    return encode_token(invitation)
+
+
+def _verify_rate(quick: bool) -> float:
+    token = _invitation_token()
+    count = 300 if quick else 2000
+    now = int(time.time())
+    start = time.perf_counter()
+    for _ in range(count):
+        invitation = decode_token(token)
+        assert isinstance(invitation, Invitation)
+        verify_invitation(invitation, now=now, already_used=False)
+    return count / (time.perf_counter() - start)
+
+
+def _ed25519_rate(quick: bool) -> float:
+    private = Ed25519PrivateKey.generate()
+    public = private.public_key()
+    message = os.urandom(300)
+    signature = private.sign(message)
+    count = 300 if quick else 2000
+    start = time.perf_counter()
+    for _ in range(count):
+        public.verify(signature, message)
+    return count / (time.perf_counter() - start)
+
+
+def _measure_verify(system: System, quick: bool) -> Samples:
+    rate = _verify_rate(quick) if system == "didlink" else _ed25519_rate(quick)
+    return {INVITE_VERIFY.name: rate}
+
+
+def _measure_ratchet(system: System, quick: bool) -> Samples:
+    iterations = 200 if quick else 2000
+    impl = ratchet.ours if system == "didlink" else ratchet.theirs
+    return {RATCHET.name: iterations / impl(iterations, ping_pong=False)}
+
+
+PROBES = (
+    Probe("invite_verify", (INVITE_VERIFY,), _measure_verify),
+    Probe("ratchet", (RATCHET,), _measure_ratchet),
+)

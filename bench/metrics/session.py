@@ -1,0 +1,266 @@
+"""Two-process session metrics: connect time, latency, small-message rate, bulk throughput.
+
+Each sample is one session between two OS processes on this machine, driven as a user would
+drive them: didlink is the real CLI (`didlink invite --jsonl` / `didlink accept TOKEN --jsonl`,
+through didlink/driver.py); the baseline is bench/raw_peer.py, raw aiortc behind the same kind
+of JSON-lines interface. The parent times everything with one clock, from the command it writes
+to the event it reads, so both sides pay the same pipe hops. Process start-up and the Argon2
+unlock happen before the first timed step and never count.
+
+connect_time        both tokens in hand (the response is written to the inviter) -> both sides
+                    report the session ready: didlink `connected` (handshake done, SAS shown and
+                    confirmed at once by this driver, both confirmations exchanged); raw: the
+                    data channel is open on both sides.
+latency_p50         one message written to the sender -> the receiver's `message` event; median.
+small_message_rate  N 100-byte chat messages written at once -> all delivered and acknowledged
+                    (didlink: N `delivered` events; raw: N sends, then the peer's count).
+bulk_throughput     a 64 MiB file sent (didlink: hashed, encrypted, written, SHA-256 checked,
+                    acknowledged) -> `file_sent`; raw: 64 MiB in 64 KiB sends until acknowledged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.suite import Metric, Probe, Samples, System, progress
+from didlink.driver import Actor, JsonlProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSPHRASE = "bench passphrase, not a secret"
+TIMEOUT = 120.0
+
+CONNECT = Metric("connect_time", "ms", "raw aiortc channel open", "<= 1.3")
+BULK = Metric("bulk_throughput", "MiB/s", "raw aiortc 64 KiB sends", ">= 0.9")
+RATE = Metric("small_message_rate", "messages/s", "raw aiortc 100-byte sends", ">= 2.0")
+LATENCY = Metric("latency_p50", "ms", "raw aiortc one message", "<= 1.5")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    bulk: int
+    messages: int
+    pings: int
+
+
+FULL = Sizes(bulk=64 << 20, messages=10000, pings=40)
+QUICK = Sizes(bulk=4 << 20, messages=2000, pings=10)
+SMOKE = Sizes(bulk=256 << 10, messages=50, pings=2)
+
+
+@dataclass(frozen=True)
+class RawActor(Actor):
+    """Runs bench/raw_peer.py instead of the didlink CLI (same driver, same pipes)."""
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "bench.raw_peer", *args]
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = super().env
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        return env
+
+
+@dataclass
+class BenchProcess(JsonlProcess):
+    """A JsonlProcess that counts bulk events (delivered, message, ...) without parsing them."""
+
+    counted: dict[str, int] = field(default_factory=dict)
+    targets: dict[str, tuple[int, threading.Event]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _read_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            name = line[10 : line.find('"', 10)] if line.startswith('{"event":"') else ""
+            with self.lock:
+                target = self.targets.get(name)
+                if target is not None:
+                    self.counted[name] = self.counted.get(name, 0) + 1
+                    if self.counted[name] >= target[0]:
+                        target[1].set()
+                    continue
+            self.events.put(json.loads(line))
+        self.events.put({"event": "eof"})
+
+    def count(self, name: str, total: int) -> threading.Event:
+        """From now on, count `name` events instead of queueing them; set after `total`."""
+        done = threading.Event()
+        with self.lock:
+            self.counted[name] = 0
+            self.targets[name] = (total, done)
+        return done
+
+    def uncount(self, name: str) -> None:
+        with self.lock:
+            self.targets.pop(name, None)
+
+    def send_many(self, commands: list[str]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("".join(commands))
+        self.proc.stdin.flush()
+
+
+def _wait(event: threading.Event, what: str, proc: BenchProcess) -> None:
+    if not event.wait(TIMEOUT):
+        raise RuntimeError(f"{what} did not finish in {TIMEOUT:g} s: {proc.stderr_lines[-3:]}")
+
+
+class Bench:
+    """Profiles, the bulk file and the measurement of one session per call."""
+
+    def __init__(self) -> None:
+        self.tmp: Path | None = None
+        self.sizes = QUICK
+
+    def setup(self, sizes: Sizes) -> None:
+        self.sizes = sizes
+        self.tmp = Path(tempfile.mkdtemp(prefix="didlink-bench-"))
+        self.rounds = 0
+        self.bulk_file = self.tmp / "bulk.bin"
+        data = os.urandom(sizes.bulk)
+        self.bulk_file.write_bytes(data)
+        self.bulk_sha256 = hashlib.sha256(data).hexdigest()
+
+    def teardown(self) -> None:
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp = None
+
+    def _fresh_pair(self) -> tuple[Actor, Actor]:
+        """Two new profiles, so that no state (contacts, outbox) carries over between samples."""
+        assert self.tmp is not None
+        self.rounds += 1
+        pair = tuple(
+            Actor(name, self.tmp / f"{name}-{self.rounds}", PASSPHRASE) for name in ("alice", "bob")
+        )
+        for actor in pair:
+            actor.run_init()
+        return pair[0], pair[1]
+
+    def measure(self, system: System) -> Samples:
+        assert self.tmp is not None
+        if system == "didlink":
+            inviter_actor, invitee_actor = self._fresh_pair()
+        else:
+            inviter_actor = RawActor("raw-a", self.tmp / "raw-a", PASSPHRASE)
+            invitee_actor = RawActor("raw-b", self.tmp / "raw-b", PASSPHRASE)
+        procs: list[BenchProcess] = []
+        try:
+            inviter = BenchProcess(inviter_actor, ["invite"])
+            procs.append(inviter)
+            token = inviter.expect("token", timeout=TIMEOUT)["token"]
+            invitee = BenchProcess(invitee_actor, ["accept", token])
+            procs.append(invitee)
+            response = invitee.expect("token", timeout=TIMEOUT)["token"]
+            samples = {CONNECT.name: self._connect(system, inviter, invitee, response)}
+            samples[LATENCY.name] = self._latency(inviter, invitee)
+            samples[RATE.name] = self._rate(system, inviter, invitee)
+            samples[BULK.name] = self._bulk(system, inviter, invitee)
+            for proc in procs:
+                proc.send({"cmd": "quit"})
+            for proc in procs:
+                proc.wait(timeout=30)
+            return samples
+        finally:
+            for proc in procs:
+                proc.kill()
+            if system == "didlink":
+                for actor in (inviter_actor, invitee_actor):
+                    shutil.rmtree(actor.home, ignore_errors=True)
+
+    def _connect(
+        self, system: System, inviter: BenchProcess, invitee: BenchProcess, response: str
+    ) -> float:
+        start = time.perf_counter()
+        inviter.send({"cmd": "response", "token": response})
+        if system == "didlink":
+            for proc in (inviter, invitee):
+                proc.expect("sas", timeout=TIMEOUT)
+                proc.send({"cmd": "confirm_sas"})
+        for proc in (inviter, invitee):
+            proc.expect("connected", timeout=TIMEOUT)
+        return (time.perf_counter() - start) * 1000
+
+    def _latency(self, inviter: BenchProcess, invitee: BenchProcess) -> float:
+        times = []
+        for i in range(self.sizes.pings):
+            start = time.perf_counter()
+            inviter.send({"cmd": "send", "text": f"ping {i}"})
+            invitee.expect("message", timeout=TIMEOUT)
+            times.append((time.perf_counter() - start) * 1000)
+            time.sleep(0.01)
+        return statistics.median(times)
+
+    def _rate(self, system: System, inviter: BenchProcess, invitee: BenchProcess) -> float:
+        n = self.sizes.messages
+        if system == "didlink":
+            text = "x" * 100
+            line = '{"cmd":"send","text":"' + text + '"}\n'
+            inviter.count("sent", n)
+            delivered = inviter.count("delivered", n)
+            received = invitee.count("message", n)
+            start = time.perf_counter()
+            inviter.send_many([line] * n)
+            _wait(delivered, "delivering the messages", inviter)
+            elapsed = time.perf_counter() - start
+            _wait(received, "receiving the messages", invitee)
+            for proc, name in ((inviter, "sent"), (inviter, "delivered"), (invitee, "message")):
+                proc.uncount(name)
+        else:
+            start = time.perf_counter()
+            inviter.send({"cmd": "burst", "count": n, "size": 100})
+            count = inviter.expect("burst_done", timeout=TIMEOUT)["count"]
+            elapsed = time.perf_counter() - start
+            if count != n:
+                raise RuntimeError(f"raw burst: {count} of {n} messages arrived")
+        return n / elapsed
+
+    def _bulk(self, system: System, inviter: BenchProcess, invitee: BenchProcess) -> float:
+        size = self.sizes.bulk
+        start = time.perf_counter()
+        if system == "didlink":
+            inviter.count("progress", 1 << 30)
+            invitee.count("progress", 1 << 30)
+            inviter.send({"cmd": "send_file", "path": str(self.bulk_file)})
+            inviter.expect("file_sent", timeout=TIMEOUT)
+            elapsed = time.perf_counter() - start
+            got: dict[str, Any] = invitee.expect("file", timeout=TIMEOUT)
+            if got["sha256"] != self.bulk_sha256 or got["size"] != size:
+                raise RuntimeError("the file arrived different")
+        else:
+            inviter.send({"cmd": "bulk", "size": size})
+            got = inviter.expect("bulk_done", timeout=TIMEOUT)
+            elapsed = time.perf_counter() - start
+            if got["bytes"] != size:
+                raise RuntimeError(f"raw bulk: {got['bytes']} of {size} bytes arrived")
+        return size / (1 << 20) / elapsed
+
+
+_BENCH = Bench()
+
+
+def _setup(quick: bool) -> None:
+    sizes = QUICK if quick else FULL
+    progress(f"session: two profiles and a {sizes.bulk >> 20} MiB file")
+    _BENCH.setup(sizes)
+
+
+PROBE = Probe(
+    "session",
+    (CONNECT, LATENCY, RATE, BULK),
+    lambda system, quick: _BENCH.measure(system),
+    _setup,
+    _BENCH.teardown,
+)

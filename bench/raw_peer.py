@@ -1,0 +1,134 @@
+"""The raw aiortc baseline, as a process that speaks a subset of `didlink --jsonl`.
+
+Usage: python -m bench.raw_peer invite | accept TOKEN   (a trailing --jsonl is ignored)
+
+So that the bench drives didlink and its baseline the same way (two OS processes, commands on
+stdin, events on stdout, timed by the parent), this is plain aiortc with the settings didlink's
+transport uses: no ICE servers, one negotiated ordered reliable channel, 64 KiB data-channel
+messages, the same bufferedAmount high/low water marks, and the same event loop (uvloop when
+installed, via transport.run). The "tokens" are the full SDP offer and answer as JSON.
+
+Events: token {kind, token}, connected, message {text}, burst_done {count},
+bulk_done {bytes}, closed {reason}. Commands: response {token}, send {text},
+burst {count, size} (count messages of size bytes, as fast as backpressure allows; the peer
+answers once it has the last), bulk {size} (size bytes in 64 KiB messages; the peer answers
+once it has them all), quit. Every data-channel message starts with a one-byte tag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any
+
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+from didlink.jsonl import LineReader
+from transport import run
+from transport.framing import CHUNK_MESSAGE_SIZE
+from transport.peer import HIGH_WATER, LOW_WATER
+
+TEXT, SMALL, SMALL_LAST, BULK, BULK_LAST, SMALL_DONE, BULK_DONE = (bytes([t]) for t in b"mbBcCkK")
+
+
+def emit(event: str, **fields: Any) -> None:
+    sys.stdout.write(json.dumps({"event": event, **fields}, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+class RawPeer:
+    """One RTCPeerConnection with one data channel; counts what arrives."""
+
+    def __init__(self) -> None:
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.dc = self.pc.createDataChannel("bench", negotiated=True, id=0, ordered=True)
+        self.dc.bufferedAmountLowThreshold = LOW_WATER
+        self.low = asyncio.Event()
+        self.done = asyncio.Event()
+        self.small = 0
+        self.bulk = 0
+        self.dc.on("open", lambda: emit("connected"))
+        self.dc.on("bufferedamountlow", self.low.set)
+        self.dc.on("message", self.on_message)
+
+    def on_message(self, data: bytes | str) -> None:
+        assert isinstance(data, bytes)
+        tag = data[:1]
+        if tag == SMALL:
+            self.small += 1
+        elif tag == SMALL_LAST:
+            self.small += 1
+            self.dc.send(SMALL_DONE + self.small.to_bytes(8, "big"))
+            self.small = 0
+        elif tag == BULK:
+            self.bulk += len(data) - 1
+        elif tag == BULK_LAST:
+            self.bulk += len(data) - 1
+            self.dc.send(BULK_DONE + self.bulk.to_bytes(8, "big"))
+            self.bulk = 0
+        elif tag == SMALL_DONE:
+            emit("burst_done", count=int.from_bytes(data[1:], "big"))
+        elif tag == BULK_DONE:
+            emit("bulk_done", bytes=int.from_bytes(data[1:], "big"))
+        elif tag == TEXT:
+            emit("message", text=data[1:].decode())
+
+    async def send(self, data: bytes) -> None:
+        while self.dc.bufferedAmount > HIGH_WATER:
+            self.low.clear()
+            await self.low.wait()
+        self.dc.send(data)
+
+    async def burst(self, count: int, size: int) -> None:
+        body = bytes(size - 1)
+        for i in range(count):
+            await self.send((SMALL_LAST if i == count - 1 else SMALL) + body)
+
+    async def bulk_send(self, size: int) -> None:
+        step = CHUNK_MESSAGE_SIZE - 1
+        data = memoryview(bytes(size))
+        for offset in range(0, size, step):
+            last = offset + step >= size
+            await self.send((BULK_LAST if last else BULK) + data[offset : offset + step])
+
+
+async def main(argv: list[str]) -> None:
+    peer = RawPeer()
+    reader = LineReader()
+    if argv[0] == "invite":
+        await peer.pc.setLocalDescription(await peer.pc.createOffer())
+        emit("token", kind="invite", token=json.dumps({"sdp": peer.pc.localDescription.sdp}))
+    else:
+        offer = json.loads(argv[1])
+        await peer.pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
+        await peer.pc.setLocalDescription(await peer.pc.createAnswer())
+        emit("token", kind="response", token=json.dumps({"sdp": peer.pc.localDescription.sdp}))
+    tasks: set[asyncio.Task[None]] = set()
+    try:
+        while (line := await reader.next_line()) is not None:
+            command = json.loads(line)
+            cmd = command["cmd"]
+            if cmd == "quit":
+                break
+            if cmd == "response":
+                answer = json.loads(command["token"])["sdp"]
+                await peer.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+            elif cmd == "send":
+                await peer.send(TEXT + command["text"].encode())
+            elif cmd in ("burst", "bulk"):  # in a task, so that stdin keeps being read
+                work = (
+                    peer.burst(command["count"], command["size"])
+                    if cmd == "burst"
+                    else peer.bulk_send(command["size"])
+                )
+                task = asyncio.create_task(work)
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+    finally:
+        await peer.pc.close()
+        emit("closed", reason="quit")
+
+
+if __name__ == "__main__":
+    run(main([a for a in sys.argv[1:] if a != "--jsonl"]))

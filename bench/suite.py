@@ -1,0 +1,216 @@
+"""The benchmark harness: alternating repetitions, medians, ratios, results.json and a table.
+
+Theory of operation
+-------------------
+A `Metric` names one figure (unit, target ratio, baseline name). A `Probe` measures one or more
+metrics at once for one *system*, "didlink" or "baseline": a two-process session, for example,
+yields connect time, latency, message rate and throughput in one go. `run_suite` runs every
+probe `repeats` times, alternating didlink and its baseline inside each repetition (and swapping
+which goes first every other repetition), so that load from other users of this shared machine
+hits both alike. Each metric's figure is the median of its samples; ratio = didlink / baseline.
+The machine description and the metrics go to `results.json` (issue 6's schema) and to a table.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from transport.runner import uvloop_available
+
+System = Literal["didlink", "baseline"]
+SYSTEMS: tuple[System, System] = ("didlink", "baseline")
+Samples = dict[str, float]  # metric name -> one measured value
+
+_COMPARE: dict[str, Callable[[float, float], bool]] = {"<=": operator.le, ">=": operator.ge}
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One figure of the table; `target` is a ratio bound such as "<= 1.3" or ">= 0.9"."""
+
+    name: str
+    unit: str
+    baseline_name: str
+    target: str
+    description: str = ""
+
+    def met(self, ratio: float) -> bool:
+        """Whether `ratio` (didlink / baseline) meets the target."""
+        op, bound = self.target.split()
+        return _COMPARE[op](ratio, float(bound))
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Measures `metrics` for one system per call: `measure(system, quick) -> samples`."""
+
+    name: str
+    metrics: tuple[Metric, ...]
+    measure: Callable[[System, bool], Samples]
+    setup: Callable[[bool], None] = lambda quick: None
+    teardown: Callable[[], None] = lambda: None
+
+
+@dataclass
+class Collected:
+    """Every sample of every metric for both systems, plus extra absolute figures."""
+
+    samples: dict[str, dict[System, list[float]]] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, system: System, values: Samples) -> None:
+        for name, value in values.items():
+            self.samples.setdefault(name, {"didlink": [], "baseline": []})[system].append(value)
+
+
+def progress(text: str) -> None:
+    """One progress line on stderr (stdout carries the table)."""
+    sys.stderr.write(f"[bench {time.strftime('%H:%M:%S')}] {text}\n")
+    sys.stderr.flush()
+
+
+def run_suite(probes: Sequence[Probe], *, repeats: int, quick: bool) -> Collected:
+    """Run each probe `repeats` times per system, alternating; every sample kept."""
+    collected = Collected()
+    for probe in probes:
+        progress(f"{probe.name}: setting up")
+        probe.setup(quick)
+        try:
+            for rep in range(repeats):
+                order = SYSTEMS if rep % 2 == 0 else SYSTEMS[::-1]
+                for system in order:
+                    started = time.perf_counter()
+                    try:
+                        values = probe.measure(system, quick)
+                    except Exception as exc:  # one bad sample must not lose the whole run
+                        problem = f"{probe.name}: rep {rep + 1} {system}: {exc}"
+                        collected.errors.append(problem)
+                        progress(f"FAILED {problem}")
+                        continue
+                    collected.add(system, values)
+                    shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
+                    elapsed = time.perf_counter() - started
+                    progress(
+                        f"{probe.name}: rep {rep + 1}/{repeats} {system}: {shown} ({elapsed:.1f} s)"
+                    )
+        finally:
+            probe.teardown()
+    return collected
+
+
+def summarize(probes: Sequence[Probe], collected: Collected) -> list[dict[str, Any]]:
+    """One row per metric: medians, ratio, target (issue 6 schema) plus sample counts."""
+    rows: list[dict[str, Any]] = []
+    for probe in probes:
+        for metric in probe.metrics:
+            samples = collected.samples.get(metric.name)
+            if not samples or not samples["didlink"] or not samples["baseline"]:
+                continue
+            ours = statistics.median(samples["didlink"])
+            theirs = statistics.median(samples["baseline"])
+            ratio = ours / theirs if theirs else float("inf")
+            rows.append(
+                {
+                    "name": metric.name,
+                    "unit": metric.unit,
+                    "didlink": _round(ours),
+                    "baseline": _round(theirs),
+                    "baseline_name": metric.baseline_name,
+                    "ratio": round(ratio, 3),
+                    "target": metric.target,
+                    "met": metric.met(ratio),
+                    "samples": len(samples["didlink"]),
+                    "didlink_range": [
+                        _round(min(samples["didlink"])),
+                        _round(max(samples["didlink"])),
+                    ],
+                    "baseline_range": [
+                        _round(min(samples["baseline"])),
+                        _round(max(samples["baseline"])),
+                    ],
+                }
+            )
+    return rows
+
+
+def _round(value: float) -> float:
+    return float(f"{value:.4g}")
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on (they are only comparable on the same machine)."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "uvloop": uvloop_available(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def report(
+    rows: list[dict[str, Any]],
+    extras: dict[str, Any],
+    *,
+    settings: dict[str, Any],
+    errors: list[str] | None = None,
+) -> dict[str, Any]:
+    """The results.json document."""
+    document = {"machine": machine(), "settings": settings, "metrics": rows, "absolute": extras}
+    if errors:
+        document["errors"] = errors
+    return document
+
+
+def write_results(document: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(document, indent=2) + "\n")
+
+
+def table(document: dict[str, Any]) -> str:
+    """The metrics as a Markdown table, then the absolute figures (no targets)."""
+    lines = [
+        "| metric | unit | didlink | baseline | baseline name | ratio | target | met |",
+        "| --- | --- | ---: | ---: | --- | ---: | --- | --- |",
+    ]
+    for row in document["metrics"]:
+        lines.append(
+            f"| {row['name']} | {row['unit']} | {row['didlink']:,} | {row['baseline']:,} "
+            f"| {row['baseline_name']} | {row['ratio']:.2f} | {row['target']} "
+            f"| {'yes' if row['met'] else 'NO'} |"
+        )
+    extras = document.get("absolute") or {}
+    if extras:
+        lines.append("")
+        lines.append("Absolute figures (no target):")
+        for name, value in extras.items():
+            lines.append(f"  {name}: {value}")
+    for problem in document.get("errors", []):
+        lines.append(f"FAILED sample: {problem}")
+    m = document["machine"]
+    lines.append("")
+    lines.append(
+        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, "
+        f"uvloop {'on' if m['uvloop'] else 'off'}, load average {m['load_average']}"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,112 @@
+"""A tiny smoke of the benchmark suite (bench/), so that `make bench` cannot rot.
+
+No timing is asserted: only that every probe runs end to end with tiny sizes and that the
+harness computes medians, ratios and the results.json schema of issue 6 correctly.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import __main__ as bench_main
+from bench.metrics import crypto, memory, session
+from bench.suite import (
+    Metric,
+    Probe,
+    Samples,
+    System,
+    report,
+    run_suite,
+    summarize,
+    table,
+    write_results,
+)
+
+FIELDS = {"name", "unit", "didlink", "baseline", "baseline_name", "ratio", "target"}
+
+
+def _fake_probe() -> Probe:
+    values: dict[System, list[float]] = {"didlink": [3.0, 1.0, 2.0], "baseline": [4.0, 8.0, 6.0]}
+
+    def measure(system: System, quick: bool) -> Samples:
+        return {"speed": values[system].pop(0)}
+
+    return Probe("fake", (Metric("speed", "x/s", "the other one", ">= 0.5"),), measure)
+
+
+def test_harness_takes_medians_alternates_and_writes_the_schema(tmp_path: Path) -> None:
+    probe = _fake_probe()
+    collected = run_suite([probe], repeats=3, quick=True)
+    assert collected.samples["speed"] == {"didlink": [3.0, 1.0, 2.0], "baseline": [4.0, 8.0, 6.0]}
+    (row,) = summarize([probe], collected)
+    assert set(row) >= FIELDS
+    assert (row["didlink"], row["baseline"], row["ratio"]) == (2.0, 6.0, 0.333)
+    assert row["met"] is False  # 0.333 < 0.5
+    document = {"machine": report([row], {}, settings={})["machine"], "metrics": [row]}
+    assert {"cpu", "cores", "python", "platform", "uvloop", "load_average"} <= set(
+        document["machine"]
+    )
+    out = tmp_path / "results.json"
+    write_results(document, out)
+    assert json.loads(out.read_text())["metrics"][0]["name"] == "speed"
+    assert "| speed | x/s | 2.0 | 6.0 | the other one | 0.33 | >= 0.5 | NO |" in table(document)
+
+
+def test_metric_targets() -> None:
+    assert Metric("a", "ms", "b", "<= 1.3").met(1.3)
+    assert not Metric("a", "ms", "b", "<= 1.3").met(1.31)
+    assert Metric("a", "ms", "b", ">= 2.0").met(2.5)
+
+
+def test_only_selects_by_metric_or_probe_name() -> None:
+    probes = bench_main.PROBES
+    assert [p.name for p in bench_main.select(probes, ["latency_p50"])] == ["session"]
+    assert [p.name for p in bench_main.select(probes, ["ratchet"])] == ["ratchet"]
+    assert len(bench_main.select(probes, [])) == len(probes)
+    with pytest.raises(SystemExit, match="unknown metric"):
+        bench_main.select(probes, ["nonsense"])
+
+
+def test_every_issue_metric_is_in_the_suite() -> None:
+    names = {m.name for p in bench_main.PROBES for m in p.metrics}
+    assert names == {
+        "connect_time",
+        "bulk_throughput",
+        "small_message_rate",
+        "latency_p50",
+        "memory_per_session",
+        "invite_verify_rate",
+        "ratchet_rate",
+    }
+
+
+def test_crypto_probes_run() -> None:
+    for probe in crypto.PROBES:
+        for system in ("didlink", "baseline"):
+            (value,) = probe.measure(system, True).values()
+            assert value > 0
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(90)
+def test_session_probe_runs_both_systems_end_to_end() -> None:
+    bench = session.Bench()
+    bench.setup(session.SMOKE)
+    try:
+        for system in ("didlink", "baseline"):
+            samples = bench.measure(system)
+            assert set(samples) == {"connect_time", "latency_p50", "small_message_rate",
+                                    "bulk_throughput"}  # fmt: skip
+            assert all(value > 0 for value in samples.values())
+    finally:
+        bench.teardown()
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(90)
+def test_memory_probe_runs_both_systems() -> None:
+    for system in ("didlink", "baseline"):
+        assert memory.measure(system, 2) > 0
