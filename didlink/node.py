@@ -128,6 +128,18 @@ class PhaseTimeout(Exception):
     """A bounded wait ran out; the message names the phase."""
 
 
+async def pump_handshake(peer: Peer, handshake: Handshake) -> HandshakeResult:
+    """Drive a sans-IO `Handshake` over the open data channel until it is done."""
+    first = handshake.start()
+    if first is not None:
+        await peer.send(first)
+    while handshake.state is not HandshakeState.DONE:
+        reply = handshake.receive(await peer.recv())
+        if reply is not None:
+            await peer.send(reply)
+    return handshake.result
+
+
 class Node:
     """One live connection from the token exchange to its close. See the module docstring."""
 
@@ -465,14 +477,7 @@ class Node:
             local_fingerprint=peer.local_fingerprint,
             peer_fingerprint=remote,
         )
-        first = handshake.start()
-        if first is not None:
-            await peer.send(first)
-        while handshake.state is not HandshakeState.DONE:
-            reply = handshake.receive(await peer.recv())
-            if reply is not None:
-                await peer.send(reply)
-        return handshake.result
+        return await pump_handshake(peer, handshake)
 
     def _save_contact(self, petname: str | None) -> None:
         now = datetime.now(UTC)

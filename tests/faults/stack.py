@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from didlink.node import pump_handshake
 from identity.keys import IdentityKey
 from messaging.channel import (
     MessageReceived,
@@ -36,7 +37,6 @@ from messaging.channel import (
 from messaging.frames import MAX_RECEIPT_IDS, FileChunk, FileOffer, Message, Receipt, Text
 from messaging.handshake import Handshake
 from messaging.handshake import Role as HandshakeRole
-from messaging.handshake import State as HandshakeState
 from tests.support.impair import Impairment, UdpRelay
 from transport import CompactOffer, Peer, PeerClosed, Role
 
@@ -250,7 +250,7 @@ async def connect_peers(
 async def run_handshake(
     peer: Peer, *, role: HandshakeRole, key: IdentityKey, peer_did: str, invitation_id: bytes
 ) -> SecureChannel:
-    """The didlink handshake over the open data channel (as didlink/node.py `_handshake`)."""
+    """The didlink handshake over the open data channel, driven as the node drives it."""
     remote = peer.remote_fingerprint
     assert remote is not None
     handshake = Handshake(
@@ -261,14 +261,7 @@ async def run_handshake(
         local_fingerprint=peer.local_fingerprint,
         peer_fingerprint=remote,
     )
-    first = handshake.start()
-    if first is not None:
-        await peer.send(first)
-    while handshake.state is not HandshakeState.DONE:
-        reply = handshake.receive(await peer.recv())
-        if reply is not None:
-            await peer.send(reply)
-    return SecureChannel.from_handshake(handshake.result)
+    return SecureChannel.from_handshake(await pump_handshake(peer, handshake))
 
 
 @asynccontextmanager
