@@ -126,7 +126,7 @@ def test_message_queued_while_offline_is_delivered_once(tmp_path: Path) -> None:
 
 def test_unacknowledged_messages_survive_sigkill_and_arrive_once(tmp_path: Path) -> None:
     a_home, b_home, _, bob_did = _verified_pair(tmp_path)
-    count = 150
+    count = 1000  # a burst long enough that the kill lands mid-stream on a fast machine
     texts = [f"m{i:03d}" for i in range(count)]
     with cli_processes() as started:
         alice, bob = _reconnect(started, a_home, b_home, bob_did)
