@@ -47,20 +47,28 @@ def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> Any:
     return value
 
 
+_LEAVES = frozenset({bytes, str, bool, type(None)})
+
+
 def _check_plain(value: Any) -> None:
-    """Refuse values outside the plain data model (iteratively: nesting depth costs no stack)."""
+    """Refuse values outside the plain data model (iteratively: nesting depth costs no stack).
+
+    Exact types on purpose: cbor2 decodes to the builtin types themselves, so anything else
+    (a tag, a simple value, a float, a subclass) is outside the data model.
+    """
     pending = [value]
     while pending:
         item = pending.pop()
-        if isinstance(item, bool) or item is None or isinstance(item, bytes | str):
+        kind = type(item)
+        if kind in _LEAVES:
             continue
-        if isinstance(item, int):
+        if kind is int:
             if not INT_MIN <= item <= INT_MAX:
                 raise NonCanonicalCbor("CBOR holds an integer beyond 64 bits")
-        elif isinstance(item, list):
+        elif kind is list:
             pending.extend(item)
-        elif isinstance(item, dict):
+        elif kind is dict:
             pending.extend(item.keys())
             pending.extend(item.values())
         else:
-            raise NonCanonicalCbor(f"CBOR holds a {type(item).__name__}, which no wire object uses")
+            raise NonCanonicalCbor(f"CBOR holds a {kind.__name__}, which no wire object uses")

@@ -217,7 +217,8 @@ class Invitation(BaseModel):
         invitation = _validated_token(cls, {**raw, "signature": signature})
         _check_canonical(invitation.body(), body)
         _check_did(invitation.inviter_key)
-        _check_signature(invitation.inviter_key, invitation.signature, invitation.signed_message())
+        # `body` equals the model's own encoding (just checked): sign-check it as received.
+        _check_signature(invitation.inviter_key, invitation.signature, INVITATION_DOMAIN + body)
         _CHECKED[id(invitation)] = invitation
         return invitation
 
@@ -278,7 +279,7 @@ class Response(BaseModel):
         response = _validated_token(cls, {**raw, "signature": signature})
         _check_canonical(response.body(), body)
         _check_did(response.responder_key)
-        _check_signature(response.responder_key, response.signature, response.signed_message())
+        _check_signature(response.responder_key, response.signature, RESPONSE_DOMAIN + body)
         _CHECKED[id(response)] = response
         return response
 

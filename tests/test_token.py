@@ -14,6 +14,7 @@ from identity.invitation import Invitation, InvitationKind, Response
 from identity.keys import IdentityKey
 from identity.token import (
     MAX_TOKEN_CHARS,
+    _b58decode,
     decode_invitation,
     decode_response,
     decode_token,
@@ -248,3 +249,12 @@ def test_base58_has_no_second_spelling() -> None:
     encoded = CARD_TOKEN[len("didlink:") :]
     assert base58.b58encode(base58.b58decode(encoded)).decode() == encoded
     _assert_rejected("didlink:1" + encoded)
+
+
+@given(st.integers(min_value=0, max_value=4), st.binary(max_size=300))
+@settings(max_examples=300)
+def test_base58_decoding_agrees_with_the_library(zeros: int, data: bytes) -> None:
+    """Our byte conversion of the library's integer decoding == base58.b58decode (zeros kept)."""
+    payload = bytes(zeros) + data
+    encoded = base58.b58encode(payload).decode("ascii")
+    assert _b58decode(encoded) == base58.b58decode(encoded) == payload
