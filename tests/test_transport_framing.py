@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from transport.errors import ProtocolViolation, TransportUsageError
-from transport.framing import ChannelFraming, credit_message, split_message
+from transport.framing import KEEPALIVE_MESSAGE, ChannelFraming, credit_message, split_message
 
 
 def test_one_megabyte_is_split_into_bounded_chunks() -> None:
@@ -82,6 +82,7 @@ def test_small_consumption_waits_for_quarter_or_empty_queue() -> None:
         (b"\x02\x00\x00\x01", "wrong length"),
         (b"\x02\x00\x00\x00\x00", "more credit"),
         (b"\x02\x00\x00\x00\x01", "more credit"),  # the window is already full
+        (b"\x03\x00", "keepalive with a body"),
     ],
 )
 def test_receive_negative(raw: bytes, needle: str) -> None:
@@ -97,3 +98,26 @@ def test_oversized_message_is_rejected_on_both_sides() -> None:
         framing.receive(b"\x00abc")
     with pytest.raises(ProtocolViolation, match="10-byte limit"):
         framing.receive(b"\x00abc")
+
+
+def test_keepalive_is_one_byte_and_changes_nothing() -> None:
+    """0x03 alone (specs/transport.md §5.1), even between two chunks of a message."""
+    assert KEEPALIVE_MESSAGE == b"\x03"
+    framing = ChannelFraming(window=100, chunk_size=4)
+    assert framing.receive(b"\x00abc") is None
+    assert framing.receive(KEEPALIVE_MESSAGE) is None
+    assert framing.receive(b"\x01de") == b"abcde"
+    assert framing.send_credit == 100
+
+
+def test_liveness_timers_are_checked() -> None:
+    from transport import Liveness
+
+    for bad in (
+        {"keepalive": 0.0},
+        {"keepalive": 60.0, "idle_timeout": 60.0},
+        {"consent_interval": 30.0},
+        {"consent_retransmissions": -1},
+    ):
+        with pytest.raises(ValueError):
+            Liveness(**bad)

@@ -18,6 +18,7 @@ from transport.errors import (
     TransportUsageError,
 )
 from transport.ice import IceConfig, IceServer
+from transport.liveness import Liveness
 from transport.peer import Peer
 from transport.runner import run
 from transport.sdp import compact_from_sdp, sdp_from_compact
@@ -34,6 +35,7 @@ __all__ = [
     "IceConfig",
     "IceFailed",
     "IceServer",
+    "Liveness",
     "LoopbackSignaling",
     "ManualSignaling",
     "Peer",

@@ -7,6 +7,7 @@ Every data-channel message starts with one type byte:
     0x00 MORE    payload bytes follow, the application message continues in the next chunk
     0x01 END     payload bytes follow (maybe none), the application message ends here
     0x02 CREDIT  a 4-byte big-endian unsigned count of payload bytes the receiver has consumed
+    0x03 KEEPALIVE  nothing else; sent by a quiet side so the peer knows it is there (peer.py)
 
 SCTP keeps message boundaries and the channel is ordered and reliable, so a chunk needs no
 length or sequence number. A CREDIT may arrive between two chunks of a message.
@@ -31,6 +32,8 @@ from transport.errors import ProtocolViolation, TransportUsageError
 TYPE_MORE = 0x00
 TYPE_END = 0x01
 TYPE_CREDIT = 0x02
+TYPE_KEEPALIVE = 0x03
+KEEPALIVE_MESSAGE = bytes([TYPE_KEEPALIVE])
 
 CHUNK_MESSAGE_SIZE = 65536  # bytes per data-channel message, header included (§5.1)
 DEFAULT_WINDOW = 4 << 20  # 4 MiB of receive credit: several 1 MiB messages in flight
@@ -104,6 +107,10 @@ class ChannelFraming:
         kind, body = raw[0], raw[1:]
         if kind == TYPE_CREDIT:
             self._add_credit(body)
+            return None
+        if kind == TYPE_KEEPALIVE:
+            if body:
+                raise ProtocolViolation("The peer sent a keepalive with a body.")
             return None
         if kind not in (TYPE_MORE, TYPE_END):
             raise ProtocolViolation(f"The peer sent an unknown chunk type {kind:#04x}.")

@@ -17,6 +17,11 @@ and `recv`, each of which re-checks the state after every wake-up, so a failure 
 every waiter with a typed error instead of a hang. `send` chunks and obeys two limits: the
 peer's credit (framing.py) and our own `bufferedAmount` high-water mark, resuming on
 `bufferedamountlow`.
+
+Liveness (liveness.py, specs/transport.md §6.4): once open, RFC 7675 consent checks replace
+aioice's stricter ones, and a watchdog task sends a KEEPALIVE when we sent nothing for a while and
+fails the connection with PeerClosed when the peer sent nothing for `idle_timeout`. `close()`
+gives aiortc a bounded time to shut down, so a dead path cannot hang the caller.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from types import TracebackType
@@ -46,9 +52,11 @@ from transport.framing import (
     CHUNK_MESSAGE_SIZE,
     DEFAULT_MAX_MESSAGE_SIZE,
     DEFAULT_WINDOW,
+    KEEPALIVE_MESSAGE,
     ChannelFraming,
 )
 from transport.ice import IceConfig
+from transport.liveness import ConsentFreshness, Liveness
 from transport.sdp import compact_from_sdp, sdp_from_compact
 from transport.states import (
     PeerState,
@@ -62,6 +70,7 @@ HIGH_WATER = 1 << 20  # send waits while more than this is buffered in aiortc (�
 LOW_WATER = 256 << 10  # ... and resumes when bufferedamountlow fires at this level
 CHANNEL_LABEL = "didlink"
 CHANNEL_ID = 0
+CLOSE_TIMEOUT = 5.0  # seconds aiortc gets to shut down in close(); a dead path must not hang us
 
 
 class Peer:
@@ -77,6 +86,7 @@ class Peer:
         high_water: int = HIGH_WATER,
         low_water: int = LOW_WATER,
         on_state: Callable[[PeerStateChanged], None] | None = None,
+        liveness: Liveness | None = None,
     ) -> None:
         if not 0 <= low_water < high_water:
             raise TransportUsageError("low_water must be below high_water.")
@@ -97,6 +107,9 @@ class Peer:
         self._changed = asyncio.Event()  # state changes: wakes wait_open
         self._writable = asyncio.Event()  # credit or bufferedamountlow: wakes send
         self._readable = asyncio.Event()  # a message arrived: wakes recv
+        self._liveness = liveness or Liveness()
+        self._last_heard = self._last_sent = time.monotonic()
+        self._watchdog: asyncio.Task[None] | None = None
         self._pc = RTCPeerConnection((ice or IceConfig()).rtc_configuration())
         self._channel = self._pc.createDataChannel(
             CHANNEL_LABEL, negotiated=True, id=CHANNEL_ID, ordered=True
@@ -219,7 +232,13 @@ class Peer:
         if self._state is not PeerState.FAILED:
             self._set_state(PeerState.CLOSED)
         self._wake_all()
-        await self._pc.close()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await self._pc.close()
+        except TimeoutError:
+            pass  # aiortc is stuck on a dead path; our side is closed all the same
 
     async def __aenter__(self) -> Peer:
         return self
@@ -305,10 +324,12 @@ class Peer:
         self._remote_fingerprint = format_fingerprint(actual)
         self._writable.set()
         self._set_state(PeerState.OPEN)
+        self._start_liveness()
 
     def _on_message(self, raw: Any) -> None:
         if self._state not in (PeerState.CONNECTING, PeerState.OPEN):
             return
+        self._last_heard = time.monotonic()
         if not isinstance(raw, bytes):
             self._fail(ProtocolViolation("The peer sent a text message."))
             return
@@ -346,6 +367,32 @@ class Peer:
         elif state == "closed" and self._state is PeerState.OPEN:
             self._fail(PeerClosed("The peer closed the connection."))
 
+    # -- liveness (§6.4) ---------------------------------------------------------------------
+
+    def _start_liveness(self) -> None:
+        ice = self._pc.sctp.transport.transport if self._pc.sctp is not None else None
+        connection = getattr(ice, "_connection", None)  # aiortc 1.16 keeps the aioice Connection
+        if connection is not None:
+            ConsentFreshness.attach(connection, self._liveness)
+        self._last_heard = self._last_sent = time.monotonic()
+        self._watchdog = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        """Send KEEPALIVEs while we are quiet; fail when the peer has been silent too long."""
+        liveness = self._liveness
+        while self._state is PeerState.OPEN:
+            now = time.monotonic()
+            silent = now - self._last_heard
+            if silent > liveness.idle_timeout:
+                self._fail(
+                    PeerClosed(f"The peer sent nothing for {silent:.0f} s; the connection is lost.")
+                )
+                return
+            if now - self._last_sent >= liveness.keepalive:
+                with contextlib.suppress(PeerClosed):
+                    self._channel_send(KEEPALIVE_MESSAGE)
+            await asyncio.sleep(min(liveness.keepalive, liveness.idle_timeout - silent) / 2)
+
     # -- helpers -----------------------------------------------------------------------------
 
     def _peer_certificate_fingerprint(self) -> bytes | None:
@@ -368,6 +415,7 @@ class Peer:
         """Send on the channel; aiortc's InvalidStateError (channel just closed) -> PeerClosed."""
         try:
             self._channel.send(data)
+            self._last_sent = time.monotonic()
         except InvalidStateError:
             self._fail(PeerClosed("The peer closed the connection."))
             raise PeerClosed("The peer closed the connection.") from None
