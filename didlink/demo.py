@@ -131,7 +131,7 @@ def _exchange(story: Story, inviter: JsonlProcess, invitee: Actor) -> JsonlProce
     accepting = invitee.spawn("accept", token)
     response = accepting.expect("token")["token"]
     story.say(f"{invitee.name} pastes back a signed response: {len(response)} characters.")
-    inviter.send({"cmd": "response", "token": response})
+    inviter.send("response", token=response)
     return accepting
 
 
@@ -158,7 +158,7 @@ def _swap_files(story: Story, alice: JsonlProcess, bob: JsonlProcess, folder: Pa
     for sender, receiver in ((alice, bob), (bob, alice)):
         source = _random_file(folder, f"from-{sender.actor.name.lower()}.bin", size)
         start = time.perf_counter()
-        sender.send({"cmd": "send_file", "path": str(source)})
+        sender.send("send_file", path=str(source))
         arrived = receiver.expect("file")
         seconds = time.perf_counter() - start
         saved = Path(arrived["path"]).read_bytes()
@@ -181,7 +181,7 @@ def _chat(story: Story, alice: JsonlProcess, bob: JsonlProcess) -> None:
     early = alice.expect("sent")  # the message Alice typed before they were connected
     got = bob.expect("message")
     story.say(f"Bob receives Alice's early message: {got['text']!r}")
-    bob.send({"cmd": "send", "text": "Hello Alice, it is really me."})
+    bob.send("send", text="Hello Alice, it is really me.")
     start = time.perf_counter()
     reply = alice.expect("message")
     story.timings_ms["message_delivery"] = round((time.perf_counter() - start) * 1000, 1)
@@ -196,7 +196,7 @@ def _chat(story: Story, alice: JsonlProcess, bob: JsonlProcess) -> None:
 
 def _finish(story: Story, *processes: JsonlProcess) -> None:
     for process in processes:
-        process.send({"cmd": "quit"})
+        process.send("quit")
     for process in processes:
         process.expect("closed")
         code = process.wait()
@@ -209,7 +209,7 @@ def _live_story(story: Story, alice: Actor, bob: Actor, folder: Path) -> None:
     inviting = alice.spawn("invite", "--label", "Alice", "--expires", "15m")
     processes = [inviting]
     try:
-        inviting.send({"cmd": "send", "text": "Hi Bob! I typed this before we were connected."})
+        inviting.send("send", text="Hi Bob! I typed this before we were connected.")
         accepting = _exchange(story, inviting, bob)
         processes.append(accepting)
 
@@ -224,7 +224,7 @@ def _live_story(story: Story, alice: Actor, bob: Actor, folder: Path) -> None:
         if not same:
             raise UserError("the SAS differ on an honest connection: something is wrong")
         for process in (inviting, accepting):
-            process.send({"cmd": "confirm_sas"})
+            process.send("confirm_sas")
         timings = [p.expect("connected")["timings_ms"] for p in (inviting, accepting)]
         story.timings_ms["connect_to_verified"] = round(
             timings[0]["verified"] - timings[0]["response"], 1
@@ -252,7 +252,7 @@ def _mitm_story(story: Story, alice: Actor, bob: Actor, mallory: Actor) -> None:
     inviting = alice.spawn("invite", "--label", "Alice", "--expires", "15m")
     processes = [inviting]
     try:
-        inviting.send({"cmd": "send", "text": "Bob, the door code is 4711."})
+        inviting.send("send", text="Bob, the door code is 4711.")
         towards_alice = _exchange(story, inviting, mallory)
         processes.append(towards_alice)
         forging = mallory.spawn("invite", "--label", "Alice", "--expires", "15m")
@@ -261,16 +261,16 @@ def _mitm_story(story: Story, alice: Actor, bob: Actor, mallory: Actor) -> None:
         processes.append(accepting)
         for process in (towards_alice, forging):
             process.expect("sas")
-            process.send({"cmd": "confirm_sas"})
+            process.send("confirm_sas")
 
         story.step("7. Alice and Bob compare their SAS")
         same = _compare_sas(story, inviting, accepting)
         story.report["sas_match"] = same
         for process in (inviting, accepting):
-            process.send({"cmd": "reject_sas" if not same else "confirm_sas"})
+            process.send("reject_sas" if not same else "confirm_sas")
         refused = all(p.expect("closed")["reason"] == "sas rejected" for p in (inviting, accepting))
         story.report["refused"] = refused and not same
-        leaked = [e for p in (towards_alice, forging) for e in p.seen if e["event"] == "message"]
+        leaked = [e for p in (towards_alice, forging) for e in p.seen("message")]
         for process in (towards_alice, forging):
             process.expect("closed")
         story.report["messages"] = {"leaked_to_mallory": len(leaked)}

@@ -21,7 +21,6 @@ bulk_throughput     a 64 MiB file sent (didlink: hashed, encrypted, written, SHA
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import statistics
@@ -29,7 +28,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,27 +71,25 @@ class RawActor(Actor):
         return env
 
 
-@dataclass
 class BenchProcess(JsonlProcess):
     """A JsonlProcess that counts bulk events (delivered, message, ...) without parsing them."""
 
-    counted: dict[str, int] = field(default_factory=dict)
-    targets: dict[str, tuple[int, threading.Event]] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self, actor: Actor, args: list[str]) -> None:
+        self.counted: dict[str, int] = {}
+        self.targets: dict[str, tuple[int, threading.Event]] = {}
+        self.lock = threading.Lock()  # all set before the reader thread starts
+        super().__init__(actor, [*args, "--jsonl"], timeout=TIMEOUT)
 
-    def _read_stdout(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            name = line[10 : line.find('"', 10)] if line.startswith('{"event":"') else ""
-            with self.lock:
-                target = self.targets.get(name)
-                if target is not None:
-                    self.counted[name] = self.counted.get(name, 0) + 1
-                    if self.counted[name] >= target[0]:
-                        target[1].set()
-                    continue
-            self.events.put(json.loads(line))
-        self.events.put({"event": "eof"})
+    def _on_line(self, line: str) -> None:
+        name = line[10 : line.find('"', 10)] if line.startswith('{"event":"') else ""
+        with self.lock:
+            target = self.targets.get(name)
+            if target is not None:
+                self.counted[name] = self.counted.get(name, 0) + 1
+                if self.counted[name] >= target[0]:
+                    target[1].set()
+                return
+        super()._on_line(line)
 
     def count(self, name: str, total: int) -> threading.Event:
         """From now on, count `name` events instead of queueing them; set after `total`."""
@@ -169,7 +166,7 @@ class Bench:
             samples[RATE.name] = self._rate(system, inviter, invitee)
             samples[BULK.name] = self._bulk(system, inviter, invitee)
             for proc in procs:
-                proc.send({"cmd": "quit"})
+                proc.send("quit")
             for proc in procs:
                 proc.wait(timeout=30)
             return samples
@@ -184,11 +181,11 @@ class Bench:
         self, system: System, inviter: BenchProcess, invitee: BenchProcess, response: str
     ) -> float:
         start = time.perf_counter()
-        inviter.send({"cmd": "response", "token": response})
+        inviter.send("response", token=response)
         if system == "didlink":
             for proc in (inviter, invitee):
                 proc.expect("sas", timeout=TIMEOUT)
-                proc.send({"cmd": "confirm_sas"})
+                proc.send("confirm_sas")
         for proc in (inviter, invitee):
             proc.expect("connected", timeout=TIMEOUT)
         return (time.perf_counter() - start) * 1000
@@ -197,7 +194,7 @@ class Bench:
         times = []
         for i in range(self.sizes.pings):
             start = time.perf_counter()
-            inviter.send({"cmd": "send", "text": f"ping {i}"})
+            inviter.send("send", text=f"ping {i}")
             invitee.expect("message", timeout=TIMEOUT)
             times.append((time.perf_counter() - start) * 1000)
             time.sleep(0.01)
@@ -220,7 +217,7 @@ class Bench:
                 proc.uncount(name)
         else:
             start = time.perf_counter()
-            inviter.send({"cmd": "burst", "count": n, "size": 100})
+            inviter.send("burst", count=n, size=100)
             count = inviter.expect("burst_done", timeout=TIMEOUT)["count"]
             elapsed = time.perf_counter() - start
             if count != n:
@@ -233,14 +230,14 @@ class Bench:
         if system == "didlink":
             inviter.count("progress", 1 << 30)
             invitee.count("progress", 1 << 30)
-            inviter.send({"cmd": "send_file", "path": str(self.bulk_file)})
+            inviter.send("send_file", path=str(self.bulk_file))
             inviter.expect("file_sent", timeout=TIMEOUT)
             elapsed = time.perf_counter() - start
             got: dict[str, Any] = invitee.expect("file", timeout=TIMEOUT)
             if got["sha256"] != self.bulk_sha256 or got["size"] != size:
                 raise RuntimeError("the file arrived different")
         else:
-            inviter.send({"cmd": "bulk", "size": size})
+            inviter.send("bulk", size=size)
             got = inviter.expect("bulk_done", timeout=TIMEOUT)
             elapsed = time.perf_counter() - start
             if got["bytes"] != size:

@@ -13,16 +13,15 @@ import hashlib
 import os
 import shutil
 import subprocess
-import types
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import tests.e2e.driver as driver
 from identity.token import decode_token
 from tests.e2e.driver import cli_processes, make_identity
+from tests.support.require import require
 from transport import CompactOffer
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e, pytest.mark.timeout(90)]
@@ -37,8 +36,10 @@ def _ip(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def namespaces() -> Iterator[tuple[str, str, str, str]]:
     """Two namespaces joined by a veth pair: (ns_a, address_a, ns_b, address_b)."""
-    if shutil.which("ip") is None or os.geteuid() != 0:
-        pytest.skip("needs root and iproute2 to create network namespaces")
+    require(
+        shutil.which("ip") is not None and os.geteuid() == 0,
+        "needs root and iproute2 to create network namespaces",
+    )
     tag = f"{os.getpid() % 100000}"
     ns_a, ns_b = f"dl{tag}a", f"dl{tag}b"
     net = os.getpid() % 250
@@ -46,8 +47,7 @@ def namespaces() -> Iterator[tuple[str, str, str, str]]:
     created = []
     try:
         for ns in (ns_a, ns_b):
-            if _ip("netns", "add", ns).returncode != 0:
-                pytest.skip(f"cannot create network namespace {ns}")
+            require(_ip("netns", "add", ns).returncode == 0, f"cannot create namespace {ns}")
             created.append(ns)
         steps = [
             ("link", "add", f"v{tag}a", "netns", ns_a, "type", "veth", "peer", "name", f"v{tag}b",
@@ -61,27 +61,20 @@ def namespaces() -> Iterator[tuple[str, str, str, str]]:
         ]  # fmt: skip
         for step in steps:
             result = _ip(*step)
-            if result.returncode != 0:
-                pytest.skip(f"ip {' '.join(step)}: {result.stderr.strip()}")
+            require(result.returncode == 0, f"ip {' '.join(step)}: {result.stderr.strip()}")
         yield ns_a, addr_a, ns_b, addr_b
     finally:
         for ns in created:
             _ip("netns", "del", ns)  # deletes the veth pair with it
 
 
-def _in(namespace: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make tests/e2e/driver.py start its processes inside `namespace` (via `ip netns exec`)."""
-
-    def popen(args: list[str], **kwargs: Any) -> subprocess.Popen[str]:
-        return subprocess.Popen(["ip", "netns", "exec", namespace, *args], **kwargs)
-
-    shim = types.SimpleNamespace(**vars(subprocess))
-    shim.Popen = popen
-    monkeypatch.setattr(driver, "subprocess", shim)
+def _in(namespace: str) -> tuple[str, ...]:
+    """The command prefix that starts a process inside `namespace`."""
+    return ("ip", "netns", "exec", namespace)
 
 
 def test_two_namespaces_over_a_veth_pair(
-    tmp_path: Path, namespaces: tuple[str, str, str, str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, namespaces: tuple[str, str, str, str]
 ) -> None:
     ns_a, addr_a, ns_b, addr_b = namespaces
     a_home, b_home = tmp_path / "alice", tmp_path / "bob"
@@ -90,15 +83,12 @@ def test_two_namespaces_over_a_veth_pair(
     source = tmp_path / "payload.bin"
     source.write_bytes(payload)
     with cli_processes() as started:
-        _in(ns_a, monkeypatch)
-        alice = driver.Cli("invite", "--jsonl", home=a_home)
+        alice = driver.Cli("invite", "--jsonl", home=a_home, prefix=_in(ns_a))
         started.append(alice)
         invite = alice.expect("token")["token"]
-        _in(ns_b, monkeypatch)
-        bob = driver.Cli("accept", invite, "--jsonl", home=b_home)
+        bob = driver.Cli("accept", invite, "--jsonl", home=b_home, prefix=_in(ns_b))
         started.append(bob)
         response = bob.expect("token")["token"]
-        monkeypatch.undo()
         # Each side offered only the addresses of its own namespace (its veth end).
         for token, address in ((invite, addr_a), (response, addr_b)):
             offer = CompactOffer.from_cbor(decode_token(token).connect)
