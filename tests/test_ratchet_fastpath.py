@@ -1,0 +1,127 @@
+"""The ratchet's per-message fast paths against independent constructions (issue 6 speed work).
+
+`messaging.ratchet` skips pyca's `Cipher` wrapper for AES-256-CBC (calling the constructor it
+wraps), checks PKCS#7 padding by table and decrypts the next in-order message without the
+general DH-step path. Each test here compares that against pyca's public API and the stdlib,
+not against values the fast code produced itself.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import random
+
+import pytest
+from cryptography.hazmat.primitives import hashes, padding
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from messaging import ratchet
+from messaging.errors import CryptoFailure
+from messaging.ratchet import RatchetSession
+from tests.test_ratchet import pair
+
+
+def reference_encrypt(mk: bytes, plaintext: bytes, ad: bytes) -> bytes:
+    """specs/session.md s.2 ENCRYPT from pyca's public API and the stdlib only."""
+    okm = HKDF(hashes.SHA256(), 80, salt=bytes(32), info=ratchet.MESSAGE_INFO).derive(mk)
+    enc_key, auth_key, iv = okm[:32], okm[32:64], okm[64:]
+    padder = padding.PKCS7(128).padder()
+    padded = padder.update(plaintext) + padder.finalize()
+    encryptor = Cipher(algorithms.AES(enc_key), modes.CBC(iv)).encryptor()
+    ct = encryptor.update(padded) + encryptor.finalize()
+    return ct + hmac.digest(auth_key, ad + ct, "sha256")
+
+
+@settings(max_examples=150, deadline=None)
+@given(mk=st.binary(min_size=32, max_size=32), plaintext=st.binary(max_size=100), ad=st.binary())
+def test_aead_matches_public_api_reference(mk: bytes, plaintext: bytes, ad: bytes) -> None:
+    sealed = ratchet.aead_encrypt(mk, plaintext, ad)
+    assert sealed == reference_encrypt(mk, plaintext, ad)
+    assert ratchet.aead_decrypt(mk, sealed, ad) == plaintext
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    key=st.binary(min_size=32, max_size=32),
+    iv=st.binary(min_size=16, max_size=16),
+    blocks=st.integers(1, 8),
+)
+def test_cbc_contexts_match_public_cipher(key: bytes, iv: bytes, blocks: int) -> None:
+    data = os.urandom(16 * blocks)
+    public = Cipher(algorithms.AES(key), modes.CBC(iv))
+    expected_encryptor, expected_decryptor = public.encryptor(), public.decryptor()
+    expected = expected_encryptor.update(data) + expected_encryptor.finalize()
+    encryptor = ratchet._new_encryptor(algorithms.AES256(key), modes.CBC(iv))
+    assert encryptor.update(data) + encryptor.finalize() == expected
+    decryptor = ratchet._new_decryptor(algorithms.AES256(key), modes.CBC(iv))
+    assert decryptor.update(expected) + decryptor.finalize() == data
+    assert expected_decryptor.update(expected) + expected_decryptor.finalize() == data
+
+
+def test_public_api_fallback_gives_the_same_wire_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    seed, bob_key = os.urandom(32), os.urandom(32)
+    bob_pub = X25519PrivateKey.from_private_bytes(bob_key).public_key().public_bytes_raw()
+
+    def conversation() -> list[bytes]:
+        # Deterministic ratchet keys, so both runs produce the same bytes.
+        alice_rng, bob_rng = random.Random(1), random.Random(2)
+        alice = RatchetSession.initiator(
+            seed, bob_pub, associated_data=b"ad", rng=alice_rng.randbytes
+        )
+        bob = RatchetSession.responder(seed, bob_key, associated_data=b"ad", rng=bob_rng.randbytes)
+        wire = []
+        for i in range(4):
+            sender, receiver = (alice, bob) if i % 2 == 0 else (bob, alice)
+            for j in range(3):
+                message = sender.encrypt(b"%d.%d" % (i, j))
+                assert receiver.decrypt(message) == b"%d.%d" % (i, j)
+                wire.append(message)
+        return wire
+
+    fast = conversation()
+    monkeypatch.setattr(ratchet, "_new_encryptor", ratchet._public_encryptor)
+    monkeypatch.setattr(ratchet, "_new_decryptor", ratchet._public_decryptor)
+    assert conversation() == fast
+
+
+def test_bad_padding_under_a_valid_tag_is_a_crypto_failure() -> None:
+    mk, ad = os.urandom(32), b"ad"
+    okm = HKDF(hashes.SHA256(), 80, salt=bytes(32), info=ratchet.MESSAGE_INFO).derive(mk)
+    enc_key, auth_key, iv = okm[:32], okm[32:64], okm[64:]
+    for last_block in (bytes(16), b"\x11" * 16, b"x" * 14 + b"\x02\x03", b"y" * 15 + b"\x00"):
+        encryptor = Cipher(algorithms.AES(enc_key), modes.CBC(iv)).encryptor()
+        ct = encryptor.update(b"z" * 16 + last_block) + encryptor.finalize()
+        with pytest.raises(CryptoFailure):
+            ratchet.aead_decrypt(mk, ct + hmac.digest(auth_key, ad + ct, "sha256"), ad)
+
+
+def test_in_order_fast_path_failure_leaves_state_unchanged() -> None:
+    alice, bob = pair()
+    assert bob.decrypt(alice.encrypt(b"first")) == b"first"  # (the DH step: general path)
+    second = alice.encrypt(b"second")  # the next in-order message: the fast path
+    before = bob.to_state()
+    for i in range(len(second)):
+        tampered = bytearray(second)
+        tampered[i] ^= 0x01
+        with pytest.raises(CryptoFailure):
+            bob.decrypt(bytes(tampered))
+        assert bob.to_state() == before
+    assert bob.decrypt(second) == b"second"
+    with pytest.raises(CryptoFailure):
+        bob.decrypt(second)  # replay
+
+
+def test_in_order_path_still_prefers_a_stored_skipped_key() -> None:
+    alice, bob = pair()
+    messages = [alice.encrypt(b"m%d" % i) for i in range(4)]
+    assert bob.decrypt(messages[0]) == b"m0"
+    assert bob.decrypt(messages[2]) == b"m2"  # stores the key for n = 1
+    assert bob.skipped_key_count == 1
+    assert bob.decrypt(messages[3]) == b"m3"  # in order after the skip: fast path
+    assert bob.decrypt(messages[1]) == b"m1"  # the stored key
+    assert bob.skipped_key_count == 0
