@@ -214,7 +214,7 @@ class Peer:
                 f"The connection to the peer did not open within {timeout:g} s."
             ) from None
 
-    async def close(self, *, linger: float = 2.0) -> None:
+    async def close(self, *, linger: float = 5.0) -> None:
         """Close the connection; safe to call more than once.
 
         If the channel is open, first wait up to `linger` seconds for what we sent to be

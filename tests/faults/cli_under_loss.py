@@ -133,7 +133,8 @@ def exchange_through_bridge(
 
         alice.send("quit")
         assert deadline.expect(alice, "closed", "alice closing")["reason"] == "quit"
-        assert deadline.expect(bob, "closed", "bob closing")["reason"] == "peer closed"
+        bob_closed = deadline.expect(bob, "closed", "bob closing")
+        assert bob_closed["reason"] == "peer closed", (bob_closed, bob.stderr[-2000:])
         for cli in (alice, bob):
             late = [e for e in cli.rest(timeout=30) if e["event"] in ("message", "file")]
             assert late == [], f"{cli.args[0]}: arrived again: {late[:3]}"

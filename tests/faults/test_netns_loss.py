@@ -5,8 +5,10 @@ bridge of tests/faults/bridge.py (this kernel has no netem): every UDP frame in 
 directions, ICE, DTLS and SCTP alike, may be dropped, is delayed 100 ms one way with a little
 jitter, and a few are held back so later ones overtake them. Texts each way and a file must
 arrive complete, in order, exactly once (tests/faults/cli_under_loss.py), and the bridge must
-really have dropped frames. The full issue sizes (1000 texts each way, 5 MB) are in
-tests/reliability/test_netns_loss_long.py.
+really have dropped frames. The full issue sizes (1000 texts each way, 5 MB) and the 20 % case
+are in tests/reliability/test_netns_loss_long.py: at 20 % loss SCTP's retransmission back-off
+makes even a small exchange take 30-90 s, too variable to bound in `make test` (the in-process
+20 % case is tests/faults/test_network.py).
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ pytestmark = [pytest.mark.faults, pytest.mark.e2e, pytest.mark.timeout(120)]
 
 @pytest.mark.parametrize(
     ("loss", "messages", "file_size"),
-    [(0.05, 200, 256 * 1024), (0.20, 100, 32 * 1024)],
-    ids=["loss-5%", "loss-20%"],
+    [(0.05, 200, 256 * 1024)],
+    ids=["loss-5%"],
 )
 def test_cli_survives_loss_delay_jitter_and_reordering(
     tmp_path: Path, loss: float, messages: int, file_size: int
