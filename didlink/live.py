@@ -51,6 +51,7 @@ from didlink.jsonl import (
 )
 from didlink.node import Node, Outcome, PhaseTimeout, QuitRequested, SessionEnded, Timeouts
 from didlink.profile import Profile
+from didlink.store import Store
 from identity.errors import AlreadyUsed, IdentityError, ResponseMismatch
 from identity.invitation import (
     Invitation,
@@ -139,13 +140,21 @@ async def _pump(node: Node, *, jsonl: bool, sink: EventSink | None = None) -> No
 Flow = Callable[[Node, Peer], Awaitable[Outcome]]
 
 
-async def _serve(*, role: Role, key: IdentityKey, profile: Profile, jsonl: bool, flow: Flow) -> int:
-    """Run one flow with a node, a peer and the stdin command pump; the exit code."""
+async def _serve(
+    *, role: Role, key: IdentityKey, profile: Profile, store: Store, jsonl: bool, flow: Flow
+) -> int:
+    """Run one flow with a node, a peer and the stdin command pump; the exit code.
+
+    `store` is the process's one connection to the local store, opened before the session (the
+    caller closes it): opening it, and the first write into a fresh WAL, cost milliseconds that
+    would otherwise fall between the response token and the connection (bench/: connect_time).
+    """
     sink = _sink(jsonl)
     node = Node(
         key=key,
         profile=profile,
         sink=sink,
+        store=store,
         timeouts=timeouts_from_env(),
         history=HistoryLog(profile=profile, key=key, on_error=sink.warn)
         if history_requested()
@@ -190,17 +199,19 @@ def invite_live(*, label: str | None, lifetime: int, multi_use: bool, jsonl: boo
     ice_from_env()
     profile = Profile.from_env()
     key = profile.unlock()
-    return run(
-        _serve(
-            role=Role.OFFERER,
-            key=key,
-            profile=profile,
-            jsonl=jsonl,
-            flow=lambda node, peer: _inviter(
-                node, peer, key, profile, label=label, lifetime=lifetime
-            ),
+    with profile.open_store() as store:
+        return run(
+            _serve(
+                role=Role.OFFERER,
+                key=key,
+                profile=profile,
+                store=store,
+                jsonl=jsonl,
+                flow=lambda node, peer: _inviter(
+                    node, peer, key, profile, label=label, lifetime=lifetime
+                ),
+            )
         )
-    )
 
 
 def chat_live(target: str, *, lifetime: int, jsonl: bool) -> int:
@@ -211,18 +222,19 @@ def chat_live(target: str, *, lifetime: int, jsonl: bool) -> int:
     profile.did()  # no identity: a clear error before anything else
     with profile.open_store() as store:
         contact = store.find_contact(target)
-    key = profile.unlock()
-    return run(
-        _serve(
-            role=Role.OFFERER,
-            key=key,
-            profile=profile,
-            jsonl=jsonl,
-            flow=lambda node, peer: _inviter(
-                node, peer, key, profile, label=None, lifetime=lifetime, contact=contact.did
-            ),
+        key = profile.unlock()
+        return run(
+            _serve(
+                role=Role.OFFERER,
+                key=key,
+                profile=profile,
+                store=store,
+                jsonl=jsonl,
+                flow=lambda node, peer: _inviter(
+                    node, peer, key, profile, label=None, lifetime=lifetime, contact=contact.did
+                ),
+            )
         )
-    )
 
 
 async def _inviter(
@@ -255,11 +267,21 @@ async def _inviter(
         node.mark("token")
         response, answer = await _await_response(node, invitation, contact=contact)
         node.stop_responses()
-        node.bind_peer(response.responder)  # from now on, typed messages are kept
-        node.store().mark_invitation_used(invitation.id, now=datetime.now(UTC))
         node.mark("response")
-        await peer.accept_answer(answer)
-        await node.wait(peer.wait_open(node.timeouts.connect), None, "connecting")
+        await peer.accept_answer(answer)  # the transport starts connecting at once
+
+        def bookkeeping() -> None:
+            node.bind_peer(response.responder)  # from now on, typed messages are kept
+            node.store().mark_invitation_used(invitation.id, now=datetime.now(UTC))
+            node.prepare_handshake(
+                initiator=True,
+                peer_did=response.responder,
+                invitation_id=invitation.id,
+                local_fingerprint=offer.fingerprint_hex,
+                peer_fingerprint=answer.fingerprint_hex,
+            )
+
+        await _while_opening(node, peer, bookkeeping)
         node.mark("open")
     except (QuitRequested, SessionEnded, PhaseTimeout, TransportError) as exc:
         return await _before_session(node, peer, exc)
@@ -270,6 +292,34 @@ async def _inviter(
         invitation_id=invitation.id,
         reconnect=contact is not None,
     )
+
+
+IDLE_DELAY = 0.008
+"""Seconds after applying the answer before the inviter's bookkeeping runs: by then the
+transport has sent its first connectivity checks and waits for the next (aioice paces them
+about 20 ms apart), so that work takes no time from the connection. If the channel opens
+sooner, the work runs at once."""
+
+
+async def _while_opening(node: Node, peer: Peer, work: Callable[[], None]) -> None:
+    """Wait for the channel to open, doing `work` meanwhile (after IDLE_DELAY) or else then.
+
+    `work` runs exactly once, before this returns, and its errors are raised here.
+    """
+
+    async def after_delay() -> None:
+        await asyncio.sleep(IDLE_DELAY)
+        work()
+
+    early = asyncio.create_task(after_delay())
+    try:
+        await node.wait(peer.wait_open(node.timeouts.connect), None, "connecting")
+    finally:  # also when the wait failed: the work is done as it was before the wait
+        if early.done():
+            early.result()  # its error, if it had one
+        else:
+            early.cancel()  # still sleeping: do the work now
+            work()
 
 
 async def _await_response(
@@ -327,29 +377,27 @@ def accept_live(invitation: Invitation, *, jsonl: bool) -> int:
         verify_invitation(
             invitation, now=_now(), already_used=store.is_invitation_used(invitation.id)
         )
-    if invitation.inviter == own_did:
-        raise UserError("this is your own invitation: give it to someone else to accept")
-    if reconnect:
-        with profile.open_store() as store:
-            if store.get_contact(invitation.inviter) is None:
-                raise UserError(NOT_A_CONTACT.format(did=invitation.inviter))
-    key = profile.unlock()  # before burning the invitation: a mistyped passphrase costs nothing
-    with profile.open_store() as store:
+        if invitation.inviter == own_did:
+            raise UserError("this is your own invitation: give it to someone else to accept")
+        if reconnect and store.get_contact(invitation.inviter) is None:
+            raise UserError(NOT_A_CONTACT.format(did=invitation.inviter))
+        key = profile.unlock()  # before burning the invitation: a mistyped passphrase is free
         if not invitation.multi_use and not store.mark_invitation_used(
             invitation.id, now=datetime.now(UTC)
         ):
             raise AlreadyUsed("This single-use invitation was already accepted.")
-    return run(
-        _serve(
-            role=Role.ANSWERER,
-            key=key,
-            profile=profile,
-            jsonl=jsonl,
-            flow=lambda node, peer: _invitee(
-                node, peer, key, invitation=invitation, reconnect=reconnect
-            ),
+        return run(
+            _serve(
+                role=Role.ANSWERER,
+                key=key,
+                profile=profile,
+                store=store,
+                jsonl=jsonl,
+                flow=lambda node, peer: _invitee(
+                    node, peer, key, invitation=invitation, reconnect=reconnect
+                ),
+            )
         )
-    )
 
 
 async def _invitee(
@@ -360,6 +408,13 @@ async def _invitee(
         offer = CompactOffer.from_cbor(invitation.connect)
         answer = await node.wait(
             peer.accept_offer(offer), node.timeouts.connect, "preparing the answer"
+        )
+        node.prepare_handshake(  # now rather than once the channel is open: it is on time
+            initiator=False,
+            peer_did=invitation.inviter,
+            invitation_id=invitation.id,
+            local_fingerprint=answer.fingerprint_hex,
+            peer_fingerprint=offer.fingerprint_hex,
         )
         response = Response.create(key, invitation=invitation, now=_now(), connect=answer.to_cbor())
         node.emit("token", kind="response", token=encode_token(response))

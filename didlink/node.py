@@ -18,18 +18,23 @@ This is thin asyncio glue; every protocol decision lives in messaging/ and trans
 - The SAS gate is messaging/sas_gate.py's state machine: each side sends `SasConfirm` when its
   user confirms, and the gate refuses any application message before both confirmations. The
   responder's channel cannot send before the initiator's Hello, so its confirmation simply waits
-  in the channel's queue. When the gate opens, the contact is saved as SAS-verified,
-  `connected` is emitted and the outbox is sent.
-- Nothing lost (specs/cli-jsonl.md 4b): once the peer is known (`bind_peer`) every text goes
-  to the persistent, sealed outbox (didlink/outbox.py) before anything else, under a stable
-  16-byte `mid`; it leaves when the session is verified (earlier sessions' leftovers first)
-  and is removed when its receipt arrives (receipts name seqs: `_unacked` maps seq -> mid).
-  The receiver drops a `mid` it already delivered. Unfinished files resume
-  (didlink/resume.py). A reconnect (`didlink chat`) to a verified contact confirms the SAS by
-  itself (section 4a).
+  in the channel's queue. When the gate opens, `connected` is emitted, the contact is saved
+  as SAS-verified and the outbox is sent.
+- The connect path (bench/: connect_time) does first what the peer or the user waits for: the
+  handshake is built before the channel opens (`prepare_handshake`; didlink/session_handshake.py,
+  used only if it fits the verified fingerprints), `sas` is emitted and the Hello put on the
+  wire before the contact is written, and our `SasConfirm` is handed to the transport before
+  `connected`'s bookkeeping.
+- Nothing lost (specs/cli-jsonl.md 4b) is didlink/delivery.py's business: once the peer is
+  known (`bind_peer`) every text goes to the persistent, sealed outbox under a stable 16-byte
+  `mid`, written before the writer encrypts anything; it leaves when the session is verified
+  (earlier sessions' leftovers first) and is removed when its receipt arrives; the receiver
+  drops a `mid` it already delivered. Unfinished files resume (didlink/resume.py). A reconnect
+  (`didlink chat`) to a verified contact confirms the SAS by itself (section 4a).
 - Every wait is bounded or races the user's quit; the end of the session is one `Outcome`
-  (reason, exit code): quit -> 0; the peer closed a verified session -> 0; anything else
-  (SAS rejected by either side, timeout, lost connection, protocol error) -> 1.
+  (reason, exit code; didlink/session_outcome.py): quit -> 0; the peer closed a verified
+  session -> 0; anything else (SAS rejected by either side, timeout, lost connection, protocol
+  error) -> 1.
 """
 
 from __future__ import annotations
@@ -38,14 +43,14 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from didlink.delivery import RECEIPT_BATCH, Delivery
 from didlink.errors import UserError
 from didlink.files import OutgoingFile
-from didlink.history import Direction, HistoryLog
+from didlink.history import HistoryLog
 from didlink.jsonl import (
     Command,
     ConfirmSas,
@@ -61,7 +66,18 @@ from didlink.outbox import Outbox
 from didlink.profile import Profile
 from didlink.resume import TransferStates
 from didlink.sealing import Sealer
-from didlink.store import Store, check_name
+from didlink.session_handshake import MessagePipe, PreparedHandshake, pump_handshake
+from didlink.session_outcome import (
+    EXIT_FAILED,
+    EXIT_OK,
+    HandshakeFailed,
+    Outcome,
+    PhaseTimeout,
+    QuitRequested,
+    SessionEnded,
+    Timeouts,
+)
+from didlink.store import Store, check_did, check_name
 from didlink.transfers import Transfers
 from identity.contact import Verification
 from identity.keys import IdentityKey
@@ -77,67 +93,33 @@ from messaging.channel import (
     SecureChannel,
 )
 from messaging.errors import MessagingError, RemoteProtocolError
-from messaging.frames import FileAck, FileChunk, FileOffer, Receipt, Text
-from messaging.handshake import Handshake, HandshakeResult
-from messaging.handshake import Role as HandshakeRole
-from messaging.handshake import State as HandshakeState
+from messaging.frames import FileAck, FileChunk, FileOffer, Text
+from messaging.handshake import HandshakeResult
 from messaging.sas import ShortAuthString
 from messaging.sas_gate import SasGate
 from transport import Peer, TransportError
 
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "RECEIPT_BATCH",
+    "SAS_REJECTED",
+    "HandshakeFailed",
+    "MessagePipe",
+    "Node",
+    "Outcome",
+    "PhaseTimeout",
+    "PreparedHandshake",
+    "QuitRequested",
+    "SessionEnded",
+    "Timeouts",
+    "pump_handshake",
+]
+
 T = TypeVar("T")
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-RECEIPT_BATCH = 512
 SAS_REJECTED = "sas rejected"
 HELLO_GRACE = 2.0  # closing before the Hello: seconds to wait so that the Close can be sent
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    """Seconds each phase may take (the CLI reads them from options / the environment)."""
-
-    connect: float = 60.0  # response token -> open channel -> handshake done
-    response: float = 900.0  # the inviter waiting for the response token
-    sas: float = 600.0  # the users comparing the SAS
-    flush: float = 10.0  # quit: waiting for receipts and file acks
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How a session ended: the `closed` event's reason and the process exit code."""
-
-    reason: str
-    exit_code: int
-
-
-class QuitRequested(Exception):
-    """The user asked to quit while we were waiting for something."""
-
-
-class SessionEnded(Exception):
-    """The session ended (peer closed, failure) while we were waiting for something."""
-
-
-class HandshakeFailed(Exception):
-    """The handshake failed (its cause is the messaging error)."""
-
-
-class PhaseTimeout(Exception):
-    """A bounded wait ran out; the message names the phase."""
-
-
-async def pump_handshake(peer: Peer, handshake: Handshake) -> HandshakeResult:
-    """Drive a sans-IO `Handshake` over the open data channel until it is done."""
-    first = handshake.start()
-    if first is not None:
-        await peer.send(first)
-    while handshake.state is not HandshakeState.DONE:
-        reply = handshake.receive(await peer.recv())
-        if reply is not None:
-            await peer.send(reply)
-    return handshake.result
 
 
 class Node:
@@ -154,7 +136,6 @@ class Node:
         store: Store | None = None,
     ) -> None:
         self._key = key
-        self._history = history  # --history: every message of the session, sealed in the store
         self._profile = profile
         self._sink = sink
         self.timeouts = timeouts
@@ -166,10 +147,12 @@ class Node:
         self._outbox: list[SendText | OutgoingFile] = []  # in memory: files, texts before a peer
         self._store: Store | None = None  # open once the peer is known (bind_peer)
         self._shared_store = store  # given by a caller running several sessions; it closes it
-        self._stored: Outbox | None = None  # the persistent outbox + received ids
+        self._delivery = Delivery(  # chat messages: outbox, receipts, exactly once
+            sink=sink,
+            history=history,
+            fail=lambda error: self._end("internal error", EXIT_FAILED, error),
+        )
         self._states: TransferStates | None = None  # file transfers to resume
-        self._refs: dict[bytes, Any] = {}  # message id -> the `ref` of its `send` command
-        self._typed: list[bytes] = []  # ids of the messages typed in this process
         self._responses: asyncio.Queue[str] | None = None
         self._answered = False
         self._sas_decision: asyncio.Future[bool] | None = None
@@ -177,12 +160,10 @@ class Node:
         self._peer: Peer | None = None
         self._channel: SecureChannel | None = None
         self._peer_did = ""
+        self._prepared: PreparedHandshake | None = None
         self._gate = SasGate()  # messaging/sas_gate.py: both confirmations before anything else
         self._verified = False  # the gate opened and `connected` was emitted
         self._closing = False
-        self._unacked: dict[int, bytes] = {}  # seq sent in this session -> message id
-        self._leaving: list[tuple[bytes, Any]] = []  # (message id, ref) queued in the channel
-        self._to_ack: list[int] = []
         self._transfers: Transfers | None = None
         self._kick = asyncio.Event()
         self._idle = asyncio.Event()
@@ -230,15 +211,10 @@ class Node:
             self._queue_or_send(outgoing)
 
     def _queue_or_send(self, item: SendText | OutgoingFile) -> None:
-        if isinstance(item, SendText) and self._stored is not None:
-            mid = self._stored.add(self._peer_did, item.text)  # on disk before anything else
-            self._typed.append(mid)
-            if self._history is not None:
-                self._history.record(self._peer_did, Direction.OUT, mid.hex(), item.text)
-            if item.ref is not None:
-                self._refs[mid] = item.ref
+        if isinstance(item, SendText) and self._delivery.bound:
+            mid = self._delivery.add(item.text, ref=item.ref)
             if self._verified:
-                self._send_text(mid, item.text)
+                self._delivery.send(mid, item.text)
         elif not self._verified:
             self._outbox.append(item)
         elif isinstance(item, SendText):  # pragma: no cover - a verified session has a peer
@@ -248,15 +224,43 @@ class Node:
 
     def bind_peer(self, peer_did: str) -> None:
         """The peer is known: open the persistent outbox; texts typed so far move into it."""
-        if self._stored is not None:
+        if self._delivery.bound:
             return
-        self._peer_did = peer_did
-        self._store = self.store()
-        self._stored = Outbox(self._store, Sealer(self._key))
-        self._states = TransferStates(self._store, Sealer(self._key))
+        self._peer_did = check_did(peer_did)  # validated now (and remembered) rather than
+        self._store = self.store()  # when the contact is saved, on the connect path
+        sealer = Sealer(self._key)
+        self._delivery.bind(self._peer_did, Outbox(self._store, sealer))
+        self._states = TransferStates(self._store, sealer)
         waiting, self._outbox = self._outbox, []
         for item in waiting:
             self._queue_or_send(item)
+
+    def prepare_handshake(
+        self,
+        *,
+        initiator: bool,
+        peer_did: str,
+        invitation_id: bytes,
+        local_fingerprint: str,
+        peer_fingerprint: str,
+    ) -> None:
+        """Build the handshake now, while the transport connects, rather than once it is open.
+
+        `peer_fingerprint` is the one in the peer's signed token; `run_session` uses the
+        prepared handshake only if the open channel verified exactly these fingerprints, and
+        builds one there otherwise (which is also where a bad peer DID is reported).
+        """
+        try:
+            self._prepared = PreparedHandshake.build(
+                key=self._key,
+                initiator=initiator,
+                peer_did=peer_did,
+                invitation_id=invitation_id,
+                local_fingerprint=local_fingerprint,
+                peer_fingerprint=peer_fingerprint,
+            )
+        except MessagingError:
+            self._prepared = None
 
     def store(self) -> Store:
         """The session's local store: opened on first use, kept open until the node ends.
@@ -272,7 +276,7 @@ class Node:
 
     def release(self) -> None:
         """The flow ended before a session started: say what stays queued, close the store."""
-        kept = 0 if self._stored is None else self._stored.count(self._peer_did)
+        kept = self._delivery.kept()
         if kept:
             self._sink.warn(
                 f"{kept} queued messages were not sent yet: they are kept (encrypted) in the"
@@ -288,9 +292,10 @@ class Node:
                 item.close()
         self._outbox = []
         if self._store is not None:
+            self._delivery.close()
             if self._store is not self._shared_store:
                 self._store.close()
-            self._store, self._stored, self._states = None, None, None
+            self._store, self._states = None, None
 
     def emit(self, event: str, **fields: Any) -> None:
         """Report an event (see specs/cli-jsonl.md)."""
@@ -384,9 +389,8 @@ class Node:
         except TransportError as exc:
             self.error(str(exc))
             outcome = Outcome("connection lost", EXIT_FAILED)
-        if outcome.reason in (SAS_REJECTED, "sas rejected by peer") and self._stored is not None:
-            for mid in self._typed:  # typed for a connection that may be intercepted: dropped
-                self._stored.acknowledge(mid)
+        if outcome.reason in (SAS_REJECTED, "sas rejected by peer"):
+            self._delivery.drop_typed()  # typed for a connection that may be intercepted
         await self._shutdown(close_reason=outcome.reason)
         if outcome.reason == SAS_REJECTED:
             self._sink.warn(
@@ -419,7 +423,27 @@ class Node:
         except MessagingError as exc:  # e.g. a man in the middle: the commitment does not match
             raise HandshakeFailed() from exc
         self.mark("handshake")
+        # Connect-path order (bench/: connect_time): what the user and the peer wait for first,
+        # the bookkeeping while they compare. Nothing is read from the peer before the end.
+        known_verified = reconnect and self._contact_verified()
+        self._sas_decision = asyncio.get_running_loop().create_future()
+        if known_verified:  # verified before: the Noise KK handshake authenticated the DID
+            self._sas_decision.set_result(True)
+        else:
+            sas = ShortAuthString.from_handshake_hash(result.handshake_hash)
+            self.expecting = Expecting.SAS
+            self._sink.emit(
+                "sas",
+                emoji=[e.emoji for e in sas.emoji],
+                names=list(sas.names()),
+                decimal=list(sas.decimal),
+            )
         self._channel = SecureChannel.from_handshake(result)
+        self._delivery.start(self._channel, kick=self._kick_writer)
+        for frame in self._channel.data_to_send():  # the initiator's Hello (no writer yet)
+            await peer.send(frame)
+        await asyncio.sleep(0)  # the transport puts it on the wire now, then we go on
+        self._save_contact(petname)  # before the reader starts: the gate may open on a frame
         self._transfers = Transfers(
             channel=self._channel,
             downloads=self.downloads,
@@ -430,25 +454,10 @@ class Node:
             progressed=self._progressed.set,
             states=self._states,
         )
-        known_verified = reconnect and self._contact_verified()
-        self._save_contact(petname)
-        sas = ShortAuthString.from_handshake_hash(result.handshake_hash)
-        self._sas_decision = asyncio.get_running_loop().create_future()
-        if known_verified:  # verified before: the Noise KK handshake authenticated the DID
-            self._sas_decision.set_result(True)
-        else:
-            self.expecting = Expecting.SAS
-            self._sink.emit(
-                "sas",
-                emoji=[e.emoji for e in sas.emoji],
-                names=list(sas.names()),
-                decimal=list(sas.decimal),
-            )
         self._tasks = [
             asyncio.create_task(self._read_loop()),
             asyncio.create_task(self._write_loop()),
         ]
-        self._kick_writer()  # the initiator's Hello
         confirmed = await self.wait(self._sas_decision, self.timeouts.sas, "confirming the SAS")
         self.expecting = Expecting.CHAT
         if self._ended.is_set():  # the peer closed while the user was deciding
@@ -458,7 +467,8 @@ class Node:
             return Outcome(SAS_REJECTED, EXIT_FAILED)
         self.mark("sas_confirmed")
         self._channel.send(self._gate.confirm())
-        self._kick_writer()
+        # On the wire before `connected` and its bookkeeping: the peer waits for it.
+        await self.wait(self._flush(), self.timeouts.connect, "sending the SAS confirmation")
         self._check_verified()
         await self.wait(asyncio.Event().wait(), None, "the chat")  # until quit / end
         raise AssertionError("unreachable")  # pragma: no cover
@@ -469,15 +479,22 @@ class Node:
         remote = peer.remote_fingerprint
         if remote is None:  # pragma: no cover - wait_open sets it
             raise UserError("the transport did not expose the peer's fingerprint")
-        handshake = Handshake(
-            role=HandshakeRole.INITIATOR if initiator else HandshakeRole.RESPONDER,
-            local_key=self._key,
+        prepared, self._prepared = self._prepared, None
+        if prepared is None or not prepared.fits(
             peer_did=self._peer_did,
             invitation_id=invitation_id,
-            local_fingerprint=peer.local_fingerprint,
-            peer_fingerprint=remote,
-        )
-        return await pump_handshake(peer, handshake)
+            local=peer.local_fingerprint,
+            remote=remote,
+        ):
+            prepared = PreparedHandshake.build(
+                key=self._key,
+                initiator=initiator,
+                peer_did=self._peer_did,
+                invitation_id=invitation_id,
+                local_fingerprint=peer.local_fingerprint,
+                peer_fingerprint=remote,
+            )
+        return await pump_handshake(peer, prepared.handshake, first=prepared.first)
 
     def _save_contact(self, petname: str | None) -> None:
         now = datetime.now(UTC)
@@ -498,15 +515,13 @@ class Node:
         if self._verified or not self._gate.is_open:
             return
         self._verified = True
-        if not self._contact_verified():  # never downgrade a safety-number verification
-            self.store().set_verification(self._peer_did, Verification.SAS)
         self.mark("verified")
         self._sink.emit(
             "connected", peer=self._peer_did, verified=True, timings_ms=dict(self.timings_ms)
         )
-        if self._stored is not None:  # unacknowledged messages, older sessions' first
-            for pending in self._stored.pending(self._peer_did):
-                self._send_text(pending.message_id, pending.text)
+        if not self._contact_verified():  # never downgrade a safety-number verification
+            self.store().set_verification(self._peer_did, Verification.SAS)
+        self._delivery.send_pending()  # unacknowledged messages, older sessions' first
         self._transfers_now().resume_outgoing()  # files a previous session did not finish
         outbox, self._outbox = self._outbox, []
         for item in outbox:
@@ -527,28 +542,17 @@ class Node:
         assert self._transfers is not None  # exists from the handshake on
         return self._transfers
 
-    def _send_text(self, mid: bytes, text: str) -> None:
-        """Send one outbox message; it stays in the outbox until its receipt arrives."""
-        assert self._channel is not None
-        seq = self._channel.send(Text(text=text, mid=mid))
-        self._unacked[seq] = mid
-        self._leaving.append((mid, self._refs.pop(mid, None)))
-        self._kick_writer()
-
     async def _write_loop(self) -> None:
         assert self._channel is not None and self._peer is not None
         try:
             while True:
                 await self._kick.wait()
                 self._kick.clear()
-                leaving = self._leaving if self._channel.session.can_send else []
-                if leaving:
-                    self._leaving = []
+                self._delivery.before_encrypt()  # what we encrypt is on disk first (4b)
+                leaving = self._delivery.take_leaving()
                 for frame in self._channel.data_to_send():
                     await self._peer.send(frame)
-                for mid, ref in leaving:
-                    extra = {} if ref is None else {"ref": ref}
-                    self._sink.emit("sent", id=mid.hex(), **extra)
+                self._delivery.report_sent(leaving)
                 if not self._kick.is_set():
                     self._idle.set()
         except (TransportError, MessagingError) as exc:
@@ -567,13 +571,12 @@ class Node:
                 events = self._channel.receive(await self._peer.recv())
                 for event in events:
                     self._on_event(event)
-                if self._to_ack and (
-                    len(self._to_ack) >= RECEIPT_BATCH
-                    or self._peer.stats().receive_queue_messages == 0
-                ):
-                    for start in range(0, len(self._to_ack), RECEIPT_BATCH):
-                        self._channel.send(Receipt(ids=self._to_ack[start : start + RECEIPT_BATCH]))
-                    self._to_ack = []
+                receipts = self._delivery.receipts(
+                    queue_empty=self._peer.stats().receive_queue_messages == 0
+                )
+                for receipt in receipts:
+                    self._channel.send(receipt)
+                if receipts:
                     self._kick_writer()
         except TransportError as exc:
             if self._verified or self._closing:
@@ -591,12 +594,7 @@ class Node:
             self._kick_writer()  # the responder can send now: its queued SasConfirm goes out
         elif isinstance(event, ReceiptReceived):
             self._progressed.set()
-            for seq in event.ids:
-                mid = self._unacked.pop(seq, None)
-                if mid is not None:
-                    if self._stored is not None:
-                        self._stored.acknowledge(mid)
-                    self._sink.emit("delivered", id=mid.hex())
+            self._delivery.on_receipt(event.ids)
         elif isinstance(event, CloseReceived):
             if event.reason == SAS_REJECTED:
                 self._end("sas rejected by peer", EXIT_FAILED)
@@ -613,19 +611,7 @@ class Node:
             self._check_verified()
             return
         if isinstance(message, Text):
-            self._to_ack.append(event.seq)  # a duplicate is acknowledged too: the sender drops it
-            if message.mid is None:  # a peer without stable ids: nothing to deduplicate
-                message_id: str | int = event.seq
-            elif self._stored is not None and self._stored.seen(self._peer_did, message.mid):
-                return  # resent after a reconnect, delivered before: exactly once
-            else:
-                message_id = message.mid.hex()
-            if self._history is not None:
-                self._history.record(self._peer_did, Direction.IN, message_id, message.text)
-            self._sink.emit("message", **{"from": self._peer_did}, id=message_id, text=message.text)
-            if message.mid is not None and self._stored is not None:
-                # Recorded after the event: a crash in between repeats it (same id), never loses it.
-                self._stored.remember(self._peer_did, message.mid)
+            self._delivery.on_text(event.seq, message)
         elif isinstance(message, FileOffer | FileChunk):
             self._transfers_now().on_data(message)
         elif isinstance(message, FileAck):
@@ -644,7 +630,7 @@ class Node:
 
     async def _quit_session(self) -> Outcome:
         """Quit: give receipts and file acks `flush` seconds, then close (exit 0)."""
-        kept = 0 if self._stored is None else self._stored.count(self._peer_did)
+        kept = self._delivery.kept()
         if kept and not self._verified:
             self._sink.warn(
                 f"{kept} queued messages were not sent yet: they are kept (encrypted) in the"
@@ -659,14 +645,14 @@ class Node:
         if self._verified:
             deadline = time.monotonic() + self.timeouts.flush
             transfers = self._transfers_now()
-            while (self._unacked or transfers.pending) and not (
+            while (self._delivery.unacknowledged or transfers.pending) and not (
                 self._ended.is_set() or time.monotonic() > deadline
             ):
                 self._progressed.clear()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(deadline - time.monotonic()):
                         await self._progressed.wait()
-            if self._unacked or transfers.unacknowledged:
+            if self._delivery.unacknowledged or transfers.unacknowledged:
                 self.error(
                     "quit before the peer confirmed everything that was sent (unconfirmed"
                     " messages stay in the outbox and are sent again next time)"
@@ -701,6 +687,7 @@ class Node:
             if isinstance(item, OutgoingFile):
                 item.close()
         if self._store is not None:
+            self._delivery.close()
             if self._store is not self._shared_store:
                 self._store.close()
-            self._store, self._stored, self._states = None, None, None
+            self._store, self._states = None, None

@@ -10,6 +10,13 @@ and stays in the table until `acknowledge(mid)` (the peer's receipt). So whateve
 session (quit, crash, SIGKILL, a lost connection), unacknowledged messages are resent, in
 order, on the next session with that peer.
 
+Batching (specs/cli-jsonl.md section 4b): `add(..., deferred=True)` seals the message at once
+but keeps the row in memory until `flush()`, so that a burst of messages read in one event-loop
+turn costs one transaction instead of one per message. Every other call flushes first, so the
+outbox always reads as if the rows were written; the live session flushes before anything it
+encrypts leaves (and at the end of the loop turn), so a message is on disk before it is sent.
+`acknowledge_all` removes the ids of one receipt in one transaction.
+
 Receiver: `remember(peer, mid)` records a delivered id (one INSERT OR IGNORE, so of two
 deliveries of the same id exactly one is new); `seen(peer, mid)` says whether it was delivered
 already. Together they make a resent message arrive exactly once across sessions.
@@ -18,6 +25,7 @@ already. Together they make a resent message arrive exactly once across sessions
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -28,6 +36,8 @@ from identity import canonical
 MESSAGE_ID_SIZE = 16
 _MAX_SEALED_PLAIN = 128 * 1024  # a text is at most 64 KiB of UTF-8 (specs/frames.md s.4)
 _OUTBOX_CONTEXT = b"outbox\x00"
+_INSERT = "INSERT INTO outbox (peer_did, message_id, created_at, sealed) VALUES (?, ?, ?, ?)"
+_DELETE = "DELETE FROM outbox WHERE message_id = ?"
 
 
 def new_message_id() -> bytes:
@@ -58,8 +68,10 @@ class Outbox:
     """Sealed outgoing messages and the ids of received ones, in a profile's store."""
 
     def __init__(self, store: Store, sealer: Sealer) -> None:
+        self._store = store
         self._db = store.connection
         self._sealer = sealer
+        self._unwritten: list[tuple[str, bytes, str, bytes]] = []  # deferred rows, in order
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -70,19 +82,44 @@ class Outbox:
         *,
         message_id: bytes | None = None,
         now: datetime | None = None,
+        deferred: bool = False,
     ) -> bytes:
-        """Store `text` for `peer_did` (sealed); its message id."""
+        """Store `text` for `peer_did` (sealed); its message id.
+
+        `deferred`: keep the row in memory until `flush()` (or any other call of this outbox);
+        the caller must flush before the message leaves.
+        """
         mid = new_message_id() if message_id is None else _check_id(message_id)
         plain = canonical.encode({"peer": peer_did, "text": text})
         sealed = self._sealer.seal(plain, context=_OUTBOX_CONTEXT + mid)
-        self._db.execute(
-            "INSERT INTO outbox (peer_did, message_id, created_at, sealed) VALUES (?, ?, ?, ?)",
-            (peer_did, mid, _stamp(now), sealed),
-        )
+        self._unwritten.append((peer_did, mid, _stamp(now), sealed))
+        if not deferred:
+            self.flush()
         return mid
+
+    @property
+    def unwritten(self) -> int:
+        """How many deferred messages are not on disk yet."""
+        return len(self._unwritten)
+
+    def flush(self) -> None:
+        """Write the deferred messages, in the order they were added, in one transaction."""
+        if not self._unwritten:
+            return
+        rows, self._unwritten = self._unwritten, []
+        try:
+            if len(rows) == 1:
+                self._db.execute(_INSERT, rows[0])
+            else:
+                with self._store.transaction():
+                    self._db.executemany(_INSERT, rows)
+        except BaseException:
+            self._unwritten = rows + self._unwritten  # nothing was written: keep them
+            raise
 
     def pending(self, peer_did: str) -> list[PendingMessage]:
         """`peer_did`'s unacknowledged messages, oldest first."""
+        self.flush()
         rows = self._db.execute(
             "SELECT message_id, sealed FROM outbox WHERE peer_did = ? ORDER BY seq", (peer_did,)
         ).fetchall()
@@ -101,6 +138,7 @@ class Outbox:
 
     def count(self, peer_did: str) -> int:
         """How many messages wait for `peer_did`."""
+        self.flush()
         row = self._db.execute(
             "SELECT count(*) FROM outbox WHERE peer_did = ?", (peer_did,)
         ).fetchone()
@@ -108,8 +146,19 @@ class Outbox:
 
     def acknowledge(self, message_id: bytes) -> bool:
         """The peer confirmed `message_id`: drop it. False if it was not (or no longer) there."""
-        cursor = self._db.execute("DELETE FROM outbox WHERE message_id = ?", (message_id,))
+        self.flush()
+        cursor = self._db.execute(_DELETE, (message_id,))
         return cursor.rowcount > 0
+
+    def acknowledge_all(self, message_ids: Sequence[bytes]) -> int:
+        """Drop every message of one receipt in one transaction; how many were there."""
+        self.flush()
+        if len(message_ids) <= 1:
+            return sum(self.acknowledge(mid) for mid in message_ids)
+        with self._store.transaction():
+            before = self._db.total_changes
+            self._db.executemany(_DELETE, [(mid,) for mid in message_ids])
+            return self._db.total_changes - before
 
     # -- receiving ---------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import tempfile
 from pathlib import Path
+from typing import cast
 
 import pytest
 from hypothesis import given, settings
@@ -106,10 +107,78 @@ def test_received_ids_dedup(tmp_path: Path) -> None:
     store.close()
 
 
+def _on_disk(path: Path) -> list[bytes]:
+    """The outbox's message ids as another connection (another process) sees them."""
+    other = sqlite3.connect(path / "store.sqlite3")
+    try:
+        return [bytes(r[0]) for r in other.execute("SELECT message_id FROM outbox ORDER BY seq")]
+    finally:
+        other.close()
+
+
+def test_deferred_rows_are_written_by_flush_in_order(tmp_path: Path) -> None:
+    store, outbox = _outbox(tmp_path)
+    first = outbox.add(ALICE, "written at once")
+    deferred = [outbox.add(ALICE, f"burst {i}", deferred=True) for i in range(5)]
+    assert outbox.unwritten == 5
+    assert _on_disk(tmp_path) == [first]  # not on disk yet: another process does not see them
+    outbox.flush()
+    assert outbox.unwritten == 0
+    assert _on_disk(tmp_path) == [first, *deferred]  # one transaction, in the order typed
+    outbox.flush()  # nothing left: a no-op
+    assert _on_disk(tmp_path) == [first, *deferred]
+    store.close()
+
+
+@pytest.mark.parametrize("read", ["pending", "count", "acknowledge", "acknowledge_all"])
+def test_every_other_call_flushes_first(tmp_path: Path, read: str) -> None:
+    """The outbox reads as if deferred rows were written (so no caller can miss one)."""
+    store, outbox = _outbox(tmp_path)
+    mids = [outbox.add(BOB, f"m{i}", deferred=True) for i in range(3)]
+    if read == "pending":
+        assert [p.message_id for p in outbox.pending(BOB)] == mids
+    elif read == "count":
+        assert outbox.count(BOB) == 3
+    elif read == "acknowledge":
+        assert outbox.acknowledge(mids[1]) is True  # a deferred row can be acknowledged
+    else:
+        assert outbox.acknowledge_all([mids[0], mids[2]]) == 2
+    assert outbox.unwritten == 0
+    assert len(_on_disk(tmp_path)) == {"acknowledge": 2, "acknowledge_all": 1}.get(read, 3)
+    store.close()
+
+
+def test_acknowledge_all_counts_only_what_was_there(tmp_path: Path) -> None:
+    store, outbox = _outbox(tmp_path)
+    mids = [outbox.add(ALICE, f"m{i}") for i in range(4)]
+    assert outbox.acknowledge_all([mids[0], mids[0], new_message_id(), mids[3]]) == 2
+    assert outbox.acknowledge_all([]) == 0
+    assert outbox.acknowledge_all([mids[1]]) == 1
+    assert outbox.acknowledge_all([mids[1]]) == 0  # a second receipt changes nothing
+    assert [p.message_id for p in outbox.pending(ALICE)] == [mids[2]]
+    store.close()
+
+
+def test_a_failed_flush_keeps_the_rows(tmp_path: Path) -> None:
+    """A flush that fails writes nothing and loses nothing (the rows wait for the next one)."""
+    store, outbox = _outbox(tmp_path)
+    taken = outbox.add(ALICE, "first")
+    outbox.add(ALICE, "ok", deferred=True)
+    outbox.add(ALICE, "clash", message_id=taken, deferred=True)  # UNIQUE message_id
+    with pytest.raises(sqlite3.IntegrityError):
+        outbox.flush()
+    assert outbox.unwritten == 2
+    assert _on_disk(tmp_path) == [taken]  # the transaction rolled back as a whole
+    store.close()
+
+
 operations = st.lists(
     st.one_of(
         st.tuples(st.just("add"), st.sampled_from([ALICE, BOB]), st.text(max_size=40)),
+        st.tuples(st.just("defer"), st.sampled_from([ALICE, BOB]), st.text(max_size=40)),
         st.tuples(st.just("ack"), st.integers(min_value=0, max_value=30)),
+        st.tuples(st.just("ack_all"), st.lists(st.integers(min_value=0, max_value=30))),
+        st.tuples(st.just("flush")),
     ),
     max_size=30,
 )
@@ -124,17 +193,25 @@ def test_outbox_matches_a_list_model(ops: list[tuple[object, ...]]) -> None:
         model: list[tuple[str, bytes, str]] = []
         added: list[bytes] = []
         for op in ops:
-            if op[0] == "add":
+            if op[0] in ("add", "defer"):
                 peer, text = str(op[1]), str(op[2])
-                mid = outbox.add(peer, text)
+                mid = outbox.add(peer, text, deferred=op[0] == "defer")
                 added.append(mid)
                 model.append((peer, mid, text))
-            elif added:
+            elif op[0] == "flush":
+                outbox.flush()
+            elif op[0] == "ack" and added:
                 index = int(str(op[1])) % len(added)
                 mid = added[index]
                 was_there = any(m == mid for _, m, _ in model)
                 assert outbox.acknowledge(mid) is was_there
                 model = [entry for entry in model if entry[1] != mid]
+            elif op[0] == "ack_all" and added:
+                indexes = cast(list[int], op[1])
+                chosen = list(dict.fromkeys(added[i % len(added)] for i in indexes))
+                there = sum(any(m == mid for _, m, _ in model) for mid in chosen)
+                assert outbox.acknowledge_all(chosen) == there
+                model = [entry for entry in model if entry[1] not in chosen]
         for peer in (ALICE, BOB):
             expected = [(m, t) for p, m, t in model if p == peer]
             assert [(x.message_id, x.text) for x in outbox.pending(peer)] == expected

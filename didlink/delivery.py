@@ -1,0 +1,203 @@
+"""Chat messages of one live session, delivered exactly once across sessions.
+
+Theory of operation (specs/cli-jsonl.md section 4b, specs/frames.md section 5a)
+-------------------------------------------------------------------------------
+Sending: once the peer is known (`bind`), `add` puts each typed text in the persistent, sealed
+outbox (didlink/outbox.py) under a fresh random 16-byte `mid`. The text is sealed at once; the
+rows of one event-loop turn are written together in one transaction at the end of that turn,
+and in any case before the session's writer encrypts anything (`before_encrypt`), so a message
+is on disk before it leaves. `send` queues a text in the channel once the session is verified
+(earlier sessions' leftovers first: `send_pending`); the seq it gets maps back to its `mid`
+(`_unacked`), and `sent` is reported once the writer handed it to the transport
+(`take_leaving` / `report_sent`). A receipt names seqs: their mids leave the outbox in one
+transaction, then `delivered` is reported for each. Texts typed for a session whose SAS was
+rejected are dropped from the outbox (`drop_typed`).
+
+Receiving: every text's seq is acknowledged (receipts batched by the reader: `receipts`), even
+a duplicate, so that the sender removes it. A text whose `mid` was delivered before (table
+`received`) is not delivered again; any other is reported (`message`) and its `mid` recorded
+right after: a crash in between can repeat that one event with the same id, never lose it.
+
+No protocol logic lives here: the channel numbers and encrypts, the outbox stores and seals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+from didlink.errors import UserError
+from didlink.history import Direction, HistoryLog
+from didlink.jsonl import EventSink
+from didlink.outbox import Outbox
+from messaging.channel import SecureChannel
+from messaging.frames import Receipt, Text
+
+RECEIPT_BATCH = 512  # ids per receipt (and the most the reader holds before sending one)
+
+
+class Delivery:
+    """The chat messages of one session: outbox, receipts, deduplication. See the docstring."""
+
+    def __init__(
+        self,
+        *,
+        sink: EventSink,
+        history: HistoryLog | None,
+        fail: Callable[[str], None],
+    ) -> None:
+        self._sink = sink
+        self._history = history  # --history: every message of the session, sealed
+        self._fail = fail  # ends the session with this error (the outbox could not be written)
+        self._outbox: Outbox | None = None
+        self._peer_did = ""
+        self._channel: SecureChannel | None = None
+        self._kick: Callable[[], None] = lambda: None
+        self._refs: dict[bytes, Any] = {}  # message id -> the `ref` of its `send` command
+        self._typed: list[bytes] = []  # ids of the messages typed in this process
+        self._unacked: dict[int, bytes] = {}  # seq sent in this session -> message id
+        self._leaving: list[tuple[bytes, Any]] = []  # (message id, ref) queued in the channel
+        self._to_ack: list[int] = []  # seqs of texts received and not yet acknowledged
+        self._write_due = False  # a call_soon(write) is pending
+
+    # -- set-up ------------------------------------------------------------------------------
+
+    @property
+    def bound(self) -> bool:
+        """The peer is known and its outbox open."""
+        return self._outbox is not None
+
+    def bind(self, peer_did: str, outbox: Outbox) -> None:
+        """The peer is known: from now on texts go to its persistent outbox."""
+        self._peer_did = peer_did
+        self._outbox = outbox
+
+    def start(self, channel: SecureChannel, *, kick: Callable[[], None]) -> None:
+        """The session's channel exists; `kick` wakes its writer."""
+        self._channel = channel
+        self._kick = kick
+
+    def close(self) -> None:
+        """Write what is deferred and let go of the outbox (the store is about to close)."""
+        if self._outbox is not None:
+            self._outbox.flush()
+        self._outbox = None
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def add(self, text: str, *, ref: Any = None) -> bytes:
+        """Put a typed text in the outbox (written at the end of this loop turn); its id."""
+        assert self._outbox is not None  # callers check `bound`
+        mid = self._outbox.add(self._peer_did, text, deferred=True)
+        self._write_soon()
+        self._typed.append(mid)
+        if self._history is not None:
+            self._history.record(self._peer_did, Direction.OUT, mid.hex(), text)
+        if ref is not None:
+            self._refs[mid] = ref
+        return mid
+
+    def _write_soon(self) -> None:
+        if self._write_due:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a caller outside asyncio): write at once
+            self.write()
+            return
+        self._write_due = True
+        loop.call_soon(self.write)
+
+    def write(self) -> None:
+        """Write the deferred outbox rows now (end of the loop turn); failures end the session."""
+        self._write_due = False
+        if self._outbox is None or not self._outbox.unwritten:
+            return
+        try:
+            self._outbox.flush()
+        except (UserError, sqlite3.Error) as exc:
+            self._fail(f"could not save the outbox: {exc}")
+
+    def before_encrypt(self) -> None:
+        """The writer is about to encrypt: every text it may carry must be on disk first."""
+        if self._outbox is not None:
+            self._outbox.flush()
+
+    def send(self, mid: bytes, text: str) -> None:
+        """Queue one outbox message in the channel; it stays in the outbox until its receipt."""
+        assert self._channel is not None
+        seq = self._channel.send(Text(text=text, mid=mid))
+        self._unacked[seq] = mid
+        self._leaving.append((mid, self._refs.pop(mid, None)))
+        self._kick()
+
+    def send_pending(self) -> None:
+        """The session is verified: send what the outbox holds for the peer, oldest first."""
+        if self._outbox is not None:
+            for pending in self._outbox.pending(self._peer_did):
+                self.send(pending.message_id, pending.text)
+
+    def take_leaving(self) -> list[tuple[bytes, Any]]:
+        """The messages the writer is about to hand to the transport (if the channel can send)."""
+        assert self._channel is not None
+        if not self._channel.session.can_send:
+            return []
+        leaving, self._leaving = self._leaving, []
+        return leaving
+
+    def report_sent(self, leaving: list[tuple[bytes, Any]]) -> None:
+        for mid, ref in leaving:
+            extra = {} if ref is None else {"ref": ref}
+            self._sink.emit("sent", id=mid.hex(), **extra)
+
+    def on_receipt(self, seqs: tuple[int, ...]) -> None:
+        """The peer has these seqs: out of the outbox (one transaction), then `delivered`."""
+        mids = [mid for seq in seqs if (mid := self._unacked.pop(seq, None)) is not None]
+        if self._outbox is not None:
+            self._outbox.acknowledge_all(mids)
+        for mid in mids:
+            self._sink.emit("delivered", id=mid.hex())
+
+    @property
+    def unacknowledged(self) -> bool:
+        """Some message sent in this session has no receipt yet."""
+        return bool(self._unacked)
+
+    def drop_typed(self) -> None:
+        """The SAS was rejected: texts typed for this (maybe intercepted) session are dropped."""
+        if self._outbox is not None:
+            self._outbox.acknowledge_all(self._typed)
+
+    def kept(self) -> int:
+        """How many messages wait in the outbox for the peer."""
+        return 0 if self._outbox is None else self._outbox.count(self._peer_did)
+
+    # -- receiving ---------------------------------------------------------------------------
+
+    def on_text(self, seq: int, message: Text) -> None:
+        """A text from the peer: deliver it once (across sessions) and acknowledge it."""
+        self._to_ack.append(seq)  # a duplicate is acknowledged too: the sender drops it
+        if message.mid is None:  # a peer without stable ids: nothing to deduplicate
+            message_id: str | int = seq
+        elif self._outbox is not None and self._outbox.seen(self._peer_did, message.mid):
+            return  # resent after a reconnect, delivered before: exactly once
+        else:
+            message_id = message.mid.hex()
+        if self._history is not None:
+            self._history.record(self._peer_did, Direction.IN, message_id, message.text)
+        self._sink.emit("message", **{"from": self._peer_did}, id=message_id, text=message.text)
+        if message.mid is not None and self._outbox is not None:
+            # Recorded after the event: a crash in between repeats it (same id), never loses it.
+            self._outbox.remember(self._peer_did, message.mid)
+
+    def receipts(self, *, queue_empty: bool) -> list[Receipt]:
+        """The receipts to send now: when the transport's queue is empty or a batch is full."""
+        if not self._to_ack or not (queue_empty or len(self._to_ack) >= RECEIPT_BATCH):
+            return []
+        ids, self._to_ack = self._to_ack, []
+        return [
+            Receipt(ids=ids[start : start + RECEIPT_BATCH])
+            for start in range(0, len(ids), RECEIPT_BATCH)
+        ]

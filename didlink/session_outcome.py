@@ -1,0 +1,47 @@
+"""How long a live session's phases may take, and how a session ends (specs/cli-jsonl.md s.6).
+
+Every wait of a session is bounded by a `Timeouts` field or races the user's quit; a wait that
+does not get its result raises one of the exceptions below, and the session ends with one
+`Outcome` (the `closed` event's reason and the process exit code).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds each phase may take (the CLI reads them from options / the environment)."""
+
+    connect: float = 60.0  # response token -> open channel -> handshake done
+    response: float = 900.0  # the inviter waiting for the response token
+    sas: float = 600.0  # the users comparing the SAS
+    flush: float = 10.0  # quit: waiting for receipts and file acks
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a session ended: the `closed` event's reason and the process exit code."""
+
+    reason: str
+    exit_code: int
+
+
+class QuitRequested(Exception):
+    """The user asked to quit while we were waiting for something."""
+
+
+class SessionEnded(Exception):
+    """The session ended (peer closed, failure) while we were waiting for something."""
+
+
+class HandshakeFailed(Exception):
+    """The handshake failed (its cause is the messaging error)."""
+
+
+class PhaseTimeout(Exception):
+    """A bounded wait ran out; the message names the phase."""

@@ -1,0 +1,209 @@
+"""Chat messages delivered exactly once (didlink/delivery.py, specs/cli-jsonl.md section 4b).
+
+A real `SecureChannel` pair and real stores: what one side's `Delivery` sends, the other
+receives; events are checked against what specs/cli-jsonl.md section 2 says they must be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from didlink.delivery import RECEIPT_BATCH, Delivery
+from didlink.outbox import Outbox
+from didlink.sealing import Sealer
+from didlink.store import Store
+from identity.keys import IdentityKey
+from messaging.channel import MessageReceived, ReceiptReceived, SecureChannel
+from messaging.frames import Text
+from messaging.ratchet import RatchetSession
+
+ALICE = IdentityKey(seed=b"\x01" * 32)
+BOB = IdentityKey(seed=b"\x02" * 32)
+SEED = bytes(range(32))
+BOB_RATCHET = bytes(range(32, 64))
+AD = b"\x05" * 32
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def emit(self, event: str, **fields: Any) -> None:
+        self.events.append((event, fields))
+
+    def warn(self, text: str) -> None:
+        pass
+
+    def named(self, name: str) -> list[dict[str, Any]]:
+        return [fields for event, fields in self.events if event == name]
+
+
+def _channels() -> tuple[SecureChannel, SecureChannel]:
+    public = X25519PrivateKey.from_private_bytes(BOB_RATCHET).public_key().public_bytes_raw()
+    alice = SecureChannel(
+        RatchetSession.initiator(SEED, public, associated_data=AD), initiator=True
+    )
+    bob = SecureChannel(
+        RatchetSession.responder(SEED, BOB_RATCHET, associated_data=AD), initiator=False
+    )
+    return alice, bob
+
+
+class Side:
+    """One user: a store, a delivery bound to the peer, the channel and its kicks."""
+
+    def __init__(self, folder: Path, key: IdentityKey, peer: IdentityKey, channel: SecureChannel):
+        self.store = Store(folder / "store.sqlite3")
+        self.outbox = Outbox(self.store, Sealer(key))
+        self.sink = Sink()
+        self.failures: list[str] = []
+        self.delivery = Delivery(sink=self.sink, history=None, fail=self.failures.append)
+        self.delivery.bind(peer.did, self.outbox)
+        self.channel = channel
+        self.kicks = 0
+        self.delivery.start(channel, kick=self._kick)
+
+    def _kick(self) -> None:
+        self.kicks += 1
+
+    def write_frames(self) -> list[bytes]:
+        """What the session's writer does: flush, encrypt, hand over, report `sent`."""
+        self.delivery.before_encrypt()
+        leaving = self.delivery.take_leaving()
+        frames = self.channel.data_to_send()
+        self.delivery.report_sent(leaving)
+        return frames
+
+    def read_frames(self, frames: list[bytes], *, queue_empty: bool = True) -> None:
+        """What the session's reader does with texts and receipts."""
+        for frame in frames:
+            for event in self.channel.receive(frame):
+                if isinstance(event, MessageReceived) and isinstance(event.message, Text):
+                    self.delivery.on_text(event.seq, event.message)
+                elif isinstance(event, ReceiptReceived):
+                    self.delivery.on_receipt(event.ids)
+        for receipt in self.delivery.receipts(queue_empty=queue_empty):
+            self.channel.send(receipt)
+
+    def rows(self) -> int:
+        other = sqlite3.connect(self.store.path)
+        try:
+            return int(other.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        finally:
+            other.close()
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> tuple[Side, Side]:
+    a, b = _channels()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    alice, bob = Side(tmp_path / "a", ALICE, BOB, a), Side(tmp_path / "b", BOB, ALICE, b)
+    bob.read_frames(alice.write_frames())  # the Hello: bob can send from now on
+    return alice, bob
+
+
+async def test_a_message_is_on_disk_before_it_is_encrypted(pair: tuple[Side, Side]) -> None:
+    alice, _ = pair
+    mids = [alice.delivery.add(f"m{i}") for i in range(3)]
+    assert alice.rows() == 0  # deferred to the end of the loop turn
+    for mid in mids:
+        alice.delivery.send(mid, "x")
+    alice.write_frames()
+    assert alice.rows() == 3  # the writer flushed before it encrypted
+    assert alice.kicks == 3
+
+
+async def test_deferred_rows_are_written_at_the_end_of_the_loop_turn(
+    pair: tuple[Side, Side],
+) -> None:
+    alice, _ = pair
+    for i in range(4):
+        alice.delivery.add(f"m{i}")
+    assert alice.rows() == 0
+    await asyncio.sleep(0)  # one turn of the loop: the scheduled write ran
+    assert alice.rows() == 4 and not alice.failures
+
+
+def test_without_a_loop_rows_are_written_at_once(pair: tuple[Side, Side]) -> None:
+    alice, _ = pair
+    alice.delivery.add("no event loop here")
+    assert alice.rows() == 1
+
+
+def test_sent_then_delivered_and_the_outbox_emptied(pair: tuple[Side, Side]) -> None:
+    alice, bob = pair
+    mids = [alice.delivery.add(f"hello {i}", ref={"n": i}) for i in range(3)]
+    for i, mid in enumerate(mids):
+        alice.delivery.send(mid, f"hello {i}")
+    bob.read_frames(alice.write_frames())
+    assert [e["id"] for e in alice.sink.named("sent")] == [m.hex() for m in mids]
+    assert [e["ref"] for e in alice.sink.named("sent")] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    assert [(e["id"], e["text"], e["from"]) for e in bob.sink.named("message")] == [
+        (m.hex(), f"hello {i}", ALICE.did) for i, m in enumerate(mids)
+    ]
+    assert alice.delivery.unacknowledged
+    alice.read_frames(bob.write_frames())  # the receipt
+    assert [e["id"] for e in alice.sink.named("delivered")] == [m.hex() for m in mids]
+    assert not alice.delivery.unacknowledged
+    assert alice.rows() == 0 and alice.delivery.kept() == 0
+
+
+def test_a_resent_message_is_delivered_once_but_acknowledged(pair: tuple[Side, Side]) -> None:
+    alice, bob = pair
+    mid = alice.delivery.add("only once")
+    alice.delivery.send(mid, "only once")
+    bob.read_frames(alice.write_frames())
+    alice.delivery.send(mid, "only once")  # as a later session resends it from the outbox
+    bob.read_frames(alice.write_frames())
+    assert len(bob.sink.named("message")) == 1
+    alice.read_frames(bob.write_frames())
+    assert len(alice.sink.named("delivered")) == 2  # both seqs acknowledged
+    assert alice.delivery.kept() == 0
+
+
+def test_receipts_wait_for_an_empty_queue_or_a_full_batch(pair: tuple[Side, Side]) -> None:
+    alice, bob = pair
+    assert bob.delivery.receipts(queue_empty=True) == []  # nothing received yet
+    for i in range(5):
+        alice.delivery.send(alice.delivery.add(f"m{i}"), f"m{i}")
+    bob.read_frames(alice.write_frames(), queue_empty=False)
+    assert bob.channel.next_seq == 0  # more frames are queued: the 5 ids wait
+    [receipt] = bob.delivery.receipts(queue_empty=True)
+    assert receipt.ids == [1, 2, 3, 4, 5]  # seq 0 was the Hello
+    for i in range(RECEIPT_BATCH + 3):
+        alice.delivery.send(alice.delivery.add(f"n{i}"), f"n{i}")
+    bob.read_frames(alice.write_frames(), queue_empty=False)  # a full batch: sent anyway
+    assert bob.channel.next_seq == 2  # RECEIPT_BATCH ids, then the 3 left over
+    assert bob.delivery.receipts(queue_empty=True) == []
+
+
+def test_drop_typed_after_a_rejected_sas(pair: tuple[Side, Side]) -> None:
+    alice, _ = pair
+    earlier = alice.outbox.add(BOB.did, "from an earlier session")
+    alice.delivery.add("typed now")
+    alice.delivery.drop_typed()
+    assert [p.message_id for p in alice.outbox.pending(BOB.did)] == [earlier]
+
+
+def test_send_pending_oldest_first(pair: tuple[Side, Side]) -> None:
+    alice, bob = pair
+    older = [alice.outbox.add(BOB.did, f"old {i}") for i in range(2)]
+    alice.delivery.send_pending()
+    bob.read_frames(alice.write_frames())
+    assert [e["id"] for e in bob.sink.named("message")] == [m.hex() for m in older]
+
+
+def test_a_failed_write_ends_the_session(pair: tuple[Side, Side]) -> None:
+    alice, _ = pair
+    taken = alice.outbox.add(BOB.did, "first")
+    alice.delivery.add("clash")
+    alice.outbox.add(BOB.did, "same id", message_id=taken, deferred=True)
+    alice.delivery.write()
+    assert alice.failures and "could not save the outbox" in alice.failures[0]
