@@ -10,8 +10,10 @@ This is thin asyncio glue; every protocol decision lives in messaging/ and trans
 - Commands arrive at any time (`handle`). Messages and files typed before both sides confirmed
   the SAS wait in `_outbox`; nothing but the handshake, the Hello, a `SasConfirm` and a `Close`
   leaves before that (DESIGN.md "Messaging" 3).
-- After the handshake two tasks run: the reader (frames in -> events out, receipts batched)
-  and the writer (the only one that encrypts and sends: `channel.data_to_send()` then
+- After the handshake two tasks run: the reader (frames in -> events out, receipts batched;
+  each frame is handled inside the transport's receive step, `Peer.deliver_to`, so no
+  event-loop hop delays it, and the receipts of one step go out together after it) and the
+  writer (the only one that encrypts and sends: `channel.data_to_send()` then
   `await peer.send()` frame by frame, so frames leave in ratchet order and `Peer.send`'s
   backpressure slows whoever queued them). Files are didlink/transfers.py's business: one
   task per file queues a few chunks and waits until the writer is idle again.
@@ -42,7 +44,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -171,6 +173,8 @@ class Node:
         self._hello = asyncio.Event()  # the responder received the initiator's Hello
         self._progressed = asyncio.Event()  # a receipt, a file ack or a file task ended
         self._tasks: list[asyncio.Task[None]] = []
+        self._reading = False  # the reader takes frames (from its start until it ends)
+        self._receipts_due = False  # a frame was read: its receipts go out after this step
         self.timings_ms: dict[str, int] = {}
         self._t0 = time.monotonic()
 
@@ -512,8 +516,18 @@ class Node:
         return contact is not None and contact.verification is not Verification.UNVERIFIED
 
     def _check_verified(self) -> None:
-        if self._verified or not self._gate.is_open:
+        if not self._mark_verified():
             return
+        self._delivery.send_pending()  # unacknowledged messages, older sessions' first
+        self._transfers_now().resume_outgoing()  # files a previous session did not finish
+        outbox, self._outbox = self._outbox, []
+        for item in outbox:
+            self._queue_or_send(item)
+
+    def _mark_verified(self) -> bool:
+        """Once the gate is open: `connected`, and the contact is SAS-verified; True that once."""
+        if self._verified or not self._gate.is_open:
+            return False
         self._verified = True
         self.mark("verified")
         self._sink.emit(
@@ -521,11 +535,7 @@ class Node:
         )
         if not self._contact_verified():  # never downgrade a safety-number verification
             self.store().set_verification(self._peer_did, Verification.SAS)
-        self._delivery.send_pending()  # unacknowledged messages, older sessions' first
-        self._transfers_now().resume_outgoing()  # files a previous session did not finish
-        outbox, self._outbox = self._outbox, []
-        for item in outbox:
-            self._queue_or_send(item)
+        return True
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -565,27 +575,60 @@ class Node:
     # -- receiving ---------------------------------------------------------------------------
 
     async def _read_loop(self) -> None:
-        assert self._channel is not None and self._peer is not None
+        """Frames are read by `_on_frame` as they arrive; this task ends with the connection."""
+        assert self._peer is not None
         try:
-            while not self._ended.is_set():
-                events = self._channel.receive(await self._peer.recv())
-                for event in events:
-                    self._on_event(event)
-                receipts = self._delivery.receipts(
-                    queue_empty=self._peer.stats().receive_queue_messages == 0
-                )
-                for receipt in receipts:
-                    self._channel.send(receipt)
-                if receipts:
-                    self._kick_writer()
+            self._reading = True
+            self._peer.deliver_to(self._on_frame)  # frames queued so far are read right now
+            await self._peer.recv()  # after deliver_to it only raises: the connection ended
+            raise AssertionError("recv returned a frame after deliver_to")  # pragma: no cover
         except TransportError as exc:
             if self._verified or self._closing:
                 self._end("connection lost", EXIT_FAILED)
             else:
                 self._end("connection lost", EXIT_FAILED, f"{exc} (before the SAS was confirmed)")
+        except Exception as exc:  # a bug: end the session visibly rather than hang
+            self._end("internal error", EXIT_FAILED, f"internal error: {exc!r}")
+        finally:
+            self._reading = False  # cancelled (shutdown) or ended: later frames are not read
+
+    def _on_frame(self, frame: bytes) -> None:
+        """One frame from the peer, inside the transport's receive step (Peer.deliver_to)."""
+        if not self._reading or self._ended.is_set():
+            return
+        assert self._channel is not None
+        with self._read_errors():
+            for event in self._channel.receive(frame):
+                self._on_event(event)
+            self._send_receipts(queue_empty=False)  # only a full batch goes now
+            if not self._receipts_due:  # the rest once this receive step is over
+                self._receipts_due = True
+                asyncio.get_running_loop().call_soon(self._after_frames)
+
+    def _after_frames(self) -> None:
+        """The transport's receive step is over: acknowledge what it brought in one receipt."""
+        self._receipts_due = False
+        with self._read_errors():
+            self._send_receipts(queue_empty=True)
+
+    def _send_receipts(self, *, queue_empty: bool) -> None:
+        assert self._channel is not None
+        receipts = self._delivery.receipts(queue_empty=queue_empty)
+        for receipt in receipts:
+            self._channel.send(receipt)
+        if receipts:
+            self._kick_writer()
+
+    @contextlib.contextmanager
+    def _read_errors(self) -> Iterator[None]:
+        """A frame the peer should not have sent, or a bug, ends the session and the reading."""
+        try:
+            yield
         except MessagingError as exc:
+            self._reading = False
             self._end("protocol error", EXIT_FAILED, f"the peer broke the protocol: {exc}")
         except Exception as exc:  # a bug: end the session visibly rather than hang
+            self._reading = False
             self._end("internal error", EXIT_FAILED, f"internal error: {exc!r}")
 
     def _on_event(self, event: Event) -> None:
@@ -598,7 +641,8 @@ class Node:
         elif isinstance(event, CloseReceived):
             if event.reason == SAS_REJECTED:
                 self._end("sas rejected by peer", EXIT_FAILED)
-            else:
+            else:  # both confirmed, though our bookkeeping (after the flush) may not have run
+                self._mark_verified()
                 self._end("peer closed", EXIT_OK if self._verified else EXIT_FAILED)
         elif isinstance(event, MessagesMissing | MessagesLost):
             raise RemoteProtocolError("messages went missing on a reliable channel")

@@ -73,6 +73,23 @@ def test_small_consumption_waits_for_quarter_or_empty_queue() -> None:
     assert receiver.consumed(3, queue_empty=True) == credit_message(8)
 
 
+def test_idle_reader_returns_all_pending_credit() -> None:
+    receiver = ChannelFraming(window=100)
+    assert receiver.return_pending() is None  # nothing consumed: no CREDIT of 0
+    assert receiver.consumed(3, queue_empty=False) is None
+    assert receiver.consumed(0, queue_empty=False) is None
+    assert receiver.return_pending() == bytes.fromhex("02 00000005")  # (3 + 1) + (0 + 1)
+    assert receiver.return_pending() is None
+    sender = ChannelFraming(window=100)
+    for chunk in sender.chunks(b"abc"):  # the sender accepts exactly that credit back
+        assert receiver.receive(chunk) == b"abc"
+    assert sender.send_credit == 96
+    assert receiver.consumed(3, queue_empty=False) is None
+    credit = receiver.return_pending()
+    assert credit is not None and sender.receive(credit) is None
+    assert sender.send_credit == 100
+
+
 @pytest.mark.parametrize(
     ("raw", "needle"),
     [

@@ -17,8 +17,10 @@ while its credit is positive; it then sends the whole message and subtracts its 
 may go negative by at most one message). The receiver returns credit as the reader takes
 messages out of its queue. Each message costs its payload length plus one (so even empty
 messages are bounded). Credit is returned when a quarter of the window has been consumed or
-the queue becomes empty, so a blocked sender is always released. So the receiver holds at most
-`window + max_message_size` bytes whatever the sender does, and a slow reader slows the sender.
+the queue becomes empty (`consumed`), or the reader went idle (`return_pending`, for a reader
+that takes messages as they complete), so a blocked sender is always released. So the
+receiver holds at most `window + max_message_size` bytes whatever the sender does, and a slow
+reader slows the sender.
 A peer that starts a message without credit, sends more credit than it could have owed, or
 exceeds the message size violates the protocol.
 """
@@ -137,11 +139,17 @@ class ChannelFraming:
     def consumed(self, size: int, *, queue_empty: bool) -> bytes | None:
         """The reader took a `size`-byte message; return a CREDIT message when one is due."""
         self._pending_credit += size + 1
-        if self._pending_credit and (queue_empty or self._pending_credit >= self.window // 4):
-            amount, self._pending_credit = self._pending_credit, 0
-            self._granted += amount
-            return credit_message(amount)
+        if queue_empty or self._pending_credit >= self.window // 4:
+            return self.return_pending()
         return None
+
+    def return_pending(self) -> bytes | None:
+        """The reader went idle: a CREDIT message with all consumed credit, if any is pending."""
+        if not self._pending_credit:
+            return None
+        amount, self._pending_credit = self._pending_credit, 0
+        self._granted += amount
+        return credit_message(amount)
 
     def _add_credit(self, body: bytes) -> None:
         if len(body) != 4:

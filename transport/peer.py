@@ -14,9 +14,11 @@ that verified value, for the layer above to bind.
 
 aiortc callbacks only record facts and set events; all waiting happens in `wait_open`, `send`
 and `recv`, each of which re-checks the state after every wake-up, so a failure or close wakes
-every waiter with a typed error instead of a hang. `send` chunks and obeys two limits: the
-peer's credit (framing.py) and our own `bufferedAmount` high-water mark, resuming on
-`bufferedamountlow`.
+every waiter with a typed error instead of a hang. The one exception is `deliver_to`: a reader
+that handles each message synchronously gets it inside aiortc's receive step, without the
+event-loop hop a `recv` waiter costs; its credit goes back once that step is over. `send`
+chunks and obeys two limits: the peer's credit (framing.py) and our own `bufferedAmount`
+high-water mark, resuming on `bufferedamountlow`.
 
 Liveness (liveness.py, specs/transport.md §6.4): once open, RFC 7675 consent checks replace
 aioice's stricter ones, and a watchdog task sends a KEEPALIVE when we sent nothing for a while and
@@ -103,6 +105,8 @@ class Peer:
         self._remote_fingerprint: str | None = None
         self._inbox: deque[bytes] = deque()
         self._inbox_bytes = 0
+        self._receiver: Callable[[bytes], None] | None = None  # deliver_to: no inbox
+        self._credit_scheduled = False  # deliver_to: credit goes back after aiortc's step
         self._send_lock = asyncio.Lock()
         self._changed = asyncio.Event()  # state changes: wakes wait_open
         self._writable = asyncio.Event()  # credit or bufferedamountlow: wakes send
@@ -284,7 +288,10 @@ class Peer:
                 raise
 
     async def recv(self, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
-        """The next message; PeerClosed (or the failure) once the peer is gone and all is read."""
+        """The next message; PeerClosed (or the failure) once the peer is gone and all is read.
+
+        After `deliver_to` no message is queued: `recv` waits for the end and raises it.
+        """
         try:
             async with asyncio.timeout(timeout):
                 while not self._inbox:
@@ -298,10 +305,28 @@ class Peer:
         message = self._inbox.popleft()
         self._inbox_bytes -= len(message)
         credit = self._framing.consumed(len(message), queue_empty=not self._inbox)
-        if credit is not None and self._state is PeerState.OPEN:
-            with contextlib.suppress(PeerClosed):  # the peer is gone: nobody needs the credit
-                self._channel_send(credit)
+        if credit is not None:
+            self._send_credit(credit)
         return message
+
+    def deliver_to(self, receiver: Callable[[bytes], None]) -> None:
+        """Hand every message to `receiver` as it completes, instead of queueing it (§6.1).
+
+        Messages already queued are handed over first, now, in order; later ones from inside
+        aiortc's receive step, so the reader runs without waiting for another event-loop
+        iteration. `receiver` must be quick and synchronous: a slow one holds up the event loop,
+        which is the backpressure (the consumed credit goes back once the receive step is over,
+        so the sender is stopped by the window as before). It must not raise: if it does, the
+        connection fails with TransportUsageError. `recv` then only waits for the end: it
+        raises PeerClosed (or the failure) once the connection is gone. Set it at most once.
+        """
+        if self._receiver is not None:
+            raise TransportUsageError("A message receiver is already set.")
+        self._receiver = receiver
+        while self._inbox:  # even if the connection ended since: recv would have read them
+            message = self._inbox.popleft()
+            self._inbox_bytes -= len(message)
+            self._deliver(message)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         """Messages until the peer closes (a failure still raises)."""
@@ -340,10 +365,43 @@ class Peer:
             return
         if raw[0] == 0x02:
             self._writable.set()
-        if message is not None:
-            self._inbox.append(message)
-            self._inbox_bytes += len(message)
-            self._readable.set()
+        if message is None:
+            return
+        if self._receiver is not None:
+            self._deliver(message)
+            return
+        self._inbox.append(message)
+        self._inbox_bytes += len(message)
+        self._readable.set()
+
+    def _deliver(self, message: bytes) -> None:
+        """Hand one message to the `deliver_to` receiver; its credit goes back after this step."""
+        assert self._receiver is not None
+        try:
+            self._receiver(message)
+        except Exception as exc:  # a bug in the layer above: end visibly rather than hang
+            self._fail(TransportUsageError(f"The message receiver failed: {exc!r}."))
+            self._inbox.clear()  # nothing more for the broken receiver, nor for recv
+            self._inbox_bytes = 0
+            return
+        credit = self._framing.consumed(len(message), queue_empty=False)  # a full quarter window
+        if credit is not None:
+            self._send_credit(credit)
+        if not self._credit_scheduled:  # whatever else this step delivers shares one CREDIT
+            self._credit_scheduled = True
+            asyncio.get_running_loop().call_soon(self._return_credit)
+
+    def _return_credit(self) -> None:
+        """After aiortc's receive step: the reader is idle, so all consumed credit goes back."""
+        self._credit_scheduled = False
+        credit = self._framing.return_pending()
+        if credit is not None:
+            self._send_credit(credit)
+
+    def _send_credit(self, credit: bytes) -> None:
+        if self._state is PeerState.OPEN:
+            with contextlib.suppress(PeerClosed):  # the peer is gone: nobody needs the credit
+                self._channel_send(credit)
 
     def _on_channel_close(self) -> None:
         if self._state in (PeerState.OPEN, PeerState.CONNECTING):
