@@ -200,18 +200,7 @@ def invite_live(*, label: str | None, lifetime: int, multi_use: bool, jsonl: boo
     profile = Profile.from_env()
     key = profile.unlock()
     with profile.open_store() as store:
-        return run(
-            _serve(
-                role=Role.OFFERER,
-                key=key,
-                profile=profile,
-                store=store,
-                jsonl=jsonl,
-                flow=lambda node, peer: _inviter(
-                    node, peer, key, profile, label=label, lifetime=lifetime
-                ),
-            )
-        )
+        return _serve_inviter(key, profile, store, jsonl=jsonl, label=label, lifetime=lifetime)
 
 
 def chat_live(target: str, *, lifetime: int, jsonl: bool) -> int:
@@ -223,18 +212,34 @@ def chat_live(target: str, *, lifetime: int, jsonl: bool) -> int:
     with profile.open_store() as store:
         contact = store.find_contact(target)
         key = profile.unlock()
-        return run(
-            _serve(
-                role=Role.OFFERER,
-                key=key,
-                profile=profile,
-                store=store,
-                jsonl=jsonl,
-                flow=lambda node, peer: _inviter(
-                    node, peer, key, profile, label=None, lifetime=lifetime, contact=contact.did
-                ),
-            )
+        return _serve_inviter(
+            key, profile, store, jsonl=jsonl, label=None, lifetime=lifetime, contact=contact.did
         )
+
+
+def _serve_inviter(
+    key: IdentityKey,
+    profile: Profile,
+    store: Store,
+    *,
+    jsonl: bool,
+    label: str | None,
+    lifetime: int,
+    contact: str | None = None,
+) -> int:
+    """Run the inviter's flow (an invitation, or a reconnect token for `contact`)."""
+    return run(
+        _serve(
+            role=Role.OFFERER,
+            key=key,
+            profile=profile,
+            store=store,
+            jsonl=jsonl,
+            flow=lambda node, peer: _inviter(
+                node, peer, key, profile, label=label, lifetime=lifetime, contact=contact
+            ),
+        )
+    )
 
 
 async def _inviter(

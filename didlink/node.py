@@ -278,9 +278,10 @@ class Node:
             self._store = shared if shared is not None else self._profile.open_store()
         return self._store
 
-    def release(self) -> None:
-        """The flow ended before a session started: say what stays queued, close the store."""
-        kept = self._delivery.kept()
+    def _warn_unsent(self, *, kept_too: bool) -> None:
+        """Tell the user what was queued but not sent: kept messages (if `kept_too`), and
+        queued items that are dropped."""
+        kept = self._delivery.kept() if kept_too else 0
         if kept:
             self._sink.warn(
                 f"{kept} queued messages were not sent yet: they are kept (encrypted) in the"
@@ -291,6 +292,10 @@ class Node:
                 f"{len(self._outbox)} queued files or messages were not sent"
                 " (files are not kept: send them again next time)."
             )
+
+    def release(self) -> None:
+        """The flow ended before a session started: say what stays queued, close the store."""
+        self._warn_unsent(kept_too=True)
         for item in self._outbox:
             if isinstance(item, OutgoingFile):
                 item.close()
@@ -674,18 +679,8 @@ class Node:
 
     async def _quit_session(self) -> Outcome:
         """Quit: give receipts and file acks `flush` seconds, then close (exit 0)."""
-        kept = self._delivery.kept()
-        if kept and not self._verified:
-            self._sink.warn(
-                f"{kept} queued messages were not sent yet: they are kept (encrypted) in the"
-                f" outbox and will be sent the next time you connect with {self._peer_did}."
-            )
-        if self._outbox:
-            self._sink.warn(
-                f"{len(self._outbox)} queued files or messages were not sent"
-                " (files are not kept: send them again next time)."
-            )
-            self._outbox = []
+        self._warn_unsent(kept_too=not self._verified)
+        self._outbox = []
         if self._verified:
             deadline = time.monotonic() + self.timeouts.flush
             transfers = self._transfers_now()

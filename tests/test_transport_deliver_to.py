@@ -4,26 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import pytest
 
+from tests import test_transport_peer
 from tests.test_transport_peer import connect
 from transport import Peer, PeerClosed, PeerState, Role, TransportUsageError
 from transport.framing import CHUNK_MESSAGE_SIZE
 
 pytestmark = pytest.mark.timeout(60)
 
-
-@pytest.fixture
-async def pair() -> AsyncIterator[tuple[Peer, Peer]]:
-    a, b = Peer(role=Role.OFFERER), Peer(role=Role.ANSWERER)
-    try:
-        await connect(a, b)
-        yield a, b
-    finally:
-        await a.close()
-        await b.close()
+pair = test_transport_peer.pair  # the same fixture: two open peers over loopback
 
 
 async def until(condition: Callable[[], bool], *, within: float = 15.0) -> None:
