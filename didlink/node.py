@@ -611,10 +611,13 @@ class Node:
                 asyncio.get_running_loop().call_soon(self._after_frames)
 
     def _after_frames(self) -> None:
-        """The transport's receive step is over: acknowledge what it brought in one receipt."""
+        """The transport's receive step is over: acknowledge what it brought in one receipt,
+        and do the key work of our next send now rather than when it is typed."""
         self._receipts_due = False
         with self._read_errors():
             self._send_receipts(queue_empty=True)
+            assert self._channel is not None
+            self._channel.prepare_send()
 
     def _send_receipts(self, *, queue_empty: bool) -> None:
         assert self._channel is not None

@@ -260,6 +260,11 @@ class SecureChannel:
         self._queue.clear()
         return out
 
+    def prepare_send(self) -> None:
+        """Spend idle time on the next send's key work (`RatchetSession.prepare_send`)."""
+        if self.state is not ChannelState.FAILED:
+            self.session.prepare_send()
+
     # -- receiving --
 
     @property

@@ -10,9 +10,15 @@ no sending chain until it has decrypted the initiator's first message: `can_send
 
 Every message advances a symmetric chain (`KDF_CK`); every change of speaker performs a
 Diffie-Hellman ratchet step (`KDF_RK` over a fresh X25519 exchange), which gives forward
-secrecy and post-compromise recovery. Out-of-order messages are handled by storing skipped
-message keys (bounded by `MAX_SKIP` per step and `MAX_STORED_SKIPPED` in total). Each message
-key is used once and then deleted, so a replayed message fails.
+secrecy and post-compromise recovery. The step has two halves: the receiving half (the new
+receiving chain) is done by `decrypt`, which needs it; the sending half (a fresh key pair and
+the new sending chain) is left pending and done by the next `encrypt`, or by `prepare_send`
+when the caller has idle time, so that a message is readable one X25519 key generation and one
+exchange sooner. Both halves run in the specification's order on the same values: the wire
+messages, and every key, are exactly those of the eager step (spec section 3.5).
+Out-of-order messages are handled by storing skipped message keys (bounded by `MAX_SKIP` per
+step and `MAX_STORED_SKIPPED` in total). Each message key is used once and then deleted, so a
+replayed message fails.
 
 Decryption never changes the state unless the message authenticates: the new values are
 computed into locals and committed only after the MAC has been verified (spec section 3.5,
@@ -224,6 +230,17 @@ def _public_bytes(key: X25519PrivateKey) -> bytes:
     return key.public_key().public_bytes_raw()
 
 
+def _sending_step(rk: bytes, dhr: bytes, rng: Rng) -> tuple[X25519PrivateKey, bytes, bytes, bytes]:
+    """The sending half of DHRatchet: DHs = GENERATE_DH(); RK, CKs = KDF_RK(RK, DH(DHs, DHr)).
+
+    Returns (DHs, its public key, RK, CKs). `dhr` already gave a non-zero exchange in the
+    receiving half, so it is not of low order and this exchange cannot fail.
+    """
+    dhs = _generate_dh(rng)
+    rk, cks = kdf_rk(rk, _dh(dhs, dhr))
+    return dhs, _public_bytes(dhs), rk, cks
+
+
 def _dh(private: X25519PrivateKey, public: bytes) -> bytes:
     try:
         return private.exchange(X25519PublicKey.from_public_bytes(public))
@@ -265,6 +282,8 @@ class RatchetSession:
         self._pn = pn
         self._skipped: OrderedDict[tuple[bytes, int], bytes] = skipped or OrderedDict()
         self._rng = rng
+        # The sending half of the last DH ratchet step is still to do (see the module docstring).
+        self._send_step_due = False
 
     # -- construction (spec section 3.3) --
 
@@ -321,7 +340,17 @@ class RatchetSession:
     @property
     def can_send(self) -> bool:
         """False only for a responder that has not yet decrypted a message."""
-        return self._cks is not None
+        return self._cks is not None or self._send_step_due
+
+    def prepare_send(self) -> None:
+        """Do now the pending sending half of a DH ratchet step, if any (what `encrypt` would
+        do first): for idle time, after a received message was handled."""
+        if self._send_step_due:
+            assert self._dhr is not None  # a pending half always follows a receiving half
+            self._dhs, self._dhs_pub, self._rk, self._cks = _sending_step(
+                self._rk, self._dhr, self._rng
+            )
+            self._send_step_due = False
 
     @property
     def skipped_key_count(self) -> int:
@@ -332,6 +361,8 @@ class RatchetSession:
 
     def encrypt(self, plaintext: bytes) -> bytes:
         """RatchetEncrypt: returns the wire message header || ciphertext || tag."""
+        if self._send_step_due:
+            self.prepare_send()
         if self._cks is None:
             raise LocalProtocolError(
                 "the responder cannot send before it has received the initiator's first message"
@@ -374,6 +405,7 @@ class RatchetSession:
         # Work on locals; commit only after the message authenticated.
         rk, dhs, dhs_pub, dhr = self._rk, self._dhs, self._dhs_pub, self._dhr
         cks, ckr, ns, nr, pn_own = self._cks, self._ckr, self._ns, self._nr, self._pn
+        send_step_due = self._send_step_due
         new_skipped: list[tuple[tuple[bytes, int], bytes]] = []
         if dh != dhr:
             if ckr is not None and dhr is not None:
@@ -383,11 +415,12 @@ class RatchetSession:
                     ckr, skipped_mk = kdf_ck(ckr)
                     new_skipped.append(((dhr, nr), skipped_mk))
                     nr += 1
+            if send_step_due:  # the previous step's sending half comes first, as in the spec
+                assert dhr is not None  # a pending half always follows a receiving half
+                dhs, dhs_pub, rk, cks = _sending_step(rk, dhr, self._rng)
             pn_own, ns, nr, dhr = ns, 0, 0, dh
             rk, ckr = kdf_rk(rk, _dh(dhs, dhr))
-            dhs = _generate_dh(self._rng)
-            dhs_pub = _public_bytes(dhs)
-            rk, cks = kdf_rk(rk, _dh(dhs, dhr))
+            send_step_due = True  # the sending half: `prepare_send` or the next `encrypt`
         if ckr is None or n < nr or n - nr > MAX_SKIP:
             raise CryptoFailure()  # replay / too old (key gone) or too far ahead
         while nr < n:
@@ -399,6 +432,7 @@ class RatchetSession:
 
         self._rk, self._dhs, self._dhs_pub, self._dhr = rk, dhs, dhs_pub, dhr
         self._cks, self._ckr, self._ns, self._nr, self._pn = cks, ckr, ns, nr + 1, pn_own
+        self._send_step_due = send_step_due
         if new_skipped:
             self._skipped.update(new_skipped)
             while len(self._skipped) > MAX_STORED_SKIPPED:
@@ -408,7 +442,12 @@ class RatchetSession:
     # -- persistence (specs/session.md section 5) --
 
     def to_state(self) -> RatchetState:
-        """Snapshot every state variable into a versioned, serialisable model."""
+        """Snapshot every state variable into a versioned, serialisable model.
+
+        A pending sending half is done first (`prepare_send`): the snapshot holds the state of
+        the specification, which has no pending half.
+        """
+        self.prepare_send()
         return RatchetState(
             associated_data=self._ad,
             dhs_private=self._dhs.private_bytes_raw(),

@@ -240,7 +240,9 @@ def test_rng_is_injectable_and_used() -> None:
     bob_session = RatchetSession.responder(seed, bob.private_bytes_raw(), associated_data=AD)
     bob_session.decrypt(alice.encrypt(b"x"))
     alice.decrypt(bob_session.encrypt(b"y"))
-    assert calls == [32, 32]
+    assert calls == [32]  # the sending half of alice's DH step is pending ...
+    alice.encrypt(b"z")
+    assert calls == [32, 32]  # ... until she sends
 
 
 def test_bad_rng_is_a_local_error() -> None:
@@ -255,6 +257,10 @@ def test_bad_rng_is_a_local_error() -> None:
         seed, bob.private_bytes_raw(), associated_data=AD, rng=lambda n: b"short"
     )
     message = alice.encrypt(b"x")
+    assert bob_session.decrypt(message) == b"x"  # the receiving half needs no randomness
     with pytest.raises(LocalProtocolError):
-        bob_session.decrypt(message)
-    assert not bob_session.can_send
+        bob_session.encrypt(b"y")  # the sending half does: it fails, and changes nothing
+    for complete_the_step in (bob_session.prepare_send, bob_session.to_state):
+        with pytest.raises(LocalProtocolError):
+            complete_the_step()
+    assert bob_session.can_send  # still pending, not lost

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from messaging import ratchet
 from messaging.errors import CryptoFailure
 from messaging.ratchet import RatchetSession
+from tests.support.hostile import counter_rng
 from tests.test_ratchet import pair
 
 
@@ -125,3 +126,49 @@ def test_in_order_path_still_prefers_a_stored_skipped_key() -> None:
     assert bob.decrypt(messages[3]) == b"m3"  # in order after the skip: fast path
     assert bob.decrypt(messages[1]) == b"m1"  # the stored key
     assert bob.skipped_key_count == 0
+
+
+def _seeded_pair() -> tuple[RatchetSession, RatchetSession]:
+    """Alice (initiator) and Bob from fixed keys and counter randomness."""
+    bob_key = X25519PrivateKey.from_private_bytes(bytes(range(32)))
+    alice = RatchetSession.initiator(
+        bytes(32),
+        bob_key.public_key().public_bytes_raw(),
+        associated_data=b"ad",
+        rng=counter_rng(b"alice"),
+    )
+    bob = RatchetSession.responder(
+        bytes(32), bob_key.private_bytes_raw(), associated_data=b"ad", rng=counter_rng(b"bob")
+    )
+    return alice, bob
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    turns=st.lists(
+        st.tuples(st.booleans(), st.permutations(range(4)), st.integers(1, 4)),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_pending_sending_half_changes_no_byte(
+    turns: list[tuple[bool, list[int], int]],
+) -> None:
+    """The sending half of a DH step done by the next encrypt (pending) or at once after each
+    read (`prepare_send`, as the node does) gives the same wire messages, plaintexts and state,
+    across changes of speaker and reordered delivery."""
+    pending, prepared = _seeded_pair(), _seeded_pair()
+    for turn, (from_bob, order, count) in enumerate(turns):
+        from_bob = from_bob and turn > 0  # the initiator speaks first
+        wires = []
+        for sides in (pending, prepared):
+            sender, receiver = (sides[1], sides[0]) if from_bob else sides
+            sent = [sender.encrypt(b"m%d" % i) for i in range(count)]
+            wires.append(sent)
+            for i in (i for i in order if i < count):
+                assert receiver.decrypt(sent[i]) == b"m%d" % i
+                if sides is prepared:
+                    receiver.prepare_send()
+        assert wires[0] == wires[1]
+    for lazy, eager in zip(pending, prepared, strict=True):
+        assert lazy.to_state() == eager.to_state()
