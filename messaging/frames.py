@@ -196,12 +196,15 @@ def encode_frame(envelopes: Sequence[Envelope]) -> bytes:
     return join_frame([encode_envelope(e) for e in envelopes])
 
 
-def join_frame(encoded: Sequence[bytes]) -> bytes:
-    """Join already-encoded envelopes into a frame (canonical: array header + elements)."""
+def join_frame(encoded: Sequence[bytes], *, trailer: bytes = b"") -> bytes:
+    """Join already-encoded envelopes into a frame (canonical: array header + elements).
+
+    `trailer` (the frame's padding, messaging/padding.py) is appended in the same copy.
+    """
     if not 1 <= len(encoded) <= MAX_MESSAGES_PER_FRAME:
         raise ValueError("a frame holds 1 to 1024 messages")
-    frame = _array_header(len(encoded)) + b"".join(encoded)
-    if len(frame) > MAX_FRAME_PLAINTEXT:
+    frame = b"".join([_array_header(len(encoded)), *encoded, trailer])
+    if len(frame) - len(trailer) > MAX_FRAME_PLAINTEXT:
         raise ValueError("the frame is over the size limit")
     return frame
 

@@ -36,8 +36,12 @@ def padme(length: int) -> int:
 
 def pad(plaintext: bytes) -> bytes:
     """Append 0x80 and zeros so the result is `padme(len(plaintext) + 1)` bytes long."""
-    target = padme(len(plaintext) + 1)
-    return plaintext + b"\x80" + bytes(target - len(plaintext) - 1)
+    return plaintext + padding_for(len(plaintext))
+
+
+def padding_for(length: int) -> bytes:
+    """What `pad` appends to a plaintext of `length` bytes: 0x80, then zeros."""
+    return b"\x80" + bytes(padme(length + 1) - length - 1)
 
 
 def unpad(padded: bytes) -> bytes:

@@ -29,6 +29,7 @@ from messaging.channel import (
 from messaging.errors import CryptoFailure, LocalProtocolError, RemoteProtocolError
 from messaging.frames import Envelope, FileAck, Hello, Receipt, Text
 from messaging.padding import pad
+from messaging.ratchet import HEADER_LEN, TAG_LEN
 from tests.support.loopback import ChannelPair, Link
 
 
@@ -144,6 +145,23 @@ def test_tampered_frame_raises_and_changes_nothing() -> None:
     assert pair.b.state is ChannelState.OPEN
     assert texts(pair.b.receive(frame)) == ["x"]
     assert pair.b.receive(frame) == []  # exact duplicate: dropped silently
+
+
+def test_copy_of_a_read_frame_is_dropped_by_header_and_tag() -> None:
+    """The copy check keys on the ratchet header and tag; a frame that keeps both but changes
+    the ciphertext is dropped too (it could never decrypt), and nothing changes."""
+    pair = ChannelPair.create()
+    pair.a.send(Text(text="x" * 100))
+    [frame] = pair.a.data_to_send()
+    assert texts(pair.b.receive(frame)) == ["x" * 100]
+    middle = frame[HEADER_LEN:-TAG_LEN]
+    altered = frame[:HEADER_LEN] + bytes(len(middle)) + frame[-TAG_LEN:]
+    before = pair.b.to_state()
+    assert pair.b.receive(altered) == []
+    assert pair.b.to_state() == before
+    pair.a.send(Text(text="y"))
+    [second] = pair.a.data_to_send()
+    assert texts(pair.b.receive(second)) == ["y"]
 
 
 def inject(pair: ChannelPair, envelopes: list[Envelope], *, padded: bool = True) -> bytes:

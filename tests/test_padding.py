@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from messaging import frames
 from messaging.errors import RemoteProtocolError
-from messaging.padding import PaddingError, pad, padme, unpad
+from messaging.padding import PaddingError, pad, padding_for, padme, unpad
 
 
 def padme_reference(length: int) -> int:
@@ -77,3 +78,12 @@ def test_mutations_never_crash(data: bytes, where: int, flip: int) -> None:
     except PaddingError:
         return
     assert len(pad(out)) == len(padded)
+
+
+@settings(max_examples=200)
+@given(st.lists(st.binary(max_size=300), min_size=1, max_size=20))
+def test_frame_joined_with_its_padding_is_the_padded_frame(encoded: list[bytes]) -> None:
+    """The channel joins envelopes and padding in one copy; the result is `pad` of the frame."""
+    size = frames.frame_size([len(e) for e in encoded])
+    joined = frames.join_frame(encoded, trailer=padding_for(size))
+    assert joined == pad(frames.join_frame(encoded))
