@@ -148,6 +148,21 @@ class Delivery:
         return leaving
 
     def report_sent(self, leaving: list[tuple[bytes, Any]]) -> None:
+        """`sent` for what the writer just handed to the transport, one loop turn later.
+
+        The transport puts those frames on the wire in a task step it has already scheduled
+        (aiortc), so the events, and whoever they wake, do not delay the message itself.
+        """
+        if not leaving:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a caller outside asyncio): at once
+            self._emit_sent(leaving)
+            return
+        loop.call_soon(self._emit_sent, leaving)
+
+    def _emit_sent(self, leaving: list[tuple[bytes, Any]]) -> None:
         for mid, ref in leaving:
             extra = {} if ref is None else {"ref": ref}
             self._sink.emit("sent", id=mid.hex(), **extra)

@@ -8,8 +8,10 @@ This is thin asyncio glue; every protocol decision lives in messaging/ and trans
                                                               -> a rejection -> closed, exit 1
 
 - Commands arrive at any time (`handle`). Messages and files typed before both sides confirmed
-  the SAS wait in `_outbox`; nothing but the handshake, the Hello, a `SasConfirm` and a `Close`
-  leaves before that (DESIGN.md "Messaging" 3).
+  the SAS wait (texts in the outbox once the peer is known, the rest in memory:
+  didlink/outgoing.py); nothing but the handshake, the Hello, a `SasConfirm` and a `Close`
+  leaves before that (DESIGN.md "Messaging" 3). The user's answers the session waits for (the
+  response token, the SAS decision) are didlink/session_waits.py's.
 - After the handshake two tasks run: the reader (frames in -> events out, receipts batched;
   each frame is handled inside the transport's receive step, `Peer.deliver_to`, so no
   event-loop hop delays it, and the receipts of one step go out together after it) and the
@@ -21,9 +23,9 @@ This is thin asyncio glue; every protocol decision lives in messaging/ and trans
   user confirms, and the gate refuses any application message before both confirmations. The
   responder's channel cannot send before the initiator's Hello, so its confirmation simply waits
   in the channel's queue. When the gate opens, `connected` is emitted, the contact is saved
-  as SAS-verified and the outbox is sent.
+  as SAS-verified (didlink/peer_records.py: the store and the contact) and the outbox is sent.
 - The connect path (bench/: connect_time) does first what the peer or the user waits for: the
-  handshake is built before the channel opens (`prepare_handshake`; didlink/session_handshake.py,
+  handshake is built before the channel opens (`prepare_handshake`; didlink/early_handshake.py,
   used only if it fits the verified fingerprints), `sas` is emitted and the Hello put on the
   wire before the contact is written, and our `SasConfirm` is handed to the transport before
   `connected`'s bookkeeping.
@@ -33,10 +35,11 @@ This is thin asyncio glue; every protocol decision lives in messaging/ and trans
   (earlier sessions' leftovers first) and is removed when its receipt arrives; the receiver
   drops a `mid` it already delivered. Unfinished files resume (didlink/resume.py). A reconnect
   (`didlink chat`) to a verified contact confirms the SAS by itself (section 4a).
-- Every wait is bounded or races the user's quit; the end of the session is one `Outcome`
-  (reason, exit code; didlink/session_outcome.py): quit -> 0; the peer closed a verified
-  session -> 0; anything else (SAS rejected by either side, timeout, lost connection, protocol
-  error) -> 1.
+- Every wait is bounded or races the user's quit (`wait`); the end of the session is one
+  `Outcome` (reason, exit code; didlink/session_outcome.py): quit -> 0; the peer closed a
+  verified session -> 0; anything else (SAS rejected by either side, timeout, lost connection,
+  protocol error) -> 1. The end's steps (the wait for acknowledgements at quit, the `Close`,
+  the warnings) are didlink/session_close.py's; their order is `run_session`'s.
 """
 
 from __future__ import annotations
@@ -45,13 +48,10 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Iterator
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 from didlink.delivery import RECEIPT_BATCH, Delivery
-from didlink.errors import UserError
-from didlink.files import OutgoingFile
+from didlink.early_handshake import EarlyHandshake
 from didlink.history import HistoryLog
 from didlink.jsonl import (
     Command,
@@ -65,9 +65,20 @@ from didlink.jsonl import (
     SubmitResponse,
 )
 from didlink.outbox import Outbox
+from didlink.outgoing import Outgoing
+from didlink.peer_records import PeerRecords
 from didlink.profile import Profile
 from didlink.resume import TransferStates
 from didlink.sealing import Sealer
+from didlink.session_close import (
+    SAS_REJECTED,
+    failure_outcome,
+    sas_rejected,
+    send_close,
+    stop_tasks,
+    wait_acknowledged,
+    warn_rejected,
+)
 from didlink.session_handshake import MessagePipe, PreparedHandshake, pump_handshake
 from didlink.session_outcome import (
     EXIT_FAILED,
@@ -79,9 +90,9 @@ from didlink.session_outcome import (
     SessionEnded,
     Timeouts,
 )
-from didlink.store import Store, check_did, check_name
+from didlink.session_waits import ResponseTokens, SasDecision, race
+from didlink.store import Store, check_did
 from didlink.transfers import Transfers
-from identity.contact import Verification
 from identity.keys import IdentityKey
 from messaging.channel import (
     ChannelState,
@@ -96,8 +107,6 @@ from messaging.channel import (
 )
 from messaging.errors import MessagingError, RemoteProtocolError
 from messaging.frames import FileAck, FileChunk, FileOffer, Text
-from messaging.handshake import HandshakeResult
-from messaging.sas import ShortAuthString
 from messaging.sas_gate import SasGate
 from transport import Peer, TransportError
 
@@ -120,9 +129,6 @@ __all__ = [
 
 T = TypeVar("T")
 
-SAS_REJECTED = "sas rejected"
-HELLO_GRACE = 2.0  # closing before the Hello: seconds to wait so that the Close can be sent
-
 
 class Node:
     """One live connection from the token exchange to its close. See the module docstring."""
@@ -138,7 +144,6 @@ class Node:
         store: Store | None = None,
     ) -> None:
         self._key = key
-        self._profile = profile
         self._sink = sink
         self.timeouts = timeouts
         self.downloads = profile.path / "downloads"
@@ -146,23 +151,27 @@ class Node:
         self._quit = asyncio.Event()
         self._ended = asyncio.Event()
         self._outcome: Outcome | None = None
-        self._outbox: list[SendText | OutgoingFile] = []  # in memory: files, texts before a peer
-        self._store: Store | None = None  # open once the peer is known (bind_peer)
-        self._shared_store = store  # given by a caller running several sessions; it closes it
+        self._records = PeerRecords(profile=profile, shared=store)  # the store, the contact
         self._delivery = Delivery(  # chat messages: outbox, receipts, exactly once
             sink=sink,
             history=history,
             fail=lambda error: self._end("internal error", EXIT_FAILED, error),
         )
+        self._outgoing = Outgoing(  # what the user sends: checked, held until it can go
+            sink=sink,
+            delivery=self._delivery,
+            verified=lambda: self._verified,
+            transfers=self._transfers_now,
+            error=self.error,
+        )
         self._states: TransferStates | None = None  # file transfers to resume
-        self._responses: asyncio.Queue[str] | None = None
-        self._answered = False
-        self._sas_decision: asyncio.Future[bool] | None = None
+        self._responses = ResponseTokens()  # the inviter waits for the response token
+        self._sas_decision = SasDecision(sink=sink)  # the user's answer to the SAS
         # the session, once the transport is open
         self._peer: Peer | None = None
         self._channel: SecureChannel | None = None
         self._peer_did = ""
-        self._prepared: PreparedHandshake | None = None
+        self._handshake = EarlyHandshake(key)  # built while the transport connects
         self._gate = SasGate()  # messaging/sas_gate.py: both confirmations before anything else
         self._verified = False  # the gate opened and `connected` was emitted
         self._closing = False
@@ -185,59 +194,28 @@ class Node:
         if isinstance(command, Quit):
             self._quit.set()
         elif isinstance(command, SubmitResponse):
-            if self._responses is not None:
-                self._responses.put_nowait(command.token)
-            elif self._answered:
-                self.error("this invitation was already answered: it connects only once")
-            else:
-                self.error("no response token is expected now")
+            refused = self._responses.submit(command.token)
+            if refused is not None:
+                self.error(refused)
         elif isinstance(command, ConfirmSas | RejectSas):
-            if self._sas_decision is None or self._sas_decision.done():
-                self.error("there is no SAS waiting for a decision now")
-            else:
-                self._sas_decision.set_result(isinstance(command, ConfirmSas))
+            refused = self._sas_decision.answer(isinstance(command, ConfirmSas))
+            if refused is not None:
+                self.error(refused)
         elif self._closing or self._ended.is_set():
             self.error("the session is closing: nothing more can be sent")
-        elif isinstance(command, SendText):
-            try:
-                Text(text=command.text)
-            except ValueError as exc:
-                self.error(f"cannot send this message: {exc}")
-                return
-            self._queue_or_send(command)
-        elif isinstance(command, SendFile):
-            try:
-                outgoing = OutgoingFile(Path(command.path).expanduser())
-                outgoing.offer()  # the name must be sendable
-            except UserError as exc:
-                self.error(str(exc))
-                return
-            self._queue_or_send(outgoing)
-
-    def _queue_or_send(self, item: SendText | OutgoingFile) -> None:
-        if isinstance(item, SendText) and self._delivery.bound:
-            mid = self._delivery.add(item.text, ref=item.ref)
-            if self._verified:
-                self._delivery.send(mid, item.text)
-        elif not self._verified:
-            self._outbox.append(item)
-        elif isinstance(item, SendText):  # pragma: no cover - a verified session has a peer
-            raise AssertionError("a verified session always has its outbox")
-        else:
-            self._transfers_now().send(item)
+        elif isinstance(command, SendText | SendFile):
+            self._outgoing.give(command)
 
     def bind_peer(self, peer_did: str) -> None:
         """The peer is known: open the persistent outbox; texts typed so far move into it."""
         if self._delivery.bound:
             return
         self._peer_did = check_did(peer_did)  # validated now (and remembered) rather than
-        self._store = self.store()  # when the contact is saved, on the connect path
+        store = self.store()  # when the contact is saved, on the connect path
         sealer = Sealer(self._key)
-        self._delivery.bind(self._peer_did, Outbox(self._store, sealer))
-        self._states = TransferStates(self._store, sealer)
-        waiting, self._outbox = self._outbox, []
-        for item in waiting:
-            self._queue_or_send(item)
+        self._delivery.bind(self._peer_did, Outbox(store, sealer))
+        self._states = TransferStates(store, sealer)
+        self._outgoing.release()  # texts typed so far move into the outbox
 
     def prepare_handshake(
         self,
@@ -251,60 +229,39 @@ class Node:
         """Build the handshake now, while the transport connects, rather than once it is open.
 
         `peer_fingerprint` is the one in the peer's signed token; `run_session` uses the
-        prepared handshake only if the open channel verified exactly these fingerprints, and
-        builds one there otherwise (which is also where a bad peer DID is reported).
+        prepared handshake only if it fits the open channel (didlink/early_handshake.py).
         """
-        try:
-            self._prepared = PreparedHandshake.build(
-                key=self._key,
-                initiator=initiator,
-                peer_did=peer_did,
-                invitation_id=invitation_id,
-                local_fingerprint=local_fingerprint,
-                peer_fingerprint=peer_fingerprint,
-            )
-        except MessagingError:
-            self._prepared = None
+        self._handshake.prepare(
+            initiator=initiator,
+            peer_did=peer_did,
+            invitation_id=invitation_id,
+            local_fingerprint=local_fingerprint,
+            peer_fingerprint=peer_fingerprint,
+        )
 
     def store(self) -> Store:
-        """The session's local store: opened on first use, kept open until the node ends.
-
-        One SQLite connection per session (or one shared by a process's sessions): opening and
-        closing one per write cost milliseconds on the connect path (closing checkpoints the
-        WAL, with fsyncs) and memory (bench/: connect_time, memory_per_session).
-        """
-        if self._store is None:
-            shared = self._shared_store
-            self._store = shared if shared is not None else self._profile.open_store()
-        return self._store
+        """The session's local store: opened on first use, kept open until the node ends
+        (one per session or per process; didlink/peer_records.py says why)."""
+        return self._records.store()
 
     def _warn_unsent(self, *, kept_too: bool) -> None:
         """Tell the user what was queued but not sent: kept messages (if `kept_too`), and
         queued items that are dropped."""
         kept = self._delivery.kept() if kept_too else 0
-        if kept:
-            self._sink.warn(
-                f"{kept} queued messages were not sent yet: they are kept (encrypted) in the"
-                f" outbox and will be sent the next time you connect with {self._peer_did}."
-            )
-        if self._outbox:
-            self._sink.warn(
-                f"{len(self._outbox)} queued files or messages were not sent"
-                " (files are not kept: send them again next time)."
-            )
+        self._outgoing.warn_unsent(kept=kept, peer_did=self._peer_did)
 
     def release(self) -> None:
         """The flow ended before a session started: say what stays queued, close the store."""
         self._warn_unsent(kept_too=True)
-        for item in self._outbox:
-            if isinstance(item, OutgoingFile):
-                item.close()
-        self._outbox = []
-        if self._store is not None:
+        self._outgoing.discard()
+        self._close_store()
+
+    def _close_store(self) -> None:
+        """Write what delivery deferred, then let go of the store (closed unless shared)."""
+        if self._records.is_open:
             self._delivery.close()
-            if self._store is not self._shared_store:
-                self._store.close()
-            self._store, self._states = None, None
+            self._records.close()
+            self._states = None
 
     def emit(self, event: str, **fields: Any) -> None:
         """Report an event (see specs/cli-jsonl.md)."""
@@ -317,38 +274,17 @@ class Node:
 
     async def wait(self, awaitable: Awaitable[T], limit: float | None, what: str) -> T:
         """`awaitable`'s result; QuitRequested, SessionEnded or PhaseTimeout(what) first."""
-        main = asyncio.ensure_future(awaitable)
-        quit_ = asyncio.ensure_future(self._quit.wait())
-        ended = asyncio.ensure_future(self._ended.wait())
-        try:
-            done, _ = await asyncio.wait(
-                {main, quit_, ended}, timeout=limit, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            for task in (quit_, ended):
-                task.cancel()
-        if main in done:
-            return main.result()
-        main.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await main
-        if quit_ in done:
-            raise QuitRequested()
-        if ended in done:
-            raise SessionEnded()
-        raise PhaseTimeout(f"{what} took longer than {limit or 0:g} s")
+        return await race(awaitable, limit, what, quit_=self._quit, ended=self._ended)
 
     async def next_response(self, limit: float) -> str:
         """The next response token the user gives (the inviter's side)."""
-        if self._responses is None:
-            self._responses = asyncio.Queue()
+        tokens = self._responses.open()
         self.expecting = Expecting.RESPONSE
-        return await self.wait(self._responses.get(), limit, "waiting for the response token")
+        return await self.wait(tokens.get(), limit, "waiting for the response token")
 
     def stop_responses(self) -> None:
         """A valid response was taken: any further one is refused (single use)."""
-        self._responses = None
-        self._answered = True
+        self._responses.stop()
         self.expecting = Expecting.CHAT
 
     def mark(self, name: str) -> None:
@@ -386,31 +322,13 @@ class Node:
             outcome = await self._quit_session()
         except SessionEnded:
             outcome = self._outcome or Outcome("connection lost", EXIT_FAILED)
-        except PhaseTimeout as exc:
-            self.error(str(exc))
-            outcome = Outcome("timeout", EXIT_FAILED)
-        except HandshakeFailed as exc:
-            self.error(f"the secure handshake failed ({exc.__cause__})")
-            outcome = Outcome("handshake failed", EXIT_FAILED)
-        except MessagingError as exc:
-            self.error(f"the secure session failed ({exc})")
-            outcome = Outcome("protocol error", EXIT_FAILED)
-        except TransportError as exc:
-            self.error(str(exc))
-            outcome = Outcome("connection lost", EXIT_FAILED)
-        if outcome.reason in (SAS_REJECTED, "sas rejected by peer"):
+        except (PhaseTimeout, HandshakeFailed, MessagingError, TransportError) as exc:
+            outcome, message = failure_outcome(exc)
+            self.error(message)
+        if sas_rejected(outcome.reason):
             self._delivery.drop_typed()  # typed for a connection that may be intercepted
         await self._shutdown(close_reason=outcome.reason)
-        if outcome.reason == SAS_REJECTED:
-            self._sink.warn(
-                "You rejected the SAS: this connection may have been intercepted. Nothing was"
-                f" sent and {peer_did} stays unverified."
-            )
-        elif outcome.reason == "sas rejected by peer":
-            self._sink.warn(
-                "Your contact rejected the SAS: this connection may have been intercepted."
-                f" Nothing was sent and {peer_did} stays unverified."
-            )
+        warn_rejected(self._sink, outcome.reason, peer_did)
         self._sink.emit("closed", reason=outcome.reason)
         return outcome
 
@@ -425,7 +343,9 @@ class Node:
     ) -> Outcome:
         try:
             result = await self.wait(
-                self._handshake(peer, initiator=initiator, invitation_id=invitation_id),
+                self._handshake.run(
+                    peer, initiator=initiator, peer_did=self._peer_did, invitation_id=invitation_id
+                ),
                 self.timeouts.connect,
                 "the handshake",
             )
@@ -434,25 +354,17 @@ class Node:
         self.mark("handshake")
         # Connect-path order (bench/: connect_time): what the user and the peer wait for first,
         # the bookkeeping while they compare. Nothing is read from the peer before the end.
-        known_verified = reconnect and self._contact_verified()
-        self._sas_decision = asyncio.get_running_loop().create_future()
-        if known_verified:  # verified before: the Noise KK handshake authenticated the DID
-            self._sas_decision.set_result(True)
-        else:
-            sas = ShortAuthString.from_handshake_hash(result.handshake_hash)
-            self.expecting = Expecting.SAS
-            self._sink.emit(
-                "sas",
-                emoji=[e.emoji for e in sas.emoji],
-                names=list(sas.names()),
-                decimal=list(sas.decimal),
-            )
+        known_verified = reconnect and self._records.contact_verified(self._peer_did)
+        if not known_verified:
+            self.expecting = Expecting.SAS  # before the `sas` event: its reader may ask
+        decision = self._sas_decision.ask(result.handshake_hash, known_verified=known_verified)
         self._channel = SecureChannel.from_handshake(result)
         self._delivery.start(self._channel, kick=self._kick_writer)
         for frame in self._channel.data_to_send():  # the initiator's Hello (no writer yet)
             await peer.send(frame)
         await asyncio.sleep(0)  # the transport puts it on the wire now, then we go on
-        self._save_contact(petname)  # before the reader starts: the gate may open on a frame
+        # before the reader starts: the gate may open on a frame
+        self._records.save_contact(self._peer_did, petname)
         self._transfers = Transfers(
             channel=self._channel,
             downloads=self.downloads,
@@ -467,7 +379,7 @@ class Node:
             asyncio.create_task(self._read_loop()),
             asyncio.create_task(self._write_loop()),
         ]
-        confirmed = await self.wait(self._sas_decision, self.timeouts.sas, "confirming the SAS")
+        confirmed = await self.wait(decision, self.timeouts.sas, "confirming the SAS")
         self.expecting = Expecting.CHAT
         if self._ended.is_set():  # the peer closed while the user was deciding
             raise SessionEnded()
@@ -482,52 +394,12 @@ class Node:
         await self.wait(asyncio.Event().wait(), None, "the chat")  # until quit / end
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _handshake(
-        self, peer: Peer, *, initiator: bool, invitation_id: bytes
-    ) -> HandshakeResult:
-        remote = peer.remote_fingerprint
-        if remote is None:  # pragma: no cover - wait_open sets it
-            raise UserError("the transport did not expose the peer's fingerprint")
-        prepared, self._prepared = self._prepared, None
-        if prepared is None or not prepared.fits(
-            peer_did=self._peer_did,
-            invitation_id=invitation_id,
-            local=peer.local_fingerprint,
-            remote=remote,
-        ):
-            prepared = PreparedHandshake.build(
-                key=self._key,
-                initiator=initiator,
-                peer_did=self._peer_did,
-                invitation_id=invitation_id,
-                local_fingerprint=peer.local_fingerprint,
-                peer_fingerprint=remote,
-            )
-        return await pump_handshake(peer, prepared.handshake, first=prepared.first)
-
-    def _save_contact(self, petname: str | None) -> None:
-        now = datetime.now(UTC)
-        store = self.store()
-        if petname is not None and store.get_contact(self._peer_did) is None:
-            try:
-                store.add_contact(self._peer_did, name=check_name(petname), now=now)
-                return
-            except UserError:  # a bad or taken name: keep the contact unnamed
-                pass
-        store.add_contact(self._peer_did, now=now)
-
-    def _contact_verified(self) -> bool:
-        contact = self.store().get_contact(self._peer_did)
-        return contact is not None and contact.verification is not Verification.UNVERIFIED
-
     def _check_verified(self) -> None:
         if not self._mark_verified():
             return
         self._delivery.send_pending()  # unacknowledged messages, older sessions' first
         self._transfers_now().resume_outgoing()  # files a previous session did not finish
-        outbox, self._outbox = self._outbox, []
-        for item in outbox:
-            self._queue_or_send(item)
+        self._outgoing.release()  # what was given before: texts, files
 
     def _mark_verified(self) -> bool:
         """Once the gate is open: `connected`, and the contact is SAS-verified; True that once."""
@@ -538,8 +410,7 @@ class Node:
         self._sink.emit(
             "connected", peer=self._peer_did, verified=True, timings_ms=dict(self.timings_ms)
         )
-        if not self._contact_verified():  # never downgrade a safety-number verification
-            self.store().set_verification(self._peer_did, Verification.SAS)
+        self._records.mark_sas_verified(self._peer_did)  # never downgrades a safety number
         return True
 
     # -- sending -----------------------------------------------------------------------------
@@ -683,17 +554,15 @@ class Node:
     async def _quit_session(self) -> Outcome:
         """Quit: give receipts and file acks `flush` seconds, then close (exit 0)."""
         self._warn_unsent(kept_too=not self._verified)
-        self._outbox = []
+        self._outgoing.discard()
         if self._verified:
-            deadline = time.monotonic() + self.timeouts.flush
             transfers = self._transfers_now()
-            while (self._delivery.unacknowledged or transfers.pending) and not (
-                self._ended.is_set() or time.monotonic() > deadline
-            ):
-                self._progressed.clear()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(deadline - time.monotonic()):
-                        await self._progressed.wait()
+            await wait_acknowledged(
+                busy=lambda: self._delivery.unacknowledged or transfers.pending,
+                progressed=self._progressed,
+                ended=self._ended,
+                limit=self.timeouts.flush,
+            )
             if self._delivery.unacknowledged or transfers.unacknowledged:
                 self.error(
                     "quit before the peer confirmed everything that was sent (unconfirmed"
@@ -706,30 +575,18 @@ class Node:
         self._closing = True
         channel, peer = self._channel, self._peer
         if channel is not None and channel.state is ChannelState.OPEN and not self._ended.is_set():
-            with contextlib.suppress(MessagingError, TimeoutError):
-                channel.close(close_reason)
-                if not channel.session.can_send:  # the responder before the Hello: wait a bit,
-                    async with asyncio.timeout(HELLO_GRACE):  # so the peer learns why
-                        await self._hello.wait()
-            with contextlib.suppress(TimeoutError):
-                self._kick_writer()
-                async with asyncio.timeout(5.0):
-                    await self._idle.wait()
+            await send_close(
+                channel,
+                close_reason,
+                hello=self._hello,
+                kick_writer=self._kick_writer,
+                writer_idle=self._idle,
+            )
         if self._transfers is not None:
             await self._transfers.stop()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop_tasks(self._tasks)
         if peer is not None:
             with contextlib.suppress(TransportError):
                 await peer.close()
-        for item in self._outbox:
-            if isinstance(item, OutgoingFile):
-                item.close()
-        if self._store is not None:
-            self._delivery.close()
-            if self._store is not self._shared_store:
-                self._store.close()
-            self._store, self._states = None, None
+        self._outgoing.discard()
+        self._close_store()

@@ -13,9 +13,9 @@ decrypted something; until then the responder's `data_to_send()` keeps its queue
 order, exactly once: a message ahead of a gap waits in a bounded buffer (`reorder_window`),
 a message whose seq was already delivered (a duplicate, or a retransmission the application
 made with `resend`) is dropped, and a copy of a recently read frame (same ratchet header and
-tag) is dropped before decryption. When a gap opens, `MessagesMissing` names the seqs not yet seen; the
-application may have the peer `resend` them or call `skip_missing()` to give up on them
-(`MessagesLost`) and release what waits behind them.
+tag) is dropped before decryption. When a gap opens, `MessagesMissing` names the seqs not yet
+seen; the application may have the peer `resend` them or call `skip_missing()` to give up on
+them (`MessagesLost`) and release what waits behind them.
 
 States: OPEN -> CLOSED (we sent or received Close) and any -> FAILED (the peer sent an
 authenticated frame that breaks the protocol; sticky). A frame that fails authentication
