@@ -141,13 +141,18 @@ def _message_keys(mk: bytes) -> tuple[bytes, bytes, bytes]:
     return t1, t2, t3[:16]
 
 
-def _tag(auth_key: bytes, *parts: bytes | memoryview) -> bytes:
-    """HMAC-SHA256(auth_key, the parts concatenated) for a 32-byte auth key, without copying
-    the parts (a file frame's ciphertext is 256 KiB)."""
+def _tag(auth_key: bytes, data: bytes) -> bytes:
+    """HMAC-SHA256(auth_key, data) for a 32-byte auth key."""
     block = auth_key + _ZERO32
-    inner = _sha256(block.translate(_IPAD))
-    for part in parts:
-        inner.update(part)
+    inner = _sha256(block.translate(_IPAD) + data).digest()
+    return _sha256(block.translate(_OPAD) + inner).digest()
+
+
+def _tag_in_place(auth_key: bytes, ad: bytes, data: memoryview) -> bytes:
+    """HMAC-SHA256(auth_key, ad || data) without copying `data` (a 256 KiB file frame)."""
+    block = auth_key + _ZERO32
+    inner = _sha256(block.translate(_IPAD) + ad)
+    inner.update(data)
     return _sha256(block.translate(_OPAD) + inner.digest()).digest()
 
 
@@ -189,6 +194,7 @@ def _direct_cbc() -> tuple[_CipherFactory, _CipherFactory] | None:
 _new_encryptor, _new_decryptor = _direct_cbc() or (_public_encryptor, _public_decryptor)
 
 _PADDING = [bytes([n]) * n for n in range(BLOCK + 1)]  # PKCS#7 padding by length (1..16)
+_IN_PLACE_MIN = 4096  # plaintext bytes from which `_seal` writes into one buffer
 
 
 def aead_encrypt(mk: bytes, plaintext: bytes, ad: bytes) -> bytes:
@@ -202,43 +208,52 @@ def aead_decrypt(mk: bytes, data: bytes, ad: bytes) -> bytes:
 
 
 def _seal(mk: bytes, plaintext: bytes, ad: bytes, header: bytes) -> bytes:
-    """header || ENCRYPT(mk, plaintext, ad || header), written into one buffer.
+    """header || ENCRYPT(mk, plaintext, ad || header).
 
-    The ciphertext goes straight into the output (`update_into`), the PKCS#7 padding is a
-    second, one-block update and the tag hashes the buffer in place: a 256 KiB file frame is
-    copied once, not five times.
+    A large plaintext (a file frame is 256 KiB) is encrypted straight into the output buffer
+    (`update_into`, the PKCS#7 padding as a second one-block update) and the tag hashes that
+    buffer in place: one copy instead of five. A small one (a chat message) is quicker with
+    plain concatenation. Both give the same bytes (tests/test_ratchet_fastpath.py).
     """
     enc_key, auth_key, iv = _message_keys(mk)
     encryptor = _new_encryptor(algorithms.AES256(enc_key), modes.CBC(iv))
+    padding = _PADDING[BLOCK - len(plaintext) % BLOCK]
+    if len(plaintext) < _IN_PLACE_MIN:
+        sealed = header + encryptor.update(plaintext + padding)
+        return sealed + _tag(auth_key, ad + sealed)
     start = len(header)
-    end = start + (len(plaintext) // BLOCK + 1) * BLOCK  # PKCS#7 always adds 1..16 bytes
+    end = start + len(plaintext) + len(padding)
     out = bytearray(end + TAG_LEN + BLOCK - 1)  # update_into wants a block of slack
     out[:start] = header
     view = memoryview(out)
     written = encryptor.update_into(plaintext, view[start:])
-    written += encryptor.update_into(
-        _PADDING[BLOCK - len(plaintext) % BLOCK], view[start + written :]
-    )
+    written += encryptor.update_into(padding, view[start + written :])
     if start + written != end:  # pragma: no cover - CBC writes whole blocks
         raise AssertionError("AES-CBC wrote an unexpected length")
+    out[end : end + TAG_LEN] = _tag_in_place(auth_key, ad, view[:end])
     view.release()
-    out[end : end + TAG_LEN] = _tag(auth_key, ad, memoryview(out)[:end])
     del out[end + TAG_LEN :]
     return bytes(out)
 
 
 def _open(mk: bytes, sealed: bytes, ad: bytes, start: int) -> bytes:
     """DECRYPT of `sealed[start:]` with the associated data `ad || sealed[:start]` (the header
-    is authenticated where it lies); any failure is an opaque `CryptoFailure`."""
-    view = memoryview(sealed)
-    ct, tag = view[start:-TAG_LEN], view[-TAG_LEN:]
-    if len(ct) < BLOCK or len(ct) % BLOCK:
+    is authenticated where it lies); any failure is an opaque `CryptoFailure`. A large frame
+    is read through a memoryview (no copy before the tag check), a small one by slicing."""
+    end = len(sealed) - TAG_LEN
+    if end - start < BLOCK or (end - start) % BLOCK:
         raise CryptoFailure()
     enc_key, auth_key, iv = _message_keys(mk)
-    if not hmac.compare_digest(_tag(auth_key, ad, view[:-TAG_LEN]), tag):
+    if end < _IN_PLACE_MIN:
+        body: bytes | memoryview = sealed[:end]
+        expected = _tag(auth_key, ad + body)
+    else:
+        body = memoryview(sealed)[:end]
+        expected = _tag_in_place(auth_key, ad, body)
+    if not hmac.compare_digest(expected, sealed[end:]):
         raise CryptoFailure()
     decryptor = _new_decryptor(algorithms.AES256(enc_key), modes.CBC(iv))
-    padded = decryptor.update(ct) + decryptor.finalize()
+    padded = decryptor.update(body[start:]) + decryptor.finalize()
     pad = padded[-1]
     if not 1 <= pad <= BLOCK or padded[-pad:] != _PADDING[pad]:
         raise CryptoFailure()
