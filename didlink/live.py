@@ -28,6 +28,7 @@ is verified confirms the SAS by itself.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -162,11 +163,24 @@ async def _serve(
     )
     pump = asyncio.create_task(_pump(node, jsonl=jsonl, sink=sink))
     peer = Peer(role=role, ice=ice_from_env())
+    _settle_garbage_collector()
     try:
         outcome = await flow(node, peer)
     finally:
         pump.cancel()
     return outcome.exit_code
+
+
+def _settle_garbage_collector() -> None:
+    """Collect once, then freeze what start-up made (modules, the store, the node, aiortc).
+
+    The cyclic collector otherwise rescans those long-lived objects in every generation-1
+    and -2 pass: a pass then takes 0.5-1.5 ms (24 ms for a full one) in the middle of the
+    connection or of a message, wherever the allocation count happens to trigger it.
+    Frozen objects are never collected; start-up leaves nothing that should be.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 async def _before_session(node: Node, peer: Peer, error: BaseException) -> Outcome:

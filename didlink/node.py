@@ -26,9 +26,9 @@ This is thin asyncio glue; every protocol decision lives in messaging/ and trans
   as SAS-verified (didlink/peer_records.py: the store and the contact) and the outbox is sent.
 - The connect path (bench/: connect_time) does first what the peer or the user waits for: the
   handshake is built before the channel opens (`prepare_handshake`; didlink/early_handshake.py,
-  used only if it fits the verified fingerprints), `sas` is emitted and the Hello put on the
-  wire before the contact is written, and our `SasConfirm` is handed to the transport before
-  `connected`'s bookkeeping.
+  used only if it fits the verified fingerprints), the Hello is put on the wire and the contact
+  written before `sas` is emitted (so no store write delays the answer), and our `SasConfirm`
+  is handed to the transport before `connected`'s bookkeeping.
 - Nothing lost (specs/cli-jsonl.md 4b) is didlink/delivery.py's business: once the peer is
   known (`bind_peer`) every text goes to the persistent, sealed outbox under a stable 16-byte
   `mid`, written before the writer encrypts anything; it leaves when the session is verified
@@ -352,19 +352,19 @@ class Node:
         except MessagingError as exc:  # e.g. a man in the middle: the commitment does not match
             raise HandshakeFailed() from exc
         self.mark("handshake")
-        # Connect-path order (bench/: connect_time): what the user and the peer wait for first,
-        # the bookkeeping while they compare. Nothing is read from the peer before the end.
+        # Connect-path order (bench/: connect_time): the Hello first (the peer waits for it),
+        # then the contact, then the `sas` event, so that the store write is over before the
+        # user (or a program, at once) can answer. Nothing is read from the peer before the end.
         known_verified = reconnect and self._records.contact_verified(self._peer_did)
-        if not known_verified:
-            self.expecting = Expecting.SAS  # before the `sas` event: its reader may ask
-        decision = self._sas_decision.ask(result.handshake_hash, known_verified=known_verified)
         self._channel = SecureChannel.from_handshake(result)
         self._delivery.start(self._channel, kick=self._kick_writer)
         for frame in self._channel.data_to_send():  # the initiator's Hello (no writer yet)
             await peer.send(frame)
         await asyncio.sleep(0)  # the transport puts it on the wire now, then we go on
-        # before the reader starts: the gate may open on a frame
         self._records.save_contact(self._peer_did, petname)
+        if not known_verified:
+            self.expecting = Expecting.SAS  # before the `sas` event: its reader may ask
+        decision = self._sas_decision.ask(result.handshake_hash, known_verified=known_verified)
         self._transfers = Transfers(
             channel=self._channel,
             downloads=self.downloads,
