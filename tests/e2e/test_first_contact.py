@@ -170,6 +170,9 @@ def test_rejected_sas_sends_nothing_and_leaves_the_contact_unverified(
         bob.send("send", text="must never arrive either")
         alice.expect("sas")
         bob.expect("sas")
+        # specs/cli-jsonl.md 4: the contact is written before `sas` is shown
+        assert _contacts(a_home) == {bob_did: "unverified"}
+        assert _contacts(b_home) == {alice_did: "unverified"}
         no, yes = (alice, bob) if rejecter == "alice" else (bob, alice)
         yes.send("confirm_sas")
         no.send("reject_sas")
