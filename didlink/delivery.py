@@ -100,15 +100,9 @@ class Delivery:
         return mid
 
     def _write_soon(self) -> None:
-        if self._write_due:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # no loop (a caller outside asyncio): write at once
-            self.write()
-            return
-        self._write_due = True
-        loop.call_soon(self.write)
+        if not self._write_due:
+            self._write_due = True  # (`write` clears it)
+            _end_of_turn(self.write)
 
     def write(self) -> None:
         """Write the deferred outbox rows now (end of the loop turn); failures end the session."""
@@ -153,14 +147,8 @@ class Delivery:
         The transport puts those frames on the wire in a task step it has already scheduled
         (aiortc), so the events, and whoever they wake, do not delay the message itself.
         """
-        if not leaving:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # no loop (a caller outside asyncio): at once
-            self._emit_sent(leaving)
-            return
-        loop.call_soon(self._emit_sent, leaving)
+        if leaving:
+            _end_of_turn(self._emit_sent, leaving)
 
     def _emit_sent(self, leaving: list[tuple[bytes, Any]]) -> None:
         for mid, ref in leaving:
@@ -216,3 +204,13 @@ class Delivery:
             Receipt(ids=ids[start : start + RECEIPT_BATCH])
             for start in range(0, len(ids), RECEIPT_BATCH)
         ]
+
+
+def _end_of_turn(callback: Callable[..., None], *args: Any) -> None:
+    """`callback(*args)` once this event-loop turn is over; at once for a caller outside asyncio."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        callback(*args)
+        return
+    loop.call_soon(callback, *args)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -22,26 +21,13 @@ from identity.keys import IdentityKey
 from messaging.channel import MessageReceived, ReceiptReceived, SecureChannel
 from messaging.frames import Text
 from messaging.ratchet import RatchetSession
+from tests.support.sink import RecordingSink
 
 ALICE = IdentityKey(seed=b"\x01" * 32)
 BOB = IdentityKey(seed=b"\x02" * 32)
 SEED = bytes(range(32))
 BOB_RATCHET = bytes(range(32, 64))
 AD = b"\x05" * 32
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-
-    def emit(self, event: str, **fields: Any) -> None:
-        self.events.append((event, fields))
-
-    def warn(self, text: str) -> None:
-        pass
-
-    def named(self, name: str) -> list[dict[str, Any]]:
-        return [fields for event, fields in self.events if event == name]
 
 
 def _channels() -> tuple[SecureChannel, SecureChannel]:
@@ -61,7 +47,7 @@ class Side:
     def __init__(self, folder: Path, key: IdentityKey, peer: IdentityKey, channel: SecureChannel):
         self.store = Store(folder / "store.sqlite3")
         self.outbox = Outbox(self.store, Sealer(key))
-        self.sink = Sink()
+        self.sink = RecordingSink(folder.name)
         self.failures: list[str] = []
         self.delivery = Delivery(sink=self.sink, history=None, fail=self.failures.append)
         self.delivery.bind(peer.did, self.outbox)
@@ -143,14 +129,14 @@ def test_sent_then_delivered_and_the_outbox_emptied(pair: tuple[Side, Side]) -> 
     for i, mid in enumerate(mids):
         alice.delivery.send(mid, f"hello {i}")
     bob.read_frames(alice.write_frames())
-    assert [e["id"] for e in alice.sink.named("sent")] == [m.hex() for m in mids]
-    assert [e["ref"] for e in alice.sink.named("sent")] == [{"n": 0}, {"n": 1}, {"n": 2}]
-    assert [(e["id"], e["text"], e["from"]) for e in bob.sink.named("message")] == [
+    assert [e["id"] for e in alice.sink.of("sent")] == [m.hex() for m in mids]
+    assert [e["ref"] for e in alice.sink.of("sent")] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    assert [(e["id"], e["text"], e["from"]) for e in bob.sink.of("message")] == [
         (m.hex(), f"hello {i}", ALICE.did) for i, m in enumerate(mids)
     ]
     assert alice.delivery.unacknowledged
     alice.read_frames(bob.write_frames())  # the receipt
-    assert [e["id"] for e in alice.sink.named("delivered")] == [m.hex() for m in mids]
+    assert [e["id"] for e in alice.sink.of("delivered")] == [m.hex() for m in mids]
     assert not alice.delivery.unacknowledged
     assert alice.rows() == 0 and alice.delivery.kept() == 0
 
@@ -162,9 +148,9 @@ def test_a_resent_message_is_delivered_once_but_acknowledged(pair: tuple[Side, S
     bob.read_frames(alice.write_frames())
     alice.delivery.send(mid, "only once")  # as a later session resends it from the outbox
     bob.read_frames(alice.write_frames())
-    assert len(bob.sink.named("message")) == 1
+    assert len(bob.sink.of("message")) == 1
     alice.read_frames(bob.write_frames())
-    assert len(alice.sink.named("delivered")) == 2  # both seqs acknowledged
+    assert len(alice.sink.of("delivered")) == 2  # both seqs acknowledged
     assert alice.delivery.kept() == 0
 
 
@@ -197,7 +183,7 @@ def test_send_pending_oldest_first(pair: tuple[Side, Side]) -> None:
     older = [alice.outbox.add(BOB.did, f"old {i}") for i in range(2)]
     alice.delivery.send_pending()
     bob.read_frames(alice.write_frames())
-    assert [e["id"] for e in bob.sink.named("message")] == [m.hex() for m in older]
+    assert [e["id"] for e in bob.sink.of("message")] == [m.hex() for m in older]
 
 
 def test_a_failed_write_ends_the_session(pair: tuple[Side, Side]) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -26,6 +25,7 @@ from identity.errors import IdentityError
 from identity.keys import IdentityKey
 from messaging.errors import CryptoFailure
 from messaging.handshake import Handshake, MessageType, Role
+from tests.support.sink import RecordingSink
 
 ALICE = IdentityKey(seed=b"\x01" * 32)  # inviter, handshake initiator
 BOB = IdentityKey(seed=b"\x02" * 32)  # invitee, responder
@@ -143,17 +143,6 @@ def test_fits_needs_every_field() -> None:
 # --- the inviter's bookkeeping while the channel opens -----------------------------------------
 
 
-class Sink:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-
-    def emit(self, event: str, **fields: Any) -> None:
-        self.events.append((event, fields))
-
-    def warn(self, text: str) -> None:
-        pass
-
-
 class OpeningPeer:
     """A transport whose channel opens when the test says so."""
 
@@ -165,7 +154,9 @@ class OpeningPeer:
 
 
 def _node(tmp_path: Path) -> Node:
-    return Node(key=ALICE, profile=Profile(tmp_path / "p"), sink=Sink(), timeouts=Timeouts())
+    return Node(
+        key=ALICE, profile=Profile(tmp_path / "p"), sink=RecordingSink("alice"), timeouts=Timeouts()
+    )
 
 
 async def _open_after(peer: OpeningPeer, seconds: float) -> None:

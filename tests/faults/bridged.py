@@ -40,6 +40,13 @@ def ip(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10, check=False)
 
 
+def ip_steps(steps: list[tuple[str, ...]]) -> None:
+    """Run `ip` with each argument tuple in order; the first failure fails (or skips) the test."""
+    for step in steps:
+        result = ip(*step)
+        require(result.returncode == 0, f"ip {' '.join(step)}: {result.stderr.strip()}")
+
+
 def in_namespace(namespace: str) -> tuple[str, ...]:
     """The command prefix that starts a process inside `namespace` (for `Cli(prefix=...)`)."""
     return ("ip", "netns", "exec", namespace)
@@ -95,9 +102,7 @@ def bridged_hosts(impairment: Impairment, *, stats_dir: Path) -> Iterator[Bridge
             ("-n", ns_a, "link", "set", "lo", "up"),
             ("-n", ns_b, "link", "set", "lo", "up"),
         ]  # fmt: skip
-        for step in steps:
-            result = ip(*step)
-            require(result.returncode == 0, f"ip {' '.join(step)}: {result.stderr.strip()}")
+        ip_steps(steps)
         bridge = subprocess.Popen(
             ["ip", "netns", "exec", ns_br, sys.executable, "-m", "tests.faults.bridge",
              f"--left={if_al}", f"--right={if_br}", f"--stats={stats_path}", *impairment.argv()],

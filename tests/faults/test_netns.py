@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import pytest
 import tests.e2e.driver as driver
 from identity.token import decode_token
 from tests.e2e.driver import cli_processes, make_identity
+from tests.faults.bridged import can_make_namespaces, in_namespace, ip, ip_steps
 from tests.support.require import require
 from transport import CompactOffer
 
@@ -29,17 +28,10 @@ pytestmark = [pytest.mark.faults, pytest.mark.e2e, pytest.mark.timeout(90)]
 SUBNET = "10.213.{}.{}"
 
 
-def _ip(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10, check=False)
-
-
 @pytest.fixture
 def namespaces() -> Iterator[tuple[str, str, str, str]]:
     """Two namespaces joined by a veth pair: (ns_a, address_a, ns_b, address_b)."""
-    require(
-        shutil.which("ip") is not None and os.geteuid() == 0,
-        "needs root and iproute2 to create network namespaces",
-    )
+    require(can_make_namespaces(), "needs root and iproute2 to create network namespaces")
     tag = f"{os.getpid() % 100000}"
     ns_a, ns_b = f"dl{tag}a", f"dl{tag}b"
     net = os.getpid() % 250
@@ -47,7 +39,7 @@ def namespaces() -> Iterator[tuple[str, str, str, str]]:
     created = []
     try:
         for ns in (ns_a, ns_b):
-            require(_ip("netns", "add", ns).returncode == 0, f"cannot create namespace {ns}")
+            require(ip("netns", "add", ns).returncode == 0, f"cannot create namespace {ns}")
             created.append(ns)
         steps = [
             ("link", "add", f"v{tag}a", "netns", ns_a, "type", "veth", "peer", "name", f"v{tag}b",
@@ -59,18 +51,11 @@ def namespaces() -> Iterator[tuple[str, str, str, str]]:
             ("-n", ns_a, "link", "set", "lo", "up"),
             ("-n", ns_b, "link", "set", "lo", "up"),
         ]  # fmt: skip
-        for step in steps:
-            result = _ip(*step)
-            require(result.returncode == 0, f"ip {' '.join(step)}: {result.stderr.strip()}")
+        ip_steps(steps)
         yield ns_a, addr_a, ns_b, addr_b
     finally:
         for ns in created:
-            _ip("netns", "del", ns)  # deletes the veth pair with it
-
-
-def _in(namespace: str) -> tuple[str, ...]:
-    """The command prefix that starts a process inside `namespace`."""
-    return ("ip", "netns", "exec", namespace)
+            ip("netns", "del", ns)  # deletes the veth pair with it
 
 
 def test_two_namespaces_over_a_veth_pair(
@@ -83,10 +68,10 @@ def test_two_namespaces_over_a_veth_pair(
     source = tmp_path / "payload.bin"
     source.write_bytes(payload)
     with cli_processes() as started:
-        alice = driver.Cli("invite", "--jsonl", home=a_home, prefix=_in(ns_a))
+        alice = driver.Cli("invite", "--jsonl", home=a_home, prefix=in_namespace(ns_a))
         started.append(alice)
         invite = alice.expect("token")["token"]
-        bob = driver.Cli("accept", invite, "--jsonl", home=b_home, prefix=_in(ns_b))
+        bob = driver.Cli("accept", invite, "--jsonl", home=b_home, prefix=in_namespace(ns_b))
         started.append(bob)
         response = bob.expect("token")["token"]
         # Each side offered only the addresses of its own namespace (its veth end).
