@@ -37,6 +37,7 @@ from didlink.errors import UserError
 
 STEP_TIMEOUT = 120.0
 KILL_TIMEOUT = 10.0
+STDERR_GRACE = 2.0  # seconds to let stderr reach its end once stdout has (failure paths only)
 TAIL_LINES = 30  # stderr lines kept in a failure note
 TAIL_EVENTS = 8  # events kept in a failure note
 EVENT_CHARS = 300  # each event cut to this length in a failure note
@@ -173,7 +174,8 @@ class JsonlProcess:
             errors="replace",
         )
         threading.Thread(target=self._read_stdout, daemon=True).start()
-        threading.Thread(target=self._read_stderr, daemon=True).start()
+        self._stderr_reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._stderr_reader.start()
 
     # --- reader threads ----------------------------------------------------------------------
 
@@ -241,7 +243,11 @@ class JsonlProcess:
         self.events.append(event)
         return event
 
-    def _why(self) -> str:
+    def _why(self, *, ended: bool = False) -> str:
+        """The last stderr line. When stdout `ended`, stderr is read to its end first (bounded):
+        a process that prints its error and exits closes both, in either order."""
+        if ended:
+            self._stderr_reader.join(STDERR_GRACE)
         return _last_line(self.stderr_lines, "nothing on stderr")
 
     def next_event(self, *, timeout: float | None = None) -> dict[str, Any]:
@@ -252,7 +258,7 @@ class JsonlProcess:
         except _TimedOut:
             raise self.fail(f"no event within {limit:g} s (stderr: {self._why()})") from None
         if event is None:
-            raise self.fail(f"its output ended (stderr: {self._why()})")
+            raise self.fail(f"its output ended (stderr: {self._why(ended=True)})")
         return event
 
     def expect(self, name: str, *, timeout: float | None = None) -> dict[str, Any]:
@@ -272,7 +278,8 @@ class JsonlProcess:
                 message = f"no {name!r} event within {limit:g} s (stderr: {self._why()})"
                 raise self.fail(message) from None
             if event is None:
-                raise self.fail(f"output ended while waiting for {name!r} (stderr: {self._why()})")
+                why = self._why(ended=True)
+                raise self.fail(f"output ended while waiting for {name!r} (stderr: {why})")
             if event["event"] == name:
                 return event
             self._unclaimed.append(event)
