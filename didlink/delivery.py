@@ -30,7 +30,7 @@ from typing import Any
 
 from didlink.errors import UserError
 from didlink.history import Direction, HistoryLog
-from didlink.jsonl import EventSink
+from didlink.jsonl import EventSink, held
 from didlink.outbox import Outbox
 from messaging.channel import SecureChannel
 from messaging.frames import Receipt, Text
@@ -105,7 +105,8 @@ class Delivery:
             _end_of_turn(self.write)
 
     def write(self) -> None:
-        """Write the deferred outbox rows now (end of the loop turn); failures end the session."""
+        """Write the deferred outbox rows and received ids now (end of the loop turn); failures
+        end the session."""
         self._write_due = False
         if self._outbox is None or not self._outbox.unwritten:
             return
@@ -151,17 +152,19 @@ class Delivery:
             _end_of_turn(self._emit_sent, leaving)
 
     def _emit_sent(self, leaving: list[tuple[bytes, Any]]) -> None:
-        for mid, ref in leaving:
-            extra = {} if ref is None else {"ref": ref}
-            self._sink.emit("sent", id=mid.hex(), **extra)
+        with held(self._sink):
+            for mid, ref in leaving:
+                extra = {} if ref is None else {"ref": ref}
+                self._sink.emit("sent", id=mid.hex(), **extra)
 
     def on_receipt(self, seqs: tuple[int, ...]) -> None:
         """The peer has these seqs: out of the outbox (one transaction), then `delivered`."""
         mids = [mid for seq in seqs if (mid := self._unacked.pop(seq, None)) is not None]
         if self._outbox is not None:
             self._outbox.acknowledge_all(mids)
-        for mid in mids:
-            self._sink.emit("delivered", id=mid.hex())
+        with held(self._sink):
+            for mid in mids:
+                self._sink.emit("delivered", id=mid.hex())
 
     @property
     def unacknowledged(self) -> bool:
@@ -192,8 +195,10 @@ class Delivery:
             self._history.record(self._peer_did, Direction.IN, message_id, message.text)
         self._sink.emit("message", **{"from": self._peer_did}, id=message_id, text=message.text)
         if message.mid is not None and self._outbox is not None:
-            # Recorded after the event: a crash in between repeats it (same id), never loses it.
-            self._outbox.remember(self._peer_did, message.mid)
+            # Recorded after the event (at the end of this loop turn, with the rest of the
+            # frame's ids): a crash in between repeats it (same id), never loses it.
+            self._outbox.remember(self._peer_did, message.mid, deferred=True)
+            self._write_soon()
 
     def receipts(self, *, queue_empty: bool) -> list[Receipt]:
         """The receipts to send now: when the transport's queue is empty or a batch is full."""

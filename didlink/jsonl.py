@@ -13,11 +13,14 @@ No protocol logic lives here: this module only spells things.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import json
 import os
+import select
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, TextIO
 
@@ -25,6 +28,9 @@ import click
 
 from didlink.errors import UserError
 from didlink.output import print_qr
+
+_ATOMIC_WRITE: int = getattr(select, "PIPE_BUF", 512)
+"""A write to a pipe of at most this many bytes is never split (POSIX; 4096 on Linux)."""
 
 MAX_COMMAND_CHARS = 1 << 20
 """A command line longer than this is refused (a file is sent by path, never inline)."""
@@ -164,19 +170,68 @@ def event_line(event: str, **fields: Any) -> str:
 
 
 class JsonlSink:
-    """Events as JSON lines on stdout; warnings as one line on stderr."""
+    """Events as JSON lines on stdout; warnings as one line on stderr.
+
+    Each event is written and flushed as it is emitted, except inside `held()`, whose events
+    are written together when it ends (the events of one received frame: a write per PIPE_BUF
+    bytes of whole lines, not one per message, whatever the buffering of stdout).
+    """
 
     def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
         self._out = out or sys.stdout
         self._err = err or sys.stderr
+        self._held: list[str] | None = None
 
     def emit(self, event: str, **fields: Any) -> None:
-        self._out.write(event_line(event, **fields) + "\n")
+        line = event_line(event, **fields) + "\n"
+        if self._held is not None:
+            self._held.append(line)
+            return
+        self._out.write(line)
         self._out.flush()
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Events emitted inside are written at its end, in order (also if it ends in an error)."""
+        if self._held is not None:  # nested: the outer one writes
+            yield
+            return
+        self._held = []
+        try:
+            yield
+        finally:
+            lines, self._held = self._held, None
+            for chunk in _whole_line_chunks(lines):
+                self._out.write(chunk)
+                self._out.flush()
 
     def warn(self, text: str) -> None:
         self._err.write(f"warning: {text}\n")
         self._err.flush()
+
+
+def _whole_line_chunks(lines: list[str]) -> Iterator[str]:
+    """`lines` joined into writes of at most PIPE_BUF bytes, each ending with a whole line.
+
+    A pipe takes such a write whole or not at all, so a process killed mid-batch leaves whole
+    lines behind, as one write per event does (a longer line is written alone).
+    """
+    chunk: list[str] = []
+    size = 0
+    for line in lines:
+        length = len(line) if line.isascii() else len(line.encode())
+        if chunk and size + length > _ATOMIC_WRITE:
+            yield "".join(chunk)
+            chunk, size = [], 0
+        chunk.append(line)
+        size += length
+    if chunk:
+        yield "".join(chunk)
+
+
+def held(sink: EventSink) -> contextlib.AbstractContextManager[None]:
+    """`sink.held()` for JSON lines; other sinks show each event at once, as a person expects."""
+    return sink.held() if isinstance(sink, JsonlSink) else contextlib.nullcontext()
 
 
 class HumanSink:
@@ -257,8 +312,13 @@ class LineReader:
         self._thread = threading.Thread(target=self._run, name="didlink-stdin", daemon=True)
         self._thread.start()
 
-    def _put(self, line: str | None) -> None:
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, line)
+    def _put(self, lines: list[str | None]) -> None:
+        """Hand the loop every line of one read at once (one wake-up, not one per line)."""
+        self._loop.call_soon_threadsafe(self._queue_all, lines)
+
+    def _queue_all(self, lines: list[str | None]) -> None:
+        for line in lines:
+            self._queue.put_nowait(line)
 
     def _run(self) -> None:
         pending = b""
@@ -269,14 +329,13 @@ class LineReader:
                     break
                 pending += chunk
                 *lines, pending = pending.split(b"\n")
-                for raw in lines:
-                    self._put(raw.decode("utf-8", "replace").rstrip("\r"))
+                if lines:
+                    self._put([raw.decode("utf-8", "replace").rstrip("\r") for raw in lines])
         except (OSError, RuntimeError):  # stdin closed, or the loop is gone at exit
             pass
         try:
-            if pending:
-                self._put(pending.decode("utf-8", "replace"))
-            self._put(None)
+            last = [pending.decode("utf-8", "replace")] if pending else []
+            self._put([*last, None])
         except RuntimeError:  # the event loop already closed
             pass
 

@@ -63,6 +63,7 @@ from didlink.jsonl import (
     SendFile,
     SendText,
     SubmitResponse,
+    held,
 )
 from didlink.outbox import Outbox
 from didlink.outgoing import Outgoing
@@ -474,8 +475,9 @@ class Node:
             return
         assert self._channel is not None
         with self._read_errors():
-            for event in self._channel.receive(frame):
-                self._on_event(event)
+            with held(self._sink):  # the frame's events leave in one write, before any receipt
+                for event in self._channel.receive(frame):
+                    self._on_event(event)
             self._send_receipts(queue_empty=False)  # only a full batch goes now
             if not self._receipts_due:  # the rest once this receive step is over
                 self._receipts_due = True

@@ -17,9 +17,12 @@ outbox always reads as if the rows were written; the live session flushes before
 encrypts leaves (and at the end of the loop turn), so a message is on disk before it is sent.
 `acknowledge_all` removes the ids of one receipt in one transaction.
 
-Receiver: `remember(peer, mid)` records a delivered id (one INSERT OR IGNORE, so of two
-deliveries of the same id exactly one is new); `seen(peer, mid)` says whether it was delivered
-already. Together they make a resent message arrive exactly once across sessions.
+Receiver: `remember(peer, mid)` records a delivered id (INSERT OR IGNORE, so of two deliveries
+of the same id exactly one is new); `seen(peer, mid)` says whether it was delivered already.
+Together they make a resent message arrive exactly once across sessions. `remember(...,
+deferred=True)` keeps the id in memory until `flush()`, as `add` does: a frame of many messages
+then costs one transaction, and `seen` counts the unwritten ids too. The ids are written after
+their `message` events (a crash in between repeats a message, never loses one).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ _MAX_SEALED_PLAIN = 128 * 1024  # a text is at most 64 KiB of UTF-8 (specs/frame
 _OUTBOX_CONTEXT = b"outbox\x00"
 _INSERT = "INSERT INTO outbox (peer_did, message_id, created_at, sealed) VALUES (?, ?, ?, ?)"
 _DELETE = "DELETE FROM outbox WHERE message_id = ?"
+_REMEMBER = "INSERT OR IGNORE INTO received (peer_did, message_id, received_at) VALUES (?, ?, ?)"
 
 
 def new_message_id() -> bytes:
@@ -54,8 +58,8 @@ class PendingMessage:
 
 
 def _stamp(now: datetime | None) -> str:
-    moment = datetime.now(UTC) if now is None else now
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    moment = datetime.now(UTC) if now is None else now.astimezone(UTC)
+    return moment.isoformat(timespec="microseconds")
 
 
 def _check_id(message_id: bytes) -> bytes:
@@ -72,6 +76,7 @@ class Outbox:
         self._db = store.connection
         self._sealer = sealer
         self._unwritten: list[tuple[str, bytes, str, bytes]] = []  # deferred rows, in order
+        self._unremembered: dict[tuple[str, bytes], str] = {}  # deferred received ids -> time
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -99,22 +104,26 @@ class Outbox:
 
     @property
     def unwritten(self) -> int:
-        """How many deferred messages are not on disk yet."""
-        return len(self._unwritten)
+        """How many deferred messages and received ids are not on disk yet."""
+        return len(self._unwritten) + len(self._unremembered)
 
     def flush(self) -> None:
-        """Write the deferred messages, in the order they were added, in one transaction."""
-        if not self._unwritten:
+        """Write what is deferred in one transaction: messages in the order added, then ids."""
+        if not self._unwritten and not self._unremembered:
             return
         rows, self._unwritten = self._unwritten, []
+        ids, self._unremembered = self._unremembered, {}
+        received = [(peer, mid, stamp) for (peer, mid), stamp in ids.items()]
         try:
-            if len(rows) == 1:
-                self._db.execute(_INSERT, rows[0])
+            if len(rows) + len(received) == 1:
+                self._db.execute(*((_INSERT, rows[0]) if rows else (_REMEMBER, received[0])))
             else:
                 with self._store.transaction():
                     self._db.executemany(_INSERT, rows)
+                    self._db.executemany(_REMEMBER, received)
         except BaseException:
             self._unwritten = rows + self._unwritten  # nothing was written: keep them
+            self._unremembered = ids | self._unremembered
             raise
 
     def pending(self, peer_did: str) -> list[PendingMessage]:
@@ -164,16 +173,33 @@ class Outbox:
 
     def seen(self, peer_did: str, message_id: bytes) -> bool:
         """Whether a message with this id from this peer was delivered before."""
+        if (peer_did, message_id) in self._unremembered:
+            return True
         row = self._db.execute(
             "SELECT 1 FROM received WHERE peer_did = ? AND message_id = ?",
             (peer_did, message_id),
         ).fetchone()
         return row is not None
 
-    def remember(self, peer_did: str, message_id: bytes, *, now: datetime | None = None) -> bool:
-        """Record a delivered id; True if it is new (False: a duplicate, drop the message)."""
-        cursor = self._db.execute(
-            "INSERT OR IGNORE INTO received (peer_did, message_id, received_at) VALUES (?, ?, ?)",
-            (peer_did, _check_id(message_id), _stamp(now)),
-        )
+    def remember(
+        self,
+        peer_did: str,
+        message_id: bytes,
+        *,
+        now: datetime | None = None,
+        deferred: bool = False,
+    ) -> bool:
+        """Record a delivered id; True if it is new (False: a duplicate, drop the message).
+
+        `deferred`: keep the id in memory until `flush()` (or any other writing call); it is new
+        unless `seen` says otherwise, which the caller has asked just before.
+        """
+        key = (peer_did, _check_id(message_id))
+        if deferred:
+            if key in self._unremembered:
+                return False
+            self._unremembered[key] = _stamp(now)
+            return True
+        self.flush()
+        cursor = self._db.execute(_REMEMBER, (*key, _stamp(now)))
         return cursor.rowcount > 0

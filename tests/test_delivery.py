@@ -84,6 +84,13 @@ class Side:
         finally:
             other.close()
 
+    def received(self) -> list[bytes]:
+        other = sqlite3.connect(self.store.path)
+        try:
+            return sorted(bytes(r[0]) for r in other.execute("SELECT message_id FROM received"))
+        finally:
+            other.close()
+
 
 @pytest.fixture
 def pair(tmp_path: Path) -> tuple[Side, Side]:
@@ -152,6 +159,21 @@ def test_a_resent_message_is_delivered_once_but_acknowledged(pair: tuple[Side, S
     alice.read_frames(bob.write_frames())
     assert len(alice.sink.of("delivered")) == 2  # both seqs acknowledged
     assert alice.delivery.kept() == 0
+
+
+async def test_received_ids_are_written_after_the_events_at_the_end_of_the_turn(
+    pair: tuple[Side, Side],
+) -> None:
+    alice, bob = pair
+    mids = [alice.delivery.add(f"m{i}") for i in range(3)]
+    for mid in mids:
+        alice.delivery.send(mid, "twice in one frame")
+    alice.delivery.send(mids[0], "twice in one frame")  # a resend, read in the same turn
+    bob.read_frames(alice.write_frames())
+    assert [e["id"] for e in bob.sink.of("message")] == [m.hex() for m in mids]
+    assert bob.received() == []  # the events first; the ids when this turn ends
+    await asyncio.sleep(0)
+    assert bob.received() == sorted(mids) and not bob.failures
 
 
 def test_receipts_wait_for_an_empty_queue_or_a_full_batch(pair: tuple[Side, Side]) -> None:

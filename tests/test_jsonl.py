@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import select
 
 import pytest
 
@@ -21,6 +22,7 @@ from didlink.jsonl import (
     SendText,
     SubmitResponse,
     event_line,
+    held,
     human_command,
     parse_command,
 )
@@ -122,6 +124,75 @@ async def test_line_reader_splits_lines_and_reports_the_end() -> None:
     lines = [await reader.next_line() for _ in range(4)]
     assert lines == ["one", "two", "three é", None]
     os.close(read_fd)
+
+
+async def test_line_reader_hands_over_a_whole_read_in_order() -> None:
+    read_fd, write_fd = os.pipe()
+    reader = LineReader(read_fd)
+    os.write(write_fd, b"".join(b"line %d\n" % i for i in range(500)))
+    os.close(write_fd)
+    lines = [await reader.next_line() for _ in range(501)]
+    assert lines == [f"line {i}" for i in range(500)] + [None]
+    os.close(read_fd)
+
+
+class _Writes(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.chunks: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.chunks.append(text)
+        return super().write(text)
+
+
+class _CountingOut(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def test_held_events_are_written_once_in_order_even_after_an_error() -> None:
+    out = _CountingOut()
+    sink = JsonlSink(out=out)
+    sink.emit("sent", id=1)
+    assert out.writes == 1
+    with pytest.raises(RuntimeError), sink.held():
+        sink.emit("message", id=2, text="a")
+        with held(sink):  # nested: still one write, at the outer end
+            sink.emit("message", id=3, text="b")
+        assert out.writes == 1
+        raise RuntimeError("the frame was bad")
+    assert out.writes == 2
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [(e["event"], e["id"]) for e in events] == [("sent", 1), ("message", 2), ("message", 3)]
+    sink.emit("delivered", id=4)  # outside: written at once again
+    assert out.writes == 3
+
+
+def test_held_events_leave_in_whole_lines_of_at_most_pipe_buf_bytes() -> None:
+    out = _Writes()
+    sink = JsonlSink(out=out)
+    with sink.held():
+        for i in range(200):
+            sink.emit("message", id=i, text="é" * (i % 50))
+        sink.emit("message", id=200, text="x" * 10_000)  # longer than PIPE_BUF: alone
+    assert 2 < len(out.chunks) < 20  # about 17 KiB of short lines, then the long one alone
+    assert out.chunks[-1].count("\n") == 1
+    for chunk in out.chunks:
+        assert chunk.endswith("\n")
+        assert len(chunk.encode()) <= select.PIPE_BUF or chunk.count("\n") == 1
+    ids = [json.loads(line)["id"] for line in "".join(out.chunks).splitlines()]
+    assert ids == list(range(201))
+
+
+def test_held_is_a_no_op_for_a_person() -> None:
+    with held(HumanSink()):
+        pass
 
 
 # Every event exactly as didlink/node.py and didlink/live.py emit it (specs/cli-jsonl.md s.2).

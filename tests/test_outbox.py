@@ -107,6 +107,56 @@ def test_received_ids_dedup(tmp_path: Path) -> None:
     store.close()
 
 
+def _received_on_disk(path: Path) -> list[bytes]:
+    """The received ids as another connection (another process) sees them."""
+    other = sqlite3.connect(path / "store.sqlite3")
+    try:
+        return sorted(bytes(r[0]) for r in other.execute("SELECT message_id FROM received"))
+    finally:
+        other.close()
+
+
+def test_deferred_received_ids_count_as_seen_and_are_written_by_flush(tmp_path: Path) -> None:
+    store, outbox = _outbox(tmp_path)
+    ids = [new_message_id() for _ in range(3)]
+    for mid in ids:
+        assert not outbox.seen(ALICE, mid)
+        assert outbox.remember(ALICE, mid, deferred=True) is True
+        assert outbox.seen(ALICE, mid)  # before it is on disk: a resend in the same frame
+    assert outbox.remember(ALICE, ids[0], deferred=True) is False
+    assert not outbox.seen(BOB, ids[0])
+    row = outbox.add(ALICE, "a message and the ids: one transaction", deferred=True)
+    assert outbox.unwritten == 4
+    assert _received_on_disk(tmp_path) == []
+    outbox.flush()
+    assert outbox.unwritten == 0
+    assert _received_on_disk(tmp_path) == sorted(ids)
+    assert _on_disk(tmp_path) == [row]
+    store.close()
+    store, later = _outbox(tmp_path)  # the next session, from disk
+    assert all(later.seen(ALICE, mid) for mid in ids)
+    assert later.remember(ALICE, ids[1]) is False
+    store.close()
+
+
+def test_a_failed_flush_keeps_the_received_ids(tmp_path: Path) -> None:
+    store, outbox = _outbox(tmp_path)
+    mid = new_message_id()
+    outbox.remember(ALICE, mid, deferred=True)
+    outbox.add(ALICE, "with it", deferred=True)
+    blocker = sqlite3.connect(tmp_path / "store.sqlite3", timeout=0)
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+    store.connection.execute("PRAGMA busy_timeout = 0")
+    with pytest.raises(sqlite3.OperationalError):
+        outbox.flush()
+    assert outbox.unwritten == 2 and outbox.seen(ALICE, mid)
+    blocker.rollback()
+    blocker.close()
+    outbox.flush()
+    assert _received_on_disk(tmp_path) == [mid]
+    store.close()
+
+
 def _on_disk(path: Path) -> list[bytes]:
     """The outbox's message ids as another connection (another process) sees them."""
     other = sqlite3.connect(path / "store.sqlite3")
