@@ -3,20 +3,22 @@
 Theory of operation (specs/cli-jsonl.md section 4b, specs/frames.md section 5a)
 -------------------------------------------------------------------------------
 Sending: once the peer is known (`bind`), `add` puts each typed text in the persistent, sealed
-outbox (didlink/outbox.py) under a fresh random 16-byte `mid`. The text is sealed at once; the
-rows of one event-loop turn are written together in one transaction at the end of that turn,
-and in any case before the session's writer encrypts anything (`before_encrypt`), so a message
-is on disk before it leaves. `send` queues a text in the channel once the session is verified
-(earlier sessions' leftovers first: `send_pending`); the seq it gets maps back to its `mid`
-(`_unacked`), and `sent` is reported once the writer handed it to the transport
-(`take_leaving` / `report_sent`). A receipt names seqs: their mids leave the outbox in one
-transaction, then `delivered` is reported for each. Texts typed for a session whose SAS was
-rejected are dropped from the outbox (`drop_typed`).
+outbox (didlink/outbox.py) under a fresh random 16-byte `mid`. The rows of one event-loop turn
+are sealed and written together in one transaction at the end of that turn (`write`), except
+when the session's writer is waiting to hand them to the transport at once: then they are
+written right after it did, one turn later, before their `sent` events (`report_sent`), so the
+disk never delays a message's frame. `send` queues a text in the channel once the session is
+verified (earlier sessions' leftovers first: `send_pending`); the seq it gets maps back to its
+`mid` (`_unacked`), and `sent` is reported once the writer handed it to the transport and its
+row is on disk (`take_leaving` / `report_sent`). A receipt names seqs: their mids leave the
+outbox in one transaction, then `delivered` is reported for each. Texts typed for a session
+whose SAS was rejected are dropped from the outbox (`drop_typed`).
 
 Receiving: every text's seq is acknowledged (receipts batched by the reader: `receipts`), even
 a duplicate, so that the sender removes it. A text whose `mid` was delivered before (table
-`received`) is not delivered again; any other is reported (`message`) and its `mid` recorded
-right after: a crash in between can repeat that one event with the same id, never lose it.
+`received`, or kept in memory to be written) is not delivered again; any other is reported
+(`message`) and its `mid` recorded after, with the other ids of that loop turn, in one
+transaction: a crash in between can repeat those events with the same ids, never lose one.
 
 No protocol logic lives here: the channel numbers and encrypts, the outbox stores and seals.
 """
@@ -61,6 +63,7 @@ class Delivery:
         self._leaving: list[tuple[bytes, Any]] = []  # (message id, ref) queued in the channel
         self._to_ack: list[int] = []  # seqs of texts received and not yet acknowledged
         self._write_due = False  # a call_soon(write) is pending
+        self._writer_waiting: Callable[[], bool] = lambda: False
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -74,10 +77,18 @@ class Delivery:
         self._peer_did = peer_did
         self._outbox = outbox
 
-    def start(self, channel: SecureChannel, *, kick: Callable[[], None]) -> None:
-        """The session's channel exists; `kick` wakes its writer."""
+    def start(
+        self,
+        channel: SecureChannel,
+        *,
+        kick: Callable[[], None],
+        writer_waiting: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """The session's channel exists; `kick` wakes its writer, `writer_waiting` says whether
+        it waits for a kick (rather than for the transport to take more)."""
         self._channel = channel
         self._kick = kick
+        self._writer_waiting = writer_waiting
 
     def close(self) -> None:
         """Write what is deferred and let go of the outbox (the store is about to close)."""
@@ -105,20 +116,32 @@ class Delivery:
             _end_of_turn(self.write)
 
     def write(self) -> None:
-        """Write the deferred outbox rows and received ids now (end of the loop turn); failures
-        end the session."""
+        """End of the loop turn: write the deferred outbox rows and received ids, unless the
+        writer is about to hand the new texts to the transport (`report_sent` writes them)."""
         self._write_due = False
-        if self._outbox is None or not self._outbox.unwritten:
+        if self._handover_next():
             return
+        self._write_now()
+
+    def _handover_next(self) -> bool:
+        """The writer's next step, already queued in this turn, takes the texts in `_leaving`."""
+        return (
+            bool(self._leaving)
+            and self._channel is not None
+            and self._channel.session.can_send
+            and self._writer_waiting()
+        )
+
+    def _write_now(self) -> bool:
+        """Write what is deferred; False (and the session ends) if the store refused it."""
+        if self._outbox is None or not self._outbox.unwritten:
+            return True
         try:
             self._outbox.flush()
         except (UserError, sqlite3.Error) as exc:
             self._fail(f"could not save the outbox: {exc}")
-
-    def before_encrypt(self) -> None:
-        """The writer is about to encrypt: every text it may carry must be on disk first."""
-        if self._outbox is not None:
-            self._outbox.flush()
+            return False
+        return True
 
     def send(self, mid: bytes, text: str) -> None:
         """Queue one outbox message in the channel; it stays in the outbox until its receipt."""
@@ -143,15 +166,18 @@ class Delivery:
         return leaving
 
     def report_sent(self, leaving: list[tuple[bytes, Any]]) -> None:
-        """`sent` for what the writer just handed to the transport, one loop turn later.
+        """The writer just handed `leaving` to the transport: one loop turn later, write the
+        outbox rows, then report `sent`.
 
         The transport puts those frames on the wire in a task step it has already scheduled
-        (aiortc), so the events, and whoever they wake, do not delay the message itself.
+        (aiortc), so neither the disk nor the events, and whoever they wake, delay the message.
         """
         if leaving:
             _end_of_turn(self._emit_sent, leaving)
 
     def _emit_sent(self, leaving: list[tuple[bytes, Any]]) -> None:
+        if not self._write_now():
+            return  # not on disk: no `sent` (the session is ending with the error)
         with held(self._sink):
             for mid, ref in leaving:
                 extra = {} if ref is None else {"ref": ref}

@@ -178,6 +178,7 @@ class Node:
         self._closing = False
         self._transfers: Transfers | None = None
         self._kick = asyncio.Event()
+        self._writer_waiting = False  # the writer waits for a kick (not for the transport)
         self._idle = asyncio.Event()
         self._idle.set()
         self._hello = asyncio.Event()  # the responder received the initiator's Hello
@@ -358,7 +359,9 @@ class Node:
         # user (or a program, at once) can answer. Nothing is read from the peer before the end.
         known_verified = reconnect and self._records.contact_verified(self._peer_did)
         self._channel = SecureChannel.from_handshake(result)
-        self._delivery.start(self._channel, kick=self._kick_writer)
+        self._delivery.start(
+            self._channel, kick=self._kick_writer, writer_waiting=lambda: self._writer_waiting
+        )
         for frame in self._channel.data_to_send():  # the initiator's Hello (no writer yet)
             await peer.send(frame)
         await asyncio.sleep(0)  # the transport puts it on the wire now, then we go on
@@ -433,9 +436,10 @@ class Node:
         assert self._channel is not None and self._peer is not None
         try:
             while True:
+                self._writer_waiting = True
                 await self._kick.wait()
+                self._writer_waiting = False
                 self._kick.clear()
-                self._delivery.before_encrypt()  # what we encrypt is on disk first (4b)
                 leaving = self._delivery.take_leaving()
                 for frame in self._channel.data_to_send():
                     await self._peer.send(frame)

@@ -2,20 +2,22 @@
 
 Theory of operation (specs/cli-jsonl.md section 4, specs/frames.md section 5a)
 ------------------------------------------------------------------------------
-Sender: `add` writes a chat message to the `outbox` table *before* anything else happens to it,
-under a fresh random 16-byte message id (`mid`); the text is sealed (didlink/sealing.py, context
-"outbox\\0" + mid) so no message content is ever in clear on disk. `pending(peer)` gives that
+Sender: `add` puts a chat message in the `outbox` table under a fresh random 16-byte message
+id (`mid`); the text is sealed (didlink/sealing.py, context "outbox\\0" + mid) so no message
+content is ever in clear on disk. `pending(peer)` gives that
 peer's messages in the order they were typed; a message leaves only when the session is verified
 and stays in the table until `acknowledge(mid)` (the peer's receipt). So whatever ends the
 session (quit, crash, SIGKILL, a lost connection), unacknowledged messages are resent, in
 order, on the next session with that peer.
 
-Batching (specs/cli-jsonl.md section 4b): `add(..., deferred=True)` seals the message at once
-but keeps the row in memory until `flush()`, so that a burst of messages read in one event-loop
-turn costs one transaction instead of one per message. Every other call flushes first, so the
-outbox always reads as if the rows were written; the live session flushes before anything it
-encrypts leaves (and at the end of the loop turn), so a message is on disk before it is sent.
-`acknowledge_all` removes the ids of one receipt in one transaction.
+Batching (specs/cli-jsonl.md section 4b): `add(..., deferred=True)` keeps the message in memory
+until `flush()`, which seals and writes every kept row in one transaction: a burst read in one
+event-loop turn costs one transaction instead of one per message, and the sealing and writing of
+a single message need not delay its frame. Every other call flushes first, so the outbox always
+reads as if the rows were written. The live session flushes at the end of the loop turn, or,
+when the writer is about to hand the message to the transport, right after it did and before
+the message's `sent` event (didlink/delivery.py). `acknowledge_all` removes the ids of one
+receipt in one transaction.
 
 Receiver: `remember(peer, mid)` records a delivered id (INSERT OR IGNORE, so of two deliveries
 of the same id exactly one is new); `seen(peer, mid)` says whether it was delivered already.
@@ -75,8 +77,10 @@ class Outbox:
         self._store = store
         self._db = store.connection
         self._sealer = sealer
-        self._unwritten: list[tuple[str, bytes, str, bytes]] = []  # deferred rows, in order
-        self._unremembered: dict[tuple[str, bytes], str] = {}  # deferred received ids -> time
+        # Deferred rows, in order: (peer, id, time or None for the flush's, text), sealed at
+        # `flush`; and deferred received ids -> their time (None: the flush's).
+        self._unwritten: list[tuple[str, bytes, datetime | None, str]] = []
+        self._unremembered: dict[tuple[str, bytes], datetime | None] = {}
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -91,13 +95,11 @@ class Outbox:
     ) -> bytes:
         """Store `text` for `peer_did` (sealed); its message id.
 
-        `deferred`: keep the row in memory until `flush()` (or any other call of this outbox);
-        the caller must flush before the message leaves.
+        `deferred`: keep the row in memory until `flush()` (or any other call of this outbox),
+        which seals and writes it; the time stored is the flush's unless `now` is given.
         """
         mid = new_message_id() if message_id is None else _check_id(message_id)
-        plain = canonical.encode({"peer": peer_did, "text": text})
-        sealed = self._sealer.seal(plain, context=_OUTBOX_CONTEXT + mid)
-        self._unwritten.append((peer_did, mid, _stamp(now), sealed))
+        self._unwritten.append((peer_did, mid, now, text))
         if not deferred:
             self.flush()
         return mid
@@ -113,18 +115,32 @@ class Outbox:
             return
         rows, self._unwritten = self._unwritten, []
         ids, self._unremembered = self._unremembered, {}
-        received = [(peer, mid, stamp) for (peer, mid), stamp in ids.items()]
         try:
-            if len(rows) + len(received) == 1:
-                self._db.execute(*((_INSERT, rows[0]) if rows else (_REMEMBER, received[0])))
+            stamp = _stamp(None)
+            sealed = [
+                self._sealed(peer, mid, stamp if now is None else _stamp(now), text)
+                for peer, mid, now, text in rows
+            ]
+            received = [
+                (peer, mid, stamp if now is None else _stamp(now))
+                for (peer, mid), now in ids.items()
+            ]
+            if len(sealed) + len(received) == 1:
+                self._db.execute(*((_INSERT, sealed[0]) if sealed else (_REMEMBER, received[0])))
             else:
                 with self._store.transaction():
-                    self._db.executemany(_INSERT, rows)
+                    self._db.executemany(_INSERT, sealed)
                     self._db.executemany(_REMEMBER, received)
         except BaseException:
             self._unwritten = rows + self._unwritten  # nothing was written: keep them
             self._unremembered = ids | self._unremembered
             raise
+
+    def _sealed(
+        self, peer: str, mid: bytes, stamp: str, text: str
+    ) -> tuple[str, bytes, str, bytes]:
+        plain = canonical.encode({"peer": peer, "text": text})
+        return (peer, mid, stamp, self._sealer.seal(plain, context=_OUTBOX_CONTEXT + mid))
 
     def pending(self, peer_did: str) -> list[PendingMessage]:
         """`peer_did`'s unacknowledged messages, oldest first."""
@@ -198,7 +214,7 @@ class Outbox:
         if deferred:
             if key in self._unremembered:
                 return False
-            self._unremembered[key] = _stamp(now)
+            self._unremembered[key] = now
             return True
         self.flush()
         cursor = self._db.execute(_REMEMBER, (*key, _stamp(now)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -53,14 +54,14 @@ class Side:
         self.delivery.bind(peer.did, self.outbox)
         self.channel = channel
         self.kicks = 0
-        self.delivery.start(channel, kick=self._kick)
+        self.writer_waiting = False
+        self.delivery.start(channel, kick=self._kick, writer_waiting=lambda: self.writer_waiting)
 
     def _kick(self) -> None:
         self.kicks += 1
 
     def write_frames(self) -> list[bytes]:
-        """What the session's writer does: flush, encrypt, hand over, report `sent`."""
-        self.delivery.before_encrypt()
+        """What the session's writer does: encrypt, hand over, report `sent`."""
         leaving = self.delivery.take_leaving()
         frames = self.channel.data_to_send()
         self.delivery.report_sent(leaving)
@@ -102,15 +103,40 @@ def pair(tmp_path: Path) -> tuple[Side, Side]:
     return alice, bob
 
 
-async def test_a_message_is_on_disk_before_it_is_encrypted(pair: tuple[Side, Side]) -> None:
+async def test_a_message_is_on_disk_before_its_sent_event(
+    pair: tuple[Side, Side], monkeypatch: pytest.MonkeyPatch
+) -> None:
     alice, _ = pair
+    alice.writer_waiting = True  # an idle writer: it takes the texts in its next step
+    on_disk_at_sent: list[int] = []
+    record = alice.sink.emit
+
+    def emit(event: str, **fields: Any) -> None:
+        if event == "sent":
+            on_disk_at_sent.append(alice.rows())
+        record(event, **fields)
+
+    monkeypatch.setattr(alice.sink, "emit", emit)
     mids = [alice.delivery.add(f"m{i}") for i in range(3)]
-    assert alice.rows() == 0  # deferred to the end of the loop turn
     for mid in mids:
         alice.delivery.send(mid, "x")
-    alice.write_frames()
-    assert alice.rows() == 3  # the writer flushed before it encrypted
-    assert alice.kicks == 3
+    await asyncio.sleep(0)  # the end of the turn: left to the writer, which is about to run
+    assert alice.rows() == 0 and alice.kicks == 3
+    alice.write_frames()  # handed to the transport, whose step is queued before the write
+    assert alice.rows() == 0 and not alice.sink.of("sent")
+    await asyncio.sleep(0)
+    assert alice.rows() == 3 and on_disk_at_sent == [3, 3, 3]
+
+
+async def test_with_the_writer_busy_rows_are_written_at_the_end_of_the_turn(
+    pair: tuple[Side, Side],
+) -> None:
+    alice, _ = pair
+    alice.writer_waiting = False  # the writer waits for the transport: not soon
+    mid = alice.delivery.add("typed while a file fills the connection")
+    alice.delivery.send(mid, "typed while a file fills the connection")
+    await asyncio.sleep(0)
+    assert alice.rows() == 1 and not alice.failures
 
 
 async def test_deferred_rows_are_written_at_the_end_of_the_loop_turn(
