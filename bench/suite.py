@@ -187,6 +187,19 @@ def write_results(document: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(document, indent=2) + "\n")
 
 
+WIDE_SPREAD = 2.0
+"""A metric whose samples (either system's) span more than this factor is listed below the table."""
+
+
+def _spread(row: dict[str, Any]) -> str:
+    """`name: didlink lo .. hi, baseline lo .. hi` if either range is wide, else ''."""
+    ranges = {"didlink": row.get("didlink_range"), "baseline": row.get("baseline_range")}
+    if not any(r and r[0] > 0 and r[1] / r[0] > WIDE_SPREAD for r in ranges.values()):
+        return ""
+    parts = [f"{system} {r[0]:,} .. {r[1]:,}" for system, r in ranges.items() if r]
+    return f"  {row['name']}: " + ", ".join(parts)
+
+
 def table(document: dict[str, Any]) -> str:
     """The metrics as a Markdown table, then the absolute figures (no targets)."""
     lines = [
@@ -199,6 +212,11 @@ def table(document: dict[str, Any]) -> str:
             f"| {row['baseline_name']} | {row['ratio']:.2f} | {row['target']} "
             f"| {'yes' if row['met'] else 'NO'} |"
         )
+    spread = [_spread(row) for row in document["metrics"]]
+    if any(spread):
+        lines.append("")
+        lines.append(f"Samples spread more than {WIDE_SPREAD}x (min .. max; the median counts):")
+        lines.extend(line for line in spread if line)
     extras = document.get("absolute") or {}
     if extras:
         lines.append("")

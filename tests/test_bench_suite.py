@@ -55,6 +55,31 @@ def test_harness_takes_medians_alternates_and_writes_the_schema(tmp_path: Path) 
     assert "| speed | x/s | 2.0 | 6.0 | the other one | 0.33 | >= 0.5 | NO |" in table(document)
 
 
+def test_a_wide_spread_of_samples_is_shown_below_the_table() -> None:
+    narrow = {"name": "steady", "didlink_range": [9.0, 11.0], "baseline_range": [4.0, 6.0]}
+    wide = {
+        "name": "bimodal",
+        "didlink_range": [8000.0, 9000.0],
+        "baseline_range": [2800.0, 16000.0],
+    }
+    rows = [
+        {
+            **row,
+            "unit": "x",
+            "didlink": 1.0,
+            "baseline": 1.0,
+            "baseline_name": "b",
+            "ratio": 1.0,
+            "target": ">= 1",
+            "met": True,
+        }
+        for row in (narrow, wide)
+    ]
+    text = table({"machine": report(rows, {}, settings={})["machine"], "metrics": rows})
+    assert "  bimodal: didlink 8,000.0 .. 9,000.0, baseline 2,800.0 .. 16,000.0" in text
+    assert "steady:" not in text
+
+
 def test_metric_targets() -> None:
     assert Metric("a", "ms", "b", "<= 1.3").met(1.3)
     assert not Metric("a", "ms", "b", "<= 1.3").met(1.31)
