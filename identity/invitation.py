@@ -211,11 +211,12 @@ class Invitation(BaseModel):
     @classmethod
     def from_signed(cls, body: bytes, signature: bytes) -> Invitation:
         """Checks 1-4 of spec §5 on a token's body and signature; the invitation if they pass."""
-        raw = _decode_body(body, _INVITATION_KEYS, optional=frozenset({7, 9}))
+        wire = _decode_body(body, _INVITATION_KEYS, optional=frozenset({7, 9}))
+        raw = _fields(wire, _INVITATION_KEYS)
         raw["kind"] = _enum(InvitationKind, raw["kind"], "kind")
         raw["use"] = _enum(UsePolicy, raw["use"], "use policy")
         invitation = _validated_token(cls, {**raw, "signature": signature})
-        _check_canonical(invitation.body(), body)
+        _check_canonical(invitation.wire(), wire)
         _check_did(invitation.inviter_key)
         # `body` equals the model's own encoding (just checked): sign-check it as received.
         _check_signature(invitation.inviter_key, invitation.signature, INVITATION_DOMAIN + body)
@@ -275,9 +276,9 @@ class Response(BaseModel):
     @classmethod
     def from_signed(cls, body: bytes, signature: bytes) -> Response:
         """Checks 1-4 of spec §5 on a token's body and signature; the response if they pass."""
-        raw = _decode_body(body, _RESPONSE_KEYS, optional=frozenset())
-        response = _validated_token(cls, {**raw, "signature": signature})
-        _check_canonical(response.body(), body)
+        wire = _decode_body(body, _RESPONSE_KEYS, optional=frozenset())
+        response = _validated_token(cls, {**_fields(wire, _RESPONSE_KEYS), "signature": signature})
+        _check_canonical(response.wire(), wire)
         _check_did(response.responder_key)
         _check_signature(response.responder_key, response.signature, RESPONSE_DOMAIN + body)
         _CHECKED[id(response)] = response
@@ -351,8 +352,8 @@ _RESPONSE_KEYS: Final[dict[int, tuple[str, type]]] = {
 
 def _decode_body(
     body: bytes, keys: dict[int, tuple[str, type]], *, optional: frozenset[int]
-) -> dict[str, Any]:
-    """Canonical CBOR map -> {field: value}: checks 1 (encoding) and 2 (version) and key types."""
+) -> dict[int, Any]:
+    """Canonical CBOR map, checked: 1 (encoding), 2 (version), the keys and their value types."""
     try:
         value = canonical.decode(body, max_size=MAX_BODY)
     except canonical.NonCanonicalCbor as exc:
@@ -371,13 +372,16 @@ def _decode_body(
     missing = sorted(set(keys) - optional - set(value))
     if unknown or missing:
         raise MalformedToken(f"The token has unknown fields {unknown} or lacks fields {missing}.")
-    fields: dict[str, Any] = {}
     for key, item in value.items():
         name, expected = keys[key]
         if type(item) is not expected:
             raise MalformedToken(f"The token's field {name!r} has the wrong type.")
-        fields[name] = item
-    return fields
+    return value
+
+
+def _fields(wire: dict[int, Any], keys: dict[int, tuple[str, type]]) -> dict[str, Any]:
+    """{CBOR key: value} -> {model field: value}."""
+    return {keys[key][0]: item for key, item in wire.items()}
 
 
 def _enum(enum: type[E], value: int, what: str) -> E:
@@ -410,9 +414,14 @@ def _validated_token(model: type[M], fields: dict[str, Any]) -> M:
         raise MalformedToken(f"The token is not valid ({_first_error(exc)}).") from None
 
 
-def _check_canonical(expected: bytes, received: bytes) -> None:
-    """Defence in depth: the model re-encodes to exactly the received bytes (one spelling)."""
-    if expected != received:
+def _check_canonical(model_wire: dict[int, Any], received: dict[int, Any]) -> None:
+    """Defence in depth: the model's wire map is exactly the received one (one spelling).
+
+    The received bytes are the canonical encoding of `received` (canonical.decode re-encoded
+    them), and both maps hold only exact ints, bytes and strs, so equal maps mean the model
+    encodes to exactly the received bytes; comparing saves encoding them a second time.
+    """
+    if model_wire != received:
         raise MalformedToken("The token's contents are not in their one canonical form.")
 
 

@@ -18,6 +18,7 @@ from typing import Final
 
 import base58
 
+from identity import base58btc
 from identity.errors import MalformedToken
 from identity.invitation import SIGNATURE_SIZE, Invitation, Response
 
@@ -70,13 +71,14 @@ def decode_token(text: str) -> Token:
 
 
 def _b58decode(encoded: str) -> bytes:
-    """base58btc to bytes: the library's integer decoding, then one `int.to_bytes`.
+    """base58btc to bytes: the digits folded into one integer (identity/base58btc.py), then one
+    `int.to_bytes`; leading '1's are zero bytes, as in the `base58` package.
 
-    `base58.b58decode` turns the integer into bytes one `divmod` at a time, which is most of the
-    cost of checking a token; leading '1's are zero bytes, as in the library.
+    `base58.b58decode` reads one character and writes one byte at a time in Python, which was
+    most of the cost of checking a token besides its signature.
     """
     digits = encoded.lstrip("1")
-    value = base58.b58decode_int(digits) if digits else 0
+    value = base58btc.decode_int(digits) if digits else 0
     return bytes(len(encoded) - len(digits)) + value.to_bytes((value.bit_length() + 7) // 8, "big")
 
 
