@@ -350,6 +350,9 @@ _RESPONSE_KEYS: Final[dict[int, tuple[str, type]]] = {
 }
 
 
+_INT_ONLY: Final = frozenset({int})
+
+
 def _decode_body(
     body: bytes, keys: dict[int, tuple[str, type]], *, optional: frozenset[int]
 ) -> dict[int, Any]:
@@ -358,8 +361,8 @@ def _decode_body(
         value = canonical.decode(body, max_size=MAX_BODY)
     except canonical.NonCanonicalCbor as exc:
         raise MalformedToken(f"The token's contents are not valid: {exc}.") from exc
-    # `type(...) is` on purpose: bool is a subclass of int, and True == 1 as a dict key.
-    if type(value) is not dict or any(type(key) is not int for key in value):
+    # Exact types on purpose: bool is a subclass of int, and True == 1 as a dict key.
+    if type(value) is not dict or not {*map(type, value)} <= _INT_ONLY:
         raise MalformedToken("The token's contents are not a map with integer keys.")
     version = value.get(0)
     if type(version) is not int:
@@ -368,9 +371,9 @@ def _decode_body(
         raise UnsupportedVersion(
             f"The token has format version {version}; this didlink reads version {VERSION}."
         )
-    unknown = sorted(set(value) - set(keys))
-    missing = sorted(set(keys) - optional - set(value))
-    if unknown or missing:
+    if not (value.keys() <= keys.keys() and keys.keys() - optional <= value.keys()):
+        unknown = sorted(set(value) - set(keys))
+        missing = sorted(set(keys) - optional - set(value))
         raise MalformedToken(f"The token has unknown fields {unknown} or lacks fields {missing}.")
     for key, item in value.items():
         name, expected = keys[key]
