@@ -479,8 +479,10 @@ class Node:
             return
         assert self._channel is not None
         with self._read_errors():
-            with held(self._sink):  # the frame's events leave in one write, before any receipt
-                for event in self._channel.receive(frame):
+            events = self._channel.receive(frame)
+            # Many events leave in one write, before any receipt; a lone one at once.
+            with held(self._sink) if len(events) > 1 else contextlib.nullcontext():
+                for event in events:
                     self._on_event(event)
             self._send_receipts(queue_empty=False)  # only a full batch goes now
             if not self._receipts_due:  # the rest once this receive step is over
