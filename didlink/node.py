@@ -480,8 +480,11 @@ class Node:
         assert self._channel is not None
         with self._read_errors():
             events = self._channel.receive(frame)
-            # Many events leave in one write, before any receipt; a lone one at once.
-            with held(self._sink) if len(events) > 1 else contextlib.nullcontext():
+            # A verified session's burst (texts, receipts) leaves in one write, before any
+            # receipt; a lone event, and those of the connection's set-up (`connected` is
+            # followed by store work), at once.
+            burst = self._verified and len(events) > 1
+            with held(self._sink) if burst else contextlib.nullcontext():
                 for event in events:
                     self._on_event(event)
             self._send_receipts(queue_empty=False)  # only a full batch goes now
