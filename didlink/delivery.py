@@ -82,7 +82,7 @@ class Delivery:
         channel: SecureChannel,
         *,
         kick: Callable[[], None],
-        writer_waiting: Callable[[], bool] = lambda: False,
+        writer_waiting: Callable[[], bool],
     ) -> None:
         """The session's channel exists; `kick` wakes its writer, `writer_waiting` says whether
         it waits for a kick (rather than for the transport to take more)."""
@@ -173,9 +173,9 @@ class Delivery:
         (aiortc), so neither the disk nor the events, and whoever they wake, delay the message.
         """
         if leaving:
-            _end_of_turn(self._emit_sent, leaving)
+            _end_of_turn(self._handed_over, leaving)
 
-    def _emit_sent(self, leaving: list[tuple[bytes, Any]]) -> None:
+    def _handed_over(self, leaving: list[tuple[bytes, Any]]) -> None:
         if not self._write_now():
             return  # not on disk: no `sent` (the session is ending with the error)
         with held(self._sink):

@@ -59,7 +59,10 @@ class PendingMessage:
     text: str
 
 
-def _stamp(now: datetime | None) -> str:
+def _stamp(now: datetime | None, default: str | None = None) -> str:
+    """`now` as stored (ISO 8601, UTC); if None, `default`, else the current time."""
+    if now is None and default is not None:
+        return default
     moment = datetime.now(UTC) if now is None else now.astimezone(UTC)
     return moment.isoformat(timespec="microseconds")
 
@@ -116,15 +119,12 @@ class Outbox:
         rows, self._unwritten = self._unwritten, []
         ids, self._unremembered = self._unremembered, {}
         try:
-            stamp = _stamp(None)
+            flushed_at = _stamp(None)
             sealed = [
-                self._sealed(peer, mid, stamp if now is None else _stamp(now), text)
+                self._sealed(peer, mid, _stamp(now, flushed_at), text)
                 for peer, mid, now, text in rows
             ]
-            received = [
-                (peer, mid, stamp if now is None else _stamp(now))
-                for (peer, mid), now in ids.items()
-            ]
+            received = [(peer, mid, _stamp(now, flushed_at)) for (peer, mid), now in ids.items()]
             if len(sealed) + len(received) == 1:
                 self._db.execute(*((_INSERT, sealed[0]) if sealed else (_REMEMBER, received[0])))
             else:

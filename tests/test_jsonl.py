@@ -190,9 +190,13 @@ def test_held_events_leave_in_whole_lines_of_at_most_pipe_buf_bytes() -> None:
     assert ids == list(range(201))
 
 
-def test_held_is_a_no_op_for_a_person() -> None:
-    with held(HumanSink()):
-        pass
+def test_a_person_sees_each_event_at_once_even_when_held(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sink = HumanSink()
+    with held(sink):
+        sink.emit("message", **{"from": "did:key:z6Mk"}, id=2, text="shown now")
+        assert "shown now" in capsys.readouterr().out
 
 
 # Every event exactly as didlink/node.py and didlink/live.py emit it (specs/cli-jsonl.md s.2).
