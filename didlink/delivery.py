@@ -5,14 +5,16 @@ Theory of operation (specs/cli-jsonl.md section 4b, specs/frames.md section 5a)
 Sending: once the peer is known (`bind`), `add` puts each typed text in the persistent, sealed
 outbox (didlink/outbox.py) under a fresh random 16-byte `mid`. The rows of one event-loop turn
 are sealed and written together in one transaction at the end of that turn (`write`), except
-when the session's writer is waiting to hand them to the transport at once: then they are
-written right after it did, one turn later, before their `sent` events (`report_sent`), so the
-disk never delays a message's frame. `send` queues a text in the channel once the session is
+when the session's writer is waiting to hand them to the transport at once: then the disk does
+not delay the frame, and the rows wait for the receipt (`report_sent`). A message whose receipt
+comes within `SENT_GRACE` never reaches the disk; for the others, the rows are written when the
+grace is over (or the session ends). `send` queues a text in the channel once the session is
 verified (earlier sessions' leftovers first: `send_pending`); the seq it gets maps back to its
-`mid` (`_unacked`), and `sent` is reported once the writer handed it to the transport and its
-row is on disk (`take_leaving` / `report_sent`). A receipt names seqs: their mids leave the
-outbox in one transaction, then `delivered` is reported for each. Texts typed for a session
-whose SAS was rejected are dropped from the outbox (`drop_typed`).
+`mid` (`_unacked`). `sent` is reported once the writer handed the message to the transport and
+it is safe: its row is on disk, or its receipt came (`take_leaving` / `report_sent`). A receipt
+names seqs: their mids leave the outbox in one transaction, then `sent` (if not yet) and
+`delivered` are reported for each. Texts typed for a session whose SAS was rejected are dropped
+from the outbox (`drop_typed`).
 
 Receiving: every text's seq is acknowledged (receipts batched by the reader: `receipts`), even
 a duplicate, so that the sender removes it. A text whose `mid` was delivered before (table
@@ -38,6 +40,7 @@ from messaging.channel import SecureChannel
 from messaging.frames import Receipt, Text
 
 RECEIPT_BATCH = 512  # ids per receipt (and the most the reader holds before sending one)
+SENT_GRACE = 0.1  # seconds a message that left waits for its receipt before its row is written
 
 
 class Delivery:
@@ -49,6 +52,7 @@ class Delivery:
         sink: EventSink,
         history: HistoryLog | None,
         fail: Callable[[str], None],
+        sent_grace: float = SENT_GRACE,
     ) -> None:
         self._sink = sink
         self._history = history  # --history: every message of the session, sealed
@@ -64,6 +68,9 @@ class Delivery:
         self._to_ack: list[int] = []  # seqs of texts received and not yet acknowledged
         self._write_due = False  # a call_soon(write) is pending
         self._writer_waiting: Callable[[], bool] = lambda: False
+        self._sent_grace = sent_grace
+        self._unreported: dict[bytes, Any] = {}  # left, no `sent` yet: message id -> ref
+        self._grace: asyncio.TimerHandle | None = None  # writes the rows of `_unreported`
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -91,9 +98,12 @@ class Delivery:
         self._writer_waiting = writer_waiting
 
     def close(self) -> None:
-        """Write what is deferred and let go of the outbox (the store is about to close)."""
+        """Write what is deferred (then report `sent` for what left) and let go of the outbox
+        (the store is about to close)."""
+        self._cancel_grace()
         if self._outbox is not None:
             self._outbox.flush()
+            self._report_sent()
         self._outbox = None
 
     # -- sending -----------------------------------------------------------------------------
@@ -132,12 +142,13 @@ class Delivery:
             and self._writer_waiting()
         )
 
-    def _write_now(self) -> bool:
-        """Write what is deferred; False (and the session ends) if the store refused it."""
+    def _write_now(self, *, rows: bool = True) -> bool:
+        """Write what is deferred (`rows=False`: the received ids only); False (and the
+        session ends) if the store refused it."""
         if self._outbox is None or not self._outbox.unwritten:
             return True
         try:
-            self._outbox.flush()
+            self._outbox.flush(rows=rows)
         except (UserError, sqlite3.Error) as exc:
             self._fail(f"could not save the outbox: {exc}")
             return False
@@ -167,7 +178,7 @@ class Delivery:
 
     def report_sent(self, leaving: list[tuple[bytes, Any]]) -> None:
         """The writer just handed `leaving` to the transport: one loop turn later, write the
-        outbox rows, then report `sent`.
+        received ids; report `sent` when the rows are on disk or the receipt came.
 
         The transport puts those frames on the wire in a task step it has already scheduled
         (aiortc), so neither the disk nor the events, and whoever they wake, delay the message.
@@ -176,21 +187,49 @@ class Delivery:
             _end_of_turn(self._handed_over, leaving)
 
     def _handed_over(self, leaving: list[tuple[bytes, Any]]) -> None:
-        if not self._write_now():
-            return  # not on disk: no `sent` (the session is ending with the error)
+        if not self._write_now(rows=False):
+            return
+        self._unreported.update(leaving)
+        if self._outbox is None or not self._outbox.unwritten_rows:
+            self._report_sent()  # on disk already (resent from the outbox)
+        elif self._grace is None:
+            self._grace = _later(self._sent_grace, self._grace_over)
+
+    def _grace_over(self) -> None:
+        """No receipt within the grace: the rows of what left go to disk, then `sent`."""
+        self._grace = None
+        if self._write_now():
+            self._report_sent()
+        # else: not on disk, no `sent` (the session is ending with the error)
+
+    def _report_sent(self) -> None:
         with held(self._sink):
-            for mid, ref in leaving:
-                extra = {} if ref is None else {"ref": ref}
-                self._sink.emit("sent", id=mid.hex(), **extra)
+            for mid, ref in self._unreported.items():
+                self._emit_sent(mid, ref)
+        self._unreported.clear()
+
+    def _emit_sent(self, mid: bytes, ref: Any) -> None:
+        extra = {} if ref is None else {"ref": ref}
+        self._sink.emit("sent", id=mid.hex(), **extra)
+
+    def _cancel_grace(self) -> None:
+        if self._grace is not None:
+            self._grace.cancel()
+            self._grace = None
 
     def on_receipt(self, seqs: tuple[int, ...]) -> None:
-        """The peer has these seqs: out of the outbox (one transaction), then `delivered`."""
+        """The peer has these seqs: out of the outbox (one transaction; a row still in memory
+        is never written), then `sent` (if not reported yet) and `delivered`."""
         mids = [mid for seq in seqs if (mid := self._unacked.pop(seq, None)) is not None]
         if self._outbox is not None:
             self._outbox.acknowledge_all(mids)
         with held(self._sink):
             for mid in mids:
+                if mid in self._unreported:
+                    self._emit_sent(mid, self._unreported.pop(mid))
                 self._sink.emit("delivered", id=mid.hex())
+        if not self._unreported:
+            self._cancel_grace()
 
     @property
     def unacknowledged(self) -> bool:
@@ -235,6 +274,16 @@ class Delivery:
             Receipt(ids=ids[start : start + RECEIPT_BATCH])
             for start in range(0, len(ids), RECEIPT_BATCH)
         ]
+
+
+def _later(delay: float, callback: Callable[[], None]) -> asyncio.TimerHandle | None:
+    """`callback()` in `delay` seconds; at once (and None) for a caller outside asyncio."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        callback()
+        return None
+    return loop.call_later(delay, callback)
 
 
 def _end_of_turn(callback: Callable[..., None], *args: Any) -> None:

@@ -13,11 +13,12 @@ order, on the next session with that peer.
 Batching (specs/cli-jsonl.md section 4b): `add(..., deferred=True)` keeps the message in memory
 until `flush()`, which seals and writes every kept row in one transaction: a burst read in one
 event-loop turn costs one transaction instead of one per message, and the sealing and writing of
-a single message need not delay its frame. Every other call flushes first, so the outbox always
-reads as if the rows were written. The live session flushes at the end of the loop turn, or,
-when the writer is about to hand the message to the transport, right after it did and before
-the message's `sent` event (didlink/delivery.py). `acknowledge_all` removes the ids of one
-receipt in one transaction.
+a single message need not delay its frame. Every read (`pending`, `count`) flushes first, so the
+outbox always reads as if the rows were written. `acknowledge` / `acknowledge_all` (the ids of
+one receipt, in one transaction) drop a kept row without writing it: a message whose receipt
+came before its row was written never reaches the disk. The live session flushes at the end of
+the loop turn, or, for messages that already left, when their receipt is late
+(didlink/delivery.py).
 
 Receiver: `remember(peer, mid)` records a delivered id (INSERT OR IGNORE, so of two deliveries
 of the same id exactly one is new); `seen(peer, mid)` says whether it was delivered already.
@@ -112,17 +113,27 @@ class Outbox:
         """How many deferred messages and received ids are not on disk yet."""
         return len(self._unwritten) + len(self._unremembered)
 
-    def flush(self) -> None:
-        """Write what is deferred in one transaction: messages in the order added, then ids."""
-        if not self._unwritten and not self._unremembered:
+    @property
+    def unwritten_rows(self) -> int:
+        """How many deferred messages are not on disk yet."""
+        return len(self._unwritten)
+
+    def flush(self, *, rows: bool = True) -> None:
+        """Write what is deferred in one transaction: messages in the order added, then ids.
+
+        `rows=False` writes only the received ids (the messages stay deferred).
+        """
+        written = self._unwritten if rows else []
+        if not written and not self._unremembered:
             return
-        rows, self._unwritten = self._unwritten, []
+        if rows:
+            self._unwritten = []
         ids, self._unremembered = self._unremembered, {}
         try:
             flushed_at = _stamp(None)
             sealed = [
                 self._sealed(peer, mid, _stamp(now, flushed_at), text)
-                for peer, mid, now, text in rows
+                for peer, mid, now, text in written
             ]
             received = [(peer, mid, _stamp(now, flushed_at)) for (peer, mid), now in ids.items()]
             if len(sealed) + len(received) == 1:
@@ -132,7 +143,8 @@ class Outbox:
                     self._db.executemany(_INSERT, sealed)
                     self._db.executemany(_REMEMBER, received)
         except BaseException:
-            self._unwritten = rows + self._unwritten  # nothing was written: keep them
+            if rows:
+                self._unwritten = written + self._unwritten  # nothing was written: keep them
             self._unremembered = ids | self._unremembered
             raise
 
@@ -171,19 +183,37 @@ class Outbox:
 
     def acknowledge(self, message_id: bytes) -> bool:
         """The peer confirmed `message_id`: drop it. False if it was not (or no longer) there."""
-        self.flush()
-        cursor = self._db.execute(_DELETE, (message_id,))
-        return cursor.rowcount > 0
+        return self.acknowledge_all([message_id]) == 1
 
     def acknowledge_all(self, message_ids: Sequence[bytes]) -> int:
-        """Drop every message of one receipt in one transaction; how many were there."""
-        self.flush()
-        if len(message_ids) <= 1:
-            return sum(self.acknowledge(mid) for mid in message_ids)
-        with self._store.transaction():
-            before = self._db.total_changes
-            self._db.executemany(_DELETE, [(mid,) for mid in message_ids])
-            return self._db.total_changes - before
+        """Drop every message of one receipt (rows still deferred are never written, the others
+        are deleted in one transaction); how many were there."""
+        on_disk = self._forget_deferred(message_ids)
+        if len(on_disk) <= 1:
+            deleted = sum(self._db.execute(_DELETE, (mid,)).rowcount for mid in on_disk)
+        else:
+            with self._store.transaction():
+                before = self._db.total_changes
+                self._db.executemany(_DELETE, [(mid,) for mid in on_disk])
+                deleted = self._db.total_changes - before
+        return len(message_ids) - len(on_disk) + deleted
+
+    def _forget_deferred(self, message_ids: Sequence[bytes]) -> list[bytes]:
+        """Drop the deferred rows of `message_ids` (each counts once); the ids left to delete."""
+        if not self._unwritten:
+            return list(message_ids)
+        deferred = {mid for _peer, mid, _now, _text in self._unwritten}
+        dropped = deferred.intersection(message_ids)
+        if not dropped:
+            return list(message_ids)
+        self._unwritten = [row for row in self._unwritten if row[1] not in dropped]
+        on_disk: list[bytes] = []
+        for mid in message_ids:
+            if mid in dropped:
+                dropped.discard(mid)  # a repeated id counts once, as a second DELETE would
+            else:
+                on_disk.append(mid)
+        return on_disk
 
     # -- receiving ---------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ BOB = IdentityKey(seed=b"\x02" * 32)
 SEED = bytes(range(32))
 BOB_RATCHET = bytes(range(32, 64))
 AD = b"\x05" * 32
+GRACE = 0.05  # Delivery's sent_grace in these tests (seconds)
 
 
 def _channels() -> tuple[SecureChannel, SecureChannel]:
@@ -50,7 +51,9 @@ class Side:
         self.outbox = Outbox(self.store, Sealer(key))
         self.sink = RecordingSink(folder.name)
         self.failures: list[str] = []
-        self.delivery = Delivery(sink=self.sink, history=None, fail=self.failures.append)
+        self.delivery = Delivery(
+            sink=self.sink, history=None, fail=self.failures.append, sent_grace=GRACE
+        )
         self.delivery.bind(peer.did, self.outbox)
         self.channel = channel
         self.kicks = 0
@@ -103,29 +106,83 @@ def pair(tmp_path: Path) -> tuple[Side, Side]:
     return alice, bob
 
 
-async def test_a_message_is_on_disk_before_its_sent_event(
-    pair: tuple[Side, Side], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    alice, _ = pair
-    alice.writer_waiting = True  # an idle writer: it takes the texts in its next step
-    on_disk_at_sent: list[int] = []
-    record = alice.sink.emit
+def _rows_at_sent(side: Side, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many outbox rows another connection sees at each `sent` event, from now on."""
+    seen: list[int] = []
+    record = side.sink.emit
 
     def emit(event: str, **fields: Any) -> None:
         if event == "sent":
-            on_disk_at_sent.append(alice.rows())
+            seen.append(side.rows())
         record(event, **fields)
 
-    monkeypatch.setattr(alice.sink, "emit", emit)
-    mids = [alice.delivery.add(f"m{i}") for i in range(3)]
+    monkeypatch.setattr(side.sink, "emit", emit)
+    return seen
+
+
+async def _hand_over(side: Side, count: int) -> tuple[list[bytes], list[bytes]]:
+    """`count` texts typed for an idle writer, which hands them over; (ids, frames)."""
+    side.writer_waiting = True  # an idle writer: it takes the texts in its next step
+    mids = [side.delivery.add(f"m{i}") for i in range(count)]
     for mid in mids:
-        alice.delivery.send(mid, "x")
+        side.delivery.send(mid, "x")
     await asyncio.sleep(0)  # the end of the turn: left to the writer, which is about to run
-    assert alice.rows() == 0 and alice.kicks == 3
-    alice.write_frames()  # handed to the transport, whose step is queued before the write
-    assert alice.rows() == 0 and not alice.sink.of("sent")
+    assert side.rows() == 0 and side.kicks == count
+    frames = side.write_frames()  # handed to the transport, whose step is queued first
     await asyncio.sleep(0)
-    assert alice.rows() == 3 and on_disk_at_sent == [3, 3, 3]
+    assert side.rows() == 0 and not side.sink.of("sent")  # the disk did not delay them
+    return mids, frames
+
+
+async def test_without_a_receipt_the_rows_are_written_after_the_grace_then_sent(
+    pair: tuple[Side, Side], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice, _ = pair
+    at_sent = _rows_at_sent(alice, monkeypatch)
+    mids, _ = await _hand_over(alice, 3)
+    await asyncio.sleep(GRACE * 2)
+    assert at_sent == [3, 3, 3]  # on disk before its `sent` event
+    assert [e["id"] for e in alice.sink.of("sent")] == [m.hex() for m in mids]
+
+
+async def test_a_receipt_within_the_grace_keeps_the_rows_off_the_disk(
+    pair: tuple[Side, Side], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice, bob = pair
+    at_sent = _rows_at_sent(alice, monkeypatch)
+    mids, frames = await _hand_over(alice, 3)
+    bob.read_frames(frames)
+    alice.read_frames(bob.write_frames())  # the receipt, before the grace is over
+    assert [(r.event, r.fields["id"]) for r in alice.sink.events] == [
+        (name, mid.hex()) for mid in mids for name in ("sent", "delivered")
+    ]
+    await asyncio.sleep(GRACE * 2)
+    assert at_sent == [0, 0, 0] and alice.rows() == 0  # never written (nor deleted)
+    assert len(alice.sink.of("sent")) == 3 and alice.delivery.kept() == 0
+
+
+async def test_the_end_of_the_session_writes_what_waits_for_its_receipt(
+    pair: tuple[Side, Side], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice, _ = pair
+    at_sent = _rows_at_sent(alice, monkeypatch)
+    mids, _ = await _hand_over(alice, 2)
+    alice.delivery.close()  # quit, or the connection was lost: the store closes next
+    assert at_sent == [2, 2]
+    assert [e["id"] for e in alice.sink.of("sent")] == [m.hex() for m in mids]
+    await asyncio.sleep(GRACE * 2)
+    assert len(alice.sink.of("sent")) == 2  # the grace's timer is gone
+
+
+async def test_a_message_resent_from_the_outbox_is_reported_sent_at_once(
+    pair: tuple[Side, Side],
+) -> None:
+    alice, _ = pair
+    older = alice.outbox.add(BOB.did, "left over from an earlier session")
+    alice.delivery.send_pending()
+    alice.write_frames()
+    await asyncio.sleep(0)  # one turn: its row was on disk all along
+    assert [e["id"] for e in alice.sink.of("sent")] == [older.hex()]
 
 
 async def test_with_the_writer_busy_rows_are_written_at_the_end_of_the_turn(
