@@ -67,27 +67,76 @@ def test_credit_blocks_sender_and_consumption_releases_it() -> None:
     assert sender.can_start_message()
 
 
-def test_small_consumption_waits_for_quarter_or_empty_queue() -> None:
-    receiver = ChannelFraming(window=100)
-    assert receiver.consumed(3, queue_empty=False) is None
-    assert receiver.consumed(3, queue_empty=True) == credit_message(8)
+def _deliver(sender: ChannelFraming, receiver: ChannelFraming, size: int) -> bytes:
+    """One message of `size` bytes from `sender` through `receiver`'s reassembly."""
+    out = [m for c in sender.chunks(b"m" * size) if (m := receiver.receive(c)) is not None]
+    assert out == [b"m" * size]
+    return out[0]
 
 
-def test_idle_reader_returns_all_pending_credit() -> None:
-    receiver = ChannelFraming(window=100)
-    assert receiver.return_pending() is None  # nothing consumed: no CREDIT of 0
-    assert receiver.consumed(3, queue_empty=False) is None
-    assert receiver.consumed(0, queue_empty=False) is None
-    assert receiver.return_pending() == bytes.fromhex("02 00000005")  # (3 + 1) + (0 + 1)
+def test_a_quarter_of_the_window_consumed_goes_back_at_once() -> None:
+    sender, receiver = ChannelFraming(window=400), ChannelFraming(window=400)
+    sizes = [20] * 5  # costs 21 each: 84 after four, then 105 >= 400 // 4
+    for size in sizes:
+        _deliver(sender, receiver, size)
+    answers = [receiver.consumed(size, queue_empty=False) for size in sizes]
+    assert answers == [None] * 4 + [credit_message(105)]
+
+
+def test_an_idle_reader_keeps_small_credit_while_the_sender_has_plenty() -> None:
+    """A chat message costs no CREDIT of its own: 379 of 400 are left, as the receiver counts."""
+    sender, receiver = ChannelFraming(window=400), ChannelFraming(window=400)
+    _deliver(sender, receiver, 20)
+    assert receiver.consumed(20, queue_empty=True) is None
     assert receiver.return_pending() is None
-    sender = ChannelFraming(window=100)
-    for chunk in sender.chunks(b"abc"):  # the sender accepts exactly that credit back
-        assert receiver.receive(chunk) == b"abc"
-    assert sender.send_credit == 96
-    assert receiver.consumed(3, queue_empty=False) is None
-    credit = receiver.return_pending()
-    assert credit is not None and sender.receive(credit) is None
-    assert sender.send_credit == 100
+
+
+def test_an_idle_reader_returns_all_pending_credit_when_the_sender_may_be_short() -> None:
+    sender, receiver = ChannelFraming(window=400), ChannelFraming(window=400)
+    assert receiver.return_pending() is None  # nothing consumed: no CREDIT of 0
+    for _ in range(50):  # 50 x 4 = 200: exactly half the window left, not yet short
+        _deliver(sender, receiver, 3)
+    assert all(receiver.consumed(3, queue_empty=False) is None for _ in range(20))
+    assert receiver.return_pending() is None
+    _deliver(sender, receiver, 3)  # 196 left: under half
+    assert receiver.consumed(3, queue_empty=False) is None  # 84 pending, more queued
+    credit = receiver.return_pending()  # idle
+    assert credit == credit_message(84)
+    assert sender.receive(credit) is None and sender.send_credit == 400 - 204 + 84
+    assert receiver.return_pending() is None
+    # 280 left as the receiver counts now: an emptied queue keeps the next 4 for later.
+    assert receiver.consumed(3, queue_empty=True) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    window=st.integers(8, 2000),
+    sizes=st.lists(st.integers(0, 700), min_size=1, max_size=60),
+    reads=st.lists(st.integers(1, 5), min_size=1, max_size=60),
+)
+def test_a_blocked_sender_is_always_released_once_its_messages_are_read(
+    window: int, sizes: list[int], reads: list[int]
+) -> None:
+    """Whatever the message sizes and however the reader batches its reads, the sender never
+    waits for credit once everything it sent has been read and the reader went idle."""
+    sender = ChannelFraming(window=window, max_message_size=700)
+    receiver = ChannelFraming(window=window, max_message_size=700)
+    queue: list[bytes] = []
+    todo = list(sizes)
+    batches = iter(reads * (len(sizes) + 1))
+    while todo or queue:
+        while todo and sender.can_start_message():
+            queue.append(_deliver(sender, receiver, todo.pop(0)))
+        for _ in range(min(next(batches), len(queue))):
+            credit = receiver.consumed(len(queue.pop(0)), queue_empty=not queue)
+            if credit is not None:
+                sender.receive(credit)
+        if not queue:
+            credit = receiver.return_pending()
+            if credit is not None:
+                sender.receive(credit)
+            assert not todo or sender.can_start_message()  # else: stuck for ever
+    assert sender.send_credit <= window
 
 
 @pytest.mark.parametrize(

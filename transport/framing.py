@@ -16,11 +16,14 @@ The receiver grants a window of `window` payload bytes. The sender may *start* a
 while its credit is positive; it then sends the whole message and subtracts its cost (credit
 may go negative by at most one message). The receiver returns credit as the reader takes
 messages out of its queue. Each message costs its payload length plus one (so even empty
-messages are bounded). Credit is returned when a quarter of the window has been consumed or
-the queue becomes empty (`consumed`), or the reader went idle (`return_pending`, for a reader
-that takes messages as they complete), so a blocked sender is always released. So the
-receiver holds at most `window + max_message_size` bytes whatever the sender does, and a slow
-reader slows the sender.
+messages are bounded). Credit is returned when a quarter of the window has been consumed
+(`consumed`), and when the queue becomes empty or the reader went idle (`return_pending`, for
+a reader that takes messages as they complete) while the sender may be short of credit: under
+half the window left as the receiver counts it (`granted - received`; what is still in flight
+only makes the sender's credit lower, and is counted once it arrives). A blocked sender is
+thus always released once everything it sent has been read, and a chat message costs no
+CREDIT message of its own. So the receiver holds at most `window + max_message_size` bytes
+whatever the sender does, and a slow reader slows the sender.
 A peer that starts a message without credit, sends more credit than it could have owed, or
 exceeds the message size violates the protocol.
 """
@@ -139,14 +142,18 @@ class ChannelFraming:
     def consumed(self, size: int, *, queue_empty: bool) -> bytes | None:
         """The reader took a `size`-byte message; return a CREDIT message when one is due."""
         self._pending_credit += size + 1
-        if queue_empty or self._pending_credit >= self.window // 4:
-            return self.return_pending()
-        return None
+        if self._pending_credit >= self.window // 4:
+            return self._return_all()
+        return self.return_pending() if queue_empty else None
 
     def return_pending(self) -> bytes | None:
-        """The reader went idle: a CREDIT message with all consumed credit, if any is pending."""
-        if not self._pending_credit:
+        """The reader went idle: a CREDIT message with all consumed credit, if the sender may
+        be short of credit (under half the window left, as we count it) and some is pending."""
+        if not self._pending_credit or self._granted - self._received >= self.window // 2:
             return None
+        return self._return_all()
+
+    def _return_all(self) -> bytes:
         amount, self._pending_credit = self._pending_credit, 0
         self._granted += amount
         return credit_message(amount)
