@@ -2,11 +2,12 @@
 
 Theory of operation
 -------------------
-The sender hashes the file (SHA-256), sends a `FileOffer` (random 16-byte id, bare name, size,
-hash, chunk size) and then `FileChunk`s of at most 64 KiB in order; the session feeds chunks a
-few at a time and waits until the transport took them, so memory stays bounded whatever the
-file size (backpressure comes from `Peer.send`). The receiver writes the chunks to a private
-temporary file in the downloads folder, hashing as it goes; when `size` bytes arrived it
+The sender hashes the file (SHA-256; the session does that in a worker thread), sends a
+`FileOffer` (random 16-byte id, bare name, size, hash, chunk size) and then `FileChunk`s of at
+most 64 KiB in order; the session feeds chunks a few at a time and waits until the transport
+took them, so memory stays bounded whatever the file size (backpressure comes from
+`Peer.send`). The receiver writes the chunks to a private temporary file in the downloads
+folder, hashing as it goes; when `size` bytes arrived it
 compares the hash, moves the file to a name that does not exist yet (`name`, `name (1)`, ...,
 never overwriting and never leaving the folder) and answers `FileAck(next_offset=size)`. A hash
 mismatch deletes the temporary file and sends no ack. The channel is ordered and reliable, so a
@@ -84,9 +85,13 @@ def _sha256_of(handle: BinaryIO) -> bytes:
 
 
 class OutgoingFile:
-    """A file we send: opened and hashed up front, then read chunk by chunk."""
+    """A file we send: opened and hashed up front, then read chunk by chunk.
 
-    def __init__(self, path: Path, *, file_id: bytes | None = None) -> None:
+    `hash_now=False` leaves the hashing (reading the whole file: seconds for gigabytes) to a
+    later `hash()`, which the session runs in a thread so that its event loop goes on.
+    """
+
+    def __init__(self, path: Path, *, file_id: bytes | None = None, hash_now: bool = True) -> None:
         self.path = path
         try:
             self._handle: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed by close()
@@ -97,7 +102,9 @@ class OutgoingFile:
             if not stat.S_ISREG(info.st_mode):
                 raise UserError(f"{path} is not a regular file")
             self.size = info.st_size
-            self.sha256 = _sha256_of(self._handle)
+            self._sha256: bytes | None = None
+            if hash_now:
+                self.hash()
         except BaseException:
             self._handle.close()
             raise
@@ -110,13 +117,40 @@ class OutgoingFile:
     def id(self) -> str:
         return self.file_id.hex()
 
+    @property
+    def hashed(self) -> bool:
+        return self._sha256 is not None
+
+    @property
+    def sha256(self) -> bytes:
+        """The file's SHA-256 (once `hash` ran)."""
+        if self._sha256 is None:
+            raise FileTransferError(f"{self.path} must be hashed first")
+        return self._sha256
+
+    def hash(self) -> bytes:
+        """The file's SHA-256, read from the start (blocking; safe in a worker thread, as long
+        as nothing else reads the file meanwhile). UserError if it cannot be read."""
+        try:
+            self._sha256 = _sha256_of(self._handle)
+        except OSError as exc:
+            raise UserError(f"cannot read {self.path}: {exc.strerror or exc}") from None
+        return self._sha256
+
+    def check_name(self) -> None:
+        """UserError now if an offer could not carry this file's name."""
+        self._offer(bytes(32))
+
     def offer(self) -> FileOffer:
+        return self._offer(self.sha256)
+
+    def _offer(self, sha256: bytes) -> FileOffer:
         try:
             return FileOffer(
                 file_id=self.file_id,
                 name=self.name,
                 size=self.size,
-                sha256=self.sha256,
+                sha256=sha256,
                 chunk_size=CHUNK_SIZE,
             )
         except ValueError as exc:

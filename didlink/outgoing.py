@@ -58,10 +58,15 @@ class Outgoing:
                 return
             self._route(command)
         else:
-            try:
-                outgoing = OutgoingFile(Path(command.path).expanduser())
-                outgoing.offer()  # the name must be sendable
+            try:  # hashed later, in a thread, by its transfer (didlink/transfers.py)
+                outgoing = OutgoingFile(Path(command.path).expanduser(), hash_now=False)
             except UserError as exc:
+                self._error(str(exc))
+                return
+            try:
+                outgoing.check_name()
+            except UserError as exc:
+                outgoing.close()
                 self._error(str(exc))
                 return
             self._route(outgoing)

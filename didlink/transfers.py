@@ -2,9 +2,11 @@
 
 Theory of operation (specs/cli-jsonl.md section 5)
 --------------------------------------------------
-Sending: one task per file queues its `FileOffer`, then three chunks at a time, each time
-waiting (`flush`) until the session's writer handed everything queued to the transport, so a
-file of any size holds at most a few frames in memory and `Peer.send`'s backpressure paces it.
+Sending: one task per file hashes it in a worker thread if it is not yet (reading gigabytes
+takes seconds; the session's loop goes on), queues its `FileOffer`, then three chunks at a
+time, each time waiting (`flush`) until the session's writer handed everything queued to the
+transport, so a file of any size holds at most a few frames in memory and `Peer.send`'s
+backpressure paces it.
 `file_sent` is emitted when the peer's `FileAck` covers the whole file.
 
 Receiving: `FileOffer` opens an `IncomingFile`, `FileChunk`s are written in order; when the file
@@ -82,8 +84,10 @@ class Transfers:
 
     # -- sending -----------------------------------------------------------------------------
 
-    def send(self, outgoing: OutgoingFile, *, resume: bool = False) -> None:
-        """Start sending `outgoing` in its own task (`resume`: wait for the receiver's offset)."""
+    def send(self, outgoing: OutgoingFile, *, resume: OutgoingState | None = None) -> None:
+        """Start sending `outgoing` in its own task: hashed first (in a thread) if it is not
+        yet; `resume`, the state a previous session saved: the file must be unchanged, and the
+        task waits for the receiver's offset."""
         task = asyncio.create_task(self._send(outgoing, resume=resume))
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
@@ -98,20 +102,16 @@ class Transfers:
             return
         for state in self._states.outgoing(self._peer_did):
             try:
-                outgoing = OutgoingFile(state.path, file_id=state.file_id)
+                outgoing = OutgoingFile(state.path, file_id=state.file_id, hash_now=False)
             except UserError as exc:
                 self._states.forget(state.file_id)
                 self._emit("error", message=f"cannot resume sending a file: {exc}")
                 continue
-            if (outgoing.size, outgoing.sha256) != (state.size, state.sha256):
-                outgoing.close()
-                self._states.forget(state.file_id)
-                self._emit("error", message=f"{state.path} changed: its transfer is not resumed")
-                continue
-            self.send(outgoing, resume=True)
+            self.send(outgoing, resume=state)
 
-    async def _send(self, outgoing: OutgoingFile, *, resume: bool = False) -> None:
+    async def _send(self, outgoing: OutgoingFile, *, resume: OutgoingState | None = None) -> None:
         try:
+            sha256 = await self._hashed(outgoing, resume)
             if self._states is not None:
                 self._states.save_outgoing(
                     OutgoingState(
@@ -119,15 +119,15 @@ class Transfers:
                         self._peer_did,
                         outgoing.path.resolve(),
                         outgoing.size,
-                        outgoing.sha256,
+                        sha256,
                     )
                 )
             point: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-            if resume:
+            if resume is not None:
                 self._resume_points[outgoing.file_id] = point
             self._channel.send(outgoing.offer())
             self._outgoing[outgoing.file_id] = outgoing
-            if resume:
+            if resume is not None:
                 await self._flush()
                 async with asyncio.timeout(RESUME_TIMEOUT):
                     offset = await point
@@ -151,6 +151,28 @@ class Transfers:
         finally:
             self._resume_points.pop(outgoing.file_id, None)
             outgoing.close()
+
+    async def _hashed(self, outgoing: OutgoingFile, resume: OutgoingState | None) -> bytes:
+        """The file's SHA-256, read in a thread (gigabytes take seconds; the session goes on
+        meanwhile). A resumed file must be as the previous session left it: if it changed or
+        cannot be read, its saved state is forgotten."""
+        try:
+            if not outgoing.hashed:
+                await asyncio.to_thread(outgoing.hash)
+            if resume is not None and (outgoing.size, outgoing.sha256) != (
+                resume.size,
+                resume.sha256,
+            ):
+                raise FileTransferError(f"{outgoing.path} changed: its transfer is not resumed")
+        except (UserError, FileTransferError) as exc:
+            if resume is None:
+                raise
+            if self._states is not None:
+                self._states.forget(outgoing.file_id)
+            if isinstance(exc, FileTransferError):
+                raise
+            raise UserError(f"cannot resume sending a file: {exc}") from None
+        return outgoing.sha256
 
     def on_ack(self, ack: FileAck) -> None:
         outgoing = self._outgoing.get(ack.file_id)

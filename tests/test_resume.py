@@ -87,11 +87,13 @@ class Session:
         return [fields for event, fields in self.events[side] if event == name]
 
     async def settle(self) -> None:
-        for _ in range(200):
-            self.deliver()
-            await asyncio.sleep(0)
-            if not self.alice._tasks:
-                break
+        """Deliver until Alice's transfer tasks are done (a file is hashed in a thread)."""
+        async with asyncio.timeout(10):
+            while True:
+                self.deliver()
+                await asyncio.sleep(0.001 if self.alice._tasks else 0)
+                if not self.alice._tasks:
+                    break
         self.deliver()
 
     async def end(self) -> None:
@@ -160,9 +162,11 @@ async def test_a_changed_source_file_is_not_resumed(tmp_path: Path) -> None:
     await first.end()
     source.write_bytes(os.urandom(8 * CHUNK_SIZE))
     second = Session(tmp_path)
-    second.alice.resume_outgoing()
+    second.alice.resume_outgoing()  # hashed in a thread, then compared
+    await second.settle()
     assert "changed" in second.named("a", "error")[0]["message"]
     second.alice.resume_outgoing()  # and it is forgotten
+    await second.settle()
     assert len(second.named("a", "error")) == 1
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pytest
 
-from didlink.files import CHUNK_SIZE, OutgoingFile
+from didlink import files
+from didlink.files import CHUNK_SIZE, FileTransferError, OutgoingFile
 from didlink.transfers import MAX_INCOMING_FILES, Transfers
 from messaging.channel import MessageReceived
 from messaging.frames import FileAck, FileChunk, FileOffer
@@ -168,3 +170,57 @@ async def test_a_peer_cannot_open_files_without_bound(tmp_path: Path) -> None:
     assert len(errors) == 3 and all("already sending" in e["message"] for e in errors)
     parts = list((tmp_path / "b-downloads").iterdir())
     assert len(parts) == MAX_INCOMING_FILES
+
+
+def _hash_waits_for(release: threading.Event, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make file hashing wait until the test's event loop sets `release` (bounded): a hash run
+    on the loop's own thread would wait the whole bound and fail."""
+    real = files._sha256_of
+
+    def waiting(handle: BinaryIO) -> bytes:
+        if not release.wait(5):
+            raise AssertionError("the file was hashed on the event loop's thread")
+        return real(handle)
+
+    monkeypatch.setattr(files, "_sha256_of", waiting)
+
+
+async def test_a_file_is_hashed_in_a_thread_while_the_session_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice, bob = make_pair(tmp_path)
+    data = os.urandom(3 * CHUNK_SIZE + 7)
+    (tmp_path / "big.bin").write_bytes(data)
+    release = threading.Event()
+    _hash_waits_for(release, monkeypatch)
+    outgoing = OutgoingFile(tmp_path / "big.bin", hash_now=False)
+    assert not outgoing.hashed
+    with pytest.raises(FileTransferError, match="hashed first"):
+        outgoing.offer()
+    alice.transfers.send(outgoing)
+    await asyncio.sleep(0.05)  # the loop runs on while the file is read
+    assert alice.transfers.pending and not bob.named("file")
+    release.set()
+    await _drain(alice)
+    [got] = bob.named("file")
+    assert got["sha256"] == hashlib.sha256(data).hexdigest()
+    assert alice.named("file_sent")[0]["sha256"] == got["sha256"]
+
+
+async def test_stopping_while_a_file_is_hashed_closes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice, bob = make_pair(tmp_path)
+    (tmp_path / "big.bin").write_bytes(os.urandom(2 * CHUNK_SIZE))
+    release = threading.Event()
+    _hash_waits_for(release, monkeypatch)
+    outgoing = OutgoingFile(tmp_path / "big.bin", hash_now=False)
+    alice.transfers.send(outgoing)
+    await asyncio.sleep(0.01)
+    stopping = asyncio.create_task(alice.transfers.stop())  # quit, or the session ended
+    await asyncio.sleep(0.01)
+    release.set()  # the thread ends with its read of the closed file
+    async with asyncio.timeout(5):
+        await stopping
+    assert outgoing._handle.closed
+    assert not bob.named("file") and not alice.named("error")
