@@ -16,7 +16,7 @@ chunk at any other offset than the next expected one is a protocol violation.
 This module does file I/O but no networking and no asyncio; the session (didlink/node.py)
 drives it. Resuming after a reconnect (didlink/resume.py keeps the state): the sender `seek`s to
 the offset the receiver holds; the receiver re-opens its part file (`resume=True`), re-hashes
-the bytes already there and goes on from its end.
+the bytes already there (`rehash`) and goes on from its end.
 """
 
 from __future__ import annotations
@@ -206,7 +206,7 @@ class IncomingFile:
     """A file we receive: chunks in order to a private temporary file, checked at the end."""
 
     def __init__(self, offer: FileOffer, downloads: Path, *, resume: bool = False) -> None:
-        """A new part file; with `resume`, the existing one's bytes are kept (and re-hashed)."""
+        """A new part file; with `resume`, the existing one's bytes are kept (`rehash` them)."""
         self.offer = offer
         self.name = checked_name(offer.name)
         self.size = offer.size
@@ -229,11 +229,11 @@ class IncomingFile:
         except OSError as exc:
             raise FileTransferError(f"cannot write to {downloads}: {exc.strerror or exc}") from None
         self._handle: BinaryIO = os.fdopen(fd, "r+b")
-        if resume:
-            self._rehash()
 
-    def _rehash(self) -> None:
-        """Hash the bytes a previous session wrote; too many of them: start again from 0."""
+    def rehash(self) -> None:
+        """Hash the bytes a previous session wrote (a resumed file, before any `write`); too
+        many of them: start again from 0. Blocking: it reads the part file (the session runs
+        it in a worker thread)."""
         try:
             while block := self._handle.read(_HASH_BLOCK):
                 self._digest.update(block)

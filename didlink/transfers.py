@@ -72,6 +72,7 @@ class Transfers:
         self._incoming: dict[bytes, IncomingFile | None] = {}  # None: finished or given up
         self._outgoing: dict[bytes, OutgoingFile] = {}  # sent, waiting for the peer's ack
         self._tasks: set[asyncio.Task[None]] = set()
+        self._rehashing: dict[bytes, asyncio.Task[None]] = {}  # resumed part files being read
 
     @property
     def pending(self) -> bool:
@@ -202,13 +203,20 @@ class Transfers:
         try:
             self._receive(message)
         except FileTransferError as exc:
-            self._emit("error", message=str(exc))
-            previous = self._incoming.get(message.file_id)
-            if previous is not None:
-                previous.abort()
-                if self._states is not None:
-                    self._states.forget(message.file_id)
-            self._incoming[message.file_id] = None  # ignore the rest of this file
+            self._give_up(message.file_id, exc)
+
+    def _give_up(self, file_id: bytes, exc: FileTransferError) -> None:
+        """A broken incoming transfer: `error`, its part file deleted, the rest ignored."""
+        self._emit("error", message=str(exc))
+        rehashing = self._rehashing.pop(file_id, None)
+        if rehashing is not None and rehashing is not asyncio.current_task():
+            rehashing.cancel()  # its thread ends at its next read of the closed file
+        previous = self._incoming.get(file_id)
+        if previous is not None:
+            previous.abort()
+            if self._states is not None:
+                self._states.forget(file_id)
+        self._incoming[file_id] = None  # ignore the rest of this file
 
     def _receive(self, message: FileOffer | FileChunk) -> None:
         if isinstance(message, FileOffer):
@@ -222,37 +230,64 @@ class Transfers:
             found_incoming = self._open_offer(message)
             if found_incoming is None:
                 return
-            incoming = found_incoming
-            if not incoming.complete:  # where to start (0: a new file), see the module doc
-                self._channel.send(FileAck(file_id=message.file_id, next_offset=incoming.received))
-                self._kick()
-        else:
-            if message.file_id not in self._incoming:
-                raise FileTransferError("the peer sent a chunk of a file it did not offer")
-            found = self._incoming[message.file_id]
-            if found is None:
-                return  # a file we gave up on
-            incoming = found
-            incoming.write(message)
-            if incoming.progress.due(incoming.received):
-                self._emit("progress", id=incoming.id, bytes=incoming.received, total=incoming.size)
+            self._answer_offer(found_incoming)
+            return
+        if message.file_id not in self._incoming:
+            raise FileTransferError("the peer sent a chunk of a file it did not offer")
+        if message.file_id in self._rehashing:
+            raise FileTransferError("the peer sent a chunk before the offset to resume from")
+        found = self._incoming[message.file_id]
+        if found is None:
+            return  # a file we gave up on
+        incoming = found
+        incoming.write(message)
+        if incoming.progress.due(incoming.received):
+            self._emit("progress", id=incoming.id, bytes=incoming.received, total=incoming.size)
         if incoming.complete:
-            self._incoming[message.file_id] = None
-            path, ack = incoming.finish()
-            if self._states is not None:
-                self._states.save_incoming(self._peer_did, incoming.offer, saved=str(path))
-            self._channel.send(ack)
-            self._kick()
-            fields: dict[str, Any] = {"from": self._peer_did}
-            self._emit(
-                "file",
-                **fields,
-                id=incoming.id,
-                name=incoming.name,
-                size=incoming.size,
-                sha256=incoming.offer.sha256.hex(),
-                path=str(path),
-            )
+            self._finish(incoming)
+
+    def _answer_offer(self, incoming: IncomingFile) -> None:
+        """Where to start (0: a new file, see the module doc), or the file is already whole."""
+        if incoming.complete:
+            self._finish(incoming)
+            return
+        file_id = incoming.offer.file_id
+        self._channel.send(FileAck(file_id=file_id, next_offset=incoming.received))
+        self._kick()
+
+    async def _resume_incoming(self, incoming: IncomingFile) -> None:
+        """Re-hash a resumed part file in a worker thread (gigabytes take seconds; the session
+        goes on meanwhile), then answer the offer with the offset to resume from."""
+        file_id = incoming.offer.file_id
+        try:
+            await asyncio.to_thread(incoming.rehash)
+        except FileTransferError as exc:
+            self._give_up(file_id, exc)
+            return
+        self._rehashing.pop(file_id, None)
+        try:
+            self._answer_offer(incoming)
+        except FileTransferError as exc:
+            self._give_up(file_id, exc)
+
+    def _finish(self, incoming: IncomingFile) -> None:
+        """All the bytes arrived: check the hash, save the file, acknowledge it, `file`."""
+        self._incoming[incoming.offer.file_id] = None
+        path, ack = incoming.finish()
+        if self._states is not None:
+            self._states.save_incoming(self._peer_did, incoming.offer, saved=str(path))
+        self._channel.send(ack)
+        self._kick()
+        fields: dict[str, Any] = {"from": self._peer_did}
+        self._emit(
+            "file",
+            **fields,
+            id=incoming.id,
+            name=incoming.name,
+            size=incoming.size,
+            sha256=incoming.offer.sha256.hex(),
+            path=str(path),
+        )
 
     def _open_offer(self, offer: FileOffer) -> IncomingFile | None:
         """A new or resumed incoming file; None if we saved this file in an earlier session."""
@@ -269,8 +304,13 @@ class Transfers:
             self._channel.send(FileAck(file_id=offer.file_id, next_offset=offer.size))
             self._kick()
             return None
-        else:
+        else:  # answered once its part file is re-hashed
             incoming = IncomingFile(offer, self._downloads, resume=True)
+            self._incoming[offer.file_id] = incoming
+            task = asyncio.create_task(self._resume_incoming(incoming))
+            self._rehashing[offer.file_id] = task
+            task.add_done_callback(lambda done: self._rehashing.pop(offer.file_id, None))
+            return None
         self._incoming[offer.file_id] = incoming
         return incoming
 
@@ -278,9 +318,10 @@ class Transfers:
 
     async def stop(self) -> None:
         """Stop sending; keep partial downloads to resume (with `states`), else delete them."""
-        for task in list(self._tasks):
+        tasks = [*self._tasks, *self._rehashing.values()]
+        for task in tasks:
             task.cancel()
-        for task in list(self._tasks):
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         for incoming in self._incoming.values():

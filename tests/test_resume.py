@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from didlink.files import CHUNK_SIZE, OutgoingFile
+from didlink.files import CHUNK_SIZE, IncomingFile, OutgoingFile
 from didlink.resume import TransferStates
 from didlink.sealing import Sealer
 from didlink.store import Store
@@ -184,3 +185,69 @@ def test_states_are_sealed(tmp_path: Path) -> None:
     found = TransferStates(store, Sealer(ALICE_KEY)).incoming(bytes(16))
     assert found is not None and found.offer == offer and found.saved is None
     store.close()
+
+
+async def _interrupted(tmp_path: Path) -> tuple[bytes, Path]:
+    """A file whose first session was cut after three chunks: (its data, its path)."""
+    data = os.urandom(6 * CHUNK_SIZE)
+    source = tmp_path / "big.bin"
+    source.write_bytes(data)
+    first = Session(tmp_path, stop_after_rounds=1)
+    first.alice.send(OutgoingFile(source))
+    await first.settle()
+    await first.end()
+    return data, source
+
+
+async def test_the_receiver_rehashes_a_part_file_in_a_thread_then_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data, _ = await _interrupted(tmp_path)
+    release = threading.Event()
+    real = IncomingFile.rehash
+
+    def waiting(self: IncomingFile) -> None:
+        if not release.wait(5):
+            raise AssertionError("the part file was re-hashed on the event loop's thread")
+        real(self)
+
+    monkeypatch.setattr(IncomingFile, "rehash", waiting)
+    second = Session(tmp_path)
+    second.alice.resume_outgoing()
+    for _ in range(20):  # the loop goes on; the offer waits for its answer
+        second.deliver()
+        await asyncio.sleep(0.005)
+    assert second.bob._rehashing and not second.named("a", "progress")
+    release.set()
+    await second.settle()
+    [got] = second.named("b", "file")
+    assert Path(got["path"]).read_bytes() == data  # noqa: ASYNC240 - a test
+    assert not second.bob._rehashing
+    await second.end()
+
+
+async def test_a_chunk_before_the_resume_offset_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data, source = await _interrupted(tmp_path)
+    release = threading.Event()
+    real = IncomingFile.rehash
+
+    def waiting(self: IncomingFile) -> None:
+        release.wait(5)
+        real(self)
+
+    monkeypatch.setattr(IncomingFile, "rehash", waiting)
+    second = Session(tmp_path)
+    outgoing = OutgoingFile(source)
+    [state] = second.alice._states.outgoing(BOB_KEY.did)  # type: ignore[union-attr]
+    outgoing.file_id = state.file_id
+    second.bob.on_data(outgoing.offer())  # the re-offer: Bob starts re-hashing
+    second.bob.on_data(FileChunk(file_id=state.file_id, offset=0, data=data[:CHUNK_SIZE]))
+    assert "before the offset" in second.named("b", "error")[0]["message"]
+    release.set()
+    await asyncio.sleep(0.05)  # the cancelled re-hash ends without a word
+    assert len(second.named("b", "error")) == 1 and not second.bob._rehashing
+    assert not list((tmp_path / "b-downloads").glob(".didlink-*.part"))  # given up: deleted
+    outgoing.close()
+    await second.end()
