@@ -269,6 +269,8 @@ class Transfers:
             self._answer_offer(incoming)
         except FileTransferError as exc:
             self._give_up(file_id, exc)
+        except MessagingError:
+            pass  # the session ended meanwhile: the part file stays for the next one (`stop`)
 
     def _finish(self, incoming: IncomingFile) -> None:
         """All the bytes arrived: check the hash, save the file, acknowledge it, `file`."""

@@ -251,3 +251,30 @@ async def test_a_chunk_before_the_resume_offset_is_refused(
     assert not list((tmp_path / "b-downloads").glob(".didlink-*.part"))  # given up: deleted
     outgoing.close()
     await second.end()
+
+
+async def test_a_session_that_ends_during_the_rehash_keeps_the_part_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _interrupted(tmp_path)
+    release = threading.Event()
+    real = IncomingFile.rehash
+
+    def waiting(self: IncomingFile) -> None:
+        release.wait(5)
+        real(self)
+
+    monkeypatch.setattr(IncomingFile, "rehash", waiting)
+    second = Session(tmp_path)
+    second.alice.resume_outgoing()
+    for _ in range(10):
+        second.deliver()
+        await asyncio.sleep(0.005)
+    [rehash] = second.bob._rehashing.values()
+    second.pair.b.close()  # the session ends (our Close queued): no more sends on this channel
+    release.set()
+    async with asyncio.timeout(5):
+        await rehash  # ends quietly: nobody is left to answer
+    assert not second.named("b", "error") and not second.bob._rehashing
+    await second.end()
+    assert list((tmp_path / "b-downloads").glob(".didlink-*.part"))  # kept for the next session
