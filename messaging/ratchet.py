@@ -16,6 +16,9 @@ the new sending chain) is left pending and done by the next `encrypt`, or by `pr
 when the caller has idle time, so that a message is readable one X25519 key generation and one
 exchange sooner. Both halves run in the specification's order on the same values: the wire
 messages, and every key, are exactly those of the eager step (spec section 3.5).
+`prepare_send` also derives the next message's keys (KDF_CK, then ENCRYPT's HKDF) from the
+current sending chain key; `encrypt` uses them if that chain key is still current, so the state
+and the bytes are those of deriving them when the message is encrypted.
 Out-of-order messages are handled by storing skipped message keys (bounded by `MAX_SKIP` per
 step and `MAX_STORED_SKIPPED` in total). Each message key is used once and then deleted, so a
 replayed message fails.
@@ -208,14 +211,21 @@ def aead_decrypt(mk: bytes, data: bytes, ad: bytes) -> bytes:
 
 
 def _seal(mk: bytes, plaintext: bytes, ad: bytes, header: bytes) -> bytes:
-    """header || ENCRYPT(mk, plaintext, ad || header).
+    """header || ENCRYPT(mk, plaintext, ad || header)."""
+    return _seal_with(_message_keys(mk), plaintext, ad, header)
+
+
+def _seal_with(
+    keys: tuple[bytes, bytes, bytes], plaintext: bytes, ad: bytes, header: bytes
+) -> bytes:
+    """`_seal` with the message key's (enc key, auth key, IV) already derived.
 
     A large plaintext (a file frame is 256 KiB) is encrypted straight into the output buffer
     (`update_into`, the PKCS#7 padding as a second one-block update) and the tag hashes that
     buffer in place: one copy instead of five. A small one (a chat message) is quicker with
     plain concatenation. Both give the same bytes (tests/test_ratchet_fastpath.py).
     """
-    enc_key, auth_key, iv = _message_keys(mk)
+    enc_key, auth_key, iv = keys
     encryptor = _new_encryptor(algorithms.AES256(enc_key), modes.CBC(iv))
     padding = _PADDING[BLOCK - len(plaintext) % BLOCK]
     if len(plaintext) < _IN_PLACE_MIN:
@@ -331,6 +341,8 @@ class RatchetSession:
         self._rng = rng
         # The sending half of the last DH ratchet step is still to do (see the module docstring).
         self._send_step_due = False
+        # From `prepare_send`: (CKs it was derived from, next CKs, the message keys).
+        self._next_keys: tuple[bytes, bytes, tuple[bytes, bytes, bytes]] | None = None
 
     # -- construction (spec section 3.3) --
 
@@ -390,14 +402,19 @@ class RatchetSession:
         return self._cks is not None or self._send_step_due
 
     def prepare_send(self) -> None:
-        """Do now the pending sending half of a DH ratchet step, if any (what `encrypt` would
-        do first): for idle time, after a received message was handled."""
+        """Do now what the next `encrypt` would do first: the pending sending half of a DH
+        ratchet step, if any, and the next message's key derivation. For idle time, after a
+        received message was handled."""
         if self._send_step_due:
             assert self._dhr is not None  # a pending half always follows a receiving half
             self._dhs, self._dhs_pub, self._rk, self._cks = _sending_step(
                 self._rk, self._dhr, self._rng
             )
             self._send_step_due = False
+        cks = self._cks
+        if cks is not None and (self._next_keys is None or self._next_keys[0] != cks):
+            next_cks, mk = kdf_ck(cks)
+            self._next_keys = (cks, next_cks, _message_keys(mk))
 
     @property
     def skipped_key_count(self) -> int:
@@ -416,10 +433,15 @@ class RatchetSession:
             )
         if self._ns >= 2**32 - 1:
             raise LocalProtocolError("the sending chain is exhausted")
-        self._cks, mk = kdf_ck(self._cks)
+        prepared, self._next_keys = self._next_keys, None
+        if prepared is not None and prepared[0] == self._cks:
+            _, self._cks, keys = prepared  # derived by `prepare_send` from this very CKs
+        else:
+            self._cks, mk = kdf_ck(self._cks)
+            keys = _message_keys(mk)
         header = _HEADER.pack(WIRE_VERSION, self._dhs_pub, self._pn, self._ns)
         self._ns += 1
-        return _seal(mk, plaintext, self._ad, header)
+        return _seal_with(keys, plaintext, self._ad, header)
 
     # -- decrypt (spec section 3.5) --
 

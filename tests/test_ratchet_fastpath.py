@@ -196,3 +196,40 @@ def test_pending_sending_half_changes_no_byte(
         assert wires[0] == wires[1]
     for lazy, eager in zip(pending, prepared, strict=True):
         assert lazy.to_state() == eager.to_state()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(["alice", "bob"]), st.integers(0, 3), st.integers(1, 3)),
+        min_size=1,
+        max_size=14,
+    )
+)
+def test_message_keys_derived_early_change_no_byte(steps: list[tuple[str, int, int]]) -> None:
+    """`prepare_send` any number of times before a send (the next message's keys derived
+    early), also when a DH step arrives in between and makes them stale: the same wire
+    messages and state as deriving them in `encrypt`."""
+    plain, early = _seeded_pair(), _seeded_pair()
+    for turn, (speaker, prepares, count) in enumerate(steps):
+        if turn == 0:
+            speaker = "alice"  # the initiator speaks first
+        wires = []
+        for sides in (plain, early):
+            sender, receiver = sides if speaker == "alice" else sides[::-1]
+            sent = []
+            for i in range(count):
+                if sides is early:
+                    for _ in range(prepares if i == 0 else prepares % 2):
+                        sender.prepare_send()
+                sent.append(sender.encrypt(b"m%d" % i))
+            if sides is early and prepares == 3:
+                sender.prepare_send()  # stale once the peer steps: replaced at our next send
+            wires.append(sent)
+            for i, wire in enumerate(sent):
+                assert receiver.decrypt(wire) == b"m%d" % i
+            if sides is early and prepares:
+                receiver.prepare_send()  # as the node does after reading
+        assert wires[0] == wires[1]
+    for a, b in zip(plain, early, strict=True):
+        assert a.to_state() == b.to_state()
