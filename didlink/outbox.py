@@ -99,7 +99,7 @@ class Outbox:
     ) -> bytes:
         """Store `text` for `peer_did` (sealed); its message id.
 
-        `deferred`: keep the row in memory until `flush()` (or any other call of this outbox),
+        `deferred`: keep the row in memory until `flush()` (or a read: `pending`, `count`),
         which seals and writes it; the time stored is the flush's unless `now` is given.
         """
         mid = new_message_id() if message_id is None else _check_id(message_id)

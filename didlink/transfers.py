@@ -160,20 +160,19 @@ class Transfers:
         try:
             if not outgoing.hashed:
                 await asyncio.to_thread(outgoing.hash)
-            if resume is not None and (outgoing.size, outgoing.sha256) != (
-                resume.size,
-                resume.sha256,
-            ):
-                raise FileTransferError(f"{outgoing.path} changed: its transfer is not resumed")
-        except (UserError, FileTransferError) as exc:
+        except UserError as exc:
             if resume is None:
                 raise
-            if self._states is not None:
-                self._states.forget(outgoing.file_id)
-            if isinstance(exc, FileTransferError):
-                raise
+            self._forget_state(outgoing)
             raise UserError(f"cannot resume sending a file: {exc}") from None
+        if resume is not None and (outgoing.size, outgoing.sha256) != (resume.size, resume.sha256):
+            self._forget_state(outgoing)
+            raise FileTransferError(f"{outgoing.path} changed: its transfer is not resumed")
         return outgoing.sha256
+
+    def _forget_state(self, outgoing: OutgoingFile) -> None:
+        if self._states is not None:
+            self._states.forget(outgoing.file_id)
 
     def on_ack(self, ack: FileAck) -> None:
         outgoing = self._outgoing.get(ack.file_id)

@@ -208,8 +208,8 @@ def test_pending_sending_half_changes_no_byte(
 )
 def test_message_keys_derived_early_change_no_byte(steps: list[tuple[str, int, int]]) -> None:
     """`prepare_send` any number of times before a send (the next message's keys derived
-    early), also when a DH step arrives in between and makes them stale: the same wire
-    messages and state as deriving them in `encrypt`."""
+    early), also after our last send, before the peer's DH step replaces the sending chain:
+    the same wire messages and state as deriving them in `encrypt`."""
     plain, early = _seeded_pair(), _seeded_pair()
     for turn, (speaker, prepares, count) in enumerate(steps):
         if turn == 0:

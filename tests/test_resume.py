@@ -199,10 +199,9 @@ async def _interrupted(tmp_path: Path) -> tuple[bytes, Path]:
     return data, source
 
 
-async def test_the_receiver_rehashes_a_part_file_in_a_thread_then_answers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    data, _ = await _interrupted(tmp_path)
+def _rehash_waits_for(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
+    """Make a part file's re-hash wait until the test's event loop sets the event it returns
+    (bounded): a re-hash on the loop's own thread would wait the whole bound and fail."""
     release = threading.Event()
     real = IncomingFile.rehash
 
@@ -212,6 +211,14 @@ async def test_the_receiver_rehashes_a_part_file_in_a_thread_then_answers(
         real(self)
 
     monkeypatch.setattr(IncomingFile, "rehash", waiting)
+    return release
+
+
+async def test_the_receiver_rehashes_a_part_file_in_a_thread_then_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data, _ = await _interrupted(tmp_path)
+    release = _rehash_waits_for(monkeypatch)
     second = Session(tmp_path)
     second.alice.resume_outgoing()
     for _ in range(20):  # the loop goes on; the offer waits for its answer
@@ -230,14 +237,7 @@ async def test_a_chunk_before_the_resume_offset_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data, source = await _interrupted(tmp_path)
-    release = threading.Event()
-    real = IncomingFile.rehash
-
-    def waiting(self: IncomingFile) -> None:
-        release.wait(5)
-        real(self)
-
-    monkeypatch.setattr(IncomingFile, "rehash", waiting)
+    release = _rehash_waits_for(monkeypatch)
     second = Session(tmp_path)
     outgoing = OutgoingFile(source)
     [state] = second.alice._states.outgoing(BOB_KEY.did)  # type: ignore[union-attr]
@@ -257,14 +257,7 @@ async def test_a_session_that_ends_during_the_rehash_keeps_the_part_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await _interrupted(tmp_path)
-    release = threading.Event()
-    real = IncomingFile.rehash
-
-    def waiting(self: IncomingFile) -> None:
-        release.wait(5)
-        real(self)
-
-    monkeypatch.setattr(IncomingFile, "rehash", waiting)
+    release = _rehash_waits_for(monkeypatch)
     second = Session(tmp_path)
     second.alice.resume_outgoing()
     for _ in range(10):
