@@ -38,7 +38,7 @@ from messaging.channel import ChannelState, SecureChannel
 from messaging.errors import MessagingError
 from messaging.frames import FileAck, FileChunk, FileOffer
 
-CHUNKS_PER_ROUND = 3  # 3 x 64 KiB chunks fill one 256 KiB frame
+CHUNKS_PER_ROUND = 3  # one frame: three data-channel messages (files.CHUNK_SIZE)
 MAX_INCOMING_FILES = 8  # files a peer may have in progress towards us at once
 RESUME_TIMEOUT = 30.0  # seconds a resumed offer waits for the receiver's first ack
 

@@ -18,7 +18,10 @@ from didlink.files import (
     checked_name,
     unique_path,
 )
+from didlink.transfers import CHUNKS_PER_ROUND
 from messaging.frames import FileChunk, FileOffer
+from tests.support.loopback import ChannelPair
+from transport.framing import split_message
 
 
 def _send(
@@ -34,6 +37,18 @@ def _send(
         chunks.extend(outgoing.next_chunks(3))
     outgoing.close()
     return offer, chunks
+
+
+@pytest.mark.parametrize("offset", [0, 1 << 32, (1 << 63) - 1 - CHUNKS_PER_ROUND * CHUNK_SIZE])
+def test_a_round_of_chunks_fills_whole_data_channel_messages(offset: int) -> None:
+    """A round's frame, padded and encrypted, takes three data-channel messages, not four."""
+    sender = ChannelPair.create().a
+    file_id = os.urandom(16)
+    for i in range(CHUNKS_PER_ROUND):
+        data = os.urandom(CHUNK_SIZE)
+        sender.send(FileChunk(file_id=file_id, offset=offset + i * CHUNK_SIZE, data=data))
+    (frame,) = sender.data_to_send()
+    assert len(list(split_message(frame))) == CHUNKS_PER_ROUND
 
 
 @pytest.mark.parametrize("size", [0, 1, CHUNK_SIZE - 1, CHUNK_SIZE, 3 * CHUNK_SIZE + 17])
