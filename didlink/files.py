@@ -3,15 +3,15 @@
 Theory of operation
 -------------------
 The sender hashes the file (SHA-256; the session does that in a worker thread), sends a
-`FileOffer` (random 16-byte id, bare name, size, hash, chunk size) and then `FileChunk`s of at
-most 64 KiB in order; the session feeds chunks a few at a time and waits until the transport
-took them, so memory stays bounded whatever the file size (backpressure comes from
+`FileOffer` (random 16-byte id, bare name, size, hash, chunk size) and then `FileChunk`s of
+`CHUNK_SIZE` bytes in order; the session feeds chunks a few at a time and waits until the
+transport took them, so memory stays bounded whatever the file size (backpressure comes from
 `Peer.send`). The receiver writes the chunks to a private temporary file in the downloads
-folder, hashing as it goes; when `size` bytes arrived it
-compares the hash, moves the file to a name that does not exist yet (`name`, `name (1)`, ...,
-never overwriting and never leaving the folder) and answers `FileAck(next_offset=size)`. A hash
-mismatch deletes the temporary file and sends no ack. The channel is ordered and reliable, so a
-chunk at any other offset than the next expected one is a protocol violation.
+folder, hashing as it goes; when `size` bytes arrived it compares the hash, moves the file to
+a name that does not exist yet (`name`, `name (1)`, ..., never overwriting and never leaving
+the folder) and answers `FileAck(next_offset=size)`. A hash mismatch deletes the temporary file
+and sends no ack. The channel is ordered and reliable, so a chunk at any other offset than the
+next expected one is a protocol violation.
 
 This module does file I/O but no networking and no asyncio; the session (didlink/node.py)
 drives it. Resuming after a reconnect (didlink/resume.py keeps the state): the sender `seek`s to

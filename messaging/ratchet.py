@@ -152,7 +152,7 @@ def _tag(auth_key: bytes, data: bytes) -> bytes:
 
 
 def _tag_in_place(auth_key: bytes, ad: bytes, data: memoryview) -> bytes:
-    """HMAC-SHA256(auth_key, ad || data) without copying `data` (a 256 KiB file frame)."""
+    """HMAC-SHA256(auth_key, ad || data) without copying `data` (a file frame: about 190 KiB)."""
     block = auth_key + _ZERO32
     inner = _sha256(block.translate(_IPAD) + ad)
     inner.update(data)
@@ -220,7 +220,7 @@ def _seal_with(
 ) -> bytes:
     """`_seal` with the message key's (enc key, auth key, IV) already derived.
 
-    A large plaintext (a file frame is 256 KiB) is encrypted straight into the output buffer
+    A large plaintext (a file frame: about 190 KiB) is encrypted straight into the output buffer
     (`update_into`, the PKCS#7 padding as a second one-block update) and the tag hashes that
     buffer in place: one copy instead of five. A small one (a chat message) is quicker with
     plain concatenation. Both give the same bytes (tests/test_ratchet_fastpath.py).
