@@ -6,13 +6,15 @@ So that the bench drives didlink and its baseline the same way (two OS processes
 stdin, events on stdout, timed by the parent), this is plain aiortc with the settings didlink's
 transport uses: no ICE servers, one negotiated ordered reliable channel, 64 KiB data-channel
 messages, the same bufferedAmount high/low water marks, and the same event loop (uvloop when
-installed, via transport.run). The "tokens" are the full SDP offer and answer as JSON.
+installed, via transport.run). The "tokens" are the full SDP offer and answer as JSON. One
+exception, on request only: `delay_sacks` gives this peer's SCTP the acknowledgement policy of
+didlink's transport (transport/delayed_sack.py), for the bench's comparison row.
 
 Events: token {kind, token}, connected, message {text}, burst_done {count},
-bulk_done {bytes}, closed {reason}. Commands: response {token}, send {text},
+bulk_done {bytes}, sacks_delayed {on}, closed {reason}. Commands: response {token}, send {text},
 burst {count, size} (count messages of size bytes, as fast as backpressure allows; the peer
 answers once it has the last), bulk {size} (size bytes in 64 KiB messages; the peer answers
-once it has them all), quit. Every data-channel message starts with a one-byte tag.
+once it has them all), delay_sacks, quit. Every data-channel message starts with a one-byte tag.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from didlink.jsonl import LineReader
 from transport import run
+from transport.delayed_sack import DelayedSack
 from transport.framing import CHUNK_MESSAGE_SIZE
 from transport.peer import HIGH_WATER, LOW_WATER
 
@@ -114,6 +117,8 @@ async def main(argv: list[str]) -> None:
             if cmd == "response":
                 answer = json.loads(command["token"])["sdp"]
                 await peer.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+            elif cmd == "delay_sacks":
+                emit("sacks_delayed", on=DelayedSack.install(peer.pc.sctp) is not None)
             elif cmd == "send":
                 await peer.send(TEXT + command["text"].encode())
             elif cmd in ("burst", "bulk"):  # in a task, so that stdin keeps being read

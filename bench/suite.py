@@ -36,7 +36,8 @@ _COMPARE: dict[str, Callable[[float, float], bool]] = {"<=": operator.le, ">=": 
 
 @dataclass(frozen=True)
 class Metric:
-    """One figure of the table; `target` is a ratio bound such as "<= 1.3" or ">= 0.9"."""
+    """One figure of the table; `target` is a ratio bound such as "<= 1.3" or ">= 0.9", or ""
+    for a figure shown for comparison only (its row's target and met are null)."""
 
     name: str
     unit: str
@@ -44,8 +45,10 @@ class Metric:
     target: str
     description: str = ""
 
-    def met(self, ratio: float) -> bool:
-        """Whether `ratio` (didlink / baseline) meets the target."""
+    def met(self, ratio: float) -> bool | None:
+        """Whether `ratio` (didlink / baseline) meets the target; None without one."""
+        if not self.target:
+            return None
         op, bound = self.target.split()
         return _COMPARE[op](ratio, float(bound))
 
@@ -128,7 +131,7 @@ def summarize(probes: Sequence[Probe], collected: Collected) -> list[dict[str, A
                     "baseline": _round(theirs),
                     "baseline_name": metric.baseline_name,
                     "ratio": round(ratio, 3),
-                    "target": metric.target,
+                    "target": metric.target or None,
                     "met": metric.met(ratio),
                     "samples": len(samples["didlink"]),
                     "didlink_range": [
@@ -207,10 +210,10 @@ def table(document: dict[str, Any]) -> str:
         "| --- | --- | ---: | ---: | --- | ---: | --- | --- |",
     ]
     for row in document["metrics"]:
+        met = {True: "yes", False: "NO", None: "-"}[row["met"]]
         lines.append(
             f"| {row['name']} | {row['unit']} | {row['didlink']:,} | {row['baseline']:,} "
-            f"| {row['baseline_name']} | {row['ratio']:.2f} | {row['target']} "
-            f"| {'yes' if row['met'] else 'NO'} |"
+            f"| {row['baseline_name']} | {row['ratio']:.2f} | {row['target'] or '-'} | {met} |"
         )
     spread = [_spread(row) for row in document["metrics"]]
     if any(spread):

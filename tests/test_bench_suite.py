@@ -80,7 +80,19 @@ def test_a_wide_spread_of_samples_is_shown_below_the_table() -> None:
     assert "steady:" not in text
 
 
+def test_a_figure_for_comparison_has_no_target() -> None:
+    def measure(system: System, quick: bool) -> Samples:
+        return {"alike": 2.0 if system == "didlink" else 4.0}
+
+    probe = Probe("fake", (Metric("alike", "x/s", "the same, tuned", ""),), measure)
+    (row,) = summarize([probe], run_suite([probe], repeats=1, quick=True))
+    assert (row["ratio"], row["target"], row["met"]) == (0.5, None, None)
+    text = table({"machine": report([row], {}, settings={})["machine"], "metrics": [row]})
+    assert "| alike | x/s | 2.0 | 4.0 | the same, tuned | 0.50 | - | - |" in text
+
+
 def test_metric_targets() -> None:
+    assert Metric("a", "ms", "b", "").met(0.1) is None  # shown for comparison only
     assert Metric("a", "ms", "b", "<= 1.3").met(1.3)
     assert not Metric("a", "ms", "b", "<= 1.3").met(1.31)
     assert Metric("a", "ms", "b", ">= 2.0").met(2.5)
@@ -105,7 +117,10 @@ def test_every_issue_metric_is_in_the_suite() -> None:
         "memory_per_session",
         "invite_verify_rate",
         "ratchet_rate",
+        "bulk_throughput_acks_alike",  # for comparison: no target
     }
+    untargeted = [m.name for p in bench_main.PROBES for m in p.metrics if not m.target]
+    assert untargeted == ["bulk_throughput_acks_alike"]
 
 
 def test_crypto_probes_run() -> None:
@@ -124,7 +139,7 @@ def test_session_probe_runs_both_systems_end_to_end() -> None:
         for system in ("didlink", "baseline"):
             samples = bench.measure(system)
             assert set(samples) == {"connect_time", "latency_p50", "small_message_rate",
-                                    "bulk_throughput"}  # fmt: skip
+                                    "bulk_throughput", "bulk_throughput_acks_alike"}  # fmt: skip
             assert all(value > 0 for value in samples.values())
     finally:
         bench.teardown()

@@ -18,7 +18,8 @@ every waiter with a typed error instead of a hang. The one exception is `deliver
 that handles each message synchronously gets it inside aiortc's receive step, without the
 event-loop hop a `recv` waiter costs; its credit goes back once that step is over. `send`
 chunks and obeys two limits: the peer's credit (framing.py) and our own `bufferedAmount`
-high-water mark, resuming on `bufferedamountlow`.
+high-water mark, resuming on `bufferedamountlow`. SCTP acknowledges every second packet rather
+than every one (delayed_sack.py).
 
 Liveness (liveness.py, specs/transport.md §6.4): once open, RFC 7675 consent checks replace
 aioice's stricter ones, and a watchdog task sends a KEEPALIVE when we sent nothing for a while and
@@ -42,6 +43,7 @@ from aiortc.exceptions import InvalidStateError
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from transport.compact_offer import CompactOffer, format_fingerprint
+from transport.delayed_sack import DelayedSack
 from transport.errors import (
     CompactOfferError,
     PeerClosed,
@@ -119,6 +121,7 @@ class Peer:
             CHANNEL_LABEL, negotiated=True, id=CHANNEL_ID, ordered=True
         )
         self._channel.bufferedAmountLowThreshold = low_water
+        self._delayed_sack = DelayedSack.install(self._pc.sctp)
         self._channel.on("open", self._on_open)
         self._channel.on("close", self._on_channel_close)
         self._channel.on("message", self._on_message)
@@ -150,13 +153,16 @@ class Peer:
         return self._local
 
     def stats(self) -> TransportStats:
-        """Sizes of the send and receive buffers right now."""
+        """Sizes of the send and receive buffers right now, and the SACK counts (§6.5)."""
         return TransportStats(
             state=self._state,
             buffered_amount=self._channel.bufferedAmount,
             send_credit=self._framing.send_credit,
             receive_queue_bytes=self._inbox_bytes,
             receive_queue_messages=len(self._inbox),
+            delayed_sack=self._delayed_sack is not None,
+            data_packets_received=self._delayed_sack.packets if self._delayed_sack else 0,
+            sacks_sent=self._delayed_sack.sacks if self._delayed_sack else 0,
         )
 
     # -- offer / answer ----------------------------------------------------------------------

@@ -48,6 +48,12 @@ class TransportStats:
     send_credit: int
     receive_queue_bytes: int
     receive_queue_messages: int
+    delayed_sack: bool
+    """SCTP acknowledges every second packet (specs/transport.md §6.5), not every one."""
+    data_packets_received: int
+    """Packets with DATA received (counted where delayed_sack is on)."""
+    sacks_sent: int
+    """SACKs that answered them."""
 
 
 def classify_failure(

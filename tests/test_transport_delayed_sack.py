@@ -1,0 +1,142 @@
+"""Delayed SCTP acknowledgements (transport/delayed_sack.py, specs/transport.md §6.5).
+
+The policy is checked against a stand-in for aiortc's SCTP transport (exactly when a SACK goes
+out), then on a real connection over loopback (it is installed, data arrives whole, and there
+are markedly fewer SACKs than packets). Loss and reordering with it in place are covered by
+tests/faults/test_network.py and the long runs in tests/reliability.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import os
+
+import pytest
+
+from tests import test_transport_peer
+from tests.test_transport_peer import receive_total, send_all
+from transport import Peer
+from transport.delayed_sack import SACK_EVERY, DelayedSack
+
+pytestmark = pytest.mark.timeout(60)
+
+pair = test_transport_peer.pair  # two open peers over loopback
+
+
+class State(enum.Enum):
+    ESTABLISHED = 1
+    CLOSED = 2
+
+
+class FakeSctp:
+    """The attributes of aiortc's RTCSctpTransport that the policy reads, and a SACK log."""
+
+    def __init__(self) -> None:
+        self._sack_needed = False
+        self._sack_misordered: set[int] = set()
+        self._sack_duplicates: list[int] = []
+        self._association_state = State.ESTABLISHED
+        self.sent = 0
+        self.fail_with: Exception | None = None
+
+    async def _send_sack(self) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.sent += 1
+        self._sack_needed = False
+        self._sack_duplicates.clear()
+
+    async def packet(self) -> None:
+        """What aiortc's `_handle_data` does for a packet with DATA: mark, then ask for a SACK."""
+        self._sack_needed = True
+        await self._send_sack()
+
+
+async def next_turns() -> None:
+    """Let the event loop run the end-of-turn callback and the task it starts."""
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+def sctp() -> FakeSctp:
+    fake = FakeSctp()
+    assert DelayedSack.install(fake) is not None
+    return fake
+
+
+async def test_a_lone_packet_is_acknowledged_at_the_end_of_the_turn(sctp: FakeSctp) -> None:
+    await sctp.packet()
+    assert sctp.sent == 0  # not yet: another packet may come in this turn
+    await next_turns()
+    assert sctp.sent == 1
+    await next_turns()
+    assert sctp.sent == 1  # once
+
+
+async def test_every_second_packet_is_acknowledged_at_once(sctp: FakeSctp) -> None:
+    for _ in range(3 * SACK_EVERY):
+        await sctp.packet()
+    assert sctp.sent == 3  # the end-of-turn SACK finds nothing left to acknowledge
+    await next_turns()
+    assert sctp.sent == 3
+    await sctp.packet()
+    await next_turns()
+    assert sctp.sent == 4
+
+
+async def test_a_gap_or_a_duplicate_is_reported_at_once(sctp: FakeSctp) -> None:
+    sctp._sack_misordered.add(12)  # a packet arrived after a missing one
+    await sctp.packet()
+    assert sctp.sent == 1
+    sctp._sack_misordered.clear()
+    sctp._sack_duplicates.append(9)
+    await sctp.packet()
+    assert sctp.sent == 2
+    await sctp.packet()  # in order again: delayed
+    assert sctp.sent == 2
+
+
+async def test_nothing_is_sent_once_the_association_closed(sctp: FakeSctp) -> None:
+    await sctp.packet()
+    sctp._association_state = State.CLOSED
+    await next_turns()
+    assert sctp.sent == 0
+
+
+async def test_a_transport_closed_under_the_sack_is_not_an_error(sctp: FakeSctp) -> None:
+    sctp.fail_with = ConnectionError("Cannot send encrypted data, not connected")
+    await sctp.packet()
+    await next_turns()  # the flush task ends quietly; pytest fails on an unretrieved error
+    assert sctp.sent == 0
+
+
+def test_an_unexpected_aiortc_is_left_alone() -> None:
+    class OtherSctp:
+        def _send_sack(self) -> None:  # not a coroutine function: some other version
+            pass
+
+    other = OtherSctp()
+    method = other._send_sack
+    assert DelayedSack.install(other) is None
+    assert other._send_sack == method
+    without = FakeSctp()
+    del without._sack_misordered
+    assert DelayedSack.install(without) is None
+
+
+async def test_a_real_connection_acknowledges_about_every_second_packet(
+    pair: tuple[Peer, Peer],
+) -> None:
+    a, b = pair
+    data = os.urandom(4 << 20)
+    receiving = asyncio.create_task(receive_total(b, len(data)))
+    await send_all(a, data, 64 << 10)
+    assert await asyncio.wait_for(receiving, timeout=30) == data
+    stats = b.stats()
+    assert stats.delayed_sack
+    assert stats.data_packets_received > len(data) // 1200  # one DATA chunk per packet
+    # aiortc alone: one SACK per packet. Here a lone packet in a turn still gets its own.
+    assert stats.sacks_sent <= 0.85 * stats.data_packets_received
+    assert stats.sacks_sent >= stats.data_packets_received // SACK_EVERY
