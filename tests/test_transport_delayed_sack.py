@@ -94,8 +94,24 @@ async def test_a_gap_or_a_duplicate_is_reported_at_once(sctp: FakeSctp) -> None:
     sctp._sack_duplicates.append(9)
     await sctp.packet()
     assert sctp.sent == 2
+    sctp._sack_duplicates.clear()
     await sctp.packet()  # in order again: delayed
     assert sctp.sent == 2
+
+
+async def test_the_packet_that_fills_a_gap_is_acknowledged_at_once(sctp: FakeSctp) -> None:
+    await sctp.packet()  # first of a pair: delayed
+    sctp._sack_misordered.add(12)
+    await sctp.packet()  # opens a gap
+    await sctp.packet()  # still missing
+    assert sctp.sent == 2
+    sctp._sack_misordered.clear()  # the retransmission arrived
+    await sctp.packet()
+    assert sctp.sent == 3  # at once, so the sender leaves fast recovery
+    await sctp.packet()  # in order, after the gap: delayed again
+    assert sctp.sent == 3
+    await next_turns()
+    assert sctp.sent == 4
 
 
 async def test_nothing_is_sent_once_the_association_closed(sctp: FakeSctp) -> None:

@@ -10,7 +10,8 @@ saves the side that moves data about a fifth of its work in a bulk transfer.
 `DelayedSack.install(sctp)` wraps aiortc's `RTCSctpTransport._send_sack`, the one call its
 receive step (`_handle_data`) makes after a packet with DATA:
 
-- a gap (TSNs received out of order) or a duplicate: the SACK goes at once, as before;
+- a gap (TSNs received out of order), the packet that fills it, or a duplicate: the SACK goes
+  at once, as before;
 - otherwise every second packet sends it; after the first, a SACK is due at the end of the
   event-loop turn (`call_soon`), so a lone packet is acknowledged as soon as the packets that
   arrived with it have been handled: well within the 200 ms, and without a timer.
@@ -39,6 +40,7 @@ class DelayedSack:
     __slots__ = (
         "_flush_due",
         "_flushes",
+        "_gap",
         "_sctp",
         "_send_now",
         "_unacknowledged",
@@ -51,6 +53,7 @@ class DelayedSack:
         self._send_now = send_now
         self._unacknowledged = 0
         self._flush_due = False
+        self._gap = False  # the last packet left TSNs missing
         self._flushes: set[asyncio.Task[None]] = set()
         self.packets = 0
         """Packets with DATA that asked for a SACK."""
@@ -75,7 +78,8 @@ class DelayedSack:
         self.packets += 1
         self._unacknowledged += 1
         sctp = self._sctp
-        if self._unacknowledged >= SACK_EVERY or sctp._sack_misordered or sctp._sack_duplicates:
+        had_gap, self._gap = self._gap, bool(sctp._sack_misordered)
+        if self._unacknowledged >= SACK_EVERY or self._gap or had_gap or sctp._sack_duplicates:
             await self._send()
         elif not self._flush_due:
             self._flush_due = True
