@@ -150,6 +150,7 @@ async def test_a_real_connection_acknowledges_about_every_second_packet(
     receiving = asyncio.create_task(receive_total(b, len(data)))
     await send_all(a, data, 64 << 10)
     assert await asyncio.wait_for(receiving, timeout=30) == data
+    assert a.stats().delayed_sack  # both roles: the offerer's SCTP transport too
     stats = b.stats()
     assert stats.delayed_sack
     assert stats.data_packets_received > len(data) // 1200  # one DATA chunk per packet
