@@ -17,7 +17,7 @@ import pytest
 from tests import test_transport_peer
 from tests.test_transport_peer import receive_total, send_all
 from transport import Peer
-from transport.delayed_sack import SACK_EVERY, DelayedSack
+from transport.delayed_sack import QUICK_ACKS, SACK_EVERY, DelayedSack
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -59,11 +59,30 @@ async def next_turns() -> None:
         await asyncio.sleep(0)
 
 
+async def past_the_quick_acks(fake: FakeSctp) -> FakeSctp:
+    for _ in range(QUICK_ACKS):
+        await fake.packet()
+    assert fake.sent == QUICK_ACKS
+    fake.sent = 0
+    return fake
+
+
 @pytest.fixture
-def sctp() -> FakeSctp:
+async def sctp() -> FakeSctp:
+    """A transport with the policy installed, past the association's first packets."""
     fake = FakeSctp()
     assert DelayedSack.install(fake) is not None
-    return fake
+    return await past_the_quick_acks(fake)
+
+
+async def test_the_first_packets_are_acknowledged_one_by_one() -> None:
+    fake = FakeSctp()
+    assert DelayedSack.install(fake) is not None
+    for count in range(1, QUICK_ACKS + 1):
+        await fake.packet()
+        assert fake.sent == count  # the sender's slow start counts SACKs
+    await fake.packet()
+    assert fake.sent == QUICK_ACKS  # then delayed
 
 
 async def test_a_lone_packet_is_acknowledged_at_the_end_of_the_turn(sctp: FakeSctp) -> None:
@@ -91,15 +110,13 @@ async def test_a_gap_or_a_duplicate_is_reported_at_once(sctp: FakeSctp) -> None:
     await sctp.packet()
     assert sctp.sent == 1
     sctp._sack_misordered.clear()
+    await past_the_quick_acks(sctp)
     sctp._sack_duplicates.append(9)
     await sctp.packet()
-    assert sctp.sent == 2
-    sctp._sack_duplicates.clear()
-    await sctp.packet()  # in order again: delayed
-    assert sctp.sent == 2
+    assert sctp.sent == 1
 
 
-async def test_the_packet_that_fills_a_gap_is_acknowledged_at_once(sctp: FakeSctp) -> None:
+async def test_after_a_gap_every_packet_is_acknowledged_for_a_while(sctp: FakeSctp) -> None:
     await sctp.packet()  # first of a pair: delayed
     sctp._sack_misordered.add(12)
     await sctp.packet()  # opens a gap
@@ -108,10 +125,13 @@ async def test_the_packet_that_fills_a_gap_is_acknowledged_at_once(sctp: FakeSct
     sctp._sack_misordered.clear()  # the retransmission arrived
     await sctp.packet()
     assert sctp.sent == 3  # at once, so the sender leaves fast recovery
-    await sctp.packet()  # in order, after the gap: delayed again
-    assert sctp.sent == 3
+    for _ in range(QUICK_ACKS - 2):  # QUICK_ACKS from the last report of the gap on,
+        await sctp.packet()  # so that the sender's slow start is not slowed down
+    assert sctp.sent == 1 + QUICK_ACKS
+    await sctp.packet()  # then delayed again
+    assert sctp.sent == 1 + QUICK_ACKS
     await next_turns()
-    assert sctp.sent == 4
+    assert sctp.sent == 2 + QUICK_ACKS
 
 
 async def test_nothing_is_sent_once_the_association_closed(sctp: FakeSctp) -> None:

@@ -12,7 +12,8 @@ a sixth, and the receiver the SACKs it no longer sends.
 receive step (`_handle_data`) makes after a packet with DATA:
 
 - a gap (TSNs received out of order), the packet that fills it, or a duplicate: the SACK goes
-  at once, as before;
+  at once, as before, and so it does for the next `QUICK_ACKS` packets, and for the first ones
+  of the association (the sender's slow start counts SACKs, not bytes);
 - otherwise every second packet sends it; after the first, a SACK is due at the end of the
   event-loop turn (`call_soon`), so a lone packet is acknowledged as soon as the packets that
   arrived with it have been handled: well within the 200 ms, and without a timer.
@@ -32,6 +33,10 @@ from typing import Any
 
 SACK_EVERY = 2
 """Packets with DATA per SACK when nothing is missing (RFC 4960 §6.2: at least every second)."""
+QUICK_ACKS = 16
+"""Packets acknowledged one by one at the start and after a gap or a duplicate (quick acks, as
+Linux TCP does): the sender's slow start grows its window by at most one packet per SACK, so
+delayed SACKs would slow its recovery after a loss."""
 _REQUIRED = ("_sack_needed", "_sack_misordered", "_sack_duplicates", "_association_state")
 
 
@@ -41,7 +46,7 @@ class DelayedSack:
     __slots__ = (
         "_flush_due",
         "_flushes",
-        "_gap",
+        "_quick",
         "_sctp",
         "_send_now",
         "_unacknowledged",
@@ -54,7 +59,7 @@ class DelayedSack:
         self._send_now = send_now
         self._unacknowledged = 0
         self._flush_due = False
-        self._gap = False  # the last packet left TSNs missing
+        self._quick = QUICK_ACKS  # packets still to acknowledge one by one
         self._flushes: set[asyncio.Task[None]] = set()
         self.packets = 0
         """Packets with DATA that asked for a SACK."""
@@ -79,8 +84,10 @@ class DelayedSack:
         self.packets += 1
         self._unacknowledged += 1
         sctp = self._sctp
-        had_gap, self._gap = self._gap, bool(sctp._sack_misordered)
-        if self._unacknowledged >= SACK_EVERY or self._gap or had_gap or sctp._sack_duplicates:
+        if sctp._sack_misordered or sctp._sack_duplicates:
+            self._quick = QUICK_ACKS  # so also the packet that fills the gap, and those after
+        if self._quick or self._unacknowledged >= SACK_EVERY:
+            self._quick = max(0, self._quick - 1)
             await self._send()
         elif not self._flush_due:
             self._flush_due = True
