@@ -10,15 +10,17 @@ not delay the frame, and the rows wait for the receipt (`report_sent`). A messag
 comes within `SENT_GRACE` never reaches the disk; for the others, the rows are written when the
 grace is over (or the session ends). `send` queues a text in the channel once the session is
 verified (earlier sessions' leftovers first: `send_pending`); the seq it gets maps back to its
-`mid` (`_unacked`). `sent` is reported once the writer handed the message to the transport and
-it is safe: its row is on disk, or its receipt came (`take_leaving` / `report_sent`). A receipt
-names seqs: their mids leave the outbox in one transaction, then `sent` (if not yet) and
-`delivered` are reported for each. Texts typed for a session whose SAS was rejected are dropped
-from the outbox (`drop_typed`).
+`mid` (`_unacked`). A text sent the moment it is typed is marked `new` (its first
+transmission: no earlier session can have delivered it); a leftover is not. `sent` is reported
+once the writer handed the message to the transport and it is safe: its row is on disk, or its
+receipt came (`take_leaving` / `report_sent`). A receipt names seqs: their mids leave the outbox
+in one transaction, then `sent` (if not yet) and `delivered` are reported for each. Texts typed
+for a session whose SAS was rejected are dropped from the outbox (`drop_typed`).
 
 Receiving: every text's seq is acknowledged (receipts batched by the reader: `receipts`), even
 a duplicate, so that the sender removes it. A text whose `mid` was delivered before (table
-`received`, or kept in memory to be written) is not delivered again; any other is reported
+`received`, or kept in memory to be written; a `new` text only in memory: the sender says it
+never sent that mid before, so the disk is not asked) is not delivered again; any other is reported
 (`message`) and its `mid` recorded after, with the other ids of that loop turn, in one
 transaction: a crash in between can repeat those events with the same ids, never lose one.
 
@@ -154,10 +156,14 @@ class Delivery:
             return False
         return True
 
-    def send(self, mid: bytes, text: str) -> None:
-        """Queue one outbox message in the channel; it stays in the outbox until its receipt."""
+    def send(self, mid: bytes, text: str, *, new: bool = False) -> None:
+        """Queue one outbox message in the channel; it stays in the outbox until its receipt.
+
+        `new`: this is the message's first transmission (`add` just gave it its mid).
+        """
         assert self._channel is not None
-        seq = self._channel.send(Text(text=text, mid=mid))
+        message = Text(text=text, mid=mid, new=True) if new else Text(text=text, mid=mid)
+        seq = self._channel.send(message)
         self._unacked[seq] = mid
         self._leaving.append((mid, self._refs.pop(mid, None)))
         self._kick()
@@ -252,7 +258,9 @@ class Delivery:
         self._to_ack.append(seq)  # a duplicate is acknowledged too: the sender drops it
         if message.mid is None:  # a peer without stable ids: nothing to deduplicate
             message_id: str | int = seq
-        elif self._outbox is not None and self._outbox.seen(self._peer_did, message.mid):
+        elif self._outbox is not None and self._outbox.seen(
+            self._peer_did, message.mid, on_disk=not message.new
+        ):
             return  # resent after a reconnect, delivered before: exactly once
         else:
             message_id = message.mid.hex()

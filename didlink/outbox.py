@@ -217,10 +217,16 @@ class Outbox:
 
     # -- receiving ---------------------------------------------------------------------------
 
-    def seen(self, peer_did: str, message_id: bytes) -> bool:
-        """Whether a message with this id from this peer was delivered before."""
+    def seen(self, peer_did: str, message_id: bytes, *, on_disk: bool = True) -> bool:
+        """Whether a message with this id from this peer was delivered before.
+
+        `on_disk=False` asks only the ids not written yet: for a text its sender marks `new`
+        (specs/frames.md 5a), whose id no earlier session can have delivered.
+        """
         if (peer_did, message_id) in self._unremembered:
             return True
+        if not on_disk:
+            return False
         row = self._db.execute(
             "SELECT 1 FROM received WHERE peer_did = ? AND message_id = ?",
             (peer_did, message_id),

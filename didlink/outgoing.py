@@ -26,7 +26,7 @@ from didlink.errors import UserError
 from didlink.files import OutgoingFile
 from didlink.jsonl import EventSink, SendFile, SendText
 from didlink.transfers import Transfers
-from messaging.frames import Text
+from messaging.frames import check_text
 
 
 class Outgoing:
@@ -52,7 +52,7 @@ class Outgoing:
         """Check one `send` / `send_file` command and route what it gives (or an `error`)."""
         if isinstance(command, SendText):
             try:
-                Text(text=command.text)
+                check_text(command.text)  # what `Text` checks, in one line
             except ValueError as exc:
                 self._error(f"cannot send this message: {exc}")
                 return
@@ -75,7 +75,7 @@ class Outgoing:
         if isinstance(item, SendText) and self._delivery.bound:
             mid = self._delivery.add(item.text, ref=item.ref)
             if self._verified():
-                self._delivery.send(mid, item.text)
+                self._delivery.send(mid, item.text, new=True)  # its first transmission
         elif not self._verified():
             self._held.append(item)
         elif isinstance(item, SendText):  # pragma: no cover - a verified session has a peer

@@ -7,10 +7,18 @@ signature is never checked over bytes that have a second spelling), trailing byt
 64 bits (no bignum tags), byte and text strings, booleans, null, arrays and maps. Floats, tags
 and other CBOR types never appear in a didlink wire object, so they are refused here, before any
 schema sees them.
+
+In the plain data model cbor2's two encoders differ only in the order of map keys: its
+deterministic mode sorts them (shorter encoded key first, then bytewise: the order `encode`
+writes), its plain mode keeps the dict's order. So `decode` checks each decoded map's key order
+and compares the input with the plain encoding, which skips the sort's copies and is exact:
+cbor2 decodes a map's keys in their wire order. `encode_in_order` is `encode` for a value the
+caller built with every map's keys already in that order (messaging/frames.py does so).
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import cbor2
@@ -29,6 +37,19 @@ def encode(value: Any) -> bytes:
     return cbor2.dumps(value, canonical=True)
 
 
+def encode_in_order(value: Any) -> bytes:
+    """`encode` for a plain value whose maps' keys are already in deterministic order
+    (`key_order`); the caller guarantees both (its tests compare the result with `encode`)."""
+    return cbor2.dumps(value)
+
+
+def key_order(key: str) -> tuple[int, bytes]:
+    """Where a text map key sorts in deterministic CBOR (shorter encoded key first, then
+    bytewise): its header grows with its UTF-8 length, so that length and then its bytes."""
+    encoded = key.encode("utf-8")
+    return len(encoded), encoded
+
+
 def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> Any:
     """Decode deterministic CBOR, rejecting oversized, non-canonical or trailing input."""
     if len(data) > max_size:
@@ -38,12 +59,12 @@ def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> Any:
     except Exception as exc:  # cbor2 raises several types, including ValueError and EOFError
         raise NonCanonicalCbor("not valid CBOR") from exc
     try:
-        again = encode(value)
-    except Exception as exc:
+        again = cbor2.dumps(value)  # keeps the map keys' order as read: `_check_plain` checks it
+    except Exception as exc:  # a cyclic value (tags 28/29), for one: it is never walked
         raise NonCanonicalCbor("CBOR holds values that cannot be re-encoded") from exc
+    _check_plain(value)  # first, so that a float or a tag is named as such
     if again != data:
         raise NonCanonicalCbor("CBOR is not in deterministic encoding or has trailing bytes")
-    _check_plain(value)
     return value
 
 
@@ -51,7 +72,8 @@ _LEAVES = frozenset({bytes, str, bool, type(None)})
 
 
 def _check_plain(value: Any) -> None:
-    """Refuse values outside the plain data model (iteratively: nesting depth costs no stack).
+    """Refuse values outside the plain data model, and maps whose keys are not in deterministic
+    order (iteratively: nesting depth costs no stack).
 
     Exact types on purpose: cbor2 decodes to the builtin types themselves, so anything else
     (a tag, a simple value, a float, a subclass) is outside the data model.
@@ -68,7 +90,33 @@ def _check_plain(value: Any) -> None:
         elif kind is list:
             pending.extend(item)
         elif kind is dict:
+            _check_key_order(item)
             pending.extend(item.keys())
             pending.extend(item.values())
         else:
             raise NonCanonicalCbor(f"CBOR holds a {kind.__name__}, which no wire object uses")
+
+
+def _check_key_order(mapping: dict[Any, Any]) -> None:
+    """Refuse a map whose keys are not in deterministic order (each after the one before)."""
+    earlier: tuple[int, bytes] | None = None
+    for key in mapping:
+        if type(key) is not str:
+            _check_any_key_order(mapping)
+            return
+        later = key_order(key)
+        if earlier is not None and later <= earlier:
+            raise NonCanonicalCbor("CBOR map keys are not in deterministic order")
+        earlier = later
+
+
+def _check_any_key_order(mapping: dict[Any, Any]) -> None:
+    """`_check_key_order` for keys of any type: their whole encodings (a key outside the plain
+    model is refused when `_check_plain` walks it)."""
+    try:
+        encoded = [cbor2.dumps(key, canonical=True) for key in mapping]
+    except Exception as exc:
+        raise NonCanonicalCbor("CBOR holds a map key that cannot be re-encoded") from exc
+    order = [(len(key), key) for key in encoded]
+    if any(later <= earlier for earlier, later in itertools.pairwise(order)):
+        raise NonCanonicalCbor("CBOR map keys are not in deterministic order")

@@ -11,6 +11,7 @@ types and oversize values all raise `FrameError` (a `RemoteProtocolError`).
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -74,28 +75,41 @@ class Hello(_Message):
 
 
 class Text(_Message):
-    """A chat message; `mid` is its stable id across sessions (specs/frames.md s.3).
+    """A chat message; `mid` is its stable id across sessions (specs/frames.md s.3, s.5a).
 
     `mid` (16 random bytes) lets the receiver drop a message resent after a reconnect. It is
     optional on the wire (absent, never null): a text without it is delivered but cannot be
-    deduplicated across sessions.
+    deduplicated across sessions. `new` (true or absent) says this is the first time the
+    sender sends this `mid`, so the receiver cannot have it and need not look it up.
     """
 
     type: Literal["text"] = "text"
     text: str
     mid: MessageId | None = None
+    new: Literal[True] | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _no_null_mid(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "mid" in data and data["mid"] is None:
-            raise ValueError("mid must be 16 bytes when present (absent, never null)")
+        if isinstance(data, dict):
+            if "mid" in data and data["mid"] is None:
+                raise ValueError("mid must be 16 bytes when present (absent, never null)")
+            if "new" in data and data["new"] is not True:
+                raise ValueError("new must be true when present (absent otherwise)")
+            if "new" in data and "mid" not in data:
+                raise ValueError("new comes only with a mid")
         return data
 
     @field_validator("text")
     @classmethod
     def _limit(cls, value: str) -> str:
-        return _utf8_at_most(value, MAX_TEXT_BYTES, "the text")
+        return check_text(value)
+
+
+def check_text(text: str) -> str:
+    """`text` if a `Text` can carry it (at most 64 KiB of UTF-8, no lone surrogates); otherwise
+    ValueError with a one-line sentence."""
+    return _utf8_at_most(text, MAX_TEXT_BYTES, "the text")
 
 
 class Receipt(_Message):
@@ -163,6 +177,9 @@ class SasConfirm(_Message):
 
 Message = Hello | Text | Receipt | FileOffer | FileChunk | FileAck | Close | SasConfirm
 _MESSAGE: TypeAdapter[Message] = TypeAdapter(Annotated[Message, Field(discriminator="type")])
+_MODELS: dict[str, TypeAdapter[Message]] = {
+    kind.model_fields["type"].default: TypeAdapter(kind) for kind in Message.__args__
+}
 
 
 @dataclass(frozen=True)
@@ -173,13 +190,29 @@ class Envelope:
     message: Message
 
 
+@functools.cache
+def _envelope_keys(kind: type[_Message]) -> tuple[str, ...]:
+    """An envelope's keys for this message type (its fields and `seq`), in canonical order."""
+    return tuple(sorted([*kind.model_fields, "seq"], key=canonical.key_order))
+
+
 def encode_envelope(envelope: Envelope) -> bytes:
-    """Canonical CBOR of one envelope (a frame's array element)."""
-    if not 0 <= envelope.seq <= MAX_SEQ:
+    """Canonical CBOR of one envelope (a frame's array element).
+
+    The map is built with its keys in canonical order from the message's field values (all
+    plain: str, bytes, int, a list of int), so it needs neither `model_dump` nor a sort.
+    """
+    seq = envelope.seq
+    if not 0 <= seq <= MAX_SEQ:
         raise ValueError("sequence number out of range")
-    body: dict[str, Any] = envelope.message.model_dump(exclude_none=True)  # Text.mid absent
-    body["seq"] = envelope.seq
-    return canonical.encode(body)
+    message = envelope.message
+    fields = message.__dict__
+    body: dict[str, Any] = {}
+    for key in _envelope_keys(type(message)):
+        value = seq if key == "seq" else fields[key]
+        if value is not None:  # Text.mid: absent, never null
+            body[key] = value
+    return canonical.encode_in_order(body)
 
 
 def _array_header(count: int) -> bytes:
@@ -230,8 +263,10 @@ def decode_frame(data: bytes) -> list[Envelope]:
         seq = fields.pop("seq", None)
         if type(seq) is not int or not 0 <= seq <= MAX_SEQ:
             raise FrameError("a message has no valid sequence number")
+        # The type's own model validates (as the tagged union would, without its dispatch).
+        kind = _MODELS.get(fields["type"]) if type(fields.get("type")) is str else None
         try:
-            message = _MESSAGE.validate_python(fields)
+            message = (kind or _MESSAGE).validate_python(fields)
         except ValidationError as exc:
             raise FrameError(f"a message is malformed: {_first_error(exc)}") from exc
         envelopes.append(Envelope(seq=seq, message=message))

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import random
+from typing import Any
+
 import cbor2
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from identity.canonical import INT_MAX, INT_MIN, NonCanonicalCbor, decode, encode
+from identity.canonical import (
+    INT_MAX,
+    INT_MIN,
+    NonCanonicalCbor,
+    decode,
+    encode,
+    encode_in_order,
+    key_order,
+)
 
 
 @pytest.mark.parametrize(
@@ -63,3 +76,80 @@ def test_deep_nesting_costs_no_stack() -> None:
     for _ in range(300):
         value = value[0]
     assert value == 0
+
+
+# --- decode checks map key order, then compares with the plain encoding ----------------------
+
+_leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(INT_MIN, INT_MAX),
+    st.binary(max_size=8),
+    st.text(max_size=30),  # lengths on both sides of 24 (a longer text header)
+)
+_keys = st.one_of(st.text(max_size=30), st.integers(-300, 300), st.binary(max_size=4))
+_plain = st.recursive(
+    _leaves,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(_keys, inner, max_size=5)),
+    max_leaves=20,
+)
+
+
+def _shuffled(value: Any, rng: random.Random) -> Any:
+    """`value` with every map's keys in a random order (encoded plainly: that order)."""
+    if isinstance(value, list):
+        return [_shuffled(item, rng) for item in value]
+    if isinstance(value, dict):
+        items = list(value.items())
+        rng.shuffle(items)
+        return {key: _shuffled(item, rng) for key, item in items}
+    return value
+
+
+def _accepted_by_definition(data: bytes) -> bool:
+    """The definition: the bytes are exactly cbor2's deterministic encoding of what they hold."""
+    return cbor2.dumps(cbor2.loads(data), canonical=True) == data
+
+
+@settings(max_examples=400, deadline=None)
+@given(_plain, st.randoms(use_true_random=False))
+def test_decode_accepts_exactly_the_deterministic_encoding(value: Any, rng: random.Random) -> None:
+    """Maps of text, integer and byte keys, in any order: decode accepts the bytes if and only
+    if they are the deterministic encoding (the key order check plus the plain re-encoding
+    give the same answer as a sorting re-encoding)."""
+    data = cbor2.dumps(_shuffled(value, rng))
+    if _accepted_by_definition(data):
+        assert decode(data) == value
+    else:
+        with pytest.raises(NonCanonicalCbor):
+            decode(data)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"a": 1, 1000: 2},  # shorter encoded key first: "a" (2 bytes) before 1000 (3 bytes)
+        {"b": 1, "aa": 2},  # shorter first, not alphabetical
+        {"a" * 23: 1, "a" * 24: 2},  # the one-byte text header, then the two-byte one
+        {1: 1, -1: 2, b"": 3, "": 4},  # same length: major type order
+    ],
+)
+def test_map_key_order_either_way(value: dict[Any, int]) -> None:
+    data = encode(value)
+    assert decode(data) == value
+    assert list(decode(data)) == list(value)  # the keys in deterministic order, as written
+    backwards = cbor2.dumps(dict(reversed(list(value.items()))))
+    with pytest.raises(NonCanonicalCbor, match="order"):
+        decode(backwards)
+
+
+def test_a_cyclic_value_is_refused_not_walked() -> None:
+    cyclic = bytes.fromhex("d81c81d81d00")  # shareable [ shared-ref 0 ]: a list inside itself
+    with pytest.raises(NonCanonicalCbor):
+        decode(cyclic)
+
+
+@given(st.dictionaries(st.text(max_size=30), _leaves, max_size=6))
+def test_encode_in_order_is_encode_for_keys_in_key_order(value: dict[str, Any]) -> None:
+    ordered = {key: value[key] for key in sorted(value, key=key_order)}
+    assert encode_in_order(ordered) == encode(value)

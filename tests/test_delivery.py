@@ -15,7 +15,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from didlink.delivery import RECEIPT_BATCH, Delivery
+from didlink.jsonl import SendText
 from didlink.outbox import Outbox
+from didlink.outgoing import Outgoing
 from didlink.sealing import Sealer
 from didlink.store import Store
 from identity.keys import IdentityKey
@@ -58,6 +60,7 @@ class Side:
         self.channel = channel
         self.kicks = 0
         self.writer_waiting = False
+        self.texts: list[Text] = []  # every text this side's channel delivered, duplicates too
         self.delivery.start(channel, kick=self._kick, writer_waiting=lambda: self.writer_waiting)
 
     def _kick(self) -> None:
@@ -75,6 +78,7 @@ class Side:
         for frame in frames:
             for event in self.channel.receive(frame):
                 if isinstance(event, MessageReceived) and isinstance(event.message, Text):
+                    self.texts.append(event.message)
                     self.delivery.on_text(event.seq, event.message)
                 elif isinstance(event, ReceiptReceived):
                     self.delivery.on_receipt(event.ids)
@@ -298,3 +302,68 @@ def test_a_failed_write_ends_the_session(pair: tuple[Side, Side]) -> None:
     alice.outbox.add(BOB.did, "same id", message_id=taken, deferred=True)
     alice.delivery.write()
     assert alice.failures and "could not save the outbox" in alice.failures[0]
+
+
+def _disk_lookups(side: Side) -> list[str]:
+    """The received-id lookups `side`'s store runs from now on."""
+    queries: list[str] = []
+    side.store.connection.set_trace_callback(
+        lambda sql: queries.append(sql) if sql.startswith("SELECT 1 FROM received") else None
+    )
+    return queries
+
+
+def test_a_new_text_is_delivered_without_asking_the_disk(pair: tuple[Side, Side]) -> None:
+    """specs/frames.md 5a: the sender marks a text's first transmission `new`; the receiver
+    cannot have its id, so only a resend (not new) is looked up."""
+    alice, bob = pair
+    lookups = _disk_lookups(bob)
+    mid = alice.delivery.add("typed just now")
+    alice.delivery.send(mid, "typed just now", new=True)
+    bob.read_frames(alice.write_frames())
+    assert [e["id"] for e in bob.sink.of("message")] == [mid.hex()]
+    assert lookups == [] and bob.received() == [mid]  # recorded all the same (no loop: at once)
+    alice.delivery.send(mid, "typed just now")  # a later session resends it: not new
+    bob.read_frames(alice.write_frames())
+    assert len(bob.sink.of("message")) == 1 and len(lookups) == 1  # found on disk: dropped
+    assert [text.new for text in bob.texts] == [True, None]
+
+
+def _outgoing(side: Side) -> Outgoing:
+    """What the node gives `side`'s typed commands to, in a verified session."""
+    return Outgoing(
+        sink=side.sink,
+        delivery=side.delivery,
+        verified=lambda: True,
+        transfers=lambda: pytest.fail("no file is sent here"),
+        error=side.failures.append,
+    )
+
+
+def test_typed_texts_go_out_new_and_leftovers_do_not(pair: tuple[Side, Side]) -> None:
+    alice, bob = pair
+    alice.outbox.add(BOB.did, "left over from an earlier session")
+    alice.delivery.send_pending()
+    _outgoing(alice).give(SendText("typed now"))
+    bob.read_frames(alice.write_frames())
+    assert [(text.text, text.new) for text in bob.texts] == [
+        ("left over from an earlier session", None),
+        ("typed now", True),
+    ]
+    assert not alice.failures
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("\ud800", "the text is not valid Unicode"),
+        ("é" * 40000, "the text is longer than 65536 bytes"),
+    ],
+)
+def test_a_text_no_frame_can_carry_is_one_clear_error(
+    pair: tuple[Side, Side], text: str, problem: str
+) -> None:
+    alice, _ = pair
+    _outgoing(alice).give(SendText(text))
+    assert alice.failures == [f"cannot send this message: {problem}"]
+    assert alice.outbox.count(BOB.did) == 0 and alice.write_frames() == []

@@ -66,6 +66,7 @@ offsets = st.integers(0, 2**63 - 1)
 messages = st.one_of(
     st.builds(Hello),
     st.builds(Text, text=st.text(max_size=200)),
+    st.builds(Text, text=st.text(max_size=200), mid=st.binary(min_size=16, max_size=16)),
     st.builds(Receipt, ids=st.lists(offsets, min_size=1, max_size=20)),
     st.builds(
         FileOffer,
@@ -92,6 +93,15 @@ def test_round_trip(envelopes: list[Envelope]) -> None:
     data = encode_frame(envelopes)
     assert decode_frame(data) == envelopes
     assert data == cbor2.dumps(cbor2.loads(data), canonical=True)  # canonical on the wire
+
+
+@settings(max_examples=200, deadline=None)
+@given(envelope_lists)
+def test_an_envelope_is_the_canonical_cbor_of_its_fields_and_seq(envelopes: list[Envelope]) -> None:
+    """encode_envelope builds the map in canonical key order itself (no model_dump, no sort)."""
+    for envelope in envelopes:
+        body = {**envelope.message.model_dump(exclude_none=True), "seq": envelope.seq}
+        assert frames.encode_envelope(envelope) == cbor2.dumps(body, canonical=True)
 
 
 @settings(max_examples=300, deadline=None)

@@ -13,6 +13,12 @@ WITH_MID = bytes.fromhex(
     "81 a4 63 6d6964 50" + "00" * 16 + "63 736571 05 64 74657874 62 6869 64 74797065 64 74657874"
 )
 WITHOUT_MID = bytes.fromhex("81 a3 63 736571 05 64 74657874 62 6869 64 74797065 64 74657874")
+# The same text on its first transmission: `new` (true) sorts between mid and seq.
+NEW = bytes.fromhex(
+    "81 a5 63 6d6964 50"
+    + "00" * 16
+    + "63 6e6577 f5 63 736571 05 64 74657874 62 6869 64 74797065 64 74657874"
+)
 
 
 def test_known_answers() -> None:
@@ -20,6 +26,27 @@ def test_known_answers() -> None:
     assert decode_frame(WITH_MID) == [Envelope(5, Text(text="hi", mid=bytes(16)))]
     assert encode_frame([Envelope(5, Text(text="hi"))]) == WITHOUT_MID  # absent, not null
     assert decode_frame(WITHOUT_MID) == [Envelope(5, Text(text="hi"))]
+    assert encode_frame([Envelope(5, Text(text="hi", mid=bytes(16), new=True))]) == NEW
+    assert decode_frame(NEW) == [Envelope(5, Text(text="hi", mid=bytes(16), new=True))]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"mid": bytes(16), "new": False},
+        {"mid": bytes(16), "new": None},
+        {"mid": bytes(16), "new": 1},
+        {"mid": bytes(16), "new": "true"},
+        {"new": True},
+    ],
+    ids=["false", "null", "int", "text", "without mid"],
+)
+def test_new_is_true_with_a_mid_or_absent(fields: dict[str, object]) -> None:
+    frame = canonical.encode([{"seq": 5, "type": "text", "text": "hi", **fields}])
+    with pytest.raises(FrameError, match="new"):
+        decode_frame(frame)
+    with pytest.raises(ValueError):
+        Text(text="hi", **fields)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
