@@ -162,8 +162,7 @@ class Delivery:
         `new`: this is the message's first transmission (`add` just gave it its mid).
         """
         assert self._channel is not None
-        message = Text(text=text, mid=mid, new=True) if new else Text(text=text, mid=mid)
-        seq = self._channel.send(message)
+        seq = self._channel.send_text(text, mid=mid, new=new)
         self._unacked[seq] = mid
         self._leaving.append((mid, self._refs.pop(mid, None)))
         self._kick()

@@ -18,7 +18,6 @@ caller built with every map's keys already in that order (messaging/frames.py do
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import cbor2
@@ -41,13 +40,6 @@ def encode_in_order(value: Any) -> bytes:
     """`encode` for a plain value whose maps' keys are already in deterministic order
     (`key_order`); the caller guarantees both (its tests compare the result with `encode`)."""
     return cbor2.dumps(value)
-
-
-def key_order(key: str) -> tuple[int, bytes]:
-    """Where a text map key sorts in deterministic CBOR (shorter encoded key first, then
-    bytewise): its header grows with its UTF-8 length, so that length and then its bytes."""
-    encoded = key.encode("utf-8")
-    return len(encoded), encoded
 
 
 def decode(data: bytes, *, max_size: int = DEFAULT_MAX_SIZE) -> Any:
@@ -101,22 +93,27 @@ def _check_key_order(mapping: dict[Any, Any]) -> None:
     """Refuse a map whose keys are not in deterministic order (each after the one before)."""
     earlier: tuple[int, bytes] | None = None
     for key in mapping:
-        if type(key) is not str:
-            _check_any_key_order(mapping)
-            return
         later = key_order(key)
         if earlier is not None and later <= earlier:
             raise NonCanonicalCbor("CBOR map keys are not in deterministic order")
         earlier = later
 
 
-def _check_any_key_order(mapping: dict[Any, Any]) -> None:
-    """`_check_key_order` for keys of any type: their whole encodings (a key outside the plain
-    model is refused when `_check_plain` walks it)."""
-    try:
-        encoded = [cbor2.dumps(key, canonical=True) for key in mapping]
+_SMALL_UINTS = [bytes((n,)) for n in range(24)]  # 0..23: the whole encoding is one byte
+_SHORT_TEXT_HEADERS = [bytes((0x60 + n,)) for n in range(24)]  # text of 0..23 bytes
+
+
+def key_order(key: Any) -> tuple[int, bytes]:
+    """A map key's place in deterministic order (shorter encoded key first, then bytewise): the
+    length and bytes of its deterministic encoding, built directly for the keys our wire
+    objects use (small integers, short ASCII text)."""
+    kind = type(key)
+    if kind is int and 0 <= key < 24:
+        return 1, _SMALL_UINTS[key]
+    if kind is str and len(key) < 24 and key.isascii():
+        return len(key) + 1, _SHORT_TEXT_HEADERS[len(key)] + key.encode("ascii")
+    try:  # anything else (a key outside the plain model is refused when it is walked)
+        encoded = cbor2.dumps(key, canonical=True)
     except Exception as exc:
         raise NonCanonicalCbor("CBOR holds a map key that cannot be re-encoded") from exc
-    order = [(len(key), key) for key in encoded]
-    if any(later <= earlier for earlier, later in itertools.pairwise(order)):
-        raise NonCanonicalCbor("CBOR map keys are not in deterministic order")
+    return len(encoded), encoded

@@ -4,7 +4,8 @@
 Theory of operation
 -------------------
 The channel owns one `RatchetSession`. `send(message)` gives the message the next per-sender
-sequence number (its id) and queues it; `data_to_send()` coalesces the queue into as few frames
+sequence number (its id) and queues it (`send_text` does the same for a chat text without
+building its model); `data_to_send()` coalesces the queue into as few frames
 as fit `max_frame_plaintext`, pads each (Padmé) and encrypts it. The initiator's first message
 is always `Hello` (seq 0), because the responder's ratchet cannot encrypt before it has
 decrypted something; until then the responder's `data_to_send()` keeps its queue.
@@ -222,6 +223,18 @@ class SecureChannel:
             self.state = ChannelState.CLOSED
         return seq
 
+    def send_text(self, text: str, *, mid: bytes, new: bool = False) -> int:
+        """`send(Text(text=text, mid=mid, new=True if new else absent))`, the same envelope,
+        without building the model (a chat message's hot path); ValueError for what `Text`
+        refuses."""
+        self._check_usable()
+        if self.state is ChannelState.CLOSED:
+            raise LocalProtocolError("the channel is closed")
+        seq = self._next_send
+        self._enqueue_encoded(seq, frames.encode_text_envelope(seq, text, mid=mid, new=new))
+        self._next_send += 1
+        return seq
+
     def close(self, reason: str = "") -> int:
         """Queue a Close message; the channel accepts no more sends."""
         return self.send(Close(reason=reason))
@@ -234,7 +247,9 @@ class SecureChannel:
         self._enqueue(seq, message)
 
     def _enqueue(self, seq: int, message: Message) -> None:
-        encoded = frames.encode_envelope(Envelope(seq=seq, message=message))
+        self._enqueue_encoded(seq, frames.encode_envelope(Envelope(seq=seq, message=message)))
+
+    def _enqueue_encoded(self, seq: int, encoded: bytes) -> None:
         if frames.frame_size([len(encoded)]) > self._max_frame:
             raise LocalProtocolError("the message does not fit in one frame")
         self._queue.append((seq, encoded))

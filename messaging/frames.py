@@ -215,6 +215,24 @@ def encode_envelope(envelope: Envelope) -> bytes:
     return canonical.encode_in_order(body)
 
 
+def encode_text_envelope(seq: int, text: str, *, mid: bytes, new: bool = False) -> bytes:
+    """`encode_envelope(Envelope(seq, Text(text=text, mid=mid, new=True if new else absent)))`
+    without building the model (a chat message's hot path): the same checks (ValueError for
+    what `Text` refuses) and the same bytes (tests/test_frames_mid.py)."""
+    if not 0 <= seq <= MAX_SEQ:
+        raise ValueError("sequence number out of range")
+    if not isinstance(text, str):
+        raise ValueError("the text must be a string")
+    check_text(text)
+    if not isinstance(mid, bytes) or len(mid) != 16:
+        raise ValueError("mid must be 16 bytes")
+    if new:  # keys in canonical order: mid, new, seq, text, type
+        body = {"mid": mid, "new": True, "seq": seq, "text": text, "type": "text"}
+    else:
+        body = {"mid": mid, "seq": seq, "text": text, "type": "text"}
+    return canonical.encode_in_order(body)
+
+
 def _array_header(count: int) -> bytes:
     """CBOR major type 4 header in shortest form (RFC 8949 s.3.1, s.4.2.1)."""
     if count < 24:

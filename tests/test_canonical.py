@@ -153,3 +153,9 @@ def test_a_cyclic_value_is_refused_not_walked() -> None:
 def test_encode_in_order_is_encode_for_keys_in_key_order(value: dict[str, Any]) -> None:
     ordered = {key: value[key] for key in sorted(value, key=key_order)}
     assert encode_in_order(ordered) == encode(value)
+
+
+@given(st.one_of(_keys, st.text(st.characters(max_codepoint=127), max_size=30), st.none()))
+def test_key_order_is_the_deterministic_encoding(key: Any) -> None:
+    encoded = cbor2.dumps(key, canonical=True)
+    assert key_order(key) == (len(encoded), encoded)

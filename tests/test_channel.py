@@ -71,6 +71,31 @@ def test_small_messages_are_coalesced_into_one_frame() -> None:
     assert texts(events) == [f"m{i}" for i in range(100)]
 
 
+def test_send_text_queues_the_text_the_model_would() -> None:
+    pair = ChannelPair.create()
+    mids = [os.urandom(16) for _ in range(2)]
+    seqs = [
+        pair.a.send_text("first", mid=mids[0], new=True),
+        pair.a.send(Text(text="between")),
+        pair.a.send_text("resent", mid=mids[1]),
+    ]
+    assert seqs == [1, 2, 3]  # numbered with the other messages (the Hello is 0)
+    pair.pump()
+    assert [(e.seq, e.message) for e in pair.b_events if isinstance(e, MessageReceived)] == [
+        (1, Text(text="first", mid=mids[0], new=True)),
+        (2, Text(text="between")),
+        (3, Text(text="resent", mid=mids[1])),
+    ]
+    with pytest.raises(ValueError):
+        pair.a.send_text("\ud800", mid=mids[0])
+    with pytest.raises(ValueError):
+        pair.a.send_text("short id", mid=bytes(8))
+    assert pair.a.next_seq == 4  # a refused text takes no seq
+    pair.a.close()
+    with pytest.raises(LocalProtocolError):
+        pair.a.send_text("after close", mid=mids[0])
+
+
 def test_frames_respect_the_size_limit() -> None:
     pair = ChannelPair.create(max_frame_plaintext=1024)
     for i in range(50):

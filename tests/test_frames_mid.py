@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from identity import canonical
-from messaging.frames import Envelope, FrameError, Text, decode_frame, encode_frame
+from messaging.frames import (
+    Envelope,
+    FrameError,
+    Text,
+    decode_frame,
+    encode_envelope,
+    encode_frame,
+    encode_text_envelope,
+)
 
 # Hand-written from specs/frames.md s.5a: seq 5, "hi", mid = 16 zero bytes; keys in canonical
 # order mid, seq, text, type.
@@ -65,3 +75,28 @@ def test_bad_mids_are_refused_locally() -> None:
         Text(text="hi", mid=bytes(8))
     with pytest.raises(ValueError):
         Text(text="hi", mid=None)
+
+
+@given(
+    seq=st.integers(-1, 2**63),
+    text=st.one_of(
+        st.text(st.characters(codec=None), max_size=20),  # lone surrogates too
+        st.just("é" * 32768),  # 65536 bytes: the limit
+        st.just("é" * 32768 + "x"),
+    ),
+    mid=st.one_of(st.binary(min_size=15, max_size=17), st.just(bytearray(16))),
+    new=st.booleans(),
+)
+def test_the_text_fast_path_is_the_model(seq: int, text: str, mid: bytes, new: bool) -> None:
+    """encode_text_envelope (the sender's hot path) gives the bytes encode_envelope gives for
+    the model, and refuses what the model and the envelope refuse."""
+    try:
+        model = Text(text=text, mid=mid, new=True) if new else Text(text=text, mid=mid)
+        expected: bytes | None = encode_envelope(Envelope(seq, model))
+    except ValueError:
+        expected = None
+    if expected is None:
+        with pytest.raises(ValueError):
+            encode_text_envelope(seq, text, mid=mid, new=new)
+    else:
+        assert encode_text_envelope(seq, text, mid=mid, new=new) == expected

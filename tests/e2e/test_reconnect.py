@@ -124,7 +124,7 @@ def test_message_queued_while_offline_is_delivered_once(tmp_path: Path) -> None:
         assert [m["text"] for m in bob.seen("message")] == ["last"]
 
 
-KILL_ATTEMPTS = 3
+KILL_ATTEMPTS = 5  # the race went the wrong way in 3 tries once in a full local run
 
 
 def _kill_mid_stream(
