@@ -14,8 +14,7 @@ from __future__ import annotations
 import functools
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
     BaseModel,
@@ -177,14 +176,14 @@ class SasConfirm(_Message):
 
 Message = Hello | Text | Receipt | FileOffer | FileChunk | FileAck | Close | SasConfirm
 _MESSAGE: TypeAdapter[Message] = TypeAdapter(Annotated[Message, Field(discriminator="type")])
-_MODELS: dict[str, TypeAdapter[Message]] = {
-    kind.model_fields["type"].default: TypeAdapter(kind) for kind in Message.__args__
+_MODELS: dict[str, type[Message]] = {  # each `type` value -> its model
+    kind.model_fields["type"].default: kind for kind in Message.__args__
 }
 
 
-@dataclass(frozen=True)
-class Envelope:
-    """One message in a frame with the sender's sequence number (its id)."""
+class Envelope(NamedTuple):
+    """One message in a frame with the sender's sequence number (its id). (A named tuple: the
+    receiver builds one per message, and a frozen dataclass costs several times more.)"""
 
     seq: int
     message: Message
@@ -284,7 +283,11 @@ def decode_frame(data: bytes) -> list[Envelope]:
         # The type's own model validates (as the tagged union would, without its dispatch).
         kind = _MODELS.get(fields["type"]) if type(fields.get("type")) is str else None
         try:
-            message = (kind or _MESSAGE).validate_python(fields)
+            message = (
+                kind.model_validate(fields)
+                if kind is not None
+                else _MESSAGE.validate_python(fields)
+            )
         except ValidationError as exc:
             raise FrameError(f"a message is malformed: {_first_error(exc)}") from exc
         envelopes.append(Envelope(seq=seq, message=message))

@@ -103,10 +103,23 @@ def hkdf_sha256(ikm: bytes, *, salt: bytes, info: bytes, length: int) -> bytes:
     return out[:length]
 
 
+_ROOT_1 = ROOT_INFO + b"\x01"
+_ROOT_2 = ROOT_INFO + b"\x02"
+
+
 def kdf_rk(rk: bytes, dh_out: bytes) -> tuple[bytes, bytes]:
-    """KDF_RK: returns (new root key, new chain key)."""
-    out = hkdf_sha256(dh_out, salt=rk, info=ROOT_INFO, length=64)
-    return out[:32], out[32:]
+    """KDF_RK: returns (new root key, new chain key).
+
+    HKDF-SHA256(dh_out, salt=rk, info=ROOT_INFO, 64) unrolled (every DH step runs it while a
+    message waits): extract, then the two expand blocks; a test checks it against pyca's HKDF.
+    """
+    inner, outer = _hmac_pads(rk)
+    prk = _sha256(outer + _sha256(inner + dh_out).digest()).digest()
+    block = prk + _ZERO32
+    inner, outer = block.translate(_IPAD), block.translate(_OPAD)
+    t1 = _sha256(outer + _sha256(inner + _ROOT_1).digest()).digest()
+    t2 = _sha256(outer + _sha256(inner + t1 + _ROOT_2).digest()).digest()
+    return t1, t2
 
 
 # The per-message functions below take only 32-byte keys (chain keys, message keys, HKDF PRKs,

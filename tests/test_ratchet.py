@@ -56,6 +56,13 @@ def test_message_key_schedule_matches_general_hkdf() -> None:
         assert ratchet._message_keys(mk) == (out[:32], out[32:64], out[64:])
 
 
+@settings(max_examples=100, deadline=None)
+@given(rk=st.binary(min_size=32, max_size=32), dh_out=st.binary(min_size=32, max_size=32))
+def test_root_kdf_matches_pyca_hkdf(rk: bytes, dh_out: bytes) -> None:
+    out = HKDF(algorithm=hashes.SHA256(), length=64, salt=rk, info=ratchet.ROOT_INFO).derive(dh_out)
+    assert ratchet.kdf_rk(rk, dh_out) == (out[:32], out[32:])
+
+
 def test_chain_kdf_is_hmac_01_02() -> None:
     ck = os.urandom(32)
     assert ratchet.kdf_ck(ck) == (
