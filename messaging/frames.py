@@ -89,7 +89,7 @@ class Text(_Message):
 
     @model_validator(mode="before")
     @classmethod
-    def _no_null_mid(cls, data: Any) -> Any:
+    def _absent_never_null(cls, data: Any) -> Any:
         if isinstance(data, dict):
             if "mid" in data and data["mid"] is None:
                 raise ValueError("mid must be 16 bytes when present (absent, never null)")
