@@ -296,3 +296,9 @@ def test_flush_of_the_received_ids_only_keeps_the_rows_deferred(tmp_path: Path) 
     outbox.flush()
     assert _on_disk(tmp_path) == [mid] and outbox.unwritten == 0
     store.close()
+
+
+def test_message_ids_are_16_random_bytes_and_never_repeat() -> None:
+    ids = [new_message_id() for _ in range(2000)]
+    assert all(type(mid) is bytes and len(mid) == 16 for mid in ids)
+    assert len(set(ids)) == len(ids)
