@@ -211,9 +211,7 @@ class SecureChannel:
 
     def send(self, message: Message) -> int:
         """Queue an application message; returns its seq (its id, for receipts and resends)."""
-        self._check_usable()
-        if self.state is ChannelState.CLOSED:
-            raise LocalProtocolError("the channel is closed")
+        self._check_open()
         if isinstance(message, Hello):
             raise LocalProtocolError("Hello is sent by the channel itself")
         seq = self._next_send
@@ -227,13 +225,17 @@ class SecureChannel:
         """`send(Text(text=text, mid=mid, new=True if new else absent))`, the same envelope,
         without building the model (a chat message's hot path); ValueError for what `Text`
         refuses."""
-        self._check_usable()
-        if self.state is ChannelState.CLOSED:
-            raise LocalProtocolError("the channel is closed")
+        self._check_open()
         seq = self._next_send
         self._enqueue_encoded(seq, frames.encode_text_envelope(seq, text, mid=mid, new=new))
         self._next_send += 1
         return seq
+
+    def _check_open(self) -> None:
+        """Refuse a new message once the channel failed or was closed."""
+        self._check_usable()
+        if self.state is ChannelState.CLOSED:
+            raise LocalProtocolError("the channel is closed")
 
     def close(self, reason: str = "") -> int:
         """Queue a Close message; the channel accepts no more sends."""
