@@ -294,6 +294,10 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, Impairment]:
 
 def main(argv: list[str] | None = None) -> None:
     args, impairment = parse(sys.argv[1:] if argv is None else argv)
+    # One CPU: a veth hands each frame to the backlog of the CPU that sent it, so a sender that
+    # migrates mid-burst can let later frames overtake earlier ones. The bridge reorders only
+    # what its impairment says.
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     bridge = Bridge(args.left, args.right, impairment, args.stats)
     signal.signal(signal.SIGTERM, bridge.stop)
     signal.signal(signal.SIGINT, bridge.stop)

@@ -132,7 +132,8 @@ print(len(got), sum(1 for a, b in zip(got, got[1:]) if b < a), times[-1] - times
 """
 
 SENDER = """
-import socket, sys, time
+import os, socket, sys, time
+os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # see bridge.main: no veth reordering
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for i in range(1000):
     s.sendto(b"%08d" % i + bytes(1000), (sys.argv[1], 5000))
@@ -186,7 +187,10 @@ def test_the_rate_cap_spreads_a_burst_and_drops_the_overflow(tmp_path: Path) -> 
     imp = Impairment(rate=500_000, queue_limit=600_000, seed=5)
     received, inversions, span, stats = blast(imp, tmp_path)
     a_to_b = stats["a_to_b"]
-    assert received == a_to_b["udp_forwarded"] and inversions == 0
+    # The schedule is in order (test_rate_cap_serialises_and_tail_drops) and the sender and the
+    # bridge each stay on one CPU. A CI run once still saw 2 inversions in 622, before the
+    # pinning: a few are the kernel's, a broken schedule would give hundreds.
+    assert received == a_to_b["udp_forwarded"] and inversions <= 3
     assert a_to_b["udp_overflow"] > 0 and a_to_b["udp_dropped"] == 0
     assert a_to_b["udp_forwarded"] + a_to_b["udp_overflow"] == 1000
     expected_span = a_to_b["bytes_forwarded"] / 500_000
