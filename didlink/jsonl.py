@@ -164,9 +164,12 @@ class EventSink(Protocol):
     def warn(self, text: str) -> None: ...
 
 
+_ENCODE_EVENT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def event_line(event: str, **fields: Any) -> str:
     """The JSON line of one event: "event" first, then the fields in the order given."""
-    return json.dumps({"event": event, **fields}, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODE_EVENT({"event": event, **fields})
 
 
 class JsonlSink:

@@ -44,6 +44,8 @@ _MAX_SEALED_PLAIN = 128 * 1024  # a text is at most 64 KiB of UTF-8 (specs/frame
 _OUTBOX_CONTEXT = b"outbox\x00"
 _INSERT = "INSERT INTO outbox (peer_did, message_id, created_at, sealed) VALUES (?, ?, ?, ?)"
 _DELETE = "DELETE FROM outbox WHERE message_id = ?"
+_DELETE_SOME = "DELETE FROM outbox WHERE message_id IN ({})"
+_DELETE_BATCH = 250  # ids per DELETE (SQLite before 3.32 takes at most 999 parameters)
 _REMEMBER = "INSERT OR IGNORE INTO received (peer_did, message_id, received_at) VALUES (?, ?, ?)"
 
 
@@ -81,9 +83,9 @@ class Outbox:
         self._store = store
         self._db = store.connection
         self._sealer = sealer
-        # Deferred rows, in order: (peer, id, time or None for the flush's, text), sealed at
+        # Deferred rows, in order: id -> (peer, time or None for the flush's, text), sealed at
         # `flush`; and deferred received ids -> their time (None: the flush's).
-        self._unwritten: list[tuple[str, bytes, datetime | None, str]] = []
+        self._unwritten: dict[bytes, tuple[str, datetime | None, str]] = {}
         self._unremembered: dict[tuple[str, bytes], datetime | None] = {}
 
     # -- sending -----------------------------------------------------------------------------
@@ -103,7 +105,7 @@ class Outbox:
         which seals and writes it; the time stored is the flush's unless `now` is given.
         """
         mid = new_message_id() if message_id is None else _check_id(message_id)
-        self._unwritten.append((peer_did, mid, now, text))
+        self._unwritten[mid] = (peer_did, now, text)
         if not deferred:
             self.flush()
         return mid
@@ -123,17 +125,17 @@ class Outbox:
 
         `rows=False` writes only the received ids (the messages stay deferred).
         """
-        written = self._unwritten if rows else []
+        written = self._unwritten if rows else {}
         if not written and not self._unremembered:
             return
         if rows:
-            self._unwritten = []
+            self._unwritten = {}
         ids, self._unremembered = self._unremembered, {}
         try:
             flushed_at = _stamp(None)
             sealed = [
                 self._sealed(peer, mid, _stamp(now, flushed_at), text)
-                for peer, mid, now, text in written
+                for mid, (peer, now, text) in written.items()
             ]
             received = [(peer, mid, _stamp(now, flushed_at)) for (peer, mid), now in ids.items()]
             if len(sealed) + len(received) == 1:
@@ -144,14 +146,14 @@ class Outbox:
                     self._db.executemany(_REMEMBER, received)
         except BaseException:
             if rows:
-                self._unwritten = written + self._unwritten  # nothing was written: keep them
+                self._unwritten = written | self._unwritten  # nothing was written: keep them
             self._unremembered = ids | self._unremembered
             raise
 
     def _sealed(
         self, peer: str, mid: bytes, stamp: str, text: str
     ) -> tuple[str, bytes, str, bytes]:
-        plain = canonical.encode({"peer": peer, "text": text})
+        plain = canonical.encode_in_order({"peer": peer, "text": text})  # keys in order
         return (peer, mid, stamp, self._sealer.seal(plain, context=_OUTBOX_CONTEXT + mid))
 
     def pending(self, peer_did: str) -> list[PendingMessage]:
@@ -194,26 +196,18 @@ class Outbox:
         else:
             with self._store.transaction():
                 before = self._db.total_changes
-                self._db.executemany(_DELETE, [(mid,) for mid in on_disk])
+                for start in range(0, len(on_disk), _DELETE_BATCH):
+                    batch = on_disk[start : start + _DELETE_BATCH]
+                    self._db.execute(_DELETE_SOME.format(",".join("?" * len(batch))), batch)
                 deleted = self._db.total_changes - before
         return len(message_ids) - len(on_disk) + deleted
 
     def _forget_deferred(self, message_ids: Sequence[bytes]) -> list[bytes]:
-        """Drop the deferred rows of `message_ids` (each counts once); the ids left to delete."""
+        """Drop the deferred rows of `message_ids`; the ids left to delete (a repeated id is
+        left the second time, and counts once, as a second DELETE would)."""
         if not self._unwritten:
             return list(message_ids)
-        deferred = {mid for _peer, mid, _now, _text in self._unwritten}
-        dropped = deferred.intersection(message_ids)
-        if not dropped:
-            return list(message_ids)
-        self._unwritten = [row for row in self._unwritten if row[1] not in dropped]
-        on_disk: list[bytes] = []
-        for mid in message_ids:
-            if mid in dropped:
-                dropped.discard(mid)  # a repeated id counts once, as a second DELETE would
-            else:
-                on_disk.append(mid)
-        return on_disk
+        return [mid for mid in message_ids if self._unwritten.pop(mid, None) is None]
 
     # -- receiving ---------------------------------------------------------------------------
 

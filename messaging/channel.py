@@ -252,7 +252,7 @@ class SecureChannel:
         self._enqueue_encoded(seq, frames.encode_envelope(Envelope(seq=seq, message=message)))
 
     def _enqueue_encoded(self, seq: int, encoded: bytes) -> None:
-        if frames.frame_size([len(encoded)]) > self._max_frame:
+        if frames.frame_size(1, len(encoded)) > self._max_frame:
             raise LocalProtocolError("the message does not fit in one frame")
         self._queue.append((seq, encoded))
 
@@ -262,23 +262,23 @@ class SecureChannel:
             return []
         out: list[bytes] = []
         batch: list[bytes] = []
-        sizes: list[int] = []
+        payload = 0  # the encoded size of `batch`
         for _seq, encoded in self._queue:
             if batch and (
-                frames.frame_size([*sizes, len(encoded)]) > self._max_frame
-                or len(batch) == frames.MAX_MESSAGES_PER_FRAME
+                len(batch) == frames.MAX_MESSAGES_PER_FRAME
+                or frames.frame_size(len(batch) + 1, payload + len(encoded)) > self._max_frame
             ):
-                out.append(self._seal(batch, sizes))
-                batch, sizes = [], []
+                out.append(self._seal(batch, payload))
+                batch, payload = [], 0
             batch.append(encoded)
-            sizes.append(len(encoded))
-        out.append(self._seal(batch, sizes))
+            payload += len(encoded)
+        out.append(self._seal(batch, payload))
         self._queue.clear()
         return out
 
-    def _seal(self, batch: list[bytes], sizes: list[int]) -> bytes:
+    def _seal(self, batch: list[bytes], payload: int) -> bytes:
         """One frame: the envelopes and their padding joined in one copy, then encrypted."""
-        trailer = padding_for(frames.frame_size(sizes))
+        trailer = padding_for(frames.frame_size(len(batch), payload))
         return self.session.encrypt(frames.join_frame(batch, trailer=trailer))
 
     def prepare_send(self) -> None:

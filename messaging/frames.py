@@ -259,9 +259,9 @@ def join_frame(encoded: Sequence[bytes], *, trailer: bytes = b"") -> bytes:
     return frame
 
 
-def frame_size(encoded_sizes: Sequence[int]) -> int:
-    """The frame length for envelopes of these encoded sizes."""
-    return len(_array_header(len(encoded_sizes))) + sum(encoded_sizes)
+def frame_size(count: int, payload: int) -> int:
+    """The frame length for `count` envelopes of `payload` encoded bytes in all."""
+    return len(_array_header(count)) + payload
 
 
 def decode_frame(data: bytes) -> list[Envelope]:

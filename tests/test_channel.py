@@ -3,6 +3,7 @@ failure handling, and Hypothesis schedules of reordering / duplication / loss.""
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
 
@@ -108,6 +109,70 @@ def test_frames_respect_the_size_limit() -> None:
     assert len(texts(events)) == 50
     with pytest.raises(LocalProtocolError):
         pair.a.send(Text(text="y" * 2000))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lengths=st.lists(st.integers(0, 900), min_size=1, max_size=300),
+    max_frame=st.integers(1024, 8192),
+)
+def test_frames_are_filled_greedily_within_both_limits(lengths: list[int], max_frame: int) -> None:
+    """`data_to_send` packs queued envelopes in order, each frame as full as both limits (size
+    and MAX_MESSAGES_PER_FRAME) allow; every message arrives, in order."""
+    pair = ChannelPair.create(max_frame_plaintext=max_frame)
+    sealed: list[list[bytes]] = []
+    seal = pair.a._seal
+
+    def spy(batch: list[bytes], payload: int) -> bytes:
+        sealed.append(list(batch))
+        return seal(batch, payload)
+
+    pair.a._seal = spy  # type: ignore[method-assign]
+    for i, length in enumerate(lengths):
+        pair.a.send_text("x" * length, mid=i.to_bytes(16, "big"))
+    out = pair.a.data_to_send()
+    assert sealed and len(out) == len(sealed)
+    envelopes = [e for batch in sealed for e in batch]
+    assert len(envelopes) == len(lengths) + 1  # Hello first
+    for batch, following in itertools.pairwise(sealed):
+        fits_more = (
+            len(batch) < frames.MAX_MESSAGES_PER_FRAME
+            and len(frames.join_frame([*batch, following[0]])) <= max_frame
+        )
+        assert not fits_more
+    for batch in sealed:
+        assert len(frames.join_frame(batch)) <= max_frame
+    events = [e for frame in out for e in pair.b.receive(frame)]
+    assert texts(events) == ["x" * length for length in lengths]
+
+
+def test_the_array_header_counts_in_the_frame_size() -> None:
+    """24 envelopes take a 2-byte array header: with room for 24 envelopes and a 1-byte header
+    only, the first frame holds 23."""
+
+    def queued(pair: ChannelPair) -> list[bytes]:
+        for i in range(30):
+            pair.a.send_text("x" * 40, mid=i.to_bytes(16, "big"))
+        return [encoded for _seq, encoded in pair.a._queue]
+
+    sizes = [len(e) for e in queued(ChannelPair.create())]
+    pair = ChannelPair.create(max_frame_plaintext=1 + sum(sizes[:24]))
+    queued(pair)
+    sealed: list[int] = []
+    seal = pair.a._seal
+    pair.a._seal = lambda batch, payload: sealed.append(len(batch)) or seal(batch, payload)  # type: ignore[method-assign]
+    pair.a.data_to_send()
+    assert sealed[0] == 23
+
+
+def test_a_frame_holds_at_most_1024_messages() -> None:
+    pair = ChannelPair.create()
+    for i in range(2100):
+        pair.a.send_text("", mid=i.to_bytes(16, "big"))
+    out = pair.a.data_to_send()
+    assert len(out) == 3  # Hello and 2100 texts: 1024 + 1024 + 53
+    events = [e for frame in out for e in pair.b.receive(frame)]
+    assert [e.seq for e in events if isinstance(e, MessageReceived)] == list(range(1, 2101))
 
 
 @pytest.mark.parametrize("pattern", ["h", "d", "hd", ".h.d", "hhd.", "dh"])

@@ -122,10 +122,11 @@ def frame_of_exactly(size: int) -> bytes:
         Envelope(0, FileChunk(file_id=FILE_ID, offset=0, data=bytes(frames.MAX_CHUNK_BYTES)))
     )
     encoded = [chunk] * 3
-    base = frames.frame_size([len(e) for e in encoded])
+    payload = sum(map(len, encoded))
+    base = frames.frame_size(len(encoded), payload)
     for length in range(size - base, 0, -1):
         text = frames.encode_envelope(Envelope(1, Text(text="a" * length)))
-        if frames.frame_size([*map(len, encoded), len(text)]) == size:
+        if frames.frame_size(len(encoded) + 1, payload + len(text)) == size:
             break
     return frames.join_frame([*encoded, text])
 

@@ -224,6 +224,17 @@ def test_acknowledge_all_counts_only_what_was_there(tmp_path: Path) -> None:
     store.close()
 
 
+def test_a_receipt_of_many_ids_deletes_them_all_once(tmp_path: Path) -> None:
+    """More ids than one DELETE statement takes, repeats and unknown ids among them."""
+    store, outbox = _outbox(tmp_path)
+    mids = [outbox.add(ALICE, f"m{i}", deferred=True) for i in range(700)]
+    outbox.flush()
+    receipt = [*mids[:600], *mids[100:300], new_message_id()]
+    assert outbox.acknowledge_all(receipt) == 600
+    assert [p.message_id for p in outbox.pending(ALICE)] == mids[600:]
+    store.close()
+
+
 def test_a_failed_flush_keeps_the_rows(tmp_path: Path) -> None:
     """A flush that fails writes nothing and loses nothing (the rows wait for the next one)."""
     store, outbox = _outbox(tmp_path)
