@@ -42,6 +42,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.exceptions import InvalidStateError
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from transport import receive_buffer
 from transport.compact_offer import CompactOffer, format_fingerprint
 from transport.delayed_sack import DelayedSack
 from transport.errors import (
@@ -122,6 +123,7 @@ class Peer:
         )
         self._channel.bufferedAmountLowThreshold = low_water
         self._delayed_sack = DelayedSack.install(self._pc.sctp)
+        self._receive_buffer: int | None = None  # granted once open (§6.6)
         self._channel.on("open", self._on_open)
         self._channel.on("close", self._on_channel_close)
         self._channel.on("message", self._on_message)
@@ -163,6 +165,7 @@ class Peer:
             delayed_sack=self._delayed_sack is not None,
             data_packets_received=self._delayed_sack.packets if self._delayed_sack else 0,
             sacks_sent=self._delayed_sack.sacks if self._delayed_sack else 0,
+            receive_buffer=self._receive_buffer,
         )
 
     # -- offer / answer ----------------------------------------------------------------------
@@ -438,6 +441,7 @@ class Peer:
         connection = getattr(ice, "_connection", None)  # aiortc 1.16 keeps the aioice Connection
         if connection is not None:
             ConsentFreshness.attach(connection, self._liveness)
+            self._receive_buffer = receive_buffer.enlarge(connection)
         self._last_heard = self._last_sent = time.monotonic()
         self._watchdog = asyncio.get_running_loop().create_task(self._watch())
 

@@ -54,6 +54,9 @@ class TransportStats:
     """Packets with DATA received (counted where delayed_sack is on)."""
     sacks_sent: int
     """SACKs that answered them."""
+    receive_buffer: int | None = None
+    """Bytes the kernel grants the connection's socket for received datagrams, once open
+    (specs/transport.md §6.6); None before, or if it could not be reached."""
 
 
 def classify_failure(
