@@ -12,7 +12,8 @@ In the plain data model cbor2's two encoders differ only in the order of map key
 deterministic mode sorts them (shorter encoded key first, then bytewise: the order `encode`
 writes), its plain mode keeps the dict's order. So `decode` checks each decoded map's key order
 and compares the input with the plain encoding, which skips the sort's copies and is exact:
-cbor2 decodes a map's keys in their wire order. `encode_in_order` is `encode` for a value the
+cbor2 decodes a map's keys in their wire order. A sequence of short text keys found in order is
+remembered (up to 256), so the many texts of one frame cost one order check. `encode_in_order` is `encode` for a value the
 caller built with every map's keys already in that order (messaging/frames.py does so).
 """
 
@@ -89,14 +90,32 @@ def _check_plain(value: Any) -> None:
             raise NonCanonicalCbor(f"CBOR holds a {kind.__name__}, which no wire object uses")
 
 
+_ORDERED_TEXT_KEYS: set[tuple[str, ...]] = set()
+"""Sequences of short text keys already found in deterministic order (a wire object's field
+names): a map with the same keys, in the same order, is in order too. Only text keys: a text
+string equals nothing but the same text, whereas 1 == True would let a map keyed by a boolean
+pass as one keyed by the integer."""
+_ORDERED_TEXT_KEYS_MAX = 256  # sequences remembered; later ones are checked every time
+_ORDERED_TEXT_KEYS_LEN = 16  # keys in a sequence worth remembering (a wire object's fields)
+
+
 def _check_key_order(mapping: dict[Any, Any]) -> None:
     """Refuse a map whose keys are not in deterministic order (each after the one before)."""
+    keys = tuple(mapping)
+    if keys in _ORDERED_TEXT_KEYS:
+        return
     earlier: tuple[int, bytes] | None = None
-    for key in mapping:
+    for key in keys:
         later = key_order(key)
         if earlier is not None and later <= earlier:
             raise NonCanonicalCbor("CBOR map keys are not in deterministic order")
         earlier = later
+    if (
+        len(_ORDERED_TEXT_KEYS) < _ORDERED_TEXT_KEYS_MAX
+        and len(keys) <= _ORDERED_TEXT_KEYS_LEN
+        and all(type(key) is str and len(key) < 24 for key in keys)
+    ):
+        _ORDERED_TEXT_KEYS.add(keys)
 
 
 _SMALL_UINTS = [bytes((n,)) for n in range(24)]  # 0..23: the whole encoding is one byte

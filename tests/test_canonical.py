@@ -159,3 +159,21 @@ def test_encode_in_order_is_encode_for_keys_in_key_order(value: dict[str, Any]) 
 def test_key_order_is_the_deterministic_encoding(key: Any) -> None:
     encoded = cbor2.dumps(key, canonical=True)
     assert key_order(key) == (len(encoded), encoded)
+
+
+def test_remembered_key_orders_change_no_answer() -> None:
+    """Key sequences found in order are remembered (identity/canonical.py); a map with the same
+    keys in another order, a boolean key equal to a remembered integer, and any map once the
+    memory is full are still checked."""
+    in_order = encode({"mid": b"", "seq": 1, "text": "", "type": "text"})
+    for _ in range(2):
+        assert decode(in_order)["seq"] == 1
+        with pytest.raises(NonCanonicalCbor, match="order"):
+            decode(cbor2.dumps({"seq": 1, "mid": b"", "text": "", "type": "text"}))
+    assert decode(bytes.fromhex("a20117170b")) == {1: 23, 23: 11}  # integer keys, in order
+    with pytest.raises(NonCanonicalCbor, match="order"):
+        decode(bytes.fromhex("a2f5171700"))  # {true: 23, 23: 0}: true (f5) sorts after 23 (17)
+    for i in range(300):  # more sequences than are remembered
+        assert decode(encode({f"k{i}": 0, f"key{i}": 1})) == {f"k{i}": 0, f"key{i}": 1}
+    with pytest.raises(NonCanonicalCbor, match="order"):
+        decode(cbor2.dumps({"key299": 1, "k299": 0}))
