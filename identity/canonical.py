@@ -13,8 +13,9 @@ deterministic mode sorts them (shorter encoded key first, then bytewise: the ord
 writes), its plain mode keeps the dict's order. So `decode` checks each decoded map's key order
 and compares the input with the plain encoding, which skips the sort's copies and is exact:
 cbor2 decodes a map's keys in their wire order. A sequence of short text keys found in order is
-remembered (up to 256), so the many texts of one frame cost one order check. `encode_in_order` is `encode` for a value the
-caller built with every map's keys already in that order (messaging/frames.py does so).
+remembered (up to 256), so the many texts of one frame cost one order check. `encode_in_order`
+is `encode` for a value the caller built with every map's keys already in that order
+(messaging/frames.py does so).
 """
 
 from __future__ import annotations
