@@ -5,6 +5,9 @@ its bookkeeping). A peer that is busy in Python for a moment while a full SCTP w
 200 packets) arrives overflows it: the kernel drops datagrams, SCTP sees gaps, retransmits and
 halves its window, and both ends loop over their queues for every SACK with gaps. Measured on
 loopback, 10,000 texts in one burst lost 21-184 datagrams at the receiver; with this buffer, 0.
+The cost: without losses SCTP's window grows (to about 1 MiB in a bulk transfer on loopback),
+and aiortc's transmit step walks every outstanding chunk, so a bulk sender spends about 7 % more
+CPU time; its throughput is the same, since it no longer waits on losses.
 
 `enlarge(connection)` asks for `RECEIVE_BUFFER` on the socket of each nominated ICE pair, once
 the channel is open. The kernel caps the request at `net.core.rmem_max` (212,992 bytes on a
