@@ -8,6 +8,8 @@ import os
 import select
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from didlink.jsonl import (
     BadCommand,
@@ -106,6 +108,24 @@ def test_event_lines_are_one_json_object_with_event_first() -> None:
         "text": "a\nb 🙂",
     }
     assert event_line("closed", reason="quit") == '{"event":"closed","reason":"quit"}'
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(st.text(min_size=1), st.dictionaries(st.text().filter(lambda k: k != "event"), _JSON))
+def test_an_event_line_is_the_compact_json_of_its_fields(
+    event: str, fields: dict[str, object]
+) -> None:
+    """One line, "event" first, then the fields in order; non-ASCII text kept as it is."""
+    line = event_line(event, **fields)
+    assert "\n" not in line
+    assert line == json.dumps({"event": event, **fields}, ensure_ascii=False, separators=(",", ":"))
+    assert json.loads(line) == {"event": event, **fields}
 
 
 def test_sas_confirm_frame_known_bytes() -> None:
