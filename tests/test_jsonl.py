@@ -101,6 +101,7 @@ def test_event_lines_are_one_json_object_with_event_first() -> None:
     lines = out.getvalue().splitlines()
     assert len(lines) == 2
     assert lines[0].startswith('{"event":"message",')
+    assert lines[0] == '{"event":"message","from":"did:key:z6Mk","id":3,"text":"a\\nb 🙂"}'
     assert json.loads(lines[0]) == {
         "event": "message",
         "from": "did:key:z6Mk",

@@ -358,7 +358,10 @@ class Peer:
         self._remote_fingerprint = format_fingerprint(actual)
         self._writable.set()
         self._set_state(PeerState.OPEN)
-        self._start_liveness()
+        connection = self._ice_connection()
+        if connection is not None:
+            self._receive_buffer = receive_buffer.enlarge(connection)  # §6.6
+        self._start_liveness(connection)
 
     def _on_message(self, raw: Any) -> None:
         if self._state not in (PeerState.CONNECTING, PeerState.OPEN):
@@ -436,12 +439,9 @@ class Peer:
 
     # -- liveness (§6.4) ---------------------------------------------------------------------
 
-    def _start_liveness(self) -> None:
-        ice = self._pc.sctp.transport.transport if self._pc.sctp is not None else None
-        connection = getattr(ice, "_connection", None)  # aiortc 1.16 keeps the aioice Connection
+    def _start_liveness(self, connection: Any) -> None:
         if connection is not None:
             ConsentFreshness.attach(connection, self._liveness)
-            self._receive_buffer = receive_buffer.enlarge(connection)
         self._last_heard = self._last_sent = time.monotonic()
         self._watchdog = asyncio.get_running_loop().create_task(self._watch())
 
@@ -462,6 +462,11 @@ class Peer:
             await asyncio.sleep(min(liveness.keepalive, liveness.idle_timeout - silent) / 2)
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _ice_connection(self) -> Any:
+        """The aioice Connection under the data channel (aiortc 1.16 keeps it), or None."""
+        ice = self._pc.sctp.transport.transport if self._pc.sctp is not None else None
+        return getattr(ice, "_connection", None)
 
     def _peer_certificate_fingerprint(self) -> bytes | None:
         """sha-256 of the certificate the peer presented in DTLS, if the handshake got that far.
