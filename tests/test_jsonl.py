@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -12,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from didlink.jsonl import (
+    LINES_PER_TURN,
     BadCommand,
     ConfirmSas,
     Expecting,
@@ -154,6 +156,38 @@ async def test_line_reader_hands_over_a_whole_read_in_order() -> None:
     os.close(write_fd)
     lines = [await reader.next_line() for _ in range(501)]
     assert lines == [f"line {i}" for i in range(500)] + [None]
+    os.close(read_fd)
+
+
+async def test_line_reader_lets_the_loop_run_between_slices_of_a_burst() -> None:
+    """Lines already read come LINES_PER_TURN at a time, then other work of the loop runs (the
+    session's writer, the transport), so a burst of commands does not hold them up."""
+    loop = asyncio.get_running_loop()
+    turns = 0
+    ticking = True
+
+    def tick() -> None:
+        nonlocal turns
+        turns += 1
+        if ticking:
+            loop.call_soon(tick)
+
+    read_fd, write_fd = os.pipe()
+    reader = LineReader(read_fd)
+    total = 3 * LINES_PER_TURN + 5
+    os.write(write_fd, b"".join(b"%d\n" % i for i in range(total)))
+    os.close(write_fd)
+    lines = [await reader.next_line()]  # waits until the thread queued the whole write
+    tick()
+    seen_at: list[int] = []
+    for _ in range(total):
+        lines.append(await reader.next_line())
+        seen_at.append(turns)
+    ticking = False
+    assert lines == [str(i) for i in range(total)] + [None]
+    slices = [seen_at.count(value) for value in sorted(set(seen_at))]
+    assert max(slices) == LINES_PER_TURN  # whole slices without a pause...
+    assert len(slices) >= 3  # ...and the loop ran between them
     os.close(read_fd)
 
 
