@@ -3,19 +3,20 @@
 Theory of operation (specs/cli-jsonl.md section 4b, specs/frames.md section 5a)
 -------------------------------------------------------------------------------
 Sending: once the peer is known (`bind`), `add` puts each typed text in the persistent, sealed
-outbox (didlink/outbox.py) under a fresh random 16-byte `mid`. The rows of one event-loop turn
-are sealed and written together in one transaction at the end of that turn (`write`), except
-when the session's writer is waiting to hand them to the transport at once: then the disk does
-not delay the frame, and the rows wait for the receipt (`report_sent`). A message whose receipt
-comes within `SENT_GRACE` never reaches the disk; for the others, the rows are written when the
-grace is over (or the session ends). `send` queues a text in the channel once the session is
-verified (earlier sessions' leftovers first: `send_pending`); the seq it gets maps back to its
-`mid` (`_unacked`). A text sent the moment it is typed is marked `new` (its first
-transmission: no earlier session can have delivered it); a leftover is not. `sent` is reported
-once the writer handed the message to the transport and it is safe: its row is on disk, or its
-receipt came (`take_leaving` / `report_sent`). A receipt names seqs: their mids leave the outbox
-in one transaction, then `sent` (if not yet) and `delivered` are reported for each. Texts typed
-for a session whose SAS was rejected are dropped from the outbox (`drop_typed`).
+outbox (didlink/outbox.py) under a fresh random 16-byte `mid`. The rows of one event-loop turn are
+sealed and written together in one transaction at the end of that turn (`write`), except when the
+session's writer is waiting to hand them to the transport at once: then the disk does not delay the
+frame, and the rows wait for the receipt (`report_sent`). A message whose receipt comes within
+`SENT_GRACE` never reaches the disk; for the others, the rows are written when their own grace is
+over (each handover has its own; older rows still in memory are written with them, so the rows keep
+the typed order), or when the session ends. `send` queues a text in the channel once the session is
+verified (earlier sessions' leftovers first: `send_pending`); the seq it gets maps back to its `mid`
+(`_unacked`). A text sent the moment it is typed is marked `new` (its first transmission: no earlier
+session can have delivered it); a leftover is not. `sent` is reported once the writer handed the
+message to the transport and it is safe: its row is on disk, or its receipt came (`take_leaving` /
+`report_sent`). A receipt names seqs: their mids leave the outbox in one transaction, then `sent`
+(if not yet) and `delivered` are reported for each. Texts typed for a session whose SAS was rejected
+are dropped from the outbox (`drop_typed`).
 
 Receiving: every text's seq is acknowledged (receipts batched by the reader: `receipts`), even
 a duplicate, so that the sender removes it. A text whose `mid` was delivered before (table
@@ -30,6 +31,7 @@ No protocol logic lives here: the channel numbers and encrypts, the outbox store
 from __future__ import annotations
 
 import asyncio
+import collections
 import sqlite3
 from collections.abc import Callable
 from typing import Any
@@ -72,7 +74,9 @@ class Delivery:
         self._writer_waiting: Callable[[], bool] = lambda: False
         self._sent_grace = sent_grace
         self._unreported: dict[bytes, Any] = {}  # left, no `sent` yet: message id -> ref
-        self._grace: asyncio.TimerHandle | None = None  # writes the rows of `_unreported`
+        # What left in each handover, oldest first: (when its grace is over, its message ids).
+        self._graces: collections.deque[tuple[float, list[bytes]]] = collections.deque()
+        self._grace: asyncio.TimerHandle | None = None  # for the oldest of `_graces`
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -197,27 +201,56 @@ class Delivery:
         self._unreported.update(leaving)
         if self._outbox is None or not self._outbox.unwritten_rows:
             self._report_sent()  # on disk already (resent from the outbox)
-        elif self._grace is None:
-            self._grace = _later(self._sent_grace, self._grace_over)
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a caller outside asyncio: no grace
+            if self._write_now():
+                self._report_sent()
+            return
+        self._graces.append((loop.time() + self._sent_grace, [mid for mid, _ in leaving]))
+        if self._grace is None:
+            self._grace = loop.call_at(self._graces[0][0], self._grace_over)
 
     def _grace_over(self) -> None:
-        """No receipt within the grace: the rows of what left go to disk, then `sent`."""
+        """The grace of the oldest handovers is over: the rows of what left then and has no
+        receipt go to disk (with any older row still in memory, to keep their order), then
+        `sent` for every message that left and is on disk; the timer waits for the next."""
         self._grace = None
-        if self._write_now():
-            self._report_sent()
-        # else: not on disk, no `sent` (the session is ending with the error)
+        loop = asyncio.get_running_loop()
+        due: set[bytes] = set()
+        while self._graces and self._graces[0][0] <= loop.time():
+            due.update(self._graces.popleft()[1])
+        if self._outbox is not None and due:
+            try:
+                self._outbox.flush(rows=False, through=due)
+            except (UserError, sqlite3.Error) as exc:
+                self._fail(f"could not save the outbox: {exc}")
+                return  # not on disk, no `sent` (the session is ending with the error)
+        self._report_sent(only_written=True)
+        if self._graces:
+            self._grace = loop.call_at(self._graces[0][0], self._grace_over)
 
-    def _report_sent(self) -> None:
+    def _report_sent(self, *, only_written: bool = False) -> None:
+        """`sent` for what left, in order; `only_written`: up to the first message whose row
+        is still in memory (rows are written oldest first, so the rest waits for its grace)."""
+        outbox = self._outbox if only_written else None
+        reported: list[bytes] = []
         with held(self._sink):
             for mid, ref in self._unreported.items():
+                if outbox is not None and outbox.is_deferred(mid):
+                    break
                 self._emit_sent(mid, ref)
-        self._unreported.clear()
+                reported.append(mid)
+        for mid in reported:
+            del self._unreported[mid]
 
     def _emit_sent(self, mid: bytes, ref: Any) -> None:
         extra = {} if ref is None else {"ref": ref}
         self._sink.emit("sent", id=mid.hex(), **extra)
 
     def _cancel_grace(self) -> None:
+        self._graces.clear()
         if self._grace is not None:
             self._grace.cancel()
             self._grace = None
@@ -281,16 +314,6 @@ class Delivery:
             Receipt(ids=ids[start : start + RECEIPT_BATCH])
             for start in range(0, len(ids), RECEIPT_BATCH)
         ]
-
-
-def _later(delay: float, callback: Callable[[], None]) -> asyncio.TimerHandle | None:
-    """`callback()` in `delay` seconds; at once (and None) for a caller outside asyncio."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        callback()
-        return None
-    return loop.call_later(delay, callback)
 
 
 def _end_of_turn(callback: Callable[..., None], *args: Any) -> None:

@@ -30,8 +30,9 @@ their `message` events (a crash in between repeats a message, never loses one).
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -120,16 +121,25 @@ class Outbox:
         """How many deferred messages are not on disk yet."""
         return len(self._unwritten)
 
-    def flush(self, *, rows: bool = True) -> None:
+    def is_deferred(self, message_id: bytes) -> bool:
+        """Whether this message's row waits in memory (not written yet)."""
+        return message_id in self._unwritten
+
+    def flush(self, *, rows: bool = True, through: Collection[bytes] = ()) -> None:
         """Write what is deferred in one transaction: messages in the order added, then ids.
 
-        `rows=False` writes only the received ids (the messages stay deferred).
+        `rows=False` writes only the received ids (the messages stay deferred). `through`
+        (with `rows=False`): the deferred rows from the oldest through the newest of these
+        messages are written too, so the rows on disk keep the order they were added in.
         """
-        written = self._unwritten if rows else {}
+        if rows:
+            written, self._unwritten = self._unwritten, {}
+        else:
+            written = self._oldest_through(through)
+            for mid in written:
+                del self._unwritten[mid]
         if not written and not self._unremembered:
             return
-        if rows:
-            self._unwritten = {}
         ids, self._unremembered = self._unremembered, {}
         try:
             flushed_at = _stamp(None)
@@ -145,10 +155,21 @@ class Outbox:
                     self._db.executemany(_INSERT, sealed)
                     self._db.executemany(_REMEMBER, received)
         except BaseException:
-            if rows:
-                self._unwritten = written | self._unwritten  # nothing was written: keep them
+            self._unwritten = written | self._unwritten  # nothing was written: keep them
             self._unremembered = ids | self._unremembered
             raise
+
+    def _oldest_through(
+        self, mids: Collection[bytes]
+    ) -> dict[bytes, tuple[str, datetime | None, str]]:
+        """The deferred rows from the oldest through the newest of `mids` still deferred."""
+        if not mids:
+            return {}
+        last = -1
+        for index, mid in enumerate(self._unwritten):
+            if mid in mids:
+                last = index
+        return dict(itertools.islice(self._unwritten.items(), last + 1))
 
     def _sealed(
         self, peer: str, mid: bytes, stamp: str, text: str

@@ -127,14 +127,15 @@ def _rows_at_sent(side: Side, monkeypatch: pytest.MonkeyPatch) -> list[int]:
 async def _hand_over(side: Side, count: int) -> tuple[list[bytes], list[bytes]]:
     """`count` texts typed for an idle writer, which hands them over; (ids, frames)."""
     side.writer_waiting = True  # an idle writer: it takes the texts in its next step
+    rows, kicks, sent = side.rows(), side.kicks, len(side.sink.of("sent"))
     mids = [side.delivery.add(f"m{i}") for i in range(count)]
     for mid in mids:
         side.delivery.send(mid, "x")
     await asyncio.sleep(0)  # the end of the turn: left to the writer, which is about to run
-    assert side.rows() == 0 and side.kicks == count
+    assert side.rows() == rows and side.kicks == kicks + count
     frames = side.write_frames()  # handed to the transport, whose step is queued first
     await asyncio.sleep(0)
-    assert side.rows() == 0 and not side.sink.of("sent")  # the disk did not delay them
+    assert side.rows() == rows and len(side.sink.of("sent")) == sent  # the disk did not delay them
     return mids, frames
 
 
@@ -147,6 +148,40 @@ async def test_without_a_receipt_the_rows_are_written_after_the_grace_then_sent(
     await asyncio.sleep(GRACE * 2)
     assert at_sent == [3, 3, 3]  # on disk before its `sent` event
     assert [e["id"] for e in alice.sink.of("sent")] == [m.hex() for m in mids]
+
+
+async def test_each_handover_has_its_own_grace(
+    pair: tuple[Side, Side], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream of texts: those that left first are written when their grace is over, not
+    those that left just before it (their receipt may still come in time)."""
+    alice, bob = pair
+    at_sent = _rows_at_sent(alice, monkeypatch)
+    first, first_frames = await _hand_over(alice, 2)
+    await asyncio.sleep(GRACE * 0.6)
+    second, second_frames = await _hand_over(alice, 3)
+    await asyncio.sleep(GRACE * 0.6)  # the first grace is over, not the second
+    assert at_sent == [2, 2] and alice.rows() == 2
+    assert [e["id"] for e in alice.sink.of("sent")] == [m.hex() for m in first]
+    bob.read_frames(first_frames + second_frames)
+    alice.read_frames(bob.write_frames())  # the receipts, within the second grace
+    await asyncio.sleep(GRACE * 2)
+    assert alice.rows() == 0 and at_sent == [2, 2, 0, 0, 0]  # the second never on disk
+    assert [e["id"] for e in alice.sink.of("sent")] == [m.hex() for m in first + second]
+    assert [e["id"] for e in alice.sink.of("delivered")] == [m.hex() for m in first + second]
+
+
+async def test_a_late_grace_writes_the_older_rows_first(
+    pair: tuple[Side, Side], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows are written in the order typed: when the second grace is over, its rows go after
+    the first's, which waited longer (they are resent in that order)."""
+    alice, _ = pair
+    first, _ = await _hand_over(alice, 2)
+    second, _ = await _hand_over(alice, 2)
+    await asyncio.sleep(GRACE * 2)
+    assert [p.message_id for p in alice.outbox.pending(BOB.did)] == first + second
+    assert [e["id"] for e in alice.sink.of("sent")] == [m.hex() for m in first + second]
 
 
 async def test_a_receipt_within_the_grace_keeps_the_rows_off_the_disk(

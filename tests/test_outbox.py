@@ -255,6 +255,7 @@ operations = st.lists(
         st.tuples(st.just("ack"), st.integers(min_value=0, max_value=30)),
         st.tuples(st.just("ack_all"), st.lists(st.integers(min_value=0, max_value=30))),
         st.tuples(st.just("flush")),
+        st.tuples(st.just("through"), st.lists(st.integers(min_value=0, max_value=30))),
     ),
     max_size=30,
 )
@@ -276,6 +277,9 @@ def test_outbox_matches_a_list_model(ops: list[tuple[object, ...]]) -> None:
                 model.append((peer, mid, text))
             elif op[0] == "flush":
                 outbox.flush()
+            elif op[0] == "through" and added:
+                indexes = cast(list[int], op[1])
+                outbox.flush(rows=False, through={added[i % len(added)] for i in indexes})
             elif op[0] == "ack" and added:
                 index = int(str(op[1])) % len(added)
                 mid = added[index]
@@ -306,6 +310,20 @@ def test_flush_of_the_received_ids_only_keeps_the_rows_deferred(tmp_path: Path) 
     outbox.flush(rows=False)  # nothing but rows left: a no-op
     outbox.flush()
     assert _on_disk(tmp_path) == [mid] and outbox.unwritten == 0
+    store.close()
+
+
+def test_flush_through_writes_the_oldest_rows_through_the_newest_named(tmp_path: Path) -> None:
+    store, outbox = _outbox(tmp_path)
+    mids = [outbox.add(ALICE, f"m{i}", deferred=True) for i in range(5)]
+    outbox.acknowledge(mids[0])  # never written
+    outbox.flush(rows=False, through={mids[2], new_message_id()})  # (an unknown id: ignored)
+    assert _on_disk(tmp_path) == mids[1:3]  # the oldest first, through mids[2]
+    assert [outbox.is_deferred(mid) for mid in mids] == [False, False, False, True, True]
+    outbox.flush(rows=False, through={mids[1]})  # on disk already: nothing to write
+    assert outbox.unwritten_rows == 2
+    outbox.flush()
+    assert _on_disk(tmp_path) == mids[1:]
     store.close()
 
 
