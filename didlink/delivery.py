@@ -3,7 +3,7 @@
 Theory of operation (specs/cli-jsonl.md section 4b, specs/frames.md section 5a)
 -------------------------------------------------------------------------------
 Sending: once the peer is known (`bind`), `add` puts each typed text in the persistent, sealed
-outbox (didlink/outbox.py) under a fresh random 16-byte `mid`. The rows of one event-loop turn are
+outbox (didlink/outbox.py) under a fresh 16-byte `mid`. The rows of one event-loop turn are
 sealed and written together in one transaction at the end of that turn (`write`), except when the
 session's writer is waiting to hand them to the transport at once: then the disk does not delay the
 frame, and the rows wait for the receipt (`report_sent`). A message whose receipt comes within

@@ -2,13 +2,12 @@
 
 Theory of operation (specs/cli-jsonl.md section 4, specs/frames.md section 5a)
 ------------------------------------------------------------------------------
-Sender: `add` puts a chat message in the `outbox` table under a fresh random 16-byte message
-id (`mid`); the text is sealed (didlink/sealing.py, context "outbox\\0" + mid) so no message
-content is ever in clear on disk. `pending(peer)` gives that
-peer's messages in the order they were typed; a message leaves only when the session is verified
-and stays in the table until `acknowledge(mid)` (the peer's receipt). So whatever ends the
-session (quit, crash, SIGKILL, a lost connection), unacknowledged messages are resent, in
-order, on the next session with that peer.
+Sender: `add` puts a chat message in the `outbox` table under a fresh 16-byte message id (`mid`: the
+time, then 10 random bytes); the text is sealed (didlink/sealing.py, context "outbox\\0" + mid) so
+no message content is ever in clear on disk. `pending(peer)` gives that peer's messages in the order
+they were typed; a message leaves only when the session is verified and stays in the table until
+`acknowledge(mid)` (the peer's receipt). So whatever ends the session (quit, crash, SIGKILL, a lost
+connection), unacknowledged messages are resent, in order, on the next session with that peer.
 
 Batching (specs/cli-jsonl.md section 4b): `add(..., deferred=True)` keeps the message in memory
 until `flush()`, which seals and writes every kept row in one transaction: a burst read in one
@@ -32,6 +31,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -50,9 +50,22 @@ _DELETE_BATCH = 250  # ids per DELETE (SQLite before 3.32 takes at most 999 para
 _REMEMBER = "INSERT OR IGNORE INTO received (peer_did, message_id, received_at) VALUES (?, ?, ?)"
 
 
+_MID_TIME_BYTES = 6
+_MID_TIME_LIMIT = (1 << (8 * _MID_TIME_BYTES)) - 1
+
+
 def new_message_id() -> bytes:
-    """A fresh random 16-byte message id (`mid`)."""
-    return os.urandom(MESSAGE_ID_SIZE)
+    """A fresh 16-byte message id (`mid`): the time in milliseconds since the Unix epoch (6 bytes,
+    big-endian), then 10 random bytes (specs/frames.md 5a).
+
+    Ids made later sort later (roughly: the clock may step), so the stores' indexes on them grow
+    at one end: a batch of received ids goes into one or two B-tree pages, where random ids
+    rewrote a page each (8-20 us an id, growing with the table, against 2.5 us). The 80 random
+    bits keep ids unique; the time tells the peer when the message was typed, and the disk no
+    more than the row's own `created_at` / `received_at`.
+    """
+    millis = min(max(time.time_ns() // 1_000_000, 0), _MID_TIME_LIMIT)
+    return millis.to_bytes(_MID_TIME_BYTES, "big") + os.urandom(MESSAGE_ID_SIZE - _MID_TIME_BYTES)
 
 
 @dataclass(frozen=True)

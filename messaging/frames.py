@@ -76,9 +76,9 @@ class Hello(_Message):
 class Text(_Message):
     """A chat message; `mid` is its stable id across sessions (specs/frames.md s.3, s.5a).
 
-    `mid` (16 random bytes) lets the receiver drop a message resent after a reconnect. It is
-    optional on the wire (absent, never null): a text without it is delivered but cannot be
-    deduplicated across sessions. `new` (true or absent) says this is the first time the
+    `mid` (16 bytes, opaque to the receiver) lets the receiver drop a message resent after a
+    reconnect. It is optional on the wire (absent, never null): a text without it is delivered but
+    cannot be deduplicated across sessions. `new` (true or absent) says this is the first time the
     sender sends this `mid`, so the receiver cannot have it and need not look it up.
     """
 

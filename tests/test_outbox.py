@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
+import time
 from pathlib import Path
 from typing import cast
 
@@ -327,7 +328,29 @@ def test_flush_through_writes_the_oldest_rows_through_the_newest_named(tmp_path:
     store.close()
 
 
-def test_message_ids_are_16_random_bytes_and_never_repeat() -> None:
+def test_message_ids_are_16_bytes_and_never_repeat() -> None:
     ids = [new_message_id() for _ in range(2000)]
     assert all(type(mid) is bytes and len(mid) == 16 for mid in ids)
     assert len(set(ids)) == len(ids)
+    assert len({mid[6:] for mid in ids}) == len(ids)  # 10 random bytes each
+
+
+def test_a_message_id_starts_with_the_time_in_milliseconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """specs/frames.md 5a: 6 bytes of Unix time in ms, big-endian, so later ids sort later."""
+    monkeypatch.setattr(time, "time_ns", lambda: 1_764_000_000_123_456_789)
+    first = new_message_id()
+    assert first[:6] == (1_764_000_000_123).to_bytes(6, "big")
+    monkeypatch.setattr(time, "time_ns", lambda: 1_764_000_000_124_000_000)
+    assert new_message_id() > first  # a millisecond later sorts later, whatever the random part
+    monkeypatch.setattr(time, "time_ns", lambda: -5)  # a clock before 1970: the lowest time
+    assert new_message_id()[:6] == bytes(6)
+
+
+def test_ids_made_later_sort_later() -> None:
+    ids = []
+    for _ in range(5):
+        ids.append(new_message_id())
+        time.sleep(0.002)
+    assert ids == sorted(ids)
