@@ -109,7 +109,7 @@ from messaging.channel import (
 from messaging.errors import MessagingError, RemoteProtocolError
 from messaging.frames import FileAck, FileChunk, FileOffer, Text
 from messaging.sas_gate import SasGate
-from transport import Peer, TransportError
+from transport import Flag, Peer, TransportError
 
 __all__ = [
     "EXIT_FAILED",
@@ -149,8 +149,8 @@ class Node:
         self.timeouts = timeouts
         self.downloads = profile.path / "downloads"
         self.expecting = Expecting.CHAT
-        self._quit = asyncio.Event()
-        self._ended = asyncio.Event()
+        self._quit = Flag()
+        self._ended = Flag()
         self._outcome: Outcome | None = None
         self._records = PeerRecords(profile=profile, shared=store)  # the store, the contact
         self._delivery = Delivery(  # chat messages: outbox, receipts, exactly once
@@ -177,12 +177,12 @@ class Node:
         self._verified = False  # the gate opened and `connected` was emitted
         self._closing = False
         self._transfers: Transfers | None = None
-        self._kick = asyncio.Event()
+        self._kick = Flag()
         self._writer_waiting = False  # the writer waits for a kick (not for the transport)
-        self._idle = asyncio.Event()
+        self._idle = Flag()
         self._idle.set()
-        self._hello = asyncio.Event()  # the responder received the initiator's Hello
-        self._progressed = asyncio.Event()  # a receipt, a file ack or a file task ended
+        self._hello = Flag()  # the responder received the initiator's Hello
+        self._progressed = Flag()  # a receipt, a file ack or a file task ended
         self._tasks: list[asyncio.Task[None]] = []
         self._reading = False  # the reader takes frames (from its start until it ends)
         self._receipts_due = False  # a frame was read: its receipts go out after this step
@@ -395,7 +395,7 @@ class Node:
         # On the wire before `connected` and its bookkeeping: the peer waits for it.
         await self.wait(self._flush(), self.timeouts.connect, "sending the SAS confirmation")
         self._check_verified()
-        await self.wait(asyncio.Event().wait(), None, "the chat")  # until quit / end
+        await self.wait(Flag().wait(), None, "the chat")  # until quit / end
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _check_verified(self) -> None:

@@ -22,6 +22,7 @@ from didlink.jsonl import EventSink
 from didlink.session_outcome import EXIT_FAILED, HandshakeFailed, Outcome, PhaseTimeout
 from messaging.channel import SecureChannel
 from messaging.errors import MessagingError
+from transport import Flag
 
 SAS_REJECTED = "sas rejected"  # the `closed` reason (and the Close's) when our user rejected
 SAS_REJECTED_BY_PEER = "sas rejected by peer"
@@ -66,8 +67,8 @@ def warn_rejected(sink: EventSink, reason: str, peer_did: str) -> None:
 async def wait_acknowledged(
     *,
     busy: Callable[[], bool],
-    progressed: asyncio.Event,
-    ended: asyncio.Event,
+    progressed: Flag,
+    ended: Flag,
     limit: float,
 ) -> None:
     """At quit: until nothing is `busy` (unacknowledged), the session ended or `limit` s passed.
@@ -86,9 +87,9 @@ async def send_close(
     channel: SecureChannel,
     reason: str,
     *,
-    hello: asyncio.Event,
+    hello: Flag,
     kick_writer: Callable[[], None],
-    writer_idle: asyncio.Event,
+    writer_idle: Flag,
 ) -> None:
     """Queue a `Close` on the open channel and give the writer a few seconds to send it."""
     with contextlib.suppress(MessagingError, TimeoutError):

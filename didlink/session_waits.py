@@ -21,6 +21,7 @@ from typing import TypeVar
 from didlink.jsonl import EventSink
 from didlink.session_outcome import PhaseTimeout, QuitRequested, SessionEnded
 from messaging.sas import ShortAuthString
+from transport import Flag
 
 T = TypeVar("T")
 
@@ -30,8 +31,8 @@ async def race(
     limit: float | None,
     what: str,
     *,
-    quit_: asyncio.Event,
-    ended: asyncio.Event,
+    quit_: Flag,
+    ended: Flag,
 ) -> T:
     """`awaitable`'s result; QuitRequested, SessionEnded or PhaseTimeout(what) first."""
     main = asyncio.ensure_future(awaitable)

@@ -17,6 +17,7 @@ from transport.errors import (
     TransportTimeout,
     TransportUsageError,
 )
+from transport.flag import Flag
 from transport.ice import IceConfig, IceServer
 from transport.liveness import Liveness
 from transport.peer import Peer
@@ -32,6 +33,7 @@ __all__ = [
     "CompactOfferError",
     "DtlsFailed",
     "FingerprintMismatch",
+    "Flag",
     "IceConfig",
     "IceFailed",
     "IceServer",

@@ -53,6 +53,7 @@ from transport.errors import (
     TransportTimeout,
     TransportUsageError,
 )
+from transport.flag import Flag
 from transport.framing import (
     CHUNK_MESSAGE_SIZE,
     DEFAULT_MAX_MESSAGE_SIZE,
@@ -111,9 +112,9 @@ class Peer:
         self._receiver: Callable[[bytes], None] | None = None  # deliver_to: no inbox
         self._credit_scheduled = False  # deliver_to: credit goes back after aiortc's step
         self._send_lock = asyncio.Lock()
-        self._changed = asyncio.Event()  # state changes: wakes wait_open
-        self._writable = asyncio.Event()  # credit or bufferedamountlow: wakes send
-        self._readable = asyncio.Event()  # a message arrived: wakes recv
+        self._changed = Flag()  # state changes: wakes wait_open
+        self._writable = Flag()  # credit or bufferedamountlow: wakes send
+        self._readable = Flag()  # a message arrived: wakes recv
         self._liveness = liveness or Liveness()
         self._last_heard = self._last_sent = time.monotonic()
         self._watchdog: asyncio.Task[None] | None = None
