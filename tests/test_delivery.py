@@ -7,6 +7,7 @@ receives; events are checked against what specs/cli-jsonl.md section 2 says they
 from __future__ import annotations
 
 import asyncio
+import random
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -124,18 +125,23 @@ def _rows_at_sent(side: Side, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return seen
 
 
-async def _hand_over(side: Side, count: int) -> tuple[list[bytes], list[bytes]]:
-    """`count` texts typed for an idle writer, which hands them over; (ids, frames)."""
+async def _hand_over(
+    side: Side, count: int, *, timers: bool = False
+) -> tuple[list[bytes], list[bytes]]:
+    """`count` texts typed for an idle writer, which hands them over; (ids, frames).
+
+    Checks that the disk did not delay them, unless `timers`: earlier graces may be over now.
+    """
     side.writer_waiting = True  # an idle writer: it takes the texts in its next step
     rows, kicks, sent = side.rows(), side.kicks, len(side.sink.of("sent"))
     mids = [side.delivery.add(f"m{i}") for i in range(count)]
     for mid in mids:
         side.delivery.send(mid, "x")
     await asyncio.sleep(0)  # the end of the turn: left to the writer, which is about to run
-    assert side.rows() == rows and side.kicks == kicks + count
+    assert timers or (side.rows() == rows and side.kicks == kicks + count)
     frames = side.write_frames()  # handed to the transport, whose step is queued first
     await asyncio.sleep(0)
-    assert side.rows() == rows and len(side.sink.of("sent")) == sent  # the disk did not delay them
+    assert timers or (side.rows() == rows and len(side.sink.of("sent")) == sent)
     return mids, frames
 
 
@@ -182,6 +188,64 @@ async def test_a_late_grace_writes_the_older_rows_first(
     await asyncio.sleep(GRACE * 2)
     assert [p.message_id for p in alice.outbox.pending(BOB.did)] == first + second
     assert [e["id"] for e in alice.sink.of("sent")] == [m.hex() for m in first + second]
+
+
+@pytest.mark.parametrize("seed", range(4))
+async def test_a_stream_of_handovers_and_late_receipts_keeps_the_sent_promise(
+    pair: tuple[Side, Side], monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    """Texts leave in handovers at random moments; receipts come back early, late or in
+    bunches. Whatever the timing: one `sent` per message, before its `delivered`; at `sent` its
+    row is on disk unless its receipt came; rows reach the disk in the order typed; a message
+    whose receipt came early in its grace is never written."""
+    rng = random.Random(seed)
+    loop = asyncio.get_running_loop()
+    alice, bob = pair
+    written: list[bytes] = []
+    sealed = alice.outbox._sealed  # every row written passes here
+
+    def sealing(peer: str, mid: bytes, stamp: str, text: str) -> tuple[str, bytes, str, bytes]:
+        written.append(mid)
+        return sealed(peer, mid, stamp, text)
+
+    monkeypatch.setattr(alice.outbox, "_sealed", sealing)
+    left_at: dict[bytes, float] = {}
+    receipt_at: dict[bytes, float] = {}
+    safe_at_sent: dict[str, bool] = {}
+    record = alice.sink.emit
+
+    def emit(event: str, **fields: Any) -> None:
+        if event == "sent":
+            mid = bytes.fromhex(fields["id"])
+            safe_at_sent[fields["id"]] = mid in written or mid in receipt_at
+        record(event, **fields)
+
+    monkeypatch.setattr(alice.sink, "emit", emit)
+    typed: list[bytes] = []
+    waiting: list[tuple[list[bytes], list[bytes]]] = []  # receipts bob sent, not yet read
+    for _ in range(10):
+        mids, frames = await _hand_over(alice, rng.randint(1, 4), timers=True)
+        typed += mids
+        left_at.update(dict.fromkeys(mids, loop.time()))
+        bob.read_frames(frames)
+        waiting.append((mids, bob.write_frames()))
+        while waiting and rng.random() < 0.4:  # some receipts come now, in order
+            acknowledged, receipt = waiting.pop(0)
+            receipt_at.update(dict.fromkeys(acknowledged, loop.time()))
+            alice.read_frames(receipt)
+        await asyncio.sleep(rng.choice([0.0, GRACE * 0.3, GRACE * 0.6]))
+    for acknowledged, receipt in waiting:
+        receipt_at.update(dict.fromkeys(acknowledged, loop.time()))
+        alice.read_frames(receipt)
+    await asyncio.sleep(GRACE * 2)
+    assert not alice.failures and alice.rows() == 0  # all delivered: the outbox is empty
+    names = [(r.event, r.fields["id"]) for r in alice.sink.events]
+    for mid in typed:
+        assert [e for e, i in names if i == mid.hex()] == ["sent", "delivered"]
+    assert all(safe_at_sent.values()) and len(safe_at_sent) == len(typed)
+    assert written == [mid for mid in typed if mid in written]  # the typed order
+    early = [mid for mid in typed if receipt_at[mid] - left_at[mid] < GRACE * 0.5]
+    assert not set(early) & set(written)
 
 
 async def test_a_receipt_within_the_grace_keeps_the_rows_off_the_disk(
