@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from didlink.errors import UserError
@@ -147,13 +147,14 @@ class Delivery:
             and self._writer_waiting()
         )
 
-    def _write_now(self, *, rows: bool = True) -> bool:
-        """Write what is deferred (`rows=False`: the received ids only); False (and the
-        session ends) if the store refused it."""
+    def _write_now(self, *, rows: bool = True, through: Collection[bytes] = ()) -> bool:
+        """Write what is deferred (`rows=False`: the received ids only, and the rows through
+        those of `through`: `Outbox.flush`); False (and the session ends) if the store refused
+        it."""
         if self._outbox is None or not self._outbox.unwritten:
             return True
         try:
-            self._outbox.flush(rows=rows)
+            self._outbox.flush(rows=rows, through=through)
         except (UserError, sqlite3.Error) as exc:
             self._fail(f"could not save the outbox: {exc}")
             return False
@@ -225,12 +226,8 @@ class Delivery:
             due.update(mids)
             over += 1
         del self._graces[:over]
-        if self._outbox is not None and due:
-            try:
-                self._outbox.flush(rows=False, through=due)
-            except (UserError, sqlite3.Error) as exc:
-                self._fail(f"could not save the outbox: {exc}")
-                return  # not on disk, no `sent` (the session is ending with the error)
+        if due and not self._write_now(rows=False, through=due):
+            return  # not on disk, no `sent` (the session is ending with the error)
         self._report_sent(only_written=True)
         if self._graces:
             self._grace = loop.call_at(self._graces[0][0], self._grace_over)

@@ -403,6 +403,18 @@ def test_a_failed_write_ends_the_session(pair: tuple[Side, Side]) -> None:
     assert alice.failures and "could not save the outbox" in alice.failures[0]
 
 
+async def test_a_failed_write_when_the_grace_is_over_ends_the_session_with_no_sent(
+    pair: tuple[Side, Side],
+) -> None:
+    alice, _ = pair
+    taken = alice.outbox.add(BOB.did, "first")
+    alice.outbox.add(BOB.did, "same id", message_id=taken, deferred=True)  # refused when written
+    await _hand_over(alice, 2, timers=True)
+    await asyncio.sleep(GRACE * 2)  # the grace writes the oldest rows through the two: it fails
+    assert alice.failures and "could not save the outbox" in alice.failures[0]
+    assert not alice.sink.of("sent")
+
+
 def _disk_lookups(side: Side) -> list[str]:
     """The received-id lookups `side`'s store runs from now on."""
     queries: list[str] = []
