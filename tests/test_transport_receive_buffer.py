@@ -12,7 +12,7 @@ import pytest
 
 from tests import test_transport_peer
 from transport import Peer
-from transport.receive_buffer import RECEIVE_BUFFER, enlarge
+from transport.receive_buffer import RECEIVE_BUFFER, enlarge, nominated_sockets
 
 pair = test_transport_peer.pair  # two open peers over loopback
 
@@ -70,6 +70,13 @@ def test_another_aioice_or_a_closed_socket_changes_nothing(udp: socket.socket) -
     closed.close()
     assert enlarge(connection_with(closed)) is None
     assert enlarge(connection_with(closed, udp)) == expected_grant()  # the one that worked
+
+
+def test_the_nominated_sockets_are_found_where_aioice_keeps_them(udp: socket.socket) -> None:
+    assert nominated_sockets(connection_with(udp)) == [udp]
+    assert nominated_sockets(connection_with(None, udp)) == [udp]  # a pair with no socket
+    assert nominated_sockets(SimpleNamespace(_nominated={1: SimpleNamespace()})) == []
+    assert nominated_sockets(SimpleNamespace()) is None  # another aioice
 
 
 async def test_an_open_connection_has_the_larger_buffer_on_both_sides(

@@ -19,7 +19,8 @@ that handles each message synchronously gets it inside aiortc's receive step, wi
 event-loop hop a `recv` waiter costs; its credit goes back once that step is over. `send`
 chunks and obeys two limits: the peer's credit (framing.py) and our own `bufferedAmount`
 high-water mark, resuming on `bufferedamountlow`. SCTP acknowledges every second packet rather
-than every one (delayed_sack.py).
+than every one (delayed_sack.py), advertises no more than its socket holds and honours the
+peer's window (receive_window.py).
 
 Liveness (liveness.py, specs/transport.md §6.4): once open, RFC 7675 consent checks replace
 aioice's stricter ones, and a watchdog task sends a KEEPALIVE when we sent nothing for a while and
@@ -63,6 +64,7 @@ from transport.framing import (
 )
 from transport.ice import IceConfig
 from transport.liveness import ConsentFreshness, Liveness
+from transport.receive_window import ReceiveWindow
 from transport.sdp import compact_from_sdp, sdp_from_compact
 from transport.states import (
     PeerState,
@@ -123,6 +125,7 @@ class Peer:
             CHANNEL_LABEL, negotiated=True, id=CHANNEL_ID, ordered=True
         )
         self._channel.bufferedAmountLowThreshold = low_water
+        self._window = ReceiveWindow.install(self._pc.sctp)  # before: the SACK policy wraps it
         self._delayed_sack = DelayedSack.install(self._pc.sctp)
         self._receive_buffer: int | None = None  # granted once open (§6.6)
         self._channel.on("open", self._on_open)
@@ -167,6 +170,9 @@ class Peer:
             data_packets_received=self._delayed_sack.packets if self._delayed_sack else 0,
             sacks_sent=self._delayed_sack.sacks if self._delayed_sack else 0,
             receive_buffer=self._receive_buffer,
+            receive_window=self._window.window if self._window else None,
+            peer_window=self._window.peer_window if self._window else None,
+            receive_drops=self._window.receive_drops if self._window else None,
         )
 
     # -- offer / answer ----------------------------------------------------------------------
@@ -362,6 +368,9 @@ class Peer:
         connection = self._ice_connection()
         if connection is not None:
             self._receive_buffer = receive_buffer.enlarge(connection)  # §6.6
+            sockets = receive_buffer.nominated_sockets(connection)
+            if self._window is not None and sockets:
+                self._window.watch(sockets[0])  # §6.7
         self._start_liveness(connection)
 
     def _on_message(self, raw: Any) -> None:

@@ -28,19 +28,29 @@ RECEIVE_BUFFER = 1 << 20
 """Bytes asked for (SO_RCVBUF); the kernel grants twice this, at most twice rmem_max."""
 
 
-def enlarge(connection: Any) -> int | None:
-    """Ask for `RECEIVE_BUFFER` on the nominated pairs' sockets (never shrinking one); the
-    smallest size the kernel granted, or None if no socket could be reached."""
+def nominated_sockets(connection: Any) -> list[socket.socket] | None:
+    """The sockets of `connection`'s nominated ICE pairs; None if aioice is not as expected."""
     nominated = getattr(connection, "_nominated", None)
     if not isinstance(nominated, dict):
-        log.debug("aioice internals changed: keeping the receive buffer as it is")
         return None
-    granted: list[int] = []
+    sockets = []
     for pair in nominated.values():
         transport = getattr(getattr(pair, "protocol", None), "transport", None)
         sock = transport.get_extra_info("socket") if transport is not None else None
-        if sock is None:
-            continue
+        if sock is not None:
+            sockets.append(sock)
+    return sockets
+
+
+def enlarge(connection: Any) -> int | None:
+    """Ask for `RECEIVE_BUFFER` on the nominated pairs' sockets (never shrinking one); the
+    smallest size the kernel granted, or None if no socket could be reached."""
+    sockets = nominated_sockets(connection)
+    if sockets is None:
+        log.debug("aioice internals changed: keeping the receive buffer as it is")
+        return None
+    granted: list[int] = []
+    for sock in sockets:
         try:
             if sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) < 2 * RECEIVE_BUFFER:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)

@@ -57,6 +57,14 @@ class TransportStats:
     receive_buffer: int | None = None
     """Bytes the kernel grants the connection's socket for received datagrams, once open
     (specs/transport.md §6.6); None before, or if it could not be reached."""
+    receive_window: int | None = None
+    """The most our SACKs advertise, in bytes: what the socket's buffer holds (§6.7); None
+    before the channel opens, or if the socket could not be reached."""
+    peer_window: int | None = None
+    """The window the peer's last SACK advertised, in bytes; None before the first."""
+    receive_drops: int | None = None
+    """Datagrams the kernel dropped on the connection's socket for want of room (Linux); None
+    before the channel opens, or where it cannot be read."""
 
 
 def classify_failure(
