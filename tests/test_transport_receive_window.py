@@ -53,6 +53,7 @@ class FakeSctp:
         self.sacks_handled: list[int] = []
         self.cwnd_seen: list[int] = []  # the congestion window each transmit step saw
         self.suspend: asyncio.Event | None = None  # a send that waits (a TURN channel bind)
+        self.window: ReceiveWindow | None = None  # what `install` returned
 
     async def _send_sack(self) -> None:
         self.advertised.append(max(0, self._advertised_rwnd))
@@ -77,14 +78,14 @@ def sack(tsn: int, window: int) -> SimpleNamespace:
 @pytest.fixture
 def fake() -> FakeSctp:
     sctp = FakeSctp()
-    assert ReceiveWindow.install(sctp) is not None
+    sctp.window = ReceiveWindow.install(sctp)
+    assert sctp.window is not None
     return sctp
 
 
 def window_of(sctp: FakeSctp) -> ReceiveWindow:
-    window = sctp._transmit.__self__  # type: ignore[attr-defined]
-    assert isinstance(window, ReceiveWindow)
-    return window
+    assert sctp.window is not None
+    return sctp.window
 
 
 @pytest.fixture
