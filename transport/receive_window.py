@@ -106,12 +106,12 @@ class ReceiveWindow:
         """Advertise no more than `sock`'s receive buffer holds, from now on (call it once the
         buffer has its size); that window in bytes, or None (no bound) if the socket cannot be
         read."""
+        if sock is None:
+            return None
         try:
-            buffer = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) if sock else None
-        except OSError:  # closed
-            buffer = None
-        if sock is None or buffer is None:
-            log.debug("no socket to size the window by: advertising aiortc's")
+            buffer = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        except OSError as exc:  # closed
+            log.debug("the socket cannot size the window (%s): advertising aiortc's", exc)
             return None
         self._socket = sock
         self.window = socket_window(buffer)
