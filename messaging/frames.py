@@ -214,10 +214,21 @@ def encode_envelope(envelope: Envelope) -> bytes:
     return canonical.encode_in_order(body)
 
 
+# _TEXT_ENVELOPE: a text envelope with its `mid` (specs/frames.md s.5a), byte by byte in
+# canonical CBOR: map(4 or 5), "mid" bstr(16) [, "new" true], "seq" uint, "text" tstr,
+# "type" "text".
+_TEXT_MAP_HEAD = b"\xa4\x63mid\x50"
+_NEW_TEXT_MAP_HEAD = b"\xa5\x63mid\x50"
+_NEW_TRUE = b"\x63new\xf5"
+_SEQ_KEY = b"\x63seq"
+_TEXT_KEY = b"\x64text"
+_TYPE_TEXT = b"\x64type\x64text"
+
+
 def encode_text_envelope(seq: int, text: str, *, mid: bytes, new: bool = False) -> bytes:
     """`encode_envelope(Envelope(seq, Text(text=text, mid=mid, new=True if new else absent)))`
-    without building the model (a chat message's hot path): the same checks (ValueError for
-    what `Text` refuses) and the same bytes (tests/test_frames_mid.py)."""
+    without building the model or calling cbor2 (a chat message's hot path): the same checks
+    (ValueError for what `Text` refuses) and the same bytes (tests/test_frames_mid.py)."""
     if not 0 <= seq <= MAX_SEQ:
         raise ValueError("sequence number out of range")
     if not isinstance(text, str):
@@ -225,11 +236,34 @@ def encode_text_envelope(seq: int, text: str, *, mid: bytes, new: bool = False) 
     check_text(text)
     if not isinstance(mid, bytes) or len(mid) != 16:
         raise ValueError("mid must be 16 bytes")
-    if new:  # keys in canonical order: mid, new, seq, text, type
-        body = {"mid": mid, "new": True, "seq": seq, "text": text, "type": "text"}
-    else:
-        body = {"mid": mid, "seq": seq, "text": text, "type": "text"}
-    return canonical.encode_in_order(body)
+    utf8 = text.encode("utf-8")
+    return b"".join(  # canonical CBOR spelled out: the layout `_decode_lone_text` reads
+        (
+            _NEW_TEXT_MAP_HEAD if new else _TEXT_MAP_HEAD,
+            mid,
+            _NEW_TRUE if new else b"",
+            _SEQ_KEY,
+            _shortest_head(0x00, seq),
+            _TEXT_KEY,
+            _shortest_head(0x60, len(utf8)),
+            utf8,
+            _TYPE_TEXT,
+        )
+    )
+
+
+def _shortest_head(major: int, argument: int) -> bytes:
+    """A CBOR head (major type in the high three bits) with its argument in the shortest form
+    (RFC 8949 s.3, s.4.2.1); `argument` < 2^64."""
+    if argument < 24:
+        return bytes((major | argument,))
+    if argument < 0x100:
+        return bytes((major | 24, argument))
+    if argument < 0x1_0000:
+        return bytes((major | 25,)) + argument.to_bytes(2, "big")
+    if argument < 0x1_0000_0000:
+        return bytes((major | 26,)) + argument.to_bytes(4, "big")
+    return bytes((major | 27,)) + argument.to_bytes(8, "big")
 
 
 def _array_header(count: int) -> bytes:
@@ -266,6 +300,82 @@ def frame_size(count: int, payload: int) -> int:
 
 def decode_frame(data: bytes) -> list[Envelope]:
     """Strictly decode a frame (after unpadding). Raises `FrameError`."""
+    lone_text = _decode_lone_text(data)
+    if lone_text is not None:
+        return [lone_text]
+    return _decode_any(data)
+
+
+# A frame of one chat message with its `mid`: array(1), then the envelope of _TEXT_ENVELOPE.
+_LONE_TEXT_HEAD = b"\x81" + _TEXT_MAP_HEAD
+_LONE_NEW_TEXT_HEAD = b"\x81" + _NEW_TEXT_MAP_HEAD
+_TEXT_FIELDS = frozenset({"mid", "text", "type"})  # what `Text.model_validate` would record
+_NEW_TEXT_FIELDS = _TEXT_FIELDS | {"new"}
+
+
+def _decode_lone_text(data: bytes) -> Envelope | None:
+    """The envelope of a frame that is exactly one `text` with a `mid`, in canonical CBOR
+    (the receiver's hot path: cbor2, the re-encoding check and pydantic touch far more code),
+    or None for any other frame, valid or not, which `_decode_any` then reads.
+
+    It accepts only what `_decode_any` accepts, as the same value (tests/test_frames_fast.py):
+    the layout fixes the keys, their order and the value types; integers and lengths must be
+    in their shortest form, `seq` at most MAX_SEQ, the text valid UTF-8 within MAX_TEXT_BYTES
+    (its 0x7a length form, for exactly 65536 bytes, is left to `_decode_any`), nothing after it.
+    """
+    if type(data) is not bytes:  # (a bytearray would give a bytearray `mid`)
+        return None
+    new: Literal[True] | None = None
+    if data.startswith(_LONE_TEXT_HEAD):
+        pos = 23
+    elif data.startswith(_LONE_NEW_TEXT_HEAD) and data.startswith(_NEW_TRUE, 23):
+        pos, new = 28, True
+    else:
+        return None
+    if not data.startswith(_SEQ_KEY, pos):
+        return None
+    seq, pos = _shortest_argument(data, pos + 4, 0x00)
+    if seq is None or seq > MAX_SEQ or not data.startswith(_TEXT_KEY, pos):
+        return None
+    length, pos = _shortest_argument(data, pos + 5, 0x60)
+    if length is None or length > MAX_TEXT_BYTES or len(data) != pos + length + len(_TYPE_TEXT):
+        return None
+    if not data.endswith(_TYPE_TEXT):
+        return None
+    try:
+        text = data[pos : pos + length].decode("utf-8")  # strict: no surrogates, no overlongs
+    except UnicodeDecodeError:
+        return None
+    fields_set = set(_NEW_TEXT_FIELDS if new else _TEXT_FIELDS)
+    message = Text.model_construct(fields_set, text=text, mid=data[7:23], new=new)
+    return Envelope(seq, message)
+
+
+def _shortest_argument(data: bytes, pos: int, major: int) -> tuple[int | None, int]:
+    """The argument of the CBOR head at `pos` if it has major type `major` (its high three
+    bits) and its shortest form (RFC 8949 s.4.2.1), and the position after the head; None if
+    not, or if it is cut short. Lengths of up to 2 bytes only (the hot path's texts)."""
+    if pos >= len(data):
+        return None, pos
+    initial = data[pos] - major
+    if 0 <= initial < 24:
+        return initial, pos + 1
+    if initial == 24 and pos + 1 < len(data) and data[pos + 1] >= 24:
+        return data[pos + 1], pos + 2
+    if initial == 25 and pos + 2 < len(data):
+        value = int.from_bytes(data[pos + 1 : pos + 3], "big")
+        return (value, pos + 3) if value >= 0x100 else (None, pos)
+    if major == 0x00 and initial == 26 and pos + 4 < len(data):
+        value = int.from_bytes(data[pos + 1 : pos + 5], "big")
+        return (value, pos + 5) if value >= 0x10000 else (None, pos)
+    if major == 0x00 and initial == 27 and pos + 8 < len(data):
+        value = int.from_bytes(data[pos + 1 : pos + 9], "big")
+        return (value, pos + 9) if value >= 0x1_0000_0000 else (None, pos)
+    return None, pos
+
+
+def _decode_any(data: bytes) -> list[Envelope]:
+    """`decode_frame` for every frame: cbor2, the canonical check, then each type's model."""
     try:
         value = canonical.decode(data, max_size=MAX_FRAME_PLAINTEXT)
     except canonical.NonCanonicalCbor as exc:

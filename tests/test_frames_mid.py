@@ -78,9 +78,11 @@ def test_bad_mids_are_refused_locally() -> None:
 
 
 @given(
-    seq=st.integers(-1, 2**63),
+    seq=st.integers(-1, 2**63)
+    | st.sampled_from([23, 24, 255, 256, 65535, 65536, 2**32 - 1, 2**32]),  # each head's length
     text=st.one_of(
         st.text(st.characters(codec=None), max_size=20),  # lone surrogates too
+        st.sampled_from(["x" * 23, "x" * 24, "x" * 255, "x" * 256, "x" * 65535]),
         st.just("é" * 32768),  # 65536 bytes: the limit
         st.just("é" * 32768 + "x"),
     ),
@@ -100,3 +102,16 @@ def test_the_text_fast_path_is_the_model(seq: int, text: str, mid: bytes, new: b
             encode_text_envelope(seq, text, mid=mid, new=new)
     else:
         assert encode_text_envelope(seq, text, mid=mid, new=new) == expected
+
+
+@pytest.mark.parametrize("seq", [0, 23, 24, 255, 256, 65535, 65536, 2**32 - 1, 2**32, 2**63 - 1])
+@pytest.mark.parametrize("length", [0, 23, 24, 255, 256, 65535, 65536])
+def test_the_text_fast_path_at_every_head_length(seq: int, length: int) -> None:
+    """Both sides of each CBOR head size (1, 2, 3, 5 and 9 bytes) for `seq` and the text's
+    length: the bytes of the model's encoding, which the receiver's fast path reads back."""
+    for new in (False, True):
+        text = "x" * length
+        model = Text(text=text, mid=bytes(16), new=True) if new else Text(text=text, mid=bytes(16))
+        encoded = encode_text_envelope(seq, text, mid=bytes(16), new=new)
+        assert encoded == encode_envelope(Envelope(seq, model))
+        assert decode_frame(b"\x81" + encoded) == [Envelope(seq, model)]

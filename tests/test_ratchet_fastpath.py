@@ -233,3 +233,30 @@ def test_message_keys_derived_early_change_no_byte(steps: list[tuple[str, int, i
         assert wires[0] == wires[1]
     for a, b in zip(plain, early, strict=True):
         assert a.to_state() == b.to_state()
+
+
+@pytest.mark.parametrize("size", [0, 15, 100, ratchet._IN_PLACE_MIN, 196_700])
+def test_encryption_set_up_early_gives_the_same_bytes(size: int) -> None:
+    """A message sealed with what `prepare_send` set up (AES context, tag state over AD and
+    header), on both of `seal`'s paths, is byte for byte the one sealed in `encrypt`; the
+    set-up is used once (the next message derives its own)."""
+    plain, early = _seeded_pair(), _seeded_pair()
+    plaintext = random.Random(size).randbytes(size)
+    wires = []
+    for sides in (plain, early):
+        alice, bob = sides
+        assert bob.decrypt(alice.encrypt(b"hello")) == b"hello"
+        if sides is early:
+            bob.prepare_send()
+            prepared = bob._next_seal
+            bob.prepare_send()  # a second call keeps the first set-up
+            assert prepared is not None and bob._next_seal is prepared
+        sent = [bob.encrypt(plaintext)]
+        assert bob._next_seal is None  # used (or, in `plain`, never made)
+        sent.append(bob.encrypt(plaintext))
+        assert [alice.decrypt(wire) for wire in sent] == [plaintext, plaintext]
+        wires.append(sent)
+    assert wires[0] == wires[1]
+    assert wires[0][0] != wires[0][1]
+    for a, b in zip(plain, early, strict=True):
+        assert a.to_state() == b.to_state()
