@@ -1,14 +1,15 @@
 """The raw aiortc baseline, as a process that speaks a subset of `didlink --jsonl`.
 
-Usage: python -m bench.raw_peer invite | accept TOKEN   (a trailing --jsonl is ignored)
+Usage: python -m bench.raw_peer [--prompt-ice] invite | accept TOKEN   (--jsonl is ignored)
 
 So that the bench drives didlink and its baseline the same way (two OS processes, commands on
 stdin, events on stdout, timed by the parent), this is plain aiortc with the settings didlink's
 transport uses: no ICE servers, one negotiated ordered reliable channel, 64 KiB data-channel
 messages, the same bufferedAmount high/low water marks, and the same event loop (uvloop when
-installed, via transport.run). The "tokens" are the full SDP offer and answer as JSON. One
-exception, on request only: `delay_sacks` gives this peer's SCTP the acknowledgement policy of
-didlink's transport (transport/delayed_sack.py), for the bench's comparison row.
+installed, via transport.run). The "tokens" are the full SDP offer and answer as JSON. Two
+exceptions, on request only, each for one of the bench's comparison rows: `delay_sacks` gives
+this peer's SCTP the acknowledgement policy of didlink's transport (transport/delayed_sack.py),
+and `--prompt-ice` its ICE completion (transport/prompt_ice.py).
 
 Events: token {kind, token}, connected, message {text}, burst_done {count},
 bulk_done {bytes}, sacks_delayed {on}, closed {reason}. Commands: response {token}, send {text},
@@ -31,6 +32,7 @@ from transport import run
 from transport.delayed_sack import DelayedSack
 from transport.framing import CHUNK_MESSAGE_SIZE
 from transport.peer import HIGH_WATER, LOW_WATER
+from transport.prompt_ice import PromptIce
 
 TEXT, SMALL, SMALL_LAST, BULK, BULK_LAST, SMALL_DONE, BULK_DONE = (bytes([t]) for t in b"mbBcCkK")
 
@@ -43,9 +45,11 @@ def emit(event: str, **fields: Any) -> None:
 class RawPeer:
     """One RTCPeerConnection with one data channel; counts what arrives."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, prompt_ice: bool = False) -> None:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.dc = self.pc.createDataChannel("bench", negotiated=True, id=0, ordered=True)
+        if prompt_ice and PromptIce.install(self.pc.sctp.transport.transport._connection) is None:
+            raise RuntimeError("this aioice does not take didlink's ICE completion")
         self.dc.bufferedAmountLowThreshold = LOW_WATER
         self.low = asyncio.Event()
         self.done = asyncio.Event()
@@ -96,8 +100,8 @@ class RawPeer:
             await self.send((BULK_LAST if last else BULK) + data[offset : offset + step])
 
 
-async def main(argv: list[str]) -> None:
-    peer = RawPeer()
+async def main(argv: list[str], *, prompt_ice: bool = False) -> None:
+    peer = RawPeer(prompt_ice=prompt_ice)
     reader = LineReader()
     if argv[0] == "invite":
         await peer.pc.setLocalDescription(await peer.pc.createOffer())
@@ -136,4 +140,5 @@ async def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    run(main([a for a in sys.argv[1:] if a != "--jsonl"]))
+    args = [a for a in sys.argv[1:] if a != "--jsonl"]
+    run(main([a for a in args if a != "--prompt-ice"], prompt_ice="--prompt-ice" in args))

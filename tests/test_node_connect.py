@@ -166,7 +166,7 @@ async def _open_after(peer: OpeningPeer, seconds: float) -> None:
 
 async def test_bookkeeping_runs_while_the_channel_opens(tmp_path: Path) -> None:
     peer, log = OpeningPeer(), []
-    opener = asyncio.create_task(_open_after(peer, live.IDLE_DELAY * 3))
+    opener = asyncio.create_task(_open_after(peer, live.IDLE_DELAY + 0.02))
     await live._while_opening(_node(tmp_path), peer, lambda: log.append(peer.opened.is_set()))  # type: ignore[arg-type]
     await opener
     assert log == [False]  # done once, before the channel opened
@@ -177,7 +177,7 @@ async def test_bookkeeping_runs_at_open_when_the_channel_is_quicker(tmp_path: Pa
     peer.opened.set()
     await live._while_opening(_node(tmp_path), peer, lambda: log.append("work"))  # type: ignore[arg-type]
     assert log == ["work"]
-    await asyncio.sleep(live.IDLE_DELAY * 2)  # the early run was cancelled: never twice
+    await asyncio.sleep(live.IDLE_DELAY + 0.02)  # the early run was cancelled: never twice
     assert log == ["work"]
 
 
@@ -186,7 +186,7 @@ async def test_bookkeeping_errors_are_raised(tmp_path: Path) -> None:
         raise OSError("disk gone")
 
     peer = OpeningPeer()
-    opener = asyncio.create_task(_open_after(peer, live.IDLE_DELAY * 3))
+    opener = asyncio.create_task(_open_after(peer, live.IDLE_DELAY + 0.02))
     with pytest.raises(OSError, match="disk gone"):
         await live._while_opening(_node(tmp_path), peer, broken)  # type: ignore[arg-type]
     await opener

@@ -64,6 +64,7 @@ from transport.framing import (
 )
 from transport.ice import IceConfig
 from transport.liveness import ConsentFreshness, Liveness
+from transport.prompt_ice import PromptIce
 from transport.receive_window import ReceiveWindow
 from transport.sdp import compact_from_sdp, sdp_from_compact
 from transport.states import (
@@ -125,6 +126,7 @@ class Peer:
             CHANNEL_LABEL, negotiated=True, id=CHANNEL_ID, ordered=True
         )
         self._channel.bufferedAmountLowThreshold = low_water
+        self._prompt_ice = PromptIce.install(self._ice_connection())  # §6.8
         self._window = ReceiveWindow.install(self._pc.sctp)  # before: the SACK policy wraps it
         self._delayed_sack = DelayedSack.install(self._pc.sctp)
         self._receive_buffer: int | None = None  # granted once open (§6.6)

@@ -19,6 +19,9 @@ bulk_throughput     a 64 MiB file sent (didlink: hashed, encrypted, written, SHA
 bulk_throughput_acks_alike
                     for comparison: the same didlink figure, against a second raw transfer in
                     the same session after both raw peers took didlink's SACK policy.
+connect_time_ice_alike
+                    for comparison: the same didlink figure, against a second raw session whose
+                    peers complete ICE as didlink's transport does (`--prompt-ice`).
 """
 
 from __future__ import annotations
@@ -55,6 +58,16 @@ BULK_ACKS_ALIKE = Metric(
 """For comparison, no target: didlink's bulk figure against raw aiortc whose receiver sends a
 SACK for every second packet, as transport/delayed_sack.py makes didlink's do (stock aiortc
 sends one per packet). This ratio is what didlink's own work costs on the same SCTP."""
+CONNECT_ICE_ALIKE = Metric(
+    "connect_time_ice_alike",
+    "ms",
+    "raw aiortc channel open, ICE completing as didlink's transport does",
+    "",
+)
+"""For comparison, no target: didlink's connect figure against raw aiortc whose ICE returns as
+soon as its check list completes, as transport/prompt_ice.py makes didlink's do (stock aioice
+notices it at its next 20 ms pacing tick). This ratio is what didlink's own work (tokens,
+handshake, SAS exchange, store) costs on the same transport."""
 
 
 @dataclass(frozen=True)
@@ -73,8 +86,11 @@ SMOKE = Sizes(bulk=256 << 10, messages=50, pings=2)
 class RawActor(Actor):
     """Runs bench/raw_peer.py instead of the didlink CLI (same driver, same pipes)."""
 
+    prompt_ice: bool = False  # ICE completing as didlink's transport does
+
     def command(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "bench.raw_peer", *args]
+        flags = ["--prompt-ice"] if self.prompt_ice else []
+        return [sys.executable, "-m", "bench.raw_peer", *flags, *args]
 
     @property
     def env(self) -> dict[str, str]:
@@ -119,6 +135,13 @@ class BenchProcess(JsonlProcess):
         assert self.proc.stdin is not None
         self.proc.stdin.write("".join(commands))
         self.proc.stdin.flush()
+
+
+def _quit(procs: list[BenchProcess]) -> None:
+    for proc in procs:
+        proc.send("quit")
+    for proc in procs:
+        proc.wait(timeout=30)
 
 
 def _wait(event: threading.Event, what: str, proc: BenchProcess) -> None:
@@ -182,17 +205,39 @@ class Bench:
                 if system == "didlink"
                 else self._bulk_acks_alike(inviter, invitee)
             )
-            for proc in procs:
-                proc.send("quit")
-            for proc in procs:
-                proc.wait(timeout=30)
-            return samples
+            _quit(procs)
         finally:
             for proc in procs:
                 proc.kill()
             if system == "didlink":
                 for actor in (inviter_actor, invitee_actor):
                     shutil.rmtree(actor.home, ignore_errors=True)
+        samples[CONNECT_ICE_ALIKE.name] = (
+            samples[CONNECT.name] if system == "didlink" else self._connect_ice_alike()
+        )
+        return samples
+
+    def _connect_ice_alike(self) -> float:
+        """A second raw session, connect only, its peers completing ICE as didlink's do."""
+        assert self.tmp is not None
+        actors = [
+            RawActor(name, self.tmp / name, PASSPHRASE, prompt_ice=True)
+            for name in ("raw-ice-a", "raw-ice-b")
+        ]
+        procs: list[BenchProcess] = []
+        try:
+            inviter = BenchProcess(actors[0], ["invite"])
+            procs.append(inviter)
+            token = inviter.expect("token", timeout=TIMEOUT)["token"]
+            invitee = BenchProcess(actors[1], ["accept", token])
+            procs.append(invitee)
+            response = invitee.expect("token", timeout=TIMEOUT)["token"]
+            connect = self._connect("baseline", inviter, invitee, response)
+            _quit(procs)
+            return connect
+        finally:
+            for proc in procs:
+                proc.kill()
 
     def _connect(
         self, system: System, inviter: BenchProcess, invitee: BenchProcess, response: str
@@ -280,7 +325,7 @@ def _setup(quick: bool) -> None:
 
 PROBE = Probe(
     "session",
-    (CONNECT, LATENCY, RATE, BULK, BULK_ACKS_ALIKE),
+    (CONNECT, CONNECT_ICE_ALIKE, LATENCY, RATE, BULK, BULK_ACKS_ALIKE),
     lambda system, quick: _BENCH.measure(system),
     _setup,
     _BENCH.teardown,
