@@ -347,7 +347,7 @@ def _decode_lone_text(data: bytes) -> Envelope | None:
     except UnicodeDecodeError:
         return None
     fields_set = set(_NEW_TEXT_FIELDS if new else _TEXT_FIELDS)
-    message = Text.model_construct(fields_set, text=text, mid=data[7:23], new=new)
+    message = Text.model_construct(fields_set, type="text", text=text, mid=data[7:23], new=new)
     return Envelope(seq, message)
 
 
