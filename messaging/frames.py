@@ -214,9 +214,8 @@ def encode_envelope(envelope: Envelope) -> bytes:
     return canonical.encode_in_order(body)
 
 
-# _TEXT_ENVELOPE: a text envelope with its `mid` (specs/frames.md s.5a), byte by byte in
-# canonical CBOR: map(4 or 5), "mid" bstr(16) [, "new" true], "seq" uint, "text" tstr,
-# "type" "text".
+# A text envelope with its `mid` (specs/frames.md s.5a), byte by byte in canonical CBOR:
+# map(4 or 5), "mid" bstr(16) [, "new" true], "seq" uint, "text" tstr, "type" "text".
 _TEXT_MAP_HEAD = b"\xa4\x63mid\x50"
 _NEW_TEXT_MAP_HEAD = b"\xa5\x63mid\x50"
 _NEW_TRUE = b"\x63new\xf5"
@@ -306,7 +305,7 @@ def decode_frame(data: bytes) -> list[Envelope]:
     return _decode_any(data)
 
 
-# A frame of one chat message with its `mid`: array(1), then the envelope of _TEXT_ENVELOPE.
+# A frame of one chat message with its `mid`: array(1), then that envelope.
 _LONE_TEXT_HEAD = b"\x81" + _TEXT_MAP_HEAD
 _LONE_NEW_TEXT_HEAD = b"\x81" + _NEW_TEXT_MAP_HEAD
 _TEXT_FIELDS = frozenset({"mid", "text", "type"})  # what `Text.model_validate` would record
@@ -354,7 +353,8 @@ def _decode_lone_text(data: bytes) -> Envelope | None:
 def _shortest_argument(data: bytes, pos: int, major: int) -> tuple[int | None, int]:
     """The argument of the CBOR head at `pos` if it has major type `major` (its high three
     bits) and its shortest form (RFC 8949 s.4.2.1), and the position after the head; None if
-    not, or if it is cut short. Lengths of up to 2 bytes only (the hot path's texts)."""
+    not, or if it is cut short. Arguments of up to 2 bytes for every major type, of 4 and 8
+    bytes only for unsigned integers (a text of 65536 bytes or more goes to `_decode_any`)."""
     if pos >= len(data):
         return None, pos
     initial = data[pos] - major
