@@ -314,7 +314,7 @@ async def _inviter(
 
 
 IDLE_DELAY = 0.0
-"""Seconds after applying the answer before the inviter's bookkeeping runs. None: one turn of
+"""Seconds after applying the answer before the inviter's bookkeeping runs. Zero: one turn of
 the event loop, in which the transport sends its first connectivity check, and the work then
 fills the wait for the answer to it and for the DTLS handshake. (When aioice noticed a completed
 check list only at its next 20 ms tick, the work waited 8 ms into that tick; with the transport's

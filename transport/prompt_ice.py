@@ -51,12 +51,11 @@ class PromptIce:
     def install(cls, connection: Any) -> PromptIce | None:
         """Wrap `connection` (an aioice Connection); None if its internals are not as expected."""
         methods = ("connect", "_check_periodic", "_check_list_maybe_complete", "query_consent")
-        if connection is None or not all(callable(getattr(connection, m, None)) for m in methods):
-            log.debug("aioice internals changed: keeping aioice's own ICE completion")
-            return None
-        completed_state = getattr(aioice_ice, "ICE_COMPLETED", None)
-        queue = getattr(connection, "_check_list_state", None)
-        if not isinstance(queue, asyncio.Queue) or not isinstance(completed_state, int):
+        if not (
+            all(callable(getattr(connection, m, None)) for m in methods)
+            and isinstance(getattr(connection, "_check_list_state", None), asyncio.Queue)
+            and isinstance(getattr(aioice_ice, "ICE_COMPLETED", None), int)
+        ):
             log.debug("aioice internals changed: keeping aioice's own ICE completion")
             return None
         prompt = cls(connection)

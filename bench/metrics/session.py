@@ -137,6 +137,19 @@ class BenchProcess(JsonlProcess):
         self.proc.stdin.flush()
 
 
+def _start_pair(
+    inviter_actor: Actor, invitee_actor: Actor, procs: list[BenchProcess]
+) -> tuple[BenchProcess, BenchProcess, str]:
+    """Start the inviter, then the invitee on its token; both go into `procs` as they start
+    (the caller kills them); the invitee's response token, to be handed to the inviter."""
+    inviter = BenchProcess(inviter_actor, ["invite"])
+    procs.append(inviter)
+    token = inviter.expect("token", timeout=TIMEOUT)["token"]
+    invitee = BenchProcess(invitee_actor, ["accept", token])
+    procs.append(invitee)
+    return inviter, invitee, invitee.expect("token", timeout=TIMEOUT)["token"]
+
+
 def _quit(procs: list[BenchProcess]) -> None:
     for proc in procs:
         proc.send("quit")
@@ -190,12 +203,7 @@ class Bench:
             invitee_actor = RawActor("raw-b", self.tmp / "raw-b", PASSPHRASE)
         procs: list[BenchProcess] = []
         try:
-            inviter = BenchProcess(inviter_actor, ["invite"])
-            procs.append(inviter)
-            token = inviter.expect("token", timeout=TIMEOUT)["token"]
-            invitee = BenchProcess(invitee_actor, ["accept", token])
-            procs.append(invitee)
-            response = invitee.expect("token", timeout=TIMEOUT)["token"]
+            inviter, invitee, response = _start_pair(inviter_actor, invitee_actor, procs)
             samples = {CONNECT.name: self._connect(system, inviter, invitee, response)}
             samples[LATENCY.name] = self._latency(inviter, invitee)
             samples[RATE.name] = self._rate(system, inviter, invitee)
@@ -226,12 +234,7 @@ class Bench:
         ]
         procs: list[BenchProcess] = []
         try:
-            inviter = BenchProcess(actors[0], ["invite"])
-            procs.append(inviter)
-            token = inviter.expect("token", timeout=TIMEOUT)["token"]
-            invitee = BenchProcess(actors[1], ["accept", token])
-            procs.append(invitee)
-            response = invitee.expect("token", timeout=TIMEOUT)["token"]
+            inviter, invitee, response = _start_pair(actors[0], actors[1], procs)
             connect = self._connect("baseline", inviter, invitee, response)
             _quit(procs)
             return connect
