@@ -21,8 +21,10 @@ once it has them all), delay_sacks, quit. Every data-channel message starts with
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import sys
+from collections.abc import Coroutine
 from typing import Any
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
@@ -55,6 +57,8 @@ class RawPeer:
         self.done = asyncio.Event()
         self.small = 0
         self.bulk = 0
+        self.backlog: collections.deque[bytes] = collections.deque()  # `post`ed, not sent yet
+        self.tasks: set[asyncio.Task[None]] = set()
         self.dc.on("open", lambda: emit("connected"))
         self.dc.on("bufferedamountlow", self.low.set)
         self.dc.on("message", self.on_message)
@@ -87,6 +91,25 @@ class RawPeer:
             await self.low.wait()
         self.dc.send(data)
 
+    def post(self, data: bytes) -> None:
+        """Send `data` now if the buffer has room and nothing waits before it; else after."""
+        if not self.backlog and self.dc.bufferedAmount <= HIGH_WATER:
+            self.dc.send(data)
+            return
+        self.backlog.append(data)
+        if len(self.backlog) == 1:
+            self.spawn(self._drain())
+
+    async def _drain(self) -> None:
+        while self.backlog:
+            await self.send(self.backlog[0])
+            self.backlog.popleft()
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
     async def burst(self, count: int, size: int) -> None:
         body = bytes(size - 1)
         for i in range(count):
@@ -102,7 +125,6 @@ class RawPeer:
 
 async def main(argv: list[str], *, prompt_ice: bool = False) -> None:
     peer = RawPeer(prompt_ice=prompt_ice)
-    reader = LineReader()
     if argv[0] == "invite":
         await peer.pc.setLocalDescription(await peer.pc.createOffer())
         emit("token", kind="invite", token=json.dumps({"sdp": peer.pc.localDescription.sdp}))
@@ -111,30 +133,33 @@ async def main(argv: list[str], *, prompt_ice: bool = False) -> None:
         await peer.pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
         await peer.pc.setLocalDescription(await peer.pc.createAnswer())
         emit("token", kind="response", token=json.dumps({"sdp": peer.pc.localDescription.sdp}))
-    tasks: set[asyncio.Task[None]] = set()
-    try:
-        while (line := await reader.next_line()) is not None:
-            command = json.loads(line)
+    ended = asyncio.Event()
+
+    def on_lines(lines: list[str | None]) -> None:
+        """Commands as they are read (didlink's reader does the same: didlink/live.py)."""
+        for line in lines:
+            command = {"cmd": "quit"} if line is None else json.loads(line)
             cmd = command["cmd"]
             if cmd == "quit":
-                break
+                ended.set()
+                return
             if cmd == "response":
                 answer = json.loads(command["token"])["sdp"]
-                await peer.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+                peer.spawn(peer.pc.setRemoteDescription(RTCSessionDescription(answer, "answer")))
             elif cmd == "delay_sacks":
                 emit("sacks_delayed", on=DelayedSack.install(peer.pc.sctp) is not None)
             elif cmd == "send":
-                await peer.send(TEXT + command["text"].encode())
-            elif cmd in ("burst", "bulk"):  # in a task, so that stdin keeps being read
-                work = (
-                    peer.burst(command["count"], command["size"])
-                    if cmd == "burst"
-                    else peer.bulk_send(command["size"])
-                )
-                task = asyncio.create_task(work)
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
+                peer.post(TEXT + command["text"].encode())
+            elif cmd == "burst":  # in a task, so that stdin keeps being read
+                peer.spawn(peer.burst(command["count"], command["size"]))
+            elif cmd == "bulk":
+                peer.spawn(peer.bulk_send(command["size"]))
+
+    reader = LineReader(on_lines)
+    try:
+        await ended.wait()
     finally:
+        reader.close()
         await peer.pc.close()
         emit("closed", reason="quit")
 

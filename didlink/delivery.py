@@ -5,18 +5,18 @@ Theory of operation (specs/cli-jsonl.md section 4b, specs/frames.md section 5a)
 Sending: once the peer is known (`bind`), `add` puts each typed text in the persistent, sealed
 outbox (didlink/outbox.py) under a fresh 16-byte `mid`. The rows of one event-loop turn are
 sealed and written together in one transaction at the end of that turn (`write`), except when the
-session's writer is waiting to hand them to the transport at once: then the disk does not delay the
-frame, and the rows wait for the receipt (`report_sent`). A message whose receipt comes within
-`SENT_GRACE` never reaches the disk; for the others, the rows are written when their own grace is
-over (each handover has its own; older rows still in memory are written with them, so the rows keep
-the typed order), or when the session ends. `send` queues a text in the channel once the session is
-verified (earlier sessions' leftovers first: `send_pending`); the seq it gets maps back to its `mid`
-(`_unacked`). A text sent the moment it is typed is marked `new` (its first transmission: no earlier
-session can have delivered it); a leftover is not. `sent` is reported once the writer handed the
-message to the transport and it is safe: its row is on disk, or its receipt came (`take_leaving` /
-`report_sent`). A receipt names seqs: their mids leave the outbox in one transaction, then `sent`
-(if not yet) and `delivered` are reported for each. Texts typed for a session whose SAS was rejected
-are dropped from the outbox (`drop_typed`).
+session's writer is waiting to hand them to the transport at once, or already did in that turn:
+then the disk does not delay the frame, and the rows wait for the receipt (`report_sent`). A
+message whose receipt comes within `SENT_GRACE` never reaches the disk; for the others, the rows
+are written when their own grace is over (each handover has its own; older rows still in memory
+are written with them, so the rows keep the typed order), or when the session ends. `send` queues a
+text in the channel once the session is verified (earlier sessions' leftovers first:
+`send_pending`); the seq it gets maps back to its `mid` (`_unacked`). A text sent the moment it is
+typed is marked `new` (its first transmission: no earlier session can have delivered it); a leftover
+is not. `sent` is reported once the writer handed the message to the transport and it is safe: its
+row is on disk, or its receipt came (`take_leaving` / `report_sent`). A receipt names seqs: their
+mids leave the outbox in one transaction, then `sent` (if not yet) and `delivered` are reported for
+each. Texts typed for a session whose SAS was rejected are dropped from the outbox (`drop_typed`).
 
 Receiving: every text's seq is acknowledged (receipts batched by the reader: `receipts`), even
 a duplicate, so that the sender removes it. A text whose `mid` was delivered before (table
@@ -68,6 +68,7 @@ class Delivery:
         self._typed: list[bytes] = []  # ids of the messages typed in this process
         self._unacked: dict[int, bytes] = {}  # seq sent in this session -> message id
         self._leaving: list[tuple[bytes, Any]] = []  # (message id, ref) queued in the channel
+        self._handovers = 0  # `report_sent` calls whose `_handed_over` is still due
         self._to_ack: list[int] = []  # seqs of texts received and not yet acknowledged
         self._write_due = False  # a call_soon(write) is pending
         self._writer_waiting: Callable[[], bool] = lambda: False
@@ -139,12 +140,13 @@ class Delivery:
         self._write_now()
 
     def _handover_next(self) -> bool:
-        """The writer's next step, already queued in this turn, takes the texts in `_leaving`."""
+        """The texts queued in the channel go to the transport at once: the writer's next step,
+        already queued in this turn, takes them; or none is left and some were handed over in
+        this turn (the node's `_write_through`), whose `_handed_over` is still due."""
+        if not self._leaving:
+            return self._handovers > 0
         return (
-            bool(self._leaving)
-            and self._channel is not None
-            and self._channel.session.can_send
-            and self._writer_waiting()
+            self._channel is not None and self._channel.session.can_send and self._writer_waiting()
         )
 
     def _write_now(self, *, rows: bool = True, through: Collection[bytes] = ()) -> bool:
@@ -193,9 +195,11 @@ class Delivery:
         (aiortc), so neither the disk nor the events, and whoever they wake, delay the message.
         """
         if leaving:
+            self._handovers += 1
             _end_of_turn(self._handed_over, leaving)
 
     def _handed_over(self, leaving: list[tuple[bytes, Any]]) -> None:
+        self._handovers -= 1
         if not self._write_now(rows=False):
             return
         self._unreported.update(leaving)

@@ -65,7 +65,7 @@ from identity.invitation import (
 from identity.keys import IdentityKey
 from identity.token import decode_response, encode_token
 from identity.validity import CLOCK_SKEW
-from transport import CompactOffer, CompactOfferError, IceConfig, IceServer, Peer, Role, run
+from transport import CompactOffer, CompactOfferError, Flag, IceConfig, IceServer, Peer, Role, run
 from transport.errors import TransportError
 
 DEFAULT_LIVE_EXPIRY = "15m"
@@ -119,23 +119,35 @@ def _now() -> int:
 
 
 async def _pump(node: Node, *, jsonl: bool, sink: EventSink | None = None) -> None:
-    """stdin lines -> commands -> node; the end of input is a quit."""
+    """stdin lines -> commands -> node, until the end of input (a quit) or cancellation."""
     if isinstance(sink, ChatScreen):
         await sink.run(node)
         return
-    reader = LineReader()
-    while True:
-        line = await reader.next_line()
-        if line is None:
-            node.handle(Quit())
-            return
+    ended = Flag()
+
+    def on_lines(lines: list[str | None]) -> None:
+        node.begin_commands()  # what they queue leaves together, at the end
         try:
-            command = parse_command(line) if jsonl else human_command(line, node.expecting)
-        except BadCommand as exc:
-            node.error(str(exc))
-            continue
-        if command is not None:
-            node.handle(command)
+            for line in lines:
+                if line is None:
+                    node.handle(Quit())
+                    ended.set()
+                    return
+                try:
+                    command = parse_command(line) if jsonl else human_command(line, node.expecting)
+                except BadCommand as exc:
+                    node.error(str(exc))
+                    continue
+                if command is not None:
+                    node.handle(command)
+        finally:
+            node.end_commands()
+
+    reader = LineReader(on_lines)
+    try:
+        await ended.wait()
+    finally:
+        reader.close()
 
 
 Flow = Callable[[Node, Peer], Awaitable[Outcome]]

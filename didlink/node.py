@@ -15,10 +15,14 @@ This is thin asyncio glue; every protocol decision lives in messaging/ and trans
 - After the handshake two tasks run: the reader (frames in -> events out, receipts batched;
   each frame is handled inside the transport's receive step, `Peer.deliver_to`, so no
   event-loop hop delays it, and the receipts of one step go out together after it) and the
-  writer (the only one that encrypts and sends: `channel.data_to_send()` then
-  `await peer.send()` frame by frame, so frames leave in ratchet order and `Peer.send`'s
-  backpressure slows whoever queued them). Files are didlink/transfers.py's business: one
-  task per file queues a few chunks and waits until the writer is idle again.
+  writer (the only one that encrypts and sends: `channel.data_to_send()` then the frames to
+  the transport in ratchet order, `await peer.send()` for any that has to wait, so that
+  `Peer.send`'s backpressure slows whoever queued them). The commands of one read of stdin are
+  handled together (`begin_commands` / `end_commands`); if the writer is idle then, its step
+  runs right there (`_write_through`, with `Peer.try_send`): a typed text reaches the
+  transport in the loop turn it was read in, without waking the writer's task. Files are
+  didlink/transfers.py's business: one task per file queues a few chunks and waits until the
+  writer is idle again.
 - The SAS gate is messaging/sas_gate.py's state machine: each side sends `SasConfirm` when its
   user confirms, and the gate refuses any application message before both confirmations. The
   responder's channel cannot send before the initiator's Hello, so its confirmation simply waits
@@ -45,9 +49,10 @@ This is thin asyncio glue; every protocol decision lives in messaging/ and trans
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import time
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from didlink.delivery import RECEIPT_BATCH, Delivery
@@ -181,6 +186,10 @@ class Node:
         self._writer_waiting = False  # the writer waits for a kick (not for the transport)
         self._idle = Flag()
         self._idle.set()
+        self._unsent: collections.deque[bytes] = collections.deque()  # encrypted, not handed over
+        self._leaving: list[tuple[bytes, Any]] = []  # the texts of those frames (`report_sent`)
+        self._commands = False  # inside `commands()`: kicks wait for its end
+        self._kick_held = False  # a kick came inside `commands()`
         self._hello = Flag()  # the responder received the initiator's Hello
         self._progressed = Flag()  # a receipt, a file ack or a file task ended
         self._tasks: list[asyncio.Task[None]] = []
@@ -190,6 +199,18 @@ class Node:
         self._t0 = time.monotonic()
 
     # -- commands ------------------------------------------------------------------------------
+
+    def begin_commands(self) -> None:
+        """Commands handled together follow (the lines of one read of stdin): what they queue
+        leaves in one writer step at `end_commands`, in this loop turn if the writer is idle
+        (`_write_through`). Plain calls, not a context manager: this is the sending hot path."""
+        self._commands = True
+
+    def end_commands(self) -> None:
+        self._commands = False
+        if self._kick_held:
+            self._kick_held = False
+            self._write_through()
 
     def handle(self, command: Command) -> None:
         """Act on one user command (any phase); problems become `error` events."""
@@ -420,8 +441,23 @@ class Node:
     # -- sending -----------------------------------------------------------------------------
 
     def _kick_writer(self) -> None:
+        if self._commands:
+            self._kick_held = True
+            return
         self._idle.clear()
         self._kick.set()
+
+    def _write_through(self) -> None:
+        """The writer's step done here, now, if the writer is idle (no wake-up of its task
+        between a typed text and the wire); the writer itself if the transport has to wait."""
+        if self._writer_waiting and self._peer is not None and self._channel is not None:
+            try:
+                if self._write_step():
+                    return
+            except (TransportError, MessagingError) as exc:
+                self._writer_failed(exc)
+                return
+        self._kick_writer()
 
     async def _flush(self) -> None:
         """Until the writer handed everything queued so far to the transport."""
@@ -440,17 +476,42 @@ class Node:
                 await self._kick.wait()
                 self._writer_waiting = False
                 self._kick.clear()
-                leaving = self._delivery.take_leaving()
-                for frame in self._channel.data_to_send():
-                    await self._peer.send(frame)
-                self._delivery.report_sent(leaving)
+                while not self._write_step():
+                    await self._peer.send(self._unsent.popleft())  # waits for room
                 if not self._kick.is_set():
                     self._idle.set()
-        except (TransportError, MessagingError) as exc:
-            self._idle.set()
+        except Exception as exc:
+            self._writer_failed(exc)
+
+    def _write_step(self) -> bool:
+        """Encrypt what is queued and hand the transport every frame it takes without waiting,
+        in ratchet order; True if none is left (False: the rest waits in `_unsent`)."""
+        assert self._channel is not None and self._peer is not None
+        if not self._hand_over():  # frames that waited come first
+            return False
+        self._leaving = self._delivery.take_leaving()
+        self._unsent.extend(self._channel.data_to_send())
+        return self._hand_over()
+
+    def _hand_over(self) -> bool:
+        """`_unsent` to the transport while it takes them at once; once all went, `sent` can be
+        reported for their texts. True if none is left."""
+        assert self._peer is not None
+        unsent = self._unsent
+        while unsent:
+            if not self._peer.try_send(unsent[0]):
+                return False
+            unsent.popleft()
+        if self._leaving:
+            leaving, self._leaving = self._leaving, []
+            self._delivery.report_sent(leaving)
+        return True
+
+    def _writer_failed(self, exc: Exception) -> None:
+        self._idle.set()
+        if isinstance(exc, TransportError | MessagingError):
             self._end("connection lost", EXIT_FAILED, str(exc))
-        except Exception as exc:  # a bug: end the session visibly rather than hang
-            self._idle.set()
+        else:  # a bug: end the session visibly rather than hang
             self._end("internal error", EXIT_FAILED, f"internal error: {exc!r}")
 
     # -- receiving ---------------------------------------------------------------------------
@@ -474,32 +535,49 @@ class Node:
             self._reading = False  # cancelled (shutdown) or ended: later frames are not read
 
     def _on_frame(self, frame: bytes) -> None:
-        """One frame from the peer, inside the transport's receive step (Peer.deliver_to)."""
+        """One frame from the peer, inside the transport's receive step (Peer.deliver_to).
+        (No context manager on this path unless needed: a generator one costs tens of
+        microseconds when the caches are cold, as they are for a message after a pause.)"""
         if not self._reading or self._ended.is_set():
             return
         assert self._channel is not None
-        with self._read_errors():
+        try:
             events = self._channel.receive(frame)
             # A verified session's burst (texts, receipts) leaves in one write, before any
             # receipt; a lone event, and those of the connection's set-up (`connected` is
             # followed by store work), at once.
-            burst = self._verified and len(events) > 1
-            with held(self._sink) if burst else contextlib.nullcontext():
+            if self._verified and len(events) > 1:
+                with held(self._sink):
+                    for event in events:
+                        self._on_event(event)
+            else:
                 for event in events:
                     self._on_event(event)
             self._send_receipts(queue_empty=False)  # only a full batch goes now
             if not self._receipts_due:  # the rest once this receive step is over
                 self._receipts_due = True
                 asyncio.get_running_loop().call_soon(self._after_frames)
+        except Exception as exc:
+            self._read_failed(exc)
 
     def _after_frames(self) -> None:
         """The transport's receive step is over: acknowledge what it brought in one receipt,
         and do the key work of our next send now rather than when it is typed."""
         self._receipts_due = False
-        with self._read_errors():
+        try:
             self._send_receipts(queue_empty=True)
             assert self._channel is not None
             self._channel.prepare_send()
+        except Exception as exc:
+            self._read_failed(exc)
+
+    def _read_failed(self, exc: Exception) -> None:
+        """A frame the peer should not have sent, or a bug, ends the session and the reading."""
+        self._reading = False
+        if isinstance(exc, MessagingError):
+            self._end("protocol error", EXIT_FAILED, f"the peer broke the protocol: {exc}")
+        else:  # a bug: end the session visibly rather than hang
+            self._end("internal error", EXIT_FAILED, f"internal error: {exc!r}")
 
     def _send_receipts(self, *, queue_empty: bool) -> None:
         assert self._channel is not None
@@ -508,18 +586,6 @@ class Node:
             self._channel.send(receipt)
         if receipts:
             self._kick_writer()
-
-    @contextlib.contextmanager
-    def _read_errors(self) -> Iterator[None]:
-        """A frame the peer should not have sent, or a bug, ends the session and the reading."""
-        try:
-            yield
-        except MessagingError as exc:
-            self._reading = False
-            self._end("protocol error", EXIT_FAILED, f"the peer broke the protocol: {exc}")
-        except Exception as exc:  # a bug: end the session visibly rather than hang
-            self._reading = False
-            self._end("internal error", EXIT_FAILED, f"internal error: {exc!r}")
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, HelloReceived):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
@@ -345,9 +345,46 @@ def _decode_lone_text(data: bytes) -> Envelope | None:
         text = data[pos : pos + length].decode("utf-8")  # strict: no surrogates, no overlongs
     except UnicodeDecodeError:
         return None
+    return Envelope(seq, _checked_text(text, data[7:23], new))
+
+
+def _construct_text(text: str, mid: bytes, new: Literal[True] | None) -> Text:
+    """The `Text` of fields the fast decoder checked, without validating them again."""
     fields_set = set(_NEW_TEXT_FIELDS if new else _TEXT_FIELDS)
-    message = Text.model_construct(fields_set, type="text", text=text, mid=data[7:23], new=new)
-    return Envelope(seq, message)
+    return Text.model_construct(fields_set, type="text", text=text, mid=mid, new=new)
+
+
+def _text_builder() -> Callable[[str, bytes, Literal[True] | None], Text]:
+    """`_construct_text`, or the same model set up directly: its four attributes, as pydantic's
+    `model_construct` sets them, without its generic walk over the model's fields (which was
+    two thirds of decoding a chat message when the caches are cold, as they are for a message
+    after a pause: bench/README.md, latency). The direct one is used only if it builds exactly
+    what `model_construct` builds, every attribute of pydantic's `BaseModel` compared."""
+    new_model = object.__new__
+    set_attribute = object.__setattr__
+
+    def direct(text: str, mid: bytes, new: Literal[True] | None) -> Text:
+        message = new_model(Text)
+        set_attribute(message, "__dict__", {"type": "text", "text": text, "mid": mid, "new": new})
+        set_attribute(
+            message, "__pydantic_fields_set__", set(_NEW_TEXT_FIELDS if new else _TEXT_FIELDS)
+        )
+        set_attribute(message, "__pydantic_extra__", None)
+        set_attribute(message, "__pydantic_private__", None)
+        return message
+
+    try:
+        for new in (True, None):
+            ours, theirs = direct("x", bytes(16), new), _construct_text("x", bytes(16), new)
+            for name in BaseModel.__slots__:
+                if getattr(ours, name) != getattr(theirs, name):
+                    return _construct_text
+    except Exception:  # any change in pydantic's internals: build it the public way
+        return _construct_text
+    return direct
+
+
+_checked_text = _text_builder()
 
 
 def _shortest_argument(data: bytes, pos: int, major: int) -> tuple[int | None, int]:

@@ -299,6 +299,40 @@ async def test_with_the_writer_busy_rows_are_written_at_the_end_of_the_turn(
     assert alice.rows() == 1 and not alice.failures
 
 
+async def test_texts_handed_over_in_their_own_turn_stay_off_the_disk_until_their_grace(
+    pair: tuple[Side, Side], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The node's write-through: the writer's step runs in the turn the texts were typed, so the
+    end-of-turn write (scheduled before it) must not put the disk before the transport's step."""
+    alice, _ = pair
+    at_sent = _rows_at_sent(alice, monkeypatch)
+    alice.writer_waiting = True
+    mids = [alice.delivery.add(f"m{i}") for i in range(2)]
+    for mid in mids:
+        alice.delivery.send(mid, "x")
+    alice.write_frames()  # in this turn, before the write scheduled by `add`
+    alice.writer_waiting = True  # the writer is idle again
+    await asyncio.sleep(0)
+    assert alice.rows() == 0 and not alice.sink.of("sent")
+    await asyncio.sleep(GRACE * 2)
+    assert at_sent == [2, 2]  # on disk before their `sent` events, once the grace is over
+
+
+async def test_a_text_left_queued_after_a_handover_is_written_at_the_end_of_the_turn(
+    pair: tuple[Side, Side],
+) -> None:
+    alice, _ = pair
+    alice.writer_waiting = True
+    first = alice.delivery.add("handed over")
+    alice.delivery.send(first, "handed over")
+    alice.write_frames()
+    alice.writer_waiting = False  # then the transport is full: the next text waits
+    second = alice.delivery.add("waits for room")
+    alice.delivery.send(second, "waits for room")
+    await asyncio.sleep(0)
+    assert alice.rows() == 2 and not alice.failures  # durability first while it waits
+
+
 async def test_deferred_rows_are_written_at_the_end_of_the_loop_turn(
     pair: tuple[Side, Side],
 ) -> None:

@@ -152,3 +152,27 @@ def test_a_bytearray_is_left_to_the_general_decoder() -> None:
     data = _text_frame(1, "hi", bytes(16), True)
     assert frames._decode_lone_text(bytearray(data)) is None  # type: ignore[arg-type]
     assert frames.decode_frame(bytearray(data)) == frames.decode_frame(data)  # type: ignore[arg-type]
+
+
+def test_the_fast_path_sets_up_its_texts_directly_and_exactly() -> None:
+    """On this pydantic the direct set-up is the one in use (so every test above checks it
+    against the general decoder), and it gives every attribute `model_validate` gives."""
+    assert frames._checked_text is not frames._construct_text
+    for new in (True, None):
+        direct = frames._checked_text("hi", bytes(range(16)), new)
+        fields = {"type": "text", "text": "hi", "mid": bytes(range(16))}
+        fields |= {"new": True} if new else {}
+        validated = Text.model_validate(fields)
+        assert direct == validated
+        for name in ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__"):
+            assert getattr(direct, name) == getattr(validated, name)
+
+
+def test_a_pydantic_with_other_model_internals_gets_the_public_construction(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Other:
+        __slots__ = ("__dict__", "__pydantic_fields_set__", "__pydantic_something_new__")
+
+    monkeypatch.setattr(frames, "BaseModel", Other)
+    assert frames._text_builder() is frames._construct_text

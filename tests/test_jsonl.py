@@ -138,30 +138,50 @@ def test_sas_confirm_frame_known_bytes() -> None:
     assert decode_frame(expected) == [Envelope(3, SasConfirm())]
 
 
-async def test_line_reader_splits_lines_and_reports_the_end() -> None:
+class _Lines:
+    """What a LineReader hands over: the lines, and the loop turn of each call."""
+
+    def __init__(self) -> None:
+        self.lines: list[str | None] = []
+        self.calls: list[list[str | None]] = []
+        self.ended = asyncio.Event()
+
+    def __call__(self, lines: list[str | None]) -> None:
+        self.calls.append(lines)
+        self.lines.extend(lines)
+        if lines and lines[-1] is None:
+            self.ended.set()
+
+
+async def _read_all(data: list[bytes], got: _Lines) -> None:
     read_fd, write_fd = os.pipe()
-    reader = LineReader(read_fd)
-    os.write(write_fd, b"one\r\ntwo\nthr")
-    os.write(write_fd, "ee é".encode())
+    reader = LineReader(got, read_fd)
+    for chunk in data:
+        os.write(write_fd, chunk)
     os.close(write_fd)
-    lines = [await reader.next_line() for _ in range(4)]
-    assert lines == ["one", "two", "three é", None]
-    os.close(read_fd)
+    try:
+        await asyncio.wait_for(got.ended.wait(), 10)
+    finally:
+        reader.close()
+        os.close(read_fd)
+
+
+async def test_line_reader_splits_lines_and_reports_the_end() -> None:
+    got = _Lines()
+    await _read_all([b"one\r\ntwo\nthr", "ee \u00e9".encode()], got)
+    assert got.lines == ["one", "two", "three \u00e9", None]
 
 
 async def test_line_reader_hands_over_a_whole_read_in_order() -> None:
-    read_fd, write_fd = os.pipe()
-    reader = LineReader(read_fd)
-    os.write(write_fd, b"".join(b"line %d\n" % i for i in range(500)))
-    os.close(write_fd)
-    lines = [await reader.next_line() for _ in range(501)]
-    assert lines == [f"line {i}" for i in range(500)] + [None]
-    os.close(read_fd)
+    got = _Lines()
+    await _read_all([b"".join(b"line %d\n" % i for i in range(LINES_PER_TURN - 1))], got)
+    assert got.lines == [f"line {i}" for i in range(LINES_PER_TURN - 1)] + [None]
+    assert len(got.calls[0]) == LINES_PER_TURN - 1  # the whole read in one call
 
 
 async def test_line_reader_lets_the_loop_run_between_slices_of_a_burst() -> None:
-    """Lines already read come LINES_PER_TURN at a time, then other work of the loop runs (the
-    session's writer, the transport), so a burst of commands does not hold them up."""
+    """A long read comes LINES_PER_TURN lines per call, one call per loop turn, so other work of
+    the loop (the session's writer, the transport) runs between them; lines keep their order."""
     loop = asyncio.get_running_loop()
     turns = 0
     ticking = True
@@ -172,22 +192,34 @@ async def test_line_reader_lets_the_loop_run_between_slices_of_a_burst() -> None
         if ticking:
             loop.call_soon(tick)
 
-    read_fd, write_fd = os.pipe()
-    reader = LineReader(read_fd)
-    total = 3 * LINES_PER_TURN + 5
-    os.write(write_fd, b"".join(b"%d\n" % i for i in range(total)))
-    os.close(write_fd)
-    lines = [await reader.next_line()]  # waits until the thread queued the whole write
+    turn_of_call: list[int] = []
+
+    class Counted(_Lines):
+        def __call__(self, lines: list[str | None]) -> None:
+            turn_of_call.append(turns)
+            super().__call__(lines)
+
+    got = Counted()
     tick()
-    seen_at: list[int] = []
-    for _ in range(total):
-        lines.append(await reader.next_line())
-        seen_at.append(turns)
+    total = 3 * LINES_PER_TURN + 5
+    await _read_all([b"".join(b"%d\n" % i for i in range(total))], got)
     ticking = False
-    assert lines == [str(i) for i in range(total)] + [None]
-    slices = [seen_at.count(value) for value in sorted(set(seen_at))]
-    assert max(slices) == LINES_PER_TURN  # whole slices without a pause...
-    assert len(slices) >= 3  # ...and the loop ran between them
+    assert got.lines == [str(i) for i in range(total)] + [None]
+    assert max(len(call) for call in got.calls) == LINES_PER_TURN
+    assert len(got.calls) >= 4
+    full = [turn for turn, call in zip(turn_of_call, got.calls, strict=True) if len(call) > 1]
+    assert len(set(full)) == len(full)  # never two slices in one turn
+
+
+async def test_line_reader_hands_over_nothing_after_close() -> None:
+    got = _Lines()
+    read_fd, write_fd = os.pipe()
+    reader = LineReader(got, read_fd)
+    reader.close()
+    os.write(write_fd, b"too late\n")
+    os.close(write_fd)
+    await asyncio.sleep(0.2)
+    assert got.lines == []
     os.close(read_fd)
 
 

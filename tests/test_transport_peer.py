@@ -246,3 +246,36 @@ async def test_cancelling_a_send_mid_message_fails_the_connection(pair: tuple[Pe
     assert a.state is PeerState.FAILED
     with pytest.raises(PeerClosed, match="cancelled mid-message"):
         await a.send(b"next")
+
+
+async def test_try_send_sends_at_once_when_nothing_has_to_wait(pair: tuple[Peer, Peer]) -> None:
+    a, b = pair
+    small, chunked = b"hello", os.urandom(300_000)  # one chunk; five chunks, below high water
+    assert a.try_send(small) is True
+    assert a.try_send(chunked) is True
+    assert await b.recv(timeout=5) == small
+    assert await b.recv(timeout=10) == chunked
+
+
+async def test_try_send_refuses_what_would_wait_and_sends_nothing(pair: tuple[Peer, Peer]) -> None:
+    a, b = pair
+    assert a.try_send(os.urandom(HIGH_WATER + 1)) is False  # no room for all of it at once
+    big = os.urandom(4_000_000)
+    sending = asyncio.create_task(a.send(big))  # waits for room below high water
+    await asyncio.sleep(0)
+    assert a.try_send(b"behind the big one") is False  # a send is in progress
+    await a.send(b"after")
+    await sending
+    assert await receive_total(b, len(big)) == big  # nothing was slipped in between
+    assert await b.recv(timeout=5) == b"after"
+
+
+async def test_try_send_checks_like_send() -> None:
+    peer = Peer(role=Role.OFFERER)
+    try:
+        with pytest.raises(TransportUsageError, match="not open"):
+            peer.try_send(b"too early")
+        with pytest.raises(TransportUsageError, match="Only bytes"):
+            peer.try_send("text")  # type: ignore[arg-type]
+    finally:
+        await peer.close()

@@ -277,13 +277,7 @@ class Peer:
 
     async def send(self, data: bytes) -> None:
         """Send one message (chunked if large); waits while the peer or our buffer is full."""
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise TransportUsageError("Only bytes can be sent.")
-        payload = bytes(data)
-        if len(payload) > self._framing.max_message_size:
-            raise TransportUsageError(
-                f"A message is at most {self._framing.max_message_size} bytes, got {len(payload)}."
-            )
+        payload = self._payload(data)
         async with self._send_lock:
             while True:
                 self._raise_unless_open()
@@ -304,6 +298,33 @@ class Peer:
                 # Half a message is on the wire: the peer would glue the next one onto it.
                 self._fail(PeerClosed("A send was cancelled mid-message; the connection is lost."))
                 raise
+
+    def try_send(self, data: bytes) -> bool:
+        """Send one message now if that needs no waiting: True. False, and nothing is sent, if
+        `send` would wait (for credit, for room below `high_water` for the whole message, or for
+        another `send` still in progress); then `send` it. Raises as `send` does (§6.1)."""
+        payload = self._payload(data)
+        self._raise_unless_open()
+        if (
+            self._send_lock.locked()
+            or not self._framing.can_start_message()
+            or self._channel.bufferedAmount + len(payload) > self._high_water
+        ):
+            return False
+        for chunk in self._framing.chunks(payload):
+            self._channel_send(chunk)
+        return True
+
+    def _payload(self, data: bytes) -> bytes:
+        """`data` as bytes, checked for `send` and `try_send`."""
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TransportUsageError("Only bytes can be sent.")
+        payload = bytes(data)
+        if len(payload) > self._framing.max_message_size:
+            raise TransportUsageError(
+                f"A message is at most {self._framing.max_message_size} bytes, got {len(payload)}."
+            )
+        return payload
 
     async def recv(self, timeout: float | None = None) -> bytes:  # noqa: ASYNC109
         """The next message; PeerClosed (or the failure) once the peer is gone and all is read.

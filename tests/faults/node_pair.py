@@ -22,6 +22,7 @@ import contextlib
 import os
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,12 +81,19 @@ def _texts_for(name: str, count: int) -> list[str]:
     return [f"{name} says {i:05d}" for i in range(count)]
 
 
-async def _type_texts(side: Side, count: int) -> None:
+async def _type_texts(side: Side, count: int, *, as_the_cli: bool) -> None:
+    """Ten texts per loop turn: many frames, not one. `as_the_cli`: each ten as the lines of
+    one read of stdin (didlink/live.py: the writer's step runs right after them, in the same
+    turn); else one by one, as the chat screen gives them (the writer's task sends them)."""
     side.texts = _texts_for(side.name, count)
     for index, text in enumerate(side.texts):
+        if as_the_cli and index % 10 == 0:
+            side.node.begin_commands()
         side.node.handle(SendText(text=text, ref=index))
-        if index % 10 == 9:
-            await asyncio.sleep(0)  # as a person or script typing: many frames, not one
+        if index % 10 == 9 or index == count - 1:
+            if as_the_cli:
+                side.node.end_commands()
+            await asyncio.sleep(0)
 
 
 def _check_texts(sender: Side, receiver: Side) -> None:
@@ -138,20 +146,28 @@ async def _cancel(tasks: list[asyncio.Task[Outcome]]) -> None:
             await task
 
 
-async def exchange_through_nodes(
-    impairment: Impairment,
-    *,
-    home: Path,
-    texts: int,
-    file_size: int,
-    time_limit: float,
-) -> NodeReport:
-    """Run the scenario (module docstring); AssertionError naming the first thing that failed.
+@dataclass
+class VerifiedPair:
+    """Two nodes in a verified session through the relay (`verified_pair`)."""
 
-    `time_limit` bounds each phase separately (connect, verify, texts, files, quit).
-    """
+    alice: Side  # the inviter: offerer, initiator
+    bob: Side
+    alice_peer: Peer
+    bob_peer: Peer
+    relay: UdpRelay
+    sessions: list[asyncio.Task[Outcome]]
+    connect_s: float  # offer/answer through the relay until both data channels are open
+    verified_s: float  # run_session -> handshake -> both `sas` -> confirm -> both `connected`
+
+
+@contextlib.asynccontextmanager
+async def verified_pair(
+    impairment: Impairment, *, home: Path, time_limit: float
+) -> AsyncIterator[VerifiedPair]:
+    """Two nodes connected through the relay, their SAS compared and confirmed on both sides;
+    on the way out the sessions are cancelled and the peers and the relay closed (bounded)."""
     timeouts = Timeouts(connect=time_limit, response=time_limit, sas=time_limit, flush=time_limit)
-    alice = Side.create("alice", home, timeouts=timeouts)  # the inviter: offerer, initiator
+    alice = Side.create("alice", home, timeouts=timeouts)
     bob = Side.create("bob", home, timeouts=timeouts)
     alice_peer, bob_peer = Peer(role=Role.OFFERER), Peer(role=Role.ANSWERER)
     relay: UdpRelay | None = None
@@ -165,7 +181,7 @@ async def exchange_through_nodes(
         assert relay is not None
         connected = time.monotonic()
         invitation_id = os.urandom(16)
-        sessions = [
+        sessions += [
             asyncio.create_task(
                 alice.node.run_session(
                     alice_peer, initiator=True, peer_did=bob.key.did, invitation_id=invitation_id
@@ -195,9 +211,50 @@ async def exchange_through_nodes(
             )
             [event] = side.sink.of("connected")
             assert event["peer"] == other.key.did and event["verified"] is True
-        verified = time.monotonic()
+        yield VerifiedPair(
+            alice,
+            bob,
+            alice_peer,
+            bob_peer,
+            relay,
+            sessions,
+            connect_s=connected - started,
+            verified_s=time.monotonic() - connected,
+        )
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{_diagnosis(alice, bob, relay)}") from None
+    finally:  # bounded too: a dead ICE path must not hang the test run
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(15):
+                await _cancel(sessions)
+        for peer in (alice_peer, bob_peer):
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(10):
+                    await peer.close(linger=0.5)
+        if relay is not None:
+            relay.close()
+        for side in (alice, bob):
+            side.node.release()  # closes the store if a session never got to
 
-        await asyncio.gather(_type_texts(alice, texts), _type_texts(bob, texts))
+
+async def exchange_through_nodes(
+    impairment: Impairment,
+    *,
+    home: Path,
+    texts: int,
+    file_size: int,
+    time_limit: float,
+) -> NodeReport:
+    """Run the scenario (module docstring); AssertionError naming the first thing that failed.
+
+    `time_limit` bounds each phase separately (connect, verify, texts, files, quit).
+    """
+    async with verified_pair(impairment, home=home, time_limit=time_limit) as pair:
+        alice, bob, relay = pair.alice, pair.bob, pair.relay
+        verified = time.monotonic()
+        await asyncio.gather(
+            _type_texts(alice, texts, as_the_cli=True), _type_texts(bob, texts, as_the_cli=False)
+        )
         for side, other in ((alice, bob), (bob, alice)):
             await side.sink.until(
                 lambda s=side: s.sink.count("message") >= texts,
@@ -231,7 +288,7 @@ async def exchange_through_nodes(
         for side in (alice, bob):  # in the same loop iteration: neither sees the other's Close
             side.node.handle(Quit())
         async with asyncio.timeout(time_limit + 10):
-            outcomes = await asyncio.gather(*sessions)
+            outcomes = await asyncio.gather(*pair.sessions)
         quit_done = time.monotonic()
         for side in (alice, bob):
             assert side.sink.of("error") == [], f"{side.name}: errors {side.sink.of('error')}"
@@ -242,8 +299,8 @@ async def exchange_through_nodes(
         assert relay.ignored == 0
         assert relay.a_to_b.bytes_forwarded > file_size and relay.b_to_a.bytes_forwarded > file_size
         return NodeReport(
-            connect_s=connected - started,
-            verified_s=verified - connected,
+            connect_s=pair.connect_s,
+            verified_s=pair.verified_s,
             texts_s=texts_done - verified,
             files_s=files_done - texts_done,
             quit_s=quit_done - files_done,
@@ -251,17 +308,4 @@ async def exchange_through_nodes(
             forwarded=forwarded,
             outcomes=(outcomes[0], outcomes[1]),
         )
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}\n{_diagnosis(alice, bob, relay)}") from None
-    finally:  # bounded too: a dead ICE path must not hang the test run
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(15):
-                await _cancel(sessions)
-        for peer in (alice_peer, bob_peer):
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(10):
-                    await peer.close(linger=0.5)
-        if relay is not None:
-            relay.close()
-        for side in (alice, bob):
-            side.node.release()  # closes the store if a session never got to
+    raise AssertionError("unreachable")  # pragma: no cover
