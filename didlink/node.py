@@ -188,8 +188,8 @@ class Node:
         self._idle.set()
         self._unsent: collections.deque[bytes] = collections.deque()  # encrypted, not handed over
         self._leaving: list[tuple[bytes, Any]] = []  # the texts of those frames (`report_sent`)
-        self._commands = False  # inside `commands()`: kicks wait for its end
-        self._kick_held = False  # a kick came inside `commands()`
+        self._commands = False  # between `begin_commands` and `end_commands`: kicks wait
+        self._kick_held = False  # a kick came in between
         self._hello = Flag()  # the responder received the initiator's Hello
         self._progressed = Flag()  # a receipt, a file ack or a file task ended
         self._tasks: list[asyncio.Task[None]] = []
@@ -454,7 +454,7 @@ class Node:
             try:
                 if self._write_step():
                     return
-            except (TransportError, MessagingError) as exc:
+            except Exception as exc:  # as in the writer's task
                 self._writer_failed(exc)
                 return
         self._kick_writer()
@@ -482,6 +482,8 @@ class Node:
                     self._idle.set()
         except Exception as exc:
             self._writer_failed(exc)
+        finally:
+            self._writer_waiting = False  # no writer step runs any more, here or through
 
     def _write_step(self) -> bool:
         """Encrypt what is queued and hand the transport every frame it takes without waiting,
