@@ -450,7 +450,7 @@ class Node:
     def _write_through(self) -> None:
         """The writer's step done here, now, if the writer is idle (no wake-up of its task
         between a typed text and the wire); the writer itself if the transport has to wait."""
-        if self._writer_waiting and self._peer is not None and self._channel is not None:
+        if self._writer_waiting:  # (so the session's peer and channel exist)
             try:
                 if self._write_step():
                     return
