@@ -16,7 +16,7 @@ from bench import chromium
 from bench.metrics import crypto, memory, session
 from bench.suite import Probe, progress, report, run_suite, summarize, table, write_results
 
-PROBES: tuple[Probe, ...] = (session.PROBE, memory.PROBE, *crypto.PROBES)
+PROBES: tuple[Probe, ...] = (session.PROBE, session.LATENCY_PROBE, memory.PROBE, *crypto.PROBES)
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
 

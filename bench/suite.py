@@ -4,10 +4,11 @@ Theory of operation
 -------------------
 A `Metric` names one figure (unit, target ratio, baseline name). A `Probe` measures one or more
 metrics at once for one *system*, "didlink" or "baseline": a two-process session, for example,
-yields connect time, latency, message rate and throughput in one go. `run_suite` runs every
-probe `repeats` times, alternating didlink and its baseline inside each repetition (and swapping
-which goes first every other repetition), so that load from other users of this shared machine
-hits both alike. Each metric's figure is the median of its samples; ratio = didlink / baseline.
+yields connect time, message rate and throughput in one go. `run_suite` runs every probe
+`repeats` times (a probe may ask for several samples per repetition: `samples_per_repeat`),
+alternating didlink and its baseline inside each repetition (and swapping which goes first every
+other repetition), so that load from other users of this shared machine hits both alike. Each
+metric's figure is the median of its samples; ratio = didlink / baseline.
 The machine description and the metrics go to `results.json` (issue 6's schema) and to a table.
 """
 
@@ -62,6 +63,10 @@ class Probe:
     measure: Callable[[System, bool], Samples]
     setup: Callable[[bool], None] = lambda quick: None
     teardown: Callable[[], None] = lambda: None
+    samples_per_repeat: int = 1
+    """Samples of each system per repetition of the suite, alternating like the repetitions: a
+    probe whose samples vary a lot from one to the next, or are short enough that a moment of
+    the machine's noise decides one, takes more of them (its median then rests on more)."""
 
 
 @dataclass
@@ -84,13 +89,15 @@ def progress(text: str) -> None:
 
 
 def run_suite(probes: Sequence[Probe], *, repeats: int, quick: bool) -> Collected:
-    """Run each probe `repeats` times per system, alternating; every sample kept."""
+    """Run each probe `repeats` times (times its `samples_per_repeat`) per system, alternating;
+    every sample kept."""
     collected = Collected()
     for probe in probes:
         progress(f"{probe.name}: setting up")
         probe.setup(quick)
+        total = repeats * probe.samples_per_repeat
         try:
-            for rep in range(repeats):
+            for rep in range(total):
                 order = SYSTEMS if rep % 2 == 0 else SYSTEMS[::-1]
                 for system in order:
                     started = time.perf_counter()
@@ -105,7 +112,7 @@ def run_suite(probes: Sequence[Probe], *, repeats: int, quick: bool) -> Collecte
                     shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
                     elapsed = time.perf_counter() - started
                     progress(
-                        f"{probe.name}: rep {rep + 1}/{repeats} {system}: {shown} ({elapsed:.1f} s)"
+                        f"{probe.name}: rep {rep + 1}/{total} {system}: {shown} ({elapsed:.1f} s)"
                     )
         finally:
             probe.teardown()

@@ -55,6 +55,22 @@ def test_harness_takes_medians_alternates_and_writes_the_schema(tmp_path: Path) 
     assert "| speed | x/s | 2.0 | 6.0 | the other one | 0.33 | >= 0.5 | NO |" in table(document)
 
 
+def test_a_probe_takes_its_samples_per_repeat_alternating() -> None:
+    calls: list[System] = []
+
+    def measure(system: System, quick: bool) -> Samples:
+        calls.append(system)
+        return {"speed": float(len(calls))}
+
+    metric = Metric("speed", "x/s", "the other one", ">= 0.5")
+    probe = Probe("fake", (metric,), measure, samples_per_repeat=3)
+    collected = run_suite([probe], repeats=2, quick=True)
+    assert calls == ["didlink", "baseline", "baseline", "didlink"] * 3
+    assert len(collected.samples["speed"]["didlink"]) == 6
+    (row,) = summarize([probe], collected)
+    assert row["samples"] == 6
+
+
 def test_a_wide_spread_of_samples_is_shown_below_the_table() -> None:
     narrow = {"name": "steady", "didlink_range": [9.0, 11.0], "baseline_range": [4.0, 6.0]}
     wide = {
@@ -100,7 +116,7 @@ def test_metric_targets() -> None:
 
 def test_only_selects_by_metric_or_probe_name() -> None:
     probes = bench_main.PROBES
-    assert [p.name for p in bench_main.select(probes, ["latency_p50"])] == ["session"]
+    assert [p.name for p in bench_main.select(probes, ["latency_p50"])] == ["latency"]
     assert [p.name for p in bench_main.select(probes, ["ratchet"])] == ["ratchet"]
     assert len(bench_main.select(probes, [])) == len(probes)
     with pytest.raises(SystemExit, match="unknown metric"):
@@ -139,10 +155,23 @@ def test_session_probe_runs_both_systems_end_to_end() -> None:
     try:
         for system in ("didlink", "baseline"):
             samples = bench.measure(system)
-            assert set(samples) == {"connect_time", "latency_p50", "small_message_rate",
+            assert set(samples) == {"connect_time", "small_message_rate",
                                     "bulk_throughput", "bulk_throughput_acks_alike",
                                     "connect_time_ice_alike"}  # fmt: skip
             assert all(value > 0 for value in samples.values())
+    finally:
+        bench.teardown()
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(90)
+def test_latency_probe_runs_both_systems_end_to_end() -> None:
+    bench = session.Bench()
+    bench.setup(session.SMOKE, bulk_file=False)
+    try:
+        for system in ("didlink", "baseline"):
+            (latency,) = bench.measure_latency(system).values()
+            assert latency > 0
     finally:
         bench.teardown()
 
