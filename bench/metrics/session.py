@@ -28,6 +28,7 @@ connect_time_ice_alike
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -36,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -206,14 +208,14 @@ class Bench:
             RawActor("raw-b", self.tmp / "raw-b", PASSPHRASE),
         )
 
-    def measure_latency(self, system: System) -> Samples:
-        """A session for latency alone: connected, then the pings, then quit."""
+    @contextlib.contextmanager
+    def _session(self, system: System) -> Iterator[tuple[BenchProcess, BenchProcess, str]]:
+        """A started pair of `system` (inviter, invitee, the invitee's response token); both
+        quit when the block ends normally, and are killed and their profiles removed always."""
         inviter_actor, invitee_actor = self._actors(system)
         procs: list[BenchProcess] = []
         try:
-            inviter, invitee, response = _start_pair(inviter_actor, invitee_actor, procs)
-            self._connect(system, inviter, invitee, response)
-            samples = {LATENCY.name: self._latency(inviter, invitee)}
+            yield _start_pair(inviter_actor, invitee_actor, procs)
             _quit(procs)
         finally:
             for proc in procs:
@@ -221,13 +223,15 @@ class Bench:
             if system == "didlink":
                 for actor in (inviter_actor, invitee_actor):
                     shutil.rmtree(actor.home, ignore_errors=True)
-        return samples
+
+    def measure_latency(self, system: System) -> Samples:
+        """A session for latency alone: connected, then the pings, then quit."""
+        with self._session(system) as (inviter, invitee, response):
+            self._connect(system, inviter, invitee, response)
+            return {LATENCY.name: self._latency(inviter, invitee)}
 
     def measure(self, system: System) -> Samples:
-        inviter_actor, invitee_actor = self._actors(system)
-        procs: list[BenchProcess] = []
-        try:
-            inviter, invitee, response = _start_pair(inviter_actor, invitee_actor, procs)
+        with self._session(system) as (inviter, invitee, response):
             samples = {CONNECT.name: self._connect(system, inviter, invitee, response)}
             samples[RATE.name] = self._rate(system, inviter, invitee)
             samples[BULK.name] = self._bulk(system, inviter, invitee)
@@ -236,13 +240,6 @@ class Bench:
                 if system == "didlink"
                 else self._bulk_acks_alike(inviter, invitee)
             )
-            _quit(procs)
-        finally:
-            for proc in procs:
-                proc.kill()
-            if system == "didlink":
-                for actor in (inviter_actor, invitee_actor):
-                    shutil.rmtree(actor.home, ignore_errors=True)
         samples[CONNECT_ICE_ALIKE.name] = (
             samples[CONNECT.name] if system == "didlink" else self._connect_ice_alike()
         )
@@ -361,7 +358,7 @@ PROBE = Probe(
 LATENCY_SESSIONS_PER_REPEAT = 2
 """Latency sessions of each system per repetition of the suite (10 each in a plain `make
 bench`). A session's median over its 100 messages is steady, but one session's differs from the
-next by 10-20 % on this shared 2-core machine, for both systems (where the processes land, what
+next by 10-40 % on this shared 2-core machine, for both systems (where the processes land, what
 else runs): the figure is a median over sessions, so it takes more of them, each short (connect,
 the messages, quit)."""
 
