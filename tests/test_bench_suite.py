@@ -7,6 +7,7 @@ harness computes medians, ratios and the results.json schema of issue 6 correctl
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -167,7 +168,7 @@ def test_session_probe_runs_both_systems_end_to_end() -> None:
 @pytest.mark.timeout(90)
 def test_latency_probe_runs_both_systems_end_to_end() -> None:
     bench = session.Bench()
-    bench.setup(session.SMOKE, bulk_file=False)
+    bench.setup(replace(session.SMOKE, bulk=0))
     try:
         for system in ("didlink", "baseline"):
             (latency,) = bench.measure_latency(system).values()

@@ -38,7 +38,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +161,29 @@ def _quit(procs: list[BenchProcess]) -> None:
         proc.wait(timeout=30)
 
 
+Pair = tuple[BenchProcess, BenchProcess, str]
+"""A started session: the inviter, the invitee, and the invitee's response token (not yet
+handed to the inviter)."""
+
+
+@contextlib.contextmanager
+def _running_pair(
+    inviter_actor: Actor, invitee_actor: Actor, *, remove_homes: bool
+) -> Iterator[Pair]:
+    """The pair started (`_start_pair`); both quit when the block ends normally, and are killed
+    always, their profiles removed if `remove_homes`."""
+    procs: list[BenchProcess] = []
+    try:
+        yield _start_pair(inviter_actor, invitee_actor, procs)
+        _quit(procs)
+    finally:
+        for proc in procs:
+            proc.kill()
+        if remove_homes:
+            for actor in (inviter_actor, invitee_actor):
+                shutil.rmtree(actor.home, ignore_errors=True)
+
+
 def _wait(event: threading.Event, what: str, proc: BenchProcess) -> None:
     if not event.wait(TIMEOUT):
         raise RuntimeError(f"{what} did not finish in {TIMEOUT:g} s: {proc.stderr_lines[-3:]}")
@@ -173,12 +196,12 @@ class Bench:
         self.tmp: Path | None = None
         self.sizes = QUICK
 
-    def setup(self, sizes: Sizes, *, bulk_file: bool = True) -> None:
+    def setup(self, sizes: Sizes) -> None:
         self.sizes = sizes
         self.tmp = Path(tempfile.mkdtemp(prefix="didlink-bench-"))
         self.rounds = 0
         self.bulk_file = self.tmp / "bulk.bin"
-        data = os.urandom(sizes.bulk if bulk_file else 0)
+        data = os.urandom(sizes.bulk)
         self.bulk_file.write_bytes(data)
         self.bulk_sha256 = hashlib.sha256(data).hexdigest()
 
@@ -208,21 +231,10 @@ class Bench:
             RawActor("raw-b", self.tmp / "raw-b", PASSPHRASE),
         )
 
-    @contextlib.contextmanager
-    def _session(self, system: System) -> Iterator[tuple[BenchProcess, BenchProcess, str]]:
-        """A started pair of `system` (inviter, invitee, the invitee's response token); both
-        quit when the block ends normally, and are killed and their profiles removed always."""
-        inviter_actor, invitee_actor = self._actors(system)
-        procs: list[BenchProcess] = []
-        try:
-            yield _start_pair(inviter_actor, invitee_actor, procs)
-            _quit(procs)
-        finally:
-            for proc in procs:
-                proc.kill()
-            if system == "didlink":
-                for actor in (inviter_actor, invitee_actor):
-                    shutil.rmtree(actor.home, ignore_errors=True)
+    def _session(self, system: System) -> contextlib.AbstractContextManager[Pair]:
+        """A running pair of `system` (see `_running_pair`); didlink's profiles are removed."""
+        inviter, invitee = self._actors(system)
+        return _running_pair(inviter, invitee, remove_homes=system == "didlink")
 
     def measure_latency(self, system: System) -> Samples:
         """A session for latency alone: connected, then the pings, then quit."""
@@ -248,19 +260,12 @@ class Bench:
     def _connect_ice_alike(self) -> float:
         """A second raw session, connect only, its peers completing ICE as didlink's do."""
         assert self.tmp is not None
-        actors = [
+        inviter, invitee = (
             RawActor(name, self.tmp / name, PASSPHRASE, prompt_ice=True)
             for name in ("raw-ice-a", "raw-ice-b")
-        ]
-        procs: list[BenchProcess] = []
-        try:
-            inviter, invitee, response = _start_pair(actors[0], actors[1], procs)
-            connect = self._connect("baseline", inviter, invitee, response)
-            _quit(procs)
-            return connect
-        finally:
-            for proc in procs:
-                proc.kill()
+        )
+        with _running_pair(inviter, invitee, remove_homes=False) as pair:
+            return self._connect("baseline", *pair)
 
     def _connect(
         self, system: System, inviter: BenchProcess, invitee: BenchProcess, response: str
@@ -366,7 +371,7 @@ LATENCY_PROBE = Probe(
     "latency",
     (LATENCY,),
     lambda system, quick: _LATENCY_BENCH.measure_latency(system),
-    lambda quick: _LATENCY_BENCH.setup(QUICK if quick else FULL, bulk_file=False),
+    lambda quick: _LATENCY_BENCH.setup(replace(QUICK if quick else FULL, bulk=0)),
     _LATENCY_BENCH.teardown,
     samples_per_repeat=LATENCY_SESSIONS_PER_REPEAT,
 )
