@@ -564,12 +564,20 @@ class Node:
 
     def _after_frames(self) -> None:
         """The transport's receive step is over: acknowledge what it brought in one receipt,
-        and do the key work of our next send now rather than when it is typed."""
+        do the key work of our next send now rather than when it is typed, and if nothing is
+        leaving, announce our new ratchet key so that the peer's key work is done now too."""
         self._receipts_due = False
         try:
             self._send_receipts(queue_empty=True)
-            assert self._channel is not None
-            self._channel.prepare_send()
+            channel = self._channel
+            assert channel is not None
+            channel.prepare_send()
+            if not self._unsent:  # (else the frames waiting before it come first anyway)
+                announcement = channel.key_announcement()
+                if announcement is not None:
+                    self._unsent.append(announcement)
+                    self._write_through()
+                    channel.prepare_send()  # for the message after it
         except Exception as exc:
             self._read_failed(exc)
 

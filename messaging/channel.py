@@ -177,6 +177,8 @@ class SecureChannel:
         self._buffer: dict[int, Message] = {}
         self._reported_missing: set[int] = set()
         self._recent: OrderedDict[bytes, None] = OrderedDict()
+        # A frame with messages was read since we last sent one (`key_announcement`).
+        self._announcement_due = False
         self._initiator = initiator
         if initiator:
             self._enqueue(self._next_send, Hello())
@@ -274,6 +276,7 @@ class SecureChannel:
             payload += len(encoded)
         out.append(self._seal(batch, payload))
         self._queue.clear()
+        self._announcement_due = False  # these frames carry our newest ratchet key
         return out
 
     def _seal(self, batch: list[bytes], payload: int) -> bytes:
@@ -285,6 +288,22 @@ class SecureChannel:
         """Spend idle time on the next send's key work (`RatchetSession.prepare_send`)."""
         if self.state is not ChannelState.FAILED:
             self.session.prepare_send()
+
+    def key_announcement(self) -> bytes | None:
+        """An empty frame carrying our newest ratchet key, or None (specs/frames.md s.4a).
+
+        For idle time after a receive: once a frame with messages was read, if nothing is
+        queued and no frame has carried our newest ratchet key yet, this frame gives it to the
+        peer now, so that the peer's DH ratchet step is done before our next message arrives
+        rather than while it waits. An empty frame never calls for one in return. At most one
+        per frame with messages read; None once the channel is closed or failed.
+        """
+        if not self._announcement_due or self._queue or self.state is not ChannelState.OPEN:
+            return None
+        self._announcement_due = False
+        if not self.session.can_send or not self.session.ratchet_key_unsent:
+            return None
+        return self._seal([], 0)
 
     # -- receiving --
 
@@ -314,6 +333,8 @@ class SecureChannel:
             envelopes = frames.decode_frame(unpad(plaintext))
             for envelope in envelopes:
                 self._accept(envelope)
+            if envelopes:  # (an empty frame is a key announcement: nothing to answer)
+                self._announcement_due = True
         except RemoteProtocolError:
             self.state = ChannelState.FAILED
             raise

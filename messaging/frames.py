@@ -280,12 +280,13 @@ def encode_frame(envelopes: Sequence[Envelope]) -> bytes:
 
 
 def join_frame(encoded: Sequence[bytes], *, trailer: bytes = b"") -> bytes:
-    """Join already-encoded envelopes into a frame (canonical: array header + elements).
+    """Join already-encoded envelopes into a frame (canonical: array header + elements); no
+    envelopes make the empty frame of a key announcement (specs/frames.md section 4a).
 
     `trailer` (the frame's padding, messaging/padding.py) is appended in the same copy.
     """
-    if not 1 <= len(encoded) <= MAX_MESSAGES_PER_FRAME:
-        raise ValueError("a frame holds 1 to 1024 messages")
+    if len(encoded) > MAX_MESSAGES_PER_FRAME:
+        raise ValueError("a frame holds 0 to 1024 messages")
     frame = b"".join([_array_header(len(encoded)), *encoded, trailer])
     if len(frame) - len(trailer) > MAX_FRAME_PLAINTEXT:
         raise ValueError("the frame is over the size limit")
@@ -417,8 +418,8 @@ def _decode_any(data: bytes) -> list[Envelope]:
         value = canonical.decode(data, max_size=MAX_FRAME_PLAINTEXT)
     except canonical.NonCanonicalCbor as exc:
         raise FrameError(f"the frame is not valid canonical CBOR: {exc}") from exc
-    if not isinstance(value, list) or not 1 <= len(value) <= MAX_MESSAGES_PER_FRAME:
-        raise FrameError("a frame must be an array of 1 to 1024 messages")
+    if not isinstance(value, list) or len(value) > MAX_MESSAGES_PER_FRAME:
+        raise FrameError("a frame must be an array of 0 to 1024 messages")
     envelopes = []
     for item in value:
         if not isinstance(item, dict):

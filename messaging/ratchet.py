@@ -447,6 +447,12 @@ class RatchetSession:
         """False only for a responder that has not yet decrypted a message."""
         return self._cks is not None or self._send_step_due
 
+    @property
+    def ratchet_key_unsent(self) -> bool:
+        """True while no message has carried our newest ratchet public key: a sending half is
+        pending, or it was done and its chain has sent nothing yet (specs/frames.md 4a)."""
+        return self._send_step_due or (self._cks is not None and self._ns == 0)
+
     def prepare_send(self) -> None:
         """Do now what the next `encrypt` would do first: the pending sending half of a DH
         ratchet step, if any, the next message's key derivation, and the set-up of its AES

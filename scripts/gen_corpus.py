@@ -694,7 +694,7 @@ def frame_corpus() -> Corpus:
         corpus.add(f"text-{name}", enc([Raw(encode_variant(value))]))
     for name, value in field_variants(offer):
         corpus.add(f"offer-{name}", enc([Raw(encode_variant(value))]))
-    corpus.add("empty-array", enc([]))
+    corpus.add("empty-indefinite-array", b"\x9f\xff")  # (the empty array: a key announcement)
     corpus.add("array-of-ints", enc([1, 2, 3]))
     corpus.add("indefinite-outer-array", b"\x9f" + enc(text) + b"\xff")
     for name, message in [

@@ -54,6 +54,12 @@ def test_hello_and_receipt_known_bytes() -> None:
     assert frame == expected
 
 
+def test_the_empty_frame_of_a_key_announcement_is_one_byte() -> None:
+    """A frame of no messages (specs/frames.md section 4a) is the empty array, 0x80."""
+    assert encode_frame([]) == b"\x80"
+    assert decode_frame(b"\x80") == []
+
+
 # --- round trips ----------------------------------------------------------------------------
 
 names = st.text(
@@ -83,7 +89,7 @@ messages = st.one_of(
     st.builds(Close, reason=st.text(max_size=50)),
 )
 envelope_lists = st.lists(
-    st.builds(Envelope, seq=st.integers(0, 2**63 - 1), message=messages), min_size=1, max_size=30
+    st.builds(Envelope, seq=st.integers(0, 2**63 - 1), message=messages), max_size=30
 )
 
 
@@ -158,7 +164,8 @@ BAD_FRAMES = {
         "9f a3 63736571 00 6474657874 626869 6474797065 6474657874 ff"
     ),
     "not an array": cbor2.dumps(TEXT, canonical=True),
-    "empty array": frame_of(),
+    "empty indefinite array": bytes.fromhex("9f ff"),
+    "empty array, trailing bytes": frame_of() + b"\x80",
     "element not a map": frame_of([1, 2]),
     "no seq": frame_of({"type": "text", "text": "hi"}),
     "negative seq": frame_of({**TEXT, "seq": -1}),
@@ -221,7 +228,9 @@ def test_local_construction_is_validated_too() -> None:
     with pytest.raises(ValidationError):
         FileOffer(file_id=FILE_ID, name="a/b", size=1, sha256=bytes(32), chunk_size=1)
     with pytest.raises(ValueError):
-        encode_frame([])
+        encode_frame(
+            [Envelope(i, Receipt(ids=[i])) for i in range(frames.MAX_MESSAGES_PER_FRAME + 1)]
+        )
 
 
 def test_large_frame_headers() -> None:
