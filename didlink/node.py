@@ -564,8 +564,9 @@ class Node:
 
     def _after_frames(self) -> None:
         """The transport's receive step is over: acknowledge what it brought in one receipt,
-        do the key work of our next send now rather than when it is typed, and if nothing is
-        leaving, announce our new ratchet key so that the peer's key work is done now too."""
+        do the key work of our next send now rather than when it is typed, if nothing is
+        leaving announce our new ratchet key so that the peer's key work is done now too, and
+        do the key work of the next message we expect to read."""
         self._receipts_due = False
         try:
             self._send_receipts(queue_empty=True)
@@ -578,6 +579,7 @@ class Node:
                     self._unsent.append(announcement)
                     self._write_through()
                     channel.prepare_send()  # for the message after it
+            channel.prepare_receive()
         except Exception as exc:
             self._read_failed(exc)
 

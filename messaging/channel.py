@@ -289,6 +289,12 @@ class SecureChannel:
         if self.state is not ChannelState.FAILED:
             self.session.prepare_send()
 
+    def prepare_receive(self) -> None:
+        """Spend idle time on the next received message's key work
+        (`RatchetSession.prepare_receive`)."""
+        if self.state is not ChannelState.FAILED:
+            self.session.prepare_receive()
+
     def key_announcement(self) -> bytes | None:
         """An empty frame carrying our newest ratchet key, or None (specs/frames.md s.4a).
 

@@ -20,6 +20,10 @@ messages, and every key, are exactly those of the eager step (spec section 3.5).
 current sending chain key and sets up its encryption (the AES context, the tag's HMAC over the
 associated data and the header); `encrypt` uses them if that chain key is still current, so the
 state and the bytes are those of deriving them when the message is encrypted.
+`prepare_receive` does the same for the next in-order message of the receiving chain (its
+header is known: the chain's key, its `pn`, `Nr`): the chain step, the message keys, the tag's
+prefix and the AES context (`_Open`); `decrypt` uses them if that message is the one that
+arrives, and commits the state only once it authenticated, as always.
 Out-of-order messages are handled by storing skipped message keys (bounded by `MAX_SKIP` per
 step and `MAX_STORED_SKIPPED` in total). Each message key is used once and then deleted, so a
 replayed message fails.
@@ -309,11 +313,53 @@ def _open(mk: bytes, sealed: bytes, ad: bytes, start: int) -> bytes:
     if not hmac.compare_digest(expected, sealed[end:]):
         raise CryptoFailure()
     decryptor = _new_decryptor(algorithms.AES256(enc_key), modes.CBC(iv))
-    padded = decryptor.update(body[start:]) + decryptor.finalize()
+    return _unpadded(decryptor.update(body[start:]) + decryptor.finalize())
+
+
+def _unpadded(padded: bytes) -> bytes:
+    """`padded` without its PKCS#7 padding; `CryptoFailure` if the padding is not valid."""
     pad = padded[-1]
     if not 1 <= pad <= BLOCK or padded[-pad:] != _PADDING[pad]:
         raise CryptoFailure()
     return padded[:-pad]
+
+
+class _Open:
+    """DECRYPT of the next in-order message of the receiving chain, set up before it arrives
+    (specs/session.md section 4): the header it will have, the chain key after it, the tag's
+    HMAC with its inner pad, `AD` and that header already hashed, and the AES-CBC context.
+    `prepare_receive` builds it in idle time; `open` is then the tag over the ciphertext, the
+    AES and the padding check. Used at most once (CBC's context carries state)."""
+
+    __slots__ = ("_decryptor", "_inner", "_outer_pad", "ckr", "header", "next_ckr")
+
+    def __init__(self, ckr: bytes, ad: bytes, header: bytes) -> None:
+        self.ckr = ckr
+        self.header = header
+        self.next_ckr, mk = kdf_ck(ckr)
+        enc_key, auth_key, iv = _message_keys(mk)
+        block = auth_key + _ZERO32
+        self._inner = _sha256(block.translate(_IPAD) + ad + header)
+        self._outer_pad = block.translate(_OPAD)
+        self._decryptor = _new_decryptor(algorithms.AES256(enc_key), modes.CBC(iv))
+
+    def open(self, message: bytes) -> bytes:
+        """The plaintext of `message`, which begins with `header`; any failure is an opaque
+        `CryptoFailure` (as `_open`'s)."""
+        start, end = len(self.header), len(message) - TAG_LEN
+        if end - start < BLOCK or (end - start) % BLOCK:
+            raise CryptoFailure()
+        body: bytes | memoryview = (
+            message[start:end] if end < _IN_PLACE_MIN else memoryview(message)[start:end]
+        )
+        inner = self._inner
+        inner.update(body)
+        if not hmac.compare_digest(
+            _sha256(self._outer_pad + inner.digest()).digest(), message[end:]
+        ):
+            raise CryptoFailure()
+        decryptor = self._decryptor
+        return _unpadded(decryptor.update(body) + decryptor.finalize())
 
 
 def encode_header(dh: bytes, pn: int, n: int) -> bytes:
@@ -389,6 +435,10 @@ class RatchetSession:
         self._send_step_due = False
         # From `prepare_send`: (CKs it was derived from, next CKs, the next message's `_Seal`).
         self._next_seal: tuple[bytes, bytes, _Seal] | None = None
+        # The `pn` that the messages of the current receiving chain carry (None: not known
+        # since construction), and from `prepare_receive` the next message's `_Open`.
+        self._pn_r: int | None = None
+        self._next_open: _Open | None = None
 
     # -- construction (spec section 3.3) --
 
@@ -469,6 +519,18 @@ class RatchetSession:
             seal = _Seal(_message_keys(mk), self._ad, self._header())
             self._next_seal = (cks, next_cks, seal)
 
+    def prepare_receive(self) -> None:
+        """Set up, for idle time, the decryption of the next in-order message of the current
+        receiving chain (its header, chain key, message keys, tag prefix and AES context):
+        `decrypt` uses it if that message is the next to arrive, else derives its own."""
+        ckr, dhr, pn = self._ckr, self._dhr, self._pn_r
+        if ckr is None or dhr is None or pn is None:
+            return
+        prepared = self._next_open
+        if prepared is None or prepared.ckr != ckr:
+            header = _HEADER.pack(WIRE_VERSION, dhr, pn, self._nr)
+            self._next_open = _Open(ckr, self._ad, header)
+
     @property
     def skipped_key_count(self) -> int:
         """How many skipped message keys are stored (for tests and diagnostics)."""
@@ -521,9 +583,14 @@ class RatchetSession:
         if dh == self._dhr and n == self._nr and ckr is not None:
             # The next in-order message of the current receiving chain: the general path below
             # would do no DH step and skip nothing, so only CKr and Nr change (after the MAC).
+            prepared, self._next_open = self._next_open, None
+            if prepared is not None and prepared.ckr == ckr and message.startswith(prepared.header):
+                plaintext = prepared.open(message)  # set up by `prepare_receive` for this one
+                self._ckr, self._nr = prepared.next_ckr, n + 1
+                return plaintext
             next_ckr, mk = kdf_ck(ckr)
             plaintext = _open(mk, message, ad, HEADER_LEN)
-            self._ckr, self._nr = next_ckr, n + 1
+            self._ckr, self._nr, self._pn_r = next_ckr, n + 1, pn
             return plaintext
 
         # Work on locals; commit only after the message authenticated.
@@ -556,7 +623,7 @@ class RatchetSession:
 
         self._rk, self._dhs, self._dhs_pub, self._dhr = rk, dhs, dhs_pub, dhr
         self._cks, self._ckr, self._ns, self._nr, self._pn = cks, ckr, ns, nr + 1, pn_own
-        self._send_step_due = send_step_due
+        self._send_step_due, self._pn_r, self._next_open = send_step_due, pn, None
         if new_skipped:
             self._skipped.update(new_skipped)
             while len(self._skipped) > MAX_STORED_SKIPPED:

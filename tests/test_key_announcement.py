@@ -50,7 +50,7 @@ def texts(events: list[Event]) -> list[str]:
 
 def answer(channel: SecureChannel, events: list[Event]) -> bytes | None:
     """What didlink's node does once a receive step is over: a receipt for the texts, the next
-    send's key work, and an announcement if nothing is queued."""
+    send's key work, an announcement if nothing is queued, the next receive's key work."""
     ids = [e.seq for e in events if isinstance(e, MessageReceived)]
     if ids:
         channel.send(Receipt(ids=ids))
@@ -58,6 +58,7 @@ def answer(channel: SecureChannel, events: list[Event]) -> bytes | None:
     announcement = channel.key_announcement()
     if announcement is not None:
         channel.prepare_send()
+    channel.prepare_receive()
     return announcement
 
 

@@ -260,3 +260,109 @@ def test_encryption_set_up_early_gives_the_same_bytes(size: int) -> None:
     assert wires[0][0] != wires[0][1]
     for a, b in zip(plain, early, strict=True):
         assert a.to_state() == b.to_state()
+
+
+# --- decryption set up early (`prepare_receive`) --------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(["alice", "bob"]),
+            st.permutations(range(3)),
+            st.integers(1, 3),
+            st.integers(0, 2),
+        ),
+        min_size=1,
+        max_size=14,
+    )
+)
+def test_decryption_set_up_early_changes_nothing(
+    steps: list[tuple[str, list[int], int, int]],
+) -> None:
+    """`prepare_receive` any number of times before each read, across changes of speaker and
+    reordered delivery (so the set-up is sometimes for a message that comes later, or never):
+    the same plaintexts and state as deriving everything in `decrypt`."""
+    plain, early = _seeded_pair(), _seeded_pair()
+    for turn, (speaker, order, count, prepares) in enumerate(steps):
+        if turn == 0:
+            speaker = "alice"  # the initiator speaks first
+        for sides in (plain, early):
+            sender, receiver = sides if speaker == "alice" else sides[::-1]
+            sent = [sender.encrypt(b"m%d" % i) for i in range(count)]
+            for i in (i for i in order if i < count):
+                if sides is early:
+                    for _ in range(prepares):
+                        receiver.prepare_receive()
+                assert receiver.decrypt(sent[i]) == b"m%d" % i
+    for a, b in zip(plain, early, strict=True):
+        assert a.to_state() == b.to_state()
+
+
+@pytest.mark.parametrize("size", [0, 15, 100, ratchet._IN_PLACE_MIN, 196_700])
+def test_decryption_set_up_early_is_what_decrypt_uses(
+    size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After `prepare_receive`, the next in-order message (both of `open`'s paths) is read with
+    no key derivation in `decrypt`; the set-up is used once; the state is that of `plain`."""
+    plain, early = _seeded_pair(), _seeded_pair()
+    plaintext = random.Random(size).randbytes(size)
+    for sides in (plain, early):
+        alice, bob = sides
+        assert bob.decrypt(alice.encrypt(b"hello")) == b"hello"  # (the DH step)
+        wires = [alice.encrypt(plaintext), alice.encrypt(plaintext)]
+        if sides is early:
+            bob.prepare_receive()
+            prepared = bob._next_open
+            bob.prepare_receive()  # a second call keeps the first set-up
+            assert prepared is not None and bob._next_open is prepared
+            derived: list[bytes] = []
+            real = ratchet.kdf_ck
+            monkeypatch.setattr(ratchet, "kdf_ck", lambda ck: derived.append(ck) or real(ck))
+            assert bob.decrypt(wires[0]) == plaintext
+            assert derived == []  # nothing derived while the message waited
+            assert bob._next_open is None
+            monkeypatch.undo()
+            assert bob.decrypt(wires[1]) == plaintext  # not set up: derived as before
+        else:
+            assert [bob.decrypt(wire) for wire in wires] == [plaintext, plaintext]
+    assert plain[1].to_state() == early[1].to_state()
+
+
+def test_decryption_set_up_early_fails_like_decrypt_and_changes_nothing() -> None:
+    """Every flipped bit of the message set up for fails, with the state unchanged; a message
+    with another header (a later one) is read the general way; the genuine one still opens."""
+    alice, bob = pair()
+    assert bob.decrypt(alice.encrypt(b"first")) == b"first"
+    second, third = alice.encrypt(b"second"), alice.encrypt(b"third")
+    before = bob.to_state()
+    for i in range(len(second)):
+        tampered = bytearray(second)
+        tampered[i] ^= 0x01
+        bob.prepare_receive()
+        with pytest.raises(CryptoFailure):
+            bob.decrypt(bytes(tampered))
+        assert bob.to_state() == before
+    bob.prepare_receive()
+    assert bob.decrypt(third) == b"third"  # not the one set up for: skips n = 1
+    assert bob.decrypt(second) == b"second"  # its stored skipped key
+
+
+def test_bad_padding_under_a_valid_tag_fails_the_set_up_decryption() -> None:
+    """`_Open.open` checks PKCS#7 like `_open`: keys from the stdlib's HMAC and pyca's HKDF."""
+    ckr, ad, header = os.urandom(32), b"ad", ratchet.encode_header(bytes(32), 0, 0)
+    mk = hmac.digest(ckr, b"\x01", "sha256")
+    okm = HKDF(hashes.SHA256(), 80, salt=bytes(32), info=ratchet.MESSAGE_INFO).derive(mk)
+    enc_key, auth_key, iv = okm[:32], okm[32:64], okm[64:]
+    for last_block, good in ((b"x" * 15 + b"\x01", True), (b"y" * 15 + b"\x00", False)):
+        encryptor = Cipher(algorithms.AES(enc_key), modes.CBC(iv)).encryptor()
+        ct = encryptor.update(b"z" * 16 + last_block) + encryptor.finalize()
+        message = header + ct + hmac.digest(auth_key, ad + header + ct, "sha256")
+        opened = ratchet._Open(ckr, ad, header)
+        assert opened.next_ckr == hmac.digest(ckr, b"\x02", "sha256")
+        if good:
+            assert opened.open(message) == b"z" * 16 + b"x" * 15
+        else:
+            with pytest.raises(CryptoFailure):
+                opened.open(message)
