@@ -7,15 +7,16 @@ stdin, events on stdout, timed by the parent), this is plain aiortc with the set
 transport uses: no ICE servers, one negotiated ordered reliable channel, 64 KiB data-channel
 messages, the same bufferedAmount high/low water marks, and the same event loop (uvloop when
 installed, via transport.run). The "tokens" are the full SDP offer and answer as JSON. Two
-exceptions, on request only, each for one of the bench's comparison rows: `delay_sacks` gives
-this peer's SCTP the acknowledgement policy of didlink's transport (transport/delayed_sack.py),
-and `--prompt-ice` its ICE completion (transport/prompt_ice.py).
+exceptions, on request only, each for one of the bench's comparison rows: `sctp_alike` gives
+this peer's SCTP the acknowledgement policy and the transmit step of didlink's transport
+(transport/delayed_sack.py, transport/retransmit_scan.py), and `--prompt-ice` its ICE
+completion (transport/prompt_ice.py).
 
 Events: token {kind, token}, connected, message {text}, burst_done {count},
-bulk_done {bytes}, sacks_delayed {on}, closed {reason}. Commands: response {token}, send {text},
+bulk_done {bytes}, sctp_alike {on}, closed {reason}. Commands: response {token}, send {text},
 burst {count, size} (count messages of size bytes, as fast as backpressure allows; the peer
 answers once it has the last), bulk {size} (size bytes in 64 KiB messages; the peer answers
-once it has them all), delay_sacks, quit. Every data-channel message starts with a one-byte tag.
+once it has them all), sctp_alike, quit. Every data-channel message starts with a one-byte tag.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from transport.delayed_sack import DelayedSack
 from transport.framing import CHUNK_MESSAGE_SIZE
 from transport.peer import HIGH_WATER, LOW_WATER
 from transport.prompt_ice import PromptIce
+from transport.retransmit_scan import RetransmitScan
 
 TEXT, SMALL, SMALL_LAST, BULK, BULK_LAST, SMALL_DONE, BULK_DONE = (bytes([t]) for t in b"mbBcCkK")
 
@@ -146,8 +148,10 @@ async def main(argv: list[str], *, prompt_ice: bool = False) -> None:
             if cmd == "response":
                 answer = json.loads(command["token"])["sdp"]
                 peer.spawn(peer.pc.setRemoteDescription(RTCSessionDescription(answer, "answer")))
-            elif cmd == "delay_sacks":
-                emit("sacks_delayed", on=DelayedSack.install(peer.pc.sctp) is not None)
+            elif cmd == "sctp_alike":
+                sctp = peer.pc.sctp
+                scan = RetransmitScan.install(sctp)  # the order of transport/peer.py
+                emit("sctp_alike", on=None not in (scan, DelayedSack.install(sctp)))
             elif cmd == "send":
                 peer.post(TEXT + command["text"].encode())
             elif cmd == "burst":  # in a task, so that stdin keeps being read

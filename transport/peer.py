@@ -20,7 +20,8 @@ event-loop hop a `recv` waiter costs; its credit goes back once that step is ove
 chunks and obeys two limits: the peer's credit (framing.py) and our own `bufferedAmount`
 high-water mark, resuming on `bufferedamountlow`. SCTP acknowledges every second packet rather
 than every one (delayed_sack.py), advertises no more than its socket holds and honours the
-peer's window (receive_window.py).
+peer's window (receive_window.py), and its transmit step walks the sent queue only when a chunk
+may await retransmission (retransmit_scan.py).
 
 Liveness (liveness.py, specs/transport.md §6.4): once open, RFC 7675 consent checks replace
 aioice's stricter ones, and a watchdog task sends a KEEPALIVE when we sent nothing for a while and
@@ -66,6 +67,7 @@ from transport.ice import IceConfig
 from transport.liveness import ConsentFreshness, Liveness
 from transport.prompt_ice import PromptIce
 from transport.receive_window import ReceiveWindow
+from transport.retransmit_scan import RetransmitScan
 from transport.sdp import compact_from_sdp, sdp_from_compact
 from transport.states import (
     PeerState,
@@ -127,6 +129,7 @@ class Peer:
         )
         self._channel.bufferedAmountLowThreshold = low_water
         self._prompt_ice = PromptIce.install(self._ice_connection())  # §6.8
+        self._scan = RetransmitScan.install(self._pc.sctp)  # §6.9; the window wraps it
         self._window = ReceiveWindow.install(self._pc.sctp)  # before: the SACK policy wraps it
         self._delayed_sack = DelayedSack.install(self._pc.sctp)
         self._receive_buffer: int | None = None  # granted once open (§6.6)
@@ -175,6 +178,7 @@ class Peer:
             receive_window=self._window.window if self._window else None,
             peer_window=self._window.peer_window if self._window else None,
             receive_drops=self._window.receive_drops if self._window else None,
+            retransmit_scan=self._scan is not None,
         )
 
     # -- offer / answer ----------------------------------------------------------------------

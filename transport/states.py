@@ -65,6 +65,9 @@ class TransportStats:
     receive_drops: int | None = None
     """Datagrams the kernel dropped on the connection's socket for want of room (Linux); None
     before the channel opens, or where it cannot be read."""
+    retransmit_scan: bool = False
+    """SCTP's transmit step walks its sent queue only when a chunk may await retransmission
+    (specs/transport.md §6.9), not at every step."""
 
 
 def classify_failure(
