@@ -6,7 +6,8 @@ invite_verify_rate  `identity.token.decode_token` + `verify_invitation` of a liv
                     untimed calls, three samples of each system per repetition, alternating.
 ratchet_rate        encrypt+decrypt pairs of 100-byte messages, ours against the DoubleRatchet
                     package, one way (bench/ratchet.py does the work), each sample at least
-                    0.25 s of batches of 2,000 pairs.
+                    0.25 s of batches of 2,000 pairs, three samples of each system per
+                    repetition, alternating.
 """
 
 from __future__ import annotations
@@ -133,6 +134,11 @@ RATCHET_MIN_SECONDS = 0.25
 """Each sample of ratchet_rate runs batches of pairs until it took this long, for both systems:
 ours is about five times quicker, and one batch of 2,000 pairs (40 ms) let a moment of the
 machine's noise decide a sample."""
+RATCHET_SAMPLES_PER_REPEAT = 3
+"""Samples of each system per repetition, alternating, as for invite_verify_rate: with one, a
+slow moment of the machine could fall on two of ours and none of the package's (one run: ours
+28,240-44,250 pairs/s, the package's 5,264-7,980, ratio 4.79 where the quiet runs gave 5.6-5.9);
+fifteen samples of each, alternated three times as often, let such moments fall on both alike."""
 
 
 def _measure_ratchet(system: System, quick: bool) -> Samples:
@@ -155,5 +161,10 @@ PROBES = (
         _teardown_verify,
         samples_per_repeat=VERIFY_SAMPLES_PER_REPEAT,
     ),
-    Probe("ratchet", (RATCHET,), _measure_ratchet),
+    Probe(
+        "ratchet",
+        (RATCHET,),
+        _measure_ratchet,
+        samples_per_repeat=RATCHET_SAMPLES_PER_REPEAT,
+    ),
 )
