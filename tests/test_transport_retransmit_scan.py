@@ -22,7 +22,13 @@ from hypothesis import strategies as st
 from tests import test_transport_peer
 from tests.test_transport_peer import receive_total, send_all
 from transport import Peer
-from transport.retransmit_scan import REVIEWED_TRANSMIT, RetransmitScan, transmit_fingerprint
+from transport.retransmit_scan import (
+    REVIEWED_TRANSMIT,
+    RetransmitScan,
+    marks_only_where_wrapped,
+    reviewed,
+    transmit_fingerprint,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -256,8 +262,27 @@ async def test_a_sack_with_gaps_and_a_t3_expiry_bring_the_walk_back() -> None:
         sctp._t3_handle.cancel()
 
 
-def test_another_aiortc_is_left_alone() -> None:
+def test_this_aiortc_is_the_one_reviewed() -> None:
     assert transmit_fingerprint(RTCSctpTransport) == REVIEWED_TRANSMIT
+    assert marks_only_where_wrapped(RTCSctpTransport)
+    assert reviewed(RTCSctpTransport)
+
+
+class MarksElsewhere(RTCSctpTransport):
+    def _abandon_all(self) -> None:
+        for chunk in self._sent_queue:
+            chunk._retransmit = True  # a third place: the wrappers would not see it
+
+
+async def test_an_aiortc_that_marks_elsewhere_is_left_alone() -> None:
+    assert transmit_fingerprint(MarksElsewhere) == REVIEWED_TRANSMIT  # the same step
+    assert not marks_only_where_wrapped(MarksElsewhere)
+    sctp: Any = MarksElsewhere(RecordingDtls())  # type: ignore[arg-type]
+    assert RetransmitScan.install(sctp) is None
+    assert "_transmit" not in vars(sctp)
+
+
+def test_another_aiortc_is_left_alone() -> None:
 
     class Other:
         async def _transmit(self) -> None:
@@ -274,6 +299,7 @@ def test_another_aiortc_is_left_alone() -> None:
     assert RetransmitScan.install(other) is None
     assert other._transmit == method
     assert transmit_fingerprint(object) is None
+    assert not marks_only_where_wrapped(object)
 
 
 async def test_real_peers_have_it_and_still_deliver(pair: tuple[Peer, Peer]) -> None:

@@ -21,14 +21,15 @@ The packets and the state are those of aiortc's step (tests/test_transport_retra
 drives a stock and a wrapped SCTP through the same sends, SACKs and timer expiries and compares
 every packet). Nothing changes on the wire.
 
-It relies on aiortc's private transmit step and the state it reads. `install` checks that
-aiortc's `_transmit` is the one reviewed here (a fingerprint of its source) and that the
-methods it wraps are there; otherwise it changes nothing and returns None, and aiortc walks its
-queue as before.
+It relies on aiortc's private transmit step and the state it reads. `install` checks, once per
+process, that aiortc's `_transmit` is the one reviewed here (a fingerprint of its source) and
+that chunks are marked in its two wrapped methods and nowhere else in its module; otherwise it
+changes nothing and returns None, and aiortc walks its queue as before.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import time
@@ -39,7 +40,10 @@ from aiortc.rtcsctptransport import USERDATA_MAX_LENGTH
 REVIEWED_TRANSMIT = "aa8941d5f8f020e8b4e438e02084533dd78399da498638a013025252e5fe8115"
 """SHA-256 of the source of aiortc's `RTCSctpTransport._transmit` that the step without the
 walk reproduces (aiortc 1.16). Another aiortc's step may do more: it is then left alone."""
-_WRAPPED = ("_transmit", "_receive_sack_chunk", "_t3_expired")
+MARKING_METHODS = ("_receive_sack_chunk", "_t3_expired")
+"""aiortc's methods that mark chunks for retransmission: the ones `install` wraps to note it."""
+_MARK = "._retransmit = True"
+_WRAPPED = ("_transmit", *MARKING_METHODS)
 
 
 def transmit_fingerprint(sctp_class: type) -> str | None:
@@ -49,6 +53,28 @@ def transmit_fingerprint(sctp_class: type) -> str | None:
     except (AttributeError, OSError, TypeError):
         return None
     return hashlib.sha256(source.encode("utf-8")).hexdigest()
+
+
+def marks_only_where_wrapped(sctp_class: type) -> bool:
+    """Whether `sctp_class`'s module marks chunks for retransmission exactly once in each of
+    `MARKING_METHODS` and nowhere else (so the wrapped methods see every mark)."""
+    try:
+        module = inspect.getsource(inspect.getmodule(sctp_class))  # type: ignore[arg-type]
+        marking = [inspect.getsource(getattr(sctp_class, name)) for name in MARKING_METHODS]
+    except (AttributeError, OSError, TypeError):
+        return False
+    return module.count(_MARK) == len(MARKING_METHODS) and all(
+        source.count(_MARK) == 1 for source in marking
+    )
+
+
+@functools.cache
+def reviewed(sctp_class: Any) -> bool:
+    """Whether `install` may wrap an SCTP transport of `sctp_class` (read once per class: the
+    sources take a few milliseconds to read)."""
+    return transmit_fingerprint(sctp_class) == REVIEWED_TRANSMIT and marks_only_where_wrapped(
+        sctp_class
+    )
 
 
 class RetransmitScan:
@@ -68,9 +94,9 @@ class RetransmitScan:
     def install(cls, sctp: Any) -> RetransmitScan | None:
         """Wrap `sctp`'s transmit step, SACK handler and T3 expiry; None (and nothing changed)
         if aiortc is not the one reviewed."""
-        if transmit_fingerprint(type(sctp)) != REVIEWED_TRANSMIT:
-            return None
         if not all(callable(getattr(sctp, name, None)) for name in _WRAPPED):
+            return None
+        if not reviewed(sctp.__class__):
             return None
         scan = cls(sctp)
         sctp._transmit = scan._transmit
