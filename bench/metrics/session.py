@@ -355,12 +355,20 @@ def _setup(quick: bool) -> None:
     _BENCH.setup(sizes)
 
 
+SESSIONS_PER_REPEAT = 2
+"""Sessions of each system per repetition of the suite (10 each in a plain `make bench`). One
+64 MiB transfer differs from the next session's by up to a half on this shared machine, for
+both systems (one run: didlink 18.1-24.7 MiB/s, raw aiortc 13.5-28.2 over five sessions each, a
+miss at 0.80 where the other nine runs of the same code gave 0.90-1.29), and raw aiortc's
+small-message rate is bimodal: the medians rest on more sessions, alternated as before."""
+
 PROBE = Probe(
     "session",
     (CONNECT, CONNECT_ICE_ALIKE, RATE, BULK, BULK_SCTP_ALIKE),
     lambda system, quick: _BENCH.measure(system),
     _setup,
     _BENCH.teardown,
+    samples_per_repeat=SESSIONS_PER_REPEAT,
 )
 
 LATENCY_SESSIONS_PER_REPEAT = 2
