@@ -149,9 +149,10 @@ async def main(argv: list[str], *, prompt_ice: bool = False) -> None:
                 answer = json.loads(command["token"])["sdp"]
                 peer.spawn(peer.pc.setRemoteDescription(RTCSessionDescription(answer, "answer")))
             elif cmd == "sctp_alike":
-                sctp = peer.pc.sctp
+                sctp = peer.pc.sctp  # idle between transfers: no T3 timer is running
                 scan = RetransmitScan.install(sctp)  # the order of transport/peer.py
-                emit("sctp_alike", on=None not in (scan, DelayedSack.install(sctp)))
+                sacks = DelayedSack.install(sctp)
+                emit("sctp_alike", on=scan is not None and sacks is not None)
             elif cmd == "send":
                 peer.post(TEXT + command["text"].encode())
             elif cmd == "burst":  # in a task, so that stdin keeps being read
