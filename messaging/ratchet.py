@@ -169,12 +169,18 @@ def _tag(auth_key: bytes, data: bytes) -> bytes:
     return _sha256(block.translate(_OPAD) + inner).digest()
 
 
+def _tag_begun(auth_key: bytes, prefix: bytes) -> tuple[hashlib._Hash, bytes]:
+    """HMAC-SHA256 under a 32-byte auth key with `prefix` already hashed: (the inner hash, to
+    be updated with the rest of the data, and the outer pad it is finished with)."""
+    block = auth_key + _ZERO32
+    return _sha256(block.translate(_IPAD) + prefix), block.translate(_OPAD)
+
+
 def _tag_in_place(auth_key: bytes, ad: bytes, data: memoryview) -> bytes:
     """HMAC-SHA256(auth_key, ad || data) without copying `data` (a file frame: about 190 KiB)."""
-    block = auth_key + _ZERO32
-    inner = _sha256(block.translate(_IPAD) + ad)
+    inner, outer_pad = _tag_begun(auth_key, ad)
     inner.update(data)
-    return _sha256(block.translate(_OPAD) + inner.digest()).digest()
+    return _sha256(outer_pad + inner.digest()).digest()
 
 
 # AES-256-CBC contexts, one per message key. pyca's public `Cipher(...).encryptor()` re-checks
@@ -264,11 +270,9 @@ class _Seal:
 
     def __init__(self, keys: tuple[bytes, bytes, bytes], ad: bytes, header: bytes) -> None:
         enc_key, auth_key, iv = keys
-        block = auth_key + _ZERO32
         self.header = header
         self._encryptor = _new_encryptor(algorithms.AES256(enc_key), modes.CBC(iv))
-        self._inner = _sha256(block.translate(_IPAD) + ad + header)
-        self._outer_pad = block.translate(_OPAD)
+        self._inner, self._outer_pad = _tag_begun(auth_key, ad + header)
 
     def _tag(self, ciphertext: bytes | memoryview) -> bytes:
         self._inner.update(ciphertext)
@@ -338,9 +342,7 @@ class _Open:
         self.header = header
         self.next_ckr, mk = kdf_ck(ckr)
         enc_key, auth_key, iv = _message_keys(mk)
-        block = auth_key + _ZERO32
-        self._inner = _sha256(block.translate(_IPAD) + ad + header)
-        self._outer_pad = block.translate(_OPAD)
+        self._inner, self._outer_pad = _tag_begun(auth_key, ad + header)
         self._decryptor = _new_decryptor(algorithms.AES256(enc_key), modes.CBC(iv))
 
     def open(self, message: bytes) -> bytes:
@@ -528,8 +530,7 @@ class RatchetSession:
             return
         prepared = self._next_open
         if prepared is None or prepared.ckr != ckr:
-            header = _HEADER.pack(WIRE_VERSION, dhr, pn, self._nr)
-            self._next_open = _Open(ckr, self._ad, header)
+            self._next_open = _Open(ckr, self._ad, encode_header(dhr, pn, self._nr))
 
     @property
     def skipped_key_count(self) -> int:

@@ -68,6 +68,14 @@ async def send_all(peer: Peer, data: bytes, step: int) -> None:
         await peer.send(data[i : i + step])
 
 
+async def transfer_whole(sender: Peer, receiver: Peer, size: int) -> None:
+    """`size` random bytes sent in 64 KiB messages arrive whole and in order (30 s at most)."""
+    data = os.urandom(size)
+    receiving = asyncio.create_task(receive_total(receiver, size))
+    await send_all(sender, data, 64 << 10)
+    assert await asyncio.wait_for(receiving, timeout=30) == data
+
+
 async def test_connect_exposes_both_fingerprints(pair: tuple[Peer, Peer]) -> None:
     a, b = pair
     assert a.state is b.state is PeerState.OPEN

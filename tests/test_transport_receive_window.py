@@ -24,7 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests import test_transport_peer
-from tests.test_transport_peer import receive_total, send_all
+from tests.test_transport_peer import transfer_whole
 from transport import Peer
 from transport.receive_window import (
     CHUNK_PAYLOAD,
@@ -304,10 +304,7 @@ async def test_a_real_receiver_s_window_holds_the_sender_to_it(pair: tuple[Peer,
         flights.append(sctp._flight_size)
 
     sctp._transmit = recording
-    data = os.urandom(2 << 20)
-    receiving = asyncio.create_task(receive_total(b, len(data)))
-    await send_all(a, data, 64 << 10)
-    assert await asyncio.wait_for(receiving, timeout=30) == data
+    await transfer_whole(a, b, 2 << 20)
     assert a.stats().peer_window == small
     assert len(flights) > 100
     # new data only while less than the window is outstanding: at most a chunk beyond it
@@ -317,10 +314,7 @@ async def test_a_real_receiver_s_window_holds_the_sender_to_it(pair: tuple[Peer,
 
 async def test_a_real_connection_sizes_its_window_by_its_socket(pair: tuple[Peer, Peer]) -> None:
     a, b = pair
-    data = os.urandom(1 << 20)
-    receiving = asyncio.create_task(receive_total(b, len(data)))
-    await send_all(a, data, 64 << 10)
-    assert await asyncio.wait_for(receiving, timeout=30) == data
+    await transfer_whole(a, b, 1 << 20)
     for peer in (a, b):
         stats = peer.stats()
         assert stats.receive_buffer is not None

@@ -10,7 +10,6 @@ is marked, `install` leaves another aiortc alone, and real peers have it in plac
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import deque
 from typing import Any
 
@@ -20,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests import test_transport_peer
-from tests.test_transport_peer import receive_total, send_all
+from tests.test_transport_peer import transfer_whole
 from transport import Peer
 from transport.retransmit_scan import (
     REVIEWED_TRANSMIT,
@@ -304,8 +303,5 @@ def test_another_aiortc_is_left_alone() -> None:
 
 async def test_real_peers_have_it_and_still_deliver(pair: tuple[Peer, Peer]) -> None:
     a, b = pair
-    data = os.urandom(4 << 20)
-    receiving = asyncio.create_task(receive_total(b, len(data)))
-    await send_all(a, data, 64 << 10)
-    assert await asyncio.wait_for(receiving, timeout=30) == data
+    await transfer_whole(a, b, 4 << 20)
     assert a.stats().retransmit_scan and b.stats().retransmit_scan
