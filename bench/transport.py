@@ -60,6 +60,7 @@ def measure(
         offerer.stdin.write(_readline(answerer, 30))  # type: ignore[union-attr]
         offerer.stdin.flush()  # type: ignore[union-attr]
         result: dict[str, float] = json.loads(_readline(offerer, timeout))
+        answerer.stdin.close()  # type: ignore[union-attr]  # the answerer's cue to close
         for proc in procs:
             proc.wait(timeout=30)
         return result

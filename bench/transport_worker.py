@@ -7,7 +7,10 @@ offer as base64url). The offerer then measures, and prints one JSON line:
   connect_s   from before creating the offer to the data channel being open
   bulk_s      BULK bytes sent, until the answerer says it has them all
   messages_s  MESSAGES 100-byte messages sent, until the answerer says it has them all
-The answerer only receives and acknowledges ("ok") after each phase.
+The answerer only receives and acknowledges ("ok") after each phase, then stays until the parent
+closes its stdin (after the offerer's result): an "ok" lost on the way is retransmitted only after
+SCTP's retransmission timeout (a second or more), so an answerer that closed soon after sending it
+could leave the offerer waiting for an "ok" that can no longer come.
 """
 
 from __future__ import annotations
@@ -131,7 +134,7 @@ async def main(kind: str, role: str, bulk: int, messages: int) -> None:
                 while got < total:
                     got += len(await channel.recv())
                 await channel.send(b"ok")
-            await asyncio.sleep(0.5)  # let the last "ok" leave before closing
+            await _hear()  # the parent closes stdin once the offerer has reported
     finally:
         await channel.close()
 
