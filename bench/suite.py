@@ -7,8 +7,11 @@ metrics at once for one *system*, "didlink" or "baseline": a two-process session
 yields connect time, message rate and throughput in one go. `run_suite` runs every probe
 `repeats` times (a probe may ask for several samples per repetition: `samples_per_repeat`),
 alternating didlink and its baseline inside each repetition (and swapping which goes first every
-other repetition), so that load from other users of this shared machine hits both alike. Each
-metric's figure is the median of its samples; ratio = didlink / baseline.
+other repetition), so that load from other users of this shared machine hits both alike. The
+suite's repetitions go round the probes (the first repetition of each, then the second of
+each, ...), so each probe's samples are spread over the whole run rather than taken in one
+block, and a slow phase of the machine falls on a few of them, not on most. Each metric's figure
+is the median of its samples; ratio = didlink / baseline.
 The machine description and the metrics go to `results.json` (issue 6's schema) and to a table.
 """
 
@@ -89,34 +92,50 @@ def progress(text: str) -> None:
 
 
 def run_suite(probes: Sequence[Probe], *, repeats: int, quick: bool) -> Collected:
-    """Run each probe `repeats` times (times its `samples_per_repeat`) per system, alternating;
-    every sample kept."""
+    """Set every probe up, then run `repeats` rounds: in each, every probe in turn takes its
+    `samples_per_repeat` samples of each system, alternating; every sample kept. Probes are torn
+    down at the end, whatever happened.
+
+    Round by round rather than probe by probe: a probe's samples then span the whole run. Taken
+    in one block, the invitation probe's thirty samples lasted five seconds, and one slow phase
+    of this shared machine could cover most of them (one run: didlink's samples 3,310-5,156/s
+    and the baseline's 6,592-9,531, the median ratio 0.49 where the runs around it gave
+    0.51-0.55).
+    """
     collected = Collected()
-    for probe in probes:
-        progress(f"{probe.name}: setting up")
-        probe.setup(quick)
-        total = repeats * probe.samples_per_repeat
-        try:
-            for rep in range(total):
-                order = SYSTEMS if rep % 2 == 0 else SYSTEMS[::-1]
-                for system in order:
-                    started = time.perf_counter()
-                    try:
-                        values = probe.measure(system, quick)
-                    except Exception as exc:  # one bad sample must not lose the whole run
-                        problem = f"{probe.name}: rep {rep + 1} {system}: {exc}"
-                        collected.errors.append(problem)
-                        progress(f"FAILED {problem}")
-                        continue
-                    collected.add(system, values)
-                    shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
-                    elapsed = time.perf_counter() - started
-                    progress(
-                        f"{probe.name}: rep {rep + 1}/{total} {system}: {shown} ({elapsed:.1f} s)"
-                    )
-        finally:
+    ready: list[Probe] = []
+    try:
+        for probe in probes:
+            progress(f"{probe.name}: setting up")
+            probe.setup(quick)
+            ready.append(probe)
+        for round_ in range(repeats):
+            for probe in ready:
+                for sample in range(probe.samples_per_repeat):
+                    index = round_ * probe.samples_per_repeat + sample
+                    _take_pair(probe, index, repeats * probe.samples_per_repeat, quick, collected)
+    finally:
+        for probe in reversed(ready):
             probe.teardown()
     return collected
+
+
+def _take_pair(probe: Probe, index: int, total: int, quick: bool, collected: Collected) -> None:
+    """Sample `index` (from 0) of `probe` for both systems, didlink first at even indices."""
+    order = SYSTEMS if index % 2 == 0 else SYSTEMS[::-1]
+    for system in order:
+        started = time.perf_counter()
+        try:
+            values = probe.measure(system, quick)
+        except Exception as exc:  # one bad sample must not lose the whole run
+            problem = f"{probe.name}: rep {index + 1} {system}: {exc}"
+            collected.errors.append(problem)
+            progress(f"FAILED {problem}")
+            continue
+        collected.add(system, values)
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
+        elapsed = time.perf_counter() - started
+        progress(f"{probe.name}: rep {index + 1}/{total} {system}: {shown} ({elapsed:.1f} s)")
 
 
 def summarize(probes: Sequence[Probe], collected: Collected) -> list[dict[str, Any]]:

@@ -72,6 +72,55 @@ def test_a_probe_takes_its_samples_per_repeat_alternating() -> None:
     assert row["samples"] == 6
 
 
+def test_the_rounds_go_round_the_probes_so_each_probes_samples_span_the_run() -> None:
+    events: list[str] = []
+
+    def probe(name: str, per_repeat: int) -> Probe:
+        def measure(system: System, quick: bool) -> Samples:
+            events.append(f"{name} {system}")
+            return {name: 1.0}
+
+        return Probe(
+            name,
+            (Metric(name, "x/s", "b", ""),),
+            measure,
+            lambda quick: events.append(f"set up {name}"),
+            lambda: events.append(f"tear down {name}"),
+            samples_per_repeat=per_repeat,
+        )
+
+    run_suite([probe("a", 1), probe("b", 2)], repeats=2, quick=True)
+    one_round = ["a didlink", "a baseline", "b didlink", "b baseline", "b baseline", "b didlink"]
+    second_round = ["a baseline", "a didlink", "b didlink", "b baseline", "b baseline", "b didlink"]
+    assert events == [
+        "set up a",
+        "set up b",
+        *one_round,
+        *second_round,
+        "tear down b",
+        "tear down a",
+    ]
+
+
+def test_probes_set_up_are_torn_down_when_a_later_set_up_fails() -> None:
+    events: list[str] = []
+
+    def fail(quick: bool) -> None:
+        raise RuntimeError("no chromium")
+
+    fine = Probe(
+        "fine",
+        (Metric("fine", "x/s", "b", ""),),
+        lambda system, quick: {"fine": 1.0},
+        lambda quick: events.append("set up"),
+        lambda: events.append("torn down"),
+    )
+    broken = Probe("broken", (Metric("broken", "x/s", "b", ""),), lambda s, q: {}, fail)
+    with pytest.raises(RuntimeError, match="no chromium"):
+        run_suite([fine, broken], repeats=1, quick=True)
+    assert events == ["set up", "torn down"]
+
+
 def test_a_wide_spread_of_samples_is_shown_below_the_table() -> None:
     narrow = {"name": "steady", "didlink_range": [9.0, 11.0], "baseline_range": [4.0, 6.0]}
     wide = {
