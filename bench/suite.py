@@ -10,8 +10,8 @@ alternating didlink and its baseline inside each repetition (and swapping which 
 other repetition), so that load from other users of this shared machine hits both alike. The
 suite's repetitions go round the probes (the first repetition of each, then the second of
 each, ...), so each probe's samples are spread over the whole run rather than taken in one
-block, and a slow phase of the machine falls on a few of them, not on most. Each metric's figure
-is the median of its samples; ratio = didlink / baseline.
+block, and a short slow phase of the machine falls on a few of them, not on most. Each
+metric's figure is the median of its samples; ratio = didlink / baseline.
 The machine description and the metrics go to `results.json` (issue 6's schema) and to a table.
 """
 
@@ -100,7 +100,8 @@ def run_suite(probes: Sequence[Probe], *, repeats: int, quick: bool) -> Collecte
     in one block, the invitation probe's thirty samples lasted five seconds, and one slow phase
     of this shared machine could cover most of them (one run: didlink's samples 3,310-5,156/s
     and the baseline's 6,592-9,531, the median ratio 0.49 where the runs around it gave
-    0.51-0.55).
+    0.51-0.55). A phase shorter than a round now falls on one round's samples; a longer one
+    still weighs on the medians (bench/README.md, "Where the misses and near-misses stand").
     """
     collected = Collected()
     ready: list[Probe] = []
