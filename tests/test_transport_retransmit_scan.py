@@ -10,7 +10,10 @@ is marked, `install` leaves another aiortc alone, and real peers have it in plac
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import sys
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -265,6 +268,54 @@ def test_this_aiortc_is_the_one_reviewed() -> None:
     assert transmit_fingerprint(RTCSctpTransport) == REVIEWED_TRANSMIT
     assert marks_only_where_wrapped(RTCSctpTransport)
     assert reviewed(RTCSctpTransport)
+
+
+_MARKING_MODULE = """
+class Sctp:
+    async def _receive_sack_chunk(self, chunk):
+        for sent in self._sent_queue:
+            sent._retransmit = True
+
+    def _t3_expired(self):
+        for sent in self._sent_queue:
+            sent._retransmit = True
+"""
+_ALSO_ELSEWHERE = """
+def abandon_all(sctp):
+    for sent in sctp._sent_queue:
+        sent._retransmit = True
+"""
+_TWICE_IN_ONE = """
+class Sctp:
+    async def _receive_sack_chunk(self, chunk):
+        for sent in self._sent_queue:
+            sent._retransmit = True
+        self._sent_queue[0]._retransmit = True
+
+    def _t3_expired(self):
+        pass
+"""
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (_MARKING_MODULE, True),  # a mark in each wrapped method and nowhere else
+        (_MARKING_MODULE + _ALSO_ELSEWHERE, False),  # a module-level helper marks too
+        (_TWICE_IN_ONE, False),  # two marks, but not one in each wrapped method
+    ],
+)
+def test_marks_are_counted_over_the_whole_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, expected: bool
+) -> None:
+    path = tmp_path / "fake_sctp.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("fake_sctp", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "fake_sctp", module)
+    spec.loader.exec_module(module)
+    assert marks_only_where_wrapped(module.Sctp) is expected
 
 
 class MarksElsewhere(RTCSctpTransport):
