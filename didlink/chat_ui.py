@@ -32,13 +32,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-import click
 from prompt_toolkit import PromptSession
 from prompt_toolkit.application import get_app_or_none
 from prompt_toolkit.patch_stdout import patch_stdout
 
+from didlink.display import block, shown, terminal_columns
 from didlink.jsonl import BadCommand, Command, Expecting, Quit, SendFile, SendText, human_command
-from didlink.output import print_qr
+from didlink.output import Styled, print_qr, say, styled
 
 HELP = (
     "Type a message and press Enter to send it.",
@@ -142,16 +142,27 @@ class ChatScreen:
 
     # -- what the user sees ------------------------------------------------------------------
 
-    def _print(self, text: str = "", *, err: bool = False) -> None:
-        click.echo(text, err=err)
+    def _print(self, *parts: str | Styled, err: bool = False, **style: Any) -> None:
+        """One line for the user: every part display-safe, then styled (didlink/output.py)."""
+        say(*parts, err=err, **style)
+
+    def _print_text(self, prefix: Styled | str, first: str, text: str) -> None:
+        """A text from outside behind `prefix` + `first`, its further lines behind the
+        continuation prefix (didlink/display.py), so that none can pass for one of ours."""
+        head = prefix.text if isinstance(prefix, Styled) else prefix
+        lines = block(text, first=head + first, columns=terminal_columns())
+        self._print(prefix, lines[0][len(head) :])
+        for line in lines[1:]:
+            self._print(line)
 
     def _stamp(self) -> str:
         return self._clock().strftime("[%H:%M]")
 
     def _who(self, did: str) -> str:
+        """The sender's name (ours for them) or short DID, display-safe."""
         if did == self._peer and self._peer_name:
-            return self._peer_name
-        return self._names(did) or short_did(did)
+            return shown(self._peer_name)
+        return shown(self._names(did) or short_did(did))
 
     def _redraw(self) -> None:
         app = get_app_or_none()
@@ -167,14 +178,14 @@ class ChatScreen:
             return "Do they match? [y/N] "
         if self._peer is None:
             return "didlink> "
-        return f"{self._peer_name or short_did(self._peer)}> "
+        return f"{shown(self._peer_name or short_did(self._peer))}> "
 
     def toolbar(self) -> str:
         """The bottom toolbar: one progress bar per running transfer, else a hint."""
         if not self._transfers:
             return TOOLBAR_HINT
         return "   ".join(
-            f"{self._labels.get(file_id, 'file')} {progress_bar(done, total)}"
+            f"{shown(self._labels.get(file_id, 'file'))} {progress_bar(done, total)}"
             for file_id, (done, total) in self._transfers.items()
         )
 
@@ -187,7 +198,7 @@ class ChatScreen:
         self._redraw()
 
     def warn(self, text: str) -> None:
-        self._print(click.style(f"WARNING: {text}", fg="red", bold=True), err=True)
+        self._print(f"WARNING: {text}", err=True, fg="red", bold=True)
 
     def _on_token(self, *, kind: str, token: str, **_: Any) -> None:
         self._print(token)
@@ -203,35 +214,35 @@ class ChatScreen:
     def _on_sas(self, *, emoji: list[str], names: list[str], decimal: list[int], **_: Any) -> None:
         self._print()
         for line in sas_lines(emoji, names, decimal):
-            self._print(click.style(line, bold=True))
+            self._print(line, bold=True)
         self._print("If anything differs, answer n: someone may be in the middle.")
 
     def _on_connected(self, *, peer: str, verified: bool, **_: Any) -> None:
         self._peer = peer
         self._peer_name = self._names(peer)
-        who = f"{self._peer_name} ({peer})" if self._peer_name else peer
+        who = f"{shown(self._peer_name)} ({shown(peer)})" if self._peer_name else shown(peer)
         state = "SAS verified" if verified else "NOT verified"
-        self._print(click.style(f"Connected to {who}, {state}.", fg="green"))
+        self._print(f"Connected to {who}, {state}.", fg="green")
         if not self._peer_name:
-            self._print(f"(name them for next time: didlink contacts rename {peer} NAME)")
+            self._print(f"(name them for next time: didlink contacts rename {shown(peer)} NAME)")
         self._print("Type a message, /send PATH, /help or /quit.")
 
     def _on_message(self, *, text: str, **fields: Any) -> None:
         sender = self._who(str(fields.get("from", "")))
-        self._print(f"{self._stamp()} {click.style(sender, fg='cyan', bold=True)}: {text}")
+        self._print_text(styled(f"{self._stamp()} {sender}", fg="cyan", bold=True), ": ", text)
 
     def _on_sent(self, *, id: object, ref: Any = None, **_: Any) -> None:
         text = self._typed.pop(ref, None) if isinstance(ref, int) else None
         if text is None:
             return
         self._sent[id] = text
-        self._print(f"{self._stamp()} {click.style('you', fg='yellow', bold=True)}: {text}")
+        self._print_text(styled(f"{self._stamp()} you", fg="yellow", bold=True), ": ", text)
 
     def _on_delivered(self, *, id: object, **_: Any) -> None:
         text = self._sent.pop(id, None)
         if text is not None:
-            excerpt = text if len(text) <= 40 else text[:39] + "..."
-            self._print(click.style(f"        \u2713 delivered: {excerpt}", fg="green"))
+            excerpt = shown(" ".join(text.split()), limit=40)
+            self._print(f"        \u2713 delivered: {excerpt}", fg="green")
 
     def _on_progress(self, *, id: str, bytes: int, total: int, **_: Any) -> None:
         if id not in self._labels:  # the events carry no direction: a /send of this size is ours
@@ -248,26 +259,24 @@ class ChatScreen:
         self._labels.pop(id, None)
         sender = self._who(str(fields.get("from", "")))
         self._print(
-            f"{self._stamp()} {sender} sent you {name} ({human_size(size)}, SHA-256 checked):"
-            f" {path}"
+            f"{self._stamp()} {sender} sent you {shown(name)} ({human_size(size)},"
+            f" SHA-256 checked): {shown(path)}"
         )
 
     def _on_file_sent(self, *, id: str, name: str, size: int, **_: Any) -> None:
         self._transfers.pop(id, None)
         self._labels.pop(id, None)
         self._print(
-            click.style(
-                f"{self._stamp()} \u2713 {name} ({human_size(size)}) arrived, SHA-256 checked.",
-                fg="green",
-            )
+            f"{self._stamp()} \u2713 {shown(name)} ({human_size(size)}) arrived, SHA-256 checked.",
+            fg="green",
         )
 
     def _on_error(self, *, message: str, **_: Any) -> None:
-        self._print(click.style(f"error: {message}", fg="red"), err=True)
+        self._print(f"error: {shown(message, limit=400)}", err=True, fg="red")
 
     def _on_closed(self, *, reason: str, **_: Any) -> None:
         self._transfers.clear()
-        self._print(f"Session closed: {reason}.")
+        self._print(f"Session closed: {shown(reason)}.")
 
     # -- input -------------------------------------------------------------------------------
 
@@ -284,7 +293,7 @@ class ChatScreen:
                 self._print("usage: /send PATH")
                 return None
             if word not in ("/send", "/quit"):
-                self._print(f"unknown command {word}: type /help")
+                self._print(f"unknown command {shown(word)}: type /help")
                 return None
         command = human_command(line, expecting)
         if isinstance(command, SendText):
@@ -297,7 +306,7 @@ class ChatScreen:
             path = Path(command.path).expanduser()
             with contextlib.suppress(OSError):
                 self._outgoing.append((path.stat().st_size, path.name))
-            self._print(f"sending {command.path} ...")
+            self._print(f"sending {shown(command.path)} ...")
         return command
 
     async def run(self, node: Commands) -> None:

@@ -13,19 +13,26 @@ import click
 
 from didlink import __version__
 from didlink.commands import COMMAND_MODULES
+from didlink.display import shown
 from didlink.errors import UserError
+from didlink.output import say
 from identity.errors import IdentityError
 from messaging.errors import MessagingError
 from transport.errors import TransportError
 
 EXIT_USAGE = 2
+MAX_ERROR_CHARS = 400
 USER_FACING = (UserError, IdentityError, MessagingError, TransportError)
 
 
 def one_line(exc: BaseException) -> str:
-    """The exception's message squeezed onto one line (or its docstring when it has none)."""
+    """The exception's message on one line (or its docstring when it has none), display-safe.
+
+    Messages may quote what a peer or a token holds: every control or format character is
+    escaped (didlink/display.py), and whitespace runs become one space.
+    """
     text = str(exc) or (type(exc).__doc__ or type(exc).__name__)
-    return " ".join(text.split())
+    return shown(" ".join(text.split()), limit=MAX_ERROR_CHARS)
 
 
 class DidlinkGroup(click.Group):
@@ -37,10 +44,10 @@ class DidlinkGroup(click.Group):
         except USER_FACING as exc:
             code = getattr(exc, "code", None)
             prefix = f"error: {code}: " if isinstance(exc, IdentityError) and code else "error: "
-            click.echo(prefix + one_line(exc), err=True)
+            say(prefix + one_line(exc), err=True)
             ctx.exit(EXIT_USAGE)
         except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
+            say("interrupted", err=True)
             ctx.exit(130)
 
 

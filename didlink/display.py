@@ -23,6 +23,8 @@ Theory of operation (specs/threat-model.md section 4, "Display"):
 from __future__ import annotations
 
 import json
+import shutil
+import sys
 import unicodedata
 from typing import Any
 
@@ -60,6 +62,8 @@ def escaped(text: str, *, keep_newlines: bool = False) -> str:
     With `keep_newlines`, LF stays a line break (for the sinks' last-line-of-defence pass over
     lines of our own making); every other unsafe character is escaped either way.
     """
+    if text.isascii() and text.isprintable():  # the common case, in C: nothing to escape
+        return text
     out: list[str] = []
     marks = 0
     for ch in text:
@@ -98,6 +102,14 @@ def width(text: str) -> int:
         columns = wcwidth(ch)
         total += max(columns, 0)
     return total
+
+
+def terminal_columns() -> int | None:
+    """The terminal's width when stdout is a terminal (texts are wrapped there), else None."""
+    try:
+        return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+    except (AttributeError, ValueError):  # a closed or replaced stream
+        return None
 
 
 def _wrapped(text: str, columns: int) -> list[str]:
@@ -161,8 +173,18 @@ def json_text(value: Any) -> str:
     JSON already escapes C0 controls; this also escapes DEL, C1 controls, U+2028/2029 and the
     format characters, which are valid unescaped in JSON strings. Parsing gives back `value`.
     """
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return "".join(_json_escape(ch) if is_unsafe(ch) else ch for ch in text)
+    return json_safe(json.dumps(value, ensure_ascii=False, sort_keys=True))
+
+
+def json_safe(line: str) -> str:
+    """A line of JSON text with the characters of `is_unsafe` written as `\\u` escapes.
+
+    `str.isprintable` is false for every such character (and for a few harmless ones), so
+    the common line costs one C-level scan.
+    """
+    if line.isprintable():
+        return line
+    return "".join(_json_escape(ch) if is_unsafe(ch) else ch for ch in line)
 
 
 __all__ = [
@@ -171,8 +193,10 @@ __all__ = [
     "block",
     "escaped",
     "is_unsafe",
+    "json_safe",
     "json_text",
     "sanitized",
     "shown",
+    "terminal_columns",
     "width",
 ]

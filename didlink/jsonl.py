@@ -25,10 +25,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, TextIO
 
-import click
-
+from didlink.display import block, json_safe, sanitized, shown, terminal_columns
 from didlink.errors import UserError
-from didlink.output import print_qr
+from didlink.output import print_qr, say
 
 _ATOMIC_WRITE: int = getattr(select, "PIPE_BUF", 512)
 """A write to a pipe of at most this many bytes is never split (POSIX; 4096 on Linux)."""
@@ -192,7 +191,7 @@ _ENCODE_EVENT = _event_encoder()
 
 def event_line(event: str, **fields: Any) -> str:
     """The JSON line of one event: "event" first, then the fields in the order given."""
-    return _ENCODE_EVENT({"event": event, **fields})
+    return json_safe(_ENCODE_EVENT({"event": event, **fields}))
 
 
 class JsonlSink:
@@ -232,7 +231,7 @@ class JsonlSink:
                 self._out.flush()
 
     def warn(self, text: str) -> None:
-        self._err.write(f"warning: {text}\n")
+        self._err.write(f"warning: {sanitized(text)}\n")
         self._err.flush()
 
 
@@ -261,43 +260,49 @@ def held(sink: EventSink) -> contextlib.AbstractContextManager[None]:
 
 
 class HumanSink:
-    """The same events, worded for a person at a terminal."""
+    """The same events, worded for a person at a terminal (line mode: pipes, TERM=dumb).
+
+    Every line goes through `say` (didlink/output.py); what a peer controls is escaped where it
+    is inserted, and a message's further lines start with the continuation prefix
+    (didlink/display.py), so no line of peer text can pass for one of ours.
+    """
 
     def emit(self, event: str, **fields: Any) -> None:
         show = getattr(self, f"_on_{event}", None)
         if show is not None:
             show(**fields)
         else:  # pragma: no cover - every event has a wording; this is a safety net
-            click.echo(event_line(event, **fields))
+            say(event_line(event, **fields))
 
     def warn(self, text: str) -> None:
-        click.secho(f"WARNING: {text}", err=True, fg="red", bold=True)
+        say(f"WARNING: {text}", err=True, fg="red", bold=True)
 
     def _on_token(self, *, kind: str, token: str, **_: Any) -> None:
-        click.echo(token)
+        say(token)
         print_qr(token)
         if kind in ("invite", "reconnect"):
             what = "invitation" if kind == "invite" else "reconnect token"
-            click.echo(f"Give this {what} to your contact (didlink accept <token>),")
-            click.echo("then paste the response token they send back:")
+            say(f"Give this {what} to your contact (didlink accept <token>),")
+            say("then paste the response token they send back:")
         else:
-            click.echo("Send this response token back to the person who invited you.")
-            click.echo("Waiting for the connection...")
+            say("Send this response token back to the person who invited you.")
+            say("Waiting for the connection...")
 
     def _on_sas(self, *, emoji: list[str], names: list[str], decimal: list[int], **_: Any) -> None:
-        click.echo("")
-        click.echo("Compare with your contact (by voice or in person):")
-        click.echo("    " + "   ".join(emoji))
-        click.echo("    " + ", ".join(names))
-        click.echo("    " + "-".join(str(n) for n in decimal))
-        click.echo("Do you both see the same? [y/N]")
+        say("")
+        say("Compare with your contact (by voice or in person):")
+        say("    " + "   ".join(emoji))
+        say("    " + ", ".join(names))
+        say("    " + "-".join(str(n) for n in decimal))
+        say("Do you both see the same? [y/N]")
 
     def _on_connected(self, *, peer: str, verified: bool, **_: Any) -> None:
         state = "verified" if verified else "NOT verified"
-        click.echo(f"Connected to {peer} ({state}). Type a message, /send PATH, or /quit.")
+        say(f"Connected to {shown(peer)} ({state}). Type a message, /send PATH, or /quit.")
 
     def _on_message(self, *, id: int, text: str, **_: Any) -> None:
-        click.echo(f"< {text}")
+        for line in block(text, first="< ", columns=terminal_columns()):
+            say(line)
 
     def _on_sent(self, **_: Any) -> None:
         pass
@@ -307,19 +312,19 @@ class HumanSink:
 
     def _on_progress(self, *, id: str, bytes: int, total: int, **_: Any) -> None:
         percent = 100 * bytes // total if total else 100
-        click.echo(f"  file {id[:8]}: {percent}%")
+        say(f"  file {shown(id[:8])}: {percent}%")
 
     def _on_file(self, *, name: str, size: int, path: str, **_: Any) -> None:
-        click.echo(f"Received {name} ({size} bytes, SHA-256 checked): {path}")
+        say(f"Received {shown(name)} ({size} bytes, SHA-256 checked): {shown(path)}")
 
     def _on_file_sent(self, *, name: str, size: int, **_: Any) -> None:
-        click.echo(f"Sent {name} ({size} bytes): the peer has it, checked.")
+        say(f"Sent {shown(name)} ({size} bytes): the peer has it, checked.")
 
     def _on_error(self, *, message: str, **_: Any) -> None:
-        click.echo(f"error: {message}", err=True)
+        say(f"error: {shown(message, limit=400)}", err=True)
 
     def _on_closed(self, *, reason: str, **_: Any) -> None:
-        click.echo(f"Session closed: {reason}.")
+        say(f"Session closed: {shown(reason)}.")
 
 
 # --- input -----------------------------------------------------------------------------------

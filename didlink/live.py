@@ -462,7 +462,7 @@ async def _invitee(
         initiator=False,
         peer_did=invitation.inviter,
         invitation_id=invitation.id,
-        petname=None if reconnect else invitation.label,
+        suggested_name=None if reconnect else invitation.label,
         reconnect=reconnect,
     )
 

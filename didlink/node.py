@@ -180,6 +180,7 @@ class Node:
         self._handshake = EarlyHandshake(key)  # built while the transport connects
         self._gate = SasGate()  # messaging/sas_gate.py: both confirmations before anything else
         self._verified = False  # the gate opened and `connected` was emitted
+        self._suggested_name: str | None = None  # the peer's label, kept as a suggestion
         self._closing = False
         self._transfers: Transfers | None = None
         self._kick = Flag()
@@ -323,7 +324,7 @@ class Node:
         initiator: bool,
         peer_did: str,
         invitation_id: bytes,
-        petname: str | None = None,
+        suggested_name: str | None = None,
         reconnect: bool = False,
     ) -> Outcome:
         """Handshake, SAS gate, chat until quit or close; always emits `closed` at the end.
@@ -332,13 +333,13 @@ class Node:
         we confirm the SAS on our user's behalf (no `sas` event; specs/cli-jsonl.md section 4a).
         """
         self._peer = peer
+        self._suggested_name = suggested_name
         self.bind_peer(peer_did)
         try:
             outcome = await self._session(
                 peer,
                 initiator=initiator,
                 invitation_id=invitation_id,
-                petname=petname,
                 reconnect=reconnect,
             )
         except QuitRequested:
@@ -350,6 +351,7 @@ class Node:
             self.error(message)
         if sas_rejected(outcome.reason):
             self._delivery.drop_typed()  # typed for a connection that may be intercepted
+            self._records.mark_suspect(peer_did)  # the only write (specs/store.md)
         await self._shutdown(close_reason=outcome.reason)
         warn_rejected(self._sink, outcome.reason, peer_did)
         self._sink.emit("closed", reason=outcome.reason)
@@ -361,7 +363,6 @@ class Node:
         *,
         initiator: bool,
         invitation_id: bytes,
-        petname: str | None,
         reconnect: bool,
     ) -> Outcome:
         try:
@@ -376,8 +377,8 @@ class Node:
             raise HandshakeFailed() from exc
         self.mark("handshake")
         # Connect-path order (bench/: connect_time): the Hello first (the peer waits for it),
-        # then the contact, then the `sas` event, so that the store write is over before the
-        # user (or a program, at once) can answer. Nothing is read from the peer before the end.
+        # then the `sas` event. Nothing is read from the peer before the end. The contact is
+        # written once the SAS step is over, whichever way (PeerRecords).
         known_verified = reconnect and self._records.contact_verified(self._peer_did)
         self._channel = SecureChannel.from_handshake(result)
         self._delivery.start(
@@ -386,7 +387,6 @@ class Node:
         for frame in self._channel.data_to_send():  # the initiator's Hello (no writer yet)
             await peer.send(frame)
         await asyncio.sleep(0)  # the transport puts it on the wire now, then we go on
-        self._records.save_contact(self._peer_did, petname)
         if not known_verified:
             self.expecting = Expecting.SAS  # before the `sas` event: its reader may ask
         decision = self._sas_decision.ask(result.handshake_hash, known_verified=known_verified)
@@ -435,7 +435,7 @@ class Node:
         self._sink.emit(
             "connected", peer=self._peer_did, verified=True, timings_ms=dict(self.timings_ms)
         )
-        self._records.mark_sas_verified(self._peer_did)  # never downgrades a safety number
+        self._records.mark_sas_verified(self._peer_did, self._suggested_name)
         return True
 
     # -- sending -----------------------------------------------------------------------------

@@ -5,19 +5,18 @@ it): opening and closing one per write cost milliseconds on the connect path (cl
 checkpoints the WAL, with fsyncs) and memory (bench/: connect_time, memory_per_session). The
 store opens on first use and stays open until the session lets it go (`close`).
 
-The contact: saved (with the petname if it is free and valid) once the handshake proved the
-peer's DID; marked SAS-verified when both users confirmed the SAS, never downgrading a
-safety-number verification (specs/cli-jsonl.md section 4a).
+The contact: written only once the SAS step is over (specs/store.md, "Live sessions"): when both
+users confirmed it, the contact is saved SAS-verified (never downgrading a safety-number
+verification), with the peer's label as a mere suggestion; when either rejected it, the DID is
+marked suspect and nothing else is written (specs/cli-jsonl.md section 4a).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from didlink.errors import UserError
 from didlink.profile import Profile
-from didlink.store import Store, check_name
-from identity.contact import Verification
+from didlink.store import Store
 
 
 class PeerRecords:
@@ -46,24 +45,18 @@ class PeerRecords:
             self._store.close()
         self._store = None
 
-    def save_contact(self, peer_did: str, petname: str | None) -> None:
-        """Add the peer as a contact (named `petname` if it is new and the name is usable)."""
-        now = datetime.now(UTC)
-        store = self.store()
-        if petname is not None and store.get_contact(peer_did) is None:
-            try:
-                store.add_contact(peer_did, name=check_name(petname), now=now)
-                return
-            except UserError:  # a bad or taken name: keep the contact unnamed
-                pass
-        store.add_contact(peer_did, now=now)
-
     def contact_verified(self, peer_did: str) -> bool:
-        """The peer is a contact verified before (by SAS or safety number)."""
+        """The peer is a contact verified before (by SAS or safety number, and not suspect)."""
         contact = self.store().get_contact(peer_did)
-        return contact is not None and contact.verification is not Verification.UNVERIFIED
+        return contact is not None and contact.is_verified
 
-    def mark_sas_verified(self, peer_did: str) -> None:
-        """Both users confirmed the SAS; never downgrade a safety-number verification."""
-        if not self.contact_verified(peer_did):
-            self.store().set_verification(peer_did, Verification.SAS)
+    def mark_sas_verified(self, peer_did: str, suggested_name: str | None) -> None:
+        """Both users confirmed the SAS: the contact is saved (its label only as a suggestion)
+        and SAS-verified, never downgrading a safety-number verification."""
+        self.store().record_session(
+            peer_did, verified=True, suggested_name=suggested_name, now=datetime.now(UTC)
+        )
+
+    def mark_suspect(self, peer_did: str) -> None:
+        """A user rejected the SAS: the DID is marked suspect, and nothing else is written."""
+        self.store().record_session(peer_did, verified=False, now=datetime.now(UTC))

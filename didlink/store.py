@@ -12,8 +12,9 @@ Theory of operation (specs/store.md):
   transaction, so every call is atomic on its own (e.g. `mark_invitation_used` is a single
   INSERT that either claims the id or finds it taken).
 - Times are stored as ISO 8601 text in UTC (microseconds); callers pass aware datetimes.
-- Petnames are unique (ignoring ASCII case) and must not look like a DID, so that a command-line
-  argument is unambiguously a DID or a name.
+- Petnames are the user's (didlink/names.py): unique, never confusable with another one, and
+  never looking like a DID, so that a command-line argument is unambiguously a DID or a name. A
+  peer's label is kept apart, as a suggestion, until the user adopts it.
 """
 
 from __future__ import annotations
@@ -28,13 +29,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
+from didlink.display import shown
 from didlink.errors import UserError
+from didlink.names import check_name, look_alike, looks_like_did
 from identity.contact import Contact, Verification
 from identity.did_key import ed25519_public_key
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 10.0
-MAX_NAME_LENGTH = 64
 MAX_INVITATION_ID = 64
 MIN_DID_PREFIX = len("did:key:z6Mk") + 4
 """A partial DID given on the command line must be at least this long to be looked up."""
@@ -101,6 +103,26 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """,
         "CREATE INDEX history_by_peer ON history (peer_did, seq)",
     ),
+    # 2 -> 3: a name is the user's word (a peer's label is only a suggestion until adopted), and
+    # a rejected SAS marks the contact as suspect (issue 26, section 2; specs/store.md).
+    (
+        """
+        CREATE TABLE contacts_v3 (
+            did            TEXT PRIMARY KEY NOT NULL,
+            name           TEXT COLLATE NOCASE UNIQUE,
+            suggested_name TEXT,
+            verification   TEXT NOT NULL
+                           CHECK (verification IN ('unverified', 'sas', 'safety-number',
+                                                   'suspect')),
+            first_seen     TEXT NOT NULL,
+            last_seen      TEXT NOT NULL
+        ) STRICT
+        """,
+        "INSERT INTO contacts_v3 (did, name, verification, first_seen, last_seen)"
+        " SELECT did, name, verification, first_seen, last_seen FROM contacts",
+        "DROP TABLE contacts",
+        "ALTER TABLE contacts_v3 RENAME TO contacts",
+    ),
 )
 
 assert len(MIGRATIONS) == SCHEMA_VERSION
@@ -120,6 +142,19 @@ def _datetime(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+_CONTACT_COLUMNS = "did, name, verification, first_seen, last_seen, suggested_name"
+
+
+def _suggestion(label: str | None) -> str | None:
+    """A peer's label as a stored suggestion: a valid name, or nothing."""
+    if label is None:
+        return None
+    try:
+        return check_name(label)
+    except UserError:
+        return None
+
+
 @functools.lru_cache(maxsize=256)
 def check_did(did: str) -> str:
     """`did` if it is a valid Ed25519 did:key; InvalidDid & co. (identity errors) otherwise.
@@ -129,25 +164,6 @@ def check_did(did: str) -> str:
     """
     ed25519_public_key(did)  # raises InvalidDid & co. (identity errors: one line in the CLI)
     return did
-
-
-def looks_like_did(text: str) -> bool:
-    """True if `text` would be read as a DID rather than a petname."""
-    return text.strip().lower().startswith("did:")
-
-
-def check_name(name: str) -> str:
-    """A petname, normalized (NFC, trimmed), or UserError saying what is wrong with it."""
-    name = unicodedata.normalize("NFC", name).strip()
-    if not name:
-        raise UserError("a contact name must not be empty")
-    if len(name) > MAX_NAME_LENGTH:
-        raise UserError(f"a contact name is at most {MAX_NAME_LENGTH} characters")
-    if any(unicodedata.category(ch).startswith("C") for ch in name):
-        raise UserError("a contact name must not contain control characters")
-    if looks_like_did(name):
-        raise UserError("a contact name must not look like a DID (it must not start with 'did:')")
-    return name
 
 
 def _create_private_file(path: Path) -> None:
@@ -243,54 +259,108 @@ class Store:
     ) -> None:
         self.close()
 
-    # --- contacts --------------------------------------------------------------------------
+    # --- contacts (names: didlink/names.py) ------------------------------------------------
 
     @staticmethod
-    def _contact(row: tuple[str, str | None, str, str, str]) -> Contact:
-        did, name, verification, first_seen, last_seen = row
+    def _contact(row: tuple[str, str | None, str, str, str, str | None]) -> Contact:
+        did, name, verification, first_seen, last_seen, suggested_name = row
         return Contact(
             did=did,
             name=name,
             verification=Verification(verification),
             first_seen=_datetime(first_seen),
             last_seen=_datetime(last_seen),
+            suggested_name=suggested_name,
         )
 
-    def _name_taken_error(self, name: str) -> UserError:
-        return UserError(f"the name {name!r} is already used by another contact")
+    def _check_free(self, name: str, *, did: str) -> None:
+        """UserError if another contact's name is `name` or could be mistaken for it."""
+        others = [
+            str(row[0])
+            for row in self._db.execute(
+                "SELECT name FROM contacts WHERE name IS NOT NULL AND did != ?", (did,)
+            )
+        ]
+        clash = look_alike(name, others)
+        if clash is None:
+            return
+        if clash.casefold() == name.casefold():
+            raise UserError(f"the name {shown(name)!r} is already used by another contact")
+        raise UserError(
+            f"the name {shown(name)!r} looks like {shown(clash)!r}, another contact's name:"
+            " choose one that cannot be mistaken for it"
+        )
 
-    def add_contact(self, did: str, *, name: str | None = None, now: datetime) -> Contact:
+    def add_contact(
+        self,
+        did: str,
+        *,
+        name: str | None = None,
+        suggested_name: str | None = None,
+        now: datetime,
+    ) -> Contact:
         """Add an unverified contact; if it exists, keep its state and update last_seen.
 
-        `name` is only used (and checked) for a new contact: a bad or already used name is a
-        UserError and nothing is added (callers that got the name from a peer may retry with
-        name=None).
+        `name` (the user's own) is only used (and checked) for a new contact: a bad, taken or
+        look-alike name is a UserError and nothing is added. `suggested_name` is a peer's label:
+        kept as a suggestion if it is a valid name, dropped if not; it never resolves.
         """
         check_did(did)
         stamp = _timestamp(now)
-        try:
-            with self.transaction():
-                exists = self._db.execute("SELECT 1 FROM contacts WHERE did = ?", (did,)).fetchone()
-                if exists:
-                    self._db.execute(
-                        "UPDATE contacts SET last_seen = ? WHERE did = ?", (stamp, did)
-                    )
-                else:
-                    name = None if name is None else check_name(name)
-                    self._db.execute(
-                        "INSERT INTO contacts (did, name, verification, first_seen, last_seen) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        (did, name, Verification.UNVERIFIED.value, stamp, stamp),
-                    )
-        except sqlite3.IntegrityError as exc:
-            raise self._name_taken_error(name or "") from exc
-        contact = self.get_contact(did)
-        assert contact is not None
-        return contact
+        suggestion = _suggestion(suggested_name)
+        with self.transaction():
+            exists = self._db.execute("SELECT 1 FROM contacts WHERE did = ?", (did,)).fetchone()
+            if exists:
+                self._db.execute("UPDATE contacts SET last_seen = ? WHERE did = ?", (stamp, did))
+            else:
+                name = None if name is None else check_name(name)
+                if name is not None:
+                    self._check_free(name, did=did)
+                self._db.execute(
+                    "INSERT INTO contacts (did, name, suggested_name, verification, first_seen,"
+                    " last_seen) VALUES (?, ?, ?, ?, ?, ?)",
+                    (did, name, suggestion, Verification.UNVERIFIED.value, stamp, stamp),
+                )
+        return self._require(did)
+
+    def record_session(
+        self, did: str, *, verified: bool, suggested_name: str | None = None, now: datetime
+    ) -> Contact:
+        """The outcome of a live session's SAS step, in one transaction (specs/store.md).
+
+        Confirmed (`verified`): the contact is added if new (the peer's label kept as a
+        suggestion), marked SAS-verified unless it was verified by safety number, seen now.
+        Rejected: the contact becomes (or is added as) `suspect`, and nothing else is written.
+        """
+        check_did(did)
+        stamp = _timestamp(now)
+        state = Verification.SAS if verified else Verification.SUSPECT
+        suggestion = _suggestion(suggested_name) if verified else None
+        with self.transaction():
+            row = self._db.execute(
+                "SELECT verification FROM contacts WHERE did = ?", (did,)
+            ).fetchone()
+            if row is None:
+                self._db.execute(
+                    "INSERT INTO contacts (did, name, suggested_name, verification, first_seen,"
+                    " last_seen) VALUES (?, NULL, ?, ?, ?, ?)",
+                    (did, suggestion, state.value, stamp, stamp),
+                )
+            elif verified:
+                keep = row[0] == Verification.SAFETY_NUMBER.value
+                self._db.execute(
+                    "UPDATE contacts SET verification = ?, last_seen = ? WHERE did = ?",
+                    (row[0] if keep else state.value, stamp, did),
+                )
+            else:
+                self._db.execute(
+                    "UPDATE contacts SET verification = ? WHERE did = ?", (state.value, did)
+                )
+        return self._require(did)
 
     def get_contact(self, did: str) -> Contact | None:
         row = self._db.execute(
-            "SELECT did, name, verification, first_seen, last_seen FROM contacts WHERE did = ?",
+            f"SELECT {_CONTACT_COLUMNS} FROM contacts WHERE did = ?",  # noqa: S608
             (did,),
         ).fetchone()
         return None if row is None else self._contact(row)
@@ -310,7 +380,7 @@ class Store:
                 return contact
             if len(text) >= MIN_DID_PREFIX:
                 rows = self._db.execute(
-                    "SELECT did, name, verification, first_seen, last_seen FROM contacts "
+                    f"SELECT {_CONTACT_COLUMNS} FROM contacts "  # noqa: S608
                     "WHERE substr(did, 1, ?) = ? ORDER BY did LIMIT 2",
                     (len(text), text),
                 ).fetchall()
@@ -321,30 +391,42 @@ class Store:
             raise UserError(f"{text} is not one of your contacts")
         name = unicodedata.normalize("NFC", text)
         row = self._db.execute(
-            "SELECT did, name, verification, first_seen, last_seen FROM contacts WHERE name = ?",
+            f"SELECT {_CONTACT_COLUMNS} FROM contacts WHERE name = ?",  # noqa: S608
             (name,),
         ).fetchone()
         if row is None:
-            raise UserError(f"you have no contact named {text!r}")
+            raise UserError(f"you have no contact named {shown(text)!r}")
         return self._contact(row)
 
     def list_contacts(self) -> list[Contact]:
         """All contacts: named ones by name (ignoring ASCII case), then unnamed ones by DID."""
         rows = self._db.execute(
-            "SELECT did, name, verification, first_seen, last_seen FROM contacts"
+            f"SELECT {_CONTACT_COLUMNS} FROM contacts"  # noqa: S608
             " ORDER BY name IS NULL, name, did"
         ).fetchall()
         return [self._contact(row) for row in rows]
 
     def rename_contact(self, did: str, name: str | None) -> Contact:
-        """Give a contact a petname (None removes it); UserError if the name is taken or bad."""
+        """Give a contact a petname (None removes it); UserError if the name is bad, taken or
+        looks like another contact's. Naming a contact settles its suggestion."""
         name = None if name is None else check_name(name)
-        self._require(did)
-        try:
-            self._db.execute("UPDATE contacts SET name = ? WHERE did = ?", (name, did))
-        except sqlite3.IntegrityError as exc:
-            raise self._name_taken_error(name or "") from exc
+        with self.transaction():
+            self._require(did)
+            if name is not None:
+                self._check_free(name, did=did)
+            self._db.execute(
+                "UPDATE contacts SET name = ?, suggested_name = NULL WHERE did = ?", (name, did)
+            )
         return self._require(did)
+
+    def adopt_suggestion(self, did: str) -> Contact:
+        """Make the name the contact suggested its petname (the rules of `rename_contact`)."""
+        contact = self._require(did)
+        if contact.suggested_name is None:
+            raise UserError(
+                f"{contact.did} suggested no name: give one (didlink contacts rename CONTACT NAME)"
+            )
+        return self.rename_contact(did, contact.suggested_name)
 
     def remove_contact(self, did: str) -> None:
         """Forget a contact; UserError if it is unknown."""

@@ -21,17 +21,22 @@ class Verification(StrEnum):
     """Both people compared the short authentication string of a live session."""
     SAFETY_NUMBER = "safety-number"
     """Both people compared the static safety number (in person or over another channel)."""
+    SUSPECT = "suspect"
+    """A comparison failed: a user rejected the SAS (or the safety number) with this DID, so
+    someone may have been in the middle. Verifying again clears it."""
 
 
 @dataclass(frozen=True)
 class Contact:
-    """One contact as stored: DID, optional petname, verification state, first and last seen."""
+    """One contact as stored: DID, optional petname, verification state, first and last seen,
+    and the name the contact suggested for itself (a label; never used until adopted)."""
 
     did: str
     name: str | None
     verification: Verification
     first_seen: datetime
     last_seen: datetime
+    suggested_name: str | None = None
 
     @property
     def display_name(self) -> str:
@@ -40,4 +45,5 @@ class Contact:
 
     @property
     def is_verified(self) -> bool:
-        return self.verification is not Verification.UNVERIFIED
+        """Verified by SAS or safety number (not unverified, not suspect)."""
+        return self.verification in (Verification.SAS, Verification.SAFETY_NUMBER)

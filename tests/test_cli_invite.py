@@ -43,7 +43,10 @@ def store_snapshot(home: Path) -> tuple[list[Any], list[Any]] | None:
     if not path.exists():
         return None
     with sqlite3.connect(path) as db:
-        contacts = db.execute("SELECT * FROM contacts ORDER BY did").fetchall()
+        contacts = db.execute(
+            "SELECT did, name, verification, suggested_name, first_seen, last_seen"
+            " FROM contacts ORDER BY did"
+        ).fetchall()
         used = db.execute("SELECT * FROM used_invitations ORDER BY id").fetchall()
     return contacts, used
 
@@ -243,15 +246,33 @@ def test_accept_card(home: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert ALICE.did in result.stdout
     assert "unverified" in result.stdout
+    assert 'suggest the name "Alice"' in result.stdout
+    # A card's label is only a suggestion: the contact stays unnamed until the user adopts it.
+    assert contacts(home) == {ALICE.did: (None, "unverified")}
+    adopted = run_cli("contacts", "rename", ALICE.did, home=home)
+    assert adopted.returncode == 0, adopted.stderr
     assert contacts(home) == {ALICE.did: ("Alice", "unverified")}
 
 
-def test_accept_json_and_taken_label(home: Path) -> None:
+def test_accept_json_and_a_label_that_is_only_a_suggestion(home: Path) -> None:
     make_profile(home)
     first = run_cli("accept", card_from(ALICE, label="Sam"), "--json", home=home)
-    assert json.loads(first.stdout) == {"did": ALICE.did, "name": "Sam", "new": True}
+    assert json.loads(first.stdout) == {
+        "did": ALICE.did,
+        "name": None,
+        "suggested_name": "Sam",
+        "new": True,
+    }
+    assert run_cli("contacts", "rename", ALICE.did, home=home).returncode == 0
     second = run_cli("accept", card_from(BOB, label="sam"), "--json", home=home)
-    assert json.loads(second.stdout) == {"did": BOB.did, "name": None, "new": True}
+    assert json.loads(second.stdout) == {
+        "did": BOB.did,
+        "name": None,
+        "suggested_name": "sam",
+        "new": True,
+    }
+    # Adopting a suggestion that is another contact's name (or looks like it) is refused.
+    assert_user_error(run_cli("contacts", "rename", BOB.did, home=home), "already used")
     assert contacts(home) == {ALICE.did: ("Sam", "unverified"), BOB.did: (None, "unverified")}
 
 
@@ -259,6 +280,7 @@ def test_accept_label_that_is_not_a_valid_name(home: Path) -> None:
     make_profile(home)
     result = run_cli("accept", card_from(ALICE, label="did:key:me"), "--json", home=home)
     assert json.loads(result.stdout)["name"] is None
+    assert json.loads(result.stdout)["suggested_name"] is None
 
 
 def test_accept_single_use_twice(home: Path) -> None:
@@ -277,7 +299,12 @@ def test_accept_multi_use_twice(home: Path) -> None:
     assert run_cli("accept", token, home=home).returncode == 0
     again = run_cli("accept", token, "--json", home=home)
     assert again.returncode == 0, again.stderr
-    assert json.loads(again.stdout) == {"did": ALICE.did, "name": "Alice", "new": False}
+    assert json.loads(again.stdout) == {
+        "did": ALICE.did,
+        "name": None,
+        "suggested_name": "Alice",
+        "new": False,
+    }
     snapshot = store_snapshot(home)
     assert snapshot is not None and snapshot[1] == []  # multi-use ids are not recorded
 
@@ -285,6 +312,7 @@ def test_accept_multi_use_twice(home: Path) -> None:
 def test_accept_new_card_of_known_contact_keeps_name(home: Path) -> None:
     make_profile(home)
     assert run_cli("accept", card_from(ALICE, label="Alice"), home=home).returncode == 0
+    assert run_cli("contacts", "rename", ALICE.did, home=home).returncode == 0
     result = run_cli("accept", card_from(ALICE, label="Queen"), home=home)
     assert result.returncode == 0
     assert "already a contact" in result.stdout

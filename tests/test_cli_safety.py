@@ -128,7 +128,7 @@ def test_verify_with_scanned_payload(home: Path) -> None:
     result = run_cli("contacts", "verify", "Frank", "--scanned", wrong, home=home)
     assert result.returncode == 1
     assert "does NOT match" in result.stderr
-    assert verification(home, "Frank") is Verification.UNVERIFIED
+    assert verification(home, "Frank") is Verification.SUSPECT  # a mismatch is evidence
 
     # What Frank's screen shows (his side of the pair) is what we compute.
     right = SafetyNumber.for_pair(PEERS["Frank"], my_did(home)).qr_payload()

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from didlink.display import is_unsafe, json_safe
 from didlink.jsonl import (
     LINES_PER_TURN,
     BadCommand,
@@ -124,10 +125,13 @@ _JSON = st.recursive(
 def test_an_event_line_is_the_compact_json_of_its_fields(
     event: str, fields: dict[str, object]
 ) -> None:
-    """One line, "event" first, then the fields in order; non-ASCII text kept as it is."""
+    """One line, "event" first, then the fields in order; non-ASCII text kept as it is, but
+    for the characters a terminal could act on, \\u-escaped (didlink/display.py)."""
     line = event_line(event, **fields)
     assert "\n" not in line
-    assert line == json.dumps({"event": event, **fields}, ensure_ascii=False, separators=(",", ":"))
+    plain = json.dumps({"event": event, **fields}, ensure_ascii=False, separators=(",", ":"))
+    assert line == json_safe(plain)
+    assert not any(is_unsafe(ch) for ch in line)
     assert json.loads(line) == {"event": event, **fields}
 
 

@@ -205,7 +205,7 @@ def test_verification_and_touch(store: Store) -> None:
 
 
 def test_verification_values() -> None:
-    assert [v.value for v in Verification] == ["unverified", "sas", "safety-number"]
+    assert [v.value for v in Verification] == ["unverified", "sas", "safety-number", "suspect"]
 
 
 def test_invitations(store: Store) -> None:
@@ -247,13 +247,13 @@ def test_persists_and_schema_version(tmp_path: Path) -> None:
     with Store(path) as first:
         first.add_contact(ALICE, name="Alice", now=T0)
         first.mark_invitation_used(b"i", now=T0)
-        assert first.schema_version == SCHEMA_VERSION == 2
+        assert first.schema_version == SCHEMA_VERSION == 3
     with Store(path) as second:
         assert [c.did for c in second.list_contacts()] == [ALICE]
         assert second.is_invitation_used(b"i")
     raw = sqlite3.connect(path)
     try:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == 3
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     finally:
         raw.close()
@@ -266,7 +266,7 @@ def test_migrates_an_empty_version_0_database(tmp_path: Path) -> None:
     raw.commit()
     raw.close()
     with Store(path) as store:
-        assert store.schema_version == 2
+        assert store.schema_version == 3
         store.add_contact(ALICE, now=T0)
 
 
@@ -284,9 +284,10 @@ def test_migrates_a_version_1_store_keeping_its_data(tmp_path: Path) -> None:
     raw.commit()
     raw.close()
     with Store(path) as store:
-        assert store.schema_version == 2
+        assert store.schema_version == 3
         contact = store.get_contact(ALICE)
         assert contact is not None and contact.name == "Alice"
+        assert contact.verification is Verification.SAS and contact.suggested_name is None
         tables = {
             row[0]
             for row in store.connection.execute("SELECT name FROM sqlite_master WHERE type='table'")

@@ -11,10 +11,11 @@ from typing import Any
 import click
 
 from didlink.commands.safety import contacts_verify
-from didlink.output import print_json
+from didlink.display import shown, width
+from didlink.output import print_json, say
 from didlink.profile import Profile
 from didlink.store import Store
-from identity.contact import Contact
+from identity.contact import Contact, Verification
 
 
 def _open_store() -> Store:
@@ -30,6 +31,7 @@ def contact_json(contact: Contact) -> dict[str, Any]:
         "did": contact.did,
         "name": contact.name,
         "verification": contact.verification.value,
+        "suggested_name": contact.suggested_name,
         "first_seen": contact.first_seen.isoformat(),
         "last_seen": contact.last_seen.isoformat(),
     }
@@ -48,22 +50,38 @@ def contacts(ctx: click.Context, as_json: bool) -> None:
         print_json([contact_json(contact) for contact in found])
         return
     if not found:
-        click.echo("No contacts yet.")
+        say("No contacts yet.")
         return
-    width = max(len(contact.name or "-") for contact in found)
-    for contact in found:
-        click.echo(f"{contact.did}  {(contact.name or '-'):<{width}}  {contact.verification}")
+    names = [shown(contact.name or "-") for contact in found]
+    column = max(width(name) for name in names)
+    for contact, name in zip(found, names, strict=True):
+        state = contact.verification.value
+        if contact.verification is Verification.SUSPECT:
+            state += " (a SAS was rejected: verify again before trusting it)"
+        if contact.suggested_name:
+            state += f'  suggests "{shown(contact.suggested_name)}"'
+        say(f"{contact.did}  {name}{' ' * (column - width(name))}  {state}")
+    if any(contact.suggested_name for contact in found):
+        say("A suggested name is only used once you adopt it: didlink contacts rename CONTACT")
 
 
 @contacts.command()
 @click.argument("contact")
-@click.argument("name")
-def rename(contact: str, name: str) -> None:
-    """Give CONTACT (a DID, a unique start of one, or a name) the petname NAME."""
+@click.argument("name", required=False)
+def rename(contact: str, name: str | None) -> None:
+    """Give CONTACT (a DID, a unique start of one, or a name) the petname NAME.
+
+    Without NAME, CONTACT's suggested name (the label of its card or invitation) becomes its
+    name. A name that another contact has, or that could be mistaken for another contact's
+    name (look-alike letters, mixed scripts, invisible characters), is refused.
+    """
     with _open_store() as store:
         found = store.find_contact(contact)
-        renamed = store.rename_contact(found.did, name)
-    click.echo(f"{renamed.did} is now {renamed.name!r}.")
+        if name is None:
+            renamed = store.adopt_suggestion(found.did)
+        else:
+            renamed = store.rename_contact(found.did, name)
+    say(f'{renamed.did} is now "{shown(renamed.name or "")}".')
 
 
 @contacts.command()
@@ -73,7 +91,7 @@ def remove(contact: str) -> None:
     with _open_store() as store:
         found = store.find_contact(contact)
         store.remove_contact(found.did)
-    click.echo(f"Removed {found.display_name}.")
+    say(f"Removed {shown(found.display_name)}.")
 
 
 commands: list[click.Command] = [contacts]

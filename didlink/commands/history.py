@@ -11,11 +11,13 @@ from datetime import datetime
 import click
 
 from didlink import history
+from didlink.display import block, shown, terminal_columns
 from didlink.errors import UserError
-from didlink.output import print_json
+from didlink.names import looks_like_did
+from didlink.output import print_json, say
 from didlink.profile import Profile
 from didlink.sealing import Sealer
-from didlink.store import Store, looks_like_did
+from didlink.store import Store
 from identity.did_key import ed25519_public_key
 
 
@@ -54,7 +56,7 @@ def history_command(target: str, as_json: bool, limit: int | None, clear: bool) 
         if as_json:
             print_json({"did": did, "deleted": deleted})
         else:
-            click.echo(f"Deleted {deleted} stored messages with {name}.")
+            say(f"Deleted {deleted} stored messages with {shown(name)}.")
         return
     with profile.open_store() as store:
         did, name = _peer(store, target)
@@ -76,10 +78,13 @@ def history_command(target: str, as_json: bool, limit: int | None, clear: bool) 
         )
         return
     if not entries:
-        click.echo(f"No stored messages with {name} (history is kept only with --history).")
+        say(f"No stored messages with {shown(name)} (history is kept only with --history).")
     for entry in entries:
-        who = "you" if entry.direction is history.Direction.OUT else name
-        click.echo(f"[{_local(entry.at)}] {who}: {entry.text}")
+        who = "you" if entry.direction is history.Direction.OUT else shown(name)
+        for line in block(
+            entry.text, first=f"[{_local(entry.at)}] {who}: ", columns=terminal_columns()
+        ):
+            say(line)
 
 
 commands: list[click.Command] = [history_command]

@@ -14,11 +14,11 @@ from typing import Any
 import click
 
 from didlink import live
+from didlink.display import shown
 from didlink.errors import UserError
 from didlink.history import history_option
-from didlink.output import print_json, print_qr
+from didlink.output import print_json, print_qr, say
 from didlink.profile import Profile
-from didlink.store import Store, check_name
 from identity.errors import AlreadyUsed, InvitationError
 from identity.invitation import Invitation, InvitationKind, Response, verify_invitation
 from identity.token import decode_token, encode_token
@@ -81,12 +81,12 @@ def invite(
     if as_json:
         print_json({"token": token})
         return
-    click.echo(token)
+    say(token)
     print_qr(token)
     use = "any number of times" if multi_use else "once"
-    click.echo(f"A contact card for {invitation.inviter}.")
-    click.echo(f"It can be accepted {use} until {iso_time(invitation.expires)}:")
-    click.echo("didlink accept <token>")
+    say(f"A contact card for {invitation.inviter}.")
+    say(f"It can be accepted {use} until {iso_time(invitation.expires)}:")
+    say("didlink accept <token>")
 
 
 _VERDICT_TEXT = {
@@ -149,34 +149,20 @@ def inspect(token: str, as_json: bool) -> None:
         print_json(description)
         return
     title = "response" if isinstance(decoded, Response) else decoded.kind.label
-    click.echo(f"didlink {title}: authentic, {_VERDICT_TEXT[description['verdict']]}")
+    say(f"didlink {title}: authentic, {_VERDICT_TEXT[description['verdict']]}")
     for key, value in description.items():
         if key not in ("type", "signature", "verdict") and value is not None:
-            click.echo(f"  {key.replace('_', ' ') + ':':<16}{value}")
-
-
-def _initial_name(store: Store, label: str | None) -> str | None:
-    """The card's label as a petname if it is a valid name that no contact has yet."""
-    if label is None:
-        return None
-    try:
-        name = check_name(label)
-    except UserError:
-        return None
-    return name if _name_is_free(store, name) else None
-
-
-def _name_is_free(store: Store, name: str) -> bool:
-    try:
-        store.find_contact(name)
-    except UserError:
-        return True
-    return False
+            say(f"  {key.replace('_', ' ') + ':':<16}{shown(value)}")
 
 
 @click.command()
 @click.argument("token")
-@click.option("--json", "as_json", is_flag=True, help='Print {"did", "name", "new"} as JSON.')
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print {"did", "name", "suggested_name", "new"} as JSON.',
+)
 @click.option("--jsonl", is_flag=True, help="Live: JSON events out, JSON commands in.")
 @history_option
 def accept(token: str, as_json: bool, jsonl: bool) -> None:
@@ -200,20 +186,27 @@ def accept(token: str, as_json: bool, jsonl: bool) -> None:
         if not decoded.multi_use and not store.mark_invitation_used(decoded.id, now=stamp):
             raise AlreadyUsed("This single-use invitation was already accepted.")
         new = store.get_contact(decoded.inviter) is None
-        name = _initial_name(store, decoded.label) if new else None
-        try:
-            contact = store.add_contact(decoded.inviter, name=name, now=stamp)
-        except UserError:  # the name was taken in the meantime: keep the contact, unnamed
-            contact = store.add_contact(decoded.inviter, now=stamp)
+        contact = store.add_contact(decoded.inviter, suggested_name=decoded.label, now=stamp)
     if as_json:
-        print_json({"did": contact.did, "name": contact.name, "new": new})
+        print_json(
+            {
+                "did": contact.did,
+                "name": contact.name,
+                "suggested_name": contact.suggested_name,
+                "new": new,
+            }
+        )
         return
     if new:
-        named = f" as {contact.name!r}" if contact.name else ""
-        click.echo(f"Added {contact.did}{named}: an unverified contact.")
+        say(f"Added {contact.did}: an unverified contact.")
+        if contact.suggested_name:
+            say(
+                f'They suggest the name "{shown(contact.suggested_name)}". To use it: '
+                f"didlink contacts rename {contact.did}"
+            )
     else:
-        click.echo(f"{contact.display_name} ({contact.did}) was already a contact.")
-    click.echo("Compare safety numbers or a SAS with them to verify it.")
+        say(f"{shown(contact.display_name)} ({contact.did}) was already a contact.")
+    say("Compare safety numbers or a SAS with them to verify it.")
 
 
 commands: list[click.Command] = [invite, inspect, accept]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from didlink.errors import UserError
-from didlink.output import print_json, print_qr
+from didlink.output import print_json, print_qr, say
 from didlink.passphrase import get_new_passphrase, get_passphrase
 from didlink.profile import Profile
 from identity.errors import IdentityExists
@@ -30,7 +30,7 @@ def init(force: bool) -> None:
         create_keystore(profile.keystore_path, key, passphrase, overwrite=force)
     except OSError as exc:
         raise UserError(f"cannot write the keystore: {exc.strerror or exc}") from exc
-    click.echo(key.did)
+    say(key.did)
 
 
 @click.command()
@@ -41,7 +41,7 @@ def whoami(as_json: bool) -> None:
     if as_json:
         print_json({"did": did})
         return
-    click.echo(did)
+    say(did)
     print_qr(did)
 
 
@@ -57,7 +57,7 @@ def passwd() -> None:
         change_passphrase(profile.keystore_path, old, new)
     except OSError as exc:
         raise UserError(f"cannot write the keystore: {exc.strerror or exc}") from exc
-    click.echo("Passphrase changed.")
+    say("Passphrase changed.")
 
 
 commands: list[click.Command] = [init, whoami, passwd]

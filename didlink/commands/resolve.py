@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from didlink.output import print_json
+from didlink.output import print_json, say
 from identity.did_document import DidDocument, PublicKeyFormat, resolve
 from identity.did_key import parse_did_key
 
@@ -39,18 +39,18 @@ def resolve_command(did: str, as_json: bool, key_format: str) -> None:
     if as_json:
         print_json(document.to_json())
         return
-    click.echo(f"DID:       {document.id}")
-    click.echo(f"Key type:  {key.key_type.label}")
-    click.echo("Verification methods:")
+    say(f"DID:       {document.id}")
+    say(f"Key type:  {key.key_type.label}")
+    say("Verification methods:")
     for method in document.verification_method:
         uses = ", ".join(
             name for attr, name in _RELATIONSHIPS if method.id in _refs(document, attr)
         )
-        click.echo(f"  #{method.id.partition('#')[2]}")
-        click.echo(f"      type: {method.type}")
-        click.echo(f"      used for: {uses}")
+        say(f"  #{method.id.partition('#')[2]}")
+        say(f"      type: {method.type}")
+        say(f"      used for: {uses}")
     for method_id in document.key_agreement or []:
-        click.echo(f"Key agreement: {method_id}")
+        say(f"Key agreement: {method_id}")
 
 
 def _refs(document: DidDocument, attr: str) -> list[str]:

@@ -14,7 +14,8 @@ import shlex
 
 import click
 
-from didlink.output import print_json, print_qr
+from didlink.display import shown
+from didlink.output import print_json, print_qr, say
 from didlink.profile import Profile
 from identity.contact import Contact, Verification
 from messaging.safety_number import SafetyNumber
@@ -37,17 +38,17 @@ def _contact_and_number(did_or_name: str) -> tuple[Contact, SafetyNumber]:
 
 def _show(contact: Contact, number: SafetyNumber, *, qr: bool) -> None:
     """The number as 3 lines of 4 groups of 5 digits (and its QR code) on stdout."""
-    click.echo(f"Safety number with {contact.display_name}")
+    say(f"Safety number with {shown(contact.display_name)}")
     if contact.name:
-        click.echo(f"({contact.did})")
-    click.echo()
+        say(f"({contact.did})")
+    say()
     for line in number.display_lines():
-        click.echo(f"    {line}")
-    click.echo()
+        say(f"    {line}")
+    say()
     if qr:
         print_qr(number.qr_payload())
-        click.echo(number.qr_payload())
-        click.echo()
+        say(number.qr_payload())
+        say()
 
 
 @click.command("safety-number")
@@ -66,7 +67,7 @@ def safety_number(contact: str, as_json: bool, no_qr: bool) -> None:
         return
     _show(found, number, qr=not no_qr)
     hint = f"didlink contacts verify {shlex.quote(contact)}"
-    click.echo(f"If {found.display_name} sees the same digits, run: {hint}")
+    say(f"If {shown(found.display_name)} sees the same digits, run: {hint}")
 
 
 @click.command("verify")
@@ -88,12 +89,14 @@ def contacts_verify(contact: str, yes: bool, scanned: str | None, no_qr: bool) -
     if scanned is not None:
         SafetyNumber.from_qr_payload(scanned)  # malformed: one-line error (exit 2) before output
     found, number = _contact_and_number(contact)
-    name = found.display_name
+    name = shown(found.display_name)
     _show(found, number, qr=not no_qr and scanned is None)
     if scanned is not None:
         if not number.compare_scanned(scanned):
-            click.echo(
-                f"The scanned safety number does NOT match: {name} was not marked verified. "
+            with Profile.from_env().open_store() as store:
+                store.set_verification(found.did, Verification.SUSPECT)
+            say(
+                f"The scanned safety number does NOT match: {name} is now marked suspect. "
                 "Someone may be impersonating one of you; do not trust this contact yet.",
                 err=True,
             )
@@ -103,14 +106,14 @@ def contacts_verify(contact: str, yes: bool, scanned: str | None, no_qr: bool) -
             confirmed = click.confirm(f"Does it match what {name} sees?", default=False)
         except click.Abort:  # end of input (no terminal, nothing piped)
             confirmed = False
-            click.echo()
+            say()
         if not confirmed:
-            click.echo(f"Not verified: {name} was left as {found.verification}.", err=True)
+            say(f"Not verified: {name} was left as {found.verification}.", err=True)
             raise click.exceptions.Exit(EXIT_NOT_VERIFIED)
     profile = Profile.from_env()
     with profile.open_store() as store:
         store.set_verification(found.did, Verification.SAFETY_NUMBER)
-    click.echo(f"Marked {name} as verified (safety number).")
+    say(f"Marked {name} as verified (safety number).")
 
 
 commands: list[click.Command] = [safety_number]

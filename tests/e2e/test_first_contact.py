@@ -159,7 +159,7 @@ def test_five_megabyte_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("rejecter", ["alice", "bob"])
-def test_rejected_sas_sends_nothing_and_leaves_the_contact_unverified(
+def test_rejected_sas_sends_nothing_and_only_marks_the_contact_suspect(
     tmp_path: Path, rejecter: str
 ) -> None:
     a_home, b_home = tmp_path / "alice", tmp_path / "bob"
@@ -170,9 +170,9 @@ def test_rejected_sas_sends_nothing_and_leaves_the_contact_unverified(
         bob.send("send", text="must never arrive either")
         alice.expect("sas")
         bob.expect("sas")
-        # specs/cli-jsonl.md 4: the contact is written before `sas` is shown
-        assert _contacts(a_home) == {bob_did: "unverified"}
-        assert _contacts(b_home) == {alice_did: "unverified"}
+        # specs/store.md "Live sessions": nothing is written before the SAS step is over
+        assert _contacts(a_home) == {}
+        assert _contacts(b_home) == {}
         no, yes = (alice, bob) if rejecter == "alice" else (bob, alice)
         yes.send("confirm_sas")
         no.send("reject_sas")
@@ -184,8 +184,9 @@ def test_rejected_sas_sends_nothing_and_leaves_the_contact_unverified(
         names = [e["event"] for e in side.events]
         assert "connected" not in names and "message" not in names and "sent" not in names
         assert "rejected the SAS" in side.stderr
-    assert _contacts(a_home) == {bob_did: "unverified"}
-    assert _contacts(b_home) == {alice_did: "unverified"}
+    # Both sides keep only the mark (a rejected SAS by either user is a possible interception).
+    assert _contacts(a_home) == {bob_did: "suspect"}
+    assert _contacts(b_home) == {alice_did: "suspect"}
 
 
 def test_single_use_invitation_accepted_twice(tmp_path: Path) -> None:

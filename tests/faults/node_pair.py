@@ -193,7 +193,7 @@ async def verified_pair(
                     initiator=False,
                     peer_did=alice.key.did,
                     invitation_id=invitation_id,
-                    petname="alice",
+                    suggested_name="alice",
                 )
             ),
         ]
