@@ -36,7 +36,7 @@ from prompt_toolkit import PromptSession
 from prompt_toolkit.application import get_app_or_none
 from prompt_toolkit.patch_stdout import patch_stdout
 
-from didlink.display import block, shown, terminal_columns
+from didlink.display import block, one_line, shown, terminal_columns
 from didlink.jsonl import BadCommand, Command, Expecting, Quit, SendFile, SendText, human_command
 from didlink.output import Styled, print_qr, say, styled
 
@@ -198,7 +198,7 @@ class ChatScreen:
         self._redraw()
 
     def warn(self, text: str) -> None:
-        self._print(f"WARNING: {text}", err=True, fg="red", bold=True)
+        self._print(f"WARNING: {one_line(text)}", err=True, fg="red", bold=True)
 
     def _on_token(self, *, kind: str, token: str, **_: Any) -> None:
         self._print(token)

@@ -13,7 +13,7 @@ import click
 
 from didlink import __version__
 from didlink.commands import COMMAND_MODULES
-from didlink.display import shown
+from didlink.display import one_line as display_line
 from didlink.errors import UserError
 from didlink.output import say
 from identity.errors import IdentityError
@@ -32,7 +32,7 @@ def one_line(exc: BaseException) -> str:
     escaped (didlink/display.py), and whitespace runs become one space.
     """
     text = str(exc) or (type(exc).__doc__ or type(exc).__name__)
-    return shown(" ".join(text.split()), limit=MAX_ERROR_CHARS)
+    return display_line(text, limit=MAX_ERROR_CHARS)
 
 
 class DidlinkGroup(click.Group):

@@ -95,6 +95,12 @@ def shown(value: object, *, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def one_line(text: str, *, limit: int = 1000) -> str:
+    """A message (ours, perhaps quoting outside text) on one display-safe line: whitespace runs,
+    line breaks included, become one space; the rest is escaped; cut to about `limit`."""
+    return shown(" ".join(text.split()), limit=limit)
+
+
 def width(text: str) -> int:
     """Columns `text` takes on a terminal (wide characters count two; marks count none)."""
     total = 0
@@ -195,6 +201,7 @@ __all__ = [
     "is_unsafe",
     "json_safe",
     "json_text",
+    "one_line",
     "sanitized",
     "shown",
     "terminal_columns",

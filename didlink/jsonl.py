@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, TextIO
 
-from didlink.display import block, json_safe, sanitized, shown, terminal_columns
+from didlink.display import block, json_safe, one_line, shown, terminal_columns
 from didlink.errors import UserError
 from didlink.output import print_qr, say
 
@@ -231,7 +231,7 @@ class JsonlSink:
                 self._out.flush()
 
     def warn(self, text: str) -> None:
-        self._err.write(f"warning: {sanitized(text)}\n")
+        self._err.write(f"warning: {one_line(text)}\n")
         self._err.flush()
 
 
@@ -275,7 +275,7 @@ class HumanSink:
             say(event_line(event, **fields))
 
     def warn(self, text: str) -> None:
-        say(f"WARNING: {text}", err=True, fg="red", bold=True)
+        say(f"WARNING: {one_line(text)}", err=True, fg="red", bold=True)
 
     def _on_token(self, *, kind: str, token: str, **_: Any) -> None:
         say(token)

@@ -6,6 +6,8 @@ The message of each error is written for a person: the CLI prints it as its one-
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class IdentityError(Exception):
     """Base class of every identity error."""
@@ -134,3 +136,33 @@ class ResponseMismatch(InvitationError):
     """The response does not answer this invitation."""
 
     code = "responseMismatch"
+
+
+# --- schema errors, worded without the input ------------------------------------------------
+
+_WORDED_WITHOUT_INPUT = {
+    "union_tag_invalid": "unknown type",
+    "union_tag_not_found": "no type given",
+    "extra_forbidden": "unexpected field",
+}
+
+
+def validation_summary(exc: ValidationError) -> str:
+    """The first schema error of `exc`, worded without quoting what was received.
+
+    pydantic's messages may quote the input (a union's tag, an unexpected field's key): a token
+    or a peer chooses those bytes, so they never reach a message. Field names are kept only
+    when they are short ASCII identifiers (ours); anything else in the location becomes `?`.
+    """
+    error = exc.errors(include_url=False, include_input=False, include_context=False)[0]
+    where = ".".join(_location_part(part) for part in error["loc"])
+    kind = str(error["type"])
+    message = _WORDED_WITHOUT_INPUT.get(kind) or str(error["msg"]).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
+
+
+def _location_part(part: object) -> str:
+    if isinstance(part, int):
+        return str(part)
+    text = str(part)
+    return text if text.isascii() and text.isidentifier() and len(text) <= 32 else "?"

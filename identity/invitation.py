@@ -38,6 +38,7 @@ from identity.errors import (
     MalformedToken,
     ResponseMismatch,
     UnsupportedVersion,
+    validation_summary,
 )
 from identity.keys import IdentityKey, verify_signature, x25519_public_from_ed25519
 from identity.validity import CLOCK_SKEW, MAX_TIME, check_not_future, check_window
@@ -394,19 +395,12 @@ def _enum(enum: type[E], value: int, what: str) -> E:
         raise MalformedToken(f"The token has an unknown {what} ({value}).") from exc
 
 
-def _first_error(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    where = ".".join(str(part) for part in error["loc"])
-    message = str(error["msg"]).removeprefix("Value error, ")
-    return f"{where}: {message}" if where else message
-
-
 def _validated(model: type[M], fields: dict[str, Any]) -> M:
     """`model` from in-process values; ValueError with one readable sentence if they are bad."""
     try:
         return model.model_validate(fields)
     except ValidationError as exc:
-        raise ValueError(_first_error(exc)) from None
+        raise ValueError(validation_summary(exc)) from None
 
 
 def _validated_token(model: type[M], fields: dict[str, Any]) -> M:
@@ -414,7 +408,7 @@ def _validated_token(model: type[M], fields: dict[str, Any]) -> M:
     try:
         return model.model_validate(fields)
     except ValidationError as exc:
-        raise MalformedToken(f"The token is not valid ({_first_error(exc)}).") from None
+        raise MalformedToken(f"The token is not valid ({validation_summary(exc)}).") from None
 
 
 def _check_canonical(model_wire: dict[int, Any], received: dict[int, Any]) -> None:

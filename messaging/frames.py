@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from identity import canonical
+from identity.errors import validation_summary
 from messaging.errors import RemoteProtocolError
 
 # --- limits (specs/frames.md s.4) ----------------------------------------------------------
@@ -437,12 +438,6 @@ def _decode_any(data: bytes) -> list[Envelope]:
                 else _MESSAGE.validate_python(fields)
             )
         except ValidationError as exc:
-            raise FrameError(f"a message is malformed: {_first_error(exc)}") from exc
+            raise FrameError(f"a message is malformed: {validation_summary(exc)}") from exc
         envelopes.append(Envelope(seq=seq, message=message))
     return envelopes
-
-
-def _first_error(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    where = ".".join(str(part) for part in error["loc"])
-    return f"{where}: {error['msg']}" if where else str(error["msg"])

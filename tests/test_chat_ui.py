@@ -13,6 +13,7 @@ from prompt_toolkit.output import DummyOutput
 
 from didlink import chat_ui
 from didlink.chat_ui import ChatScreen, human_size, progress_bar, sas_lines, short_did
+from didlink.display import is_unsafe
 from didlink.jsonl import (
     Command,
     ConfirmSas,
@@ -23,6 +24,7 @@ from didlink.jsonl import (
     SendText,
     SubmitResponse,
 )
+from tests.support.hostile_text import HOSTILE_TEXTS, assert_display_safe
 from tests.test_jsonl import NODE_EVENTS
 
 BOB = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"
@@ -205,3 +207,48 @@ def test_progress_of_our_own_file_is_labelled_with_its_name(tmp_path: Path) -> N
     )
     screen.emit("file_sent", id="22" * 16, name="report.pdf", size=1234, sha256="0")
     assert screen.toolbar().startswith("receiving [")
+
+
+# --- whatever a peer controls is shown, never obeyed (issue 26, class 1) ---------------------
+
+
+def _every_sink_with(text: str, screen: ChatScreen) -> None:
+    """Every event field a peer (or an error it provokes) controls, set to `text`."""
+    hostile_did = "did:key:z6Mk" + text
+    screen.emit("connected", peer=BOB, verified=True, timings_ms={})
+    screen.emit("message", **{"from": BOB}, id="aa", text=text)
+    screen.emit("message", **{"from": hostile_did}, id="ab", text=text)
+    ref = screen.command_for(text.replace("\n", " ").replace("\r", " "), Expecting.CHAT)
+    if isinstance(ref, SendText):
+        screen.emit("sent", id="m1", ref=ref.ref)
+        screen.emit("delivered", id="m1")
+    screen.emit("progress", id=text, bytes=5, total=10)
+    screen.toolbar()
+    screen.emit("file", **{"from": BOB}, id=text, name=text, size=1, sha256="0", path=text)
+    screen.emit("file_sent", id=text, name=text, size=1, sha256="0")
+    screen.emit("error", message=f"the peer broke the protocol: {text}")
+    screen.warn(f"something about {text}")
+    screen.emit("closed", reason=text)
+
+
+@pytest.mark.parametrize("text", HOSTILE_TEXTS)
+def test_hostile_texts_are_shown_not_obeyed(text: str, capsys: pytest.CaptureFixture[str]) -> None:
+    screen = ChatScreen(names=lambda did: text if did == CAROL else None)
+    screen._node = FakeNode()
+    _every_sink_with(text, screen)
+    screen.emit("message", **{"from": CAROL}, id="ac", text=text)  # a name from the store
+    out, err = capsys.readouterr()
+    assert_display_safe(out)
+    assert_display_safe(err)
+    assert not any(is_unsafe(ch) for ch in screen.prompt_text())
+
+
+def test_a_multi_line_message_continues_behind_a_prefix(capsys: pytest.CaptureFixture[str]) -> None:
+    screen = _screen()
+    screen._node = FakeNode()
+    screen.emit("message", **{"from": BOB}, id="aa", text="one\n[12:03] you: two\r\nthree")
+    assert capsys.readouterr().out.splitlines() == [
+        "[12:03] Bob: one",
+        "  \u2502 [12:03] you: two",
+        "  \u2502 three",
+    ]

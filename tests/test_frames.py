@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from didlink.display import is_unsafe
 from messaging import frames
 from messaging.errors import RemoteProtocolError
 from messaging.frames import (
@@ -25,6 +26,7 @@ from messaging.frames import (
     decode_frame,
     encode_frame,
 )
+from tests.support.hostile_text import HOSTILE_TEXTS
 
 FILE_ID = bytes(range(16))
 
@@ -240,3 +242,25 @@ def test_large_frame_headers() -> None:
         data = encode_frame(envelopes)
         assert cbor2.loads(data)[-1]["seq"] == count - 1
         assert decode_frame(data) == envelopes
+
+
+@pytest.mark.parametrize("text", HOSTILE_TEXTS)
+def test_errors_never_quote_what_the_peer_sent(text: str) -> None:
+    """A frame's type string, field names or values chosen by the peer never come back in the
+    error message (it reaches a screen before the SAS: issue 26, class 1)."""
+    cases = [
+        frame_of({"seq": 1, "type": text}),
+        frame_of({"seq": 1, "type": "text", "text": "hi", "mid": b"m" * 16, text: 1}),
+        frame_of({"seq": 1, "type": "close", "reason": 7, text: text}),
+    ]
+    for data in cases:
+        with pytest.raises(FrameError) as caught:
+            decode_frame(data)
+        message = str(caught.value)
+        assert not any(is_unsafe(ch) for ch in message), message
+        assert text not in message and "\x1b" not in message
+
+
+def test_an_unknown_type_is_named_without_the_tag() -> None:
+    with pytest.raises(FrameError, match="unknown type"):
+        decode_frame(frame_of({"seq": 1, "type": "\x1b]0;TITLE\x07"}))

@@ -32,6 +32,7 @@ from didlink.jsonl import (
     parse_command,
 )
 from messaging.frames import Envelope, SasConfirm, decode_frame, encode_frame
+from tests.support.hostile_text import HOSTILE_TEXTS, assert_display_safe
 
 
 @pytest.mark.parametrize(
@@ -321,3 +322,29 @@ def test_human_sink_shows_every_event(
     assert '"event"' not in captured.out  # worded for people, not the JSON fallback
     if event not in ("sent", "delivered"):
         assert (captured.out + captured.err).strip()
+
+
+@pytest.mark.parametrize("text", HOSTILE_TEXTS)
+def test_line_mode_shows_hostile_texts_without_obeying_them(
+    text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The line mode (pipes, TERM=dumb) escapes what a peer controls (issue 26, class 1)."""
+    sink = HumanSink()
+    sink.emit("connected", peer="did:key:z6Mk" + text, verified=True, timings_ms={})
+    sink.emit("message", id=1, text=text, **{"from": "did:key:z6Mk" + text})
+    sink.emit("progress", id=text, bytes=1, total=2)
+    sink.emit("file", id=text, name=text, size=1, sha256="0", path=text)
+    sink.emit("file_sent", id=text, name=text, size=1, sha256="0")
+    sink.emit("error", message=f"the peer broke the protocol: {text}")
+    sink.warn(f"about {text}")
+    sink.emit("closed", reason=text)
+    out, err = capsys.readouterr()
+    assert_display_safe(out)
+    assert_display_safe(err)
+    json_sink = JsonlSink()
+    json_sink.warn(text)
+    json_sink.emit("message", id=1, text=text)
+    out, err = capsys.readouterr()
+    assert_display_safe(err)
+    assert json.loads(out)["text"] == text  # exact, and inert on a terminal
+    assert not any(is_unsafe(ch) for ch in out.rstrip("\n"))

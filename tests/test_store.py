@@ -546,3 +546,27 @@ class StoreModel(RuleBasedStateMachine):
 
 TestStoreModel = StoreModel.TestCase
 TestStoreModel.settings = settings(max_examples=40, stateful_step_count=20, deadline=None)
+
+
+def test_migrates_a_version_2_store_to_suggested_names_and_the_suspect_state(
+    tmp_path: Path,
+) -> None:
+    """Schema 3 (issue 26): contacts rebuilt with `suggested_name` and 'suspect', data kept."""
+    path = tmp_path / "store.sqlite3"
+    raw = sqlite3.connect(path)
+    for step in module.MIGRATIONS[:2]:
+        for statement in step:
+            raw.execute(statement)
+    raw.execute(
+        "INSERT INTO contacts VALUES (?, 'Alice', 'safety-number', ?, ?)",
+        (ALICE, T0.isoformat(), T0.isoformat()),
+    )
+    raw.execute("PRAGMA user_version = 2")
+    raw.commit()
+    raw.close()
+    with Store(path) as store:
+        assert store.schema_version == 3
+        contact = store.find_contact("alice")
+        assert contact.did == ALICE and contact.verification is Verification.SAFETY_NUMBER
+        assert contact.suggested_name is None and contact.first_seen == T0
+        assert store.set_verification(ALICE, Verification.SUSPECT).verification == "suspect"

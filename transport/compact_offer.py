@@ -221,6 +221,8 @@ def parse_fingerprint(text: str) -> bytes:
 
 
 def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"])
-    return f"{where}: {err['msg']}" if where else str(err["msg"])
+    """The first schema error, without the input or its keys (a peer chose them)."""
+    err = exc.errors(include_url=False, include_input=False, include_context=False)[0]
+    where = ".".join(str(p) if isinstance(p, int) else "?" for p in err["loc"])
+    message = "unexpected field" if err["type"] == "extra_forbidden" else str(err["msg"])
+    return f"{where}: {message}" if where else message

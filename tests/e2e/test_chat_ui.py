@@ -8,6 +8,7 @@ sequences stripped), always with bounded waits.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
 import struct
@@ -21,6 +22,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.driver import PASSPHRASE, ROOT, Cli, cli_processes, make_identity
+from tests.support.cli import run_cli
+from tests.support.hostile_text import HOSTILE_TEXTS, assert_no_forbidden_bytes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
@@ -159,6 +162,10 @@ def test_chat_screen_in_a_terminal(tmp_path: Path) -> None:
             assert bob.wait() == 0, bob.stderr
             alice.wait_for(r"Session closed: quit\.")
             assert bob_did  # Bob's DID was the peer Alice saw
+        # Alice's label reached Bob only as a suggestion: it names nobody until he adopts it.
+        [contact] = json.loads(run_cli("contacts", "--json", home=b_home).stdout)
+        assert (contact["name"], contact["suggested_name"]) == (None, "Alice")
+        assert contact["verification"] == "sas"
     finally:
         alice.kill()
 
@@ -184,3 +191,44 @@ def test_rejecting_the_sas_in_the_terminal(tmp_path: Path) -> None:
             alice.wait_for(r"Session closed: sas rejected\.")
     finally:
         alice.kill()
+
+
+def test_hostile_messages_are_shown_not_obeyed_in_a_real_terminal(tmp_path: Path) -> None:
+    """A verified peer sends the hostile corpus (tests/support/hostile_text.py): Alice's
+    terminal receives none of its escape, C1, bidi or invisible sequences as they were sent,
+    and no line of peer text starts like one of ours (issue 26, class 1)."""
+    a_home, b_home = tmp_path / "alice", tmp_path / "bob"
+    make_identity(a_home), make_identity(b_home)
+    alice = Terminal("invite", home=a_home)
+    try:
+        with cli_processes() as started:
+            token = alice.wait_for(r"didlink:[1-9A-HJ-NP-Za-km-z]{40,}").group(0)
+            bob = Cli("accept", token, "--jsonl", home=b_home)
+            started.append(bob)
+            alice.wait_for(r"send back\.\s+Paste the response token:")
+            alice.type(bob.expect("token")["token"] + "\r")
+            bob.expect("sas")
+            mark = alice.wait_for(r"Do they match\? \[y/N\]").start()
+            alice.type("y\r")
+            bob.send("confirm_sas")
+            assert bob.expect("connected")["verified"] is True
+            mark = alice.wait_for(r"Connected to .*SAS verified", after=mark).end()
+            for index, text in enumerate(HOSTILE_TEXTS):
+                bob.send("send", text=f"HOSTILE{index:02d} {text}")
+            bob.send("send", text="END-OF-CORPUS")
+            alice.wait_for(r"END-OF-CORPUS", after=mark)
+            alice.type("/quit\r")
+            assert alice.wait() == 0, alice.screen[-3000:]
+            bob.wait()
+    finally:
+        alice.kill()
+    with alice._lock:
+        raw = bytes(alice._raw)
+    assert_no_forbidden_bytes(raw)
+    screen = alice.screen
+    for index in range(len(HOSTILE_TEXTS)):
+        assert f"HOSTILE{index:02d}" in screen
+    for line in re.split(r"[\r\n]", screen):
+        # Peer text appears only after "<time> <sender>: " or behind the continuation prefix.
+        if "forged" in line:
+            assert re.search(r"\[\d\d:\d\d\] \S+: |  \u2502 |\\r|\\n", line), line
