@@ -20,8 +20,9 @@ event-loop hop a `recv` waiter costs; its credit goes back once that step is ove
 chunks and obeys two limits: the peer's credit (framing.py) and our own `bufferedAmount`
 high-water mark, resuming on `bufferedamountlow`. SCTP acknowledges every second packet rather
 than every one (delayed_sack.py), advertises no more than its socket holds and honours the
-peer's window (receive_window.py), and its transmit step walks the sent queue only when a chunk
-may await retransmission (retransmit_scan.py).
+peer's window (receive_window.py), its transmit step walks the sent queue only when a chunk
+may await retransmission (retransmit_scan.py), and its reassembly is bounded while it happens:
+a message over the advertised 256 KiB aborts the association (message_size_limit.py).
 
 Liveness (liveness.py, specs/transport.md §6.4): once open, RFC 7675 consent checks replace
 aioice's stricter ones, and a watchdog task sends a KEEPALIVE when we sent nothing for a while and
@@ -65,6 +66,7 @@ from transport.framing import (
 )
 from transport.ice import IceConfig
 from transport.liveness import ConsentFreshness, Liveness
+from transport.message_size_limit import MessageSizeLimit
 from transport.prompt_ice import PromptIce
 from transport.receive_window import ReceiveWindow
 from transport.retransmit_scan import RetransmitScan
@@ -132,6 +134,9 @@ class Peer:
         self._scan = RetransmitScan.install(self._pc.sctp)  # §6.9; the window wraps it
         self._window = ReceiveWindow.install(self._pc.sctp)  # before: the SACK policy wraps it
         self._delayed_sack = DelayedSack.install(self._pc.sctp)
+        self._reassembly = MessageSizeLimit.install(  # §6.10: before the channel opens too
+            self._pc.sctp, on_violation=self._on_reassembly_violation
+        )
         self._receive_buffer: int | None = None  # granted once open (§6.6)
         self._channel.on("open", self._on_open)
         self._channel.on("close", self._on_channel_close)
@@ -179,6 +184,9 @@ class Peer:
             peer_window=self._window.peer_window if self._window else None,
             receive_drops=self._window.receive_drops if self._window else None,
             retransmit_scan=self._scan is not None,
+            reassembly_limit=self._reassembly is not None,
+            reassembly_held=self._reassembly.held_bytes if self._reassembly else None,
+            reassembly_peak=self._reassembly.peak_held_bytes if self._reassembly else None,
         )
 
     # -- offer / answer ----------------------------------------------------------------------
@@ -451,6 +459,10 @@ class Peer:
         if self._state is PeerState.OPEN:
             with contextlib.suppress(PeerClosed):  # the peer is gone: nobody needs the credit
                 self._channel_send(credit)
+
+    def _on_reassembly_violation(self, reason: str) -> None:
+        """SCTP aborted the association: the peer sent an oversized or unbounded message."""
+        self._fail(ProtocolViolation(reason))
 
     def _on_channel_close(self) -> None:
         if self._state in (PeerState.OPEN, PeerState.CONNECTING):

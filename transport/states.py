@@ -68,6 +68,12 @@ class TransportStats:
     retransmit_scan: bool = False
     """SCTP's transmit step walks its sent queue only when a chunk may await retransmission
     (specs/transport.md §6.9), not at every step."""
+    reassembly_limit: bool = False
+    """SCTP's reassembly is bounded while it happens (specs/transport.md §6.10)."""
+    reassembly_held: int | None = None
+    """Bytes SCTP holds for reassembly now (fragments of unfinished or undelivered messages)."""
+    reassembly_peak: int | None = None
+    """The most SCTP has held for reassembly on this connection."""
 
 
 def classify_failure(
