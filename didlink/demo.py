@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rich.console import Console
+from rich.markup import escape
 
+from didlink.display import one_line
 from didlink.driver import Actor, JsonlProcess
 from didlink.errors import UserError
 
@@ -48,6 +50,12 @@ class Story:
         return result
 
 
+def _value(value: object) -> str:
+    """A value from one of the processes, for the story's rich markup: display-safe, and its
+    brackets not read as markup."""
+    return escape(one_line(str(value)))
+
+
 @contextmanager
 def _actors() -> Iterator[tuple[Actor, Actor]]:
     with tempfile.TemporaryDirectory(prefix="didlink-demo-") as tmp:
@@ -75,23 +83,30 @@ def _identity_story(story: Story, alice: Actor, bob: Actor) -> None:
     story.step("3. Bob checks the card before trusting it")
     seen = story.timed("card_verify", lambda: bob.run_json("inspect", card, "--json"))
     story.say(
-        f"Bob sees: kind {seen.get('kind')}, from {seen.get('inviter')}, "
-        f"label {seen.get('label')!r}, expires {seen.get('expires')}"
+        f"Bob sees: kind {_value(seen.get('kind'))}, from {_value(seen.get('inviter'))}, "
+        f"label {_value(seen.get('label'))!r}, expires {_value(seen.get('expires'))}"
     )
     tampered = card[:-6] + ("1" if card[-6] != "1" else "2") + card[-5:]
     refused = bob.run("inspect", tampered, check=False)
-    story.say(f"A card changed by one character is refused: [red]{refused.stderr.strip()}[/]")
+    story.say(f"A card changed by one character is refused: [red]{_value(refused.stderr)}[/]")
 
     story.step("4. Bob keeps Alice as a contact; Alice keeps Bob")
-    bob.run("accept", card)
+    added = bob.run_json("accept", card, "--json")
     again = bob.run("accept", card, check=False)
-    story.say(f"Accepting the same single-use card again: [red]{again.stderr.strip()}[/]")
+    story.say(f"Accepting the same single-use card again: [red]{_value(again.stderr)}[/]")
     bob_card = bob.run_json("invite", "--card", "--label", "Bob", "--json")["token"]
-    alice.run("accept", bob_card)
+    alice_added = alice.run_json("accept", bob_card, "--json")
+    story.say(
+        f"The card suggests the name {_value(added['suggested_name'])!r}; a label is only a"
+        " suggestion until its reader adopts it:"
+    )
+    for actor, contact in ((bob, added), (alice, alice_added)):
+        actor.run("contacts", "rename", contact["did"])  # no NAME: adopt the suggestion
     contacts = bob.run_json("contacts", "--json")
     for contact in contacts:
         story.say(
-            f"Bob's contacts: {contact['name'] or contact['did']} ({contact['verification']})"
+            f"Bob's contacts: {_value(contact['name'] or contact['did'])}"
+            f" ({contact['verification']})"
         )
 
     story.step("5. Safety numbers: compare once, in person, at any time")
@@ -180,13 +195,13 @@ def _sha256(path: Path) -> str:
 def _chat(story: Story, alice: JsonlProcess, bob: JsonlProcess) -> None:
     early = alice.expect("sent")  # the message Alice typed before they were connected
     got = bob.expect("message")
-    story.say(f"Bob receives Alice's early message: {got['text']!r}")
+    story.say(f"Bob receives Alice's early message: {_value(got['text'])!r}")
     bob.send("send", text="Hello Alice, it is really me.")
     start = time.perf_counter()
     reply = alice.expect("message")
     story.timings_ms["message_delivery"] = round((time.perf_counter() - start) * 1000, 1)
     alice.expect("delivered")
-    story.say(f"Alice receives Bob's answer: {reply['text']!r} (and a delivery receipt)")
+    story.say(f"Alice receives Bob's answer: {_value(reply['text'])!r} (and a delivery receipt)")
     story.report["messages"] = {
         "alice_to_bob": [got["text"]],
         "bob_to_alice": [reply["text"]],
@@ -237,7 +252,7 @@ def _live_story(story: Story, alice: Actor, bob: Actor, folder: Path) -> None:
         verified = {
             c["name"] or c["did"]: c["verification"] for c in bob.run_json("contacts", "--json")
         }
-        story.say(f"Bob's contacts now: {verified}")
+        story.say(f"Bob's contacts now: {_value(verified)}")
         _finish(story, inviting, accepting)
     finally:
         for process in processes:
