@@ -32,7 +32,7 @@ from didlink.errors import UserError
 from identity.contact import Contact, Verification
 from identity.did_key import ed25519_public_key
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT_S = 10.0
 MAX_NAME_LENGTH = 64
 MAX_INVITATION_ID = 64
@@ -100,6 +100,25 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) STRICT
         """,
         "CREATE INDEX history_by_peer ON history (peer_did, seq)",
+    ),
+    # 2 -> 3: a transfer's state is keyed by (direction, file id), so a file a peer offers us
+    # can never replace the state of a file we send under the same id (issue 26).
+    (
+        """
+        CREATE TABLE transfers_3 (
+            direction  TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+            file_id    BLOB NOT NULL,
+            peer_did   TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            sealed     BLOB NOT NULL,
+            PRIMARY KEY (direction, file_id)
+        ) STRICT
+        """,
+        "INSERT INTO transfers_3 (direction, file_id, peer_did, updated_at, sealed)"
+        " SELECT direction, file_id, peer_did, updated_at, sealed FROM transfers",
+        "DROP TABLE transfers",
+        "ALTER TABLE transfers_3 RENAME TO transfers",
+        "CREATE INDEX transfers_by_peer ON transfers (peer_did, direction, updated_at)",
     ),
 )
 

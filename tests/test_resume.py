@@ -23,7 +23,7 @@ from didlink.store import Store
 from didlink.transfers import Transfers
 from identity.keys import IdentityKey
 from messaging.channel import MessageReceived, SecureChannel
-from messaging.frames import FileAck, FileChunk, FileOffer
+from messaging.frames import FileAck, FileChunk, FileError, FileOffer
 from tests.support.loopback import ChannelPair
 
 pytestmark = pytest.mark.timeout(20)
@@ -83,6 +83,8 @@ class Session:
                             side.on_data(message)
                         elif isinstance(message, FileAck):
                             side.on_ack(message)
+                        elif isinstance(message, FileError):
+                            side.on_file_error(message)
 
     def named(self, side: str, name: str) -> list[dict[str, Any]]:
         return [fields for event, fields in self.events[side] if event == name]
@@ -106,7 +108,7 @@ async def test_interrupted_file_resumes_from_the_bytes_held(tmp_path: Path) -> N
     data = os.urandom(10 * CHUNK_SIZE + 123)
     source = tmp_path / "data.bin"
     source.write_bytes(data)
-    first = Session(tmp_path, stop_after_rounds=1)  # the offer and three chunks, then a cut
+    first = Session(tmp_path, stop_after_rounds=2)  # the offer and its ack, 3 chunks, a cut
     first.alice.send(OutgoingFile(source))
     await first.settle()
     await first.end()
@@ -157,7 +159,7 @@ async def test_a_reoffer_of_a_saved_file_is_acknowledged_not_taken_twice(tmp_pat
 async def test_a_changed_source_file_is_not_resumed(tmp_path: Path) -> None:
     source = tmp_path / "d.bin"
     source.write_bytes(os.urandom(8 * CHUNK_SIZE))
-    first = Session(tmp_path, stop_after_rounds=1)
+    first = Session(tmp_path, stop_after_rounds=2)  # the offer and its ack, 3 chunks
     first.alice.send(OutgoingFile(source))
     await first.settle()
     await first.end()
@@ -192,7 +194,7 @@ async def _interrupted(tmp_path: Path) -> tuple[bytes, Path]:
     data = os.urandom(6 * CHUNK_SIZE)
     source = tmp_path / "big.bin"
     source.write_bytes(data)
-    first = Session(tmp_path, stop_after_rounds=1)
+    first = Session(tmp_path, stop_after_rounds=2)  # the offer and its ack, 3 chunks
     first.alice.send(OutgoingFile(source))
     await first.settle()
     await first.end()

@@ -15,6 +15,7 @@ import click
 
 from didlink import live
 from didlink.errors import UserError
+from didlink.file_policy import files_option
 from didlink.history import history_option
 from didlink.output import print_json, print_qr
 from didlink.profile import Profile
@@ -58,6 +59,7 @@ def _now() -> int:
 @click.option("--json", "as_json", is_flag=True, help='Print {"token": ...} only.')
 @click.option("--jsonl", is_flag=True, help="Live: JSON events out, JSON commands in.")
 @history_option
+@files_option
 def invite(
     card: bool, label: str | None, expires: str | None, multi_use: bool, as_json: bool, jsonl: bool
 ) -> None:
@@ -179,6 +181,7 @@ def _name_is_free(store: Store, name: str) -> bool:
 @click.option("--json", "as_json", is_flag=True, help='Print {"did", "name", "new"} as JSON.')
 @click.option("--jsonl", is_flag=True, help="Live: JSON events out, JSON commands in.")
 @history_option
+@files_option
 def accept(token: str, as_json: bool, jsonl: bool) -> None:
     """Accept an invitation: a card saves a contact; a live or reconnect one connects."""
     decoded = decode_token(token)
