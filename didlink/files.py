@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from didlink.display import shown
 from didlink.errors import UserError
 from messaging.frames import FileAck, FileChunk, FileOffer
 
@@ -377,7 +378,7 @@ class IncomingFile:
         except (OSError, FileTransferError) as exc:
             self.abort()
             reason = _reason(exc) if isinstance(exc, OSError) else str(exc)
-            raise FileTransferError(f"cannot save {self.name}: {reason}") from None
+            raise FileTransferError(f"cannot save {shown(self.name)}: {reason}") from None
         return target, FileAck(file_id=self.offer.file_id, next_offset=self.size)
 
     def _move_into_place(self) -> Path:
