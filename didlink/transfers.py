@@ -41,6 +41,7 @@ most `MAX_SAVED_ROWS_PER_PEER` saved files per peer.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import os
 from collections.abc import Awaitable, Callable
@@ -71,6 +72,7 @@ RESUME_TIMEOUT = 30.0  # seconds a resumed offer waits for the receiver's first 
 MAX_PARTIAL_FILES_PER_PEER = 8  # partial files kept for resume, per peer
 MAX_PARTIAL_BYTES_PER_PEER = 4 * 1024**3  # their bytes on disk, per peer
 MAX_SAVED_ROWS_PER_PEER = 256  # rows of saved files (to answer a re-offer), per peer
+MAX_ENDED_REMEMBERED = 4096  # ids of ended incoming files whose late chunks are ignored
 PARTIAL_MAX_AGE = timedelta(days=7)  # an `in` row and its part file untouched this long go
 
 Emit = Callable[..., None]
@@ -117,6 +119,7 @@ class Transfers:
         self._incoming: dict[bytes, IncomingFile | None] = {}  # None: finished or given up
         self._asking: dict[bytes, FileOffer] = {}  # offers waiting for our user (--files ask)
         self._offered: set[bytes] = set()  # ids the peer offered in this session
+        self._ended: collections.deque[bytes] = collections.deque()  # `_over`, oldest first
         self._outgoing: dict[bytes, OutgoingFile] = {}  # sent, waiting for the peer's ack
         self._tasks: set[asyncio.Task[None]] = set()
         self._rehashing: dict[bytes, asyncio.Task[None]] = {}  # resumed part files being read
@@ -318,9 +321,22 @@ class Transfers:
             previous.abort()
         if (previous is not None or forget) and self._states is not None:
             self._states.forget_incoming(file_id)
-        self._incoming[file_id] = None  # ignore the rest of this file
         if file_id in self._offered and (tell or not over or asked is not None):
             self._answer(FileError(file_id=file_id, code="failed", reason=exc.public))
+        self._over(file_id)  # ignore the rest of this file
+
+    def _over(self, file_id: bytes) -> None:
+        """The incoming file `file_id` is finished or given up: its later chunks are ignored.
+        Only the last MAX_ENDED_REMEMBERED such ids are remembered (a peer making offers
+        without end must not grow our memory without end); an older one's chunks are then
+        errors, and its re-offer a new offer."""
+        self._incoming[file_id] = None
+        self._ended.append(file_id)
+        while len(self._ended) > MAX_ENDED_REMEMBERED:
+            old = self._ended.popleft()
+            if old in self._incoming and self._incoming[old] is None:
+                del self._incoming[old]
+                self._offered.discard(old)
 
     def _answer(self, message: FileAck | FileError) -> None:
         """Send an answer to the peer's offer now; a session that ended meanwhile drops it."""
@@ -382,7 +398,7 @@ class Transfers:
         if known is not None and (known.peer_did != self._peer_did or known.offer != offer):
             raise FileTransferError("the peer offered a known file id with other contents")
         if known is not None and known.saved is not None:  # it missed our last ack: again
-            self._incoming[file_id] = None
+            self._over(file_id)
             self._answer(FileAck(file_id=file_id, next_offset=offer.size))
             return
         if self._policy is FilePolicy.REFUSE:
@@ -416,7 +432,7 @@ class Transfers:
 
     def _refuse(self, offer: FileOffer) -> None:
         """Our user (or `--files refuse`) does not want this file: the peer is told."""
-        self._incoming[offer.file_id] = None
+        self._over(offer.file_id)
         self._answer(FileError(file_id=offer.file_id, code="refused"))
         self._emit(
             "file_refused",
@@ -483,7 +499,7 @@ class Transfers:
     def _finish(self, incoming: IncomingFile) -> None:
         """All the bytes arrived: check the hash, save the file, acknowledge it, `file`."""
         file_id = incoming.offer.file_id
-        self._incoming[file_id] = None
+        self._over(file_id)
         try:
             path, ack = incoming.finish()
         except FileTransferError as exc:  # the part file is gone: so is its state

@@ -32,9 +32,19 @@ from didlink.resume import TransferStates
 from didlink.sealing import Sealer
 from didlink.store import Store
 from didlink.transfers import MAX_INCOMING_FILES, Transfers
+from identity import canonical
 from identity.keys import IdentityKey
 from messaging.channel import MessageReceived, SecureChannel
-from messaging.frames import FileAck, FileChunk, FileError, FileOffer
+from messaging.frames import (
+    Envelope,
+    FileAck,
+    FileChunk,
+    FileError,
+    FileOffer,
+    FrameError,
+    decode_frame,
+    encode_frame,
+)
 from tests.support.loopback import ChannelPair
 
 pytestmark = pytest.mark.timeout(60)
@@ -537,3 +547,30 @@ async def test_a_chunk_before_the_file_was_accepted_fails_it(tmp_path: Path) -> 
     pair.bob.on_data(FileChunk(file_id=(3).to_bytes(16, "big"), offset=0, data=b"x"))
     assert "before it was accepted" in pair.named("b", "error")[0]["message"]
     assert pair.bob.answer(None, accept=True) is not None  # the question is gone
+
+
+async def test_ended_offers_are_remembered_within_a_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A peer offering without end does not grow what the session remembers without end."""
+    monkeypatch.setattr(transfers, "MAX_ENDED_REMEMBERED", 10)
+    many = TokenBucket(10_000, 1.0)
+    pair = Pair(tmp_path, policy=FilePolicy.REFUSE, rate=OfferRate("x", session=many, peer=many))
+    for number in range(100):
+        pair.bob.on_data(_offer(number, size=0))
+    assert len(pair.named("b", "file_refused")) == 100
+    assert len(pair.bob._incoming) <= 10 and len(pair.bob._offered) <= 10
+    pair.bob.on_data(FileChunk(file_id=(99).to_bytes(16, "big"), offset=0, data=b"x"))
+    assert not pair.named("b", "error")  # a late chunk of a recent one is still ignored
+
+
+def test_the_file_error_frame_is_strict() -> None:
+    good = FileError(file_id=bytes(16), code="refused", reason="no")
+    assert decode_frame(encode_frame([Envelope(3, good)])) == [Envelope(3, good)]
+    body = {"seq": 0, "type": "file_error", "file_id": bytes(16), "code": "maybe", "reason": ""}
+    with pytest.raises(FrameError):
+        decode_frame(canonical.encode([body]))
+    with pytest.raises(FrameError):
+        decode_frame(canonical.encode([{**body, "code": "failed", "reason": "x" * 1025}]))
+    with pytest.raises(FrameError):
+        decode_frame(canonical.encode([{k: v for k, v in body.items() if k != "reason"}]))

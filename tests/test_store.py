@@ -253,7 +253,7 @@ def test_persists_and_schema_version(tmp_path: Path) -> None:
         assert second.is_invitation_used(b"i")
     raw = sqlite3.connect(path)
     try:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     finally:
         raw.close()
@@ -266,7 +266,7 @@ def test_migrates_an_empty_version_0_database(tmp_path: Path) -> None:
     raw.commit()
     raw.close()
     with Store(path) as store:
-        assert store.schema_version == 2
+        assert store.schema_version == SCHEMA_VERSION
         store.add_contact(ALICE, now=T0)
 
 
@@ -284,7 +284,7 @@ def test_migrates_a_version_1_store_keeping_its_data(tmp_path: Path) -> None:
     raw.commit()
     raw.close()
     with Store(path) as store:
-        assert store.schema_version == 2
+        assert store.schema_version == SCHEMA_VERSION
         contact = store.get_contact(ALICE)
         assert contact is not None and contact.name == "Alice"
         tables = {
