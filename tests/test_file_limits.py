@@ -24,10 +24,13 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from didlink import files, transfers
+from didlink import file_limits, files, transfers
 from didlink.file_limits import DiskSpace, OfferRate, TokenBucket
 from didlink.file_policy import FilePolicy
 from didlink.files import CHUNK_SIZE, IncomingFile, OutgoingFile, fitted_name, unique_path
+from didlink.jsonl import AcceptFile, Expecting, RefuseFile, human_command
+from didlink.node import Node, Timeouts
+from didlink.profile import Profile
 from didlink.resume import TransferStates
 from didlink.sealing import Sealer
 from didlink.store import Store
@@ -46,6 +49,7 @@ from messaging.frames import (
     encode_frame,
 )
 from tests.support.loopback import ChannelPair
+from tests.support.sink import RecordingSink
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -156,6 +160,12 @@ def _offer(number: int, *, size: int = 10, name: str | None = None) -> FileOffer
 
 def _parts(folder: Path) -> list[Path]:
     return sorted(folder.glob(".didlink-*.part")) if folder.exists() else []
+
+
+@pytest.fixture(autouse=True)
+def _fresh_peer_rates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-peer offer rates are process-wide: each test starts with full buckets."""
+    monkeypatch.setattr(file_limits, "_PEER_BUCKETS", {})
 
 
 class _Usage(NamedTuple):
@@ -574,3 +584,40 @@ def test_the_file_error_frame_is_strict() -> None:
         decode_frame(canonical.encode([{**body, "code": "failed", "reason": "x" * 1025}]))
     with pytest.raises(FrameError):
         decode_frame(canonical.encode([{k: v for k, v in body.items() if k != "reason"}]))
+
+
+async def test_line_mode_answers_the_file_question_through_the_node(tmp_path: Path) -> None:
+    """`--files ask` without --jsonl: while a question waits, a typed line is its answer."""
+    sink = RecordingSink("bob")
+    node = Node(
+        key=BOB_KEY,
+        profile=Profile(tmp_path / "p"),
+        sink=sink,
+        timeouts=Timeouts(),
+        files=FilePolicy.ASK,
+    )
+    pair = Pair(tmp_path)
+    node._transfers = Transfers(
+        channel=pair.pair.b,
+        downloads=tmp_path / "node-downloads",
+        peer_did=ALICE_KEY.did,
+        emit=sink.emit,
+        flush=pair._flush,
+        kick=lambda: None,
+        progressed=lambda: None,
+        policy=FilePolicy.ASK,
+        asking=node._asking_files,
+    )
+    node._transfers.on_data(_offer(1, size=0))
+    node._transfers.on_data(_offer(2, size=0))
+    assert node.expecting is Expecting.FILE
+    command = human_command("y", node.expecting)
+    assert command is not None
+    node.handle(command)
+    assert [f["name"] for f in sink.of("file")] == ["f1.bin"]
+    assert node.expecting is Expecting.FILE  # the second question
+    node.handle(RefuseFile((2).to_bytes(16, "big").hex()))
+    assert [f["name"] for f in sink.of("file_refused")] == ["f2.bin"]
+    assert node.expecting is Expecting.CHAT
+    node.handle(AcceptFile())
+    assert sink.of("error")[-1]["message"] == "no file offer is waiting for an answer"
