@@ -187,8 +187,11 @@ class Transfers:
         except (FileTransferError, UserError, MessagingError) as exc:
             self._emit("error", message=str(exc))
             self._outgoing.pop(outgoing.file_id, None)
-        except TimeoutError:
+        except TimeoutError:  # (an OSError too: before the clause below)
             self._emit("error", message=f"{outgoing.name}: the peer did not answer the resume")
+            self._outgoing.pop(outgoing.file_id, None)
+        except OSError as exc:  # the file could not be read any more (a disk, a network share)
+            self._emit("error", message=f"cannot read {outgoing.path}: {exc.strerror or exc}")
             self._outgoing.pop(outgoing.file_id, None)
         finally:
             self._resume_points.pop(outgoing.file_id, None)

@@ -621,3 +621,26 @@ async def test_line_mode_answers_the_file_question_through_the_node(tmp_path: Pa
     assert node.expecting is Expecting.CHAT
     node.handle(AcceptFile())
     assert sink.of("error")[-1]["message"] == "no file offer is waiting for an answer"
+
+
+async def test_an_oserror_while_reading_a_file_we_send_is_an_error_event(tmp_path: Path) -> None:
+    pair = Pair(tmp_path)
+    (tmp_path / "usb.bin").write_bytes(os.urandom(3 * CHUNK_SIZE))
+    outgoing = OutgoingFile(tmp_path / "usb.bin")
+
+    class Unplugged:
+        def read(self, _size: int = -1) -> bytes:
+            raise OSError(errno.EIO, "Input/output error")
+
+        def seek(self, _offset: int) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+    outgoing._handle = Unplugged()  # type: ignore[assignment]
+    pair.alice.send(outgoing)
+    await pair.settle()
+    [error] = pair.named("a", "error")
+    assert "cannot read" in error["message"] and "Input/output error" in error["message"]
+    assert not pair.alice.pending
