@@ -37,7 +37,18 @@ from prompt_toolkit.application import get_app_or_none
 from prompt_toolkit.patch_stdout import patch_stdout
 
 from didlink.display import block, one_line, shown, terminal_columns
-from didlink.jsonl import BadCommand, Command, Expecting, Quit, SendFile, SendText, human_command
+from didlink.file_policy import file_question, file_refusal
+from didlink.jsonl import (
+    AcceptFile,
+    BadCommand,
+    Command,
+    Expecting,
+    Quit,
+    RefuseFile,
+    SendFile,
+    SendText,
+    human_command,
+)
 from didlink.output import Styled, print_qr, say, styled
 
 HELP = (
@@ -139,6 +150,7 @@ class ChatScreen:
         self._labels: dict[str, str] = {}  # file id -> "sending NAME" / "receiving"
         self._outgoing: list[tuple[int, str]] = []  # (size, name) of /send files not yet seen
         self._input_done = False
+        self._questions: list[tuple[str, int, str]] = []  # file offers asked: (name, size, from)
 
     # -- what the user sees ------------------------------------------------------------------
 
@@ -176,6 +188,9 @@ class ChatScreen:
             return "Paste the response token: "
         if expecting is Expecting.SAS:
             return "Do they match? [y/N] "
+        if expecting is Expecting.FILE and self._questions:
+            name, size, did = self._questions[0]
+            return file_question(name, size, self._who(did)) + " "
         if self._peer is None:
             return "didlink> "
         return f"{shown(self._peer_name or short_did(self._peer))}> "
@@ -271,6 +286,20 @@ class ChatScreen:
             fg="green",
         )
 
+    def _on_file_offer(self, *, name: str, size: int, **fields: Any) -> None:
+        did = str(fields.get("from", ""))
+        self._questions.append((name, size, did))
+        self._print(f"{self._stamp()} {file_question(name, size, self._who(did))}")
+
+    def _on_file_refused(self, *, name: str, by: str, **fields: Any) -> None:
+        who = self._who(str(fields.get("from", "")))
+        self._print(f"{self._stamp()} {file_refusal(name, by, who)}", fg="yellow")
+
+    def _answered_file(self) -> None:
+        """The oldest file question was answered (the node asks them in order)."""
+        if self._questions:
+            self._questions.pop(0)
+
     def _on_error(self, *, message: str, **_: Any) -> None:
         self._print(f"error: {shown(message, limit=400)}", err=True, fg="red")
 
@@ -296,6 +325,8 @@ class ChatScreen:
                 self._print(f"unknown command {shown(word)}: type /help")
                 return None
         command = human_command(line, expecting)
+        if isinstance(command, AcceptFile | RefuseFile):
+            self._answered_file()
         if isinstance(command, SendText):
             self._next_ref += 1
             self._typed[self._next_ref] = command.text

@@ -17,21 +17,32 @@ This module does file I/O but no networking and no asyncio; the session (didlink
 drives it. Resuming after a reconnect (didlink/resume.py keeps the state): the sender `seek`s to
 the offset the receiver holds; the receiver re-opens its part file (`resume=True`), re-hashes
 the bytes already there (`rehash`) and goes on from its end.
+
+Limits (issue 26): an incoming file holds a reservation of the bytes it still expects in the
+folder's one account (didlink/file_limits.py `DiskSpace`), taken before its part file is made
+and re-checked while it is written. A saved name, `name` or a collision name `stem (n)suffix`,
+is cut so that its UTF-8 bytes fit the folder's NAME_MAX (`fitted_name`). Every OSError while
+the part file is made, written, read or moved into place is a `FileTransferError`: it fails
+that file, never the session.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
-import shutil
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
+from didlink.display import shown
 from didlink.errors import UserError
 from messaging.frames import FileAck, FileChunk, FileOffer
+
+if TYPE_CHECKING:
+    from didlink.file_limits import DiskSpace
 
 CHUNK_SIZE = 64_000
 """File bytes per chunk (at most MAX_CHUNK_BYTES). A round of three chunks (transfers.py) and
@@ -40,13 +51,24 @@ data-channel messages (the last not quite). 65536-byte chunks padded to 49 x 409
 4 KiB into a fourth message: 2 % more packets, and 2 % more bytes to encrypt."""
 PROGRESS_STEP = 0.05
 MAX_UNIQUE_TRIES = 1000
-DISK_RESERVE = 64 * 1024 * 1024
-"""A file is refused unless it fits on the disk with this much to spare ("no limit but disk")."""
+NAME_MAX = 255
+"""Bytes in one file name when the folder's file system does not say (POSIX NAME_MAX)."""
+PART_PREFIX, PART_SUFFIX = ".didlink-", ".part"
 _HASH_BLOCK = 1 << 20
+_NO_HARD_LINKS = frozenset(
+    {errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
+)
 
 
 class FileTransferError(Exception):
-    """A file could not be sent or received (the peer broke the rules, or the disk failed)."""
+    """A file could not be sent or received (the peer broke the rules, or the disk failed).
+
+    `public` is what the peer is told in a `file_error` frame (no local path, no disk figures).
+    """
+
+    def __init__(self, message: str, *, public: str = "the receiver could not take it") -> None:
+        super().__init__(message)
+        self.public = public
 
 
 def new_file_id() -> bytes:
@@ -188,14 +210,43 @@ class OutgoingFile:
         self._handle.close()
 
 
-def unique_path(folder: Path, name: str) -> Path:
-    """`folder/name`, or `folder/stem (n)suffix` for the first n that does not exist."""
-    candidate = folder / name
+def name_max(folder: Path) -> int:
+    """The longest file name (bytes) `folder`'s file system takes: pathconf, else NAME_MAX."""
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (AttributeError, ValueError, OSError):
+        return NAME_MAX
+    return limit if limit > 0 else NAME_MAX
+
+
+def _cut_utf8(text: str, limit: int) -> str:
+    """The longest start of `text` whose UTF-8 takes at most `limit` bytes (whole characters)."""
+    return text.encode("utf-8")[: max(0, limit)].decode("utf-8", "ignore")
+
+
+def fitted_name(name: str, *, number: int = 0, limit: int = NAME_MAX) -> str:
+    """`name` (number 0) or `stem (number)suffix`, cut so that its UTF-8 fits `limit` bytes.
+
+    The stem is cut first, so the suffix and the number stay; a suffix too long to leave any
+    stem is treated as part of the stem."""
     stem, suffix = Path(name).stem, Path(name).suffix
-    for number in range(1, MAX_UNIQUE_TRIES + 1):
+    mark = f" ({number})" if number else ""
+    fixed = len(mark.encode()) + len(suffix.encode())
+    if fixed >= limit or not stem:
+        stem, suffix = name, ""
+        fixed = len(mark.encode())
+    candidate = _cut_utf8(stem, limit - fixed) + mark + suffix
+    return candidate if candidate not in ("", ".", "..") else f"_{mark}"
+
+
+def unique_path(folder: Path, name: str, *, limit: int | None = None) -> Path:
+    """`folder/name`, or `folder/stem (n)suffix` for the first n that does not exist, each cut
+    to fit the folder's NAME_MAX (`limit`, else asked of the folder)."""
+    limit = name_max(folder) if limit is None else limit
+    for number in range(MAX_UNIQUE_TRIES + 1):
+        candidate = folder / fitted_name(name, number=number, limit=limit)
         if not os.path.lexists(candidate):
             return candidate
-        candidate = folder / f"{stem} ({number}){suffix}"
     raise FileTransferError(f"too many files named {name!r} in {folder}")
 
 
@@ -206,11 +257,33 @@ def checked_name(name: str) -> str:
     return name
 
 
+def part_path(downloads: Path, file_id: bytes) -> Path:
+    """Where the bytes of the incoming file `file_id` wait until it is complete."""
+    return downloads / f"{PART_PREFIX}{file_id.hex()}{PART_SUFFIX}"
+
+
+def _reason(exc: OSError) -> str:
+    return str(exc.strerror or exc)
+
+
 class IncomingFile:
     """A file we receive: chunks in order to a private temporary file, checked at the end."""
 
-    def __init__(self, offer: FileOffer, downloads: Path, *, resume: bool = False) -> None:
-        """A new part file; with `resume`, the existing one's bytes are kept (`rehash` them)."""
+    def __init__(
+        self,
+        offer: FileOffer,
+        downloads: Path,
+        *,
+        space: DiskSpace | None = None,
+        resume: bool = False,
+    ) -> None:
+        """A new part file; with `resume`, the existing one's bytes are kept (`rehash` them).
+        FileTransferError if it does not fit in `space` (default: the process's account for
+        `downloads`) or cannot be made (then nothing is held)."""
+        if space is None:
+            from didlink.file_limits import space_for  # late: file_limits imports this module
+
+            space = space_for(downloads)
         self.offer = offer
         self.name = checked_name(offer.name)
         self.size = offer.size
@@ -218,21 +291,28 @@ class IncomingFile:
         self.progress = ProgressGate(self.size)
         self._digest = hashlib.sha256()
         self._folder = downloads
+        self._tmp = part_path(downloads, offer.file_id)
         try:
             downloads.mkdir(mode=0o700, parents=True, exist_ok=True)
-            self._tmp = downloads / f".didlink-{offer.file_id.hex()}.part"
             have = self._tmp.stat().st_size if resume and self._tmp.exists() else 0
-            free = shutil.disk_usage(downloads).free
-            if offer.size - have > free - DISK_RESERVE:
-                raise FileTransferError(
-                    f"refused {self.name!r}: {offer.size} bytes do not fit on the disk "
-                    f"({free} bytes free)"
-                )
+        except OSError as exc:
+            raise FileTransferError(f"cannot write to {downloads}: {_reason(exc)}") from None
+        self._space = space.reserve(max(0, offer.size - have), name=repr(self.name))
+        try:
             flags = os.O_RDWR | os.O_CREAT | (0 if resume else os.O_EXCL)
             fd = os.open(self._tmp, flags, 0o600)
+            try:
+                self._handle: BinaryIO = os.fdopen(fd, "r+b")
+            except BaseException:
+                os.close(fd)
+                raise
         except OSError as exc:
-            raise FileTransferError(f"cannot write to {downloads}: {exc.strerror or exc}") from None
-        self._handle: BinaryIO = os.fdopen(fd, "r+b")
+            self._space.release()
+            raise FileTransferError(f"cannot write to {downloads}: {_reason(exc)}") from None
+
+    @property
+    def part(self) -> Path:
+        return self._tmp
 
     def rehash(self) -> None:
         """Hash the bytes a previous session wrote (a resumed file, before any `write`); too
@@ -246,10 +326,12 @@ class IncomingFile:
                 self._handle.seek(0)
                 self._handle.truncate()
                 self._digest, self.received = hashlib.sha256(), 0
-        except OSError as exc:
-            self._handle.close()
-            reason = exc.strerror or exc
+        except (OSError, ValueError) as exc:  # ValueError: closed meanwhile (given up)
+            with contextlib.suppress(OSError):
+                self._handle.close()
+            reason = _reason(exc) if isinstance(exc, OSError) else "it was closed"
             raise FileTransferError(f"cannot read the partial file: {reason}") from None
+        self._space.expect(self.size - self.received)
 
     @property
     def id(self) -> str:
@@ -261,45 +343,73 @@ class IncomingFile:
 
     def write(self, chunk: FileChunk) -> None:
         if chunk.offset != self.received:
-            raise FileTransferError("the peer sent a file chunk out of order")
+            raise FileTransferError(
+                "the peer sent a file chunk out of order", public="a chunk out of order"
+            )
         if self.received + len(chunk.data) > self.size:
-            raise FileTransferError("the peer sent more file data than it offered")
+            raise FileTransferError(
+                "the peer sent more file data than it offered", public="more data than offered"
+            )
         try:
             self._handle.write(chunk.data)
         except OSError as exc:
-            raise FileTransferError(f"cannot write the file: {exc.strerror or exc}") from None
+            raise FileTransferError(f"cannot write the file: {_reason(exc)}") from None
         self._digest.update(chunk.data)
         self.received += len(chunk.data)
+        self._space.written(len(chunk.data))  # FileTransferError if the disk fills up
 
     def finish(self) -> tuple[Path, FileAck]:
-        """Check the hash and move the file into place; the ack to send back."""
-        self._handle.close()
+        """Check the hash and move the file into place; the ack to send back.
+        FileTransferError (the part file deleted) if it cannot be."""
+        self._space.release()
+        try:
+            self._handle.close()
+        except OSError as exc:
+            self.abort()
+            raise FileTransferError(f"cannot write the file: {_reason(exc)}") from None
         if self._digest.digest() != self.offer.sha256:
             self.abort()
-            raise FileTransferError(f"{self.name}: the SHA-256 does not match; file discarded")
+            raise FileTransferError(
+                f"{self.name!r}: the SHA-256 does not match; file discarded",
+                public="the SHA-256 does not match",
+            )
+        try:
+            target = self._move_into_place()
+        except (OSError, FileTransferError) as exc:
+            self.abort()
+            reason = _reason(exc) if isinstance(exc, OSError) else str(exc)
+            raise FileTransferError(f"cannot save {shown(self.name)}: {reason}") from None
+        return target, FileAck(file_id=self.offer.file_id, next_offset=self.size)
+
+    def _move_into_place(self) -> Path:
+        """The part file under a free name (never overwriting a file made meanwhile)."""
+        limit = name_max(self._folder)
         for _ in range(MAX_UNIQUE_TRIES):
-            target = unique_path(self._folder, self.name)
+            target = unique_path(self._folder, self.name, limit=limit)
             try:
                 os.link(self._tmp, target)  # fails rather than overwrite a file made meanwhile
             except FileExistsError:
                 continue
-            except OSError:  # no hard links here: rename (we checked the name is free)
-                os.replace(self._tmp, target)
-                break
-            self._tmp.unlink()
-            break
-        else:  # pragma: no cover - needs a thousand racing writers
-            self.abort()
-            raise FileTransferError(f"cannot find a free name for {self.name}")
-        return target, FileAck(file_id=self.offer.file_id, next_offset=self.size)
+            except OSError as exc:
+                if exc.errno not in _NO_HARD_LINKS:
+                    raise
+                os.replace(self._tmp, target)  # no hard links here (we checked the name is free)
+                return target
+            with contextlib.suppress(FileNotFoundError):
+                self._tmp.unlink()
+            return target
+        raise FileTransferError(f"cannot find a free name for {self.name}")  # pragma: no cover
 
     def close(self) -> None:
         """Close the part file and keep it (the transfer resumes on the next session)."""
+        self._space.release()
         with contextlib.suppress(OSError):
             self._handle.close()
 
     def abort(self) -> None:
         """Close and delete the temporary file (an unfinished or failed transfer)."""
-        self._handle.close()
-        with contextlib.suppress(FileNotFoundError):
+        self._space.release()
+        with contextlib.suppress(OSError):
+            self._handle.close()
+        with contextlib.suppress(OSError):
             self._tmp.unlink()

@@ -27,6 +27,7 @@ from typing import Any, Protocol, TextIO
 
 from didlink.display import block, json_safe, one_line, shown, terminal_columns
 from didlink.errors import UserError
+from didlink.file_policy import file_question, file_refusal
 from didlink.output import print_qr, say
 
 _ATOMIC_WRITE: int = getattr(select, "PIPE_BUF", 512)
@@ -75,7 +76,23 @@ class Quit:
     """Flush, close, exit."""
 
 
-Command = SubmitResponse | ConfirmSas | RejectSas | SendText | SendFile | Quit
+@dataclass(frozen=True)
+class AcceptFile:
+    """Receive the file the peer offered (`--files ask`); `id` None: the oldest one asked."""
+
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class RefuseFile:
+    """Refuse the file the peer offered (`--files ask`); `id` None: the oldest one asked."""
+
+    id: str | None = None
+
+
+Command = (
+    SubmitResponse | ConfirmSas | RejectSas | SendText | SendFile | Quit | AcceptFile | RefuseFile
+)
 
 
 class BadCommand(UserError):
@@ -100,6 +117,7 @@ _NO_FIELDS = frozenset({"cmd"})
 _RESPONSE_FIELDS = frozenset({"cmd", "token"})
 _SEND_FIELDS = frozenset({"cmd", "text", "ref"})
 _SEND_FILE_FIELDS = frozenset({"cmd", "path"})
+_FILE_ANSWER_FIELDS = frozenset({"cmd", "id"})
 
 
 def parse_command(line: str) -> Command:
@@ -133,6 +151,10 @@ def parse_command(line: str) -> Command:
     if cmd == "quit":
         _check_fields(obj, _NO_FIELDS, cmd)
         return Quit()
+    if cmd in ("accept_file", "refuse_file"):
+        _check_fields(obj, _FILE_ANSWER_FIELDS, cmd)
+        file_id = _string_field(obj, "id", cmd)
+        return AcceptFile(file_id) if cmd == "accept_file" else RefuseFile(file_id)
     raise BadCommand(f"unknown command {cmd!r}")
 
 
@@ -142,6 +164,7 @@ class Expecting(enum.Enum):
     RESPONSE = "response"  # the inviter waits for the pasted response token
     SAS = "sas"  # a y/N answer to "do the SAS match?"
     CHAT = "chat"  # a message, or /send PATH, /quit
+    FILE = "file"  # a y/N answer to "Receive file NAME (SIZE) from PEER?" (--files ask)
 
 
 def human_command(line: str, expecting: Expecting) -> Command | None:
@@ -157,6 +180,8 @@ def human_command(line: str, expecting: Expecting) -> Command | None:
         return SubmitResponse(text)
     if expecting is Expecting.SAS:
         return ConfirmSas() if text.lower() in ("y", "yes") else RejectSas()
+    if expecting is Expecting.FILE:
+        return AcceptFile() if text.lower() in ("y", "yes") else RefuseFile()
     return SendText(line.rstrip("\r\n"))
 
 
@@ -319,6 +344,12 @@ class HumanSink:
 
     def _on_file_sent(self, *, name: str, size: int, **_: Any) -> None:
         say(f"Sent {shown(name)} ({size} bytes): the peer has it, checked.")
+
+    def _on_file_offer(self, *, name: str, size: int, **fields: Any) -> None:
+        say(file_question(name, size, str(fields.get("from", ""))))
+
+    def _on_file_refused(self, *, name: str, by: str, **fields: Any) -> None:
+        say(file_refusal(name, by, str(fields.get("from", ""))))
 
     def _on_error(self, *, message: str, **_: Any) -> None:
         say(f"error: {shown(message, limit=400)}", err=True)

@@ -39,6 +39,7 @@ import click
 from didlink import chat_ui
 from didlink.chat_ui import ChatScreen
 from didlink.errors import UserError
+from didlink.file_policy import files_policy
 from didlink.history import HistoryLog, history_requested
 from didlink.jsonl import (
     BadCommand,
@@ -172,6 +173,7 @@ async def _serve(
         history=HistoryLog(profile=profile, key=key, on_error=sink.warn)
         if history_requested()
         else None,
+        files=files_policy(),
     )
     pump = asyncio.create_task(_pump(node, jsonl=jsonl, sink=sink))
     peer = Peer(role=role, ice=ice_from_env())

@@ -57,13 +57,16 @@ from typing import Any, TypeVar
 
 from didlink.delivery import RECEIPT_BATCH, Delivery
 from didlink.early_handshake import EarlyHandshake
+from didlink.file_policy import FilePolicy
 from didlink.history import HistoryLog
 from didlink.jsonl import (
+    AcceptFile,
     Command,
     ConfirmSas,
     EventSink,
     Expecting,
     Quit,
+    RefuseFile,
     RejectSas,
     SendFile,
     SendText,
@@ -112,7 +115,7 @@ from messaging.channel import (
     SecureChannel,
 )
 from messaging.errors import MessagingError, RemoteProtocolError
-from messaging.frames import FileAck, FileChunk, FileOffer, Text
+from messaging.frames import FileAck, FileChunk, FileError, FileOffer, Text
 from messaging.sas_gate import SasGate
 from transport import Flag, Peer, TransportError
 
@@ -148,8 +151,10 @@ class Node:
         timeouts: Timeouts,
         history: HistoryLog | None = None,
         store: Store | None = None,
+        files: FilePolicy = FilePolicy.ACCEPT,
     ) -> None:
         self._key = key
+        self._files = files  # --files: what to do with the files the peer offers
         self._sink = sink
         self.timeouts = timeouts
         self.downloads = profile.path / "downloads"
@@ -229,6 +234,14 @@ class Node:
             self.error("the session is closing: nothing more can be sent")
         elif isinstance(command, SendText | SendFile):
             self._outgoing.give(command)
+        elif isinstance(command, AcceptFile | RefuseFile):
+            refused = (
+                "no file offer is waiting for an answer"
+                if self._transfers is None
+                else self._transfers.answer(command.id, accept=isinstance(command, AcceptFile))
+            )
+            if refused is not None:
+                self.error(refused)
 
     def bind_peer(self, peer_did: str) -> None:
         """The peer is known: open the persistent outbox; texts typed so far move into it."""
@@ -399,6 +412,8 @@ class Node:
             kick=self._kick_writer,
             progressed=self._progressed.set,
             states=self._states,
+            policy=self._files,
+            asking=self._asking_files,
         )
         self._tasks = [
             asyncio.create_task(self._read_loop()),
@@ -423,7 +438,7 @@ class Node:
         if not self._mark_verified():
             return
         self._delivery.send_pending()  # unacknowledged messages, older sessions' first
-        self._transfers_now().resume_outgoing()  # files a previous session did not finish
+        self._transfers_now().start()  # tidy partial files; resume what was not finished
         self._outgoing.release()  # what was given before: texts, files
 
     def _mark_verified(self) -> bool:
@@ -628,6 +643,15 @@ class Node:
             self._transfers_now().on_data(message)
         elif isinstance(message, FileAck):
             self._transfers_now().on_ack(message)
+        elif isinstance(message, FileError):
+            self._transfers_now().on_file_error(message)
+
+    def _asking_files(self, asking: bool) -> None:
+        """A typed line answers the file question while one waits (--files ask, line mode)."""
+        if asking and self.expecting is Expecting.CHAT:
+            self.expecting = Expecting.FILE
+        elif not asking and self.expecting is Expecting.FILE:
+            self.expecting = Expecting.CHAT
 
     # -- the end -----------------------------------------------------------------------------
 

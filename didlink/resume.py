@@ -14,12 +14,20 @@ file id, the peer's DID, the direction and a time are in clear.
   A re-offer of a known id resumes from the bytes in the part file (re-hashed: the hash of those
   bytes is the starting state of the final SHA-256 check); a re-offer of a file already saved
   is acknowledged at once, so a sender that missed our last ack does not send it twice.
+
+A row is keyed by (direction, file id) (schema 3): an offer from the peer that reuses the id of
+a file we send touches only the `in` row of that id, never our `out` row (issue 26).
+
+Limits on what a peer leaves behind (specs/store.md "Transfers kept"): `incoming_rows` lists a
+peer's `in` rows (newest first) so that the session keeps at most a budget of partial files per
+peer (count and bytes) and a bounded number of rows of saved files; `expired` lists the `in`
+rows of every peer not updated since a time, which the session deletes with their part files.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from didlink.sealing import Sealer
@@ -50,6 +58,15 @@ class IncomingState:
     saved: str | None  # the saved path once the file arrived complete
 
 
+@dataclass(frozen=True)
+class IncomingRow:
+    """One `in` row as the limits see it: its id, when it was last updated, whether saved."""
+
+    file_id: bytes
+    updated_at: str
+    saved: bool
+
+
 class TransferStates:
     """The `transfers` table of one profile, sealed."""
 
@@ -59,11 +76,10 @@ class TransferStates:
 
     def _put(self, file_id: bytes, peer_did: str, direction: str, value: dict[str, object]) -> None:
         sealed = self._sealer.seal(canonical.encode(value), context=_CONTEXT + file_id)
-        stamp = datetime.now(UTC).isoformat(timespec="microseconds")
         self._db.execute(
             "INSERT OR REPLACE INTO transfers (file_id, peer_did, direction, updated_at, sealed)"
             " VALUES (?, ?, ?, ?, ?)",
-            (file_id, peer_did, direction, stamp, sealed),
+            (file_id, peer_did, direction, _stamp(datetime.now(UTC)), sealed),
         )
 
     def _get(self, file_id: bytes, direction: str) -> tuple[str, dict[str, object]] | None:
@@ -81,8 +97,16 @@ class TransferStates:
             raise DamagedStore("a file transfer record does not belong where it is stored")
         return value
 
-    def forget(self, file_id: bytes) -> None:
-        self._db.execute("DELETE FROM transfers WHERE file_id = ?", (file_id,))
+    def forget_outgoing(self, file_id: bytes) -> None:
+        self._forget("out", file_id)
+
+    def forget_incoming(self, file_id: bytes) -> None:
+        self._forget("in", file_id)
+
+    def _forget(self, direction: str, file_id: bytes) -> None:
+        self._db.execute(
+            "DELETE FROM transfers WHERE direction = ? AND file_id = ?", (direction, file_id)
+        )
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -134,3 +158,36 @@ class TransferStates:
         except ValueError:
             raise DamagedStore("a file transfer record is incomplete") from None
         return IncomingState(peer_did, offer, saved if isinstance(saved, str) else None)
+
+    def touch_incoming(self, file_id: bytes, *, now: datetime | None = None) -> None:
+        """The incoming transfer was active at `now`: its age limit counts from then."""
+        self._db.execute(
+            "UPDATE transfers SET updated_at = ? WHERE direction = 'in' AND file_id = ?",
+            (_stamp(now or datetime.now(UTC)), file_id),
+        )
+
+    def incoming_rows(self, peer_did: str) -> list[IncomingRow]:
+        """The `in` rows of `peer_did`, the most recently updated first."""
+        rows = self._db.execute(
+            "SELECT file_id, updated_at, sealed FROM transfers"
+            " WHERE peer_did = ? AND direction = 'in' ORDER BY updated_at DESC",
+            (peer_did,),
+        ).fetchall()
+        found = []
+        for file_id, updated_at, sealed in rows:
+            value = self._open(bytes(file_id), bytes(sealed), peer_did)
+            found.append(IncomingRow(bytes(file_id), str(updated_at), "saved" in value))
+        return found
+
+    def expired(self, *, now: datetime, max_age: timedelta) -> list[bytes]:
+        """The ids of the `in` rows (any peer) not updated since `now - max_age`."""
+        rows = self._db.execute(
+            "SELECT file_id FROM transfers WHERE direction = 'in' AND updated_at < ?",
+            (_stamp(now - max_age),),
+        ).fetchall()
+        return [bytes(row[0]) for row in rows]
+
+
+def _stamp(when: datetime) -> str:
+    """A row's time: UTC, ISO 8601 to the microsecond (so that text order is time order)."""
+    return when.astimezone(UTC).isoformat(timespec="microseconds")

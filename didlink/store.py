@@ -35,7 +35,7 @@ from didlink.names import check_name, look_alike, looks_like_did
 from identity.contact import Contact, Verification
 from identity.did_key import ed25519_public_key
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 BUSY_TIMEOUT_S = 10.0
 MAX_INVITATION_ID = 64
 MIN_DID_PREFIX = len("did:key:z6Mk") + 4
@@ -122,6 +122,25 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " SELECT did, name, verification, first_seen, last_seen FROM contacts",
         "DROP TABLE contacts",
         "ALTER TABLE contacts_v3 RENAME TO contacts",
+    ),
+    # 3 -> 4: a transfer's state is keyed by (direction, file id), so a file a peer offers us
+    # can never replace the state of a file we send under the same id (issue 26).
+    (
+        """
+        CREATE TABLE transfers_4 (
+            direction  TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+            file_id    BLOB NOT NULL,
+            peer_did   TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            sealed     BLOB NOT NULL,
+            PRIMARY KEY (direction, file_id)
+        ) STRICT
+        """,
+        "INSERT INTO transfers_4 (direction, file_id, peer_did, updated_at, sealed)"
+        " SELECT direction, file_id, peer_did, updated_at, sealed FROM transfers",
+        "DROP TABLE transfers",
+        "ALTER TABLE transfers_4 RENAME TO transfers",
+        "CREATE INDEX transfers_by_peer ON transfers (peer_did, direction, updated_at)",
     ),
 )
 

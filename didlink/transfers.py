@@ -21,28 +21,65 @@ before the offer leaves and forgets it at the final ack; at the next verified se
 `resume_outgoing` offers each unfinished file again under its id, waits for that first ack and
 sends from its `next_offset`. The receiver keeps its part file when the session ends, re-hashes
 it on the re-offer, and acknowledges a file it already saved without taking it twice.
+
+The sender sends no chunk before that first ack (the receiver may be asking its user), and
+stops at a `FileError` (refused by the receiver's user or policy: `file_refused`; it could not
+take the file: `error`); at most `MAX_INCOMING_FILES` of its files are offered at once, so a
+batch of files does not run into the receiver's cap.
+
+Limits on the receiving side (issue 26; didlink/file_limits.py): every offer is counted by the
+session's `OfferRate` before anything else; at most `MAX_INCOMING_FILES` files (asked or in
+progress) at once; the bytes a file still expects are reserved in the folder's `DiskSpace`;
+the `--files` policy (didlink/file_policy.py) refuses, asks or accepts a new file. Whatever is
+refused or fails is answered with a `FileError` and reported (`file_refused` / `error`); no
+OSError or refusal ends the session. `tidy` (at the session's start and end) deletes the `in`
+rows and part files older than `PARTIAL_MAX_AGE` and this peer's partial files beyond its
+budget (`MAX_PARTIAL_FILES_PER_PEER`, `MAX_PARTIAL_BYTES_PER_PEER`), and keeps the rows of at
+most `MAX_SAVED_ROWS_PER_PEER` saved files per peer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import os
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from didlink.display import shown
 from didlink.errors import UserError
-from didlink.files import FileTransferError, IncomingFile, OutgoingFile
+from didlink.file_limits import DiskSpace, OfferRate, space_for
+from didlink.file_policy import FilePolicy
+from didlink.files import (
+    PART_PREFIX,
+    PART_SUFFIX,
+    FileTransferError,
+    IncomingFile,
+    OutgoingFile,
+    part_path,
+)
 from didlink.resume import OutgoingState, TransferStates
 from messaging.channel import ChannelState, SecureChannel
 from messaging.errors import MessagingError
-from messaging.frames import FileAck, FileChunk, FileOffer
+from messaging.frames import FileAck, FileChunk, FileError, FileOffer
 
 CHUNKS_PER_ROUND = 3  # one frame: three data-channel messages (files.CHUNK_SIZE)
-MAX_INCOMING_FILES = 8  # files a peer may have in progress towards us at once
+MAX_INCOMING_FILES = 8  # files a peer may have asked or in progress towards us at once
 RESUME_TIMEOUT = 30.0  # seconds a resumed offer waits for the receiver's first ack
+MAX_PARTIAL_FILES_PER_PEER = 8  # partial files kept for resume, per peer
+MAX_PARTIAL_BYTES_PER_PEER = 4 * 1024**3  # their bytes on disk, per peer
+MAX_SAVED_ROWS_PER_PEER = 256  # rows of saved files (to answer a re-offer), per peer
+MAX_ENDED_REMEMBERED = 4096  # ids of ended incoming files whose late chunks are ignored
+PARTIAL_MAX_AGE = timedelta(days=7)  # an `in` row and its part file untouched this long go
 
 Emit = Callable[..., None]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 class Transfers:
@@ -59,6 +96,11 @@ class Transfers:
         kick: Callable[[], None],
         progressed: Callable[[], None],
         states: TransferStates | None = None,
+        policy: FilePolicy = FilePolicy.ACCEPT,
+        asking: Callable[[bool], None] | None = None,
+        space: DiskSpace | None = None,
+        rate: OfferRate | None = None,
+        now: Callable[[], datetime] = _now,
     ) -> None:
         self._channel = channel
         self._states = states
@@ -69,10 +111,19 @@ class Transfers:
         self._flush = flush
         self._kick = kick
         self._progressed = progressed
+        self._policy = policy
+        self._asking_changed = asking
+        self._space = space_for(downloads) if space is None else space
+        self._rate = OfferRate(peer_did) if rate is None else rate
+        self._now = now
         self._incoming: dict[bytes, IncomingFile | None] = {}  # None: finished or given up
+        self._asking: dict[bytes, FileOffer] = {}  # offers waiting for our user (--files ask)
+        self._offered: set[bytes] = set()  # ids the peer offered in this session
+        self._ended: collections.deque[bytes] = collections.deque()  # `_over`, oldest first
         self._outgoing: dict[bytes, OutgoingFile] = {}  # sent, waiting for the peer's ack
         self._tasks: set[asyncio.Task[None]] = set()
         self._rehashing: dict[bytes, asyncio.Task[None]] = {}  # resumed part files being read
+        self._offering = asyncio.Semaphore(MAX_INCOMING_FILES)  # our files offered at once
 
     @property
     def pending(self) -> bool:
@@ -82,6 +133,14 @@ class Transfers:
     @property
     def unacknowledged(self) -> bool:
         return bool(self._outgoing)
+
+    def start(self) -> None:
+        """The session is verified: tidy what earlier sessions left, resume our files."""
+        try:
+            self.tidy()
+        except (OSError, UserError) as exc:  # a damaged row: said, and the session goes on
+            self._emit("error", message=f"cannot tidy the partial files: {exc}")
+        self.resume_outgoing()
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -105,7 +164,7 @@ class Transfers:
             try:
                 outgoing = OutgoingFile(state.path, file_id=state.file_id, hash_now=False)
             except UserError as exc:
-                self._states.forget(state.file_id)
+                self._states.forget_outgoing(state.file_id)
                 self._emit("error", message=f"cannot resume sending a file: {exc}")
                 continue
             self.send(outgoing, resume=state)
@@ -123,35 +182,49 @@ class Transfers:
                         sha256,
                     )
                 )
-            point: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-            if resume is not None:
-                self._resume_points[outgoing.file_id] = point
-            self._channel.send(outgoing.offer())
-            self._outgoing[outgoing.file_id] = outgoing
-            if resume is not None:
-                await self._flush()
-                async with asyncio.timeout(RESUME_TIMEOUT):
-                    offset = await point
-                if outgoing.file_id not in self._outgoing:  # the peer had it all already
-                    return
-                outgoing.seek(offset)
-            while not outgoing.done and self._channel.state is ChannelState.OPEN:
-                for chunk in outgoing.next_chunks(CHUNKS_PER_ROUND):
-                    self._channel.send(chunk)
-                await self._flush()
-                if outgoing.size and outgoing.progress.due(outgoing.offset):
-                    self._emit(
-                        "progress", id=outgoing.id, bytes=outgoing.offset, total=outgoing.size
-                    )
+            async with self._offering:
+                await self._offer_and_send(outgoing, resume=resume)
         except (FileTransferError, UserError, MessagingError) as exc:
             self._emit("error", message=str(exc))
             self._outgoing.pop(outgoing.file_id, None)
-        except TimeoutError:
+        except TimeoutError:  # (an OSError too: before the clause below)
             self._emit("error", message=f"{outgoing.name}: the peer did not answer the resume")
+            self._outgoing.pop(outgoing.file_id, None)
+        except OSError as exc:  # the file could not be read any more (a disk, a network share)
+            self._emit("error", message=f"cannot read {outgoing.path}: {exc.strerror or exc}")
             self._outgoing.pop(outgoing.file_id, None)
         finally:
             self._resume_points.pop(outgoing.file_id, None)
             outgoing.close()
+
+    async def _offer_and_send(
+        self, outgoing: OutgoingFile, *, resume: OutgoingState | None
+    ) -> None:
+        """The offer, the receiver's first ack (where to start), then the chunks."""
+        file_id = outgoing.file_id
+        point: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._resume_points[file_id] = point
+        self._channel.send(outgoing.offer())
+        self._outgoing[file_id] = outgoing
+        await self._flush()
+        if resume is not None:  # the receiver answers at once (it re-reads its part file)
+            async with asyncio.timeout(RESUME_TIMEOUT):
+                offset = await point
+        else:  # a new file: its user may be asked first (--files ask); the session bounds it
+            offset = await point
+        if file_id not in self._outgoing:  # the peer had it all already, or refused it
+            return
+        outgoing.seek(offset)
+        while (
+            not outgoing.done
+            and self._channel.state is ChannelState.OPEN
+            and file_id in self._outgoing
+        ):
+            for chunk in outgoing.next_chunks(CHUNKS_PER_ROUND):
+                self._channel.send(chunk)
+            await self._flush()
+            if outgoing.size and outgoing.progress.due(outgoing.offset):
+                self._emit("progress", id=outgoing.id, bytes=outgoing.offset, total=outgoing.size)
 
     async def _hashed(self, outgoing: OutgoingFile, resume: OutgoingState | None) -> bytes:
         """The file's SHA-256, read in a thread (gigabytes take seconds; the session goes on
@@ -172,7 +245,7 @@ class Transfers:
 
     def _forget_state(self, outgoing: OutgoingFile) -> None:
         if self._states is not None:
-            self._states.forget(outgoing.file_id)
+            self._states.forget_outgoing(outgoing.file_id)
 
     def on_ack(self, ack: FileAck) -> None:
         outgoing = self._outgoing.get(ack.file_id)
@@ -184,8 +257,7 @@ class Transfers:
         if ack.next_offset < outgoing.size:
             return
         del self._outgoing[ack.file_id]
-        if self._states is not None:
-            self._states.forget(ack.file_id)
+        self._forget_state(outgoing)
         self._progressed()
         self._emit(
             "file_sent",
@@ -195,46 +267,110 @@ class Transfers:
             sha256=outgoing.sha256.hex(),
         )
 
+    def on_file_error(self, message: FileError) -> None:
+        """The peer refused our file, or could not take it: stop sending it and forget it."""
+        outgoing = self._outgoing.pop(message.file_id, None)
+        if outgoing is None:
+            return  # not a file we are sending (any more)
+        point = self._resume_points.pop(message.file_id, None)
+        if point is not None and not point.done():
+            point.set_result(0)  # the task sees the file gone and ends
+        self._forget_state(outgoing)
+        self._progressed()
+        if message.code == "refused":
+            self._emit(
+                "file_refused",
+                id=outgoing.id,
+                name=outgoing.name,
+                size=outgoing.size,
+                by="peer",
+                **{"from": self._peer_did},
+            )
+        else:
+            reason = shown(message.reason) if message.reason else "no reason given"
+            self._emit("error", message=f"{outgoing.name} was not received by the peer: {reason}")
+
     # -- receiving ---------------------------------------------------------------------------
 
     def on_data(self, message: FileOffer | FileChunk) -> None:
-        """A received offer or chunk; a broken transfer becomes an `error` event."""
+        """A received offer or chunk; a broken transfer becomes an `error` event (and the peer
+        is told with a `FileError`), never the end of the session."""
         try:
             self._receive(message)
         except FileTransferError as exc:
             self._give_up(message.file_id, exc)
+        except OSError as exc:  # every file operation should have said it; never the session
+            failed = FileTransferError(
+                f"file error: {exc.strerror or exc}", public="a disk error on the receiver"
+            )
+            self._give_up(message.file_id, failed)
 
-    def _give_up(self, file_id: bytes, exc: FileTransferError) -> None:
-        """A broken incoming transfer: `error`, its part file deleted, the rest ignored."""
+    def _give_up(
+        self, file_id: bytes, exc: FileTransferError, *, forget: bool = False, tell: bool = False
+    ) -> None:
+        """A broken incoming transfer: `error`, its part file deleted (its state too if it was
+        open, or `forget`), the rest ignored, the peer told once (`FileError` "failed") if it
+        offered this file in this session and the file was not already over (or `tell`)."""
         self._emit("error", message=str(exc))
+        over = file_id in self._incoming and self._incoming[file_id] is None
         rehashing = self._rehashing.pop(file_id, None)
         if rehashing is not None and rehashing is not asyncio.current_task():
             rehashing.cancel()  # its thread ends at its next read of the closed file
+        asked = self._asking.pop(file_id, None)
+        if asked is not None:
+            self._asked()
         previous = self._incoming.get(file_id)
         if previous is not None:
             previous.abort()
-            if self._states is not None:
-                self._states.forget(file_id)
-        self._incoming[file_id] = None  # ignore the rest of this file
+        if (previous is not None or forget) and self._states is not None:
+            self._states.forget_incoming(file_id)
+        if file_id in self._offered and (tell or not over or asked is not None):
+            self._answer(FileError(file_id=file_id, code="failed", reason=exc.public))
+        self._over(file_id)  # ignore the rest of this file
+
+    def _over(self, file_id: bytes) -> None:
+        """The incoming file `file_id` is finished or given up: its later chunks are ignored.
+        Only the last MAX_ENDED_REMEMBERED such ids are remembered (a peer making offers
+        without end must not grow our memory without end); an older one's chunks are then
+        errors, and its re-offer a new offer."""
+        self._incoming[file_id] = None
+        self._ended.append(file_id)
+        while len(self._ended) > MAX_ENDED_REMEMBERED:
+            old = self._ended.popleft()
+            if old in self._incoming and self._incoming[old] is None:
+                del self._incoming[old]
+                self._offered.discard(old)
+
+    def _answer(self, message: FileAck | FileError) -> None:
+        """Send an answer to the peer's offer now; a session that ended meanwhile drops it."""
+        with contextlib.suppress(MessagingError):
+            self._channel.send(message)
+            self._kick()
+
+    def _asked(self) -> None:
+        if self._asking_changed is not None:
+            self._asking_changed(bool(self._asking))
+
+    def _in_progress(self) -> int:
+        return len(self._asking) + sum(f is not None for f in self._incoming.values())
 
     def _receive(self, message: FileOffer | FileChunk) -> None:
         if isinstance(message, FileOffer):
-            if message.file_id in self._incoming:
-                raise FileTransferError("the peer offered the same file twice")
-            if sum(f is not None for f in self._incoming.values()) >= MAX_INCOMING_FILES:
-                raise FileTransferError(
-                    f"refused {message.name!r}: the peer is already sending "
-                    f"{MAX_INCOMING_FILES} files"
-                )
-            found_incoming = self._open_offer(message)
-            if found_incoming is None:
-                return
-            self._answer_offer(found_incoming)
+            self._receive_offer(message)
             return
+        if message.file_id in self._asking:
+            raise FileTransferError(
+                f"the peer sent a chunk of {shown(self._asking[message.file_id].name)} before "
+                "it was accepted",
+                public="a chunk before the file was accepted",
+            )
         if message.file_id not in self._incoming:
             raise FileTransferError("the peer sent a chunk of a file it did not offer")
         if message.file_id in self._rehashing:
-            raise FileTransferError("the peer sent a chunk before the offset to resume from")
+            raise FileTransferError(
+                "the peer sent a chunk before the offset to resume from",
+                public="a chunk before the offset to resume from",
+            )
         found = self._incoming[message.file_id]
         if found is None:
             return  # a file we gave up on
@@ -244,6 +380,98 @@ class Transfers:
             self._emit("progress", id=incoming.id, bytes=incoming.received, total=incoming.size)
         if incoming.complete:
             self._finish(incoming)
+
+    def _receive_offer(self, offer: FileOffer) -> None:
+        """Count the offer, then refuse, ask about, resume or open it (module doc)."""
+        file_id, name = offer.file_id, shown(offer.name)
+        allowed = self._rate.allow()  # every offer counts, zero-byte ones too
+        if file_id in self._incoming or file_id in self._asking:
+            raise FileTransferError("the peer offered the same file twice")
+        self._offered.add(file_id)
+        if not allowed:
+            raise FileTransferError(
+                f"refused {name}: the peer offers files too fast", public="too many offers"
+            )
+        if self._in_progress() >= MAX_INCOMING_FILES:
+            raise FileTransferError(
+                f"refused {name}: the peer is already sending {MAX_INCOMING_FILES} files",
+                public=f"already {MAX_INCOMING_FILES} files in progress",
+            )
+        known = None if self._states is None else self._states.incoming(file_id)
+        if known is not None and (known.peer_did != self._peer_did or known.offer != offer):
+            raise FileTransferError("the peer offered a known file id with other contents")
+        if known is not None and known.saved is not None:  # it missed our last ack: again
+            self._over(file_id)
+            self._answer(FileAck(file_id=file_id, next_offset=offer.size))
+            return
+        if self._policy is FilePolicy.REFUSE:
+            if known is not None:  # a part file from an earlier session: not wanted now
+                self._drop_partial(file_id)
+            self._refuse(offer)
+            return
+        if known is not None:  # accepted in an earlier session: resumed, not asked again
+            self._resume_offer(offer)
+            return
+        if self._policy is FilePolicy.ASK:
+            self._asking[file_id] = offer
+            self._emit(
+                "file_offer",
+                **{"from": self._peer_did},
+                id=file_id.hex(),
+                name=offer.name,
+                size=offer.size,
+                sha256=offer.sha256.hex(),
+            )
+            self._asked()
+            return
+        self._open_new(offer)
+
+    def _open_new(self, offer: FileOffer) -> None:
+        incoming = IncomingFile(offer, self._downloads, space=self._space)
+        self._incoming[offer.file_id] = incoming
+        if self._states is not None:
+            self._states.save_incoming(self._peer_did, offer)
+        self._answer_offer(incoming)
+
+    def _refuse(self, offer: FileOffer) -> None:
+        """Our user (or `--files refuse`) does not want this file: the peer is told."""
+        self._over(offer.file_id)
+        self._answer(FileError(file_id=offer.file_id, code="refused"))
+        self._emit(
+            "file_refused",
+            id=offer.file_id.hex(),
+            name=offer.name,
+            size=offer.size,
+            by="us",
+            **{"from": self._peer_did},
+        )
+
+    def answer(self, file_id: str | None, *, accept: bool) -> str | None:
+        """Our user's answer to an offer (`file_id` in hex; None: the oldest one asked); a
+        sentence if there is no such question."""
+        if file_id is None:
+            if not self._asking:
+                return "no file offer is waiting for an answer"
+            key = next(iter(self._asking))
+        else:
+            try:
+                key = bytes.fromhex(file_id)
+            except ValueError:
+                return f"{shown(file_id)} is not a file id"
+            if key not in self._asking:
+                return f"no file offer {shown(file_id)} is waiting for an answer"
+        offer = self._asking.pop(key)
+        self._asked()
+        if not accept:
+            self._refuse(offer)
+            return None
+        try:
+            self._open_new(offer)
+        except FileTransferError as exc:
+            self._give_up(key, exc)
+        except OSError as exc:
+            self._give_up(key, FileTransferError(f"file error: {exc.strerror or exc}"))
+        return None
 
     def _answer_offer(self, incoming: IncomingFile) -> None:
         """Where to start (0: a new file, see the module doc), or the file is already whole."""
@@ -273,8 +501,13 @@ class Transfers:
 
     def _finish(self, incoming: IncomingFile) -> None:
         """All the bytes arrived: check the hash, save the file, acknowledge it, `file`."""
-        self._incoming[incoming.offer.file_id] = None
-        path, ack = incoming.finish()
+        file_id = incoming.offer.file_id
+        self._over(file_id)
+        try:
+            path, ack = incoming.finish()
+        except FileTransferError as exc:  # the part file is gone: so is its state
+            self._give_up(file_id, exc, forget=True, tell=True)
+            return
         if self._states is not None:
             self._states.save_incoming(self._peer_did, incoming.offer, saved=str(path))
         self._channel.send(ack)
@@ -290,45 +523,97 @@ class Transfers:
             path=str(path),
         )
 
-    def _open_offer(self, offer: FileOffer) -> IncomingFile | None:
-        """A new or resumed incoming file; None if we saved this file in an earlier session."""
-        known = None if self._states is None else self._states.incoming(offer.file_id)
-        if known is None:
-            incoming = IncomingFile(offer, self._downloads)
-            if self._states is not None:
-                self._states.save_incoming(self._peer_did, offer)
-        elif known.peer_did != self._peer_did or known.offer != offer:
-            self._incoming[offer.file_id] = None
-            raise FileTransferError("the peer offered a known file id with other contents")
-        elif known.saved is not None:  # the sender missed our last ack: say it again
-            self._incoming[offer.file_id] = None
-            self._channel.send(FileAck(file_id=offer.file_id, next_offset=offer.size))
-            self._kick()
-            return None
-        else:  # answered once its part file is re-hashed
-            incoming = IncomingFile(offer, self._downloads, resume=True)
-            self._incoming[offer.file_id] = incoming
-            task = asyncio.create_task(self._resume_incoming(incoming))
-            self._rehashing[offer.file_id] = task
-            task.add_done_callback(lambda done: self._rehashing.pop(offer.file_id, None))
-            return None
+    def _resume_offer(self, offer: FileOffer) -> None:
+        """A file accepted in an earlier session: its part file is re-opened and re-hashed (in a
+        worker thread), then the offer is answered with the offset to resume from."""
+        incoming = IncomingFile(offer, self._downloads, space=self._space, resume=True)
         self._incoming[offer.file_id] = incoming
-        return incoming
+        if self._states is not None:
+            self._states.touch_incoming(offer.file_id)
+        task = asyncio.create_task(self._resume_incoming(incoming))
+        self._rehashing[offer.file_id] = task
+        task.add_done_callback(lambda done: self._rehashing.pop(offer.file_id, None))
+
+    # -- what is kept between sessions -------------------------------------------------------
+
+    def _drop_partial(self, file_id: bytes) -> None:
+        if self._states is not None:
+            self._states.forget_incoming(file_id)
+        with contextlib.suppress(OSError):
+            part_path(self._downloads, file_id).unlink()
+
+    def tidy(self) -> None:
+        """Delete the `in` rows (any peer) and part files older than PARTIAL_MAX_AGE, then this
+        peer's partial files beyond its budget and its oldest rows of saved files."""
+        now = self._now()
+        busy = {file_id for file_id, found in self._incoming.items() if found is not None}
+        if self._states is not None:
+            for file_id in self._states.expired(now=now, max_age=PARTIAL_MAX_AGE):
+                if file_id not in busy:
+                    self._drop_partial(file_id)
+        self._drop_old_parts(now, busy)
+        if self._states is None:
+            return
+        count = held = saved = 0
+        for row in self._states.incoming_rows(self._peer_did):
+            if row.file_id in busy:
+                continue
+            if row.saved:
+                saved += 1
+                if saved > MAX_SAVED_ROWS_PER_PEER:
+                    self._states.forget_incoming(row.file_id)
+                continue
+            try:
+                size = part_path(self._downloads, row.file_id).stat().st_size
+            except OSError:
+                size = 0
+            if count < MAX_PARTIAL_FILES_PER_PEER and held + size <= MAX_PARTIAL_BYTES_PER_PEER:
+                count, held = count + 1, held + size
+            else:
+                self._drop_partial(row.file_id)
+
+    def _drop_old_parts(self, now: datetime, busy: set[bytes]) -> None:
+        """Part files no row keeps (a crash, a session without a store) older than the limit."""
+        cutoff = (now - PARTIAL_MAX_AGE).timestamp()
+        try:
+            entries = list(os.scandir(self._downloads))
+        except OSError:
+            return
+        for entry in entries:
+            name = entry.name
+            if not (name.startswith(PART_PREFIX) and name.endswith(PART_SUFFIX)):
+                continue
+            try:
+                file_id = bytes.fromhex(name[len(PART_PREFIX) : -len(PART_SUFFIX)])
+                if file_id in busy or entry.stat(follow_symlinks=False).st_mtime >= cutoff:
+                    continue
+                if self._states is not None and self._states.incoming(file_id) is not None:
+                    continue  # its row is younger: it waits to be resumed
+                os.unlink(entry.path)
+            except (ValueError, OSError):
+                continue
 
     # -- the end -----------------------------------------------------------------------------
 
     async def stop(self) -> None:
-        """Stop sending; keep partial downloads to resume (with `states`), else delete them."""
+        """Stop sending; keep partial downloads to resume (with `states`, within this peer's
+        budget), else delete them."""
         tasks = [*self._tasks, *self._rehashing.values()]
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        for incoming in self._incoming.values():
+        for file_id, incoming in self._incoming.items():
             if incoming is None:
                 continue
             if self._states is not None:
                 incoming.close()
+                with contextlib.suppress(Exception):
+                    self._states.touch_incoming(file_id)
             else:
                 incoming.abort()
+        self._incoming = dict.fromkeys(self._incoming)
+        self._asking.clear()
+        with contextlib.suppress(Exception):  # never let the tidying hide the session's end
+            self.tidy()

@@ -157,6 +157,21 @@ class FileAck(_Message):
     next_offset: Annotated[int, Field(ge=0, le=MAX_FILE_SIZE)]
 
 
+class FileError(_Message):
+    """The receiver will not take (`refused`) or could not take (`failed`) the file `file_id`
+    the sender offered; the sender stops sending it and forgets it (specs/frames.md s.3)."""
+
+    type: Literal["file_error"] = "file_error"
+    file_id: FileId
+    code: Literal["refused", "failed"]
+    reason: str = ""
+
+    @field_validator("reason")
+    @classmethod
+    def _limit(cls, value: str) -> str:
+        return _utf8_at_most(value, MAX_REASON_BYTES, "the file error reason")
+
+
 class Close(_Message):
     """The sender ends the conversation; nothing follows it."""
 
@@ -175,7 +190,7 @@ class SasConfirm(_Message):
     type: Literal["sas_confirm"] = "sas_confirm"
 
 
-Message = Hello | Text | Receipt | FileOffer | FileChunk | FileAck | Close | SasConfirm
+Message = Hello | Text | Receipt | FileOffer | FileChunk | FileAck | FileError | Close | SasConfirm
 _MESSAGE: TypeAdapter[Message] = TypeAdapter(Annotated[Message, Field(discriminator="type")])
 _MODELS: dict[str, type[Message]] = {  # each `type` value -> its model
     kind.model_fields["type"].default: kind for kind in Message.__args__

@@ -15,10 +15,12 @@ from didlink import chat_ui
 from didlink.chat_ui import ChatScreen, human_size, progress_bar, sas_lines, short_did
 from didlink.display import is_unsafe
 from didlink.jsonl import (
+    AcceptFile,
     Command,
     ConfirmSas,
     Expecting,
     Quit,
+    RefuseFile,
     RejectSas,
     SendFile,
     SendText,
@@ -252,3 +254,23 @@ def test_a_multi_line_message_continues_behind_a_prefix(capsys: pytest.CaptureFi
         "  \u2502 [12:03] you: two",
         "  \u2502 three",
     ]
+
+
+def test_a_file_offer_is_asked_in_the_prompt(capsys: pytest.CaptureFixture[str]) -> None:
+    screen = _screen()
+    node = FakeNode()
+    screen._node = node
+    screen.emit(
+        "file_offer", id="ab", name="photo.jpg", size=2_500_000, sha256="0", **{"from": BOB}
+    )
+    screen.emit("file_offer", id="cd", name="x\u202e.txt", size=1, sha256="0", **{"from": CAROL})
+    out = capsys.readouterr().out
+    assert "[12:03] Receive file photo.jpg (2.5 MB) from Bob? [y/N]" in out
+    assert "x\\u202e.txt" in out  # the peer's name is shown, never obeyed
+    node.expecting = Expecting.FILE
+    assert screen.prompt_text() == "Receive file photo.jpg (2.5 MB) from Bob? [y/N] "
+    assert screen.command_for("y", Expecting.FILE) == AcceptFile()
+    assert screen.prompt_text().startswith("Receive file x\\u202e.txt (1 B) from did:key:")
+    assert screen.command_for("n", Expecting.FILE) == RefuseFile()
+    screen.emit("file_refused", id="ab", name="photo.jpg", size=1, by="peer", **{"from": BOB})
+    assert "[12:03] Bob refused photo.jpg" in capsys.readouterr().out

@@ -18,6 +18,7 @@ from messaging.frames import (
     Envelope,
     FileAck,
     FileChunk,
+    FileError,
     FileOffer,
     FrameError,
     Hello,
@@ -88,6 +89,12 @@ messages = st.one_of(
         FileChunk, file_id=file_ids, offset=offsets, data=st.binary(min_size=1, max_size=300)
     ),
     st.builds(FileAck, file_id=file_ids, next_offset=offsets),
+    st.builds(
+        FileError,
+        file_id=file_ids,
+        code=st.sampled_from(["refused", "failed"]),
+        reason=st.text(max_size=50),
+    ),
     st.builds(Close, reason=st.text(max_size=50)),
 )
 envelope_lists = st.lists(

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from didlink.display import is_unsafe, json_safe
 from didlink.jsonl import (
     LINES_PER_TURN,
+    AcceptFile,
     BadCommand,
     ConfirmSas,
     Expecting,
@@ -22,6 +23,7 @@ from didlink.jsonl import (
     JsonlSink,
     LineReader,
     Quit,
+    RefuseFile,
     RejectSas,
     SendFile,
     SendText,
@@ -46,6 +48,8 @@ from tests.support.hostile_text import HOSTILE_TEXTS, assert_display_safe
         ('{"cmd":"send_file","path":"/tmp/x"}', SendFile("/tmp/x")),
         ('  {"cmd": "quit"}  ', Quit()),
         ('{"text":"é 🙂","cmd":"send"}', SendText("é 🙂")),
+        ('{"cmd":"accept_file","id":"ab"}', AcceptFile("ab")),
+        ('{"cmd":"refuse_file","id":"cd"}', RefuseFile("cd")),
     ],
 )
 def test_parse_command(line: str, command: object) -> None:
@@ -69,6 +73,8 @@ def test_parse_command(line: str, command: object) -> None:
         ('{"cmd":"quit","now":true}', "unknown fields"),
         ('{"cmd":"response"}', '"token"'),
         ('{"cmd":"send_file","path":null}', '"path"'),
+        ('{"cmd":"accept_file"}', '"id"'),
+        ('{"cmd":"refuse_file","id":"ab","why":"x"}', "unknown fields: why"),
         ('{"cmd":"send","text":"' + "x" * (1 << 20) + '"}', "at most"),
     ],
 )
@@ -91,6 +97,11 @@ def test_parse_command_refuses(line: str, needle: str) -> None:
         ("n", Expecting.SAS, RejectSas()),
         ("maybe", Expecting.SAS, RejectSas()),  # anything but yes is a no (y/N)
         ("  hello there ", Expecting.CHAT, SendText("  hello there ")),
+        ("y", Expecting.FILE, AcceptFile()),  # --files ask: the oldest question asked
+        ("Yes", Expecting.FILE, AcceptFile()),
+        ("no", Expecting.FILE, RefuseFile()),
+        ("", Expecting.FILE, None),
+        ("/quit", Expecting.FILE, Quit()),
     ],
 )
 def test_human_command(line: str, expecting: Expecting, command: object) -> None:
@@ -308,6 +319,12 @@ NODE_EVENTS: list[tuple[str, dict[str, object]]] = [
         {"from": "d", "id": "ab", "name": "n", "size": 1, "sha256": "00", "path": "/x/n"},
     ),
     ("file_sent", {"id": "ab", "name": "n", "size": 1, "sha256": "00"}),
+    (
+        "file_offer",
+        {"from": "d", "id": "ab", "name": "n", "size": 1, "sha256": "00"},
+    ),
+    ("file_refused", {"from": "d", "id": "ab", "name": "n", "size": 1, "by": "peer"}),
+    ("file_refused", {"from": "d", "id": "ab", "name": "n", "size": 1, "by": "us"}),
     ("error", {"message": "oops"}),
     ("closed", {"reason": "quit"}),
 ]
@@ -348,3 +365,16 @@ def test_line_mode_shows_hostile_texts_without_obeying_them(
     assert_display_safe(err)
     assert json.loads(out)["text"] == text  # exact, and inert on a terminal
     assert not any(is_unsafe(ch) for ch in out.rstrip("\n"))
+
+
+def test_a_file_offer_is_asked_with_the_peer_controlled_name_escaped(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sink = HumanSink()
+    sink.emit("file_offer", id="ab", name="big.bin", size=20_000_000, sha256="00", **{"from": "d"})
+    assert capsys.readouterr().out == "Receive file big.bin (20.0 MB) from d? [y/N]\n"
+    sink.emit("file_offer", id="ab", name="a\u2028b\u202e.txt", size=1, sha256="0", **{"from": "d"})
+    assert "a\\u2028b\\u202e.txt (1 B)" in capsys.readouterr().out
+    sink.emit("file_refused", id="ab", name="photo.jpg", size=1, by="peer", **{"from": "Bob"})
+    sink.emit("file_refused", id="ab", name="x\x1b[2J", size=1, by="us", **{"from": "Bob"})
+    assert capsys.readouterr().out == "Bob refused photo.jpg\nRefused x\\x1b[2J from Bob\n"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import sqlite3
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -19,11 +20,11 @@ import pytest
 from didlink.files import CHUNK_SIZE, IncomingFile, OutgoingFile
 from didlink.resume import TransferStates
 from didlink.sealing import Sealer
-from didlink.store import Store
+from didlink.store import MIGRATIONS, Store
 from didlink.transfers import Transfers
 from identity.keys import IdentityKey
 from messaging.channel import MessageReceived, SecureChannel
-from messaging.frames import FileAck, FileChunk, FileOffer
+from messaging.frames import FileAck, FileChunk, FileError, FileOffer
 from tests.support.loopback import ChannelPair
 
 pytestmark = pytest.mark.timeout(20)
@@ -83,6 +84,8 @@ class Session:
                             side.on_data(message)
                         elif isinstance(message, FileAck):
                             side.on_ack(message)
+                        elif isinstance(message, FileError):
+                            side.on_file_error(message)
 
     def named(self, side: str, name: str) -> list[dict[str, Any]]:
         return [fields for event, fields in self.events[side] if event == name]
@@ -106,7 +109,7 @@ async def test_interrupted_file_resumes_from_the_bytes_held(tmp_path: Path) -> N
     data = os.urandom(10 * CHUNK_SIZE + 123)
     source = tmp_path / "data.bin"
     source.write_bytes(data)
-    first = Session(tmp_path, stop_after_rounds=1)  # the offer and three chunks, then a cut
+    first = Session(tmp_path, stop_after_rounds=2)  # the offer and its ack, 3 chunks, a cut
     first.alice.send(OutgoingFile(source))
     await first.settle()
     await first.end()
@@ -157,7 +160,7 @@ async def test_a_reoffer_of_a_saved_file_is_acknowledged_not_taken_twice(tmp_pat
 async def test_a_changed_source_file_is_not_resumed(tmp_path: Path) -> None:
     source = tmp_path / "d.bin"
     source.write_bytes(os.urandom(8 * CHUNK_SIZE))
-    first = Session(tmp_path, stop_after_rounds=1)
+    first = Session(tmp_path, stop_after_rounds=2)  # the offer and its ack, 3 chunks
     first.alice.send(OutgoingFile(source))
     await first.settle()
     await first.end()
@@ -192,7 +195,7 @@ async def _interrupted(tmp_path: Path) -> tuple[bytes, Path]:
     data = os.urandom(6 * CHUNK_SIZE)
     source = tmp_path / "big.bin"
     source.write_bytes(data)
-    first = Session(tmp_path, stop_after_rounds=1)
+    first = Session(tmp_path, stop_after_rounds=2)  # the offer and its ack, 3 chunks
     first.alice.send(OutgoingFile(source))
     await first.settle()
     await first.end()
@@ -271,3 +274,55 @@ async def test_a_session_that_ends_during_the_rehash_keeps_the_part_file(
     assert not second.named("b", "error") and not second.bob._rehashing
     await second.end()
     assert list((tmp_path / "b-downloads").glob(".didlink-*.part"))  # kept for the next session
+
+
+async def test_an_offer_reusing_the_id_of_a_file_we_send_leaves_its_state_alone(
+    tmp_path: Path,
+) -> None:
+    """Issue 26: Bob offers Alice a file under the id of the file Alice is sending him. Her
+    state for that file is keyed by direction: it survives, and the transfer resumes."""
+    data, _source = await _interrupted(tmp_path)
+    second = Session(tmp_path)
+    assert second.alice._states is not None
+    [state] = second.alice._states.outgoing(BOB_KEY.did)
+    (tmp_path / "evil.bin").write_bytes(b"not what Alice sends")
+    same_id = OutgoingFile(tmp_path / "evil.bin", file_id=state.file_id)
+    second.alice.on_data(same_id.offer())  # Bob's file, under Alice's id
+    second.alice.on_data(FileChunk(file_id=state.file_id, offset=0, data=b"not what Alice sends"))
+    assert [f["name"] for f in second.named("a", "file")] == ["evil.bin"]
+    assert second.alice._states.outgoing(BOB_KEY.did) == [state]  # untouched
+    assert second.alice._states.incoming(state.file_id) is not None  # its own row
+    second.alice.resume_outgoing()
+    await second.settle()
+    [got] = second.named("b", "file")
+    assert Path(got["path"]).read_bytes() == data  # noqa: ASYNC240 - a test
+    assert second.alice._states.outgoing(BOB_KEY.did) == []  # forgotten at the final ack
+    assert second.alice._states.incoming(state.file_id) is not None  # the other direction stays
+    same_id.close()
+    await second.end()
+
+
+def test_schema_4_keeps_the_transfers_of_a_version_2_store(tmp_path: Path) -> None:
+    """The migration to (direction, file id) keys copies every row of the version 2 table."""
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    for statement in (*MIGRATIONS[0], *MIGRATIONS[1]):
+        db.execute(statement)
+    db.execute(
+        "INSERT INTO transfers (file_id, peer_did, direction, updated_at, sealed)"
+        " VALUES (?, 'did:key:z', 'out', '2026-01-01T00:00:00.000000+00:00', x'00')",
+        (bytes(16),),
+    )
+    db.execute("PRAGMA user_version = 2")
+    db.close()
+    store = Store(path)
+    assert store.schema_version == 4
+    rows = store.connection.execute("SELECT direction, file_id, peer_did FROM transfers").fetchall()
+    assert rows == [("out", bytes(16), "did:key:z")]
+    store.connection.execute(  # the same id in the other direction is another row now
+        "INSERT INTO transfers (file_id, peer_did, direction, updated_at, sealed)"
+        " VALUES (?, 'did:key:z', 'in', '2026-01-01T00:00:00.000000+00:00', x'00')",
+        (bytes(16),),
+    )
+    assert store.connection.execute("SELECT count(*) FROM transfers").fetchone()[0] == 2
+    store.close()

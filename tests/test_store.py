@@ -247,13 +247,13 @@ def test_persists_and_schema_version(tmp_path: Path) -> None:
     with Store(path) as first:
         first.add_contact(ALICE, name="Alice", now=T0)
         first.mark_invitation_used(b"i", now=T0)
-        assert first.schema_version == SCHEMA_VERSION == 3
+        assert first.schema_version == SCHEMA_VERSION == 4
     with Store(path) as second:
         assert [c.did for c in second.list_contacts()] == [ALICE]
         assert second.is_invitation_used(b"i")
     raw = sqlite3.connect(path)
     try:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     finally:
         raw.close()
@@ -266,7 +266,7 @@ def test_migrates_an_empty_version_0_database(tmp_path: Path) -> None:
     raw.commit()
     raw.close()
     with Store(path) as store:
-        assert store.schema_version == 3
+        assert store.schema_version == SCHEMA_VERSION
         store.add_contact(ALICE, now=T0)
 
 
@@ -284,7 +284,7 @@ def test_migrates_a_version_1_store_keeping_its_data(tmp_path: Path) -> None:
     raw.commit()
     raw.close()
     with Store(path) as store:
-        assert store.schema_version == 3
+        assert store.schema_version == SCHEMA_VERSION
         contact = store.get_contact(ALICE)
         assert contact is not None and contact.name == "Alice"
         assert contact.verification is Verification.SAS and contact.suggested_name is None
@@ -565,7 +565,7 @@ def test_migrates_a_version_2_store_to_suggested_names_and_the_suspect_state(
     raw.commit()
     raw.close()
     with Store(path) as store:
-        assert store.schema_version == 3
+        assert store.schema_version == SCHEMA_VERSION
         contact = store.find_contact("alice")
         assert contact.did == ALICE and contact.verification is Verification.SAFETY_NUMBER
         assert contact.suggested_name is None and contact.first_seen == T0

@@ -16,7 +16,7 @@ from didlink import files
 from didlink.files import CHUNK_SIZE, FileTransferError, OutgoingFile
 from didlink.transfers import MAX_INCOMING_FILES, Transfers
 from messaging.channel import MessageReceived
-from messaging.frames import FileAck, FileChunk, FileOffer
+from messaging.frames import FileAck, FileChunk, FileError, FileOffer
 from tests.support.loopback import ChannelPair
 
 pytestmark = pytest.mark.timeout(20)
@@ -54,19 +54,26 @@ SIDES: dict[int, tuple[Side, Side]] = {}
 
 
 def deliver(pair: ChannelPair) -> None:
-    """Pump the pair and hand file messages to the receiving side's Transfers."""
+    """Pump the pair and hand file messages to the receiving side's Transfers, until nothing
+    more moves (an offer's first ack comes back in the same call)."""
     alice, bob = SIDES[id(pair)]
-    pair.pump()
-    for side, events in ((bob, pair.b_events), (alice, pair.a_events)):
-        while events:
-            event = events.pop(0)
-            if isinstance(event, MessageReceived):
-                message = event.message
-                if isinstance(message, FileOffer | FileChunk):
-                    side.transfers.on_data(message)
-                elif isinstance(message, FileAck):
-                    side.transfers.on_ack(message)
-    pair.pump()
+    for _ in range(5):
+        pair.pump()
+        moved = False
+        for side, events in ((bob, pair.b_events), (alice, pair.a_events)):
+            while events:
+                moved = True
+                event = events.pop(0)
+                if isinstance(event, MessageReceived):
+                    message = event.message
+                    if isinstance(message, FileOffer | FileChunk):
+                        side.transfers.on_data(message)
+                    elif isinstance(message, FileAck):
+                        side.transfers.on_ack(message)
+                    elif isinstance(message, FileError):
+                        side.transfers.on_file_error(message)
+        if not moved:
+            return
 
 
 def make_pair(tmp_path: Path) -> tuple[Side, Side]:
@@ -105,7 +112,7 @@ async def test_a_file_each_way(tmp_path: Path) -> None:
     assert alice.named("file_sent")[0]["sha256"] == got["sha256"]
     assert bob.named("file_sent")[0]["size"] == len(data_ba)
     assert not alice.transfers.pending and not bob.transfers.pending
-    assert alice.flushes == 3  # 8 chunks, three per round: never the whole file queued at once
+    assert alice.flushes == 4  # the offer, then 8 chunks three per round: never the whole file
     sent_id = alice.named("file_sent")[0]["id"]
     sent = [p["bytes"] for p in alice.named("progress") if p["id"] == sent_id]
     assert sent == sorted(sent) and sent[-1] == len(data_ab)

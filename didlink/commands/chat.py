@@ -10,6 +10,7 @@ import click
 
 from didlink import live
 from didlink.commands.invite import parse_duration
+from didlink.file_policy import files_option
 from didlink.history import history_option
 
 
@@ -20,6 +21,7 @@ from didlink.history import history_option
 )
 @click.option("--jsonl", is_flag=True, help="JSON events out, JSON commands in.")
 @history_option
+@files_option
 def chat(contact: str, expires: str, jsonl: bool) -> None:
     """Reconnect to CONTACT (a DID, the start of one, or a petname): a reconnect token for them
     to `didlink accept`; a verified contact needs no new SAS."""

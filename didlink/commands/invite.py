@@ -16,6 +16,7 @@ import click
 from didlink import live
 from didlink.display import shown
 from didlink.errors import UserError
+from didlink.file_policy import files_option
 from didlink.history import history_option
 from didlink.output import print_json, print_qr, say
 from didlink.profile import Profile
@@ -58,6 +59,7 @@ def _now() -> int:
 @click.option("--json", "as_json", is_flag=True, help='Print {"token": ...} only.')
 @click.option("--jsonl", is_flag=True, help="Live: JSON events out, JSON commands in.")
 @history_option
+@files_option
 def invite(
     card: bool, label: str | None, expires: str | None, multi_use: bool, as_json: bool, jsonl: bool
 ) -> None:
@@ -165,6 +167,7 @@ def inspect(token: str, as_json: bool) -> None:
 )
 @click.option("--jsonl", is_flag=True, help="Live: JSON events out, JSON commands in.")
 @history_option
+@files_option
 def accept(token: str, as_json: bool, jsonl: bool) -> None:
     """Accept an invitation: a card saves a contact; a live or reconnect one connects."""
     decoded = decode_token(token)
