@@ -57,7 +57,7 @@ def contacts(ctx: click.Context, as_json: bool) -> None:
     for contact, name in zip(found, names, strict=True):
         state = contact.verification.value
         if contact.verification is Verification.SUSPECT:
-            state += " (a SAS was rejected: verify again before trusting it)"
+            state += " (a comparison failed: verify again before trusting it)"
         if contact.suggested_name:
             state += f'  suggests "{shown(contact.suggested_name)}"'
         say(f"{contact.did}  {name}{' ' * (column - width(name))}  {state}")
