@@ -13,6 +13,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+import click
 import platformdirs
 
 from didlink.errors import UserError
@@ -77,7 +78,25 @@ class Profile:
         keystore.read_did(self.keystore_path)  # NoIdentity / DamagedKeystore before prompting
         return keystore.unlock(self.keystore_path, get_passphrase())
 
-    def open_store(self) -> Store:
-        """The profile's local store (created on first use)."""
+    def open_store(self, *, check: bool = True) -> Store:
+        """The profile's local store: created with its schema if it does not exist (by `init`,
+        or the first command that needs it), else checked whole (`check`, specs/store.md).
+
+        A store created for a profile that already had an identity is said on stderr: either
+        the profile predates the store, or its store was deleted (never silently).
+        """
         self.ensure()
-        return Store(self.store_path)
+        had_identity = self.has_identity()
+        store = Store(self.store_path, check=check)
+        if store.created and had_identity:
+            click.echo(
+                f"note: there was no local store in {self.path}: a new, empty one was created",
+                err=True,
+            )
+        return store
+
+    def create_store(self) -> None:
+        """Make the local store of a new identity (`init`) if there is none yet."""
+        self.ensure()
+        if not os.path.lexists(self.store_path):  # (an existing one is checked when used)
+            Store(self.store_path).close()

@@ -1,8 +1,10 @@
 """The local store: one SQLite file in the profile for contacts and used invitation ids.
 
 Theory of operation (specs/store.md):
-- stdlib sqlite3, file created 0600 before SQLite opens it (its -wal / -shm files inherit the
-  mode), WAL journal with synchronous=NORMAL: a committed change survives the process being
+- stdlib sqlite3; the file is created whole (0600, with its schema) or refused if it exists
+  but is empty, headerless or damaged, and every SQLite error becomes a `StoreError` naming
+  the file and what to do (didlink/store_file.py). Its -wal / -shm files inherit the mode.
+  WAL journal with synchronous=NORMAL: a committed change survives the process being
   killed at any instant; an OS crash or power cut may roll back the last commits, never corrupt
   the file. (FULL cost one fsync per chat message on each side: 4x the latency, bench/.)
 - The schema version lives in `PRAGMA user_version`. `MIGRATIONS[i]` takes a database from
@@ -29,11 +31,20 @@ from pathlib import Path
 from types import TracebackType
 
 from didlink.errors import UserError
+from didlink.store_file import (
+    BUSY_TIMEOUT_S,
+    DamagedStore,
+    StoreBusy,
+    StoreConstraint,
+    StoreError,
+    check_existing,
+    connect,
+    create_new,
+)
 from identity.contact import Contact, Verification
 from identity.did_key import ed25519_public_key
 
 SCHEMA_VERSION = 2
-BUSY_TIMEOUT_S = 10.0
 MAX_NAME_LENGTH = 64
 MAX_INVITATION_ID = 64
 MIN_DID_PREFIX = len("did:key:z6Mk") + 4
@@ -106,8 +117,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
-class DamagedStore(UserError):
-    """The local store is not a readable didlink database."""
+__all__ = [
+    "BUSY_TIMEOUT_S",
+    "DamagedStore",
+    "Store",
+    "StoreBusy",
+    "StoreConstraint",
+    "StoreError",
+]
 
 
 def _timestamp(now: datetime) -> str:
@@ -150,47 +167,87 @@ def check_name(name: str) -> str:
     return name
 
 
-def _create_private_file(path: Path) -> None:
-    """Create `path` with mode 0600 if missing, and force 0600 if it exists with another mode."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE (take the write lock now) ... COMMIT, or ROLLBACK on any error."""
+    db.execute("BEGIN IMMEDIATE")
     try:
-        if os.fstat(fd).st_mode & 0o777 != 0o600:
-            os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
+        yield
+    except BaseException:
+        if db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _user_version(db: sqlite3.Connection) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Run the missing MIGRATIONS in one IMMEDIATE transaction (see the module docstring)."""
+    if _user_version(db) == SCHEMA_VERSION:
+        return
+    with _transaction(db):
+        version = _user_version(db)  # again, now that we hold the write lock
+        if version > SCHEMA_VERSION:
+            raise UserError(
+                f"the local store {path} was made by a newer didlink "
+                f"(schema {version}, this one knows {SCHEMA_VERSION})"
+            )
+        for step in range(version, SCHEMA_VERSION):
+            for statement in MIGRATIONS[step]:
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {step + 1}")
+
+
+def _make_private(path: Path) -> None:
+    """Force mode 0600 on the existing store file (something may have loosened it)."""
+    try:
+        if os.stat(path).st_mode & 0o777 != 0o600:
+            os.chmod(path, 0o600)
+    except OSError as exc:
+        raise StoreError(f"cannot open the local store {path}: {exc.strerror or exc}") from exc
 
 
 class Store:
-    """The profile's SQLite database. Use as a context manager or call `close()`."""
+    """The profile's SQLite database. Use as a context manager or call `close()`.
 
-    def __init__(self, path: Path) -> None:
+    A missing file is created with its schema (`created` is then True); an existing one must
+    be a whole, undamaged didlink store (`check`: read every page first, `PRAGMA quick_check`),
+    else `DamagedStore`; nothing is ever recreated over it (specs/store.md, "The file").
+    """
+
+    def __init__(self, path: Path, *, check: bool = True) -> None:
         self.path = Path(path)
+        self.created = False
+        if not os.path.lexists(self.path):
+            self.created = create_new(self.path, lambda db: _migrate(db, self.path))
+        check_existing(self.path)
+        _make_private(self.path)
+        self._db = connect(self.path)
         try:
-            _create_private_file(self.path)
-        except OSError as exc:
-            raise DamagedStore(
-                f"cannot open the local store {self.path}: {exc.strerror or exc}"
-            ) from exc
-        self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        try:
+            if check and not self.created:
+                problems = self._db.execute("PRAGMA quick_check(1)").fetchall()
+                if problems != [("ok",)]:
+                    detail = " ".join(str(problems[0][0]).split()) if problems else "no answer"
+                    raise DamagedStore(
+                        f"the local store {self.path} is damaged (SQLite's check: {detail}): "
+                        "restore it from a backup, or move it away and didlink starts a new, "
+                        "empty store (its contacts, outbox and history are then lost)"
+                    )
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.execute("PRAGMA foreign_keys = ON")
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
-            self._db.close()
-            raise DamagedStore(
-                f"the local store {self.path} is damaged or not a didlink database ({exc})"
-            ) from exc
+            self._db.execute("PRAGMA secure_delete = ON")  # deleted rows leave no bytes behind
+            _migrate(self._db, self.path)
         except BaseException:
-            self._db.close()
+            with contextlib.suppress(StoreError):
+                self._db.close()
             raise
 
     # --- lifecycle -------------------------------------------------------------------------
-
-    def _user_version(self) -> int:
-        row = self._db.execute("PRAGMA user_version").fetchone()
-        return int(row[0])
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -200,34 +257,12 @@ class Store:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         """BEGIN IMMEDIATE (take the write lock now) ... COMMIT, or ROLLBACK on any error."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(self._db):
             yield
-        except BaseException:
-            if self._db.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
-    def _migrate(self) -> None:
-        if self._user_version() == SCHEMA_VERSION:
-            return
-        with self.transaction():
-            version = self._user_version()  # again, now that we hold the write lock
-            if version > SCHEMA_VERSION:
-                raise UserError(
-                    f"the local store {self.path} was made by a newer didlink "
-                    f"(schema {version}, this one knows {SCHEMA_VERSION})"
-                )
-            for step in range(version, SCHEMA_VERSION):
-                for statement in MIGRATIONS[step]:
-                    self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version = {step + 1}")
 
     @property
     def schema_version(self) -> int:
-        return self._user_version()
+        return _user_version(self._db)
 
     def close(self) -> None:
         self._db.close()

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from didlink.profile import Profile
 from identity.invitation import Invitation, InvitationKind, Response
 from identity.keys import IdentityKey
 from identity.keystore import KdfParams, create_keystore, read_did
@@ -28,6 +29,7 @@ DAY = 86400
 def make_profile(home: Path, key: IdentityKey = ME) -> Path:
     home.mkdir(mode=0o700, parents=True)
     create_keystore(home / "keystore.json", key, PASSPHRASE, params=CHEAP_KDF)
+    Profile(home).create_store()  # as `didlink init` does
     return home
 
 

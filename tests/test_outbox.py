@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from didlink.outbox import Outbox, new_message_id
 from didlink.sealing import Sealer
-from didlink.store import DamagedStore, Store
+from didlink.store import DamagedStore, Store, StoreBusy
 from identity.keys import IdentityKey
 
 KEY = IdentityKey(seed=bytes(range(32)))
@@ -148,7 +148,7 @@ def test_a_failed_flush_keeps_the_received_ids(tmp_path: Path) -> None:
     blocker = sqlite3.connect(tmp_path / "store.sqlite3", timeout=0)
     blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock
     store.connection.execute("PRAGMA busy_timeout = 0")
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(StoreBusy, match="locked by another process"):
         outbox.flush()
     assert outbox.unwritten == 2 and outbox.seen(ALICE, mid)
     blocker.rollback()

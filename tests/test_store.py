@@ -20,7 +20,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 import didlink.store as module
 from didlink.errors import UserError
 from didlink.profile import Profile
-from didlink.store import SCHEMA_VERSION, DamagedStore, Store
+from didlink.store import SCHEMA_VERSION, DamagedStore, Store, StoreError
 from identity.contact import Contact, Verification
 from identity.did_key import ed25519_did, ed25519_public_key
 from identity.errors import DidError, InvalidDid, NoIdentity, WrongPassphrase
@@ -321,7 +321,13 @@ def test_failed_migration_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyP
     path = tmp_path / "store.sqlite3"
     broken = ((*module.MIGRATIONS[0], "CREATE TABLE contacts (x)"),)  # duplicate table
     monkeypatch.setattr(module, "MIGRATIONS", broken)
-    with pytest.raises(DamagedStore):
+    with pytest.raises(StoreError, match="already exists"):
+        Store(path)
+    assert list(tmp_path.iterdir()) == []  # a new store is never left half made
+    raw = sqlite3.connect(path)
+    raw.execute("PRAGMA user_version = 0")  # an existing, empty version-0 database
+    raw.close()
+    with pytest.raises(StoreError, match="already exists"):
         Store(path)
     raw = sqlite3.connect(path)
     try:
