@@ -29,6 +29,14 @@ FOLDER_MODE = 0o700
 FILE_MODE = 0o600
 
 
+def _describe(params: keystore.KdfParams) -> str:
+    """e.g. '64 MiB, 3 passes'."""
+    memory = params.memory_cost
+    size = f"{memory // 1024} MiB" if memory % 1024 == 0 else f"{memory} KiB"
+    passes = f"{params.iterations} pass" + ("es" if params.iterations != 1 else "")
+    return f"{size}, {passes}"
+
+
 @dataclass(frozen=True)
 class Profile:
     """One profile folder. Creating the object touches nothing on disk; `ensure()` does."""
@@ -74,9 +82,31 @@ class Profile:
         return keystore.read_did(self.keystore_path)
 
     def unlock(self) -> IdentityKey:
-        """The identity key; asks for the passphrase (or reads DIDLINK_PASSPHRASE)."""
+        """The identity key; asks for the passphrase (or reads DIDLINK_PASSPHRASE).
+
+        A keystore sealed with weaker key-derivation parameters than the current ones is
+        re-sealed with them at once (identity/keystore.py `unlock_and_strengthen`), and one
+        line on stderr says so (or says why it could not be).
+        """
         keystore.read_did(self.keystore_path)  # NoIdentity / DamagedKeystore before prompting
-        return keystore.unlock(self.keystore_path, get_passphrase())
+        passphrase = get_passphrase()
+        try:
+            key, params = keystore.unlock_and_strengthen(self.keystore_path, passphrase)
+        except OSError as exc:
+            key = keystore.unlock(self.keystore_path, passphrase)
+            click.echo(
+                "note: the keystore uses weak key-derivation parameters and could not be"
+                f" re-sealed ({exc.strerror or exc}): run 'didlink passwd' to strengthen it",
+                err=True,
+            )
+            return key
+        if params is not None:
+            click.echo(
+                "note: the keystore was re-sealed with stronger key-derivation parameters"
+                f" ({_describe(params)})",
+                err=True,
+            )
+        return key
 
     def open_store(self, *, check: bool = True) -> Store:
         """The profile's local store: created with its schema if it does not exist (by `init`,

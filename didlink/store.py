@@ -26,6 +26,7 @@ import os
 import sqlite3
 import unicodedata
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -211,6 +212,18 @@ def _make_private(path: Path) -> None:
         raise StoreError(f"cannot open the local store {path}: {exc.strerror or exc}") from exc
 
 
+PEER_TABLES = ("outbox", "received", "transfers", "history")
+"""The tables whose rows are keyed by a peer's DID (`peer_did`): erased with the contact."""
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What `remove_contact` leaves to its caller."""
+
+    incoming_files: tuple[bytes, ...]  # ids of the contact's incoming transfers (part files)
+    scrubbed: bool  # the file and its WAL hold no trace of the contact (see `scrub`)
+
+
 class Store:
     """The profile's SQLite database. Use as a context manager or call `close()`.
 
@@ -381,11 +394,37 @@ class Store:
             raise self._name_taken_error(name or "") from exc
         return self._require(did)
 
-    def remove_contact(self, did: str) -> None:
-        """Forget a contact; UserError if it is unknown."""
-        cursor = self._db.execute("DELETE FROM contacts WHERE did = ?", (did,))
-        if cursor.rowcount != 1:
-            raise UserError(f"{did} is not one of your contacts")
+    def remove_contact(self, did: str) -> Removal:
+        """Forget a contact and everything kept about it; UserError if it is unknown.
+
+        One transaction deletes its row and every row keyed by its DID (PEER_TABLES: outbox,
+        received ids, file transfer states, history); secure_delete overwrites their bytes,
+        then `scrub` rewrites the file and empties the WAL, so that no copy of the DID or
+        of its rows stays in store.sqlite3 or its -wal (specs/store.md, "Removing a contact").
+        The caller deletes the part files of the returned incoming transfers.
+        """
+        with self.transaction():
+            cursor = self._db.execute("DELETE FROM contacts WHERE did = ?", (did,))
+            if cursor.rowcount != 1:
+                raise UserError(f"{did} is not one of your contacts")
+            rows = self._db.execute(
+                "SELECT file_id FROM transfers WHERE peer_did = ? AND direction = 'in'", (did,)
+            ).fetchall()
+            for table in PEER_TABLES:
+                self._db.execute(f"DELETE FROM {table} WHERE peer_did = ?", (did,))  # noqa: S608
+        return Removal(incoming_files=tuple(bytes(row[0]) for row in rows), scrubbed=self.scrub())
+
+    def scrub(self) -> bool:
+        """Rewrite the database without its free space (VACUUM: deleted rows written before
+        secure_delete was on go too) and checkpoint the WAL into it, truncating the WAL to zero
+        bytes. False if another connection's reader kept the WAL from being emptied (its
+        frames then go at the next checkpoint after that reader ends)."""
+        try:
+            self._db.execute("VACUUM")
+            busy, _log, _done = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except StoreBusy:
+            return False
+        return int(busy) == 0
 
     def set_verification(self, did: str, verification: Verification) -> Contact:
         """Record how the contact was verified; UserError if it is unknown."""
