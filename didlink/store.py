@@ -32,16 +32,12 @@ from pathlib import Path
 from types import TracebackType
 
 from didlink.errors import UserError
-from didlink.store_file import (
-    BUSY_TIMEOUT_S,
-    DamagedStore,
-    StoreBusy,
-    StoreConstraint,
-    StoreError,
-    check_existing,
-    connect,
-    create_new,
-)
+from didlink.store_file import BUSY_TIMEOUT_S as BUSY_TIMEOUT_S
+from didlink.store_file import DamagedStore as DamagedStore
+from didlink.store_file import StoreBusy as StoreBusy
+from didlink.store_file import StoreConstraint as StoreConstraint
+from didlink.store_file import StoreError as StoreError
+from didlink.store_file import check_existing, connect, create_new
 from identity.contact import Contact, Verification
 from identity.did_key import ed25519_public_key
 
@@ -116,16 +112,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 
 assert len(MIGRATIONS) == SCHEMA_VERSION
-
-
-__all__ = [
-    "BUSY_TIMEOUT_S",
-    "DamagedStore",
-    "Store",
-    "StoreBusy",
-    "StoreConstraint",
-    "StoreError",
-]
 
 
 def _timestamp(now: datetime) -> str:
@@ -229,7 +215,8 @@ class Store:
 
     A missing file is created with its schema (`created` is then True); an existing one must
     be a whole, undamaged didlink store (`check`: read every page first, `PRAGMA quick_check`),
-    else `DamagedStore`; nothing is ever recreated over it (specs/store.md, "The file").
+    else `DamagedStore`; nothing is ever recreated over it (specs/store.md, "The file and its
+    faults").
     """
 
     def __init__(self, path: Path, *, check: bool = True) -> None:
@@ -245,6 +232,7 @@ class Store:
                 problems = self._db.execute("PRAGMA quick_check(1)").fetchall()
                 if problems != [("ok",)]:
                     detail = " ".join(str(problems[0][0]).split()) if problems else "no answer"
+                    detail = detail.removeprefix("*** in database main *** ")
                     raise DamagedStore(
                         f"the local store {self.path} is damaged (SQLite's check: {detail}): "
                         "restore it from a backup, or move it away and didlink starts a new, "
