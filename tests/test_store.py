@@ -551,3 +551,48 @@ class StoreModel(RuleBasedStateMachine):
 
 TestStoreModel = StoreModel.TestCase
 TestStoreModel.settings = settings(max_examples=40, stateful_step_count=20, deadline=None)
+
+
+# --- removing a contact erases it (issue 26, class 5) -------------------------------------------
+
+
+def test_remove_erases_every_table_in_one_go(store: Store) -> None:
+    store.add_contact(ALICE, name="Alice", now=T0)
+    store.add_contact(BOB, now=T0)
+    db = store.connection
+    rows = {
+        "INSERT INTO outbox (peer_did, message_id, created_at, sealed) VALUES (?, ?, 't', x'')": 16,
+        "INSERT INTO received VALUES (?, ?, 't')": 16,
+        "INSERT INTO transfers VALUES (?2, ?1, 'in', 't', x'')": 8,
+        "INSERT INTO history (peer_did, direction, at, sealed) VALUES (?, 'in', hex(?), x'')": 4,
+    }
+    for peer in (ALICE, BOB):
+        for statement, size in rows.items():
+            db.execute(statement, (peer, peer.encode()[-size:]))
+    removal = store.remove_contact(ALICE)
+    assert removal.incoming_files == (ALICE.encode()[-8:],) and removal.scrubbed
+    for table in module.PEER_TABLES:
+        peers = [row[0] for row in db.execute(f"SELECT peer_did FROM {table}")]
+        assert peers == [BOB], table
+    assert [c.did for c in store.list_contacts()] == [BOB]
+    raw = b"".join(p.read_bytes() for p in store.path.parent.iterdir() if p.is_file())
+    assert ALICE.encode() not in raw
+
+
+def test_remove_while_another_process_reads_says_the_wal_was_not_emptied(
+    store: Store,
+) -> None:
+    store.add_contact(ALICE, name="Alice", now=T0)
+    store.add_contact(BOB, now=T0)
+    reader = sqlite3.connect(store.path, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM contacts").fetchall()  # holds a snapshot
+    store.connection.execute("PRAGMA busy_timeout = 0")
+    removal = store.remove_contact(ALICE)
+    assert not removal.scrubbed  # removed all the same
+    assert store.get_contact(ALICE) is None
+    reader.execute("ROLLBACK")
+    reader.close()
+    assert store.scrub()
+    raw = b"".join(p.read_bytes() for p in store.path.parent.iterdir() if p.is_file())
+    assert ALICE.encode() not in raw
