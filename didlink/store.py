@@ -162,7 +162,7 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
         yield
     except BaseException:
         if db.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
+            with contextlib.suppress(sqlite3.Error, StoreError):  # the first error is the one
                 db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
