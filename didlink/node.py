@@ -410,6 +410,7 @@ class Node:
             kick=self._kick_writer,
             progressed=self._progressed.set,
             states=self._states,
+            store_failed=lambda exc: self._end(STORE_ERROR, EXIT_STORE, str(exc)),
         )
         self._tasks = [
             asyncio.create_task(self._read_loop()),

@@ -34,6 +34,7 @@ from typing import Any
 from didlink.errors import UserError
 from didlink.files import FileTransferError, IncomingFile, OutgoingFile
 from didlink.resume import OutgoingState, TransferStates
+from didlink.store import StoreError
 from messaging.channel import ChannelState, SecureChannel
 from messaging.errors import MessagingError
 from messaging.frames import FileAck, FileChunk, FileOffer
@@ -59,8 +60,10 @@ class Transfers:
         kick: Callable[[], None],
         progressed: Callable[[], None],
         states: TransferStates | None = None,
+        store_failed: Callable[[StoreError], None] | None = None,
     ) -> None:
         self._channel = channel
+        self._store_failed = store_failed  # the session ends with it (else: an `error` event)
         self._states = states
         self._resume_points: dict[bytes, asyncio.Future[int]] = {}
         self._downloads = downloads
@@ -143,6 +146,12 @@ class Transfers:
                     self._emit(
                         "progress", id=outgoing.id, bytes=outgoing.offset, total=outgoing.size
                     )
+        except StoreError as exc:  # its state cannot be saved: a store fault ends the session
+            self._outgoing.pop(outgoing.file_id, None)
+            if self._store_failed is None:
+                self._emit("error", message=str(exc))
+            else:
+                self._store_failed(exc)
         except (FileTransferError, UserError, MessagingError) as exc:
             self._emit("error", message=str(exc))
             self._outgoing.pop(outgoing.file_id, None)
