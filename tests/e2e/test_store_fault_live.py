@@ -9,6 +9,7 @@ naming the file and what to do, `closed` with reason `store error`, exit 2, no t
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,20 @@ import pytest
 from tests.e2e.driver import cli_processes, connect_pair, make_identity
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
+
+
+def _wait_until_verified_in(store: Path) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        reader = sqlite3.connect(store)
+        try:
+            rows = reader.execute("SELECT verification FROM contacts").fetchall()
+        finally:
+            reader.close()
+        if rows == [("sas",)]:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the contact was not marked verified in {store}")
 
 
 def test_a_store_locked_mid_session_ends_it_with_a_store_error(tmp_path: Path) -> None:
@@ -28,6 +43,7 @@ def test_a_store_locked_mid_session_ends_it_with_a_store_error(tmp_path: Path) -
         alice.send("confirm_sas")
         bob.send("confirm_sas")
         alice.expect("connected"), bob.expect("connected")
+        _wait_until_verified_in(store)  # Bob's bookkeeping after `connected` is written
         blocker = sqlite3.connect(store, isolation_level=None)
         try:
             blocker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
