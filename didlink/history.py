@@ -191,7 +191,7 @@ class HistoryLog:
     def record(self, peer_did: str, direction: Direction, message_id: int | str, text: str) -> None:
         try:
             if self._store is None:
-                self._store = self._profile.open_store()
+                self._store = self._profile.open_store(check=False)  # (the session's was)
             append(
                 self._store,
                 self._sealer,

@@ -53,7 +53,8 @@ from didlink.jsonl import (
 )
 from didlink.node import Node, Outcome, PhaseTimeout, QuitRequested, SessionEnded, Timeouts
 from didlink.profile import Profile
-from didlink.store import Store
+from didlink.session_outcome import EXIT_STORE, STORE_ERROR
+from didlink.store import Store, StoreError
 from identity.errors import AlreadyUsed, IdentityError, ResponseMismatch
 from identity.invitation import (
     Invitation,
@@ -204,6 +205,9 @@ async def _before_session(node: Node, peer: Peer, error: BaseException) -> Outco
     elif isinstance(error, PhaseTimeout):
         node.error(str(error))
         outcome = Outcome("timeout", 1)
+    elif isinstance(error, StoreError):  # names the file and what to do
+        node.error(str(error))
+        outcome = Outcome(STORE_ERROR, EXIT_STORE)
     else:
         node.error(str(error) or type(error).__doc__ or "the connection failed")
         outcome = Outcome("connection failed", 1)
@@ -316,7 +320,7 @@ async def _inviter(
 
         await _while_opening(node, peer, bookkeeping)
         node.mark("open")
-    except (QuitRequested, SessionEnded, PhaseTimeout, TransportError) as exc:
+    except (QuitRequested, SessionEnded, PhaseTimeout, TransportError, StoreError) as exc:
         return await _before_session(node, peer, exc)
     return await node.run_session(
         peer,
@@ -457,7 +461,7 @@ async def _invitee(
         node.mark("token")
         await node.wait(peer.wait_open(node.timeouts.connect), None, "connecting")
         node.mark("open")
-    except (QuitRequested, SessionEnded, PhaseTimeout, TransportError) as exc:
+    except (QuitRequested, SessionEnded, PhaseTimeout, TransportError, StoreError) as exc:
         return await _before_session(node, peer, exc)
     return await node.run_session(
         peer,

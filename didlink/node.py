@@ -92,6 +92,8 @@ from didlink.session_handshake import MessagePipe, PreparedHandshake, pump_hands
 from didlink.session_outcome import (
     EXIT_FAILED,
     EXIT_OK,
+    EXIT_STORE,
+    STORE_ERROR,
     HandshakeFailed,
     Outcome,
     PhaseTimeout,
@@ -100,7 +102,7 @@ from didlink.session_outcome import (
     Timeouts,
 )
 from didlink.session_waits import ResponseTokens, SasDecision, race
-from didlink.store import Store, check_did
+from didlink.store import Store, StoreError, check_did
 from didlink.transfers import Transfers
 from identity.keys import IdentityKey
 from messaging.channel import (
@@ -166,7 +168,7 @@ class Node:
         self._delivery = Delivery(  # chat messages: outbox, receipts, exactly once
             sink=sink,
             history=history,
-            fail=lambda error: self._end("internal error", EXIT_FAILED, error),
+            fail=lambda error: self._end(STORE_ERROR, EXIT_STORE, error),  # the store failed
         )
         self._outgoing = Outgoing(  # what the user sends: checked, held until it can go
             sink=sink,
@@ -296,9 +298,16 @@ class Node:
     def _close_store(self) -> None:
         """Write what delivery deferred, then let go of the store (closed unless shared)."""
         if self._records.is_open:
-            self._delivery.close()
-            self._records.close()
-            self._states = None
+            try:
+                self._delivery.close()
+            except StoreError as exc:  # reported once, unless the session ended with it
+                if self._outcome is None or self._outcome.reason != STORE_ERROR:
+                    self.error(str(exc))
+                    self._outcome = Outcome(STORE_ERROR, EXIT_STORE)
+            finally:
+                with contextlib.suppress(StoreError):
+                    self._records.close()
+                self._states = None
 
     def emit(self, event: str, **fields: Any) -> None:
         """Report an event (see specs/cli-jsonl.md)."""
@@ -359,13 +368,15 @@ class Node:
             outcome = await self._quit_session()
         except SessionEnded:
             outcome = self._outcome or Outcome("connection lost", EXIT_FAILED)
-        except (PhaseTimeout, HandshakeFailed, MessagingError, TransportError) as exc:
+        except (PhaseTimeout, HandshakeFailed, MessagingError, TransportError, StoreError) as exc:
             outcome, message = failure_outcome(exc)
             self.error(message)
         if sas_rejected(outcome.reason):
             self._delivery.drop_typed()  # typed for a connection that may be intercepted
             self._records.mark_suspect(peer_did)  # the only write (specs/store.md)
         await self._shutdown(close_reason=outcome.reason)
+        if self._outcome is not None and self._outcome.reason == STORE_ERROR:
+            outcome = self._outcome  # (also when writing what was deferred failed at the end)
         warn_rejected(self._sink, outcome.reason, peer_did)
         self._sink.emit("closed", reason=outcome.reason)
         return outcome
@@ -414,6 +425,7 @@ class Node:
             states=self._states,
             policy=self._files,
             asking=self._asking_files,
+            store_failed=lambda exc: self._end(STORE_ERROR, EXIT_STORE, str(exc)),
         )
         self._tasks = [
             asyncio.create_task(self._read_loop()),
@@ -528,6 +540,8 @@ class Node:
         self._idle.set()
         if isinstance(exc, TransportError | MessagingError):
             self._end("connection lost", EXIT_FAILED, str(exc))
+        elif isinstance(exc, StoreError):  # names the file and what to do
+            self._end(STORE_ERROR, EXIT_STORE, str(exc))
         else:  # a bug: end the session visibly rather than hang
             self._end("internal error", EXIT_FAILED, f"internal error: {exc!r}")
 
@@ -603,6 +617,8 @@ class Node:
         self._reading = False
         if isinstance(exc, MessagingError):
             self._end("protocol error", EXIT_FAILED, f"the peer broke the protocol: {exc}")
+        elif isinstance(exc, StoreError):  # e.g. a damaged page read for a resent message
+            self._end(STORE_ERROR, EXIT_STORE, str(exc))
         else:  # a bug: end the session visibly rather than hang
             self._end("internal error", EXIT_FAILED, f"internal error: {exc!r}")
 

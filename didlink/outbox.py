@@ -21,7 +21,16 @@ the loop turn, or, for messages that already left, when their receipt is late
 
 Receiver: `remember(peer, mid)` records a delivered id (INSERT OR IGNORE, so of two deliveries
 of the same id exactly one is new); `seen(peer, mid)` says whether it was delivered already.
-Together they make a resent message arrive exactly once across sessions. `remember(...,
+Together they make a resent message arrive exactly once across sessions.
+
+Received ids are bounded (specs/store.md, "Received ids"): each peer keeps its newest
+RECEIVED_KEEP ids (by id, which begins with the sender's clock); older ones are pruned, in the
+transaction that writes new ones, once RECEIVED_PRUNE_EVERY ids were written for that peer since
+its last prune (and at the first write of each Outbox), so a peer never has more than
+RECEIVED_KEEP + RECEIVED_PRUNE_EVERY - 1 ids on disk. The oldest id kept once a peer has
+RECEIVED_KEEP of them is its floor: an id below it is a duplicate, because a sender's outbox
+resends its messages in the order they were made, before any newer one, so a message older
+than RECEIVED_KEEP delivered ones was delivered before them. `remember(...,
 deferred=True)` keeps the id in memory until `flush()`, as `add` does: a frame of many messages
 then costs one transaction, and `seen` counts the unwritten ids too. The ids are written after
 their `message` events (a crash in between repeats a message, never loses one).
@@ -32,7 +41,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -48,6 +57,14 @@ _DELETE = "DELETE FROM outbox WHERE message_id = ?"
 _DELETE_SOME = "DELETE FROM outbox WHERE message_id IN ({})"
 _DELETE_BATCH = 250  # ids per DELETE (SQLite before 3.32 takes at most 999 parameters)
 _REMEMBER = "INSERT OR IGNORE INTO received (peer_did, message_id, received_at) VALUES (?, ?, ?)"
+_NTH_NEWEST = (
+    "SELECT message_id FROM received WHERE peer_did = ? ORDER BY message_id DESC LIMIT 1 OFFSET ?"
+)
+_PRUNE = "DELETE FROM received WHERE peer_did = ? AND message_id < ?"
+RECEIVED_KEEP = 8192
+"""Received ids kept per peer after a prune: the newest by id (see the module docstring)."""
+RECEIVED_PRUNE_EVERY = 1024
+"""Ids written for a peer between two prunes: a peer has at most KEEP + PRUNE_EVERY - 1."""
 
 
 _MID_TIME_BYTES = 6
@@ -101,6 +118,10 @@ class Outbox:
         # `flush`; and deferred received ids -> their time (None: the flush's).
         self._unwritten: dict[bytes, tuple[str, datetime | None, str]] = {}
         self._unremembered: dict[tuple[str, bytes], datetime | None] = {}
+        # Received ids written per peer since its last prune (absent: prune at the next write),
+        # and each peer's floor once known (None: fewer than RECEIVED_KEEP ids, no floor).
+        self._since_prune: dict[str, int] = {}
+        self._floors: dict[str, bytes | None] = {}
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -161,16 +182,42 @@ class Outbox:
                 for mid, (peer, now, text) in written.items()
             ]
             received = [(peer, mid, _stamp(now, flushed_at)) for (peer, mid), now in ids.items()]
-            if len(sealed) + len(received) == 1:
+            counts = self._counted(peer for peer, _mid in ids)
+            due = [peer for peer, count in counts.items() if count >= RECEIVED_PRUNE_EVERY]
+            if len(sealed) + len(received) == 1 and not due:
                 self._db.execute(*((_INSERT, sealed[0]) if sealed else (_REMEMBER, received[0])))
             else:
                 with self._store.transaction():
                     self._db.executemany(_INSERT, sealed)
                     self._db.executemany(_REMEMBER, received)
+                    floors = {peer: self._prune(peer) for peer in due}
+                self._floors.update(floors)
+                counts.update(dict.fromkeys(due, 0))
+            self._since_prune.update(counts)
         except BaseException:
             self._unwritten = written | self._unwritten  # nothing was written: keep them
             self._unremembered = ids | self._unremembered
             raise
+
+    def _counted(self, peers: Iterable[str]) -> dict[str, int]:
+        """The ids written since each peer's last prune, counting these (one per entry)."""
+        counts: dict[str, int] = {}
+        for peer in peers:
+            counts[peer] = counts.get(peer, self._since_prune.get(peer, RECEIVED_PRUNE_EVERY)) + 1
+        return counts
+
+    def _nth_newest(self, peer_did: str) -> bytes | None:
+        """The RECEIVED_KEEP-th newest id of the peer (its floor), None if it has fewer."""
+        row = self._db.execute(_NTH_NEWEST, (peer_did, RECEIVED_KEEP - 1)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def _prune(self, peer_did: str) -> bytes | None:
+        """Delete the peer's ids older than its newest RECEIVED_KEEP (in the caller's
+        transaction); its floor."""
+        floor = self._nth_newest(peer_did)
+        if floor is not None:
+            self._db.execute(_PRUNE, (peer_did, floor))
+        return floor
 
     def _oldest_through(
         self, mids: Collection[bytes]
@@ -259,7 +306,12 @@ class Outbox:
             "SELECT 1 FROM received WHERE peer_did = ? AND message_id = ?",
             (peer_did, message_id),
         ).fetchone()
-        return row is not None
+        if row is not None:
+            return True
+        if peer_did not in self._floors:
+            self._floors[peer_did] = self._nth_newest(peer_did)
+        floor = self._floors[peer_did]
+        return floor is not None and message_id < floor  # older than the ids kept: delivered
 
     def remember(
         self,
@@ -282,4 +334,10 @@ class Outbox:
             return True
         self.flush()
         cursor = self._db.execute(_REMEMBER, (*key, _stamp(now)))
+        counts = self._counted([peer_did])
+        if counts[peer_did] >= RECEIVED_PRUNE_EVERY:
+            with self._store.transaction():
+                self._floors[peer_did] = self._prune(peer_did)
+            counts[peer_did] = 0
+        self._since_prune.update(counts)
         return cursor.rowcount > 0

@@ -16,6 +16,7 @@ from pathlib import Path
 import platformdirs
 
 from didlink.errors import UserError
+from didlink.output import say
 from didlink.passphrase import get_passphrase
 from didlink.store import Store
 from identity import keystore
@@ -26,6 +27,14 @@ KEYSTORE_NAME = "keystore.json"
 STORE_NAME = "store.sqlite3"
 FOLDER_MODE = 0o700
 FILE_MODE = 0o600
+
+
+def _describe(params: keystore.KdfParams) -> str:
+    """e.g. '64 MiB, 3 passes'."""
+    memory = params.memory_cost
+    size = f"{memory // 1024} MiB" if memory % 1024 == 0 else f"{memory} KiB"
+    passes = f"{params.iterations} pass" + ("es" if params.iterations != 1 else "")
+    return f"{size}, {passes}"
 
 
 @dataclass(frozen=True)
@@ -73,11 +82,51 @@ class Profile:
         return keystore.read_did(self.keystore_path)
 
     def unlock(self) -> IdentityKey:
-        """The identity key; asks for the passphrase (or reads DIDLINK_PASSPHRASE)."""
-        keystore.read_did(self.keystore_path)  # NoIdentity / DamagedKeystore before prompting
-        return keystore.unlock(self.keystore_path, get_passphrase())
+        """The identity key; asks for the passphrase (or reads DIDLINK_PASSPHRASE).
 
-    def open_store(self) -> Store:
-        """The profile's local store (created on first use)."""
+        A keystore sealed with weaker key-derivation parameters than the current ones is
+        re-sealed with them at once (identity/keystore.py `unlock_and_strengthen`), and one
+        line on stderr says so (or says why it could not be).
+        """
+        keystore.read_did(self.keystore_path)  # NoIdentity / DamagedKeystore before prompting
+        passphrase = get_passphrase()
+        try:
+            key, params = keystore.unlock_and_strengthen(self.keystore_path, passphrase)
+        except OSError as exc:
+            key = keystore.unlock(self.keystore_path, passphrase)
+            say(
+                "note: the keystore uses weak key-derivation parameters and could not be"
+                f" re-sealed ({exc.strerror or exc}): run 'didlink passwd' to strengthen it",
+                err=True,
+            )
+            return key
+        if params is not None:
+            say(
+                "note: the keystore was re-sealed with stronger key-derivation parameters"
+                f" ({_describe(params)})",
+                err=True,
+            )
+        return key
+
+    def open_store(self, *, check: bool = True) -> Store:
+        """The profile's local store: created with its schema if it does not exist (by `init`,
+        or the first command that needs it), else checked whole (`check`, specs/store.md).
+
+        A store created for a profile that already had an identity is said on stderr: either
+        the profile predates the store, or its store was deleted (never silently).
+        """
         self.ensure()
-        return Store(self.store_path)
+        had_identity = self.has_identity()
+        store = Store(self.store_path, check=check)
+        if store.created and had_identity:
+            say(
+                f"note: there was no local store in {self.path}: a new, empty one was created",
+                err=True,
+            )
+        return store
+
+    def create_store(self) -> None:
+        """Make the local store of a new identity (`init`) if there is none yet."""
+        self.ensure()
+        if not os.path.lexists(self.store_path):  # (an existing one is checked when used)
+            Store(self.store_path).close()

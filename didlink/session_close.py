@@ -3,7 +3,8 @@
 The node (didlink/node.py) decides when a session ends; this module holds the steps of the end
 that do not depend on the node's state (specs/cli-jsonl.md section 6):
 
-- a failure (timeout, handshake, protocol, transport) becomes one `Outcome` and one error line;
+- a failure (timeout, handshake, protocol, transport, local store) becomes one `Outcome` and
+  one error line;
 - at quit, a verified session gives receipts and file acks up to `Timeouts.flush` seconds;
 - `send_close` puts a `Close` on the wire if the channel is still open: a responder that has
   not received the initiator's Hello cannot send yet, so it waits `HELLO_GRACE` seconds for it
@@ -19,7 +20,15 @@ import time
 from collections.abc import Callable
 
 from didlink.jsonl import EventSink
-from didlink.session_outcome import EXIT_FAILED, HandshakeFailed, Outcome, PhaseTimeout
+from didlink.session_outcome import (
+    EXIT_FAILED,
+    EXIT_STORE,
+    STORE_ERROR,
+    HandshakeFailed,
+    Outcome,
+    PhaseTimeout,
+)
+from didlink.store_file import StoreError
 from messaging.channel import SecureChannel
 from messaging.errors import MessagingError
 from transport import Flag
@@ -42,6 +51,8 @@ def failure_outcome(exc: Exception) -> tuple[Outcome, str]:
         )
     if isinstance(exc, MessagingError):
         return Outcome("protocol error", EXIT_FAILED), f"the secure session failed ({exc})"
+    if isinstance(exc, StoreError):  # names the file and what to do
+        return Outcome(STORE_ERROR, EXIT_STORE), str(exc)
     return Outcome("connection lost", EXIT_FAILED), str(exc)
 
 

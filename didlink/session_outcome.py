@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 EXIT_OK = 0
 EXIT_FAILED = 1
+EXIT_STORE = 2  # the local store failed (damaged, locked, not writable): as the CLI's errors
+STORE_ERROR = "store error"
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
 """The local store: one SQLite file in the profile for contacts and used invitation ids.
 
 Theory of operation (specs/store.md):
-- stdlib sqlite3, file created 0600 before SQLite opens it (its -wal / -shm files inherit the
-  mode), WAL journal with synchronous=NORMAL: a committed change survives the process being
+- stdlib sqlite3; the file is created whole (0600, with its schema) or refused if it exists
+  but is empty, headerless or damaged, and every SQLite error becomes a `StoreError` naming
+  the file and what to do (didlink/store_file.py). Its -wal / -shm files inherit the mode.
+  WAL journal with synchronous=NORMAL: a committed change survives the process being
   killed at any instant; an OS crash or power cut may roll back the last commits, never corrupt
   the file. (FULL cost one fsync per chat message on each side: 4x the latency, bench/.)
 - The schema version lives in `PRAGMA user_version`. `MIGRATIONS[i]` takes a database from
@@ -25,6 +27,7 @@ import os
 import sqlite3
 import unicodedata
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -32,11 +35,16 @@ from types import TracebackType
 from didlink.display import shown
 from didlink.errors import UserError
 from didlink.names import check_name, look_alike, looks_like_did
+from didlink.store_file import BUSY_TIMEOUT_S as BUSY_TIMEOUT_S
+from didlink.store_file import DamagedStore as DamagedStore
+from didlink.store_file import StoreBusy as StoreBusy
+from didlink.store_file import StoreConstraint as StoreConstraint
+from didlink.store_file import StoreError as StoreError
+from didlink.store_file import check_existing, connect, create_new
 from identity.contact import Contact, Verification
 from identity.did_key import ed25519_public_key
 
 SCHEMA_VERSION = 4
-BUSY_TIMEOUT_S = 10.0
 MAX_INVITATION_ID = 64
 MIN_DID_PREFIX = len("did:key:z6Mk") + 4
 """A partial DID given on the command line must be at least this long to be looked up."""
@@ -147,10 +155,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
-class DamagedStore(UserError):
-    """The local store is not a readable didlink database."""
-
-
 def _timestamp(now: datetime) -> str:
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("store times must be timezone-aware datetimes")
@@ -185,47 +189,101 @@ def check_did(did: str) -> str:
     return did
 
 
-def _create_private_file(path: Path) -> None:
-    """Create `path` with mode 0600 if missing, and force 0600 if it exists with another mode."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE (take the write lock now) ... COMMIT, or ROLLBACK on any error."""
+    db.execute("BEGIN IMMEDIATE")
     try:
-        if os.fstat(fd).st_mode & 0o777 != 0o600:
-            os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
+        yield
+    except BaseException:
+        if db.in_transaction:
+            with contextlib.suppress(sqlite3.Error, StoreError):  # the first error is the one
+                db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _user_version(db: sqlite3.Connection) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Run the missing MIGRATIONS in one IMMEDIATE transaction (see the module docstring)."""
+    if _user_version(db) == SCHEMA_VERSION:
+        return
+    with _transaction(db):
+        version = _user_version(db)  # again, now that we hold the write lock
+        if version > SCHEMA_VERSION:
+            raise UserError(
+                f"the local store {path} was made by a newer didlink "
+                f"(schema {version}, this one knows {SCHEMA_VERSION})"
+            )
+        for step in range(version, SCHEMA_VERSION):
+            for statement in MIGRATIONS[step]:
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {step + 1}")
+
+
+def _make_private(path: Path) -> None:
+    """Force mode 0600 on the existing store file (something may have loosened it)."""
+    try:
+        if os.stat(path).st_mode & 0o777 != 0o600:
+            os.chmod(path, 0o600)
+    except OSError as exc:
+        raise StoreError(f"cannot open the local store {path}: {exc.strerror or exc}") from exc
+
+
+PEER_TABLES = ("outbox", "received", "transfers", "history")
+"""The tables whose rows are keyed by a peer's DID (`peer_did`): erased with the contact."""
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What `remove_contact` leaves to its caller."""
+
+    incoming_files: tuple[bytes, ...]  # ids of the contact's incoming transfers (part files)
+    scrubbed: bool  # the file and its WAL hold no trace of the contact (see `scrub`)
 
 
 class Store:
-    """The profile's SQLite database. Use as a context manager or call `close()`."""
+    """The profile's SQLite database. Use as a context manager or call `close()`.
 
-    def __init__(self, path: Path) -> None:
+    A missing file is created with its schema (`created` is then True); an existing one must
+    be a whole, undamaged didlink store (`check`: read every page first, `PRAGMA quick_check`),
+    else `DamagedStore`; nothing is ever recreated over it (specs/store.md, "The file and its
+    faults").
+    """
+
+    def __init__(self, path: Path, *, check: bool = True) -> None:
         self.path = Path(path)
+        self.created = False
+        if not os.path.lexists(self.path):
+            self.created = create_new(self.path, lambda db: _migrate(db, self.path))
+        check_existing(self.path)
+        _make_private(self.path)
+        self._db = connect(self.path)
         try:
-            _create_private_file(self.path)
-        except OSError as exc:
-            raise DamagedStore(
-                f"cannot open the local store {self.path}: {exc.strerror or exc}"
-            ) from exc
-        self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        try:
+            if check and not self.created:
+                problems = self._db.execute("PRAGMA quick_check(1)").fetchall()
+                if problems != [("ok",)]:
+                    detail = " ".join(str(problems[0][0]).split()) if problems else "no answer"
+                    detail = detail.removeprefix("*** in database main *** ")
+                    raise DamagedStore(
+                        f"the local store {self.path} is damaged (SQLite's check: {detail}): "
+                        "restore it from a backup, or move it away and didlink starts a new, "
+                        "empty store (its contacts, outbox and history are then lost)"
+                    )
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.execute("PRAGMA foreign_keys = ON")
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
-            self._db.close()
-            raise DamagedStore(
-                f"the local store {self.path} is damaged or not a didlink database ({exc})"
-            ) from exc
+            self._db.execute("PRAGMA secure_delete = ON")  # deleted rows leave no bytes behind
+            _migrate(self._db, self.path)
         except BaseException:
-            self._db.close()
+            with contextlib.suppress(StoreError):
+                self._db.close()
             raise
 
     # --- lifecycle -------------------------------------------------------------------------
-
-    def _user_version(self) -> int:
-        row = self._db.execute("PRAGMA user_version").fetchone()
-        return int(row[0])
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -235,34 +293,12 @@ class Store:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         """BEGIN IMMEDIATE (take the write lock now) ... COMMIT, or ROLLBACK on any error."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(self._db):
             yield
-        except BaseException:
-            if self._db.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
-    def _migrate(self) -> None:
-        if self._user_version() == SCHEMA_VERSION:
-            return
-        with self.transaction():
-            version = self._user_version()  # again, now that we hold the write lock
-            if version > SCHEMA_VERSION:
-                raise UserError(
-                    f"the local store {self.path} was made by a newer didlink "
-                    f"(schema {version}, this one knows {SCHEMA_VERSION})"
-                )
-            for step in range(version, SCHEMA_VERSION):
-                for statement in MIGRATIONS[step]:
-                    self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version = {step + 1}")
 
     @property
     def schema_version(self) -> int:
-        return self._user_version()
+        return _user_version(self._db)
 
     def close(self) -> None:
         self._db.close()
@@ -447,11 +483,37 @@ class Store:
             )
         return self.rename_contact(did, contact.suggested_name)
 
-    def remove_contact(self, did: str) -> None:
-        """Forget a contact; UserError if it is unknown."""
-        cursor = self._db.execute("DELETE FROM contacts WHERE did = ?", (did,))
-        if cursor.rowcount != 1:
-            raise UserError(f"{did} is not one of your contacts")
+    def remove_contact(self, did: str) -> Removal:
+        """Forget a contact and everything kept about it; UserError if it is unknown.
+
+        One transaction deletes its row and every row keyed by its DID (PEER_TABLES: outbox,
+        received ids, file transfer states, history); secure_delete overwrites their bytes,
+        then `scrub` rewrites the file and empties the WAL, so that no copy of the DID or
+        of its rows stays in store.sqlite3 or its -wal (specs/store.md, "Removing a contact").
+        The caller deletes the part files of the returned incoming transfers.
+        """
+        with self.transaction():
+            cursor = self._db.execute("DELETE FROM contacts WHERE did = ?", (did,))
+            if cursor.rowcount != 1:
+                raise UserError(f"{did} is not one of your contacts")
+            rows = self._db.execute(
+                "SELECT file_id FROM transfers WHERE peer_did = ? AND direction = 'in'", (did,)
+            ).fetchall()
+            for table in PEER_TABLES:
+                self._db.execute(f"DELETE FROM {table} WHERE peer_did = ?", (did,))  # noqa: S608
+        return Removal(incoming_files=tuple(bytes(row[0]) for row in rows), scrubbed=self.scrub())
+
+    def scrub(self) -> bool:
+        """Rewrite the database without its free space (VACUUM: deleted rows written before
+        secure_delete was on go too) and checkpoint the WAL into it, truncating the WAL to zero
+        bytes. False if another connection's reader kept the WAL from being emptied (its
+        frames then go at the next checkpoint after that reader ends)."""
+        try:
+            self._db.execute("VACUUM")
+            busy, _log, _done = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except StoreBusy:
+            return False
+        return int(busy) == 0
 
     def set_verification(self, did: str, verification: Verification) -> Contact:
         """Record how the contact was verified; UserError if it is unknown."""

@@ -62,6 +62,7 @@ from didlink.files import (
     part_path,
 )
 from didlink.resume import OutgoingState, TransferStates
+from didlink.store import StoreError
 from messaging.channel import ChannelState, SecureChannel
 from messaging.errors import MessagingError
 from messaging.frames import FileAck, FileChunk, FileError, FileOffer
@@ -101,8 +102,10 @@ class Transfers:
         space: DiskSpace | None = None,
         rate: OfferRate | None = None,
         now: Callable[[], datetime] = _now,
+        store_failed: Callable[[StoreError], None] | None = None,
     ) -> None:
         self._channel = channel
+        self._store_failed = store_failed  # the session ends with it (else: an `error` event)
         self._states = states
         self._resume_points: dict[bytes, asyncio.Future[int]] = {}
         self._downloads = downloads
@@ -184,6 +187,12 @@ class Transfers:
                 )
             async with self._offering:
                 await self._offer_and_send(outgoing, resume=resume)
+        except StoreError as exc:  # its state cannot be saved: a store fault ends the session
+            self._outgoing.pop(outgoing.file_id, None)
+            if self._store_failed is None:
+                self._emit("error", message=str(exc))
+            else:
+                self._store_failed(exc)
         except (FileTransferError, UserError, MessagingError) as exc:
             self._emit("error", message=str(exc))
             self._outgoing.pop(outgoing.file_id, None)

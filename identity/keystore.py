@@ -277,20 +277,55 @@ def unlock(path: Path, passphrase: str) -> IdentityKey:
     return open_keystore(load_keystore(path), passphrase)
 
 
+def is_weak(params: KdfParams) -> bool:
+    """The parameters cost less memory or fewer passes than DEFAULT_KDF (the current ones)."""
+    return (
+        params.memory_cost < DEFAULT_KDF.memory_cost or params.iterations < DEFAULT_KDF.iterations
+    )
+
+
+def strengthened(params: KdfParams) -> KdfParams:
+    """The field-wise maximum of `params` and DEFAULT_KDF: never weaker than either."""
+    return KdfParams(
+        memory_cost=max(params.memory_cost, DEFAULT_KDF.memory_cost),
+        iterations=max(params.iterations, DEFAULT_KDF.iterations),
+        lanes=max(params.lanes, DEFAULT_KDF.lanes),
+    )
+
+
+def unlock_and_strengthen(path: Path, passphrase: str) -> tuple[IdentityKey, KdfParams | None]:
+    """The identity key; a keystore sealed with weak parameters (`is_weak`) is re-sealed at
+    once under the same passphrase with `strengthened` ones (fresh salt and nonce, atomically
+    through `write_atomic`), and the new parameters are returned (None: nothing was written).
+
+    The file is re-read just before the write: if it changed since it was opened (another
+    process changed the passphrase meanwhile), it is left as it is. OSError if the write fails
+    (the key was unlocked all the same; the file is unchanged).
+    """
+    path = Path(path)
+    data = _read_bytes(path)
+    model = parse_keystore(data)
+    key = open_keystore(model, passphrase)
+    if not is_weak(model.kdf.params):
+        return key, None
+    params = strengthened(model.kdf.params)
+    sealed = seal_keystore(key, passphrase, params=params).to_bytes()
+    if _read_bytes(path) != data:
+        return key, None
+    write_atomic(path, sealed)
+    return key, params
+
+
 def change_passphrase(path: Path, old: str, new: str, *, params: KdfParams | None = None) -> None:
     """Re-encrypt the keystore under `new` (fresh salt and nonce), atomically.
 
-    `params` defaults to the larger of the file's parameters and DEFAULT_KDF, field by field,
-    so that a passphrase change never weakens the file and upgrades old, cheap files.
+    `params` defaults to `strengthened(file's parameters)`: the current parameters, or the
+    file's where they are stronger, so that a passphrase change never weakens the file and
+    always upgrades old, cheap files.
     """
     path = Path(path)
     model = load_keystore(path)
     key = open_keystore(model, old)
     if params is None:
-        current = model.kdf.params
-        params = KdfParams(
-            memory_cost=max(current.memory_cost, DEFAULT_KDF.memory_cost),
-            iterations=max(current.iterations, DEFAULT_KDF.iterations),
-            lanes=max(current.lanes, DEFAULT_KDF.lanes),
-        )
+        params = strengthened(model.kdf.params)
     write_atomic(path, seal_keystore(key, new, params=params).to_bytes())

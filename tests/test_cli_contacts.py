@@ -150,3 +150,88 @@ def test_newer_store_schema(profile: Path) -> None:
     raw.execute("PRAGMA user_version = 7")
     raw.close()
     assert_user_error(run_cli("contacts", home=profile), "newer didlink")
+
+
+# --- remove erases everything about the contact (issue 26, class 5) ---------------------------
+
+
+def _fill_peer_tables(home: Path) -> None:
+    """Rows keyed by Alice and by Bob in every peer table, a part file each, and bytes of
+    Alice left in free space the way an older didlink (no secure_delete) left them."""
+    from didlink import history
+    from didlink.outbox import Outbox, new_message_id
+    from didlink.resume import OutgoingState, TransferStates
+    from didlink.sealing import Sealer
+    from messaging.frames import FileOffer
+
+    sealer = Sealer(IdentityKey(b"\x09" * 32))
+    downloads = home / "downloads"
+    downloads.mkdir(mode=0o700)
+    raw = sqlite3.connect(home / "store.sqlite3", isolation_level=None)
+    raw.execute("PRAGMA secure_delete = OFF")  # an older didlink's deletions leave bytes
+    for index in range(200):
+        raw.execute(
+            "INSERT INTO outbox (peer_did, message_id, created_at, sealed) VALUES (?, ?, ?, ?)",
+            (ALICE, new_message_id(), T0.isoformat(), bytes(64)),
+        )
+        if index % 2:
+            raw.execute("DELETE FROM outbox WHERE seq = (SELECT max(seq) FROM outbox)")
+    raw.close()
+    with Store(home / "store.sqlite3") as store:
+        outbox = Outbox(store, sealer)
+        for peer in (ALICE, BOB):
+            for index in range(40):
+                mid = outbox.add(peer, f"message {index}")
+                if index % 3 == 0:
+                    outbox.acknowledge(mid)
+            for _ in range(2000):
+                outbox.remember(peer, new_message_id(), deferred=True)
+            outbox.flush()
+            states = TransferStates(store, sealer)
+            file_id = new_message_id()
+            offer = FileOffer(
+                file_id=file_id, name="a.bin", size=10, sha256=bytes(32), chunk_size=4
+            )
+            states.save_incoming(peer, offer)
+            (downloads / f".didlink-{file_id.hex()}.part").write_bytes(b"part")
+            states.save_outgoing(OutgoingState(new_message_id(), peer, home, 1, bytes(32)))
+            for index in range(30):
+                history.append(
+                    store,
+                    sealer,
+                    peer_did=peer,
+                    direction=history.Direction.IN,
+                    message_id=index,
+                    text="hello",
+                    now=T0,
+                )
+
+
+def _raw_profile_bytes(home: Path) -> bytes:
+    return b"".join(
+        (home / name).read_bytes()
+        for name in ("store.sqlite3", "store.sqlite3-wal")
+        if (home / name).exists()
+    )
+
+
+def test_remove_erases_every_trace_of_the_contact(profile: Path) -> None:
+    from identity.did_key import ed25519_public_key
+
+    _fill_peer_tables(profile)
+    alice_key = ed25519_public_key(ALICE)
+    assert ALICE.encode() in _raw_profile_bytes(profile)  # (the check below can fail)
+    result = run_cli("contacts", "remove", "Alice", home=profile, passphrase=None)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    raw = _raw_profile_bytes(profile)
+    assert ALICE.encode() not in raw
+    assert alice_key not in raw
+    with sqlite3.connect(profile / "store.sqlite3") as db:
+        for table in ("outbox", "received", "transfers", "history"):
+            rows = db.execute(f"SELECT peer_did, count(*) FROM {table} GROUP BY peer_did")
+            assert [peer for peer, _ in rows] == [BOB], table  # Bob's rows all stay
+        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    parts = sorted(p.name for p in (profile / "downloads").iterdir())
+    assert len(parts) == 1  # Alice's partial download went; Bob's stays
+    assert [c["did"] for c in listing(profile)] == [BOB]

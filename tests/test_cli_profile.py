@@ -32,7 +32,9 @@ def test_init_creates_a_private_identity(home: Path) -> None:
     keystore = home / "keystore.json"
     assert stat.S_IMODE(keystore.stat().st_mode) == 0o600
     assert unlock(keystore, PASS).did == did
-    assert sorted(p.name for p in home.iterdir()) == ["keystore.json"]
+    # the store is made with the identity (a later missing store is a lost one, noted)
+    assert sorted(p.name for p in home.iterdir()) == ["keystore.json", "store.sqlite3"]
+    assert stat.S_IMODE((home / "store.sqlite3").stat().st_mode) == 0o600
 
 
 def test_init_fixes_a_loose_existing_folder(home: Path) -> None:

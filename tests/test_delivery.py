@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from didlink import outbox as outbox_module
 from didlink.delivery import RECEIPT_BATCH, Delivery
 from didlink.jsonl import SendText
 from didlink.outbox import Outbox
@@ -512,3 +513,45 @@ def test_a_text_no_frame_can_carry_is_one_clear_error(
     _outgoing(alice).give(SendText(text))
     assert alice.failures == [f"cannot send this message: {problem}"]
     assert alice.outbox.count(BOB.did) == 0 and alice.write_frames() == []
+
+
+def test_a_flood_resent_after_a_reconnect_is_delivered_once_with_bounded_ids(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bob keeps few received ids (small bounds here; specs/store.md "Received ids"); Alice
+    floods, none of Bob's receipts reach her, and the next session resends all of it from her
+    outbox: Bob delivers none of it again, pruned ids included, and a new text once."""
+    monkeypatch.setattr(outbox_module, "RECEIVED_KEEP", 64)
+    monkeypatch.setattr(outbox_module, "RECEIVED_PRUNE_EVERY", 16)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+
+    def session() -> tuple[Side, Side]:
+        a, b = _channels()
+        alice, bob = Side(tmp_path / "a", ALICE, BOB, a), Side(tmp_path / "b", BOB, ALICE, b)
+        bob.read_frames(alice.write_frames())  # the Hello
+        return alice, bob
+
+    alice, bob = session()
+    for index in range(300):
+        mid = alice.delivery.add(f"flood {index}")
+        alice.delivery.send(mid, f"flood {index}")
+    bob.read_frames(alice.write_frames())
+    assert len(bob.sink.of("message")) == 300
+    assert len(bob.received()) <= 64 + 16 - 1  # the bound, not 300
+    bob.write_frames()  # its receipts are lost with the connection
+    alice.store.close(), bob.store.close()
+
+    alice, bob = session()  # the reconnect
+    assert alice.delivery.kept() == 300
+    alice.delivery.send_pending()  # everything, oldest first
+    bob.read_frames(alice.write_frames())
+    assert bob.sink.of("message") == []  # all duplicates, the pruned ones too
+    fresh = alice.delivery.add("typed after the reconnect")
+    alice.delivery.send(fresh, "typed after the reconnect")
+    bob.read_frames(alice.write_frames())
+    assert [e["text"] for e in bob.sink.of("message")] == ["typed after the reconnect"]
+    alice.read_frames(bob.write_frames())
+    assert alice.delivery.kept() == 0 and not bob.failures
+    assert len(bob.received()) <= 64 + 16 - 1
+    alice.store.close(), bob.store.close()

@@ -596,3 +596,156 @@ def test_write_atomic_replaces_and_sets_mode(tmp_path: Path) -> None:
     assert target.read_bytes() == b""
     assert stat.S_IMODE(target.stat().st_mode) == 0o640
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+# --- weak parameters are re-sealed at once (issue 26, class 5) -------------------------------
+
+WEAKEST = KdfParams(memory_cost=8, iterations=1, lanes=1)  # the weakest the parser accepts
+
+
+def _spy_writes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Record every write_atomic of the keystore module (and still do it)."""
+    written: list[Path] = []
+
+    def spy(target: Path, data: bytes, *, mode: int = 0o600) -> None:
+        written.append(Path(target))
+        write_atomic(target, data, mode=mode)
+
+    monkeypatch.setattr(keystore, "write_atomic", spy)
+    return written
+
+
+def test_weak_parameters_are_resealed_on_unlock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "keystore.json"
+    create_keystore(target, KEY, PASS, params=WEAKEST)
+    before = fields(target)
+    written = _spy_writes(monkeypatch)
+    key, params = keystore.unlock_and_strengthen(target, PASS)
+    assert key == KEY
+    assert params == DEFAULT_KDF
+    assert written == [target]  # one atomic write (temp file, fsync, rename)
+    after = fields(target)
+    kdf = after["kdf"]
+    assert (kdf["memory_cost"], kdf["iterations"], kdf["lanes"]) == (65536, 3, 1)
+    assert after["did"] == before["did"] == KEY.did
+    assert kdf["salt"] != before["kdf"]["salt"] and after["nonce"] != before["nonce"]
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert unlock(target, PASS) == KEY  # the same passphrase opens it
+    assert keystore.unlock_and_strengthen(target, PASS) == (KEY, None)  # now current: left
+    assert written == [target]
+
+
+@pytest.mark.parametrize(
+    ("weak", "expected"),
+    [
+        (KdfParams(memory_cost=8, iterations=5, lanes=1), (65536, 5, 1)),  # memory only
+        (KdfParams(memory_cost=65536 + 8, iterations=1, lanes=2), (65536 + 8, 3, 2)),  # passes
+    ],
+)
+def test_resealing_never_weakens_a_field(
+    tmp_path: Path, weak: KdfParams, expected: tuple[int, int, int]
+) -> None:
+    target = tmp_path / "keystore.json"
+    create_keystore(target, KEY, PASS, params=weak)
+    key, params = keystore.unlock_and_strengthen(target, PASS)
+    assert key == KEY and params is not None
+    assert (params.memory_cost, params.iterations, params.lanes) == expected
+    kdf = fields(target)["kdf"]
+    assert (kdf["memory_cost"], kdf["iterations"], kdf["lanes"]) == expected
+
+
+def test_current_parameters_are_not_rewritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "keystore.json"
+    create_keystore(target, KEY, PASS)  # DEFAULT_KDF
+    before = target.read_bytes()
+    written = _spy_writes(monkeypatch)
+    assert keystore.unlock_and_strengthen(target, PASS) == (KEY, None)
+    assert written == [] and target.read_bytes() == before
+
+
+def test_wrong_passphrase_rewrites_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "keystore.json"
+    create_keystore(target, KEY, PASS, params=WEAKEST)
+    before = target.read_bytes()
+    with pytest.raises(WrongPassphrase):
+        keystore.unlock_and_strengthen(target, "nope")
+    assert target.read_bytes() == before
+
+
+def test_a_keystore_changed_meanwhile_is_left_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process changed the passphrase while we re-sealed: its file stays."""
+    target = tmp_path / "keystore.json"
+    create_keystore(target, KEY, PASS, params=WEAKEST)
+    real_seal = keystore.seal_keystore
+
+    def seal_while_passwd_runs(*args: Any, **kwargs: Any) -> keystore.KeystoreFile:
+        elsewhere = real_seal(KEY, "changed elsewhere", params=WEAKEST)  # `passwd` elsewhere
+        write_atomic(target, elsewhere.to_bytes())
+        return real_seal(*args, **kwargs)
+
+    monkeypatch.setattr(keystore, "seal_keystore", seal_while_passwd_runs)
+    assert keystore.unlock_and_strengthen(target, PASS) == (KEY, None)
+    monkeypatch.undo()
+    assert unlock(target, "changed elsewhere") == KEY
+
+
+def test_a_failed_reseal_keeps_the_old_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "keystore.json"
+    create_keystore(target, KEY, PASS, params=WEAKEST)
+    before = target.read_bytes()
+    monkeypatch.setattr(os, "replace", lambda *a: (_ for _ in ()).throw(OSError(30, "Read-only")))
+    with pytest.raises(OSError):
+        keystore.unlock_and_strengthen(target, PASS)
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keystore.json"]  # no temp left
+
+
+def _cli(*args: str, home: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("DIDLINK_")}
+    full_env.update({"DIDLINK_HOME": str(home), "DIDLINK_PASSPHRASE": PASS, **env})
+    return subprocess.run(
+        [sys.executable, "-m", "didlink", *args],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_cli_reseals_a_weak_keystore_and_says_so(tmp_path: Path) -> None:
+    home = tmp_path / "profile"
+    home.mkdir(mode=0o700)
+    target = home / "keystore.json"
+    create_keystore(target, KEY, PASS, params=WEAKEST)
+    first = _cli("invite", "--card", "--json", home=home)  # unlocks the identity
+    assert first.returncode == 0, first.stderr
+    assert first.stderr == (
+        "note: the keystore was re-sealed with stronger key-derivation parameters"
+        " (64 MiB, 3 passes)\n"
+    )
+    kdf = fields(target)["kdf"]
+    assert (kdf["memory_cost"], kdf["iterations"]) == (65536, 3)
+    second = _cli("invite", "--card", "--json", home=home)
+    assert (second.returncode, second.stderr) == (0, "")  # current now: no rewrite, no note
+    assert _cli("whoami", home=home).stdout.splitlines()[0] == KEY.did
+
+
+def test_cli_passwd_seals_with_current_parameters(tmp_path: Path) -> None:
+    home = tmp_path / "profile"
+    home.mkdir(mode=0o700)
+    target = home / "keystore.json"
+    create_keystore(target, KEY, PASS, params=WEAKEST)
+    result = _cli("passwd", home=home, DIDLINK_NEW_PASSPHRASE="another one")
+    assert result.returncode == 0, result.stderr
+    kdf = fields(target)["kdf"]
+    assert (kdf["memory_cost"], kdf["iterations"], kdf["lanes"]) == (65536, 3, 1)
+    assert unlock(target, "another one") == KEY

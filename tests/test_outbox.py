@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import tempfile
 import time
@@ -12,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from didlink.outbox import Outbox, new_message_id
+from didlink.outbox import RECEIVED_KEEP, RECEIVED_PRUNE_EVERY, Outbox, new_message_id
 from didlink.sealing import Sealer
-from didlink.store import DamagedStore, Store
+from didlink.store import DamagedStore, Store, StoreBusy
 from identity.keys import IdentityKey
 
 KEY = IdentityKey(seed=bytes(range(32)))
@@ -148,7 +149,7 @@ def test_a_failed_flush_keeps_the_received_ids(tmp_path: Path) -> None:
     blocker = sqlite3.connect(tmp_path / "store.sqlite3", timeout=0)
     blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock
     store.connection.execute("PRAGMA busy_timeout = 0")
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(StoreBusy, match="locked by another process"):
         outbox.flush()
     assert outbox.unwritten == 2 and outbox.seen(ALICE, mid)
     blocker.rollback()
@@ -354,3 +355,81 @@ def test_ids_made_later_sort_later() -> None:
         ids.append(new_message_id())
         time.sleep(0.002)
     assert ids == sorted(ids)
+
+
+# --- received ids are bounded (issue 26, class 5; specs/store.md "Received ids") --------------
+
+BOUND = RECEIVED_KEEP + RECEIVED_PRUNE_EVERY - 1
+
+
+def _mids(count: int, *, start_ms: int = 1_800_000_000_000) -> list[bytes]:
+    """`count` message ids as one sender makes them: one millisecond apart, in order."""
+    return [(start_ms + i).to_bytes(6, "big") + os.urandom(10) for i in range(count)]
+
+
+def _received(path: Path, peer: str) -> list[bytes]:
+    other = sqlite3.connect(path / "store.sqlite3")
+    try:
+        rows = other.execute(
+            "SELECT message_id FROM received WHERE peer_did = ? ORDER BY message_id", (peer,)
+        )
+        return [bytes(r[0]) for r in rows]
+    finally:
+        other.close()
+
+
+def test_a_flood_of_received_ids_stays_within_the_bound(tmp_path: Path) -> None:
+    store, outbox = _outbox(tmp_path)
+    flood = _mids(30_000)
+    for start in range(0, len(flood), 128):  # one flush per received frame, as a session does
+        for mid in flood[start : start + 128]:
+            assert not outbox.seen(ALICE, mid)
+            outbox.remember(ALICE, mid, deferred=True)
+        outbox.flush()
+        assert len(_received(tmp_path, ALICE)) <= BOUND
+    kept = _received(tmp_path, ALICE)
+    assert RECEIVED_KEEP <= len(kept) <= BOUND
+    assert kept == flood[-len(kept) :]  # the newest ones
+    outbox.remember(BOB, new_message_id())  # another peer's ids are its own
+    assert len(_received(tmp_path, BOB)) == 1
+    store.close()
+
+
+def test_a_resend_after_reconnect_is_still_suppressed(tmp_path: Path) -> None:
+    """After a flood, the sender resends what it had no receipt for, oldest first, on the next
+    session: every one is a duplicate, kept or pruned; a message never delivered is not."""
+    store, outbox = _outbox(tmp_path)
+    flood = _mids(20_000)
+    for start in range(0, len(flood), 500):
+        for mid in flood[start : start + 500]:
+            outbox.remember(ALICE, mid, deferred=True)
+        outbox.flush()
+    assert len(_received(tmp_path, ALICE)) <= BOUND
+    store.close()
+    store, outbox = _outbox(tmp_path)  # a new session (a new process) after the reconnect
+    unacknowledged = flood[-12_000:]  # receipts lost: more than are kept
+    for mid in unacknowledged:
+        assert outbox.seen(ALICE, mid), mid.hex()  # on disk, or older than the ids kept
+    never_delivered = _mids(3, start_ms=1_800_000_000_000 + 20_000)  # typed after the flood
+    for mid in never_delivered:
+        assert not outbox.seen(ALICE, mid)
+        assert outbox.remember(ALICE, mid)
+        assert outbox.seen(ALICE, mid)
+    assert not outbox.seen(BOB, flood[0])  # the floor is per peer
+    store.close()
+
+
+def test_an_unbounded_table_from_before_is_pruned_at_the_first_write(tmp_path: Path) -> None:
+    """A store an older didlink filled (70,000 ids after one flood) shrinks to the bound."""
+    store, outbox = _outbox(tmp_path)
+    flood = _mids(70_000)
+    with store.transaction():
+        store.connection.executemany(
+            "INSERT INTO received VALUES (?, ?, 'x')", [(ALICE, mid) for mid in flood]
+        )
+    store.close()
+    store, outbox = _outbox(tmp_path)
+    outbox.remember(ALICE, new_message_id())
+    assert len(_received(tmp_path, ALICE)) == RECEIVED_KEEP
+    assert outbox.seen(ALICE, flood[0]) and outbox.seen(ALICE, flood[-1])
+    store.close()

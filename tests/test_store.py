@@ -20,7 +20,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 import didlink.store as module
 from didlink.errors import UserError
 from didlink.profile import Profile
-from didlink.store import SCHEMA_VERSION, DamagedStore, Store
+from didlink.store import SCHEMA_VERSION, DamagedStore, Store, StoreError
 from identity.contact import Contact, Verification
 from identity.did_key import ed25519_did, ed25519_public_key
 from identity.errors import DidError, InvalidDid, NoIdentity, WrongPassphrase
@@ -322,7 +322,13 @@ def test_failed_migration_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyP
     path = tmp_path / "store.sqlite3"
     broken = ((*module.MIGRATIONS[0], "CREATE TABLE contacts (x)"),)  # duplicate table
     monkeypatch.setattr(module, "MIGRATIONS", broken)
-    with pytest.raises(DamagedStore):
+    with pytest.raises(StoreError, match="already exists"):
+        Store(path)
+    assert list(tmp_path.iterdir()) == []  # a new store is never left half made
+    raw = sqlite3.connect(path)
+    raw.execute("PRAGMA user_version = 0")  # an existing, empty version-0 database
+    raw.close()
+    with pytest.raises(StoreError, match="already exists"):
         Store(path)
     raw = sqlite3.connect(path)
     try:
@@ -570,3 +576,49 @@ def test_migrates_a_version_2_store_to_suggested_names_and_the_suspect_state(
         assert contact.did == ALICE and contact.verification is Verification.SAFETY_NUMBER
         assert contact.suggested_name is None and contact.first_seen == T0
         assert store.set_verification(ALICE, Verification.SUSPECT).verification == "suspect"
+
+
+# --- removing a contact erases it (issue 26, class 5) -------------------------------------------
+
+
+def test_remove_erases_every_table_in_one_go(store: Store) -> None:
+    store.add_contact(ALICE, name="Alice", now=T0)
+    store.add_contact(BOB, now=T0)
+    db = store.connection
+    rows = {
+        "INSERT INTO outbox (peer_did, message_id, created_at, sealed) VALUES (?, ?, 't', x'')": 16,
+        "INSERT INTO received VALUES (?, ?, 't')": 16,
+        "INSERT INTO transfers (file_id, peer_did, direction, updated_at, sealed)"
+        " VALUES (?2, ?1, 'in', 't', x'')": 8,
+        "INSERT INTO history (peer_did, direction, at, sealed) VALUES (?, 'in', hex(?), x'')": 4,
+    }
+    for peer in (ALICE, BOB):
+        for statement, size in rows.items():
+            db.execute(statement, (peer, peer.encode()[-size:]))
+    removal = store.remove_contact(ALICE)
+    assert removal.incoming_files == (ALICE.encode()[-8:],) and removal.scrubbed
+    for table in module.PEER_TABLES:
+        peers = [row[0] for row in db.execute(f"SELECT peer_did FROM {table}")]
+        assert peers == [BOB], table
+    assert [c.did for c in store.list_contacts()] == [BOB]
+    raw = b"".join(p.read_bytes() for p in store.path.parent.iterdir() if p.is_file())
+    assert ALICE.encode() not in raw
+
+
+def test_remove_while_another_process_reads_says_the_wal_was_not_emptied(
+    store: Store,
+) -> None:
+    store.add_contact(ALICE, name="Alice", now=T0)
+    store.add_contact(BOB, now=T0)
+    reader = sqlite3.connect(store.path, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM contacts").fetchall()  # holds a snapshot
+    store.connection.execute("PRAGMA busy_timeout = 0")
+    removal = store.remove_contact(ALICE)
+    assert not removal.scrubbed  # removed all the same
+    assert store.get_contact(ALICE) is None
+    reader.execute("ROLLBACK")
+    reader.close()
+    assert store.scrub()
+    raw = b"".join(p.read_bytes() for p in store.path.parent.iterdir() if p.is_file())
+    assert ALICE.encode() not in raw

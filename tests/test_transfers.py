@@ -231,3 +231,23 @@ async def test_stopping_while_a_file_is_hashed_closes_it(
         await stopping
     assert outgoing._handle.closed
     assert not bob.named("file") and not alice.named("error")
+
+
+async def test_a_store_fault_while_sending_ends_the_session(tmp_path: Path) -> None:
+    """The transfer state cannot be saved (specs/store.md): the session's `store_failed` gets
+    the typed error (the node ends the session with it, exit 2), not one `error` among others."""
+    from didlink.store import DamagedStore, StoreError
+
+    class BrokenStates:
+        def save_outgoing(self, state: object) -> None:
+            raise DamagedStore("the local store /p/store.sqlite3 is damaged: restore it")
+
+    alice, _bob = make_pair(tmp_path)
+    failures: list[StoreError] = []
+    alice.transfers._states = BrokenStates()  # type: ignore[assignment]
+    alice.transfers._store_failed = failures.append
+    (tmp_path / "f.bin").write_bytes(b"data")
+    alice.transfers.send(OutgoingFile(tmp_path / "f.bin"))
+    await _drain(alice)
+    assert [str(f) for f in failures] == ["the local store /p/store.sqlite3 is damaged: restore it"]
+    assert alice.named("error") == [] and not alice.transfers.pending

@@ -6,6 +6,8 @@ The `contacts` group is exported so that other command modules can add subcomman
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
 from typing import Any
 
 import click
@@ -87,11 +89,28 @@ def rename(contact: str, name: str | None) -> None:
 @contacts.command()
 @click.argument("contact")
 def remove(contact: str) -> None:
-    """Forget CONTACT (a DID, a unique start of one, or a name)."""
-    with _open_store() as store:
+    """Forget CONTACT (a DID, a unique start of one, or a name) and everything kept about it:
+    queued messages, received ids, file transfers (and their partial downloads), history."""
+    profile = Profile.from_env()
+    profile.did()
+    with profile.open_store() as store:
         found = store.find_contact(contact)
-        store.remove_contact(found.did)
+        removal = store.remove_contact(found.did)
+    for file_id in removal.incoming_files:
+        with contextlib.suppress(FileNotFoundError):
+            _part_file(profile, file_id).unlink()
     say(f"Removed {shown(found.display_name)}.")
+    if not removal.scrubbed:
+        say(
+            "note: another didlink process has the local store open: older copies of the"
+            " contact's rows stay in its write-ahead log until that process ends",
+            err=True,
+        )
+
+
+def _part_file(profile: Profile, file_id: bytes) -> Path:
+    """Where an incoming transfer keeps its partial download (didlink/files.py IncomingFile)."""
+    return profile.path / "downloads" / f".didlink-{file_id.hex()}.part"
 
 
 commands: list[click.Command] = [contacts]

@@ -21,7 +21,13 @@ from didlink.history import history_option
 from didlink.output import print_json, print_qr, say
 from didlink.profile import Profile
 from identity.errors import AlreadyUsed, InvitationError
-from identity.invitation import Invitation, InvitationKind, Response, verify_invitation
+from identity.invitation import (
+    Invitation,
+    InvitationKind,
+    Response,
+    label_problem,
+    verify_invitation,
+)
 from identity.token import decode_token, encode_token
 from identity.validity import check_not_future, check_window, iso_time
 
@@ -71,6 +77,9 @@ def invite(
         )
         return
     lifetime = parse_duration(DEFAULT_EXPIRY if expires is None else expires)
+    problem = None if label is None else label_problem(label)
+    if problem:  # before the passphrase is asked for (or the keystore re-sealed)
+        raise UserError(f"cannot make the card: label: {problem}")
     profile = Profile.from_env()
     key = profile.unlock()
     try:

@@ -30,6 +30,7 @@ def init(force: bool) -> None:
         create_keystore(profile.keystore_path, key, passphrase, overwrite=force)
     except OSError as exc:
         raise UserError(f"cannot write the keystore: {exc.strerror or exc}") from exc
+    profile.create_store()  # with the identity: later, a missing store is a lost one (noted)
     say(key.did)
 
 
