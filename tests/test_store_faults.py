@@ -192,7 +192,9 @@ def test_every_sqlite_error_is_a_store_error(tmp_path: Path) -> None:
         store.add_contact(CONTACTS[0], name="Ann", now=T0)
         with pytest.raises(StoreConstraint) as raised:  # still catchable as IntegrityError
             store.connection.execute(
-                "INSERT INTO contacts VALUES (?, 'x', 'unverified', 'a', 'b')", (CONTACTS[0],)
+                "INSERT INTO contacts (did, name, verification, first_seen, last_seen)"
+                " VALUES (?, 'x', 'unverified', 'a', 'b')",
+                (CONTACTS[0],),
             )
         assert isinstance(raised.value, sqlite3.IntegrityError)
         blocker = sqlite3.connect(tmp_path / "store.sqlite3", timeout=0, isolation_level=None)
