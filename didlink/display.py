@@ -28,8 +28,6 @@ import sys
 import unicodedata
 from typing import Any
 
-from wcwidth import wcwidth
-
 MAX_MARKS = 4
 """Combining marks shown on one base character; more are escaped (a "Zalgo" stack)."""
 CONTINUATION = "  \u2502 "
@@ -103,6 +101,8 @@ def one_line(text: str, *, limit: int = 1000) -> str:
 
 def width(text: str) -> int:
     """Columns `text` takes on a terminal (wide characters count two; marks count none)."""
+    from wcwidth import wcwidth  # late: its tables take longer to load than `whoami` to run
+
     total = 0
     for ch in text:
         columns = wcwidth(ch)
@@ -122,6 +122,8 @@ def _wrapped(text: str, columns: int) -> list[str]:
     """`text` (already escaped, no line breaks) cut into pieces of at most `columns` columns."""
     if columns <= 0:
         return [text]
+    from wcwidth import wcwidth  # late, as in `width`
+
     pieces: list[str] = []
     current: list[str] = []
     used = 0

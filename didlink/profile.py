@@ -3,6 +3,9 @@
 Its place is `DIDLINK_HOME` when set, else the platform's user data folder
 (platformdirs.user_data_dir("didlink")). The folder is private (0700) and every file in it is
 0600; `ensure()` creates the folder and repairs its mode if something loosened it.
+
+Commands that only read the DID (`didlink whoami`) must start quickly (issue 28, point 4), so the
+keystore, the store and platformdirs are imported by the methods that use them.
 """
 
 from __future__ import annotations
@@ -12,14 +15,14 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-
-import platformdirs
+from typing import TYPE_CHECKING
 
 from didlink.errors import UserError
 from didlink.passphrase import get_passphrase
-from didlink.store import Store
-from identity import keystore
-from identity.keys import IdentityKey
+
+if TYPE_CHECKING:
+    from didlink.store import Store
+    from identity.keys import IdentityKey
 
 HOME_ENV = "DIDLINK_HOME"
 KEYSTORE_NAME = "keystore.json"
@@ -40,6 +43,8 @@ class Profile:
         home = os.environ.get(HOME_ENV)
         if home:
             return cls(Path(home).expanduser())
+        import platformdirs  # late: not needed when DIDLINK_HOME names the profile
+
         return cls(Path(platformdirs.user_data_dir("didlink")))
 
     @property
@@ -70,14 +75,20 @@ class Profile:
 
     def did(self) -> str:
         """The profile's DID, read from the keystore without the passphrase."""
+        from identity import keystore  # late (see the module docstring), as below
+
         return keystore.read_did(self.keystore_path)
 
     def unlock(self) -> IdentityKey:
         """The identity key; asks for the passphrase (or reads DIDLINK_PASSPHRASE)."""
+        from identity import keystore
+
         keystore.read_did(self.keystore_path)  # NoIdentity / DamagedKeystore before prompting
         return keystore.unlock(self.keystore_path, get_passphrase())
 
     def open_store(self) -> Store:
         """The profile's local store (created on first use)."""
+        from didlink.store import Store
+
         self.ensure()
         return Store(self.store_path)

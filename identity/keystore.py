@@ -11,6 +11,9 @@ Theory of operation (specs/keystore.md):
   damaged rather than obeyed). Only the AEAD tag check can say "wrong passphrase".
 - Writing goes through `write_atomic` (temp file 0600, fsync, rename, fsync dir): a process
   killed at any instant leaves either the old file or the new one, both loadable.
+- Reading the DID needs no cryptography: pyca/cryptography (Argon2id, AES-GCM, the key) is
+  imported by the functions that seal and open, so `didlink whoami` starts quickly and small
+  (issue 28, point 4).
 """
 
 from __future__ import annotations
@@ -21,11 +24,8 @@ import json
 import os
 import unicodedata
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from identity.atomic_file import write_atomic
@@ -37,12 +37,16 @@ from identity.errors import (
     NoIdentity,
     WrongPassphrase,
 )
-from identity.keys import SEED_SIZE, IdentityKey
+
+if TYPE_CHECKING:
+    from identity.keys import IdentityKey
 
 FORMAT_VERSION: Literal[1] = 1
 AD_LABEL = b"didlink keystore v1\x00"
 """Associated data = AD_LABEL || UTF-8 DID (specs/keystore.md, "AEAD")."""
 
+SEED_SIZE = 32
+"""identity.keys.SEED_SIZE, the Ed25519 seed (not imported: identity.keys loads cryptography)."""
 SALT_SIZE = 16
 NONCE_SIZE = 12
 KEY_SIZE = 32
@@ -135,6 +139,8 @@ def _passphrase_bytes(passphrase: str) -> bytes:
 
 
 def _derive_key(passphrase: str, salt: bytes, params: KdfParams) -> bytes:
+    from cryptography.hazmat.primitives.kdf.argon2 import Argon2id  # late: see the docstring
+
     kdf = Argon2id(
         salt=salt,
         length=KEY_SIZE,
@@ -209,6 +215,8 @@ def seal_keystore(
     nonce: bytes | None = None,
 ) -> KeystoreFile:
     """Encrypt `key` under `passphrase` (salt and nonce injectable for known-answer tests)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     salt = os.urandom(SALT_SIZE) if salt is None else salt
     nonce = os.urandom(NONCE_SIZE) if nonce is None else nonce
     if not MIN_SALT <= len(salt) <= MAX_SALT or len(nonce) != NONCE_SIZE:
@@ -235,6 +243,11 @@ def seal_keystore(
 
 def open_keystore(model: KeystoreFile, passphrase: str) -> IdentityKey:
     """Decrypt a validated keystore model: WrongPassphrase if the AEAD tag does not verify."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from identity.keys import IdentityKey
+
     salt = _b64decode(model.kdf.salt, field="salt", sizes=SALT_SIZES)
     nonce = _b64decode(model.nonce, field="nonce", sizes=NONCE_SIZES)
     sealed = _b64decode(model.ciphertext, field="ciphertext", sizes=CIPHERTEXT_SIZES)

@@ -596,3 +596,10 @@ def test_write_atomic_replaces_and_sets_mode(tmp_path: Path) -> None:
     assert target.read_bytes() == b""
     assert stat.S_IMODE(target.stat().st_mode) == 0o640
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_the_seed_size_is_the_keys_one() -> None:
+    """The keystore spells the seed size out (reading a DID must not load identity.keys)."""
+    from identity import keys, keystore
+
+    assert keystore.SEED_SIZE == keys.SEED_SIZE
