@@ -5,7 +5,8 @@ Its place is `DIDLINK_HOME` when set, else the platform's user data folder
 0600; `ensure()` creates the folder and repairs its mode if something loosened it.
 
 Commands that only read the DID (`didlink whoami`) must start quickly (issue 28, point 4), so the
-keystore, the store and platformdirs are imported by the methods that use them.
+keystore, the store and platformdirs are imported by the methods that use them, and the DID is
+read by identity/keystore_file.py, without building the keystore's pydantic models.
 """
 
 from __future__ import annotations
@@ -75,9 +76,9 @@ class Profile:
 
     def did(self) -> str:
         """The profile's DID, read from the keystore without the passphrase."""
-        from identity import keystore  # late (see the module docstring), as below
+        from identity import keystore_file  # late (see the module docstring), as below
 
-        return keystore.read_did(self.keystore_path)
+        return keystore_file.read_did(self.keystore_path)
 
     def unlock(self) -> IdentityKey:
         """The identity key; asks for the passphrase (or reads DIDLINK_PASSPHRASE)."""

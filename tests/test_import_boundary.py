@@ -144,6 +144,14 @@ def test_commands_without_a_connection_load_no_transport(
     assert _forbidden(modules) == []
 
 
+def test_whoami_reads_the_did_without_building_pydantic_models(home: Path, tmp_path: Path) -> None:
+    """The first pydantic model costs more than the rest of `whoami` (about 70 ms): the DID is
+    read by identity/keystore_file.py, not through the keystore's models."""
+    modules = _loaded(home, tmp_path, "whoami", "--json")
+    assert "identity.keystore_file" in modules
+    assert [m for m in modules if m in ("identity.keystore", "pydantic.main")] == []
+
+
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux's /proc")
 def test_whoami_json_stays_under_40_mb(home: Path, tmp_path: Path) -> None:
     """Peak RSS of the whole process, interpreter included."""
