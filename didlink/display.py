@@ -23,7 +23,6 @@ Theory of operation (specs/threat-model.md section 4, "Display"):
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import unicodedata
 from typing import Any
@@ -112,6 +111,8 @@ def width(text: str) -> int:
 
 def terminal_columns() -> int | None:
     """The terminal's width when stdout is a terminal (texts are wrapped there), else None."""
+    import shutil  # late, as wcwidth: most commands print no wrapped text
+
     try:
         return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
     except (AttributeError, ValueError):  # a closed or replaced stream
