@@ -4,9 +4,10 @@ Its place is `DIDLINK_HOME` when set, else the platform's user data folder
 (platformdirs.user_data_dir("didlink")). The folder is private (0700) and every file in it is
 0600; `ensure()` creates the folder and repairs its mode if something loosened it.
 
-Commands that only read the DID (`didlink whoami`) must start quickly (issue 28, point 4), so the
-keystore, the store and platformdirs are imported by the methods that use them, and the DID is
-read by identity/keystore_file.py, without building the keystore's pydantic models.
+Commands that only read the DID (`didlink whoami`) must start quickly (issue 28, point 4): the
+DID is read by identity/keystore_file.py, which needs neither pydantic's models nor pyca; the
+keystore's models and cryptography (identity.keystore), the store and platformdirs are imported
+by the methods that use them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from didlink.errors import UserError
 from didlink.passphrase import get_passphrase
+from identity import keystore_file
 
 if TYPE_CHECKING:
     from didlink.store import Store
@@ -76,15 +78,13 @@ class Profile:
 
     def did(self) -> str:
         """The profile's DID, read from the keystore without the passphrase."""
-        from identity import keystore_file  # late (see the module docstring), as below
-
         return keystore_file.read_did(self.keystore_path)
 
     def unlock(self) -> IdentityKey:
         """The identity key; asks for the passphrase (or reads DIDLINK_PASSPHRASE)."""
-        from identity import keystore
+        from identity import keystore  # late (see the module docstring), as below
 
-        keystore.read_did(self.keystore_path)  # NoIdentity / DamagedKeystore before prompting
+        self.did()  # NoIdentity / DamagedKeystore before prompting
         return keystore.unlock(self.keystore_path, get_passphrase())
 
     def open_store(self) -> Store:
