@@ -4,7 +4,9 @@
 
 Runs every probe alternating didlink and its baseline, writes bench/results.json and prints
 the table (Markdown) on stdout; progress goes to stderr. NAME is a metric name
-(connect_time, bulk_throughput, ...) or a probe name (session, memory, ratchet, ...).
+(connect_time, bulk_throughput, cold_start, ...) or a probe name (session, memory, ratchet,
+startup, ...). `--only cold_start --out /tmp/start.json` runs the start-up probe alone (about
+ten seconds) without replacing bench/results.json.
 """
 
 from __future__ import annotations
@@ -13,10 +15,16 @@ import argparse
 from pathlib import Path
 
 from bench import chromium
-from bench.metrics import crypto, memory, session
+from bench.metrics import crypto, memory, session, startup
 from bench.suite import Probe, progress, report, run_suite, summarize, table, write_results
 
-PROBES: tuple[Probe, ...] = (session.PROBE, session.LATENCY_PROBE, memory.PROBE, *crypto.PROBES)
+PROBES: tuple[Probe, ...] = (
+    session.PROBE,
+    session.LATENCY_PROBE,
+    memory.PROBE,
+    *crypto.PROBES,
+    startup.PROBE,
+)
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
 

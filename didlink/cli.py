@@ -7,6 +7,7 @@ as one line on stderr with exit code 2, never a traceback; nothing is printed on
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -18,11 +19,21 @@ from didlink.errors import UserError
 from didlink.output import say
 from identity.errors import IdentityError
 from messaging.errors import MessagingError
-from transport.errors import TransportError
 
 EXIT_USAGE = 2
 MAX_ERROR_CHARS = 400
-USER_FACING = (UserError, IdentityError, MessagingError, TransportError)
+USER_FACING: tuple[type[Exception], ...] = (UserError, IdentityError, MessagingError)
+"""With `TransportError` once the transport is loaded (`user_facing`)."""
+
+
+def user_facing() -> tuple[type[Exception], ...]:
+    """The errors printed as one line. transport.errors is not imported here: importing it
+    loads the transport package and aiortc, which the commands that make no connection never
+    need (issue 28, point 4); a TransportError can only be raised once it is loaded."""
+    transport_errors = sys.modules.get("transport.errors")
+    if transport_errors is None:
+        return USER_FACING
+    return (*USER_FACING, transport_errors.TransportError)
 
 
 def one_line(exc: BaseException) -> str:
@@ -41,7 +52,7 @@ class DidlinkGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except USER_FACING as exc:
+        except user_facing() as exc:
             code = getattr(exc, "code", None)
             prefix = f"error: {code}: " if isinstance(exc, IdentityError) and code else "error: "
             say(prefix + one_line(exc), err=True)

@@ -23,12 +23,9 @@ Theory of operation (specs/threat-model.md section 4, "Display"):
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import unicodedata
 from typing import Any
-
-from wcwidth import wcwidth
 
 MAX_MARKS = 4
 """Combining marks shown on one base character; more are escaped (a "Zalgo" stack)."""
@@ -103,6 +100,8 @@ def one_line(text: str, *, limit: int = 1000) -> str:
 
 def width(text: str) -> int:
     """Columns `text` takes on a terminal (wide characters count two; marks count none)."""
+    from wcwidth import wcwidth  # late: about 20 ms to import; most commands measure no width
+
     total = 0
     for ch in text:
         columns = wcwidth(ch)
@@ -112,6 +111,8 @@ def width(text: str) -> int:
 
 def terminal_columns() -> int | None:
     """The terminal's width when stdout is a terminal (texts are wrapped there), else None."""
+    import shutil  # late, as wcwidth: most commands print no wrapped text
+
     try:
         return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
     except (AttributeError, ValueError):  # a closed or replaced stream
@@ -122,6 +123,8 @@ def _wrapped(text: str, columns: int) -> list[str]:
     """`text` (already escaped, no line breaks) cut into pieces of at most `columns` columns."""
     if columns <= 0:
         return [text]
+    from wcwidth import wcwidth  # late, as in `width`
+
     pieces: list[str] = []
     current: list[str] = []
     used = 0

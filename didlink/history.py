@@ -16,7 +16,8 @@ placeholder and seals it in the same IMMEDIATE transaction: nobody ever sees the
 
 `history_option` is the click decorator every live command applies; it puts the flag in the
 click context, where `history_requested()` finds it (so the session glue needs no new
-parameters).
+parameters). Both live in didlink/history_flag.py (declaring the commands must stay light) and
+are re-exported here.
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
 
-import click
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError
 
 from didlink.errors import UserError
+from didlink.history_flag import history_option as history_option  # re-exported
+from didlink.history_flag import history_requested as history_requested  # re-exported
 from didlink.profile import Profile
 from didlink.sealing import Sealer
 from didlink.store import DamagedStore, Store
@@ -39,10 +40,7 @@ from identity import canonical
 from identity.keys import IdentityKey
 
 HISTORY_CONTEXT = b"history\x00"
-HISTORY_META_KEY = "didlink.history"
 PLAINTEXT_VERSION = 1
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Direction(enum.StrEnum):
@@ -205,32 +203,3 @@ class HistoryLog:
             if not self._failed:
                 self._failed = True
                 self._on_error(f"the message history could not be saved: {exc}")
-
-
-# --- the --history option ---------------------------------------------------------------------
-
-
-def _remember(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
-    ctx.meta[HISTORY_META_KEY] = bool(value)
-    return value
-
-
-def history_option(command: F) -> F:
-    """`--history` for a live command (invite, accept, chat): keep this session's messages.
-
-    The flag is also stored in the click context (see `history_requested`), and it is not
-    passed to the command function, so applying the decorator changes no signature.
-    """
-    return click.option(
-        "--history",
-        is_flag=True,
-        expose_value=False,
-        callback=_remember,
-        help="Keep this session's messages in the local store (sealed; off by default).",
-    )(command)
-
-
-def history_requested() -> bool:
-    """True if the running click command was given `--history` (False outside click)."""
-    ctx = click.get_current_context(silent=True)
-    return bool(ctx is not None and ctx.find_root().meta.get(HISTORY_META_KEY, False))

@@ -70,7 +70,6 @@ from identity.validity import CLOCK_SKEW
 from transport import CompactOffer, CompactOfferError, Flag, IceConfig, IceServer, Peer, Role, run
 from transport.errors import TransportError
 
-DEFAULT_LIVE_EXPIRY = "15m"
 CONNECT_TIMEOUT_ENV = "DIDLINK_CONNECT_TIMEOUT"
 RESPONSE_TIMEOUT_ENV = "DIDLINK_RESPONSE_TIMEOUT"
 SAS_TIMEOUT_ENV = "DIDLINK_SAS_TIMEOUT"

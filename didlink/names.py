@@ -23,7 +23,6 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable
-from importlib import resources
 
 from didlink.errors import UserError
 
@@ -101,6 +100,8 @@ def _prototypes() -> dict[str, str]:
     its representative is a multi-character prototype if it has one ("rn" for "m"), else its
     smallest code point, so ASCII letters and digits represent themselves.
     """
+    from importlib import resources  # late: commands that compare no names start quicker
+
     data = json.loads(
         resources.files("confusable_homoglyphs").joinpath("confusables.json").read_text("utf-8")
     )

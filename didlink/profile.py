@@ -3,6 +3,11 @@
 Its place is `DIDLINK_HOME` when set, else the platform's user data folder
 (platformdirs.user_data_dir("didlink")). The folder is private (0700) and every file in it is
 0600; `ensure()` creates the folder and repairs its mode if something loosened it.
+
+Commands that only read the DID (`didlink whoami`) must start quickly (issue 28, point 4): the
+DID is read by identity/keystore_file.py, which needs neither pydantic's models nor pyca; the
+keystore's models and cryptography (identity.keystore), the store and platformdirs are imported
+by the methods that use them.
 """
 
 from __future__ import annotations
@@ -12,15 +17,17 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-
-import platformdirs
+from typing import TYPE_CHECKING
 
 from didlink.errors import UserError
 from didlink.output import say
 from didlink.passphrase import get_passphrase
-from didlink.store import Store
-from identity import keystore
-from identity.keys import IdentityKey
+from identity import keystore_file
+
+if TYPE_CHECKING:
+    from didlink.store import Store
+    from identity.keys import IdentityKey
+    from identity.keystore import KdfParams
 
 HOME_ENV = "DIDLINK_HOME"
 KEYSTORE_NAME = "keystore.json"
@@ -29,7 +36,7 @@ FOLDER_MODE = 0o700
 FILE_MODE = 0o600
 
 
-def _describe(params: keystore.KdfParams) -> str:
+def _describe(params: KdfParams) -> str:
     """e.g. '64 MiB, 3 passes'."""
     memory = params.memory_cost
     size = f"{memory // 1024} MiB" if memory % 1024 == 0 else f"{memory} KiB"
@@ -49,6 +56,8 @@ class Profile:
         home = os.environ.get(HOME_ENV)
         if home:
             return cls(Path(home).expanduser())
+        import platformdirs  # late: not needed when DIDLINK_HOME names the profile
+
         return cls(Path(platformdirs.user_data_dir("didlink")))
 
     @property
@@ -79,7 +88,7 @@ class Profile:
 
     def did(self) -> str:
         """The profile's DID, read from the keystore without the passphrase."""
-        return keystore.read_did(self.keystore_path)
+        return keystore_file.read_did(self.keystore_path)
 
     def unlock(self) -> IdentityKey:
         """The identity key; asks for the passphrase (or reads DIDLINK_PASSPHRASE).
@@ -88,7 +97,9 @@ class Profile:
         re-sealed with them at once (identity/keystore.py `unlock_and_strengthen`), and one
         line on stderr says so (or says why it could not be).
         """
-        keystore.read_did(self.keystore_path)  # NoIdentity / DamagedKeystore before prompting
+        from identity import keystore  # late (see the module docstring), as below
+
+        self.did()  # NoIdentity / DamagedKeystore before prompting
         passphrase = get_passphrase()
         try:
             key, params = keystore.unlock_and_strengthen(self.keystore_path, passphrase)
@@ -115,6 +126,8 @@ class Profile:
         A store created for a profile that already had an identity is said on stderr: either
         the profile predates the store, or its store was deleted (never silently).
         """
+        from didlink.store import Store
+
         self.ensure()
         had_identity = self.has_identity()
         store = Store(self.store_path, check=check)
@@ -129,4 +142,6 @@ class Profile:
         """Make the local store of a new identity (`init`) if there is none yet."""
         self.ensure()
         if not os.path.lexists(self.store_path):  # (an existing one is checked when used)
+            from didlink.store import Store
+
             Store(self.store_path).close()

@@ -13,6 +13,12 @@ the key type followed by the raw public key bytes. Parsing checks, in this order
    succeed (it refuses non-points and small-order points).
 
 `ed25519_did`, `ed25519_public_key` and `PREFIX` are the narrow helpers identity.keys uses.
+
+Every supported codec's varint is two bytes, so step 2's varint is a lookup of the first two
+bytes; only a DID that fails it is decoded by multiformats, to name what is wrong. That and the
+EC curves (pyca's `ec`) load only when needed: reading a DID is on the path of commands that must
+start quickly (`didlink whoami`, issue 28 point 4), and multiformats alone takes about 30 ms to
+import.
 """
 
 from __future__ import annotations
@@ -20,11 +26,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING, NoReturn
 
 import base58
 import nacl.bindings
-from cryptography.hazmat.primitives.asymmetric import ec
-from multiformats import multibase, varint
 
 from identity.errors import (
     InvalidDid,
@@ -33,6 +38,9 @@ from identity.errors import (
     UnsupportedPublicKeyType,
 )
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
 PREFIX = "did:key:"
 ED25519_CODEC = b"\xed\x01"
 MAX_DID_LENGTH = 200
@@ -40,6 +48,16 @@ MAX_DID_LENGTH = 200
 
 _BASE58BTC = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _METHOD_ID = re.compile(f"z[{_BASE58BTC}]+")
+
+
+def _varint(value: int) -> bytes:
+    """The unsigned varint (multiformats) of `value`: 7 bits a byte, lowest first."""
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
 
 
 class KeyType(Enum):
@@ -56,10 +74,15 @@ class KeyType(Enum):
         self.codec = codec
         self.key_length = key_length
         self.label = label
+        self.codec_prefix = _varint(codec)
 
     @property
     def curve(self) -> ec.EllipticCurve | None:
         """The pyca/cryptography curve of an EC key type (compressed SEC1 points), else None."""
+        if self in (KeyType.ED25519, KeyType.X25519):
+            return None
+        from cryptography.hazmat.primitives.asymmetric import ec  # late: only EC keys need it
+
         curves: dict[KeyType, ec.EllipticCurve] = {
             KeyType.SECP256K1: ec.SECP256K1(),
             KeyType.P256: ec.SECP256R1(),
@@ -69,7 +92,9 @@ class KeyType(Enum):
         return curves.get(self)
 
 
-_BY_CODEC = {key_type.codec: key_type for key_type in KeyType}
+_BY_CODEC_PREFIX = {key_type.codec_prefix: key_type for key_type in KeyType}
+_CODEC_PREFIX_LENGTH = 2
+"""Every supported codec's varint is two bytes (checked in tests/test_did_key.py)."""
 
 
 @dataclass(frozen=True)
@@ -102,19 +127,13 @@ def parse_did_key(did: str) -> DidKey:
     """
     method_id = _check_shape(did)
     try:
-        raw = multibase.decode(method_id)
-    except Exception as exc:  # bases raises several ValueError subclasses; never let one leak
+        raw = base58.b58decode(method_id[1:])
+    except Exception as exc:  # never let a decoder's own error leak
         raise InvalidDid("the did:key is not valid base58btc") from exc
-    try:
-        codec, prefix_length, _ = varint.decode_raw(raw)
-    except ValueError as exc:
-        raise InvalidDid("the did:key does not start with a valid multicodec varint") from exc
-    key_type = _BY_CODEC.get(codec)
+    key_type = _BY_CODEC_PREFIX.get(raw[:_CODEC_PREFIX_LENGTH])
     if key_type is None:
-        raise UnsupportedPublicKeyType(
-            f"did:key multicodec 0x{codec:x} is not a supported key type"
-        )
-    public_key = bytes(raw[prefix_length:])
+        _refuse_codec(raw)
+    public_key = raw[_CODEC_PREFIX_LENGTH:]
     _check_key(key_type, public_key)
     if _encode(key_type, public_key) != did:  # cannot happen: base58 and minimal varints are 1:1
         raise InvalidDid("the did:key is not in its canonical encoding")
@@ -138,8 +157,23 @@ def ed25519_public_key(did: str) -> bytes:
     return parsed.public_key
 
 
+def _refuse_codec(raw: bytes) -> NoReturn:
+    """Step 2 or 3's error for bytes that start with no supported codec's varint.
+
+    decode_raw refuses a varint that is incomplete, longer than 9 bytes or not minimally
+    encoded, so a varint it accepts is not one of the supported codecs' (the lookup found none).
+    """
+    from multiformats import varint  # late: only a DID that is refused needs it
+
+    try:
+        codec, _, _ = varint.decode_raw(raw)
+    except ValueError as exc:
+        raise InvalidDid("the did:key does not start with a valid multicodec varint") from exc
+    raise UnsupportedPublicKeyType(f"did:key multicodec 0x{codec:x} is not a supported key type")
+
+
 def _encode(key_type: KeyType, public_key: bytes) -> str:
-    payload = varint.encode(key_type.codec) + public_key
+    payload = key_type.codec_prefix + public_key
     return PREFIX + "z" + base58.b58encode(payload).decode("ascii")
 
 
@@ -172,6 +206,8 @@ def _check_key(key_type: KeyType, public_key: bytes) -> None:
         )
     curve = key_type.curve
     if curve is not None:
+        from cryptography.hazmat.primitives.asymmetric import ec
+
         if public_key[0] not in (2, 3):
             raise InvalidPublicKey(f"the {key_type.label} key is not a compressed point")
         try:

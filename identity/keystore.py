@@ -8,57 +8,52 @@ Theory of operation (specs/keystore.md):
   yet cannot be swapped: a file whose DID was edited fails to open like a wrong passphrase.
 - Reading validates everything before any expensive work: size, JSON, types, lengths, base64,
   the DID, and bounds on the Argon2 parameters (a file asking for 1 TiB of memory is refused as
-  damaged rather than obeyed). Only the AEAD tag check can say "wrong passphrase".
+  damaged rather than obeyed). Only the AEAD tag check can say "wrong passphrase". The file's
+  layout, limits and the checks that need no model live in identity/keystore_file.py, which
+  also reads the DID alone without building these models (`read_did`).
 - Writing goes through `write_atomic` (temp file 0600, fsync, rename, fsync dir): a process
   killed at any instant leaves either the old file or the new one, both loadable.
+- pyca/cryptography (Argon2id, AES-GCM, the key) is imported by the functions that seal and
+  open, so that commands that only show the DID start quickly and small (issue 28, point 4).
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
-import json
 import os
 import unicodedata
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from identity.atomic_file import write_atomic
-from identity.did_key import ed25519_public_key
-from identity.errors import (
-    DamagedKeystore,
-    DidError,
-    IdentityExists,
-    NoIdentity,
-    WrongPassphrase,
+from identity.errors import DamagedKeystore, IdentityExists, WrongPassphrase
+from identity.keystore_file import (
+    CIPHERTEXT_SIZES,
+    FORMAT_VERSION,
+    KEY_SIZE,
+    MAX_ITERATIONS,
+    MAX_LANES,
+    MAX_MEMORY_KIB,
+    MAX_SALT,
+    MIN_SALT,
+    NONCE_SIZE,
+    NONCE_SIZES,
+    SALT_SIZE,
+    SALT_SIZES,
+    b64decode,
+    check_contents,
+    json_object,
+    read_bytes,
 )
-from identity.keys import SEED_SIZE, IdentityKey
+from identity.keystore_file import read_did as read_did  # re-exported
 
-FORMAT_VERSION: Literal[1] = 1
+if TYPE_CHECKING:
+    from identity.keys import IdentityKey
+
 AD_LABEL = b"didlink keystore v1\x00"
 """Associated data = AD_LABEL || UTF-8 DID (specs/keystore.md, "AEAD")."""
-
-SALT_SIZE = 16
-NONCE_SIZE = 12
-KEY_SIZE = 32
-TAG_SIZE = 16
-CIPHERTEXT_SIZE = SEED_SIZE + TAG_SIZE
-MAX_FILE_SIZE = 16 * 1024
-"""A real keystore is about 400 bytes; anything far larger is not one (and is not read whole)."""
-
-# Bounds on what a file may ask for (specs/keystore.md, "Limits"): outside them -> damaged.
-MIN_SALT, MAX_SALT = 16, 64
-MAX_MEMORY_KIB = 4 * 1024 * 1024  # 4 GiB
-MAX_ITERATIONS = 64
-MAX_LANES = 16
-SALT_SIZES = range(MIN_SALT, MAX_SALT + 1)
-NONCE_SIZES = range(NONCE_SIZE, NONCE_SIZE + 1)
-CIPHERTEXT_SIZES = range(CIPHERTEXT_SIZE, CIPHERTEXT_SIZE + 1)
 
 
 class KdfParams(BaseModel):
@@ -112,19 +107,6 @@ def _b64encode(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _b64decode(text: str, *, field: str, sizes: range) -> bytes:
-    """Strict canonical base64 (RFC 4648 §4, padded, unused bits zero) of a length in `sizes`."""
-    try:
-        raw = binascii.a2b_base64(text.encode("ascii"), strict_mode=True)
-    except (binascii.Error, UnicodeEncodeError) as exc:
-        raise DamagedKeystore(f"the keystore's {field} is not valid base64") from exc
-    if base64.b64encode(raw).decode("ascii") != text:  # unused bits set: one encoding only
-        raise DamagedKeystore(f"the keystore's {field} is not canonical base64")
-    if len(raw) not in sizes:
-        raise DamagedKeystore(f"the keystore's {field} has the wrong length")
-    return raw
-
-
 def _associated_data(did: str) -> bytes:
     return AD_LABEL + did.encode("utf-8")
 
@@ -135,6 +117,8 @@ def _passphrase_bytes(passphrase: str) -> bytes:
 
 
 def _derive_key(passphrase: str, salt: bytes, params: KdfParams) -> bytes:
+    from cryptography.hazmat.primitives.kdf.argon2 import Argon2id  # late: see the docstring
+
     kdf = Argon2id(
         salt=salt,
         length=KEY_SIZE,
@@ -145,59 +129,32 @@ def _derive_key(passphrase: str, salt: bytes, params: KdfParams) -> bytes:
     return kdf.derive(_passphrase_bytes(passphrase))
 
 
-def _no_identity(path: Path) -> NoIdentity:
-    return NoIdentity(f"there is no identity in {path.parent} yet: run 'didlink init' first")
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_FILE_SIZE + 1)
-    except FileNotFoundError as exc:
-        raise _no_identity(path) from exc
-    except IsADirectoryError as exc:
-        raise DamagedKeystore(f"the keystore {path} is a directory, not a file") from exc
-    except OSError as exc:
-        raise DamagedKeystore(f"the keystore {path} cannot be read: {exc.strerror}") from exc
-    if len(data) > MAX_FILE_SIZE:
-        raise DamagedKeystore(f"the keystore {path} is far too large to be a keystore")
-    return data
-
-
 def parse_keystore(data: bytes) -> KeystoreFile:
     """Validate the file's bytes completely (not the AEAD); DamagedKeystore on any problem."""
-    try:
-        text = data.decode("utf-8")
-        raw = json.loads(text)
-    except (ValueError, RecursionError) as exc:  # bad UTF-8, bad JSON, 5000-digit ints
-        raise DamagedKeystore("the keystore file is damaged (not valid JSON)") from exc
-    if not isinstance(raw, dict):
-        raise DamagedKeystore("the keystore file is damaged (not a JSON object)")
-    version = raw.get("version")
-    if type(version) is not int or version != FORMAT_VERSION:  # JSON true is not 1
-        raise DamagedKeystore(
-            f"the keystore has version {version!r}, which this didlink cannot read"
-        )
+    return validate_keystore(json_object(data))
+
+
+def validate_keystore(raw: dict[str, Any]) -> KeystoreFile:
+    """Validate a keystore's JSON object of this version (keystore_file.json_object) completely."""
     try:
         model = KeystoreFile.model_validate(raw)
     except ValidationError as exc:
         where = ".".join(str(p) for p in exc.errors()[0]["loc"]) or "file"
         raise DamagedKeystore(f"the keystore file is damaged (bad field: {where})") from exc
-    try:
-        ed25519_public_key(model.did)
-    except DidError as exc:
-        raise DamagedKeystore("the keystore's DID is not a valid Ed25519 did:key") from exc
-    _b64decode(model.kdf.salt, field="salt", sizes=SALT_SIZES)
-    _b64decode(model.nonce, field="nonce", sizes=NONCE_SIZES)
-    _b64decode(model.ciphertext, field="ciphertext", sizes=CIPHERTEXT_SIZES)
-    if model.kdf.memory_cost < 8 * model.kdf.lanes:
-        raise DamagedKeystore("the keystore's Argon2 memory is below 8 KiB per lane")
+    check_contents(
+        did=model.did,
+        salt=model.kdf.salt,
+        nonce=model.nonce,
+        ciphertext=model.ciphertext,
+        memory_cost=model.kdf.memory_cost,
+        lanes=model.kdf.lanes,
+    )
     return model
 
 
 def load_keystore(path: Path) -> KeystoreFile:
     """The validated keystore model at `path` (NoIdentity if missing, DamagedKeystore if bad)."""
-    return parse_keystore(_read_bytes(Path(path)))
+    return parse_keystore(read_bytes(Path(path)))
 
 
 def seal_keystore(
@@ -209,6 +166,8 @@ def seal_keystore(
     nonce: bytes | None = None,
 ) -> KeystoreFile:
     """Encrypt `key` under `passphrase` (salt and nonce injectable for known-answer tests)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     salt = os.urandom(SALT_SIZE) if salt is None else salt
     nonce = os.urandom(NONCE_SIZE) if nonce is None else nonce
     if not MIN_SALT <= len(salt) <= MAX_SALT or len(nonce) != NONCE_SIZE:
@@ -235,9 +194,14 @@ def seal_keystore(
 
 def open_keystore(model: KeystoreFile, passphrase: str) -> IdentityKey:
     """Decrypt a validated keystore model: WrongPassphrase if the AEAD tag does not verify."""
-    salt = _b64decode(model.kdf.salt, field="salt", sizes=SALT_SIZES)
-    nonce = _b64decode(model.nonce, field="nonce", sizes=NONCE_SIZES)
-    sealed = _b64decode(model.ciphertext, field="ciphertext", sizes=CIPHERTEXT_SIZES)
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from identity.keys import IdentityKey
+
+    salt = b64decode(model.kdf.salt, field="salt", sizes=SALT_SIZES)
+    nonce = b64decode(model.nonce, field="nonce", sizes=NONCE_SIZES)
+    sealed = b64decode(model.ciphertext, field="ciphertext", sizes=CIPHERTEXT_SIZES)
     aead_key = _derive_key(passphrase, salt, model.kdf.params)
     try:
         seed = AESGCM(aead_key).decrypt(nonce, sealed, _associated_data(model.did))
@@ -265,11 +229,6 @@ def create_keystore(
             "(the old identity is then lost)"
         )
     write_atomic(path, seal_keystore(key, passphrase, params=params).to_bytes())
-
-
-def read_did(path: Path) -> str:
-    """The DID in the keystore, without the passphrase (NoIdentity / DamagedKeystore)."""
-    return load_keystore(path).did
 
 
 def unlock(path: Path, passphrase: str) -> IdentityKey:
@@ -303,14 +262,14 @@ def unlock_and_strengthen(path: Path, passphrase: str) -> tuple[IdentityKey, Kdf
     (the key was unlocked all the same; the file is unchanged).
     """
     path = Path(path)
-    data = _read_bytes(path)
+    data = read_bytes(path)
     model = parse_keystore(data)
     key = open_keystore(model, passphrase)
     if not is_weak(model.kdf.params):
         return key, None
     params = strengthened(model.kdf.params)
     sealed = seal_keystore(key, passphrase, params=params).to_bytes()
-    if _read_bytes(path) != data:
+    if read_bytes(path) != data:
         return key, None
     write_atomic(path, sealed)
     return key, params

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bench import __main__ as bench_main
-from bench.metrics import crypto, memory, session
+from bench.metrics import crypto, memory, session, startup
 from bench.suite import (
     Metric,
     Probe,
@@ -185,9 +185,22 @@ def test_every_issue_metric_is_in_the_suite() -> None:
         "ratchet_rate",
         "bulk_throughput_sctp_alike",  # for comparison: no target
         "connect_time_ice_alike",  # for comparison: no target
+        "cold_start",  # issue 28, point 4
     }
     untargeted = {m.name for p in bench_main.PROBES for m in p.metrics if not m.target}
     assert untargeted == {"bulk_throughput_sctp_alike", "connect_time_ice_alike"}
+
+
+def test_startup_probe_runs_both_systems() -> None:
+    probe = startup.PROBE
+    assert [p.name for p in bench_main.select(bench_main.PROBES, ["cold_start"])] == ["startup"]
+    probe.setup(True)
+    try:
+        for system in ("didlink", "baseline"):
+            (value,) = probe.measure(system, True).values()
+            assert value > 0
+    finally:
+        probe.teardown()
 
 
 def test_crypto_probes_run() -> None:

@@ -77,3 +77,12 @@ def test_missing_argument_is_a_usage_error(home: Path) -> None:
     assert result.returncode == 2
     assert result.stdout == ""
     assert "Traceback" not in result.stderr
+
+
+def test_the_format_choices_are_the_public_key_formats() -> None:
+    """The command spells the formats out (declaring it must not load the document's models)."""
+    from didlink.commands.resolve import KEY_FORMATS
+    from identity.did_document import PublicKeyFormat
+
+    assert tuple(f.value for f in PublicKeyFormat) == KEY_FORMATS
+    assert KEY_FORMATS[0] == PublicKeyFormat.JWK.value  # the default

@@ -372,3 +372,14 @@ def varint_of(key_type: KeyType) -> bytes:
         value >>= 7
     out.append(value)
     return bytes(out)
+
+
+@pytest.mark.parametrize("key_type", list(KeyType))
+def test_each_codec_prefix_is_its_two_byte_minimal_varint(key_type: KeyType) -> None:
+    """parse_did_key looks the codec up by the first two bytes (issue 28, point 4): that is
+    exact only if every supported codec's varint is two bytes, as multiformats encodes it."""
+    from multiformats import varint
+
+    assert key_type.codec_prefix == varint_of(key_type) == varint.encode(key_type.codec)
+    assert len(key_type.codec_prefix) == 2
+    assert varint.decode_raw(key_type.codec_prefix + b"\x00")[:2] == (key_type.codec, 2)

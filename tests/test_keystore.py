@@ -28,9 +28,15 @@ from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from identity import keystore
+from identity import keystore, keystore_file
 from identity.atomic_file import write_atomic
-from identity.errors import DamagedKeystore, IdentityExists, NoIdentity, WrongPassphrase
+from identity.errors import (
+    DamagedKeystore,
+    IdentityError,
+    IdentityExists,
+    NoIdentity,
+    WrongPassphrase,
+)
 from identity.keys import IdentityKey
 from identity.keystore import (
     DEFAULT_KDF,
@@ -42,6 +48,7 @@ from identity.keystore import (
     seal_keystore,
     unlock,
 )
+from identity.keystore_file import MAX_MEMORY_KIB
 
 FAST = KdfParams(memory_cost=64, iterations=1, lanes=1)
 PASS = "correct horse battery staple"
@@ -749,3 +756,89 @@ def test_cli_passwd_seals_with_current_parameters(tmp_path: Path) -> None:
     kdf = fields(target)["kdf"]
     assert (kdf["memory_cost"], kdf["iterations"], kdf["lanes"]) == (65536, 3, 1)
     assert unlock(target, "another one") == KEY
+
+
+def test_the_seed_size_is_the_keys_one() -> None:
+    """The keystore spells the seed size out (reading a DID must not load identity.keys)."""
+    from identity import keys, keystore_file
+
+    assert keystore_file.SEED_SIZE == keys.SEED_SIZE
+
+
+# --- reading the DID without the models (identity/keystore_file.py, issue 28 point 4) --------
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=5,
+)
+_TOP = ("version", "did", "kdf", "cipher", "nonce", "ciphertext")
+_KDF = ("algorithm", "salt", "memory_cost", "iterations", "lanes")
+_EDGES = (
+    0, 1, 7, 8, 15, 16, 17, 63, 64, 65, MAX_MEMORY_KIB, MAX_MEMORY_KIB + 1, 2**64, -1, True,
+    1.0, "8", "argon2id", "aes-256-gcm", "", "é", "\ud800", None, [], {},
+)  # fmt: skip
+
+
+def _plain_value() -> dict[str, Any]:
+    """A fresh copy of a valid keystore's JSON object (KEY under PASS, fast parameters)."""
+    value: dict[str, Any] = json.loads(seal_keystore(KEY, PASS, params=FAST).to_bytes())
+    return value
+
+
+def _outcome(call: Any) -> tuple[str, str]:
+    """("ok", DID) or (error class, message): what a caller of read_did would see."""
+    try:
+        return ("ok", call())
+    except IdentityError as exc:
+        return (type(exc).__name__, str(exc))
+
+
+def _both_ways(path: Path, value: Any) -> None:
+    """The quick reader and the models' validation agree on `value` written as the file."""
+    data = json.dumps(value).encode("utf-8")
+    path.write_bytes(data)
+    quick = _outcome(lambda: keystore_file.read_did(path))
+    full = _outcome(lambda: parse_keystore(data).did)
+    assert quick == full
+    try:
+        raw = keystore_file.json_object(data)
+    except DamagedKeystore:
+        return
+    if keystore_file.is_plain(raw):  # never more lenient than the models
+        keystore.KeystoreFile.model_validate(raw)
+
+
+def test_a_written_keystore_is_plain_and_read_without_the_models(path: Path) -> None:
+    assert keystore_file.is_plain(fields(path))
+    assert keystore_file.read_did(path) == read_did(path) == KEY.did
+
+
+@pytest.mark.parametrize("edge", range(len(_EDGES)))
+@pytest.mark.parametrize("name", [*_TOP, *(f"kdf.{name}" for name in _KDF)])
+def test_the_quick_reader_agrees_with_the_models_on_edge_values(
+    tmp_path: Path, edge: int, name: str
+) -> None:
+    value = _plain_value()
+    target, _, field = name.rpartition(".")
+    (value[target] if target else value)[field] = _EDGES[edge]
+    _both_ways(tmp_path / "keystore.json", value)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    where=st.sampled_from(["top", "kdf"]),
+    name=st.sampled_from([*_TOP, *_KDF, "extra"]),
+    change=st.sampled_from(["set", "drop"]),
+    new=_JSON,
+)
+def test_the_quick_reader_agrees_with_the_models(
+    tmp_path: Path, where: str, name: str, change: str, new: Any
+) -> None:
+    value = _plain_value()
+    target = value if where == "top" else value["kdf"]
+    if change == "drop":
+        target.pop(name, None)
+    else:
+        target[name] = new
+    _both_ways(tmp_path / "keystore.json", value)

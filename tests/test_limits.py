@@ -26,14 +26,13 @@ from identity.invitation import (
     Invitation,
     InvitationKind,
 )
-from identity.keystore import MAX_FILE_SIZE as MAX_KEYSTORE_FILE
-from identity.keystore import (
+from identity.keystore import parse_keystore, unlock
+from identity.keystore_file import MAX_FILE_SIZE as MAX_KEYSTORE_FILE
+from identity.keystore_file import (
     MAX_ITERATIONS,
     MAX_LANES,
     MAX_MEMORY_KIB,
     MAX_SALT,
-    parse_keystore,
-    unlock,
 )
 from identity.token import MAX_TOKEN_CHARS, decode_token, encode_token
 from messaging import frames

@@ -8,23 +8,22 @@ from __future__ import annotations
 
 import click
 
-from didlink import live
-from didlink.commands.invite import parse_duration
+from didlink.commands.invite import DEFAULT_LIVE_EXPIRY, parse_duration
 from didlink.file_policy import files_option
-from didlink.history import history_option
+from didlink.history_flag import history_option
 
 
 @click.command()
 @click.argument("contact")
-@click.option(
-    "--expires", default=live.DEFAULT_LIVE_EXPIRY, show_default=True, help="Token lifetime."
-)
+@click.option("--expires", default=DEFAULT_LIVE_EXPIRY, show_default=True, help="Token lifetime.")
 @click.option("--jsonl", is_flag=True, help="JSON events out, JSON commands in.")
 @history_option
 @files_option
 def chat(contact: str, expires: str, jsonl: bool) -> None:
     """Reconnect to CONTACT (a DID, the start of one, or a petname): a reconnect token for them
     to `didlink accept`; a verified contact needs no new SAS."""
+    from didlink import live  # late: the transport (aiortc) loads only when we connect
+
     lifetime = parse_duration(expires)
     live.exit_with(live.chat_live(contact, lifetime=lifetime, jsonl=jsonl))
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,8 +16,10 @@ from didlink.commands.safety import contacts_verify
 from didlink.display import shown, width
 from didlink.output import print_json, say
 from didlink.profile import Profile
-from didlink.store import Store
 from identity.contact import Contact, Verification
+
+if TYPE_CHECKING:
+    from didlink.store import Store
 
 
 def _open_store() -> Store:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from didlink.demo import run_demo
 from didlink.output import print_json
 
 
@@ -17,6 +16,8 @@ from didlink.output import print_json
 )
 def demo(as_json: bool, attack: str | None) -> None:
     """The whole story with two fresh identities in a temporary folder, on this machine only."""
+    from didlink.demo import run_demo  # late: the transport (aiortc) loads only when we connect
+
     report = run_demo(as_json=as_json, attack=attack)
     if as_json:
         print_json(report)

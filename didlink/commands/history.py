@@ -7,22 +7,25 @@ store key), print. Clearing needs no passphrase: it only deletes rows.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import click
 
-from didlink import history
 from didlink.display import block, shown, terminal_columns
 from didlink.errors import UserError
 from didlink.names import looks_like_did
 from didlink.output import print_json, say
 from didlink.profile import Profile
-from didlink.sealing import Sealer
-from didlink.store import Store
 from identity.did_key import ed25519_public_key
+
+if TYPE_CHECKING:
+    from didlink.store import Store
 
 
 def _peer(store: Store, target: str) -> tuple[str, str]:
     """(DID, display name) for a contact's DID or name; a full did:key of a former contact."""
+    from didlink import history
+
     try:
         contact = store.find_contact(target)
     except UserError:
@@ -45,6 +48,9 @@ def _local(at: datetime) -> str:
 @click.option("--clear", is_flag=True, help="Delete the stored conversation with this contact.")
 def history_command(target: str, as_json: bool, limit: int | None, clear: bool) -> None:
     """Show (or --clear) the messages kept with --history for one contact."""
+    from didlink import history  # late (didlink/commands/__init__.py): pydantic, the store
+    from didlink.sealing import Sealer
+
     if clear and limit is not None:
         raise UserError("--clear deletes the whole conversation: it does not take --limit")
     profile = Profile.from_env()

@@ -9,29 +9,24 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from didlink import live
 from didlink.display import shown
 from didlink.errors import UserError
 from didlink.file_policy import files_option
-from didlink.history import history_option
+from didlink.history_flag import history_option
 from didlink.output import print_json, print_qr, say
 from didlink.profile import Profile
 from identity.errors import AlreadyUsed, InvitationError
-from identity.invitation import (
-    Invitation,
-    InvitationKind,
-    Response,
-    label_problem,
-    verify_invitation,
-)
-from identity.token import decode_token, encode_token
 from identity.validity import check_not_future, check_window, iso_time
 
+if TYPE_CHECKING:
+    from identity.invitation import Invitation, Response
+
 DEFAULT_EXPIRY = "30d"
+DEFAULT_LIVE_EXPIRY = "15m"
 MAX_LIFETIME = 3650 * 86400
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"(\d{1,9})([smhdw])")
@@ -71,11 +66,16 @@ def invite(
 ) -> None:
     """Invite someone: live (connect, SAS, chat; see specs/cli-jsonl.md) or a --card."""
     if not card:
-        lifetime = parse_duration(live.DEFAULT_LIVE_EXPIRY if expires is None else expires)
+        from didlink import live  # late: the transport (aiortc) loads only when we connect
+
+        lifetime = parse_duration(DEFAULT_LIVE_EXPIRY if expires is None else expires)
         live.exit_with(
             live.invite_live(label=label, lifetime=lifetime, multi_use=multi_use, jsonl=jsonl)
         )
         return
+    from identity.invitation import Invitation, label_problem  # late (commands/__init__.py)
+    from identity.token import encode_token
+
     lifetime = parse_duration(DEFAULT_EXPIRY if expires is None else expires)
     problem = None if label is None else label_problem(label)
     if problem:  # before the passphrase is asked for (or the keystore re-sealed)
@@ -109,6 +109,8 @@ _VERDICT_TEXT = {
 
 def _verdict(token: Invitation | Response, now: int) -> str:
     """'valid', or the code of the time check that fails (inspect shows, it does not refuse)."""
+    from identity.invitation import Invitation
+
     try:
         if isinstance(token, Invitation):
             check_window(created=token.created, expires=token.expires, now=now)
@@ -120,6 +122,8 @@ def _verdict(token: Invitation | Response, now: int) -> str:
 
 
 def _describe(token: Invitation | Response, now: int) -> dict[str, Any]:
+    from identity.invitation import Response
+
     if isinstance(token, Response):
         return {
             "type": "response",
@@ -154,6 +158,9 @@ def inspect(token: str, as_json: bool) -> None:
     A malformed or forged token is an error (exit 2); an authentic token that is expired or not
     yet valid is shown with that verdict.
     """
+    from identity.invitation import Response
+    from identity.token import decode_token
+
     decoded = decode_token(token)
     description = _describe(decoded, _now())
     if as_json:
@@ -179,10 +186,15 @@ def inspect(token: str, as_json: bool) -> None:
 @files_option
 def accept(token: str, as_json: bool, jsonl: bool) -> None:
     """Accept an invitation: a card saves a contact; a live or reconnect one connects."""
+    from identity.invitation import InvitationKind, Response, verify_invitation
+    from identity.token import decode_token
+
     decoded = decode_token(token)
     if isinstance(decoded, Response):
         raise UserError("this is a response token: only the inviter who asked for it can use it")
     if decoded.kind in (InvitationKind.INVITE, InvitationKind.RECONNECT):
+        from didlink import live  # late: the transport (aiortc) loads only when we connect
+
         live.exit_with(live.accept_live(decoded, jsonl=jsonl))
         return
     if decoded.kind is not InvitationKind.CARD:

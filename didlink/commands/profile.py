@@ -9,14 +9,15 @@ from didlink.output import print_json, print_qr, say
 from didlink.passphrase import get_new_passphrase, get_passphrase
 from didlink.profile import Profile
 from identity.errors import IdentityExists
-from identity.keys import IdentityKey
-from identity.keystore import change_passphrase, create_keystore, unlock
 
 
 @click.command()
 @click.option("--force", is_flag=True, help="Replace the existing identity (it is then lost).")
 def init(force: bool) -> None:
     """Create a new identity (a did:key) protected by a passphrase, and print its DID."""
+    from identity.keys import IdentityKey  # late (didlink/commands/__init__.py)
+    from identity.keystore import create_keystore
+
     profile = Profile.from_env()
     if not force and (profile.keystore_path.exists() or profile.keystore_path.is_symlink()):
         raise IdentityExists(
@@ -49,6 +50,8 @@ def whoami(as_json: bool) -> None:
 @click.command()
 def passwd() -> None:
     """Change the passphrase that protects the identity (DIDLINK_NEW_PASSPHRASE for scripts)."""
+    from identity.keystore import change_passphrase, unlock  # late (didlink/commands/__init__.py)
+
     profile = Profile.from_env()
     profile.did()  # NoIdentity / DamagedKeystore before asking anything
     old = get_passphrase(prompt="Current passphrase")
