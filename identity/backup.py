@@ -195,6 +195,14 @@ def _contents_cbor(backup: Backup) -> bytes:
     return canonical.encode(contents)
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _nocase(name: str) -> str:
+    """A name as the store's `COLLATE NOCASE` compares it (ASCII letters folded only)."""
+    return name.translate(_ASCII_LOWER)
+
+
 def _backup_from(contents: _Contents) -> Backup:
     key = IdentityKey(contents.seed)
     contacts = []
@@ -217,7 +225,7 @@ def _backup_from(contents: _Contents) -> Backup:
                 suggested_name=record.suggested_name,
             )
         )
-    names = [c.name.casefold() for c in contacts if c.name is not None]
+    names = [_nocase(c.name) for c in contacts if c.name is not None]
     if len(set(names)) != len(names):
         raise DamagedBackup("two contacts in the backup have the same name")
     used = []

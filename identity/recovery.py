@@ -79,6 +79,11 @@ def _tokens(text: str) -> list[str]:
     return tokens
 
 
+def word_count(text: str) -> int:
+    """How many words `text` holds, as `words_from_text` would count them."""
+    return len(_tokens(text))
+
+
 def _lookup(token: str) -> str | None:
     """The list word `token` names: itself, or the only word it is a prefix (>= 4) of."""
     if token in _index():
