@@ -421,3 +421,28 @@ def test_a_kill_before_the_final_rename_leaves_no_half_profile(
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip() == did
     assert strays(home) == []
+
+
+# --- on a terminal ----------------------------------------------------------------------------
+
+
+def test_phrase_on_a_terminal_shown_then_typed_in_two_halves(home: Path, tmp_path: Path) -> None:
+    from tests.test_cli_profile import run_on_tty
+
+    did = init(home)
+    shown = run_on_tty(["backup", "phrase"], home, [PASS, "y"])
+    assert "Passphrase" in shown and PASS not in shown
+    assert "anyone who has them can be you" in shown
+    seed = unlock(home / "keystore.json", PASS).seed
+    words = seed_to_words(seed)
+    assert all(word in shown for word in words)
+
+    fresh = tmp_path / "new-machine"
+    typed = run_on_tty(
+        ["restore", "phrase"],
+        fresh,
+        [" ".join(words[:12]).upper(), "  ".join(words[12:]), "new secret", "new secret"],
+    )
+    assert "12 words so far" in typed
+    assert typed.strip().splitlines()[-1].strip() == did
+    assert unlock(fresh / "keystore.json", "new secret").did == did
