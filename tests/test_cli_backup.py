@@ -446,3 +446,48 @@ def test_phrase_on_a_terminal_shown_then_typed_in_two_halves(home: Path, tmp_pat
     assert "12 words so far" in typed
     assert typed.strip().splitlines()[-1].strip() == did
     assert unlock(fresh / "keystore.json", "new secret").did == did
+
+
+def test_without_an_atomic_swap_the_old_profile_is_set_aside_then_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where RENAME_EXCHANGE is missing: rename aside, rename in, carry over, delete."""
+    monkeypatch.setattr("didlink.restore._exchange", lambda first, second: False)
+    file = small_backup(tmp_path)
+    other = tmp_path / "other"
+    init(other)
+    (other / "downloads").mkdir()
+    (other / "downloads" / "a.txt").write_text("kept")
+    code, out, err = run_in_process("backup", "import", "--force", str(file), home=other)
+    assert code == 0, err
+    assert out.strip() == IdentityKey(bytes(range(32))).did
+    assert (other / "downloads" / "a.txt").read_text() == "kept"
+    assert strays(other) == []
+
+
+def test_without_an_atomic_swap_a_failed_rename_puts_the_old_profile_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import didlink.restore
+
+    monkeypatch.setattr("didlink.restore._exchange", lambda first, second: False)
+    real_rename = os.rename
+
+    tries: list[str] = []
+
+    def rename(source: object, target: object) -> None:
+        if ".restore-" in str(source):
+            tries.append(str(source))
+            if len(tries) == 2:  # the first one meets the non-empty folder (ENOTEMPTY)
+                raise OSError(28, "No space left on device")
+        real_rename(source, target)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(didlink.restore.os, "rename", rename)
+    file = small_backup(tmp_path)
+    other = tmp_path / "other"
+    init(other)
+    before = snapshot(other)
+    code, _, err = run_in_process("backup", "import", "--force", str(file), home=other)
+    assert code == 2 and "nothing was changed" in err
+    assert len(tries) == 2
+    assert snapshot(other) == before and strays(other) == []
