@@ -231,12 +231,14 @@ def install_backup(
     backup: Backup,
     passphrase: str,
     *,
+    replace: bool,
     params: KdfParams = DEFAULT_KDF,
 ) -> Path:
     """Make `profile` hold exactly `backup` (keystore under `passphrase`), all or nothing.
 
-    The caller has checked that the profile may be replaced (`refuse_unless_empty` or --force).
-    Returns the profile folder it wrote (a DIDLINK_HOME symlink is followed, not replaced).
+    Unless `replace` (--force), the profile must be empty (`refuse_unless_empty`): checked
+    again just before the final rename, since the user may have taken minutes to type the
+    passphrases. Returns the profile folder it wrote (a DIDLINK_HOME symlink is followed).
     """
     target = Path(os.path.realpath(profile.path))
     staging = target.parent / f".{target.name}{STAGING_INFIX}{secrets.token_hex(6)}"
@@ -244,6 +246,8 @@ def install_backup(
         target.parent.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
         _remove_stale_staging(target)
         _build(staging, backup, passphrase, params)
+        if not replace:
+            refuse_unless_empty(profile)
         _commit(staging, target)
     except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)

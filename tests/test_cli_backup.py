@@ -491,3 +491,22 @@ def test_without_an_atomic_swap_a_failed_rename_puts_the_old_profile_back(
     assert code == 2 and "nothing was changed" in err
     assert len(tries) == 2
     assert snapshot(other) == before and strays(other) == []
+
+
+def test_a_profile_filled_while_the_user_typed_is_refused_not_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import didlink.restore
+
+    home = tmp_path / "p"
+    real_build = didlink.restore._build
+
+    def build_while_another_process_inits(*args: object) -> None:
+        real_build(*args)  # type: ignore[arg-type]
+        init(home)
+
+    monkeypatch.setattr("didlink.restore._build", build_while_another_process_inits)
+    code, out, err = run_in_process("backup", "import", str(small_backup(tmp_path)), home=home)
+    assert code == 2 and out == "" and "identityExists" in err
+    assert unlock(home / "keystore.json", PASS).did != IdentityKey(bytes(range(32))).did
+    assert strays(home) == []

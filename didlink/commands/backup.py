@@ -185,7 +185,7 @@ def backup_import(file: Path, force: bool) -> None:
         refuse_unless_empty(profile)
     restored = open_parsed_backup(model, get_backup_passphrase(confirm=False))
     passphrase = get_passphrase(confirm=True, prompt="New passphrase for this profile")
-    install_backup(profile, restored, passphrase)
+    install_backup(profile, restored, passphrase, replace=force)
     say(restored.key.did)
     say(
         f"Restored {len(restored.contacts)} contacts and "
