@@ -146,7 +146,12 @@ def _fill_store(path: Path, backup: Backup) -> None:
             "INSERT INTO used_invitations (id, used_at) VALUES (?, ?)",
             [(invitation_id, _timestamp(at)) for invitation_id, at in backup.used_invitations],
         )
-    # The last connection closed: SQLite checkpointed the WAL into the file and removed it.
+    with Store(path) as store:
+        # Everything into the one file (no -wal / -shm to move with it); the next Store to open
+        # it switches back to WAL.
+        mode = store.connection.execute("PRAGMA journal_mode = DELETE").fetchone()
+        if str(mode[0]).lower() != "delete":
+            raise sqlite3.OperationalError("the restored store could not leave WAL mode")
 
 
 def _build(staging: Path, backup: Backup, passphrase: str, params: KdfParams) -> None:
@@ -154,9 +159,9 @@ def _build(staging: Path, backup: Backup, passphrase: str, params: KdfParams) ->
     os.chmod(staging, FOLDER_MODE)
     create_keystore(staging / KEYSTORE_NAME, backup.key, passphrase, params=params)
     _fill_store(staging / STORE_NAME, backup)
-    for name in os.listdir(staging):
-        if name != KEYSTORE_NAME and name != STORE_NAME:  # a -wal/-shm SQLite did not remove
-            os.unlink(staging / name)
+    extra = set(os.listdir(staging)) - {KEYSTORE_NAME, STORE_NAME}
+    if extra:  # never expected: a staging folder holds exactly the two files
+        raise OSError(errno.EEXIST, f"unexpected files in the staging folder: {sorted(extra)}")
     os.chmod(staging / STORE_NAME, FILE_MODE)
     _fsync(staging / STORE_NAME)
     _fsync(staging, directory=True)
