@@ -18,8 +18,13 @@ from didlink.errors import UserError
 from didlink.output import say, styled
 from didlink.passphrase import get_backup_passphrase, get_passphrase
 from didlink.profile import Profile
-from identity.backup import MAX_FILE_SIZE, make_backup, open_parsed_backup, parse_backup
-from identity.backup import seal_backup as seal
+from identity.backup import (
+    MAX_FILE_SIZE,
+    make_backup,
+    open_parsed_backup,
+    parse_backup,
+    seal_backup,
+)
 from identity.errors import DamagedBackup, IdentityExists
 from identity.keys import IdentityKey
 from identity.keystore import create_keystore
@@ -144,7 +149,10 @@ def backup_export(file: Path, force: bool) -> None:
     key = profile.unlock()
     contacts, used = profile_parts(profile)
     passphrase = get_backup_passphrase(confirm=True)
-    data = seal(make_backup(key, contacts, used, now=datetime.now(UTC)), passphrase)
+    try:
+        data = seal_backup(make_backup(key, contacts, used, now=datetime.now(UTC)), passphrase)
+    except ValueError as exc:  # over the format's limits (100 000 contacts, 32 MiB)
+        raise UserError(f"cannot make one backup file of this profile: {exc}") from exc
     try:
         write_atomic(file, data)
     except OSError as exc:
