@@ -1,7 +1,8 @@
 """Where passphrases come from: the environment (for scripts) or a hidden terminal prompt.
 
 `DIDLINK_PASSPHRASE` unlocks the keystore; `DIDLINK_NEW_PASSPHRASE` is the new one for
-`didlink passwd`. Without them we prompt on a terminal (input hidden) and refuse, with a clear
+`didlink passwd`; `DIDLINK_BACKUP_PASSPHRASE` seals and opens a backup file (`didlink backup
+export` / `import`). Without them we prompt on a terminal (input hidden) and refuse, with a clear
 message, when there is no terminal to prompt on.
 """
 
@@ -16,6 +17,7 @@ from didlink.errors import UserError
 
 PASSPHRASE_ENV = "DIDLINK_PASSPHRASE"  # noqa: S105 (a variable name, not a secret)
 NEW_PASSPHRASE_ENV = "DIDLINK_NEW_PASSPHRASE"  # noqa: S105
+BACKUP_PASSPHRASE_ENV = "DIDLINK_BACKUP_PASSPHRASE"  # noqa: S105
 
 
 def _interactive() -> bool:
@@ -58,3 +60,12 @@ def get_new_passphrase() -> str:
     if value is not None:
         return _checked(value)
     return _prompt("New passphrase", confirm=True, env_name=NEW_PASSPHRASE_ENV)
+
+
+def get_backup_passphrase(*, confirm: bool) -> str:
+    """The backup file's passphrase from DIDLINK_BACKUP_PASSPHRASE, else asked on the terminal
+    (twice when `confirm`, for a new backup)."""
+    value = os.environ.get(BACKUP_PASSPHRASE_ENV)
+    if value is not None:
+        return _checked(value)
+    return _prompt("Backup passphrase", confirm=confirm, env_name=BACKUP_PASSPHRASE_ENV)

@@ -81,6 +81,54 @@ class IdentityExists(KeystoreError):
     code = "identityExists"
 
 
+# --- recovery phrase (specs/backup.md section 1) ------------------------------------------
+
+
+class RecoveryPhraseError(IdentityError):
+    """The words are not a valid recovery phrase."""
+
+    code = "badRecoveryPhrase"
+
+
+class WrongWordCount(RecoveryPhraseError):
+    """A recovery phrase has exactly 24 words."""
+
+    code = "wrongWordCount"
+
+
+class UnknownWords(RecoveryPhraseError):
+    """Some words are not in the BIP-39 English word list."""
+
+    code = "unknownWords"
+
+
+class BadChecksum(RecoveryPhraseError):
+    """The words are all in the list, but their checksum does not match."""
+
+    code = "badChecksum"
+
+
+# --- backup file (specs/backup.md section 2) ---------------------------------------------
+
+
+class BackupError(IdentityError):
+    """A backup file could not be read or written."""
+
+    code = "backupError"
+
+
+class DamagedBackup(BackupError):
+    """The backup file is truncated, corrupt, too large or of an unknown version."""
+
+    code = "damagedBackup"
+
+
+class BackupDoesNotOpen(BackupError):
+    """The passphrase does not open this backup, or the file was altered."""
+
+    code = "backupDoesNotOpen"
+
+
 # --- invitations (specs/invitation.md); checked in this order ----------------------------
 
 

@@ -129,6 +129,12 @@ def _derive_key(passphrase: str, salt: bytes, params: KdfParams) -> bytes:
     return kdf.derive(_passphrase_bytes(passphrase))
 
 
+def derive_key(passphrase: str, salt: bytes, params: KdfParams) -> bytes:
+    """The 32-byte AEAD key of a passphrase: Argon2id of UTF-8(NFC(passphrase)) (section "Key
+    derivation"). Shared with the backup file (identity/backup.py, specs/backup.md)."""
+    return _derive_key(passphrase, salt, params)
+
+
 def parse_keystore(data: bytes) -> KeystoreFile:
     """Validate the file's bytes completely (not the AEAD); DamagedKeystore on any problem."""
     return validate_keystore(json_object(data))

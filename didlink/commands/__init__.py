@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from didlink.commands import chat, contacts, demo, history, invite, profile, resolve, safety
+from didlink.commands import backup, chat, contacts, demo, history, invite, profile, resolve, safety
 
 COMMAND_MODULES: tuple[ModuleType, ...] = (
     resolve,
     profile,
+    backup,
     invite,
     chat,
     contacts,

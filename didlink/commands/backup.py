@@ -1,0 +1,205 @@
+"""`didlink backup phrase|export|import` and `didlink restore phrase` (specs/backup.md).
+
+The recovery phrase is the identity seed as 24 words; the backup file is the identity, the
+contacts and the used invitation ids sealed under a passphrase. Both are written for a person
+keeping their identity safe: every question and warning goes to stderr through `say`, and stdout
+carries only what a script may want (the words, the DID).
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from didlink.errors import UserError
+from didlink.output import say, styled
+from didlink.passphrase import get_backup_passphrase, get_passphrase
+from didlink.profile import Profile
+from identity.backup import (
+    MAX_FILE_SIZE,
+    make_backup,
+    open_parsed_backup,
+    parse_backup,
+    seal_backup,
+)
+from identity.errors import DamagedBackup, IdentityExists
+from identity.keys import IdentityKey
+from identity.keystore import create_keystore
+
+WORDS_PER_ROW = 4
+
+PHRASE_WARNING = (
+    "These 24 words ARE your identity: anyone who has them can be you, read what is sent to "
+    "you and speak in your name, with no passphrase.",
+    "Write them on paper, in order, and keep the paper somewhere safe. Never type them into a "
+    "website, a chat or an email, and never photograph them; didlink will never ask for them "
+    "except in `didlink restore phrase` on your own machine.",
+)
+
+
+def _ask_yes(question: str) -> bool:
+    """Ask on stderr, read one line from stdin: True only for y / yes."""
+    say(question, err=True)
+    answer = sys.stdin.readline(64)
+    return answer.strip().casefold() in ("y", "yes")
+
+
+def _phrase_lines(words: list[str]) -> list[str]:
+    cells = [f"{i:>2}. {word:<9}" for i, word in enumerate(words, start=1)]
+    rows = [cells[i : i + WORDS_PER_ROW] for i in range(0, len(cells), WORDS_PER_ROW)]
+    return ["  ".join(row).rstrip() for row in rows]
+
+
+@click.group()
+def backup() -> None:
+    """Keep your identity safe: a recovery phrase, or an encrypted backup file."""
+
+
+@backup.command("phrase")
+def backup_phrase() -> None:
+    """Show the 24-word recovery phrase of this identity (after the passphrase and a warning)."""
+    from identity.recovery import seed_to_words  # late: loads the BIP-39 word list
+
+    key = Profile.from_env().unlock()
+    for line in PHRASE_WARNING:
+        say(styled("Warning: ", fg="yellow", bold=True), line, err=True)
+    if not _ask_yes("Show the 24 words now? Type y and Enter to show them:"):
+        say("Nothing shown.", err=True)
+        click.get_current_context().exit(1)
+    for line in _phrase_lines(seed_to_words(key.seed)):
+        say(line)
+    say("Restore with: didlink restore phrase (on the new machine).", err=True)
+
+
+@click.group()
+def restore() -> None:
+    """Recreate your identity on a new machine, from its recovery phrase."""
+
+
+def _read_phrase() -> str:
+    """The words: all of stdin when it is not a terminal, else asked until 24 are in."""
+    from identity.recovery import MAX_INPUT_CHARS, WORD_COUNT, word_count
+
+    if not sys.stdin.isatty():
+        return sys.stdin.read(MAX_INPUT_CHARS + 1)
+    text = click.prompt(
+        f"Recovery phrase ({WORD_COUNT} words, any case and spacing)",
+        default="",
+        show_default=False,
+        err=True,
+    )
+    while 0 < word_count(text) < WORD_COUNT:
+        more = click.prompt(
+            f"{word_count(text)} words so far; the next ones (Enter to stop)",
+            default="",
+            show_default=False,
+            err=True,
+        )
+        if not more.strip():
+            break
+        text = f"{text} {more}"
+    return str(text)
+
+
+@restore.command("phrase")
+@click.option("--force", is_flag=True, help="Replace the identity in this profile.")
+def restore_phrase(force: bool) -> None:
+    """Recreate the identity of a recovery phrase in this profile, under a new passphrase.
+
+    The words are read from stdin when it is not a terminal. The passphrase comes from
+    DIDLINK_PASSPHRASE for scripts. Also the way back in after a forgotten passphrase
+    (with --force, in the same profile).
+    """
+    from identity.recovery import phrase_to_seed
+
+    profile = Profile.from_env()
+    if not force and (profile.keystore_path.exists() or profile.keystore_path.is_symlink()):
+        raise IdentityExists(
+            f"an identity already exists in {profile.path}: "
+            "use --force to replace it (the old identity is then lost unless it is this one)"
+        )
+    key = IdentityKey(phrase_to_seed(_read_phrase()))
+    passphrase = get_passphrase(confirm=True, prompt="New passphrase")
+    profile.ensure()
+    try:
+        create_keystore(profile.keystore_path, key, passphrase, overwrite=force)
+    except OSError as exc:
+        raise UserError(f"cannot write the keystore: {exc.strerror or exc}") from exc
+    say(key.did)
+
+
+@backup.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
+def backup_export(file: Path, force: bool) -> None:
+    """Write the identity, contacts and used invitations to FILE, sealed under a passphrase.
+
+    The profile's passphrase (DIDLINK_PASSPHRASE) unlocks the identity; the backup's own
+    passphrase (DIDLINK_BACKUP_PASSPHRASE, else asked twice) seals the file.
+    """
+    from didlink.restore import profile_parts
+    from identity.atomic_file import write_atomic
+
+    profile = Profile.from_env()
+    if not force and (file.exists() or file.is_symlink()):
+        raise UserError(f"{file} already exists: use --force to overwrite it")
+    key = profile.unlock()
+    contacts, used = profile_parts(profile)
+    passphrase = get_backup_passphrase(confirm=True)
+    try:
+        data = seal_backup(make_backup(key, contacts, used, now=datetime.now(UTC)), passphrase)
+    except ValueError as exc:  # over the format's limits (100 000 contacts, 32 MiB)
+        raise UserError(f"cannot make one backup file of this profile: {exc}") from exc
+    try:
+        write_atomic(file, data)
+    except OSError as exc:
+        raise UserError(f"cannot write {file}: {exc.strerror or exc}") from exc
+    say(
+        f"Backup of {key.did} written to {file}: {len(contacts)} contacts, "
+        f"{len(used)} used invitations. Keep it and its passphrase apart.",
+        err=True,
+    )
+
+
+def _read_backup(file: Path) -> bytes:
+    try:
+        with open(file, "rb") as handle:
+            return handle.read(MAX_FILE_SIZE + 1)
+    except FileNotFoundError:
+        raise UserError(f"there is no file {file}") from None
+    except IsADirectoryError:
+        raise DamagedBackup(f"{file} is a folder, not a backup file") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {file}: {exc.strerror or exc}") from exc
+
+
+@backup.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Replace what this profile holds (identity, contacts).")
+def backup_import(file: Path, force: bool) -> None:
+    """Restore a backup FILE into this (empty) profile, all or nothing.
+
+    The backup's passphrase comes from DIDLINK_BACKUP_PASSPHRASE (else asked); the profile's
+    new passphrase from DIDLINK_PASSPHRASE (else asked twice).
+    """
+    from didlink.restore import install_backup, refuse_unless_empty
+
+    profile = Profile.from_env()
+    model = parse_backup(_read_backup(file))  # damaged files are refused before any question
+    if not force:
+        refuse_unless_empty(profile)
+    restored = open_parsed_backup(model, get_backup_passphrase(confirm=False))
+    passphrase = get_passphrase(confirm=True, prompt="New passphrase for this profile")
+    install_backup(profile, restored, passphrase, replace=force)
+    say(restored.key.did)
+    say(
+        f"Restored {len(restored.contacts)} contacts and "
+        f"{len(restored.used_invitations)} used invitations.",
+        err=True,
+    )
+
+
+commands: list[click.Command] = [backup, restore]

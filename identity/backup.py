@@ -1,0 +1,385 @@
+"""The backup file: identity, contacts and used invitation ids, sealed under a passphrase.
+
+Theory of operation (specs/backup.md section 2):
+- The file is one line of UTF-8 JSON (the envelope: format name, version, Argon2id parameters
+  and salt, cipher, nonce, ciphertext) ending in a newline. Reading accepts exactly the bytes
+  that writing would produce from the fields it parsed, so any change anywhere is either
+  refused as damaged or changes what goes into the key or the AEAD.
+- Key: Argon2id of the passphrase with the file's salt and parameters, the keystore's KDF
+  (identity/keystore.py `derive_key`) under the keystore's limits, checked before any work.
+- AEAD: AES-256-GCM; associated data = label || the KDF parameters and salt, so the header is
+  bound to the ciphertext as well as feeding the key.
+- Plaintext: deterministic CBOR (identity/canonical.py) of {version, seed, created, contacts,
+  used_invitations}, decoded strictly and validated completely (DIDs, states, times, lengths,
+  duplicates) before the caller sees anything: a caller writes nothing until `open_backup`
+  has returned.
+- Errors: anything wrong with the bytes -> DamagedBackup; a tag that does not verify ->
+  BackupDoesNotOpen (a wrong passphrase and an altered ciphertext look the same, on purpose).
+  No message quotes the file's contents.
+
+Sans-IO: bytes in, bytes out; time, salt and nonce are parameters where a test must pin them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from identity import canonical
+from identity.contact import Contact, Verification
+from identity.did_key import ed25519_public_key
+from identity.errors import BackupDoesNotOpen, DamagedBackup, DidError, validation_summary
+from identity.keys import SEED_SIZE, IdentityKey
+from identity.keystore import DEFAULT_KDF, KdfParams, derive_key
+from identity.keystore_file import MAX_ITERATIONS, MAX_LANES, MAX_MEMORY_KIB, MAX_SALT, MIN_SALT
+
+FORMAT_NAME: Literal["didlink backup"] = "didlink backup"
+FORMAT_VERSION: Literal[1] = 1
+AD_LABEL = b"didlink backup v1\x00"
+"""Associated data = AD_LABEL || len(salt) (1 byte) || salt || memory_cost || iterations || lanes
+(each a 4-byte big-endian unsigned integer); specs/backup.md, "AEAD"."""
+
+SALT_SIZE = 16
+NONCE_SIZE = 12
+TAG_SIZE = 16
+MAX_FILE_SIZE = 32 * 1024 * 1024
+"""A backup of 10 000 contacts is about 3 MiB; anything above this is refused before parsing."""
+MAX_PLAINTEXT_SIZE = 3 * MAX_FILE_SIZE // 4
+MAX_CONTACTS = 100_000
+MAX_USED_INVITATIONS = 100_000
+MAX_INVITATION_ID = 64
+MAX_NAME_CHARS = 256
+MAX_TIME_CHARS = 40
+
+
+# --- the envelope (JSON) ------------------------------------------------------------------
+
+
+class BackupKdf(BaseModel):
+    """The `kdf` object: algorithm, salt (base64) and Argon2id cost (the keystore's bounds)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    algorithm: Literal["argon2id"]
+    salt: str
+    memory_cost: Annotated[int, Field(ge=8, le=MAX_MEMORY_KIB)]
+    iterations: Annotated[int, Field(ge=1, le=MAX_ITERATIONS)]
+    lanes: Annotated[int, Field(ge=1, le=MAX_LANES)]
+
+    @property
+    def params(self) -> KdfParams:
+        return KdfParams(memory_cost=self.memory_cost, iterations=self.iterations, lanes=self.lanes)
+
+
+class BackupFile(BaseModel):
+    """The backup file's envelope, version 1. Binary fields are standard padded base64."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    format: Literal["didlink backup"]
+    version: Literal[1]
+    kdf: BackupKdf
+    cipher: Literal["aes-256-gcm"]
+    nonce: str
+    ciphertext: str
+
+    def to_bytes(self) -> bytes:
+        """The file's bytes: compact JSON in field order, UTF-8, one final newline."""
+        return self.model_dump_json().encode("utf-8") + b"\n"
+
+
+# --- the sealed contents (deterministic CBOR) -----------------------------------------------
+
+
+class _ContactRecord(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    did: str
+    name: Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)] | None
+    suggested_name: Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)] | None
+    verification: Literal["unverified", "sas", "safety-number", "suspect"]
+    first_seen: Annotated[str, Field(max_length=MAX_TIME_CHARS)]
+    last_seen: Annotated[str, Field(max_length=MAX_TIME_CHARS)]
+
+
+class _UsedInvitationRecord(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    id: Annotated[bytes, Field(min_length=1, max_length=MAX_INVITATION_ID)]
+    used_at: Annotated[str, Field(max_length=MAX_TIME_CHARS)]
+
+
+class _Contents(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    version: Literal[1]
+    seed: Annotated[bytes, Field(min_length=SEED_SIZE, max_length=SEED_SIZE)]
+    created: Annotated[str, Field(max_length=MAX_TIME_CHARS)]
+    contacts: Annotated[list[_ContactRecord], Field(max_length=MAX_CONTACTS)]
+    used_invitations: Annotated[list[_UsedInvitationRecord], Field(max_length=MAX_USED_INVITATIONS)]
+
+
+@dataclass(frozen=True, repr=False)
+class Backup:
+    """What a backup holds. Its repr never shows the key's seed."""
+
+    key: IdentityKey
+    contacts: tuple[Contact, ...]
+    used_invitations: tuple[tuple[bytes, datetime], ...]
+    created: datetime
+
+    def __repr__(self) -> str:
+        return (
+            f"Backup(did={self.key.did!r}, contacts={len(self.contacts)}, "
+            f"used_invitations={len(self.used_invitations)})"
+        )
+
+
+def _timestamp(moment: datetime) -> str:
+    """ISO 8601 in UTC with microseconds, as the store writes times (specs/store.md)."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("backup times must be timezone-aware datetimes")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _moment(text: str, *, field: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise DamagedBackup(f"the backup's {field} is not a time") from None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise DamagedBackup(f"the backup's {field} has no time zone")
+    return moment
+
+
+def _contents_cbor(backup: Backup) -> bytes:
+    contents: dict[str, Any] = {
+        "version": FORMAT_VERSION,
+        "seed": backup.key.seed,
+        "created": _timestamp(backup.created),
+        "contacts": [
+            {
+                "did": contact.did,
+                "name": contact.name,
+                "suggested_name": contact.suggested_name,
+                "verification": Verification(contact.verification).value,
+                "first_seen": _timestamp(contact.first_seen),
+                "last_seen": _timestamp(contact.last_seen),
+            }
+            for contact in backup.contacts
+        ],
+        "used_invitations": [
+            {"id": bytes(invitation_id), "used_at": _timestamp(used_at)}
+            for invitation_id, used_at in backup.used_invitations
+        ],
+    }
+    return canonical.encode(contents)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _nocase(name: str) -> str:
+    """A name as the store's `COLLATE NOCASE` compares it (ASCII letters folded only)."""
+    return name.translate(_ASCII_LOWER)
+
+
+def _backup_from(contents: _Contents) -> Backup:
+    key = IdentityKey(contents.seed)
+    contacts = []
+    seen: set[str] = set()
+    for record in contents.contacts:
+        try:
+            ed25519_public_key(record.did)
+        except DidError:
+            raise DamagedBackup("a contact in the backup has an invalid DID") from None
+        if record.did in seen:
+            raise DamagedBackup("a contact appears twice in the backup")
+        seen.add(record.did)
+        contacts.append(
+            Contact(
+                did=record.did,
+                name=record.name,
+                verification=Verification(record.verification),
+                first_seen=_moment(record.first_seen, field="first_seen"),
+                last_seen=_moment(record.last_seen, field="last_seen"),
+                suggested_name=record.suggested_name,
+            )
+        )
+    names = [_nocase(c.name) for c in contacts if c.name is not None]
+    if len(set(names)) != len(names):
+        raise DamagedBackup("two contacts in the backup have the same name")
+    used = []
+    ids: set[bytes] = set()
+    for invitation in contents.used_invitations:
+        if invitation.id in ids:
+            raise DamagedBackup("an invitation id appears twice in the backup")
+        ids.add(invitation.id)
+        used.append((invitation.id, _moment(invitation.used_at, field="used_at")))
+    return Backup(
+        key=key,
+        contacts=tuple(contacts),
+        used_invitations=tuple(used),
+        created=_moment(contents.created, field="created"),
+    )
+
+
+# --- seal / open ----------------------------------------------------------------------------
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _b64decode(text: str, *, field: str) -> bytes:
+    try:
+        raw = binascii.a2b_base64(text.encode("ascii"), strict_mode=True)
+    except (binascii.Error, UnicodeEncodeError):
+        raise DamagedBackup(f"the backup's {field} is not valid base64") from None
+    if _b64encode(raw) != text:
+        raise DamagedBackup(f"the backup's {field} is not canonical base64")
+    return raw
+
+
+def _associated_data(salt: bytes, params: KdfParams) -> bytes:
+    return (
+        AD_LABEL
+        + bytes((len(salt),))
+        + salt
+        + struct.pack(">III", params.memory_cost, params.iterations, params.lanes)
+    )
+
+
+def seal_backup(
+    backup: Backup,
+    passphrase: str,
+    *,
+    params: KdfParams = DEFAULT_KDF,
+    salt: bytes | None = None,
+    nonce: bytes | None = None,
+) -> bytes:
+    """The backup file's bytes for `backup` under `passphrase` (salt, nonce injectable)."""
+    if len(backup.contacts) > MAX_CONTACTS or len(backup.used_invitations) > MAX_USED_INVITATIONS:
+        raise ValueError("too many contacts or used invitations for one backup file")
+    salt = os.urandom(SALT_SIZE) if salt is None else salt
+    nonce = os.urandom(NONCE_SIZE) if nonce is None else nonce
+    if not MIN_SALT <= len(salt) <= MAX_SALT or len(nonce) != NONCE_SIZE:
+        raise ValueError("bad salt or nonce length")
+    plaintext = _contents_cbor(backup)
+    if len(plaintext) > MAX_PLAINTEXT_SIZE:
+        raise ValueError("the backup would be larger than a backup file may be")
+    key = derive_key(passphrase, salt, params)
+    ciphertext = AESGCM(key).encrypt(nonce, plaintext, _associated_data(salt, params))
+    data = BackupFile(
+        format=FORMAT_NAME,
+        version=FORMAT_VERSION,
+        kdf=BackupKdf(
+            algorithm="argon2id",
+            salt=_b64encode(salt),
+            memory_cost=params.memory_cost,
+            iterations=params.iterations,
+            lanes=params.lanes,
+        ),
+        cipher="aes-256-gcm",
+        nonce=_b64encode(nonce),
+        ciphertext=_b64encode(ciphertext),
+    ).to_bytes()
+    if len(data) > MAX_FILE_SIZE:
+        raise ValueError("the backup would be larger than a backup file may be")
+    return data
+
+
+def parse_backup(data: bytes) -> BackupFile:
+    """Validate the file's bytes completely (everything but the AEAD); DamagedBackup if not."""
+    if len(data) > MAX_FILE_SIZE:
+        raise DamagedBackup("the file is far too large to be a didlink backup")
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError):  # bad UTF-8, bad JSON, 5000-digit integers
+        raise DamagedBackup("the file is not a didlink backup, or it is damaged") from None
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT_NAME:
+        raise DamagedBackup("the file is not a didlink backup, or it is damaged")
+    version = raw.get("version")
+    if type(version) is not int or version != FORMAT_VERSION:
+        shown = version if type(version) is int and abs(version) < 10**6 else "?"
+        raise DamagedBackup(f"the backup has version {shown}, which this didlink cannot read")
+    try:
+        model = BackupFile.model_validate(raw)
+    except ValidationError as exc:
+        raise DamagedBackup(f"the backup is damaged ({validation_summary(exc)})") from None
+    salt = _b64decode(model.kdf.salt, field="salt")
+    nonce = _b64decode(model.nonce, field="nonce")
+    sealed = _b64decode(model.ciphertext, field="ciphertext")
+    if not MIN_SALT <= len(salt) <= MAX_SALT:
+        raise DamagedBackup("the backup's salt has the wrong length")
+    if len(nonce) != NONCE_SIZE:
+        raise DamagedBackup("the backup's nonce has the wrong length")
+    if not TAG_SIZE < len(sealed) <= MAX_PLAINTEXT_SIZE + TAG_SIZE:
+        raise DamagedBackup("the backup's ciphertext has an impossible length")
+    if model.kdf.memory_cost < 8 * model.kdf.lanes:
+        raise DamagedBackup("the backup's Argon2 memory is below 8 KiB per lane")
+    if model.to_bytes() != data:  # one spelling only: no other whitespace, order or escapes
+        raise DamagedBackup("the backup is damaged (not in the form didlink writes)")
+    return model
+
+
+def open_backup(data: bytes, passphrase: str) -> Backup:
+    """Check, decrypt and validate a backup file (DamagedBackup / BackupDoesNotOpen)."""
+    return open_parsed_backup(parse_backup(data), passphrase)
+
+
+def open_parsed_backup(model: BackupFile, passphrase: str) -> Backup:
+    """Decrypt and validate a parsed backup (`parse_backup`); BackupDoesNotOpen on a bad tag."""
+    salt = _b64decode(model.kdf.salt, field="salt")
+    nonce = _b64decode(model.nonce, field="nonce")
+    sealed = _b64decode(model.ciphertext, field="ciphertext")
+    params = model.kdf.params
+    key = derive_key(passphrase, salt, params)
+    try:
+        plaintext = AESGCM(key).decrypt(nonce, sealed, _associated_data(salt, params))
+    except InvalidTag:
+        raise BackupDoesNotOpen(
+            "the passphrase does not open this backup (or the file was altered)"
+        ) from None
+    # From here on the bytes are authentic (made by someone who knew the passphrase); they are
+    # still checked as strictly as anything else we read.
+    try:
+        value = canonical.decode(plaintext, max_size=MAX_PLAINTEXT_SIZE)
+    except canonical.NonCanonicalCbor:
+        raise DamagedBackup("the backup's contents are not valid deterministic CBOR") from None
+    inner = value.get("version") if isinstance(value, dict) else None
+    if type(inner) is not int or inner != FORMAT_VERSION:
+        raise DamagedBackup("the backup's contents have an unknown version")
+    try:
+        contents = _Contents.model_validate(value)
+    except ValidationError as exc:
+        where = validation_summary(exc)
+        raise DamagedBackup(f"the backup's contents are damaged ({where})") from None
+    return _backup_from(contents)
+
+
+def make_backup(
+    key: IdentityKey,
+    contacts: Sequence[Contact],
+    used_invitations: Sequence[tuple[bytes, datetime]],
+    *,
+    now: datetime,
+) -> Backup:
+    """A `Backup` of these parts, made at `now`."""
+    return Backup(
+        key=key,
+        contacts=tuple(contacts),
+        used_invitations=tuple(used_invitations),
+        created=now,
+    )

@@ -1,0 +1,296 @@
+"""The backup file format (identity/backup.py, specs/backup.md section 2): round trip, every bit
+flip and truncation refused, limits checked before any work, the contents validated.
+
+Most tests use tiny Argon2 parameters (`FAST`), written into the file, so that the every-bit
+tests stay quick; the KDF and AEAD are cross-checked against libsodium (PyNaCl).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import nacl.bindings
+import nacl.pwhash
+import pytest
+
+from identity import canonical
+from identity.backup import (
+    AD_LABEL,
+    MAX_FILE_SIZE,
+    Backup,
+    make_backup,
+    open_backup,
+    parse_backup,
+    seal_backup,
+)
+from identity.contact import Contact, Verification
+from identity.errors import BackupDoesNotOpen, DamagedBackup
+from identity.keys import IdentityKey
+from identity.keystore import KdfParams
+
+FAST = KdfParams(memory_cost=64, iterations=1, lanes=1)
+PASS = "a long backup passphrase"
+KEY = IdentityKey(bytes(range(32)))
+T0 = datetime(2026, 11, 25, 20, 16, 8, 123456, tzinfo=UTC)
+
+
+def did_of(n: int) -> str:
+    return IdentityKey(bytes([n]) * 32).did
+
+
+def sample(contacts: int = 2) -> Backup:
+    people = [
+        Contact(
+            did=did_of(1),
+            name="Alice",
+            verification=Verification.SAS,
+            first_seen=T0,
+            last_seen=T0 + timedelta(days=1),
+        ),
+        Contact(
+            did=did_of(2),
+            name=None,
+            verification=Verification.SUSPECT,
+            first_seen=T0,
+            last_seen=T0,
+            suggested_name="Bob",
+        ),
+    ][:contacts]
+    return make_backup(KEY, people, [(b"\x01" * 16, T0)], now=T0)
+
+
+def sealed(backup: Backup | None = None, **kwargs: Any) -> bytes:
+    return seal_backup(sample() if backup is None else backup, PASS, params=FAST, **kwargs)
+
+
+def test_round_trip() -> None:
+    backup = sample()
+    opened = open_backup(sealed(backup), PASS)
+    assert opened.key.did == KEY.did
+    assert opened.key.seed == KEY.seed
+    assert opened.contacts == backup.contacts
+    assert opened.used_invitations == backup.used_invitations
+    assert opened.created == T0
+    assert "seed" not in repr(opened) and KEY.seed.hex() not in repr(opened)
+
+
+def test_the_file_is_one_json_line_and_shows_no_secret_or_did() -> None:
+    data = sealed()
+    assert data.endswith(b"}\n") and data.count(b"\n") == 1
+    envelope = json.loads(data)
+    assert list(envelope) == ["format", "version", "kdf", "cipher", "nonce", "ciphertext"]
+    assert envelope["format"] == "didlink backup" and envelope["version"] == 1
+    assert KEY.did.encode() not in data and b"Alice" not in data
+
+
+def test_cross_check_with_libsodium() -> None:
+    """Argon2id and AES-256-GCM from an independent library open what we sealed."""
+    salt, nonce = bytes(range(16)), bytes(range(12))
+    envelope = json.loads(sealed(salt=salt, nonce=nonce))
+    kdf = envelope["kdf"]
+    key = nacl.bindings.crypto_pwhash_alg(
+        32,
+        PASS.encode(),
+        salt,
+        kdf["iterations"],
+        kdf["memory_cost"] * 1024,
+        nacl.pwhash.argon2id.ALG,
+    )
+    ad = AD_LABEL + bytes([16]) + salt + struct.pack(">III", kdf["memory_cost"], 1, 1)
+    plaintext = nacl.bindings.crypto_aead_aes256gcm_decrypt(
+        base64.b64decode(envelope["ciphertext"]), ad, nonce, key
+    )
+    contents = canonical.decode(plaintext)
+    assert contents["version"] == 1 and contents["seed"] == KEY.seed
+    assert contents["contacts"][0] == {
+        "did": did_of(1),
+        "name": "Alice",
+        "suggested_name": None,
+        "verification": "sas",
+        "first_seen": "2026-11-25T20:16:08.123456+00:00",
+        "last_seen": "2026-11-26T20:16:08.123456+00:00",
+    }
+    assert contents["used_invitations"] == [
+        {"id": b"\x01" * 16, "used_at": "2026-11-25T20:16:08.123456+00:00"}
+    ]
+
+
+def test_every_single_bit_flip_is_refused() -> None:
+    data = sealed(sample(contacts=1))
+    refused = 0
+    for bit in range(len(data) * 8):
+        flipped = bytearray(data)
+        flipped[bit // 8] ^= 1 << (bit % 8)
+        with pytest.raises((DamagedBackup, BackupDoesNotOpen)):
+            open_backup(bytes(flipped), PASS)
+        refused += 1
+    assert refused == len(data) * 8
+
+
+def test_every_truncation_and_an_extension_is_refused() -> None:
+    data = sealed()
+    for length in range(len(data)):
+        with pytest.raises(DamagedBackup):
+            parse_backup(data[:length])
+    for extra in (b"\n", b" ", b"{}", b"\x00"):
+        with pytest.raises(DamagedBackup):
+            parse_backup(data + extra)
+
+
+def test_a_wrong_passphrase_is_refused() -> None:
+    with pytest.raises(BackupDoesNotOpen, match="does not open"):
+        open_backup(sealed(), "not the passphrase")
+
+
+def reencoded(data: bytes, change: Any) -> bytes:
+    envelope = json.loads(data)
+    change(envelope)
+    return json.dumps(envelope, separators=(",", ":")).encode() + b"\n"
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        (lambda e: e.update(version=2), "version 2"),
+        (lambda e: e.update(version=True), "version"),
+        (lambda e: e.update(format="didlink keystore"), "not a didlink backup"),
+        (lambda e: e.update(extra=1), "unexpected field"),
+        (lambda e: e["kdf"].update(memory_cost=8 * 1024 * 1024), "kdf.memory_cost"),
+        (lambda e: e["kdf"].update(iterations=1000), "kdf.iterations"),
+        (lambda e: e["kdf"].update(lanes=64), "kdf.lanes"),
+        (lambda e: e["kdf"].update(algorithm="scrypt"), "kdf.algorithm"),
+        (lambda e: e.update(cipher="aes-128-gcm"), "cipher"),
+        (lambda e: e.update(nonce="AAAA"), "nonce"),
+        (lambda e: e.update(nonce="not base64!"), "nonce"),
+        (lambda e: e["kdf"].update(salt="AAAA"), "salt"),
+        (lambda e: e.update(ciphertext="AAAA"), "ciphertext"),
+        (lambda e: e["kdf"].update(memory_cost=8, lanes=2), "8 KiB per lane"),
+    ],
+)
+def test_bad_headers_are_refused_before_any_work(change: Any, needle: str) -> None:
+    """A planted file asking for 8 GiB of Argon2 memory is refused, not obeyed."""
+    with pytest.raises(DamagedBackup, match=needle):
+        parse_backup(reencoded(sealed(), change))
+
+
+def test_another_spelling_of_the_same_fields_is_refused() -> None:
+    data = sealed()
+    pretty = json.dumps(json.loads(data), indent=1).encode() + b"\n"
+    with pytest.raises(DamagedBackup, match="not in the form didlink writes"):
+        parse_backup(pretty)
+
+
+def test_size_is_checked_before_parsing() -> None:
+    with pytest.raises(DamagedBackup, match="far too large"):
+        parse_backup(b" " * (MAX_FILE_SIZE + 1))
+
+
+def test_not_json_and_a_keystore_are_not_backups() -> None:
+    for data in (b"", b"\xff\xfe", b"[]", b'{"version":1}', b"1" * 5000):
+        with pytest.raises(DamagedBackup):
+            parse_backup(data)
+
+
+def test_the_header_is_bound_to_the_ciphertext() -> None:
+    """Parameters moved from another backup (same passphrase) do not open this one."""
+    one, two = sealed(), sealed()
+    mixed = reencoded(one, lambda e: e.update(kdf=json.loads(two)["kdf"]))
+    with pytest.raises(BackupDoesNotOpen):
+        open_backup(mixed, PASS)
+
+
+def seal_contents(contents: Any) -> bytes:
+    """A backup whose (authentic) plaintext is `contents`: for the checks after decryption."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from identity.backup import _associated_data
+    from identity.keystore import derive_key
+
+    salt, nonce = bytes(16), bytes(12)
+    plaintext = canonical.encode(contents) if not isinstance(contents, bytes) else contents
+    ciphertext = AESGCM(derive_key(PASS, salt, FAST)).encrypt(
+        nonce, plaintext, _associated_data(salt, FAST)
+    )
+    envelope = {
+        "format": "didlink backup",
+        "version": 1,
+        "kdf": {"algorithm": "argon2id", "salt": base64.b64encode(salt).decode(), "memory_cost": 64,
+                "iterations": 1, "lanes": 1},
+        "cipher": "aes-256-gcm",
+        "nonce": base64.b64encode(nonce).decode(),
+        "ciphertext": base64.b64encode(ciphertext).decode(),
+    }  # fmt: skip
+    return json.dumps(envelope, separators=(",", ":")).encode() + b"\n"
+
+
+def good_contents() -> dict[str, Any]:
+    """The decrypted contents of a good backup, as a plain value to change."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from identity.backup import _associated_data
+    from identity.keystore import derive_key
+
+    envelope = json.loads(sealed())
+    salt = base64.b64decode(envelope["kdf"]["salt"])
+    plaintext = AESGCM(derive_key(PASS, salt, FAST)).decrypt(
+        base64.b64decode(envelope["nonce"]),
+        base64.b64decode(envelope["ciphertext"]),
+        _associated_data(salt, FAST),
+    )
+    value: dict[str, Any] = canonical.decode(plaintext)
+    return value
+
+
+def test_authentic_good_contents_open() -> None:
+    assert open_backup(seal_contents(good_contents()), PASS).key.did == KEY.did
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        (lambda c: c.update(version=2), "unknown version"),
+        (lambda c: c.update(seed=bytes(31)), "seed"),
+        (lambda c: c.update(extra=1), "unexpected field"),
+        (lambda c: c["contacts"][0].update(did="did:key:z6Mkbad"), "invalid DID"),
+        (lambda c: c["contacts"][0].update(verification="trusted"), "verification"),
+        (lambda c: c["contacts"][0].update(first_seen="yesterday"), "first_seen"),
+        (lambda c: c["contacts"][0].update(last_seen="2026-11-25T20:16:08"), "time zone"),
+        (lambda c: c["contacts"][0].update(name=""), "name"),
+        (lambda c: c["contacts"][1].update(did=c["contacts"][0]["did"]), "twice"),
+        (lambda c: c["contacts"][1].update(name="ALICE"), "same name"),
+        (lambda c: c["used_invitations"].append(c["used_invitations"][0]), "twice"),
+        (lambda c: c["used_invitations"][0].update(id=b""), "used_invitations"),
+    ],
+)
+def test_authentic_but_invalid_contents_are_refused(change: Any, needle: str) -> None:
+    contents = good_contents()
+    change(contents)
+    with pytest.raises(DamagedBackup, match=needle):
+        open_backup(seal_contents(contents), PASS)
+
+
+def test_non_canonical_contents_are_refused() -> None:
+    import cbor2
+
+    contents = good_contents()
+    unsorted = cbor2.dumps(dict(reversed(list(contents.items()))))
+    with pytest.raises(DamagedBackup, match="deterministic CBOR"):
+        open_backup(seal_contents(unsorted), PASS)
+
+
+def test_names_differing_beyond_ascii_case_are_two_names() -> None:
+    """The store's NOCASE folds ASCII only: a backup may hold what the store may."""
+    contents = good_contents()
+    contents["contacts"][0]["name"] = "Straße"
+    contents["contacts"][1]["name"] = "STRASSE"
+    assert len(open_backup(seal_contents(contents), PASS).contacts) == 2
+
+
+def test_naive_times_cannot_be_sealed() -> None:
+    backup = make_backup(KEY, [], [], now=datetime(2026, 1, 1))
+    with pytest.raises(ValueError, match="timezone-aware"):
+        seal_backup(backup, PASS, params=FAST)

@@ -1,0 +1,512 @@
+"""`didlink backup phrase|export|import` and `didlink restore phrase` (specs/backup.md).
+
+The stories run the real command in a subprocess; the every-bit and every-truncation checks run
+the same click command in-process (thousands of runs) on a backup sealed with tiny Argon2
+parameters, which the file carries.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from didlink.cli import main
+from didlink.store import Store
+from identity.backup import make_backup, seal_backup
+from identity.contact import Contact, Verification
+from identity.keys import IdentityKey
+from identity.keystore import KdfParams, unlock
+from identity.recovery import seed_to_words
+from tests.support.cli import assert_user_error, run_cli
+
+PASS = "correct horse battery staple"
+BACKUP_PASS = "another long passphrase for the backup"
+BACKUP_ENV = {"DIDLINK_BACKUP_PASSPHRASE": BACKUP_PASS}
+FAST = KdfParams(memory_cost=64, iterations=1, lanes=1)
+T0 = datetime(2026, 11, 25, 20, 16, 8, 123456, tzinfo=UTC)
+
+
+def init(home: Path) -> str:
+    result = run_cli("init", home=home)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def did_of(n: int) -> str:
+    return IdentityKey(bytes([n]) * 32).did
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` (relative path -> bytes); {} if it does not exist."""
+    if not folder.exists():
+        return {}
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def strays(home: Path) -> list[str]:
+    return sorted(p.name for p in home.parent.iterdir() if p.name.startswith(f".{home.name}."))
+
+
+# --- the recovery phrase ---------------------------------------------------------------------
+
+
+def show_phrase(home: Path) -> str:
+    result = run_cli("backup", "phrase", home=home, stdin="y\n")
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_phrase_shown_after_warning_restores_the_same_did(home: Path, tmp_path: Path) -> None:
+    did = init(home)
+    shown = run_cli("backup", "phrase", home=home, stdin="y\n")
+    assert shown.returncode == 0, shown.stderr
+    assert "anyone who has them can be you" in shown.stderr
+    assert "paper" in shown.stderr and "website" in shown.stderr
+    lines = shown.stdout.splitlines()
+    assert len(lines) == 6 and lines[0].lstrip().startswith("1. ")
+    seed = unlock(home / "keystore.json", PASS).seed
+    assert [w for w in shown.stdout.split() if not w[0].isdigit()] == seed_to_words(seed)
+
+    fresh = tmp_path / "new-machine"
+    restored = run_cli("restore", "phrase", home=fresh, passphrase="new one", stdin=shown.stdout)
+    assert restored.returncode == 0, restored.stderr
+    assert restored.stdout.strip() == did
+    assert unlock(fresh / "keystore.json", "new one").did == did
+    assert stat.S_IMODE((fresh / "keystore.json").stat().st_mode) == 0o600
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o700
+
+
+def test_phrase_is_tolerant_of_case_and_spaces(home: Path, tmp_path: Path) -> None:
+    did = init(home)
+    words = [w for w in show_phrase(home).split() if not w[0].isdigit()]
+    messy = "   " + "  ".join(w.upper() if i % 2 else w.title() for i, w in enumerate(words))
+    result = run_cli("restore", "phrase", home=tmp_path / "b", stdin=messy + "\n\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == did
+
+
+@pytest.mark.parametrize("answer", ["n\n", "", "maybe\n"])
+def test_phrase_is_not_shown_without_yes(home: Path, answer: str) -> None:
+    init(home)
+    result = run_cli("backup", "phrase", home=home, stdin=answer)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "Nothing shown." in result.stderr
+
+
+def test_phrase_needs_the_passphrase(home: Path) -> None:
+    init(home)
+    result = run_cli("backup", "phrase", home=home, passphrase="wrong", stdin="y\n")
+    assert_user_error(result, "error: wrongPassphrase:")
+    assert_user_error(run_cli("backup", "phrase", home=home.parent / "none"), "noIdentity")
+
+
+def test_phrase_errors_are_one_line_and_write_nothing(home: Path, tmp_path: Path) -> None:
+    init(home)
+    words = [w for w in show_phrase(home).split() if not w[0].isdigit()]
+    target = tmp_path / "b"
+    cases = {
+        "wrongWordCount": " ".join(words[:23]),
+        "unknownWords": " ".join(["abandn", *words[1:5], "zzzz", *words[6:]]),
+        "badChecksum": " ".join([words[1], words[0], *words[2:]]),
+    }
+    for code, text in cases.items():
+        result = run_cli("restore", "phrase", home=target, stdin=text)
+        assert_user_error(result, f"error: {code}:")
+        assert not target.exists()
+    unknown = run_cli("restore", "phrase", home=target, stdin=cases["unknownWords"])
+    assert '#1 "abandn" (abandon' in unknown.stderr and '#6 "zzzz"' in unknown.stderr
+
+
+def test_restore_phrase_refuses_an_identity_unless_forced(home: Path) -> None:
+    """--force with the same words is the way back after a forgotten passphrase."""
+    did = init(home)
+    phrase = show_phrase(home)
+    before = (home / "keystore.json").read_bytes()
+    refused = run_cli("restore", "phrase", home=home, stdin=phrase)
+    assert_user_error(refused, "error: identityExists:", "--force")
+    assert (home / "keystore.json").read_bytes() == before
+    forced = run_cli(
+        "restore", "phrase", "--force", home=home, passphrase="remembered", stdin=phrase
+    )
+    assert forced.returncode == 0, forced.stderr
+    assert forced.stdout.strip() == did
+    assert unlock(home / "keystore.json", "remembered").did == did
+
+
+def test_restore_phrase_from_a_script_needs_a_passphrase(home: Path, tmp_path: Path) -> None:
+    init(home)
+    result = run_cli(
+        "restore", "phrase", home=tmp_path / "b", passphrase=None, stdin=show_phrase(home)
+    )
+    assert_user_error(result, "DIDLINK_PASSPHRASE")
+    assert not (tmp_path / "b" / "keystore.json").exists()
+
+
+# --- the backup file: stories through the real CLI ----------------------------------------------
+
+
+def populate(home: Path) -> None:
+    with Store(home / "store.sqlite3") as store:
+        store.add_contact(did_of(1), name="Alice", now=T0)
+        store.record_session(did_of(1), verified=True, now=T0 + timedelta(hours=1))
+        store.add_contact(did_of(2), suggested_name="Bob", now=T0)
+        store.set_verification(did_of(2), Verification.SAFETY_NUMBER)
+        store.record_session(did_of(3), verified=False, now=T0 + timedelta(days=2))
+        store.add_contact(did_of(4), name="Straße", now=T0)
+        store.mark_invitation_used(b"\x07" * 16, now=T0)
+
+
+def store_state(home: Path) -> tuple[list[Contact], list[tuple[bytes, str]]]:
+    with Store(home / "store.sqlite3") as store:
+        rows = store.connection.execute("SELECT id, used_at FROM used_invitations").fetchall()
+        return store.list_contacts(), [(bytes(r[0]), r[1]) for r in rows]
+
+
+def test_export_then_import_gives_the_same_identity_and_contacts(
+    home: Path, tmp_path: Path
+) -> None:
+    did = init(home)
+    populate(home)
+    file = tmp_path / "me.didlink-backup"
+    exported = run_cli("backup", "export", str(file), home=home, env=BACKUP_ENV)
+    assert exported.returncode == 0, exported.stderr
+    assert exported.stdout == ""
+    assert "4 contacts" in exported.stderr
+    assert stat.S_IMODE(file.stat().st_mode) == 0o600
+    assert did.encode() not in file.read_bytes() and b"Alice" not in file.read_bytes()
+
+    fresh = tmp_path / "new-machine"
+    imported = run_cli("backup", "import", str(file), home=fresh, passphrase="new", env=BACKUP_ENV)
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.strip() == did
+    assert "Restored 4 contacts and 1 used invitations." in imported.stderr
+    assert unlock(fresh / "keystore.json", "new").did == did
+    assert store_state(fresh) == store_state(home)
+    assert sorted(p.name for p in fresh.iterdir()) == ["keystore.json", "store.sqlite3"]
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o700
+    for name in ("keystore.json", "store.sqlite3"):
+        assert stat.S_IMODE((fresh / name).stat().st_mode) == 0o600
+    listed = [run_cli("contacts", "--json", home=h, passphrase=None) for h in (home, fresh)]
+    assert listed[0].returncode == 0, listed[0].stderr
+    assert json.loads(listed[0].stdout) == json.loads(listed[1].stdout)
+    assert strays(fresh) == []
+
+
+def test_export_refuses_to_overwrite_unless_forced(home: Path, tmp_path: Path) -> None:
+    init(home)
+    file = tmp_path / "backup"
+    file.write_text("keep me")
+    result = run_cli("backup", "export", str(file), home=home, env=BACKUP_ENV)
+    assert_user_error(result, "already exists", "--force")
+    assert file.read_text() == "keep me"
+
+
+def test_export_from_a_script_needs_a_backup_passphrase(home: Path, tmp_path: Path) -> None:
+    init(home)
+    result = run_cli("backup", "export", str(tmp_path / "b"), home=home)
+    assert_user_error(result, "DIDLINK_BACKUP_PASSPHRASE")
+    assert not (tmp_path / "b").exists()
+
+
+@pytest.fixture
+def exported(home: Path, tmp_path: Path) -> tuple[str, Path]:
+    did = init(home)
+    populate(home)
+    file = tmp_path / "backup"
+    result = run_cli("backup", "export", str(file), home=home, env=BACKUP_ENV)
+    assert result.returncode == 0, result.stderr
+    return did, file
+
+
+def test_import_refuses_a_non_empty_profile_unless_forced(
+    exported: tuple[str, Path], tmp_path: Path
+) -> None:
+    did, file = exported
+    other = tmp_path / "other"
+    other_did = init(other)
+    (other / "downloads").mkdir()
+    (other / "downloads" / "photo.jpg").write_bytes(b"\xff\xd8 a received file")
+    before = snapshot(other)
+    refused = run_cli("backup", "import", str(file), home=other, env=BACKUP_ENV)
+    assert_user_error(refused, "error: identityExists:", "--force")
+    assert snapshot(other) == before
+
+    contacts_only = tmp_path / "contacts-only"
+    contacts_only.mkdir(mode=0o700)
+    populate(contacts_only)
+    before = snapshot(contacts_only)
+    refused = run_cli("backup", "import", str(file), home=contacts_only, env=BACKUP_ENV)
+    assert_user_error(refused, "not empty", "contacts", "--force")
+    assert snapshot(contacts_only) == before
+
+    forced = run_cli("backup", "import", "--force", str(file), home=other, env=BACKUP_ENV)
+    assert forced.returncode == 0, forced.stderr
+    assert forced.stdout.strip() == did != other_did
+    assert unlock(other / "keystore.json", PASS).did == did
+    assert (other / "downloads" / "photo.jpg").read_bytes() == b"\xff\xd8 a received file"
+    assert strays(other) == []
+
+
+def test_import_into_an_existing_empty_profile(exported: tuple[str, Path], tmp_path: Path) -> None:
+    did, file = exported
+    empty = tmp_path / "empty"
+    empty.mkdir(mode=0o700)
+    Store(empty / "store.sqlite3").close()  # a store with no rows is still empty
+    result = run_cli("backup", "import", str(file), home=empty, env=BACKUP_ENV)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == did
+
+
+def test_import_with_a_wrong_passphrase_writes_nothing(
+    exported: tuple[str, Path], tmp_path: Path
+) -> None:
+    _, file = exported
+    fresh = tmp_path / "fresh"
+    result = run_cli(
+        "backup", "import", str(file), home=fresh, env={"DIDLINK_BACKUP_PASSPHRASE": "wrong"}
+    )
+    assert_user_error(result, "error: backupDoesNotOpen:")
+    assert not fresh.exists() and strays(fresh) == []
+
+
+def test_import_of_a_missing_or_foreign_file(home: Path, tmp_path: Path) -> None:
+    assert_user_error(
+        run_cli("backup", "import", str(tmp_path / "nope"), home=home, env=BACKUP_ENV),
+        "there is no file",
+    )
+    keystore_like = tmp_path / "keystore.json"
+    init(tmp_path / "x")
+    keystore_like.write_bytes((tmp_path / "x" / "keystore.json").read_bytes())
+    assert_user_error(
+        run_cli("backup", "import", str(keystore_like), home=home, env=BACKUP_ENV),
+        "error: damagedBackup:",
+    )
+    assert not home.exists()
+
+
+# --- every bit, every truncation, a failure before the rename (in-process) ----------------------
+
+
+def small_backup(tmp_path: Path) -> Path:
+    contact = Contact(
+        did=did_of(1), name="Al", verification=Verification.SAS, first_seen=T0, last_seen=T0
+    )
+    backup = make_backup(IdentityKey(bytes(range(32))), [contact], [], now=T0)
+    file = tmp_path / "small.backup"
+    file.write_bytes(seal_backup(backup, BACKUP_PASS, params=FAST))
+    return file
+
+
+def run_in_process(
+    *args: str, home: Path, env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
+    full = {"DIDLINK_HOME": str(home), "DIDLINK_PASSPHRASE": PASS, **BACKUP_ENV, **(env or {})}
+    result = CliRunner().invoke(main, list(args), env=full, catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_the_small_backup_imports(tmp_path: Path) -> None:
+    file = small_backup(tmp_path)
+    code, out, err = run_in_process("backup", "import", str(file), home=tmp_path / "p")
+    assert code == 0, err
+    assert out.strip() == IdentityKey(bytes(range(32))).did
+
+
+def test_every_single_bit_flip_is_refused_with_one_line_and_nothing_written(
+    tmp_path: Path,
+) -> None:
+    file = small_backup(tmp_path)
+    data = file.read_bytes()
+    home = tmp_path / "p"
+    flipped_file = tmp_path / "flipped"
+    codes: set[str] = set()
+    for bit in range(len(data) * 8):
+        flipped = bytearray(data)
+        flipped[bit // 8] ^= 1 << (bit % 8)
+        flipped_file.write_bytes(bytes(flipped))
+        code, out, err = run_in_process("backup", "import", str(flipped_file), home=home)
+        assert code == 2, (bit, out, err)
+        assert out == "" and len(err.strip().splitlines()) == 1, (bit, err)
+        assert not home.exists(), bit
+        codes.add(err.split(":")[1].strip())
+    assert codes == {"damagedBackup", "backupDoesNotOpen"}
+    assert strays(home) == []
+
+
+def test_every_truncation_is_refused(tmp_path: Path) -> None:
+    data = small_backup(tmp_path).read_bytes()
+    home = tmp_path / "p"
+    cut = tmp_path / "cut"
+    for length in range(len(data)):
+        cut.write_bytes(data[:length])
+        code, out, err = run_in_process("backup", "import", str(cut), home=home)
+        assert code == 2 and out == "", (length, err)
+        assert err.startswith("error: damagedBackup:") and err.count("\n") == 1, err
+        assert not home.exists()
+
+
+def fail_before_rename(staging: Path, target: Path) -> None:
+    assert sorted(p.name for p in staging.iterdir()) == ["keystore.json", "store.sqlite3"]
+    raise OSError(5, "Input/output error")
+
+
+def test_a_failure_before_the_final_rename_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    file = small_backup(tmp_path)
+    monkeypatch.setattr("didlink.restore._commit", fail_before_rename)
+    home = tmp_path / "p"
+    code, out, err = run_in_process("backup", "import", str(file), home=home)
+    assert code == 2 and out == ""
+    assert "nothing was changed" in err and err.count("\n") == 1
+    assert not home.exists() and strays(home) == []
+
+    other = tmp_path / "other"
+    init(other)
+    before = snapshot(other)
+    code, _, err = run_in_process("backup", "import", "--force", str(file), home=other)
+    assert code == 2 and "nothing was changed" in err
+    assert snapshot(other) == before and strays(other) == []
+
+
+KILLED_IMPORT = textwrap.dedent(
+    """
+    import os, signal, sys
+    import didlink.restore
+    from didlink.cli import main
+
+    def killed(staging, target):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    didlink.restore._commit = killed
+    main(["backup", "import", *sys.argv[1:]])
+    """
+)
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize("force", [False, True])
+def test_a_kill_before_the_final_rename_leaves_no_half_profile(
+    exported: tuple[str, Path], tmp_path: Path, force: bool
+) -> None:
+    did, file = exported
+    home = tmp_path / "target"
+    if force:
+        init(home)
+    before = snapshot(home)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIDLINK_")}
+    env.update(DIDLINK_HOME=str(home), DIDLINK_PASSPHRASE=PASS, **BACKUP_ENV)
+    args = [str(file), *(["--force"] if force else [])]
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_IMPORT, *args], env=env, capture_output=True, timeout=120
+    )
+    assert killed.returncode == -9, killed.stderr
+    assert snapshot(home) == before  # the old profile (or none), whole
+    assert len(strays(home)) == 1  # the staging folder, never read
+    again = run_cli("backup", "import", *args, home=home, env=BACKUP_ENV)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == did
+    assert strays(home) == []
+
+
+# --- on a terminal ----------------------------------------------------------------------------
+
+
+def test_phrase_on_a_terminal_shown_then_typed_in_two_halves(home: Path, tmp_path: Path) -> None:
+    from tests.test_cli_profile import run_on_tty
+
+    did = init(home)
+    shown = run_on_tty(["backup", "phrase"], home, [PASS, "y"])
+    assert "Passphrase" in shown and PASS not in shown
+    assert "anyone who has them can be you" in shown
+    seed = unlock(home / "keystore.json", PASS).seed
+    words = seed_to_words(seed)
+    assert all(word in shown for word in words)
+
+    fresh = tmp_path / "new-machine"
+    typed = run_on_tty(
+        ["restore", "phrase"],
+        fresh,
+        [" ".join(words[:12]).upper(), "  ".join(words[12:]), "new secret", "new secret"],
+    )
+    assert "12 words so far" in typed
+    assert typed.strip().splitlines()[-1].strip() == did
+    assert unlock(fresh / "keystore.json", "new secret").did == did
+
+
+def test_without_an_atomic_swap_the_old_profile_is_set_aside_then_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where RENAME_EXCHANGE is missing: rename aside, rename in, carry over, delete."""
+    monkeypatch.setattr("didlink.restore._exchange", lambda first, second: False)
+    file = small_backup(tmp_path)
+    other = tmp_path / "other"
+    init(other)
+    (other / "downloads").mkdir()
+    (other / "downloads" / "a.txt").write_text("kept")
+    code, out, err = run_in_process("backup", "import", "--force", str(file), home=other)
+    assert code == 0, err
+    assert out.strip() == IdentityKey(bytes(range(32))).did
+    assert (other / "downloads" / "a.txt").read_text() == "kept"
+    assert strays(other) == []
+
+
+def test_without_an_atomic_swap_a_failed_rename_puts_the_old_profile_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import didlink.restore
+
+    monkeypatch.setattr("didlink.restore._exchange", lambda first, second: False)
+    real_rename = os.rename
+
+    tries: list[str] = []
+
+    def rename(source: object, target: object) -> None:
+        if ".restore-" in str(source):
+            tries.append(str(source))
+            if len(tries) == 2:  # the first one meets the non-empty folder (ENOTEMPTY)
+                raise OSError(28, "No space left on device")
+        real_rename(source, target)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(didlink.restore.os, "rename", rename)
+    file = small_backup(tmp_path)
+    other = tmp_path / "other"
+    init(other)
+    before = snapshot(other)
+    code, _, err = run_in_process("backup", "import", "--force", str(file), home=other)
+    assert code == 2 and "nothing was changed" in err
+    assert len(tries) == 2
+    assert snapshot(other) == before and strays(other) == []
+
+
+def test_a_profile_filled_while_the_user_typed_is_refused_not_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import didlink.restore
+
+    home = tmp_path / "p"
+    real_build = didlink.restore._build
+
+    def build_while_another_process_inits(*args: object) -> None:
+        real_build(*args)  # type: ignore[arg-type]
+        init(home)
+
+    monkeypatch.setattr("didlink.restore._build", build_while_another_process_inits)
+    code, out, err = run_in_process("backup", "import", str(small_backup(tmp_path)), home=home)
+    assert code == 2 and out == "" and "identityExists" in err
+    assert unlock(home / "keystore.json", PASS).did != IdentityKey(bytes(range(32))).did
+    assert strays(home) == []
