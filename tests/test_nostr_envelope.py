@@ -79,7 +79,9 @@ def test_what_a_wrap_shows() -> None:
 
 def test_sizes_are_bucketed_and_the_largest_payload_fits() -> None:
     lengths = range(1, 4001, 100)
-    sizes = {len(seal_wrap(b"y" * n, sender_secret=ALICE, recipient=BOB_PUB).content) for n in lengths}
+    sizes = {
+        len(seal_wrap(b"y" * n, sender_secret=ALICE, recipient=BOB_PUB).content) for n in lengths
+    }
     assert len(sizes) <= len(lengths) // 2  # NIP-44 padding, twice: a relay sees buckets
     largest = seal_wrap(os.urandom(MAX_PAYLOAD_BYTES), sender_secret=ALICE, recipient=BOB_PUB)
     assert len(largest.to_json().encode()) < MAX_EVENT_JSON_BYTES
@@ -282,7 +284,18 @@ def test_seal_defects() -> None:
         ("[1, 2, 3]", EnvelopeMalformed),
         ("{", EnvelopeMalformed),
     ],
-    ids=["signed", "kind", "tags", "created_at", "base64", "canonical", "empty", "id", "list", "json"],
+    ids=[
+        "signed",
+        "kind",
+        "tags",
+        "created_at",
+        "base64",
+        "canonical",
+        "empty",
+        "id",
+        "list",
+        "json",
+    ],
 )
 def test_rumor_defects(inner: Any, error: type[Exception]) -> None:
     with pytest.raises(error):

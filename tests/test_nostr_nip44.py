@@ -68,9 +68,7 @@ def test_conversation_key(vector: dict[str, str]) -> None:
     assert oracle.decrypt(expected, payload) == b"conversation key probe"
 
 
-@pytest.mark.parametrize(
-    "vector", VALID["get_message_keys"]["keys"], ids=lambda v: v["nonce"][:8]
-)
+@pytest.mark.parametrize("vector", VALID["get_message_keys"]["keys"], ids=lambda v: v["nonce"][:8])
 def test_message_keys(vector: dict[str, str]) -> None:
     conv = bytes.fromhex(VALID["get_message_keys"]["conversation_key"])
     chacha_key, chacha_nonce, hmac_key = oracle.message_keys(conv, bytes.fromhex(vector["nonce"]))
@@ -97,7 +95,10 @@ def test_encrypt_decrypt(vector: dict[str, str]) -> None:
     plaintext = vector["plaintext"]
     assert oracle.conversation_key(sec1, public_key_of(sec2)) == conv
     assert oracle.conversation_key(sec2, public_key_of(sec1)) == conv
-    assert oracle.encrypt(conv, bytes.fromhex(vector["nonce"]), plaintext.encode()) == vector["payload"]
+    assert (
+        oracle.encrypt(conv, bytes.fromhex(vector["nonce"]), plaintext.encode())
+        == vector["payload"]
+    )
     # nostr-sdk opens the known payload from either side, and what it seals the oracle opens.
     assert _sdk_decrypt(sec2, public_key_of(sec1), vector["payload"]) == plaintext
     assert _sdk_decrypt(sec1, public_key_of(sec2), vector["payload"]) == plaintext

@@ -38,9 +38,10 @@ _FIELDS = frozenset({"id", "pubkey", "created_at", "kind", "tags", "content", "s
 
 def nostr_sdk() -> ModuleType:
     """Import nostr-sdk on first use (it loads a native library of several MB)."""
-    import nostr_sdk as sdk  # noqa: PLC0415  (lazy on purpose)
+    import nostr_sdk as sdk  # lazy on purpose
 
-    return sdk
+    module: ModuleType = sdk
+    return module
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,6 +63,7 @@ class RelayLimits:
     """Garbage, unverifiable events, events not meant for us, unknown or unsolicited messages,
     NOTICE and CLOSED, per connection, before we hang up."""
     open_timeout: float = 10.0
+    close_timeout: float = 2.0
     publish_timeout: float = 10.0
     backoff_initial: float = 0.5
     backoff_max: float = 60.0
@@ -144,7 +145,9 @@ class Subscription:
             recipient = recipient_of(event)
         except EnvelopeError:
             return False
-        return recipient in self.recipients and (self.since is None or event.created_at >= self.since)
+        return recipient in self.recipients and (
+            self.since is None or event.created_at >= self.since
+        )
 
     def seen(self, event_id: str) -> bool:
         return event_id in self._seen
@@ -209,12 +212,13 @@ class _Relay:
         return self._conn is not None
 
     def _backoff(self, attempt: int) -> float:
-        ceiling = min(self._limits.backoff_max, self._limits.backoff_initial * 2**attempt)
+        growth: float = 2.0 ** min(attempt, 32)
+        ceiling = min(self._limits.backoff_max, self._limits.backoff_initial * growth)
         return ceiling * (0.5 + 0.5 * self._pool.rng.random())  # "equal jitter"
 
     async def _run(self) -> None:
-        from websockets.asyncio.client import connect  # noqa: PLC0415 (lazy: relays only)
-        from websockets.exceptions import WebSocketException  # noqa: PLC0415
+        from websockets.asyncio.client import connect  # lazy: relays only
+        from websockets.exceptions import WebSocketException
 
         attempt = 0
         while True:
@@ -226,6 +230,7 @@ class _Relay:
                     compression=None,
                     proxy=None,
                     open_timeout=self._limits.open_timeout,
+                    close_timeout=self._limits.close_timeout,
                     max_queue=16,
                     user_agent_header=None,
                 ) as ws:
@@ -235,8 +240,14 @@ class _Relay:
                     self._connected.set()
                     for sub in list(self._pool.subscriptions.values()):
                         await ws.send(json.dumps(sub.request()))
-                    async for message in ws:
-                        await self._handle(conn, message)
+                    try:
+                        async for message in ws:
+                            await self._handle(conn, message)
+                    except _Misbehaved:
+                        # No closing handshake with a relay that lies: its close frame may sit
+                        # behind everything it flooded us with. Drop the TCP connection.
+                        ws.transport.abort()
+                        raise
             except asyncio.CancelledError:
                 raise
             except _Misbehaved as exc:
@@ -411,7 +422,9 @@ class RelayPool:
             raise PublishFailed(f"no relay accepted the event: {refused}")
         return PublishResult(accepted=accepted, refused=refused)
 
-    async def subscribe(self, *, recipients: Collection[bytes], since: int | None = None) -> Subscription:
+    async def subscribe(
+        self, *, recipients: Collection[bytes], since: int | None = None
+    ) -> Subscription:
         """Gift wraps addressed to any of `recipients` (32-byte x-only keys).
 
         Relays filter on the wrap's randomised created_at, up to two days before the real

@@ -58,7 +58,9 @@ def calc_padded_len(length: int) -> int:
 
 
 def _chacha(key: bytes, nonce12: bytes, data: bytes) -> bytes:
-    encryptor = Cipher(algorithms.ChaCha20(key, b"\x00\x00\x00\x00" + nonce12), mode=None).encryptor()
+    encryptor = Cipher(
+        algorithms.ChaCha20(key, b"\x00\x00\x00\x00" + nonce12), mode=None
+    ).encryptor()
     return encryptor.update(data) + encryptor.finalize()
 
 

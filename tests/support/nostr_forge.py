@@ -25,9 +25,7 @@ def rumor(sender_secret: bytes, payload: bytes = b"frame", **changes: Any) -> di
         .finalize_unsigned(sdk.PublicKey.from_bytes(public_key_of(sender_secret)))
         .as_json()
     )
-    serialised = json.dumps(
-        [0, built["pubkey"], 0, RUMOR_KIND, [], content], separators=(",", ":")
-    )
+    serialised = json.dumps([0, built["pubkey"], 0, RUMOR_KIND, [], content], separators=(",", ":"))
     built["id"] = hashlib.sha256(serialised.encode()).hexdigest()
     built.update(changes)
     return dict(built)

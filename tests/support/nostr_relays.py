@@ -98,7 +98,10 @@ class LocalRelay:
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
                 break
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.5):
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), 0.5),
+            ):
                 return
             time.sleep(0.1)
         tail = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
@@ -119,7 +122,9 @@ class LocalRelay:
     def database_bytes(self) -> bytes:
         """Everything the relay has on disk (the database and any journal beside it)."""
         return b"".join(
-            path.read_bytes() for path in sorted(self.folder.glob("relay.sqlite3*")) if path.is_file()
+            path.read_bytes()
+            for path in sorted(self.folder.glob("relay.sqlite3*"))
+            if path.is_file()
         )
 
 
