@@ -335,6 +335,13 @@ class _Relay:
         return None
 
     async def publish(self, event: NostrEvent, timeout: float) -> tuple[bool, str]:  # noqa: ASYNC109
+        existing = self._pending_ok.get(event.id)
+        if existing is not None:  # the same event is already on its way: share its answer
+            try:
+                async with asyncio.timeout(timeout):
+                    return await asyncio.shield(existing)
+            except TimeoutError:
+                return False, "no answer in time"
         loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[bool, str]] = loop.create_future()
         self._pending_ok[event.id] = future
