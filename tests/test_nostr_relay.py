@@ -20,7 +20,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from tests.support import nostr_forge as forge
 from tests.support.nostr_relays import LocalRelay, local_relays
-from transport.errors import PublishFailed, TransportTimeout, TransportUsageError
+from transport.errors import PublishFailed, RelayError, TransportTimeout, TransportUsageError
 from transport.nostr_envelope import open_wrap, seal_wrap
 from transport.nostr_event import NostrEvent, public_key_of
 from transport.nostr_relay import RelayLimits, RelayPool
@@ -303,6 +303,42 @@ async def test_publish_refused_or_unanswered() -> None:
             assert result.accepted == (accepting,)
             assert set(result.refused) == {refusing, silent}
             assert "no answer" in result.refused[silent]
+
+
+async def test_closing_ends_waiting_and_iteration() -> None:
+    good = _wrap(b"one")
+    requests: list[str] = []
+
+    async def on_req(ws: ServerConnection, sub_id: str) -> None:
+        requests.append(sub_id)
+        if len(requests) == 1:  # the second subscription gets nothing
+            await ws.send(json.dumps(["EVENT", sub_id, good.to_wire()]))
+        await ws.send(json.dumps(["EOSE", sub_id]))
+
+    async with fake_relay(on_req) as url:
+        pool = RelayPool([url], limits=FAST)
+        async with pool:
+            inbox = await pool.subscribe(recipients=[BOB_PUB], since=SINCE)
+            await _until(lambda: pool.counters(url).events_delivered == 1)
+            waiting = asyncio.create_task(_drain(inbox))
+            await asyncio.sleep(0.1)
+            assert not waiting.done()
+            await inbox.close()
+            assert await asyncio.wait_for(waiting, 5) == [good.id]  # queued before close
+            with pytest.raises(RelayError):
+                await inbox.next(1)
+            other = await pool.subscribe(recipients=[BOB_PUB], since=SINCE)
+            pending = asyncio.create_task(other.next(30))
+            await _until(lambda: len(requests) == 2)
+            await asyncio.sleep(0.1)
+            assert not pending.done()
+        # closing the pool closes its subscriptions: a waiter wakes with RelayError
+        with pytest.raises(RelayError):
+            await asyncio.wait_for(pending, 5)
+
+
+async def _drain(inbox: Any) -> list[str]:
+    return [event.id async for event in inbox]
 
 
 async def test_pool_usage_errors() -> None:

@@ -28,6 +28,7 @@ import binascii
 import datetime
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 
 from transport.errors import (
@@ -65,6 +66,7 @@ DEFAULT_EXPIRES_IN = 30 * 24 * 3600
 MIN_EXPIRES_IN = 3 * 24 * 3600  # more than the tweak, so a wrap is never born expired
 MAX_EXPIRES_IN = 366 * 24 * 3600
 
+_DECIMAL = re.compile(r"[0-9]{1,12}")
 _RUMOR_FIELDS = frozenset({"id", "pubkey", "created_at", "kind", "tags", "content"})
 
 
@@ -127,7 +129,7 @@ def recipient_of(event: NostrEvent) -> bytes:
 def expiration_of(event: NostrEvent) -> int:
     """The NIP-40 expiration of a wrap (a single `expiration` tag is required here)."""
     values = event.tag_values("expiration")
-    if len(values) != 1 or not values[0].isdecimal() or len(values[0]) > 12:
+    if len(values) != 1 or not _DECIMAL.fullmatch(values[0]):
         raise EnvelopeMalformed("a gift wrap has exactly one decimal `expiration` tag")
     return int(values[0])
 

@@ -38,6 +38,7 @@ from typing import Any
 from transport.errors import (
     EnvelopeError,
     PublishFailed,
+    RelayError,
     TransportTimeout,
     TransportUsageError,
 )
@@ -127,6 +128,7 @@ class Subscription:
         self._queue: asyncio.Queue[NostrEvent] = asyncio.Queue(limits.queue_capacity)
         self._seen = _SeenIds(limits.max_seen_ids)
         self._max_events = limits.max_events_before_eose
+        self._closed = asyncio.Event()
 
     def request(self) -> list[Any]:
         nostr_filter: dict[str, Any] = {
@@ -153,25 +155,59 @@ class Subscription:
         return event_id in self._seen
 
     async def deliver(self, event: NostrEvent) -> None:
+        """Queue a new event; waits while the queue is full (backpressure on the relay that sent
+        it) unless the subscription is closed meanwhile."""
+        if self._closed.is_set():
+            return
         self._seen.add(event.id)
-        await self._queue.put(event)
+        putter = asyncio.ensure_future(self._queue.put(event))
+        closer = asyncio.ensure_future(self._closed.wait())
+        try:
+            await asyncio.wait({putter, closer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            putter.cancel()
+            closer.cancel()
 
     async def next(self, timeout: float) -> NostrEvent:  # noqa: ASYNC109 - typed timeout error
-        """The next new gift wrap; TransportTimeout after `timeout` seconds."""
+        """The next new gift wrap; TransportTimeout after `timeout` seconds, RelayError once the
+        subscription (or its pool) is closed and nothing is left in it."""
         try:
             async with asyncio.timeout(timeout):
-                return await self._queue.get()
+                event = await self._get()
         except TimeoutError as exc:
             raise TransportTimeout(f"no gift wrap within {timeout} s") from exc
+        if event is None:
+            raise RelayError("the subscription is closed")
+        return event
 
     def __aiter__(self) -> AsyncIterator[NostrEvent]:
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[NostrEvent]:
-        while True:
-            yield await self._queue.get()
+        while (event := await self._get()) is not None:
+            yield event
+
+    async def _get(self) -> NostrEvent | None:
+        if not self._queue.empty():
+            return self._queue.get_nowait()
+        if self._closed.is_set():
+            return None
+        getter = asyncio.ensure_future(self._queue.get())
+        closer = asyncio.ensure_future(self._closed.wait())
+        try:
+            done, _ = await asyncio.wait({getter, closer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            getter.cancel()
+            closer.cancel()
+        return getter.result() if getter in done else None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
 
     async def close(self) -> None:
+        """Stop this subscription on every relay; what it already queued can still be read."""
+        self._closed.set()
         await self._pool._unsubscribe(self)
 
 
@@ -407,6 +443,9 @@ class RelayPool:
             relay.start()
 
     async def close(self) -> None:
+        """Close every subscription and every relay connection."""
+        for sub in list(self.subscriptions.values()):
+            await sub.close()
         for relay in self._relays.values():
             await relay.stop()
 
