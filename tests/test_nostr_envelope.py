@@ -11,9 +11,12 @@ import time
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.support import nostr_forge as forge
 from transport.errors import (
+    EnvelopeError,
     EnvelopeExpired,
     EnvelopeForged,
     EnvelopeMalformed,
@@ -206,6 +209,9 @@ def _valid() -> dict[str, Any]:
     return seal_wrap(b"x", sender_secret=ALICE, recipient=BOB_PUB).to_wire()
 
 
+_VALID_WRAP = _valid()
+
+
 @pytest.mark.parametrize(
     "change",
     [
@@ -313,3 +319,48 @@ def test_importing_transport_does_not_load_nostr_sdk() -> None:
         "assert 'websockets' not in sys.modules, 'websockets imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=70),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=8)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    field=st.sampled_from(["id", "pubkey", "created_at", "kind", "tags", "content", "sig"]),
+    value=_json_values,
+)
+def test_any_field_value_is_refused_with_a_typed_error(field: str, value: Any) -> None:
+    event = {**_VALID_WRAP, field: value}
+    try:
+        opened = _open(event)
+    except EnvelopeError:
+        return
+    assert value == _VALID_WRAP[field] and opened.payload == b"x"
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=st.text(max_size=300) | st.binary(max_size=300).map(lambda b: b.decode("latin-1")))
+def test_any_text_is_refused_with_a_typed_error(text: str) -> None:
+    with pytest.raises(EnvelopeError):
+        _open(text)
+
+
+@settings(max_examples=60, deadline=None)
+@given(position=st.integers(min_value=0), flip=st.integers(min_value=1, max_value=255))
+def test_any_changed_byte_is_refused(position: int, flip: int) -> None:
+    data = bytearray(json.dumps(_VALID_WRAP).encode())
+    index = position % len(data)
+    data[index] = (data[index] + flip) % 128 or 1
+    changed = bytes(data)
+    try:
+        opened = open_wrap(changed, recipient_secret=BOB, now=_now())
+    except EnvelopeError:
+        return
+    # a change that JSON ignores (whitespace, an escape of the same character) is the same wrap
+    assert opened.wrap_id == _VALID_WRAP["id"]
