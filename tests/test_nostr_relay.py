@@ -207,6 +207,18 @@ async def test_garbage_and_events_not_for_us_are_dropped() -> None:
         json.dumps(["EVENT", "wrong-sub", good.to_wire()]),
         json.dumps(["WHAT", 1]),
         json.dumps(["NOTICE", "you are being rate limited"]),
+        json.dumps(["CLOSED", "some-sub", "error: shutting down"]),
+        json.dumps(["AUTH", "challenge"]),
+        json.dumps(["OK", "00" * 32, True, ""]),  # for nothing we published
+        "SUB:EVENT:"
+        + json.dumps(  # older than the subscription's `since`
+            forge.wrap(
+                sender_secret=ALICE,
+                recipient=BOB_PUB,
+                created_at=SINCE - 100,
+                expiration=int(time.time()) + 86400,
+            )
+        ),
         "SUB:EVENT:" + json.dumps({"kind": 1059}),
         "SUB:EVENT:" + json.dumps(_wrap(recipient=public_key_of(CAROL)).to_wire()),  # not ours
         "SUB:EVENT:" + json.dumps(bad_sig),
@@ -227,7 +239,8 @@ async def test_garbage_and_events_not_for_us_are_dropped() -> None:
             else:
                 await ws.send(lie)
 
-    async with fake_relay(on_req) as url, RelayPool([url], limits=FAST) as bob:
+    limits = RelayLimits(open_timeout=3.0, max_bad_messages=len(lies))
+    async with fake_relay(on_req) as url, RelayPool([url], limits=limits) as bob:
         inbox = await bob.subscribe(recipients=[BOB_PUB], since=SINCE)
         assert (await inbox.next(5)).id == good.id
         with pytest.raises(TransportTimeout):
@@ -339,6 +352,23 @@ async def test_closing_ends_waiting_and_iteration() -> None:
 
 async def _drain(inbox: Any) -> list[str]:
     return [event.id async for event in inbox]
+
+
+def test_backoff_grows_with_jitter_up_to_a_ceiling() -> None:
+    import random
+
+    pool = RelayPool(
+        ["ws://127.0.0.1:9"],
+        limits=RelayLimits(backoff_initial=0.5, backoff_max=60.0),
+        rng=random.Random(7),
+    )
+    relay = next(iter(pool._relays.values()))
+    for attempt in range(12):
+        ceiling = min(60.0, 0.5 * 2**attempt)
+        delays = [relay._backoff(attempt) for _ in range(50)]
+        assert all(ceiling / 2 <= d <= ceiling for d in delays)
+        assert len(set(delays)) > 40  # jittered
+    assert relay._backoff(10_000) <= 60.0
 
 
 async def test_pool_usage_errors() -> None:
