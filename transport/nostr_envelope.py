@@ -159,8 +159,8 @@ def open_wrap(wrap: str | bytes | NostrEvent, *, recipient_secret: bytes, now: i
         if size > MAX_EVENT_JSON_BYTES:
             raise EnvelopeTooLarge(f"event of {size} bytes")
         event = parse_event(loads_strict(wrap), max_content_chars=MAX_NIP44_PAYLOAD_CHARS)
-    our_key = public_key_of(recipient_secret)
     check_wrap(event, now=now)
+    our_key = public_key_of(recipient_secret)
     if recipient_of(event) != our_key:
         raise EnvelopeNotForUs("the gift wrap is addressed to another key")
     verify_event(event)

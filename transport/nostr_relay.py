@@ -292,6 +292,9 @@ class _Relay:
             except (OSError, TimeoutError, WebSocketException) as exc:
                 self.counters.failures += 1
                 log.debug("relay %s: %s", self.url, exc)
+            except Exception as exc:  # never let one relay's surprise end its task for good
+                self.counters.failures += 1
+                log.warning("relay %s: unexpected %s: %s", self.url, type(exc).__name__, exc)
             finally:
                 self._conn = None
                 self._connected.clear()
