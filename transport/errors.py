@@ -46,3 +46,39 @@ class ProtocolViolation(TransportError):
 
 class SignalingError(TransportError):
     """An offer or answer could not be exchanged with the peer."""
+
+
+class NostrKeyError(TransportUsageError):
+    """A Nostr key is not a valid secp256k1 key (32-byte secret in 1..n-1, x-only public key)."""
+
+
+class EnvelopeError(TransportError):
+    """A sealed Nostr event (gift wrap) was refused. See specs/mailbox.md §4."""
+
+
+class EnvelopeMalformed(EnvelopeError):
+    """The event is not a well-formed gift wrap (JSON, fields, kind or tags)."""
+
+
+class EnvelopeTooLarge(EnvelopeError):
+    """The event, or the bytes to seal, exceed the mailbox size limits."""
+
+
+class EnvelopeExpired(EnvelopeError):
+    """The gift wrap has expired (NIP-40) or was dated in the future."""
+
+
+class EnvelopeNotForUs(EnvelopeError):
+    """The gift wrap is addressed (`p` tag) to another key."""
+
+
+class EnvelopeForged(EnvelopeError):
+    """The gift wrap does not authenticate: its id, a signature, the encryption or the layers."""
+
+
+class RelayError(TransportError):
+    """A Nostr relay could not be used."""
+
+
+class PublishFailed(RelayError):
+    """No relay accepted the event."""
