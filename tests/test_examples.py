@@ -58,3 +58,18 @@ def test_the_echo_bot_stops_after_the_given_number_of_messages(tmp_path: Path) -
     bot = _module("echo_bot")
     echoes = asyncio.run(bot.main(tmp_path, count=2))
     assert echoes == ["echo: message 1", "echo: message 2"]
+
+
+def test_the_documentation_builds_from_the_docstrings(tmp_path: Path) -> None:
+    """`make docs`: mkdocs with mkdocstrings, strict (a broken reference fails the build)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    page = (tmp_path / "api" / "index.html").read_text()
+    assert "submit_response" in page and "MessageReceived" in page
