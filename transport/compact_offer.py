@@ -220,9 +220,17 @@ def parse_fingerprint(text: str) -> bytes:
         raise CompactOfferError("A sha-256 fingerprint must be hexadecimal.") from None
 
 
+def _location_part(part: object) -> str:
+    """A location part: an index, or a field name of ours (short ASCII identifiers), else ?."""
+    text = str(part)
+    if isinstance(part, int) or (text.isascii() and text.isidentifier() and len(text) <= 32):
+        return text
+    return "?"
+
+
 def _first_error(exc: ValidationError) -> str:
     """The first schema error, without the input or its keys (a peer chose them)."""
     err = exc.errors(include_url=False, include_input=False, include_context=False)[0]
-    where = ".".join(str(p) if isinstance(p, int) else "?" for p in err["loc"])
+    where = ".".join(_location_part(p) for p in err["loc"])
     message = "unexpected field" if err["type"] == "extra_forbidden" else str(err["msg"])
     return f"{where}: {message}" if where else message
