@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint types pytest bench reliability clean
+.PHONY: demo test lint types pytest bench reliability docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,10 +33,14 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# The API reference (from the docstrings) and the agent's walk-through, into site/.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
+
 # The long runs: fuzzing with a large budget (atheris when it installs, Hypothesis always).
 reliability: $(STAMP)
 	-$(BIN)/python -m pip install --quiet atheris
 	DIDLINK_RELIABILITY=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/reliability
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis site

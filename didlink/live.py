@@ -266,14 +266,14 @@ def _serve_inviter(
             profile=profile,
             store=store,
             jsonl=jsonl,
-            flow=lambda node, peer: _inviter(
+            flow=lambda node, peer: run_inviter(
                 node, peer, key, profile, label=label, lifetime=lifetime, contact=contact
             ),
         )
     )
 
 
-async def _inviter(
+async def run_inviter(
     node: Node,
     peer: Peer,
     key: IdentityKey,
@@ -406,25 +406,10 @@ def accept_live(invitation: Invitation, *, jsonl: bool) -> int:
     ice_from_env()
     profile = Profile.from_env()
     own_did = profile.did()
-    try:
-        offer = CompactOffer.from_cbor(invitation.connect)
-    except CompactOfferError as exc:
-        raise UserError(f"the invitation's transport offer is not usable: {exc}") from None
-    if not offer.is_offer:
-        raise UserError("the invitation's transport offer is an answer, not an offer")
     with profile.open_store() as store:
-        verify_invitation(
-            invitation, now=_now(), already_used=store.is_invitation_used(invitation.id)
-        )
-        if invitation.inviter == own_did:
-            raise UserError("this is your own invitation: give it to someone else to accept")
-        if reconnect and store.get_contact(invitation.inviter) is None:
-            raise UserError(NOT_A_CONTACT.format(did=invitation.inviter))
+        check_live_invitation(invitation, store=store, own_did=own_did)
         key = profile.unlock()  # before burning the invitation: a mistyped passphrase is free
-        if not invitation.multi_use and not store.mark_invitation_used(
-            invitation.id, now=datetime.now(UTC)
-        ):
-            raise AlreadyUsed("This single-use invitation was already accepted.")
+        claim_invitation(invitation, store=store)
         return run(
             _serve(
                 role=Role.ANSWERER,
@@ -432,14 +417,39 @@ def accept_live(invitation: Invitation, *, jsonl: bool) -> int:
                 profile=profile,
                 store=store,
                 jsonl=jsonl,
-                flow=lambda node, peer: _invitee(
+                flow=lambda node, peer: run_invitee(
                     node, peer, key, invitation=invitation, reconnect=reconnect
                 ),
             )
         )
 
 
-async def _invitee(
+def check_live_invitation(invitation: Invitation, *, store: Store, own_did: str) -> None:
+    """A live or reconnect invitation we may accept: verified, not ours, from a contact if it is
+    a reconnect; its offer usable. User errors (exit 2) otherwise; nothing is written."""
+    try:
+        offer = CompactOffer.from_cbor(invitation.connect)
+    except CompactOfferError as exc:
+        raise UserError(f"the invitation's transport offer is not usable: {exc}") from None
+    if not offer.is_offer:
+        raise UserError("the invitation's transport offer is an answer, not an offer")
+    verify_invitation(invitation, now=_now(), already_used=store.is_invitation_used(invitation.id))
+    if invitation.inviter == own_did:
+        raise UserError("this is your own invitation: give it to someone else to accept")
+    reconnect = invitation.kind is InvitationKind.RECONNECT
+    if reconnect and store.get_contact(invitation.inviter) is None:
+        raise UserError(NOT_A_CONTACT.format(did=invitation.inviter))
+
+
+def claim_invitation(invitation: Invitation, *, store: Store) -> None:
+    """Burn a single-use invitation (atomically); AlreadyUsed if someone was first."""
+    if not invitation.multi_use and not store.mark_invitation_used(
+        invitation.id, now=datetime.now(UTC)
+    ):
+        raise AlreadyUsed("This single-use invitation was already accepted.")
+
+
+async def run_invitee(
     node: Node, peer: Peer, key: IdentityKey, *, invitation: Invitation, reconnect: bool
 ) -> Outcome:
     node.bind_peer(invitation.inviter)  # messages typed from now on are kept in the outbox

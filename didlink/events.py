@@ -1,0 +1,215 @@
+"""What a live session reports: one frozen class per event of specs/cli-jsonl.md section 2.
+
+`didlink.Agent`'s sessions yield these (`Session.events()`); the `--jsonl` interface writes the
+same events as JSON lines, field for field (`event_from` turns one into the other). A program
+matches on the class:
+
+    async for event in session.events():
+        match event:
+            case MessageReceived(sender=sender, text=text):
+                print(sender, text)
+            case Closed(reason=reason):
+                print("closed:", reason)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TokenReady:
+    """A token to hand to the other person: `kind` "invite", "reconnect" or "response"."""
+
+    kind: str
+    token: str
+
+
+@dataclass(frozen=True)
+class SasShown:
+    """The handshake is done: compare these with the other person, then confirm or reject."""
+
+    emoji: tuple[str, ...]
+    names: tuple[str, ...]
+    decimal: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Connected:
+    """Both sides confirmed the SAS (or it was a verified contact): messages flow now."""
+
+    peer: str
+    verified: bool
+    timings_ms: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MessageSent:
+    """One of our messages left, encrypted, and is safe on disk until its receipt."""
+
+    id: str
+    ref: Any = None
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """The peer's receipt for our message `id` arrived."""
+
+    id: str
+
+
+@dataclass(frozen=True)
+class MessageReceived:
+    """A message from `sender` (a DID), delivered once."""
+
+    sender: str
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A file transfer (either way) reached `done` of `total` bytes."""
+
+    id: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class FileReceived:
+    """A whole file arrived from `sender`, its SHA-256 checked, saved at `path`."""
+
+    sender: str
+    id: str
+    name: str
+    size: int
+    sha256: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class FileSent:
+    """The peer acknowledged our whole file."""
+
+    id: str
+    name: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class FileOffered:
+    """(`files="ask"` only) the peer offers a file: `accept_file()` or `refuse_file()`."""
+
+    sender: str
+    id: str
+    name: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class FileRefused:
+    """A file was refused: ours by the peer (`by` "peer") or theirs by us (`by` "us")."""
+
+    sender: str
+    id: str
+    name: str
+    size: int
+    by: str
+
+
+@dataclass(frozen=True)
+class SessionError:
+    """Something went wrong; the session goes on unless `Closed` follows."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class Closed:
+    """The session ended (the last event); `reason` as in specs/cli-jsonl.md section 5."""
+
+    reason: str
+    exit_code: int = 0
+
+
+Event = (
+    TokenReady
+    | SasShown
+    | Connected
+    | MessageSent
+    | Delivered
+    | MessageReceived
+    | Progress
+    | FileReceived
+    | FileSent
+    | FileOffered
+    | FileRefused
+    | SessionError
+    | Closed
+)
+
+
+def event_from(name: str, fields: Mapping[str, Any]) -> Event | None:
+    """The event object for one `--jsonl` event (None for one this module does not know)."""
+    if name == "token":
+        return TokenReady(kind=fields["kind"], token=fields["token"])
+    if name == "sas":
+        return SasShown(
+            emoji=tuple(fields["emoji"]),
+            names=tuple(fields["names"]),
+            decimal=tuple(fields["decimal"]),
+        )
+    if name == "connected":
+        return Connected(
+            peer=fields["peer"],
+            verified=bool(fields["verified"]),
+            timings_ms=dict(fields.get("timings_ms", {})),
+        )
+    if name == "sent":
+        return MessageSent(id=str(fields["id"]), ref=fields.get("ref"))
+    if name == "delivered":
+        return Delivered(id=str(fields["id"]))
+    if name == "message":
+        return MessageReceived(sender=fields["from"], id=str(fields["id"]), text=fields["text"])
+    if name == "progress":
+        return Progress(id=fields["id"], done=fields["bytes"], total=fields["total"])
+    if name == "file":
+        return FileReceived(
+            sender=fields["from"],
+            id=fields["id"],
+            name=fields["name"],
+            size=fields["size"],
+            sha256=fields["sha256"],
+            path=Path(fields["path"]),
+        )
+    if name == "file_sent":
+        return FileSent(
+            id=fields["id"], name=fields["name"], size=fields["size"], sha256=fields["sha256"]
+        )
+    if name == "file_offer":
+        return FileOffered(
+            sender=fields["from"],
+            id=fields["id"],
+            name=fields["name"],
+            size=fields["size"],
+            sha256=fields["sha256"],
+        )
+    if name == "file_refused":
+        return FileRefused(
+            sender=fields.get("from", ""),
+            id=fields["id"],
+            name=fields["name"],
+            size=fields["size"],
+            by=fields["by"],
+        )
+    if name == "error":
+        return SessionError(message=fields["message"])
+    if name == "closed":
+        return Closed(reason=fields["reason"])
+    return None
