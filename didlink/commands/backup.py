@@ -18,16 +18,10 @@ from didlink.errors import UserError
 from didlink.output import say, styled
 from didlink.passphrase import get_backup_passphrase, get_passphrase
 from didlink.profile import Profile
-from identity.backup import (
-    MAX_FILE_SIZE,
-    make_backup,
-    open_parsed_backup,
-    parse_backup,
-    seal_backup,
-)
 from identity.errors import DamagedBackup, IdentityExists
-from identity.keys import IdentityKey
-from identity.keystore import create_keystore
+
+# The backup format, the keys and the keystore (pydantic models, cryptography) are imported
+# by the commands that use them (didlink/commands/__init__.py): `didlink whoami` starts fast.
 
 WORDS_PER_ROW = 4
 
@@ -113,6 +107,8 @@ def restore_phrase(force: bool) -> None:
     DIDLINK_PASSPHRASE for scripts. Also the way back in after a forgotten passphrase
     (with --force, in the same profile).
     """
+    from identity.keys import IdentityKey
+    from identity.keystore import create_keystore
     from identity.recovery import phrase_to_seed
 
     profile = Profile.from_env()
@@ -142,6 +138,7 @@ def backup_export(file: Path, force: bool) -> None:
     """
     from didlink.restore import profile_parts
     from identity.atomic_file import write_atomic
+    from identity.backup import make_backup, seal_backup
 
     profile = Profile.from_env()
     if not force and (file.exists() or file.is_symlink()):
@@ -165,6 +162,8 @@ def backup_export(file: Path, force: bool) -> None:
 
 
 def _read_backup(file: Path) -> bytes:
+    from identity.backup import MAX_FILE_SIZE
+
     try:
         with open(file, "rb") as handle:
             return handle.read(MAX_FILE_SIZE + 1)
@@ -186,6 +185,7 @@ def backup_import(file: Path, force: bool) -> None:
     new passphrase from DIDLINK_PASSPHRASE (else asked twice).
     """
     from didlink.restore import install_backup, refuse_unless_empty
+    from identity.backup import open_parsed_backup, parse_backup
 
     profile = Profile.from_env()
     model = parse_backup(_read_backup(file))  # damaged files are refused before any question
