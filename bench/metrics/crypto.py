@@ -31,7 +31,8 @@ INVITE_VERIFY = Metric(
     "invite_verify_rate",
     "verifications/s",
     "pyca Ed25519 verify",
-    ">= 0.5",
+    "",  # shown for comparison only (issue 28): a user verifies one invitation at a time, and
+    # its margin is bounded by the key check that stays (issue 6's note)
     "decode_token + verify_invitation of a live invitation",
 )
 RATCHET = Metric(
