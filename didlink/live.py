@@ -28,6 +28,7 @@ is verified confirms the SAS by itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
 import time
@@ -181,8 +182,29 @@ async def _serve(
     try:
         outcome = await flow(node, peer)
     finally:
-        pump.cancel()
+        await _stop_pump(pump, screen=isinstance(sink, ChatScreen))
     return outcome.exit_code
+
+
+SCREEN_GRACE = 2.0
+"""Seconds the chat screen may take to put its prompt away after `closed` (didlink/chat_ui.py)."""
+
+
+async def _stop_pump(pump: asyncio.Task[None], *, screen: bool) -> None:
+    """End the command pump, and wait until it has ended.
+
+    The chat screen ends its own input loop at `closed` (its prompt erased, the terminal set
+    back) and is given `SCREEN_GRACE` seconds for it; the line readers are cancelled. Either
+    way the pump has ended before the process goes on to exit, rather than being cancelled
+    with whatever was left on the event loop.
+    """
+    if screen:
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+            async with asyncio.timeout(SCREEN_GRACE):
+                await asyncio.shield(pump)
+    pump.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await pump
 
 
 def _settle_garbage_collector() -> None:
