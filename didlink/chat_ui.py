@@ -57,6 +57,7 @@ from didlink.output import Styled, qr_text, rendered, styled
 HELP = (
     "Type a message and press Enter to send it.",
     "  /send PATH   send a file (a progress bar shows at the bottom)",
+    "  /send-text TEXT  send TEXT as it is (e.g. a line that looks like a token)",
     "  /help        this help",
     "  /quit        wait for receipts, close the session and exit (also Ctrl-D)",
 )
@@ -134,6 +135,37 @@ def sas_lines(emoji: list[str], names: list[str], decimal: list[int]) -> list[st
         "    " + "   ".join(pairs[4:]),
         "    numbers: " + "  ".join(str(n) for n in decimal),
     ]
+
+
+TOKEN_NOT_SENT = {
+    "response": (
+        "This is a response token: give it to the person who invited you (the way their"
+        " invitation came to you); it was not sent.",
+        "To send it as a message anyway: /send-text followed by the text.",
+    ),
+    "invitation": (
+        "This is an invitation token: whoever accepts it runs didlink accept 'didlink:...';"
+        " it was not sent.",
+        "To send it as a message anyway: /send-text followed by the text.",
+    ),
+}
+
+
+def token_kind(text: str) -> str | None:
+    """ "response" or "invitation" if `text` (one typed line) is an authentic didlink token,
+    else None (a message that merely mentions one is a message)."""
+    from identity.errors import IdentityError  # late: only a line starting like a token
+    from identity.invitation import Response
+    from identity.token import PREFIX, decode_token
+
+    compact = "".join(text.split())
+    if compact[: len(PREFIX)].lower() != PREFIX:
+        return None
+    try:
+        token = decode_token(compact)
+    except IdentityError:
+        return None
+    return "response" if isinstance(token, Response) else "invitation"
 
 
 def _contact_name(did: str) -> str | None:
@@ -267,7 +299,10 @@ class ChatScreen:
         self._write(qr_text(token))
         if kind in ("invite", "reconnect"):
             what = "invitation" if kind == "invite" else "reconnect token"
-            self._print(f"Give this {what} to your contact: they run `didlink accept <token>`.")
+            self._print(
+                f"Give this {what} to your contact. They run didlink accept and paste it,"
+                " or run it with the token in single quotes: didlink accept 'didlink:...'"
+            )
             self._print("Then paste the response token they send back.")
         else:
             self._print("Send this response token back to the person who invited you.")
@@ -392,6 +427,8 @@ class ChatScreen:
             if word == "/send" and text == "/send":
                 self._print("usage: /send PATH")
                 return None
+            if word == "/send-text":
+                return self._message(text.removeprefix("/send-text").strip() or None)
             if word not in ("/send", "/quit"):
                 self._print(f"unknown command {shown(word)}: type /help")
                 return None
@@ -403,17 +440,29 @@ class ChatScreen:
         if isinstance(command, RejectSas):
             self._print("You did not confirm the SAS: the session closes.", fg="red", bold=True)
         if isinstance(command, SendText):
-            self._next_ref += 1
-            self._typed[self._next_ref] = command.text
-            if self._peer is None:
-                self._print("(queued: it leaves once you both confirmed the SAS)")
-            return SendText(command.text, ref=self._next_ref)
+            kind = token_kind(command.text)
+            if kind is not None:  # pasted here by mistake: not a message (issue 27, 7)
+                for sentence in TOKEN_NOT_SENT[kind]:
+                    self._print(sentence, fg="yellow")
+                return None
+            return self._message(command.text)
         if isinstance(command, SendFile):
             path = Path(command.path).expanduser()
             with contextlib.suppress(OSError):
                 self._outgoing.append((path.stat().st_size, path.name))
             self._print(f"sending {shown(command.path)} ...")
         return command
+
+    def _message(self, text: str | None) -> SendText | None:
+        """A message to send, with the `ref` that its `sent` event echoes."""
+        if text is None:
+            self._print("usage: /send-text TEXT")
+            return None
+        self._next_ref += 1
+        self._typed[self._next_ref] = text
+        if self._peer is None:
+            self._print("(queued: it leaves once you both confirmed the SAS)")
+        return SendText(text, ref=self._next_ref)
 
     async def run(self, node: Commands) -> None:
         """Read typed lines until /quit, Ctrl-D or Ctrl-C, handing commands to `node`, or until

@@ -65,7 +65,7 @@ from identity.invitation import (
     verify_response,
 )
 from identity.keys import IdentityKey
-from identity.token import decode_response, encode_token
+from identity.token import decode_response, encode_token, looks_incomplete
 from identity.validity import CLOCK_SKEW
 from transport import CompactOffer, CompactOfferError, Flag, IceConfig, IceServer, Peer, Role, run
 from transport.errors import TransportError
@@ -385,28 +385,43 @@ async def _await_response(
 ) -> tuple[Response, CompactOffer]:
     """The first valid response token the user gives; bad ones are reported and skipped.
 
-    `contact`: a reconnect takes a response from that DID only.
+    `contact`: a reconnect takes a response from that DID only. A token cut short (a paste
+    broken at a line break: each line arrives as its own `response`) is kept, and the next
+    one given is tried joined to it, then alone.
     """
     give_up = min(invitation.expires + CLOCK_SKEW, time.time() + node.timeouts.response)
+    pending = ""  # the start of a token that looked cut short
     while True:
         remaining = give_up - time.time()
         if remaining <= 0:
             raise PhaseTimeout("no valid response token arrived before the invitation expired")
         text = await node.next_response(remaining)
-        try:
-            response = decode_response(text)
-            verify_response(response, invitation=invitation, now=_now())
-            if contact is not None and response.responder != contact:
-                raise ResponseMismatch(
-                    f"The response comes from {response.responder}, not from {contact}."
-                )
-            answer = CompactOffer.from_cbor(response.connect)
-            if answer.is_offer:
-                raise CompactOfferError("The response carries an offer instead of an answer.")
-        except (IdentityError, TransportError) as exc:
-            node.error(f"response refused: {exc}")
-            continue
-        return response, answer
+        tries, pending = ([pending + text, text] if pending else [text]), ""
+        refusal: Exception | None = None
+        for attempt in tries:
+            try:
+                return _checked_response(attempt, invitation, contact)
+            except (IdentityError, TransportError) as exc:
+                refusal = refusal or exc
+        if looks_incomplete(tries[0], expected="response"):
+            pending = tries[0]
+            node.error(f"response refused: {refusal} Paste the rest: it is joined to this part.")
+        else:
+            node.error(f"response refused: {refusal}")
+
+
+def _checked_response(
+    text: str, invitation: Invitation, contact: str | None
+) -> tuple[Response, CompactOffer]:
+    """The response in `text` and its transport answer, every check passed."""
+    response = decode_response(text)
+    verify_response(response, invitation=invitation, now=_now())
+    if contact is not None and response.responder != contact:
+        raise ResponseMismatch(f"The response comes from {response.responder}, not from {contact}.")
+    answer = CompactOffer.from_cbor(response.connect)
+    if answer.is_offer:
+        raise CompactOfferError("The response carries an offer instead of an answer.")
+    return response, answer
 
 
 # --- invitee ---------------------------------------------------------------------------------
