@@ -77,6 +77,10 @@ ENDINGS: dict[str, tuple[str, dict[str, Any]]] = {
     "protocol error": ("{who} broke the protocol", ALARMING),
     "internal error": ("an internal error ended it (see the error above)", WORRYING),
 }
+INVITATION_CANCELLED = (
+    "The invitation is cancelled: no response to it will be taken. Whoever accepts it is told"
+    " within seconds that you are gone (when their computer can reach yours)."
+)
 BAR_WIDTH = 24
 TOOLBAR_HINT = " /help: commands"
 SHORT_DID = 20
@@ -390,6 +394,8 @@ class ChatScreen:
         self._questions.clear()
         ending, style = self.ending(reason)
         self._print(f"Session closed: {ending}.", **style)
+        if self._node is not None and self._node.expecting is Expecting.RESPONSE:
+            self._print(INVITATION_CANCELLED)
         self._stop_input()
 
     def _other_side(self) -> str:
