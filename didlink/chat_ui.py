@@ -30,9 +30,8 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Any, Protocol, TextIO, cast
 
-import click
 from prompt_toolkit import PromptSession
 from prompt_toolkit.application import Application, get_app_or_none
 from prompt_toolkit.patch_stdout import patch_stdout
@@ -52,7 +51,7 @@ from didlink.jsonl import (
     SendText,
     human_command,
 )
-from didlink.output import Styled, qr_text, rendered, styled
+from didlink.output import Styled, qr_text, say, styled
 
 HELP = (
     "Type a message and press Enter to send it.",
@@ -184,6 +183,24 @@ def _contact_name(did: str) -> str | None:
     return None if contact is None else contact.name
 
 
+class _ScreenStream:
+    """The file `say` writes one line into: the chat screen's own `_write` (its docstring)."""
+
+    def __init__(self, screen: ChatScreen, *, err: bool) -> None:
+        self._screen = screen
+        self._err = err
+
+    def write(self, text: str) -> int:
+        self._screen._write(text, err=self._err)
+        return len(text)
+
+    def flush(self) -> None:
+        """Each write is flushed already."""
+
+    def isatty(self) -> bool:
+        return self._screen.on_terminal(self._err)
+
+
 class ChatScreen:
     """The session's events for a person, and the typed commands back (module docstring)."""
 
@@ -217,8 +234,19 @@ class ChatScreen:
     # -- what the user sees ------------------------------------------------------------------
 
     def _print(self, *parts: str | Styled, err: bool = False, **style: Any) -> None:
-        """One line for the user: every part display-safe, then styled (didlink/output.py)."""
-        self._write(rendered(*parts, **style) + "\n", err=err)
+        """One line for the user: every part display-safe, then styled (didlink/output.py),
+        written on the terminal now (`_write`)."""
+        say(*parts, file=cast(TextIO, _ScreenStream(self, err=err)), **style)
+
+    def on_terminal(self, err: bool = False) -> bool:
+        """Is what `_write` writes shown on a terminal (so styling is kept)?"""
+        if self._app is not None and self._app.is_running:
+            return True
+        stream = self._err if err else self._out
+        try:
+            return stream.isatty()
+        except (AttributeError, ValueError):  # a closed or replaced stream
+            return False
 
     def _write(self, text: str, *, err: bool = False) -> None:
         """`text` (whole lines) on the terminal now, above the prompt while it is shown.
@@ -239,7 +267,9 @@ class ChatScreen:
                 app.renderer.request_absolute_cursor_position()  # rows free below, as before
                 app.invalidate()  # the prompt again, below the new lines
             return
-        click.echo(text, file=self._err if err else self._out, nl=False)
+        stream = self._err if err else self._out
+        stream.write(text)
+        stream.flush()
 
     def _print_text(self, prefix: Styled | str, first: str, text: str) -> None:
         """A text from outside behind `prefix` + `first`, its further lines behind the

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -44,10 +44,11 @@ def rendered(*parts: str | Styled, **style: Any) -> str:
     )
 
 
-def say(*parts: str | Styled, err: bool = False, **style: Any) -> None:
+def say(*parts: str | Styled, err: bool = False, file: TextIO | None = None, **style: Any) -> None:
     """Print one line (or lines) for a person: `parts` joined, each made display-safe
-    (`rendered`); click drops the styling where the stream is not a terminal."""
-    click.echo(rendered(*parts, **style), err=err)
+    (`rendered`), on stdout (stderr with `err`) or `file`; click drops the styling where the
+    stream is not a terminal."""
+    click.echo(rendered(*parts, **style), file=file, err=err)
 
 
 def print_json(value: Any) -> None:
