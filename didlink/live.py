@@ -65,7 +65,7 @@ from identity.invitation import (
     verify_response,
 )
 from identity.keys import IdentityKey
-from identity.token import decode_response, encode_token, looks_incomplete
+from identity.token import decode_response, encode_token, looks_incomplete, starts_like_token
 from identity.validity import CLOCK_SKEW
 from transport import CompactOffer, CompactOfferError, Flag, IceConfig, IceServer, Peer, Role, run
 from transport.errors import TransportError
@@ -387,7 +387,7 @@ async def _await_response(
 
     `contact`: a reconnect takes a response from that DID only. A token cut short (a paste
     broken at a line break: each line arrives as its own `response`) is kept, and the next
-    one given is tried joined to it, then alone.
+    one given is joined to it unless it starts a token of its own.
     """
     give_up = min(invitation.expires + CLOCK_SKEW, time.time() + node.timeouts.response)
     pending = ""  # the start of a token that looked cut short
@@ -396,18 +396,17 @@ async def _await_response(
         if remaining <= 0:
             raise PhaseTimeout("no valid response token arrived before the invitation expired")
         text = await node.next_response(remaining)
-        tries, pending = ([pending + text, text] if pending else [text]), ""
-        refusal: Exception | None = None
-        for attempt in tries:
-            try:
-                return _checked_response(attempt, invitation, contact)
-            except (IdentityError, TransportError) as exc:
-                refusal = refusal or exc
-        if looks_incomplete(tries[0], expected="response"):
-            pending = tries[0]
-            node.error(f"response refused: {refusal} Paste the rest: it is joined to this part.")
-        else:
-            node.error(f"response refused: {refusal}")
+        if pending and not starts_like_token(text):  # the rest of the token cut short
+            text = pending + text
+        pending = ""
+        try:
+            return _checked_response(text, invitation, contact)
+        except (IdentityError, TransportError) as exc:
+            if looks_incomplete(text, expected="response"):
+                pending = text
+                node.error(f"response refused: {exc} Paste the rest: it is joined to this part.")
+            else:
+                node.error(f"response refused: {exc}")
 
 
 def _checked_response(

@@ -89,13 +89,16 @@ def decode_token(text: str, *, expected: str | None = None) -> Token:
         raise MalformedToken(damaged(len(compact), str(exc), expected=expected)) from None
 
 
+def starts_like_token(text: str) -> bool:
+    """`text` begins with the `didlink:` prefix (case and whitespace as decoding forgives)."""
+    return "".join(text.split())[: len(PREFIX)].lower() == PREFIX
+
+
 def looks_incomplete(text: str, *, expected: str) -> bool:
     """`text` starts like a token but is shorter than a token of the `expected` kind usually
     is: what a paste cut at a line break gives (the rest may follow)."""
     compact = "".join(text.split())
-    if compact[: len(PREFIX)].lower() != PREFIX:
-        return False
-    return len(compact) < USUAL_LENGTH[expected] * INCOMPLETE_BELOW
+    return starts_like_token(compact) and len(compact) < USUAL_LENGTH[expected] * INCOMPLETE_BELOW
 
 
 def damaged(length: int, detail: str, *, expected: str | None = None) -> str:
