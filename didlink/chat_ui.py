@@ -30,10 +30,10 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO, cast
 
 from prompt_toolkit import PromptSession
-from prompt_toolkit.application import get_app_or_none
+from prompt_toolkit.application import Application, get_app_or_none
 from prompt_toolkit.patch_stdout import patch_stdout
 
 from didlink.display import block, one_line, shown, terminal_columns
@@ -42,20 +42,43 @@ from didlink.jsonl import (
     AcceptFile,
     BadCommand,
     Command,
+    ConfirmSas,
     Expecting,
     Quit,
     RefuseFile,
+    RejectSas,
     SendFile,
     SendText,
     human_command,
 )
-from didlink.output import Styled, print_qr, say, styled
+from didlink.output import Styled, qr_text, say, styled
 
 HELP = (
     "Type a message and press Enter to send it.",
     "  /send PATH   send a file (a progress bar shows at the bottom)",
+    "  /send-text TEXT  send TEXT as it is (e.g. a line that looks like a token)",
     "  /help        this help",
     "  /quit        wait for receipts, close the session and exit (also Ctrl-D)",
+)
+PLAIN: dict[str, Any] = {}
+WORRYING: dict[str, Any] = {"fg": "yellow", "bold": True}
+ALARMING: dict[str, Any] = {"fg": "red", "bold": True}
+ENDINGS: dict[str, tuple[str, dict[str, Any]]] = {
+    # the `closed` reasons of specs/cli-jsonl.md section 6, in words ({who}: the other side)
+    "quit": ("you left the chat", PLAIN),
+    "peer closed": ("{who} left the chat", PLAIN),
+    "sas rejected": ("you rejected the SAS", ALARMING),
+    "sas rejected by peer": ("{who} rejected the SAS", ALARMING),
+    "connection lost": ("the connection to {who} was lost", WORRYING),
+    "connection failed": ("no connection to {who} could be made", WORRYING),
+    "timeout": ("it took too long (see the error above)", WORRYING),
+    "handshake failed": ("the secure handshake with {who} failed", ALARMING),
+    "protocol error": ("{who} broke the protocol", ALARMING),
+    "internal error": ("an internal error ended it (see the error above)", WORRYING),
+}
+INVITATION_CANCELLED = (
+    "The invitation is cancelled: no response to it will be taken. Whoever accepts it is told"
+    " within seconds that you are gone (when their computer can reach yours)."
 )
 BAR_WIDTH = 24
 TOOLBAR_HINT = " /help: commands"
@@ -117,6 +140,37 @@ def sas_lines(emoji: list[str], names: list[str], decimal: list[int]) -> list[st
     ]
 
 
+TOKEN_NOT_SENT = {
+    "response": (
+        "This is a response token: give it to the person who invited you (the way their"
+        " invitation came to you); it was not sent.",
+        "To send it as a message anyway: /send-text followed by the text.",
+    ),
+    "invitation": (
+        "This is an invitation token: whoever accepts it runs didlink accept 'didlink:...';"
+        " it was not sent.",
+        "To send it as a message anyway: /send-text followed by the text.",
+    ),
+}
+
+
+def token_kind(text: str) -> str | None:
+    """ "response" or "invitation" if `text` (one typed line) is an authentic didlink token,
+    else None (a message that merely mentions one is a message)."""
+    from identity.errors import IdentityError  # late: only a line starting like a token
+    from identity.invitation import Response
+    from identity.token import PREFIX, decode_token
+
+    compact = "".join(text.split())
+    if compact[: len(PREFIX)].lower() != PREFIX:
+        return None
+    try:
+        token = decode_token(compact)
+    except IdentityError:
+        return None
+    return "response" if isinstance(token, Response) else "invitation"
+
+
 def _contact_name(did: str) -> str | None:
     """The petname saved for `did` in the profile's store, if any."""
     from didlink.profile import Profile  # late: only the terminal UI needs the store here
@@ -129,6 +183,24 @@ def _contact_name(did: str) -> str | None:
     return None if contact is None else contact.name
 
 
+class _ScreenStream:
+    """The file `say` writes one line into: the chat screen's own `_write` (its docstring)."""
+
+    def __init__(self, screen: ChatScreen, *, err: bool) -> None:
+        self._screen = screen
+        self._err = err
+
+    def write(self, text: str) -> int:
+        self._screen._write(text, err=self._err)
+        return len(text)
+
+    def flush(self) -> None:
+        """Each write is flushed already."""
+
+    def isatty(self) -> bool:
+        return self._screen.on_terminal(self._err)
+
+
 class ChatScreen:
     """The session's events for a person, and the typed commands back (module docstring)."""
 
@@ -137,9 +209,16 @@ class ChatScreen:
         *,
         names: Callable[[str], str | None] = _contact_name,
         clock: Callable[[], datetime] = datetime.now,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
     ) -> None:
         self._names = names
         self._clock = clock
+        # The real streams, taken now: while the screen runs, sys.stdout is patch_stdout's proxy.
+        self._out = out or sys.stdout
+        self._err = err or sys.stderr
+        self._app: Application[Any] | None = None  # the prompt's application, while run() runs
+        self._over = False  # the session ended (`closed`): the input loop stops
         self._node: Commands | None = None
         self._peer: str | None = None
         self._peer_name: str | None = None
@@ -155,8 +234,42 @@ class ChatScreen:
     # -- what the user sees ------------------------------------------------------------------
 
     def _print(self, *parts: str | Styled, err: bool = False, **style: Any) -> None:
-        """One line for the user: every part display-safe, then styled (didlink/output.py)."""
-        say(*parts, err=err, **style)
+        """One line for the user: every part display-safe, then styled (didlink/output.py),
+        written on the terminal now (`_write`)."""
+        say(*parts, file=cast(TextIO, _ScreenStream(self, err=err)), **style)
+
+    def on_terminal(self, err: bool = False) -> bool:
+        """Is what `_write` writes shown on a terminal (so styling is kept)?"""
+        if self._app is not None and self._app.is_running:
+            return True
+        stream = self._err if err else self._out
+        try:
+            return stream.isatty()
+        except (AttributeError, ValueError):  # a closed or replaced stream
+            return False
+
+    def _write(self, text: str, *, err: bool = False) -> None:
+        """`text` (whole lines) on the terminal now, above the prompt while it is shown.
+
+        Written here, in the event loop's thread, not through patch_stdout's proxy: the proxy
+        hands each line to a thread that schedules its write as a task on the loop, and a task
+        still waiting when the session ends (the `closed` line, the last warnings) was dropped
+        with the loop, so that the end of a session was often silent (issue 27). Here: erase
+        the prompt (and toolbar), write, let the prompt be drawn again below.
+        """
+        app = self._app
+        if app is not None and app.is_running:
+            app.renderer.erase()  # the prompt's lines; the cursor goes to where they began
+            app.output.write_raw(text)
+            app.output.flush()
+            app.renderer.reset()  # what is on the screen is no longer the prompt
+            if not app.is_done:
+                app.renderer.request_absolute_cursor_position()  # rows free below, as before
+                app.invalidate()  # the prompt again, below the new lines
+            return
+        stream = self._err if err else self._out
+        stream.write(text)
+        stream.flush()
 
     def _print_text(self, prefix: Styled | str, first: str, text: str) -> None:
         """A text from outside behind `prefix` + `first`, its further lines behind the
@@ -178,7 +291,7 @@ class ChatScreen:
 
     def _redraw(self) -> None:
         app = get_app_or_none()
-        if app is not None and app.is_running:
+        if app is not None and app.is_running and not app.is_done:
             app.invalidate()
 
     def prompt_text(self) -> str:
@@ -217,10 +330,13 @@ class ChatScreen:
 
     def _on_token(self, *, kind: str, token: str, **_: Any) -> None:
         self._print(token)
-        print_qr(token)
+        self._write(qr_text(token))
         if kind in ("invite", "reconnect"):
             what = "invitation" if kind == "invite" else "reconnect token"
-            self._print(f"Give this {what} to your contact: they run `didlink accept <token>`.")
+            self._print(
+                f"Give this {what} to your contact. They run didlink accept and paste it,"
+                " or run it with the token in single quotes: didlink accept 'didlink:...'"
+            )
             self._print("Then paste the response token they send back.")
         else:
             self._print("Send this response token back to the person who invited you.")
@@ -305,7 +421,33 @@ class ChatScreen:
 
     def _on_closed(self, *, reason: str, **_: Any) -> None:
         self._transfers.clear()
-        self._print(f"Session closed: {shown(reason)}.")
+        self._questions.clear()
+        ending, style = self.ending(reason)
+        self._print(f"Session closed: {ending}.", **style)
+        if self._node is not None and self._node.expecting is Expecting.RESPONSE:
+            self._print(INVITATION_CANCELLED)
+        self._stop_input()
+
+    def _other_side(self) -> str:
+        """The peer as a person reads it: their name, a short DID, or "the other side"."""
+        if self._peer is None:
+            return "the other side"
+        return shown(self._peer_name or short_did(self._peer))
+
+    def ending(self, reason: str) -> tuple[str, dict[str, Any]]:
+        """The `closed` reason in words for a person, and the style of its line."""
+        who = self._other_side()
+        template, style = ENDINGS.get(reason, ("{reason}", WORRYING))
+        if reason == "quit" and self._peer is None:
+            template = "you quit"
+        return template.format(who=who, reason=shown(reason)), style
+
+    def _stop_input(self) -> None:
+        """The session is over: the prompt goes (its last lines erased) and run() returns."""
+        self._over = True
+        app = self._app
+        if app is not None and app.is_running and not app.is_done:
+            app.exit(exception=EOFError())
 
     # -- input -------------------------------------------------------------------------------
 
@@ -321,18 +463,25 @@ class ChatScreen:
             if word == "/send" and text == "/send":
                 self._print("usage: /send PATH")
                 return None
+            if word == "/send-text":
+                return self._message(text.removeprefix("/send-text").strip() or None)
             if word not in ("/send", "/quit"):
                 self._print(f"unknown command {shown(word)}: type /help")
                 return None
         command = human_command(line, expecting)
         if isinstance(command, AcceptFile | RefuseFile):
             self._answered_file()
+        if isinstance(command, ConfirmSas):
+            self._print("You confirmed the SAS. Waiting for the other side to confirm it too...")
+        if isinstance(command, RejectSas):
+            self._print("You did not confirm the SAS: the session closes.", fg="red", bold=True)
         if isinstance(command, SendText):
-            self._next_ref += 1
-            self._typed[self._next_ref] = command.text
-            if self._peer is None:
-                self._print("(queued: it leaves once you both confirmed the SAS)")
-            return SendText(command.text, ref=self._next_ref)
+            kind = token_kind(command.text)
+            if kind is not None:  # pasted here by mistake: not a message (issue 27, 7)
+                for sentence in TOKEN_NOT_SENT[kind]:
+                    self._print(sentence, fg="yellow")
+                return None
+            return self._message(command.text)
         if isinstance(command, SendFile):
             path = Path(command.path).expanduser()
             with contextlib.suppress(OSError):
@@ -340,25 +489,47 @@ class ChatScreen:
             self._print(f"sending {shown(command.path)} ...")
         return command
 
+    def _message(self, text: str | None) -> SendText | None:
+        """A message to send, with the `ref` that its `sent` event echoes."""
+        if text is None:
+            self._print("usage: /send-text TEXT")
+            return None
+        self._next_ref += 1
+        self._typed[self._next_ref] = text
+        if self._peer is None:
+            self._print("(queued: it leaves once you both confirmed the SAS)")
+        return SendText(text, ref=self._next_ref)
+
     async def run(self, node: Commands) -> None:
-        """Read typed lines until /quit, Ctrl-D or Ctrl-C, handing commands to `node`."""
+        """Read typed lines until /quit, Ctrl-D or Ctrl-C, handing commands to `node`, or until
+        the session ends (`closed`: the prompt is taken away)."""
         self._node = node
         session: PromptSession[str] = PromptSession(erase_when_done=True)
-        with patch_stdout(raw=True):
-            while True:
-                try:
-                    line = await session.prompt_async(
-                        self.prompt_text, bottom_toolbar=self.toolbar, refresh_interval=0.5
-                    )
-                except (EOFError, KeyboardInterrupt):
+        self._app = session.app
+        try:
+            with patch_stdout(raw=True):  # for anything else that prints while the prompt shows
+                await self._read_lines(session, node)
+        finally:
+            self._app = None
+
+    async def _read_lines(self, session: PromptSession[str], node: Commands) -> None:
+        while not self._over:
+            try:
+                line = await session.prompt_async(
+                    self.prompt_text, bottom_toolbar=self.toolbar, refresh_interval=0.5
+                )
+            except (EOFError, KeyboardInterrupt):
+                if not self._over:  # the user's Ctrl-D or Ctrl-C, not the session's end
                     node.handle(Quit())
-                    return
-                try:
-                    command = self.command_for(line, node.expecting)
-                except BadCommand as exc:  # pragma: no cover - human_command raises none today
-                    self._on_error(message=str(exc))
-                    continue
-                if command is not None:
-                    node.handle(command)
-                if isinstance(command, Quit):
-                    return
+                return
+            if self._over:
+                return
+            try:
+                command = self.command_for(line, node.expecting)
+            except BadCommand as exc:  # pragma: no cover - human_command raises none today
+                self._on_error(message=str(exc))
+                continue
+            if command is not None:
+                node.handle(command)
+            if isinstance(command, Quit):
+                return

@@ -307,8 +307,11 @@ class HumanSink:
         print_qr(token)
         if kind in ("invite", "reconnect"):
             what = "invitation" if kind == "invite" else "reconnect token"
-            say(f"Give this {what} to your contact (didlink accept <token>),")
-            say("then paste the response token they send back:")
+            say(
+                f"Give this {what} to your contact. They run didlink accept and paste it, or"
+                " run it with the token in single quotes: didlink accept 'didlink:...'"
+            )
+            say("Then paste the response token they send back:")
         else:
             say("Send this response token back to the person who invited you.")
             say("Waiting for the connection...")

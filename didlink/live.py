@@ -28,6 +28,7 @@ is verified confirms the SAS by itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
 import time
@@ -65,7 +66,7 @@ from identity.invitation import (
     verify_response,
 )
 from identity.keys import IdentityKey
-from identity.token import decode_response, encode_token
+from identity.token import decode_response, encode_token, looks_incomplete, starts_like_token
 from identity.validity import CLOCK_SKEW
 from transport import CompactOffer, CompactOfferError, Flag, IceConfig, IceServer, Peer, Role, run
 from transport.errors import TransportError
@@ -181,8 +182,29 @@ async def _serve(
     try:
         outcome = await flow(node, peer)
     finally:
-        pump.cancel()
+        await _stop_pump(pump, screen=isinstance(sink, ChatScreen))
     return outcome.exit_code
+
+
+SCREEN_GRACE = 2.0
+"""Seconds the chat screen may take to put its prompt away after `closed` (didlink/chat_ui.py)."""
+
+
+async def _stop_pump(pump: asyncio.Task[None], *, screen: bool) -> None:
+    """End the command pump, and wait until it has ended.
+
+    The chat screen ends its own input loop at `closed` (its prompt erased, the terminal set
+    back) and is given `SCREEN_GRACE` seconds for it; the line readers are cancelled. Either
+    way the pump has ended before the process goes on to exit, rather than being cancelled
+    with whatever was left on the event loop.
+    """
+    if screen:
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+            async with asyncio.timeout(SCREEN_GRACE):
+                await asyncio.shield(pump)
+    pump.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await pump
 
 
 def _settle_garbage_collector() -> None:
@@ -366,28 +388,42 @@ async def _await_response(
 ) -> tuple[Response, CompactOffer]:
     """The first valid response token the user gives; bad ones are reported and skipped.
 
-    `contact`: a reconnect takes a response from that DID only.
+    `contact`: a reconnect takes a response from that DID only. A token cut short (a paste
+    broken at a line break: each line arrives as its own `response`) is kept, and the next
+    one given is joined to it unless it starts a token of its own.
     """
     give_up = min(invitation.expires + CLOCK_SKEW, time.time() + node.timeouts.response)
+    pending = ""  # the start of a token that looked cut short
     while True:
         remaining = give_up - time.time()
         if remaining <= 0:
             raise PhaseTimeout("no valid response token arrived before the invitation expired")
         text = await node.next_response(remaining)
+        if pending and not starts_like_token(text):  # the rest of the token cut short
+            text = pending + text
+        pending = ""
         try:
-            response = decode_response(text)
-            verify_response(response, invitation=invitation, now=_now())
-            if contact is not None and response.responder != contact:
-                raise ResponseMismatch(
-                    f"The response comes from {response.responder}, not from {contact}."
-                )
-            answer = CompactOffer.from_cbor(response.connect)
-            if answer.is_offer:
-                raise CompactOfferError("The response carries an offer instead of an answer.")
+            return _checked_response(text, invitation, contact)
         except (IdentityError, TransportError) as exc:
-            node.error(f"response refused: {exc}")
-            continue
-        return response, answer
+            if looks_incomplete(text, expected="response"):
+                pending = text
+                node.error(f"response refused: {exc} Paste the rest: it is joined to this part.")
+            else:
+                node.error(f"response refused: {exc}")
+
+
+def _checked_response(
+    text: str, invitation: Invitation, contact: str | None
+) -> tuple[Response, CompactOffer]:
+    """The response in `text` and its transport answer, every check passed."""
+    response = decode_response(text)
+    verify_response(response, invitation=invitation, now=_now())
+    if contact is not None and response.responder != contact:
+        raise ResponseMismatch(f"The response comes from {response.responder}, not from {contact}.")
+    answer = CompactOffer.from_cbor(response.connect)
+    if answer.is_offer:
+        raise CompactOfferError("The response carries an offer instead of an answer.")
+    return response, answer
 
 
 # --- invitee ---------------------------------------------------------------------------------

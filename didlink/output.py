@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -30,19 +30,25 @@ def styled(text: str, **style: Any) -> Styled:
     return Styled(text, style)
 
 
-def say(*parts: str | Styled, err: bool = False, **style: Any) -> None:
-    """Print one line (or lines) for a person: `parts` joined, each made display-safe.
+def rendered(*parts: str | Styled, **style: Any) -> str:
+    """`parts` joined into one line (or lines) for a person, each made display-safe.
 
     Line breaks are kept; every other control or format character is escaped; styles (`style`
     for plain parts, a `Styled` part's own) are applied after, so only our styling is raw.
     """
-    line = "".join(
+    return "".join(
         click.style(sanitized(part.text), **part.style)
         if isinstance(part, Styled)
         else (click.style(sanitized(part), **style) if style else sanitized(part))
         for part in parts
     )
-    click.echo(line, err=err)
+
+
+def say(*parts: str | Styled, err: bool = False, file: TextIO | None = None, **style: Any) -> None:
+    """Print one line (or lines) for a person: `parts` joined, each made display-safe
+    (`rendered`), on stdout (stderr with `err`) or `file`; click drops the styling where the
+    stream is not a terminal."""
+    click.echo(rendered(*parts, **style), file=file, err=err)
 
 
 def print_json(value: Any) -> None:
@@ -51,9 +57,18 @@ def print_json(value: Any) -> None:
     sys.stdout.flush()
 
 
-def print_qr(data: str) -> None:
-    """A QR code of `data` drawn with text blocks on stdout (scannable from a terminal)."""
+def qr_text(data: str) -> str:
+    """A QR code of `data` drawn with text blocks (scannable from a terminal), as lines."""
+    import io
+
     import segno  # late: only the commands that draw a QR code pay its import
 
-    qr = segno.make(data, error="l", micro=False)
-    qr.terminal(out=sys.stdout, compact=True, border=2)
+    out = io.StringIO()
+    segno.make(data, error="l", micro=False).terminal(out=out, compact=True, border=2)
+    return out.getvalue()
+
+
+def print_qr(data: str) -> None:
+    """A QR code of `data` drawn with text blocks on stdout (scannable from a terminal)."""
+    sys.stdout.write(qr_text(data))
+    sys.stdout.flush()

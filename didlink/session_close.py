@@ -70,8 +70,8 @@ def warn_rejected(sink: EventSink, reason: str, peer_did: str) -> None:
         )
     elif reason == SAS_REJECTED_BY_PEER:
         sink.warn(
-            "Your contact rejected the SAS: this connection may have been intercepted."
-            f" Nothing was sent and {peer_did} stays unverified."
+            f"The other side ({peer_did}) rejected the SAS: this connection may have been"
+            " intercepted. Nothing was sent and they stay unverified."
         )
 
 

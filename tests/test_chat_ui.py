@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 from prompt_toolkit.application import create_app_session
+from prompt_toolkit.data_structures import Size
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
+from prompt_toolkit.output.vt100 import Vt100_Output
 
 from didlink import chat_ui
 from didlink.chat_ui import ChatScreen, human_size, progress_bar, sas_lines, short_did
@@ -100,7 +103,7 @@ def test_events_worded_for_a_person(capsys: pytest.CaptureFixture[str]) -> None:
         "[12:03] did:key:z6MknGc3ocHs...Sdxf: who?",
         "[12:03] Bob sent you a.txt (1.5 kB, SHA-256 checked): /d",
         "[12:03] \u2713 b.bin (2.0 MB) arrived, SHA-256 checked.",
-        "Session closed: quit.",
+        "Session closed: you left the chat.",
     ]
     assert err == "error: something broke\n"
     unnamed = ChatScreen(names=lambda did: None)
@@ -186,6 +189,85 @@ async def test_end_of_input_quits() -> None:
         async with asyncio.timeout(10):
             await typing
     assert node.commands == [Quit()]
+
+
+@pytest.mark.parametrize(
+    ("reason", "connected", "line"),
+    [
+        ("quit", False, "Session closed: you quit."),
+        ("quit", True, "Session closed: you left the chat."),
+        ("peer closed", True, "Session closed: Bob left the chat."),
+        ("sas rejected", False, "Session closed: you rejected the SAS."),
+        ("sas rejected by peer", False, "Session closed: the other side rejected the SAS."),
+        ("connection lost", True, "Session closed: the connection to Bob was lost."),
+        ("connection lost", False, "Session closed: the connection to the other side was lost."),
+        (
+            "connection failed",
+            False,
+            "Session closed: no connection to the other side could be made.",
+        ),
+        ("timeout", False, "Session closed: it took too long (see the error above)."),
+        (
+            "handshake failed",
+            False,
+            "Session closed: the secure handshake with the other side failed.",
+        ),
+        ("protocol error", True, "Session closed: Bob broke the protocol."),
+        (
+            "internal error",
+            True,
+            "Session closed: an internal error ended it (see the error above).",
+        ),
+        ("something new", True, "Session closed: something new."),
+    ],
+)
+def test_every_ending_is_one_line_in_words(
+    reason: str, connected: bool, line: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    screen = _screen()
+    if connected:
+        screen.emit("connected", peer=BOB, verified=True, timings_ms={})
+        capsys.readouterr()
+    screen.emit("closed", reason=reason)
+    assert capsys.readouterr().out.splitlines() == [line]
+
+
+def test_the_sas_answers_are_acknowledged(capsys: pytest.CaptureFixture[str]) -> None:
+    screen = _screen()
+    assert screen.command_for("y", Expecting.SAS) == ConfirmSas()
+    assert "Waiting for the other side to confirm it too..." in capsys.readouterr().out
+    assert screen.command_for("n", Expecting.SAS) == RejectSas()
+    assert "You did not confirm the SAS" in capsys.readouterr().out
+
+
+class _Terminal(io.StringIO):
+    """What a prompt_toolkit Vt100 output writes, kept; it says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.timeout(20)
+async def test_the_end_of_the_session_takes_the_prompt_away() -> None:
+    """`closed` while the prompt waits: its line is written at once, on the terminal itself
+    (not through patch_stdout's thread), and the input loop ends without a Quit."""
+    terminal = _Terminal()
+    output = Vt100_Output(terminal, lambda: Size(rows=24, columns=80), term="xterm")
+    screen = ChatScreen(names=lambda did: "Bob", out=terminal, err=terminal)
+    node = FakeNode()
+    with create_pipe_input() as keys, create_app_session(input=keys, output=output):
+        typing = asyncio.get_running_loop().create_task(screen.run(node))
+        keys.send_text("half typ")
+        await asyncio.sleep(0.3)
+        screen.emit("connected", peer=BOB, verified=True, timings_ms={})
+        screen.warn("The other side rejected the SAS: this connection may have been intercepted.")
+        screen.emit("closed", reason="sas rejected by peer")
+        written = terminal.getvalue()  # at once: no task, no thread in between
+        assert "WARNING: The other side rejected the SAS" in written
+        assert "Session closed: Bob rejected the SAS." in written
+        async with asyncio.timeout(10):
+            await typing
+    assert node.commands == []  # the session ended: nothing to quit, nothing sent
 
 
 @pytest.mark.parametrize(("event", "fields"), NODE_EVENTS)

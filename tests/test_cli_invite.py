@@ -362,3 +362,54 @@ def test_accept_live_invitation(home: Path) -> None:
 
 def test_accept_without_identity(home: Path) -> None:
     assert_user_error(run_cli("accept", card_from(ALICE), home=home), "noIdentity")
+
+
+# --- paste errors said in words, `accept` without TOKEN (issue 27, 5) -----------------------
+
+
+def _live_invitation() -> str:
+    """A live invitation of the usual length (its transport offer stands in as bytes)."""
+    return card_from(ALICE, kind=InvitationKind.INVITE, lifetime=900, connect=bytes(98))
+
+
+def test_a_truncated_token_is_called_incomplete(home: Path) -> None:
+    make_profile(home)
+    token = _live_invitation()
+    result = run_cli("accept", token[:200], home=home)
+    assert_user_error(result, "error: malformed: ", "looks incomplete: 200 of about 330 characters")
+    assert store_snapshot(home) is None
+    shorter = run_cli("inspect", token[:120], home=home)  # no kind expected: the shortest token
+    assert_user_error(shorter, "error: malformed: ", "looks incomplete: 120 characters")
+
+
+def test_a_dropped_character_is_called_altered(home: Path) -> None:
+    make_profile(home)
+    token = _live_invitation()
+    result = run_cli("accept", token[:100] + token[101:], home=home)
+    assert_user_error(result, "error: malformed: ", "looks altered: a character may have been")
+    assert store_snapshot(home) is None
+
+
+def test_accept_reads_the_token_from_stdin_in_pieces(home: Path) -> None:
+    """No TOKEN: stdin (not a terminal) is read whole; spaces and line breaks are dropped."""
+    make_profile(home)
+    token = card_from(ALICE, label="Alice")
+    pasted = "  " + token[:60] + "\n" + token[60:130] + " \r\n " + token[130:] + "\n"
+    result = run_cli("accept", home=home, stdin=pasted)
+    assert result.returncode == 0, result.stderr
+    assert ALICE.did in result.stdout
+    assert contacts(home) == {ALICE.did: (None, "unverified")}
+
+
+def test_accept_without_a_token(home: Path) -> None:
+    make_profile(home)
+    assert_user_error(run_cli("accept", home=home, stdin=""), "no token was given")
+    assert_user_error(run_cli("accept", "--jsonl", home=home, stdin=""), "as an argument")
+
+
+def test_the_card_hint_quotes_the_token(home: Path) -> None:
+    make_profile(home)
+    result = run_cli("invite", "--card", home=home)
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.splitlines()[0]
+    assert f"didlink accept '{token}'" in result.stdout.splitlines()

@@ -19,6 +19,7 @@ from identity.token import (
     decode_response,
     decode_token,
     encode_token,
+    looks_incomplete,
 )
 from identity.validity import MAX_TIME
 from tests.support.tokens import OTHER_SEED, SEED, T0, card_map, forge, payload_of, token_of
@@ -258,3 +259,31 @@ def test_base58_decoding_agrees_with_the_library(zeros: int, data: bytes) -> Non
     payload = bytes(zeros) + data
     encoded = base58.b58encode(payload).decode("ascii")
     assert _b58decode(encoded) == base58.b58decode(encoded) == payload
+
+
+# --- what a damaged paste is called (issue 27, 5) -------------------------------------------
+
+
+def test_a_cut_token_is_called_incomplete_with_its_length() -> None:
+    for cut in (60, 150, 183):
+        with pytest.raises(MalformedToken, match=rf"looks incomplete: {cut} characters"):
+            decode_token(CARD_TOKEN[:cut])
+    live = encode_token(
+        Invitation.create(KEY, now=T0, lifetime=900, kind=InvitationKind.INVITE, connect=bytes(98))
+    )
+    with pytest.raises(MalformedToken, match="invitation token looks incomplete: 250 of about 330"):
+        decode_token(live[:250], expected="invitation")
+    with pytest.raises(MalformedToken, match="response token looks incomplete: 250 of about 320"):
+        decode_token(live[:250], expected="response")
+    assert looks_incomplete(live[:250], expected="invitation")
+    assert looks_incomplete("  " + live[:100] + "\n" + live[100:250], expected="invitation")
+    assert not looks_incomplete(live, expected="invitation")
+    assert not looks_incomplete("hello", expected="response")  # not the start of a token
+
+
+def test_a_dropped_or_changed_character_is_called_altered() -> None:
+    dropped = CARD_TOKEN[:40] + CARD_TOKEN[41:]
+    with pytest.raises(MalformedToken, match=r"looks altered: a character may have been dropped"):
+        decode_token(dropped)
+    with pytest.raises(MalformedToken, match=r"\(the token has an unknown type \(\d+\)\)"):
+        decode_token(dropped)  # the technical detail stays, after the words

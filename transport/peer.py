@@ -67,6 +67,7 @@ from transport.framing import (
 from transport.ice import IceConfig
 from transport.liveness import ConsentFreshness, Liveness
 from transport.message_size_limit import MessageSizeLimit
+from transport.presence import watch_presence
 from transport.prompt_ice import PromptIce
 from transport.receive_window import ReceiveWindow
 from transport.retransmit_scan import RetransmitScan
@@ -84,6 +85,10 @@ LOW_WATER = 256 << 10  # ... and resumes when bufferedamountlow fires at this le
 CHANNEL_LABEL = "didlink"
 CHANNEL_ID = 0
 CLOSE_TIMEOUT = 5.0  # seconds aiortc gets to shut down in close(); a dead path must not hang us
+OFFERER_GONE = (
+    "The other side no longer answers at any of its addresses: they cancelled the invitation"
+    " (or quit) before the connection opened."
+)
 
 
 class Peer:
@@ -125,6 +130,7 @@ class Peer:
         self._liveness = liveness or Liveness()
         self._last_heard = self._last_sent = time.monotonic()
         self._watchdog: asyncio.Task[None] | None = None
+        self._presence: asyncio.Task[None] | None = None  # answerer: is the offerer there?
         self._pc = RTCPeerConnection((ice or IceConfig()).rtc_configuration())
         self._channel = self._pc.createDataChannel(
             CHANNEL_LABEL, negotiated=True, id=CHANNEL_ID, ordered=True
@@ -206,7 +212,14 @@ class Peer:
         await self._apply_remote(offer, "offer")
         await self._pc.setLocalDescription(await self._pc.createAnswer())
         self._local = compact_from_sdp(self._pc.localDescription.sdp)
+        self._presence = asyncio.get_running_loop().create_task(self._watch_offerer(offer))
         return self._local
+
+    async def _watch_offerer(self, offer: CompactOffer) -> None:
+        """Until the channel opens: fail at once if the offerer is gone (§6.11, presence.py)."""
+        addresses = [(str(c.ip), c.port) for c in offer.candidates]
+        if await watch_presence(addresses, waiting=lambda: self._state is PeerState.CONNECTING):
+            self._fail(PeerClosed(OFFERER_GONE))
 
     async def accept_answer(self, answer: CompactOffer) -> None:
         """Offerer: apply the peer's answer and start connecting."""
@@ -268,6 +281,8 @@ class Peer:
         self._wake_all()
         if self._watchdog is not None:
             self._watchdog.cancel()
+        if self._presence is not None:
+            self._presence.cancel()
         try:
             async with asyncio.timeout(CLOSE_TIMEOUT):
                 await self._pc.close()

@@ -7,6 +7,7 @@ module reads the clock, the profile and the store, and prints.
 from __future__ import annotations
 
 import re
+import sys
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ from didlink.file_policy import files_option
 from didlink.history_flag import history_option
 from didlink.output import print_json, print_qr, say
 from didlink.profile import Profile
-from identity.errors import AlreadyUsed, InvitationError
+from identity.errors import AlreadyUsed, IdentityError, InvitationError
 from identity.validity import check_not_future, check_window, iso_time
 
 if TYPE_CHECKING:
@@ -97,7 +98,13 @@ def invite(
     use = "any number of times" if multi_use else "once"
     say(f"A contact card for {invitation.inviter}.")
     say(f"It can be accepted {use} until {iso_time(invitation.expires)}:")
-    say("didlink accept <token>")
+    say(accept_hint(token))
+
+
+def accept_hint(token: str) -> str:
+    """The command that accepts `token`, ready to paste into a shell (base58 needs no escaping
+    inside single quotes; unquoted, some shells would stumble on a line break in a paste)."""
+    return f"didlink accept '{token}'"
 
 
 _VERDICT_TEXT = {
@@ -173,8 +180,53 @@ def inspect(token: str, as_json: bool) -> None:
             say(f"  {key.replace('_', ' ') + ':':<16}{shown(value)}")
 
 
+PASTE_PROMPT = "Paste the invitation token, then press Enter: "
+MORE_PROMPT = "(more of it? paste the rest, or press Enter on an empty line) "
+
+
+def read_token(*, interactive: bool) -> str:
+    """The token of `didlink accept` with no TOKEN: asked for on a terminal, else all of stdin.
+
+    Spaces and line breaks are dropped (a token wrapped by a chat app arrives in pieces); on a
+    terminal, lines are read until they make a whole token, an empty line, or the end of input.
+    """
+    from identity.token import MAX_TOKEN_CHARS  # late (didlink/commands/__init__.py)
+
+    if not interactive:
+        return "".join(sys.stdin.read(MAX_TOKEN_CHARS * 2).split())
+    click.echo(PASTE_PROMPT, nl=False, err=True)
+    pieces: list[str] = []
+    while True:
+        line = sys.stdin.readline()
+        piece = "".join(line.split())
+        if not piece:
+            if pieces or not line:  # an empty line after a piece, or the end of input
+                break
+            click.echo(PASTE_PROMPT, nl=False, err=True)
+            continue
+        pieces.append(piece)
+        text = "".join(pieces)
+        if _whole(text):
+            break
+        click.echo(MORE_PROMPT, nl=False, err=True)
+    return "".join(pieces)
+
+
+def _whole(text: str) -> bool:
+    """Reading may stop: `text` is a token, or too long to be one, or not cut short."""
+    from identity.token import MAX_TOKEN_CHARS, decode_token, looks_incomplete
+
+    if len(text) > MAX_TOKEN_CHARS or not looks_incomplete(text, expected="invitation"):
+        return True
+    try:
+        decode_token(text)
+    except IdentityError:
+        return False
+    return True
+
+
 @click.command()
-@click.argument("token")
+@click.argument("token", required=False)
 @click.option(
     "--json",
     "as_json",
@@ -184,12 +236,22 @@ def inspect(token: str, as_json: bool) -> None:
 @click.option("--jsonl", is_flag=True, help="Live: JSON events out, JSON commands in.")
 @history_option
 @files_option
-def accept(token: str, as_json: bool, jsonl: bool) -> None:
-    """Accept an invitation: a card saves a contact; a live or reconnect one connects."""
+def accept(token: str | None, as_json: bool, jsonl: bool) -> None:
+    """Accept an invitation: a card saves a contact; a live or reconnect one connects.
+
+    Without TOKEN it is asked for (pasted; spaces and line breaks do not matter), or read
+    from stdin when that is not a terminal.
+    """
     from identity.invitation import InvitationKind, Response, verify_invitation
     from identity.token import decode_token
 
-    decoded = decode_token(token)
+    if token is None:
+        if jsonl:
+            raise UserError("with --jsonl, give the token as an argument: stdin is for commands")
+        token = read_token(interactive=sys.stdin.isatty())
+        if not token:
+            raise UserError("no token was given: paste the invitation token, or give it as TOKEN")
+    decoded = decode_token(token, expected="invitation")
     if isinstance(decoded, Response):
         raise UserError("this is a response token: only the inviter who asked for it can use it")
     if decoded.kind in (InvitationKind.INVITE, InvitationKind.RECONNECT):

@@ -34,23 +34,26 @@ ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x
 
 
 class Terminal:
-    """`didlink ARGS` on the slave side of a pty (120x50); its output collected by a thread."""
+    """`didlink ARGS` on the slave side of a pty (120x50); its output collected by a thread.
 
-    def __init__(self, *args: str, home: Path) -> None:
+    `env` is added to the environment (the tests' DIDLINK_HOME and passphrase are set)."""
+
+    def __init__(self, *args: str, home: Path, env: dict[str, str] | None = None) -> None:
         master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 120, 0, 0))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DIDLINK_")}
-        env.update(
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("DIDLINK_")}
+        environment.update(
             DIDLINK_HOME=str(home),
             DIDLINK_PASSPHRASE=PASSPHRASE,
             TERM="xterm-256color",
             COLUMNS="120",
             LINES="50",
         )
+        environment.update(env or {})  # e.g. DIDLINK_SAS_TIMEOUT
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "didlink", *args],
             cwd=ROOT,
-            env=env,
+            env=environment,
             stdin=slave,
             stdout=slave,
             stderr=slave,
@@ -160,7 +163,7 @@ def test_chat_screen_in_a_terminal(tmp_path: Path) -> None:
             assert bob.expect("closed")["reason"] == "peer closed"
             assert alice.wait() == 0, alice.screen[-3000:]
             assert bob.wait() == 0, bob.stderr
-            alice.wait_for(r"Session closed: quit\.")
+            alice.wait_for(r"Session closed: you left the chat\.")
             assert bob_did  # Bob's DID was the peer Alice saw
         # Alice's label reached Bob only as a suggestion: it names nobody until he adopts it.
         [contact] = json.loads(run_cli("contacts", "--json", home=b_home).stdout)
@@ -187,8 +190,11 @@ def test_rejecting_the_sas_in_the_terminal(tmp_path: Path) -> None:
             assert bob.expect("closed")["reason"] == "sas rejected by peer"
             assert alice.wait() == 1
             assert bob.wait() == 1
-            alice.wait_for(r"WARNING: You rejected the SAS")
-            alice.wait_for(r"Session closed: sas rejected\.")
+            alice.wait_for(r"You did not confirm the SAS")
+            alice.wait_for(
+                r"WARNING: You rejected the SAS: this connection may have been intercepted"
+            )
+            alice.wait_for(r"Session closed: you rejected the SAS\.")
     finally:
         alice.kill()
 
