@@ -377,7 +377,7 @@ def test_a_truncated_token_is_called_incomplete(home: Path) -> None:
     token = _live_invitation()
     result = run_cli("accept", token[:200], home=home)
     assert_user_error(result, "error: malformed: ", "looks incomplete: 200 of about 330 characters")
-    assert store_snapshot(home) is None
+    assert store_snapshot(home) == ([], [])  # nothing written
     shorter = run_cli("inspect", token[:120], home=home)  # no kind expected: the shortest token
     assert_user_error(shorter, "error: malformed: ", "looks incomplete: 120 characters")
 
@@ -387,7 +387,7 @@ def test_a_dropped_character_is_called_altered(home: Path) -> None:
     token = _live_invitation()
     result = run_cli("accept", token[:100] + token[101:], home=home)
     assert_user_error(result, "error: malformed: ", "looks altered: a character may have been")
-    assert store_snapshot(home) is None
+    assert store_snapshot(home) == ([], [])  # nothing written
 
 
 def test_accept_reads_the_token_from_stdin_in_pieces(home: Path) -> None:
