@@ -572,6 +572,8 @@ class Peer:
         if self._state is state or self._state in (PeerState.CLOSED, PeerState.FAILED):
             return
         self._state = state
+        if self._presence is not None and state is not PeerState.CONNECTING:
+            self._presence.cancel()  # its probe sockets close now: only ICE's talk from here on
         self._wake_all()
         if self._on_state is not None:
             self._on_state(PeerStateChanged(state=state, error=self._error))
