@@ -323,7 +323,7 @@ class Agent:
         profile = _profile(home)
         if profile.keystore_path.exists() or profile.keystore_path.is_symlink():
             raise IdentityExists(f"an identity already exists in {profile.path}")
-        profile.ensure()
+        profile.create_store()  # with the identity, as `didlink init` does (no "lost store" note)
         key = IdentityKey.generate()
         await asyncio.to_thread(
             keystore.create_keystore, profile.keystore_path, key, passphrase, params=kdf

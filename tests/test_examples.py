@@ -44,6 +44,7 @@ def test_every_example_runs_by_itself(script: Path, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip(), "an example says what it did"
+    assert result.stderr == "", "a library prints nothing of its own"
     assert list((tmp_path / "home").iterdir()) == []  # its temporary profiles are gone
 
 
