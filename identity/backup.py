@@ -41,8 +41,8 @@ from identity.contact import Contact, Verification
 from identity.did_key import ed25519_public_key
 from identity.errors import BackupDoesNotOpen, DamagedBackup, DidError, validation_summary
 from identity.keys import SEED_SIZE, IdentityKey
-from identity.keystore import DEFAULT_KDF, KdfParams, derive_key
-from identity.keystore_file import MAX_ITERATIONS, MAX_LANES, MAX_MEMORY_KIB, MAX_SALT, MIN_SALT
+from identity.keystore import DEFAULT_KDF, KdfParams, KeystoreKdf, derive_key
+from identity.keystore_file import MAX_SALT, MIN_SALT
 
 FORMAT_NAME: Literal["didlink backup"] = "didlink backup"
 FORMAT_VERSION: Literal[1] = 1
@@ -66,22 +66,6 @@ MAX_TIME_CHARS = 40
 # --- the envelope (JSON) ------------------------------------------------------------------
 
 
-class BackupKdf(BaseModel):
-    """The `kdf` object: algorithm, salt (base64) and Argon2id cost (the keystore's bounds)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
-
-    algorithm: Literal["argon2id"]
-    salt: str
-    memory_cost: Annotated[int, Field(ge=8, le=MAX_MEMORY_KIB)]
-    iterations: Annotated[int, Field(ge=1, le=MAX_ITERATIONS)]
-    lanes: Annotated[int, Field(ge=1, le=MAX_LANES)]
-
-    @property
-    def params(self) -> KdfParams:
-        return KdfParams(memory_cost=self.memory_cost, iterations=self.iterations, lanes=self.lanes)
-
-
 class BackupFile(BaseModel):
     """The backup file's envelope, version 1. Binary fields are standard padded base64."""
 
@@ -89,7 +73,7 @@ class BackupFile(BaseModel):
 
     format: Literal["didlink backup"]
     version: Literal[1]
-    kdf: BackupKdf
+    kdf: KeystoreKdf  # the keystore's own `kdf` object, with its bounds
     cipher: Literal["aes-256-gcm"]
     nonce: str
     ciphertext: str
@@ -284,7 +268,7 @@ def seal_backup(
     data = BackupFile(
         format=FORMAT_NAME,
         version=FORMAT_VERSION,
-        kdf=BackupKdf(
+        kdf=KeystoreKdf(
             algorithm="argon2id",
             salt=_b64encode(salt),
             memory_cost=params.memory_cost,

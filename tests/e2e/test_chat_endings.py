@@ -17,52 +17,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.driver import Cli, cli_processes, make_identity
-from tests.e2e.test_chat_ui import Terminal
+from tests.e2e.driver import cli_processes, make_identity
+from tests.e2e.test_chat_ui import Terminal, connected, identities, to_the_sas
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
-TOKEN = r"didlink:[1-9A-HJ-NP-Za-km-z]{40,}"
 SHOWN_AFTER_EXIT = 5.0  # seconds for the last bytes to reach the test's reader thread
-
-
-def _to_the_sas(
-    started: list[Cli], a_home: Path, b_home: Path, *, env: dict[str, str] | None = None
-) -> tuple[Terminal, Cli]:
-    """Alice (terminal) invites, Bob (--jsonl) accepts: both are shown the SAS."""
-    alice = Terminal("invite", home=a_home, env=env)
-    token = alice.wait_for(TOKEN).group(0)
-    bob = Cli("accept", token, "--jsonl", home=b_home)
-    started.append(bob)
-    alice.wait_for(r"send back\.\s+Paste the response token:")
-    alice.type(bob.expect("token")["token"] + "\r")
-    bob.expect("sas")
-    alice.wait_for(r"Do they match\? \[y/N\]")
-    return alice, bob
-
-
-def _connected(alice: Terminal, bob: Cli) -> int:
-    """Both confirm the SAS; the screen offset after Alice's `Connected` line."""
-    alice.type("y\r")
-    alice.wait_for(r"Waiting for the other side to confirm")
-    bob.send("confirm_sas")
-    assert bob.expect("connected")["verified"] is True
-    return alice.wait_for(r"Connected to .*SAS verified").end()
-
-
-def _identities(tmp_path: Path, name: str = "") -> tuple[Path, Path]:
-    a_home, b_home = tmp_path / f"alice{name}", tmp_path / f"bob{name}"
-    make_identity(a_home)
-    make_identity(b_home)
-    return a_home, b_home
 
 
 def test_the_other_side_rejecting_the_sas_is_a_warning_every_time(tmp_path: Path) -> None:
     """Alice answers y, Bob answers n: Alice learns it, loudly, in each of five sessions."""
     for attempt in range(5):
-        a_home, b_home = _identities(tmp_path, str(attempt))
+        a_home, b_home = identities(tmp_path, str(attempt))
         with cli_processes() as started:
-            alice, bob = _to_the_sas(started, a_home, b_home)
+            alice, bob = to_the_sas(started, a_home, b_home)
             try:
                 alice.type("y\r")
                 mark = alice.wait_for(r"You confirmed the SAS\. Waiting for the other side").end()
@@ -85,11 +53,11 @@ def test_the_other_side_rejecting_the_sas_is_a_warning_every_time(tmp_path: Path
 
 
 def test_the_other_side_leaving_is_shown(tmp_path: Path) -> None:
-    a_home, b_home = _identities(tmp_path)
+    a_home, b_home = identities(tmp_path)
     with cli_processes() as started:
-        alice, bob = _to_the_sas(started, a_home, b_home)
+        alice, bob = to_the_sas(started, a_home, b_home)
         try:
-            mark = _connected(alice, bob)
+            mark = connected(alice, bob)
             bob.send("quit")
             assert bob.wait() == 0
             assert alice.wait() == 0
@@ -105,11 +73,11 @@ def test_the_other_side_leaving_is_shown(tmp_path: Path) -> None:
 def test_a_lost_connection_is_shown(tmp_path: Path) -> None:
     """Bob's process is killed: nothing says goodbye; the transport notices (ICE consent,
     30 s; specs/transport.md section 6.4) and the screen says the connection was lost."""
-    a_home, b_home = _identities(tmp_path)
+    a_home, b_home = identities(tmp_path)
     with cli_processes() as started:
-        alice, bob = _to_the_sas(started, a_home, b_home)
+        alice, bob = to_the_sas(started, a_home, b_home)
         try:
-            mark = _connected(alice, bob)
+            mark = connected(alice, bob)
             bob.kill()
             assert alice.wait(timeout=75) == 1
             alice.wait_for(
@@ -123,9 +91,9 @@ def test_a_lost_connection_is_shown(tmp_path: Path) -> None:
 
 def test_a_timeout_is_shown(tmp_path: Path) -> None:
     """Nobody answers the SAS question in time (DIDLINK_SAS_TIMEOUT)."""
-    a_home, b_home = _identities(tmp_path)
+    a_home, b_home = identities(tmp_path)
     with cli_processes() as started:
-        alice, _bob = _to_the_sas(started, a_home, b_home, env={"DIDLINK_SAS_TIMEOUT": "2"})
+        alice, _bob = to_the_sas(started, a_home, b_home, env={"DIDLINK_SAS_TIMEOUT": "2"})
         try:
             assert alice.wait() == 1
             screen = alice.wait_for(

@@ -28,6 +28,7 @@ from tests.support.hostile_text import HOSTILE_TEXTS, assert_no_forbidden_bytes
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
 WAIT = 30.0
+TOKEN = r"didlink:[1-9A-HJ-NP-Za-km-z]{40,}"
 CPR_REQUEST = b"\x1b[6n"  # "where is the cursor?"
 CPR_ANSWER = b"\x1b[20;1R"  # row 20, column 1 (of 50 rows)
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()=>][0-9A-B]?")
@@ -109,6 +110,37 @@ class Terminal:
         os.close(self._master)
 
 
+def to_the_sas(
+    started: list[Cli], a_home: Path, b_home: Path, *, env: dict[str, str] | None = None
+) -> tuple[Terminal, Cli]:
+    """Alice (terminal) invites, Bob (--jsonl) accepts: both are shown the SAS."""
+    alice = Terminal("invite", home=a_home, env=env)
+    token = alice.wait_for(TOKEN).group(0)
+    bob = Cli("accept", token, "--jsonl", home=b_home)
+    started.append(bob)
+    alice.wait_for(r"send back\.\s+Paste the response token:")
+    alice.type(bob.expect("token")["token"] + "\r")
+    bob.expect("sas")
+    alice.wait_for(r"Do they match\? \[y/N\]")
+    return alice, bob
+
+
+def connected(alice: Terminal, bob: Cli) -> int:
+    """Both confirm the SAS; the screen offset after Alice's `Connected` line."""
+    alice.type("y\r")
+    alice.wait_for(r"Waiting for the other side to confirm")
+    bob.send("confirm_sas")
+    assert bob.expect("connected")["verified"] is True
+    return alice.wait_for(r"Connected to .*SAS verified").end()
+
+
+def identities(tmp_path: Path, name: str = "") -> tuple[Path, Path]:
+    a_home, b_home = tmp_path / f"alice{name}", tmp_path / f"bob{name}"
+    make_identity(a_home)
+    make_identity(b_home)
+    return a_home, b_home
+
+
 def test_chat_screen_in_a_terminal(tmp_path: Path) -> None:
     a_home, b_home = tmp_path / "alice", tmp_path / "bob"
     make_identity(a_home)
@@ -174,18 +206,11 @@ def test_chat_screen_in_a_terminal(tmp_path: Path) -> None:
 
 
 def test_rejecting_the_sas_in_the_terminal(tmp_path: Path) -> None:
-    a_home, b_home = tmp_path / "alice", tmp_path / "bob"
-    make_identity(a_home), make_identity(b_home)
-    alice = Terminal("invite", home=a_home)
+    a_home, b_home = identities(tmp_path)
+    alice: Terminal | None = None
     try:
         with cli_processes() as started:
-            token = alice.wait_for(r"didlink:[1-9A-HJ-NP-Za-km-z]{40,}").group(0)
-            bob = Cli("accept", token, "--jsonl", home=b_home)
-            started.append(bob)
-            alice.wait_for(r"send back\.\s+Paste the response token:")
-            alice.type(bob.expect("token")["token"] + "\r")
-            bob.expect("sas")
-            alice.wait_for(r"Do they match\? \[y/N\]")
+            alice, bob = to_the_sas(started, a_home, b_home)
             alice.type("n\r")
             assert bob.expect("closed")["reason"] == "sas rejected by peer"
             assert alice.wait() == 1
@@ -196,29 +221,20 @@ def test_rejecting_the_sas_in_the_terminal(tmp_path: Path) -> None:
             )
             alice.wait_for(r"Session closed: you rejected the SAS\.")
     finally:
-        alice.kill()
+        if alice is not None:
+            alice.kill()
 
 
 def test_hostile_messages_are_shown_not_obeyed_in_a_real_terminal(tmp_path: Path) -> None:
     """A verified peer sends the hostile corpus (tests/support/hostile_text.py): Alice's
     terminal receives none of its escape, C1, bidi or invisible sequences as they were sent,
     and no line of peer text starts like one of ours (issue 26, class 1)."""
-    a_home, b_home = tmp_path / "alice", tmp_path / "bob"
-    make_identity(a_home), make_identity(b_home)
-    alice = Terminal("invite", home=a_home)
+    a_home, b_home = identities(tmp_path)
+    alice: Terminal | None = None
     try:
         with cli_processes() as started:
-            token = alice.wait_for(r"didlink:[1-9A-HJ-NP-Za-km-z]{40,}").group(0)
-            bob = Cli("accept", token, "--jsonl", home=b_home)
-            started.append(bob)
-            alice.wait_for(r"send back\.\s+Paste the response token:")
-            alice.type(bob.expect("token")["token"] + "\r")
-            bob.expect("sas")
-            mark = alice.wait_for(r"Do they match\? \[y/N\]").start()
-            alice.type("y\r")
-            bob.send("confirm_sas")
-            assert bob.expect("connected")["verified"] is True
-            mark = alice.wait_for(r"Connected to .*SAS verified", after=mark).end()
+            alice, bob = to_the_sas(started, a_home, b_home)
+            mark = connected(alice, bob)
             for index, text in enumerate(HOSTILE_TEXTS):
                 bob.send("send", text=f"HOSTILE{index:02d} {text}")
             bob.send("send", text="END-OF-CORPUS")
@@ -227,7 +243,9 @@ def test_hostile_messages_are_shown_not_obeyed_in_a_real_terminal(tmp_path: Path
             assert alice.wait() == 0, alice.screen[-3000:]
             bob.wait()
     finally:
-        alice.kill()
+        if alice is not None:
+            alice.kill()
+    assert alice is not None
     with alice._lock:
         raw = bytes(alice._raw)
     assert_no_forbidden_bytes(raw)
