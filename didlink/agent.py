@@ -185,6 +185,11 @@ class Session:
         self._waiters.append((kind, future))
         return await future
 
+    @property
+    def is_connected(self) -> bool:
+        """Connected (both confirmed the SAS) and not closed: a text sent now leaves at once."""
+        return Connected in self._last and self.closed is None
+
     async def sas(self) -> SasShown:
         """The Short Authentication String to compare (not shown for a verified contact)."""
         return await self.wait_for(SasShown)
@@ -514,7 +519,7 @@ class Agent:
         """
         did = self.contact(who).did
         for session in self._sessions:
-            if session.peer == did and Connected in session._last and session.closed is None:
+            if session.peer == did and session.is_connected:
                 return await session.send(text)
         return Outbox(self.store, Sealer(self.key)).add(did, text).hex()
 

@@ -155,17 +155,12 @@ def block(text: str, *, first: str, columns: int | None = None) -> list[str]:
         if columns is None:
             lines.append(prefix + safe)
             continue
-        pieces = _wrapped(safe, columns - width(prefix))
-        lines.append(prefix + pieces[0])
-        lines.extend(CONTINUATION + piece for piece in _wrapped_rest(pieces[1:], columns))
+        head = _wrapped(safe, columns - width(prefix))[0]
+        lines.append(prefix + head)
+        rest = safe[len(head) :]  # the continuation lines have a width of their own
+        if rest:
+            lines.extend(CONTINUATION + p for p in _wrapped(rest, columns - width(CONTINUATION)))
     return lines
-
-
-def _wrapped_rest(pieces: list[str], columns: int) -> list[str]:
-    """Re-cut the pieces after the first to the continuation lines' own width."""
-    if not pieces:
-        return []
-    return _wrapped("".join(pieces), columns - width(CONTINUATION))
 
 
 def _json_escape(ch: str) -> str:

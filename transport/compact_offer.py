@@ -221,7 +221,9 @@ def parse_fingerprint(text: str) -> bytes:
 
 
 def _location_part(part: object) -> str:
-    """A location part: an index, or a field name of ours (short ASCII identifiers), else ?."""
+    """A location part: an index, or a field name of ours (short ASCII identifiers), else ?.
+
+    The rule of identity/errors.py `validation_summary`, which transport/ may not import."""
     text = str(part)
     if isinstance(part, int) or (text.isascii() and text.isidentifier() and len(text) <= 32):
         return text
