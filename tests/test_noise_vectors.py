@@ -79,6 +79,40 @@ def test_cacophony_vector(vector: dict[str, Any]) -> None:
         assert recv.decrypt_with_ad(b"", ciphertext) == payload
 
 
+ONE_WAY: list[dict[str, Any]] = load_json("noise/cacophony-one-way.json")["vectors"]
+
+
+@pytest.mark.vectors
+def test_the_one_way_file_covers_n_k_and_x() -> None:
+    assert {v["protocol_name"] for v in ONE_WAY} == {
+        f"Noise_{p}_25519_{c}_SHA256" for p in ("N", "K", "X") for c in ("AESGCM", "ChaChaPoly")
+    }
+
+
+@pytest.mark.vectors
+@pytest.mark.parametrize("vector", ONE_WAY, ids=[v["protocol_name"] for v in ONE_WAY])
+def test_cacophony_one_way_vector(vector: dict[str, Any]) -> None:
+    """One handshake message, then every transport message from the initiator too (Noise
+    section 7.4: the responder's sending cipher state of split() is unused)."""
+    initiator, responder = _side(vector, "init"), _side(vector, "resp")
+    first, *transport = vector["messages"]
+    payload = bytes.fromhex(first["payload"])
+    ciphertext = initiator.write_message(payload)
+    assert ciphertext.hex() == first["ciphertext"]
+    assert responder.read_message(ciphertext) == payload
+    assert initiator.finished and responder.finished
+    assert initiator.handshake_hash.hex() == responder.handshake_hash.hex()
+    assert initiator.handshake_hash.hex() == vector["handshake_hash"]
+    send, _ = initiator.split()
+    receive, _ = responder.split()
+    assert transport
+    for message in transport:
+        payload = bytes.fromhex(message["payload"])
+        ciphertext = send.encrypt_with_ad(b"", payload)
+        assert ciphertext.hex() == message["ciphertext"]
+        assert receive.decrypt_with_ad(b"", ciphertext) == payload
+
+
 # --- negative cases and misuse ---------------------------------------------------------------
 
 KK = next(v for v in VECTORS if v["protocol_name"] == "Noise_KK_25519_AESGCM_SHA256")

@@ -44,9 +44,13 @@ def _p(name: str, pre_i: str, pre_r: str, *messages: str) -> tuple[str, Handshak
     )
 
 
-# Section 7.4 (one-way patterns are left out: didlink needs interactive ones).
+# Section 7.4 (one-way, one message from the initiator: a first message to a contact who is
+# offline, messaging/first_message.py) and section 7.5 (interactive).
 BASE_PATTERNS: dict[str, HandshakePattern] = dict(
     [
+        _p("N", "", "s", "e, es"),
+        _p("K", "s", "s", "e, es, ss"),
+        _p("X", "", "s", "e, es, s, ss"),
         _p("NN", "", "", "e", "e, ee"),
         _p("NK", "", "s", "e, es", "e, ee"),
         _p("NX", "", "", "e", "e, ee, s, es"),
@@ -62,7 +66,7 @@ BASE_PATTERNS: dict[str, HandshakePattern] = dict(
     ]
 )
 
-_PATTERN_NAME = re.compile(r"^([A-Z]{2})((?:psk\d)(?:\+psk\d)*)?$")
+_PATTERN_NAME = re.compile(r"^([A-Z]{1,2})((?:psk\d)(?:\+psk\d)*)?$")
 
 
 def apply_psk_modifiers(base: HandshakePattern, modifiers: list[int]) -> HandshakePattern:
