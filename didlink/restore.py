@@ -32,7 +32,7 @@ from pathlib import Path
 from didlink.errors import UserError
 from didlink.profile import FILE_MODE, FOLDER_MODE, KEYSTORE_NAME, STORE_NAME, Profile
 from didlink.store import DamagedStore, Store
-from identity.backup import Backup
+from identity.backup import Backup, BackupSetting
 from identity.contact import Contact
 from identity.errors import IdentityExists
 from identity.keystore import DEFAULT_KDF, KdfParams, create_keystore
@@ -43,7 +43,15 @@ PROFILE_FILES = frozenset(
     {KEYSTORE_NAME, STORE_NAME, f"{STORE_NAME}-wal", f"{STORE_NAME}-shm", f"{STORE_NAME}-journal"}
 )
 """What a restore replaces; anything else in an old profile (downloads/) is carried over."""
-STORE_TABLES = ("contacts", "used_invitations", "outbox", "received", "transfers", "history")
+STORE_TABLES = (
+    "contacts",
+    "used_invitations",
+    "outbox",
+    "received",
+    "transfers",
+    "history",
+    "settings",
+)
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
@@ -66,6 +74,17 @@ def profile_parts(profile: Profile) -> tuple[list[Contact], list[tuple[bytes, da
             "SELECT id, used_at FROM used_invitations ORDER BY id"
         ).fetchall()
     return contacts, [(bytes(row[0]), datetime.fromisoformat(row[1])) for row in rows]
+
+
+def profile_settings(profile: Profile) -> list[BackupSetting]:
+    """The settings of `profile` as the store holds them (sealed ones stay sealed)."""
+    if not profile.store_path.exists():
+        return []
+    with Store(profile.store_path) as store:
+        rows = store.connection.execute(
+            "SELECT name, sealed, value FROM settings ORDER BY name"
+        ).fetchall()
+    return [BackupSetting(str(row[0]), bool(row[1]), bytes(row[2])) for row in rows]
 
 
 def occupant(profile: Profile) -> str | None:
@@ -145,6 +164,13 @@ def _fill_store(path: Path, backup: Backup) -> None:
         db.executemany(
             "INSERT INTO used_invitations (id, used_at) VALUES (?, ?)",
             [(invitation_id, _timestamp(at)) for invitation_id, at in backup.used_invitations],
+        )
+        db.executemany(
+            "INSERT INTO settings (name, sealed, value, updated_at) VALUES (?, ?, ?, ?)",
+            [
+                (setting.name, int(setting.sealed), setting.value, _timestamp(backup.created))
+                for setting in backup.settings
+            ],
         )
     with Store(path) as store:
         # Everything into the one file (no -wal / -shm to move with it); the next Store to open

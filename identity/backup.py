@@ -10,7 +10,8 @@ Theory of operation (specs/backup.md section 2):
 - AEAD: AES-256-GCM; associated data = label || the KDF parameters and salt, so the header is
   bound to the ciphertext as well as feeding the key.
 - Plaintext: deterministic CBOR (identity/canonical.py) of {version, seed, created, contacts,
-  used_invitations}, decoded strictly and validated completely (DIDs, states, times, lengths,
+  used_invitations} and, from contents version 2, the profile's settings (relays, ICE servers;
+  sealed ones stay sealed under the store key, which the same seed gives again), decoded strictly and validated completely (DIDs, states, times, lengths,
   duplicates) before the caller sees anything: a caller writes nothing until `open_backup`
   has returned.
 - Errors: anything wrong with the bytes -> DamagedBackup; a tag that does not verify ->
@@ -28,7 +29,7 @@ import json
 import os
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -46,6 +47,8 @@ from identity.keystore_file import MAX_SALT, MIN_SALT
 
 FORMAT_NAME: Literal["didlink backup"] = "didlink backup"
 FORMAT_VERSION: Literal[1] = 1
+CONTENTS_VERSION: Literal[2] = 2
+"""The sealed contents' version: 2 adds `settings`; version 1 contents (no settings) still open."""
 AD_LABEL = b"didlink backup v1\x00"
 """Associated data = AD_LABEL || len(salt) (1 byte) || salt || memory_cost || iterations || lanes
 (each a 4-byte big-endian unsigned integer); specs/backup.md, "AEAD"."""
@@ -60,6 +63,9 @@ MAX_CONTACTS = 100_000
 MAX_USED_INVITATIONS = 100_000
 MAX_INVITATION_ID = 64
 MAX_NAME_CHARS = 256
+MAX_SETTINGS = 256
+MAX_SETTING_NAME = 64
+MAX_SETTING_VALUE = 64 * 1024
 MAX_TIME_CHARS = 40
 
 
@@ -104,14 +110,33 @@ class _UsedInvitationRecord(BaseModel):
     used_at: Annotated[str, Field(max_length=MAX_TIME_CHARS)]
 
 
+class _SettingRecord(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    name: Annotated[str, Field(min_length=1, max_length=MAX_SETTING_NAME, pattern=r"^[ -~]+$")]
+    sealed: bool
+    value: Annotated[bytes, Field(max_length=MAX_SETTING_VALUE)]
+
+
 class _Contents(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
-    version: Literal[1]
+    version: Literal[1, 2]
     seed: Annotated[bytes, Field(min_length=SEED_SIZE, max_length=SEED_SIZE)]
     created: Annotated[str, Field(max_length=MAX_TIME_CHARS)]
     contacts: Annotated[list[_ContactRecord], Field(max_length=MAX_CONTACTS)]
     used_invitations: Annotated[list[_UsedInvitationRecord], Field(max_length=MAX_USED_INVITATIONS)]
+    settings: Annotated[list[_SettingRecord], Field(max_length=MAX_SETTINGS)] | None = None
+
+
+@dataclass(frozen=True)
+class BackupSetting:
+    """One row of the profile's settings (specs/store.md "Settings"), as the store holds it:
+    `value` is the clear value, or the sealed bytes when `sealed`."""
+
+    name: str
+    sealed: bool
+    value: bytes = field(repr=False)
 
 
 @dataclass(frozen=True, repr=False)
@@ -122,11 +147,12 @@ class Backup:
     contacts: tuple[Contact, ...]
     used_invitations: tuple[tuple[bytes, datetime], ...]
     created: datetime
+    settings: tuple[BackupSetting, ...] = ()
 
     def __repr__(self) -> str:
         return (
             f"Backup(did={self.key.did!r}, contacts={len(self.contacts)}, "
-            f"used_invitations={len(self.used_invitations)})"
+            f"used_invitations={len(self.used_invitations)}, settings={len(self.settings)})"
         )
 
 
@@ -149,7 +175,7 @@ def _moment(text: str, *, field: str) -> datetime:
 
 def _contents_cbor(backup: Backup) -> bytes:
     contents: dict[str, Any] = {
-        "version": FORMAT_VERSION,
+        "version": CONTENTS_VERSION,
         "seed": backup.key.seed,
         "created": _timestamp(backup.created),
         "contacts": [
@@ -166,6 +192,10 @@ def _contents_cbor(backup: Backup) -> bytes:
         "used_invitations": [
             {"id": bytes(invitation_id), "used_at": _timestamp(used_at)}
             for invitation_id, used_at in backup.used_invitations
+        ],
+        "settings": [
+            {"name": setting.name, "sealed": setting.sealed, "value": setting.value}
+            for setting in backup.settings
         ],
     }
     return canonical.encode(contents)
@@ -211,11 +241,19 @@ def _backup_from(contents: _Contents) -> Backup:
             raise DamagedBackup("an invitation id appears twice in the backup")
         ids.add(invitation.id)
         used.append((invitation.id, _moment(invitation.used_at, field="used_at")))
+    if (contents.settings is None) != (contents.version == 1):
+        raise DamagedBackup("the backup's settings do not match its contents version")
+    settings = tuple(
+        BackupSetting(record.name, record.sealed, record.value) for record in contents.settings or ()
+    )
+    if len({setting.name for setting in settings}) != len(settings):
+        raise DamagedBackup("a setting appears twice in the backup")
     return Backup(
         key=key,
         contacts=tuple(contacts),
         used_invitations=tuple(used),
         created=_moment(contents.created, field="created"),
+        settings=settings,
     )
 
 
@@ -256,6 +294,8 @@ def seal_backup(
     """The backup file's bytes for `backup` under `passphrase` (salt, nonce injectable)."""
     if len(backup.contacts) > MAX_CONTACTS or len(backup.used_invitations) > MAX_USED_INVITATIONS:
         raise ValueError("too many contacts or used invitations for one backup file")
+    if len(backup.settings) > MAX_SETTINGS:
+        raise ValueError("too many settings for one backup file")
     salt = os.urandom(SALT_SIZE) if salt is None else salt
     nonce = os.urandom(NONCE_SIZE) if nonce is None else nonce
     if not MIN_SALT <= len(salt) <= MAX_SALT or len(nonce) != NONCE_SIZE:
@@ -343,7 +383,7 @@ def open_parsed_backup(model: BackupFile, passphrase: str) -> Backup:
     except canonical.NonCanonicalCbor:
         raise DamagedBackup("the backup's contents are not valid deterministic CBOR") from None
     inner = value.get("version") if isinstance(value, dict) else None
-    if type(inner) is not int or inner != FORMAT_VERSION:
+    if type(inner) is not int or inner not in (1, CONTENTS_VERSION):
         raise DamagedBackup("the backup's contents have an unknown version")
     try:
         contents = _Contents.model_validate(value)
@@ -359,6 +399,7 @@ def make_backup(
     used_invitations: Sequence[tuple[bytes, datetime]],
     *,
     now: datetime,
+    settings: Sequence[BackupSetting] = (),
 ) -> Backup:
     """A `Backup` of these parts, made at `now`."""
     return Backup(
@@ -366,4 +407,5 @@ def make_backup(
         contacts=tuple(contacts),
         used_invitations=tuple(used_invitations),
         created=now,
+        settings=tuple(settings),
     )

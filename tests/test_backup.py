@@ -22,6 +22,7 @@ from identity.backup import (
     AD_LABEL,
     MAX_FILE_SIZE,
     Backup,
+    BackupSetting,
     make_backup,
     open_backup,
     parse_backup,
@@ -60,7 +61,11 @@ def sample(contacts: int = 2) -> Backup:
             suggested_name="Bob",
         ),
     ][:contacts]
-    return make_backup(KEY, people, [(b"\x01" * 16, T0)], now=T0)
+    settings = [
+        BackupSetting("relays", False, b'["wss://relay.example"]'),
+        BackupSetting("ice.credentials", True, bytes(range(40))),
+    ]
+    return make_backup(KEY, people, [(b"\x01" * 16, T0)], now=T0, settings=settings)
 
 
 def sealed(backup: Backup | None = None, **kwargs: Any) -> bytes:
@@ -75,6 +80,7 @@ def test_round_trip() -> None:
     assert opened.contacts == backup.contacts
     assert opened.used_invitations == backup.used_invitations
     assert opened.created == T0
+    assert opened.settings == backup.settings
     assert "seed" not in repr(opened) and KEY.seed.hex() not in repr(opened)
 
 
@@ -105,7 +111,7 @@ def test_cross_check_with_libsodium() -> None:
         base64.b64decode(envelope["ciphertext"]), ad, nonce, key
     )
     contents = canonical.decode(plaintext)
-    assert contents["version"] == 1 and contents["seed"] == KEY.seed
+    assert contents["version"] == 2 and contents["seed"] == KEY.seed
     assert contents["contacts"][0] == {
         "did": did_of(1),
         "name": "Alice",
@@ -117,6 +123,11 @@ def test_cross_check_with_libsodium() -> None:
     assert contents["used_invitations"] == [
         {"id": b"\x01" * 16, "used_at": "2026-11-25T20:16:08.123456+00:00"}
     ]
+    assert contents["settings"][0] == {
+        "name": "relays",
+        "sealed": False,
+        "value": b'["wss://relay.example"]',
+    }
 
 
 def test_every_single_bit_flip_is_refused() -> None:
@@ -249,10 +260,26 @@ def test_authentic_good_contents_open() -> None:
     assert open_backup(seal_contents(good_contents()), PASS).key.did == KEY.did
 
 
+def test_version_1_contents_without_settings_still_open() -> None:
+    contents = good_contents()
+    contents.update(version=1)
+    del contents["settings"]
+    opened = open_backup(seal_contents(contents), PASS)
+    assert opened.settings == () and len(opened.contacts) == 2
+
+
 @pytest.mark.parametrize(
     ("change", "needle"),
     [
-        (lambda c: c.update(version=2), "unknown version"),
+        (lambda c: c.update(version=3), "unknown version"),
+        (lambda c: c.update(version=1), "contents version"),  # version 1 has no settings
+        (lambda c: c.pop("settings"), "contents version"),  # version 2 has them
+        (lambda c: c["settings"].append(c["settings"][0]), "setting appears twice"),
+        (lambda c: c["settings"][0].update(name=""), "settings"),
+        (lambda c: c["settings"][0].update(name="a\x1bb"), "settings"),
+        (lambda c: c["settings"][0].update(sealed=1), "settings"),
+        (lambda c: c["settings"][0].update(value=bytes(64 * 1024 + 1)), "settings"),
+        (lambda c: c["settings"][0].update(extra=True), "settings"),
         (lambda c: c.update(seed=bytes(31)), "seed"),
         (lambda c: c.update(extra=1), "unexpected field"),
         (lambda c: c["contacts"][0].update(did="did:key:z6Mkbad"), "invalid DID"),

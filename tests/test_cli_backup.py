@@ -20,6 +20,8 @@ import pytest
 from click.testing import CliRunner
 
 from didlink.cli import main
+from didlink.sealing import Sealer
+from didlink.settings import Settings
 from didlink.store import Store
 from identity.backup import make_backup, seal_backup
 from identity.contact import Contact, Verification
@@ -204,6 +206,28 @@ def test_export_then_import_gives_the_same_identity_and_contacts(
     assert listed[0].returncode == 0, listed[0].stderr
     assert json.loads(listed[0].stdout) == json.loads(listed[1].stdout)
     assert strays(fresh) == []
+
+
+def test_settings_come_back_and_sealed_ones_still_open(home: Path, tmp_path: Path) -> None:
+    """The profile's settings (relays, ICE servers: specs/store.md "Settings") travel in the
+    backup; a sealed one opens under the restored identity's store key."""
+    init(home)
+    key = unlock(home / "keystore.json", PASS)
+    with Store(home / "store.sqlite3") as store:
+        settings = Settings(store, Sealer(key))
+        settings.put("relays", b'["wss://relay.example"]')
+        settings.put_sealed("ice.credentials", b"turn secret")
+    file = tmp_path / "me.didlink-backup"
+    exported = run_cli("backup", "export", str(file), home=home, env=BACKUP_ENV)
+    assert exported.returncode == 0, exported.stderr
+    assert b"turn secret" not in file.read_bytes() and b"relay.example" not in file.read_bytes()
+    fresh = tmp_path / "new-machine"
+    imported = run_cli("backup", "import", str(file), home=fresh, passphrase="new", env=BACKUP_ENV)
+    assert imported.returncode == 0, imported.stderr
+    with Store(fresh / "store.sqlite3") as store:
+        restored = Settings(store, Sealer(unlock(fresh / "keystore.json", "new")))
+        assert restored.get("relays") == b'["wss://relay.example"]'
+        assert restored.get_sealed("ice.credentials") == b"turn secret"
 
 
 def test_export_refuses_to_overwrite_unless_forced(home: Path, tmp_path: Path) -> None:

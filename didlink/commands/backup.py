@@ -136,7 +136,7 @@ def backup_export(file: Path, force: bool) -> None:
     The profile's passphrase (DIDLINK_PASSPHRASE) unlocks the identity; the backup's own
     passphrase (DIDLINK_BACKUP_PASSPHRASE, else asked twice) seals the file.
     """
-    from didlink.restore import profile_parts
+    from didlink.restore import profile_parts, profile_settings
     from identity.atomic_file import write_atomic
     from identity.backup import make_backup, seal_backup
 
@@ -147,7 +147,10 @@ def backup_export(file: Path, force: bool) -> None:
     contacts, used = profile_parts(profile)
     passphrase = get_backup_passphrase(confirm=True)
     try:
-        data = seal_backup(make_backup(key, contacts, used, now=datetime.now(UTC)), passphrase)
+        backup = make_backup(
+            key, contacts, used, now=datetime.now(UTC), settings=profile_settings(profile)
+        )
+        data = seal_backup(backup, passphrase)
     except ValueError as exc:  # over the format's limits (100 000 contacts, 32 MiB)
         raise UserError(f"cannot make one backup file of this profile: {exc}") from exc
     try:
