@@ -11,8 +11,8 @@ Theory of operation (specs/backup.md section 2):
   bound to the ciphertext as well as feeding the key.
 - Plaintext: deterministic CBOR (identity/canonical.py) of {version, seed, created, contacts,
   used_invitations} and, from contents version 2, the profile's settings (relays, ICE servers;
-  sealed ones stay sealed under the store key, which the same seed gives again), decoded strictly and validated completely (DIDs, states, times, lengths,
-  duplicates) before the caller sees anything: a caller writes nothing until `open_backup`
+  sealed ones stay sealed under the store key, which the same seed gives again), decoded
+  strictly and validated completely (DIDs, states, times, lengths, duplicates) before the caller sees anything: a caller writes nothing until `open_backup`
   has returned.
 - Errors: anything wrong with the bytes -> DamagedBackup; a tag that does not verify ->
   BackupDoesNotOpen (a wrong passphrase and an altered ciphertext look the same, on purpose).
@@ -243,9 +243,8 @@ def _backup_from(contents: _Contents) -> Backup:
         used.append((invitation.id, _moment(invitation.used_at, field="used_at")))
     if (contents.settings is None) != (contents.version == 1):
         raise DamagedBackup("the backup's settings do not match its contents version")
-    settings = tuple(
-        BackupSetting(record.name, record.sealed, record.value) for record in contents.settings or ()
-    )
+    records = contents.settings or ()
+    settings = tuple(BackupSetting(r.name, r.sealed, r.value) for r in records)
     if len({setting.name for setting in settings}) != len(settings):
         raise DamagedBackup("a setting appears twice in the backup")
     return Backup(
