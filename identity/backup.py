@@ -12,8 +12,8 @@ Theory of operation (specs/backup.md section 2):
 - Plaintext: deterministic CBOR (identity/canonical.py) of {version, seed, created, contacts,
   used_invitations} and, from contents version 2, the profile's settings (relays, ICE servers;
   sealed ones stay sealed under the store key, which the same seed gives again), decoded
-  strictly and validated completely (DIDs, states, times, lengths, duplicates) before the caller sees anything: a caller writes nothing until `open_backup`
-  has returned.
+  strictly and validated completely (DIDs, states, times, lengths, duplicates) before the
+  caller sees anything: a caller writes nothing until `open_backup` has returned.
 - Errors: anything wrong with the bytes -> DamagedBackup; a tag that does not verify ->
   BackupDoesNotOpen (a wrong passphrase and an altered ciphertext look the same, on purpose).
   No message quotes the file's contents.
