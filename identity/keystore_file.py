@@ -25,6 +25,9 @@ from identity.did_key import ed25519_public_key
 from identity.errors import DamagedKeystore, DidError, NoIdentity
 
 FORMAT_VERSION: Literal[1] = 1
+BOUND_VERSION: Literal[2] = 2
+"""A device-bound keystore (specs/keystore.md, "Device-bound keystore, version 2")."""
+VERSIONS = (FORMAT_VERSION, BOUND_VERSION)
 SEED_SIZE = 32
 """identity.keys.SEED_SIZE, the Ed25519 seed (not imported: identity.keys loads cryptography)."""
 SALT_SIZE = 16
@@ -82,7 +85,7 @@ def json_object(data: bytes) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise DamagedKeystore("the keystore file is damaged (not a JSON object)")
     version = raw.get("version")
-    if type(version) is not int or version != FORMAT_VERSION:  # JSON true is not 1
+    if type(version) is not int or version not in VERSIONS:  # JSON true is not 1
         raise DamagedKeystore(
             f"the keystore has version {version!r}, which this didlink cannot read"
         )
@@ -122,6 +125,8 @@ def is_plain(raw: dict[str, Any]) -> bool:
     accepts (each field present, of its strict type, within its bounds, no other field), with
     ASCII texts. False is not an error: the model then decides, and names the problem."""
     kdf = raw.get("kdf")
+    if raw.get("version") != FORMAT_VERSION:  # a device-bound file always takes the models
+        return False
     if raw.keys() != _FIELDS or type(kdf) is not dict or kdf.keys() != _KDF_FIELDS:
         return False
     texts = (raw["did"], raw["nonce"], raw["ciphertext"], kdf["salt"])
