@@ -2,7 +2,8 @@
 
 `--help`, `whoami`, `contacts`, `inspect`, `resolve` and `safety-number` must not import
 aiortc, aioice, av, our transport package, didlink.live or didlink.node: those take most of
-half a second and most of 100 MB to load, and these commands never connect. Each command runs
+half a second and most of 100 MB to load, and these commands never connect. Nor python-pkcs11
+(didlink.device_token): only the commands that talk to a PKCS#11 token load it. Each command runs
 here in a fresh interpreter that calls the click entry point, as `python -m didlink` does, and
 then writes the names of every module it loaded and its peak RSS. Time is not asserted (this
 machine is shared and noisy; `make bench` measures it as a ratio, bench/metrics/startup.py);
@@ -32,7 +33,16 @@ from identity.keys import IdentityKey
 from identity.token import encode_token
 from tests.support.cli import run_cli
 
-FORBIDDEN = ("aiortc", "aioice", "av", "transport", "didlink.live", "didlink.node")
+FORBIDDEN = (
+    "aiortc",
+    "aioice",
+    "av",
+    "transport",
+    "didlink.live",
+    "didlink.node",
+    "pkcs11",
+    "didlink.device_token",
+)
 """Top-level names whose modules (and submodules) these commands must not load."""
 MAX_RSS_MB = 40.0
 PEER = IdentityKey(bytes([7]) * 32)
