@@ -38,7 +38,9 @@ from identity.errors import DamagedKeystore, DeviceBoundKeystore, IdentityExists
 from identity.keystore_file import (
     BOUND_VERSION,
     CIPHERTEXT_SIZES,
+    EC_POINT_SIZES,
     FORMAT_VERSION,
+    KEY_ID_SIZES,
     KEY_SIZE,
     MAX_ITERATIONS,
     MAX_LANES,
@@ -51,6 +53,7 @@ from identity.keystore_file import (
     SALT_SIZES,
     b64decode,
     check_contents,
+    check_device,
     json_object,
     read_bytes,
 )
@@ -65,12 +68,9 @@ AD_LABEL_BOUND = b"didlink keystore v2\x00"
 """Version 2: AD_LABEL_BOUND || UTF-8 DID || 0x00 || the device binding (`binding_bytes`)."""
 SEAL_KEY_INFO = b"didlink keystore v2 seal key"
 """HKDF-SHA256 info of a device-bound keystore's AEAD key (specs/keystore.md)."""
-DEVICE_SCHEME: Literal["pkcs11-ecdh-p256"] = "pkcs11-ecdh-p256"
 DEVICE_SECRET_SIZE = 32
-KEY_ID_SIZE = 16
-EC_POINT_SIZE = 65
-"""An uncompressed P-256 point: 0x04 || x || y (SEC 1 section 2.3.3)."""
 _PRINTABLE = r"^[ -~]*$"
+"""Printable ASCII (keystore_file.DEVICE_TEXT_BOUNDS has the lengths)."""
 
 
 class KdfParams(BaseModel):
@@ -148,14 +148,14 @@ class DeviceBinding(BaseModel):
 
     @property
     def key_id_bytes(self) -> bytes:
-        return b64decode(self.key_id, field="device.key_id", sizes=_KEY_ID_SIZES)
+        return b64decode(self.key_id, field="device.key_id", sizes=KEY_ID_SIZES)
 
     def ephemeral_point(self) -> bytes:
         """The ephemeral public key, checked to be a point of P-256 (DamagedKeystore if not),
         before any token is asked to use it."""
         from cryptography.hazmat.primitives.asymmetric import ec
 
-        raw = b64decode(self.ephemeral_key, field="device.ephemeral_key", sizes=_POINT_SIZES)
+        raw = b64decode(self.ephemeral_key, field="device.ephemeral_key", sizes=EC_POINT_SIZES)
         try:
             ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), raw)
         except ValueError as exc:
@@ -163,10 +163,6 @@ class DeviceBinding(BaseModel):
                 "the keystore's device.ephemeral_key is not a P-256 point"
             ) from exc
         return raw
-
-
-_KEY_ID_SIZES = range(KEY_ID_SIZE, KEY_ID_SIZE + 1)
-_POINT_SIZES = range(EC_POINT_SIZE, EC_POINT_SIZE + 1)
 
 
 class BoundKeystoreFile(BaseModel):
@@ -219,7 +215,7 @@ def new_device_binding(
 ) -> DeviceBinding:
     """The `device` object for these values (pydantic ValidationError if any is out of bounds)."""
     return DeviceBinding(
-        scheme=DEVICE_SCHEME,
+        scheme="pkcs11-ecdh-p256",
         module=module,
         token_label=token_label,
         token_serial=token_serial,
@@ -303,8 +299,7 @@ def validate_keystore(raw: dict[str, Any]) -> AnyKeystore:
         lanes=model.kdf.lanes,
     )
     if isinstance(model, BoundKeystoreFile):
-        b64decode(model.device.key_id, field="device.key_id", sizes=_KEY_ID_SIZES)
-        b64decode(model.device.ephemeral_key, field="device.ephemeral_key", sizes=_POINT_SIZES)
+        check_device(key_id=model.device.key_id, ephemeral_key=model.device.ephemeral_key)
     return model
 
 

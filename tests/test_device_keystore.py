@@ -4,6 +4,7 @@ the device secret is computed here in software, as the token would (ECDH P-256).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,11 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from identity import keystore_file
-from identity.errors import DamagedKeystore, DeviceBoundKeystore, WrongPassphrase
+from identity.errors import DamagedKeystore, DeviceBoundKeystore, IdentityError, WrongPassphrase
 from identity.keys import IdentityKey
 from identity.keystore import (
     BoundKeystoreFile,
@@ -186,3 +189,70 @@ def test_create_writes_a_bound_file(tmp_path: Path) -> None:
     create_keystore(path, KEY, PASS, params=FAST, device=model.device, device_secret=secret)
     assert json.loads(path.read_bytes())["version"] == 2
     assert unlock(path, PASS, device_secret=secret).did == KEY.did
+
+
+# --- the quick reader (keystore_file.read_did) agrees with the models on version 2 -------------
+
+_DEVICE = (
+    "scheme",
+    "module",
+    "token_label",
+    "token_serial",
+    "key_label",
+    "key_id",
+    "ephemeral_key",
+)
+_EDGES = (
+    "", "x", "x" * 16, "x" * 17, "x" * 32, "x" * 33, "x" * 64, "x" * 65, " ", "~", "\x7f", "\x1f",
+    "é", "\ud800", "a\n", "AAAAAAAAAAAAAAAAAAAAAA==", "AAAAAAAAAAAAAAAAAAAAAA=", "pkcs11-ecdh-p256",
+    base64.b64encode(b"\x04" + bytes(64)).decode(), 0, 1, True, None, [], {},
+)  # fmt: skip
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=70),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=5,
+)
+
+
+def _outcome(call: Any) -> tuple[str, str]:
+    try:
+        return ("ok", call())
+    except IdentityError as exc:
+        return (type(exc).__name__, str(exc))
+
+
+def _both_ways(path: Path, value: Any) -> None:
+    data = json.dumps(value).encode("utf-8")
+    path.write_bytes(data)
+    assert _outcome(lambda: keystore_file.read_did(path)) == _outcome(
+        lambda: parse_keystore(data).did
+    )
+    with contextlib.suppress(DamagedKeystore):
+        raw = keystore_file.json_object(data)
+        if keystore_file.is_plain(raw):  # never more lenient than the models
+            BoundKeystoreFile.model_validate(raw)
+
+
+def test_a_bound_keystore_is_plain() -> None:
+    assert keystore_file.is_plain(_document())
+
+
+@pytest.mark.parametrize("edge", range(len(_EDGES)))
+@pytest.mark.parametrize("name", _DEVICE)
+def test_the_quick_reader_agrees_on_edge_values(tmp_path: Path, name: str, edge: int) -> None:
+    value = _document()
+    value["device"][name] = _EDGES[edge]
+    _both_ways(tmp_path / "keystore.json", value)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.sampled_from([*_DEVICE, "extra"]), drop=st.booleans(), new=_JSON)
+def test_the_quick_reader_agrees_on_any_device(
+    tmp_path: Path, name: str, drop: bool, new: Any
+) -> None:
+    value = _document()
+    if drop:
+        value["device"].pop(name, None)
+    else:
+        value["device"][name] = new
+    _both_ways(tmp_path / "keystore.json", value)

@@ -180,3 +180,18 @@ def test_a_connecting_command_still_loads_the_transport(home: Path, tmp_path: Pa
     assert "didlink.live" in report["modules"]
     assert "aiortc" in report["modules"]
     assert report["peak_rss_kib"] / 1024 > MAX_RSS_MB
+
+
+def test_whoami_of_a_device_bound_profile_loads_no_models_nor_pkcs11(tmp_path: Path) -> None:
+    """A device-bound keystore (version 2) is read the quick way too, with no token needed."""
+    from tests.test_device_keystore import bound
+
+    model, _ = bound()
+    profile = tmp_path / "bound"
+    profile.mkdir(mode=0o700)
+    (profile / "keystore.json").write_bytes(model.to_bytes())
+    report = _run(profile, tmp_path, "whoami", "--json")
+    assert json.loads(report["stdout"]) == {"did": model.did}
+    modules: list[str] = report["modules"]
+    assert [m for m in modules if m in ("identity.keystore", "pydantic.main")] == []
+    assert _forbidden(modules) == []
