@@ -103,6 +103,7 @@ def test_init_device_bound_unlocks_with_the_token(home: Path, hsm: SoftHsm, tmp_
         env={"DIDLINK_BACKUP_PASSPHRASE": BACKUP_PASS},
     )  # fmt: skip
     assert exported.returncode == 0, exported.stderr
+    assert "does not need the PKCS#11 token" in exported.stderr
     # ... and restores on a machine without the token (the way out if it is lost)
     elsewhere = tmp_path / "elsewhere"
     restored = run_cli(
