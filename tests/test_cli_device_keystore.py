@@ -269,3 +269,22 @@ def test_init_device_bound_with_a_wrong_pin_writes_nothing(home: Path, hsm: Soft
     assert_user_error(result, "PIN", "wrong")
     assert not (home / "keystore.json").exists()
     assert didlink_objects(hsm) == []
+
+
+def test_pin_is_asked_hidden_on_a_terminal_and_the_module_is_found(
+    home: Path, hsm: SoftHsm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No DIDLINK_* at all: passphrase and PIN typed on a real pty, the SoftHSM2 module found
+    among the known paths, SOFTHSM2_CONF honoured."""
+    from tests.test_cli_profile import run_on_tty
+
+    monkeypatch.setenv("SOFTHSM2_CONF", str(hsm.conf))
+    output = run_on_tty(["init", "--device-bound"], home, ["tty secret", "tty secret", "1234"])
+    assert f"PIN of the PKCS#11 token '{LABEL}'" in output
+    assert "tty secret" not in output and "1234" not in output  # hidden input
+    assert keystore_json(home)["version"] == 2
+    did = keystore_json(home)["did"]
+    output = run_on_tty(["passwd"], home, ["tty secret", "1234", "new secret", "new secret"])
+    assert "Passphrase changed" in output, output
+    assert keystore_json(home)["did"] == did
+    assert keystore_json(home)["version"] == 2
