@@ -90,21 +90,41 @@ class Profile:
         """The profile's DID, read from the keystore without the passphrase."""
         return keystore_file.read_did(self.keystore_path)
 
+    def credentials(self, *, prompt: str = "Passphrase") -> tuple[str, bytes | None]:
+        """The passphrase and, for a device-bound keystore, the secret its PKCS#11 token
+        computes (didlink/device_token.py; None for a passphrase-only one). A missing token is
+        named before the passphrase is asked for; its PIN is asked for after it."""
+        from identity import keystore
+
+        device = keystore.device_of(keystore.load_keystore(self.keystore_path))
+        if device is None:
+            return get_passphrase(prompt=prompt), None
+        from didlink.device_token import find_token, token_secret
+
+        token = find_token(device)
+        passphrase = get_passphrase(prompt=prompt)
+        return passphrase, token_secret(token, device)
+
     def unlock(self) -> IdentityKey:
         """The identity key; asks for the passphrase (or reads DIDLINK_PASSPHRASE).
 
         A keystore sealed with weaker key-derivation parameters than the current ones is
         re-sealed with them at once (identity/keystore.py `unlock_and_strengthen`), and one
         line on stderr says so (or says why it could not be).
+
+        A device-bound keystore also needs its PKCS#11 token (didlink/device_token.py): a
+        missing token is named before the passphrase is asked for, the PIN after it.
         """
         from identity import keystore  # late (see the module docstring), as below
 
         self.did()  # NoIdentity / DamagedKeystore before prompting
-        passphrase = get_passphrase()
+        passphrase, secret = self.credentials()
         try:
-            key, params = keystore.unlock_and_strengthen(self.keystore_path, passphrase)
+            key, params = keystore.unlock_and_strengthen(
+                self.keystore_path, passphrase, device_secret=secret
+            )
         except OSError as exc:
-            key = keystore.unlock(self.keystore_path, passphrase)
+            key = keystore.unlock(self.keystore_path, passphrase, device_secret=secret)
             say(
                 "note: the keystore uses weak key-derivation parameters and could not be"
                 f" re-sealed ({exc.strerror or exc}): run 'didlink passwd' to strengthen it",

@@ -81,6 +81,12 @@ class IdentityExists(KeystoreError):
     code = "identityExists"
 
 
+class DeviceBoundKeystore(KeystoreError):
+    """The keystore is bound to a device token: the passphrase alone does not open it."""
+
+    code = "deviceBound"
+
+
 # --- recovery phrase (specs/backup.md section 1) ------------------------------------------
 
 

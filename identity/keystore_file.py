@@ -25,6 +25,9 @@ from identity.did_key import ed25519_public_key
 from identity.errors import DamagedKeystore, DidError, NoIdentity
 
 FORMAT_VERSION: Literal[1] = 1
+BOUND_VERSION: Literal[2] = 2
+"""A device-bound keystore (specs/keystore.md, "Device-bound keystore, version 2")."""
+VERSIONS = (FORMAT_VERSION, BOUND_VERSION)
 SEED_SIZE = 32
 """identity.keys.SEED_SIZE, the Ed25519 seed (not imported: identity.keys loads cryptography)."""
 SALT_SIZE = 16
@@ -43,8 +46,23 @@ MAX_LANES = 16
 SALT_SIZES = range(MIN_SALT, MAX_SALT + 1)
 NONCE_SIZES = range(NONCE_SIZE, NONCE_SIZE + 1)
 CIPHERTEXT_SIZES = range(CIPHERTEXT_SIZE, CIPHERTEXT_SIZE + 1)
+KEY_ID_SIZE = 16
+EC_POINT_SIZE = 65
+"""An uncompressed P-256 point: 0x04 || x || y (SEC 1 section 2.3.3)."""
+KEY_ID_SIZES = range(KEY_ID_SIZE, KEY_ID_SIZE + 1)
+EC_POINT_SIZES = range(EC_POINT_SIZE, EC_POINT_SIZE + 1)
+DEVICE_SCHEME = "pkcs11-ecdh-p256"
+DEVICE_TEXT_BOUNDS = {
+    "module": (1, 64),
+    "token_label": (1, 32),
+    "token_serial": (1, 16),
+    "key_label": (1, 64),
+}
+"""The device binding's printable-ASCII texts and their lengths (the DeviceBinding model's)."""
 
 _FIELDS = frozenset({"version", "did", "kdf", "cipher", "nonce", "ciphertext"})
+_BOUND_FIELDS = _FIELDS | {"device"}
+_DEVICE_FIELDS = frozenset({"scheme", *DEVICE_TEXT_BOUNDS, "key_id", "ephemeral_key"})
 _KDF_FIELDS = frozenset({"algorithm", "salt", "memory_cost", "iterations", "lanes"})
 _KDF_BOUNDS = {
     "memory_cost": (8, MAX_MEMORY_KIB),
@@ -82,7 +100,7 @@ def json_object(data: bytes) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise DamagedKeystore("the keystore file is damaged (not a JSON object)")
     version = raw.get("version")
-    if type(version) is not int or version != FORMAT_VERSION:  # JSON true is not 1
+    if type(version) is not int or version not in VERSIONS:  # JSON true is not 1
         raise DamagedKeystore(
             f"the keystore has version {version!r}, which this didlink cannot read"
         )
@@ -117,12 +135,41 @@ def check_contents(
         raise DamagedKeystore("the keystore's Argon2 memory is below 8 KiB per lane")
 
 
+def check_device(*, key_id: str, ephemeral_key: str) -> None:
+    """What the DeviceBinding model cannot say about a device-bound file's `device` (the point
+    itself is checked to be on P-256 before a token is asked to use it: identity/keystore.py)."""
+    b64decode(key_id, field="device.key_id", sizes=KEY_ID_SIZES)
+    b64decode(ephemeral_key, field="device.ephemeral_key", sizes=EC_POINT_SIZES)
+
+
+def _printable(text: Any, low: int, high: int) -> bool:
+    return type(text) is str and low <= len(text) <= high and all(" " <= c <= "~" for c in text)
+
+
+def _is_plain_device(device: Any) -> bool:
+    """`device` is exactly what the DeviceBinding model accepts, with ASCII base64 texts."""
+    if type(device) is not dict or device.keys() != _DEVICE_FIELDS:
+        return False
+    if device["scheme"] != DEVICE_SCHEME:
+        return False
+    texts = (device["key_id"], device["ephemeral_key"])
+    if not all(type(text) is str and text.isascii() for text in texts):
+        return False
+    return all(
+        _printable(device[name], low, high) for name, (low, high) in DEVICE_TEXT_BOUNDS.items()
+    )
+
+
 def is_plain(raw: dict[str, Any]) -> bool:
-    """True if `raw` (a JSON object of this version) is exactly what the KeystoreFile model
-    accepts (each field present, of its strict type, within its bounds, no other field), with
-    ASCII texts. False is not an error: the model then decides, and names the problem."""
+    """True if `raw` (a JSON object of a version this code reads) is exactly what the
+    KeystoreFile model (version 1) or BoundKeystoreFile model (version 2) accepts (each field
+    present, of its strict type, within its bounds, no other field), with ASCII texts. False is
+    not an error: the model then decides, and names the problem."""
     kdf = raw.get("kdf")
-    if raw.keys() != _FIELDS or type(kdf) is not dict or kdf.keys() != _KDF_FIELDS:
+    fields = _BOUND_FIELDS if raw.get("version") == BOUND_VERSION else _FIELDS
+    if raw.keys() != fields or type(kdf) is not dict or kdf.keys() != _KDF_FIELDS:
+        return False
+    if fields is _BOUND_FIELDS and not _is_plain_device(raw["device"]):
         return False
     texts = (raw["did"], raw["nonce"], raw["ciphertext"], kdf["salt"])
     if not all(type(text) is str and text.isascii() for text in texts):
@@ -151,5 +198,8 @@ def read_did(path: Path) -> str:
         memory_cost=kdf["memory_cost"],
         lanes=kdf["lanes"],
     )
+    if raw["version"] == BOUND_VERSION:
+        device = raw["device"]
+        check_device(key_id=device["key_id"], ephemeral_key=device["ephemeral_key"])
     did: str = raw["did"]
     return did

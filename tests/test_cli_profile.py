@@ -135,9 +135,9 @@ def test_passwd_without_identity(home: Path) -> None:
 
 def test_passwd_damaged_keystore(home: Path) -> None:
     init(home)
-    (home / "keystore.json").write_text('{"version": 2}')
+    (home / "keystore.json").write_text('{"version": 3}')
     result = run_cli("passwd", home=home, env={"DIDLINK_NEW_PASSPHRASE": "x"})
-    assert_user_error(result, "error: damagedKeystore:", "version 2")
+    assert_user_error(result, "error: damagedKeystore:", "version 3")
 
 
 # --- interactive prompts, on a real pseudo-terminal -------------------------------------------

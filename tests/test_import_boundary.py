@@ -2,7 +2,8 @@
 
 `--help`, `whoami`, `contacts`, `inspect`, `resolve` and `safety-number` must not import
 aiortc, aioice, av, our transport package, didlink.live or didlink.node: those take most of
-half a second and most of 100 MB to load, and these commands never connect. Each command runs
+half a second and most of 100 MB to load, and these commands never connect. Nor python-pkcs11
+(didlink.device_token): only the commands that talk to a PKCS#11 token load it. Each command runs
 here in a fresh interpreter that calls the click entry point, as `python -m didlink` does, and
 then writes the names of every module it loaded and its peak RSS. Time is not asserted (this
 machine is shared and noisy; `make bench` measures it as a ratio, bench/metrics/startup.py);
@@ -32,7 +33,16 @@ from identity.keys import IdentityKey
 from identity.token import encode_token
 from tests.support.cli import run_cli
 
-FORBIDDEN = ("aiortc", "aioice", "av", "transport", "didlink.live", "didlink.node")
+FORBIDDEN = (
+    "aiortc",
+    "aioice",
+    "av",
+    "transport",
+    "didlink.live",
+    "didlink.node",
+    "pkcs11",
+    "didlink.device_token",
+)
 """Top-level names whose modules (and submodules) these commands must not load."""
 MAX_RSS_MB = 40.0
 PEER = IdentityKey(bytes([7]) * 32)
@@ -170,3 +180,18 @@ def test_a_connecting_command_still_loads_the_transport(home: Path, tmp_path: Pa
     assert "didlink.live" in report["modules"]
     assert "aiortc" in report["modules"]
     assert report["peak_rss_kib"] / 1024 > MAX_RSS_MB
+
+
+def test_whoami_of_a_device_bound_profile_loads_no_models_nor_pkcs11(tmp_path: Path) -> None:
+    """A device-bound keystore (version 2) is read the quick way too, with no token needed."""
+    from tests.test_device_keystore import bound
+
+    model, _ = bound()
+    profile = tmp_path / "bound"
+    profile.mkdir(mode=0o700)
+    (profile / "keystore.json").write_bytes(model.to_bytes())
+    report = _run(profile, tmp_path, "whoami", "--json")
+    assert json.loads(report["stdout"]) == {"did": model.did}
+    modules: list[str] = report["modules"]
+    assert [m for m in modules if m in ("identity.keystore", "pydantic.main")] == []
+    assert _forbidden(modules) == []

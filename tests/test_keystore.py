@@ -364,7 +364,13 @@ def test_memory_below_8_per_lane() -> None:
 
 
 def test_unknown_version_is_named() -> None:
-    with pytest.raises(DamagedKeystore, match="version 2"):
+    with pytest.raises(DamagedKeystore, match="version 3"):
+        parse_keystore(mutate("version=3"))
+
+
+def test_version_2_without_a_device_binding_is_damaged() -> None:
+    """Version 2 is the device-bound form (tests/test_device_keystore.py): it needs `device`."""
+    with pytest.raises(DamagedKeystore, match="device"):
         parse_keystore(mutate("version=2"))
 
 

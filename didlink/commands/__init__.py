@@ -12,11 +12,23 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from didlink.commands import backup, chat, contacts, demo, history, invite, profile, resolve, safety
+from didlink.commands import (
+    backup,
+    chat,
+    contacts,
+    demo,
+    history,
+    invite,
+    keystore,
+    profile,
+    resolve,
+    safety,
+)
 
 COMMAND_MODULES: tuple[ModuleType, ...] = (
     resolve,
     profile,
+    keystore,
     backup,
     invite,
     chat,

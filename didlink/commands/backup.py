@@ -162,6 +162,14 @@ def backup_export(file: Path, force: bool) -> None:
         f"{len(used)} used invitations. Keep it and its passphrase apart.",
         err=True,
     )
+    from identity.keystore import device_of, load_keystore
+
+    if device_of(load_keystore(profile.keystore_path)) is not None:
+        say(
+            "note: the backup does not need the PKCS#11 token this identity is bound to: it is"
+            " the way back if the token is lost, and as strong as its own passphrase",
+            err=True,
+        )
 
 
 def _read_backup(file: Path) -> bytes:

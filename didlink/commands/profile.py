@@ -13,7 +13,13 @@ from identity.errors import IdentityExists
 
 @click.command()
 @click.option("--force", is_flag=True, help="Replace the existing identity (it is then lost).")
-def init(force: bool) -> None:
+@click.option(
+    "--device-bound",
+    is_flag=True,
+    help="Also seal the keystore under a key on a PKCS#11 token (DIDLINK_PKCS11_PIN).",
+)
+@click.option("--token", "token_label", metavar="LABEL", help="The PKCS#11 token to bind to.")
+def init(force: bool, device_bound: bool, token_label: str | None) -> None:
     """Create a new identity (a did:key) protected by a passphrase, and print its DID."""
     from identity.keys import IdentityKey  # late (didlink/commands/__init__.py)
     from identity.keystore import create_keystore
@@ -24,13 +30,20 @@ def init(force: bool) -> None:
             f"an identity already exists in {profile.path}: "
             "use --force to replace it (the old identity is then lost)"
         )
-    passphrase = get_passphrase(confirm=True, prompt="New passphrase")
-    profile.ensure()
-    key = IdentityKey.generate()
-    try:
-        create_keystore(profile.keystore_path, key, passphrase, overwrite=force)
-    except OSError as exc:
-        raise UserError(f"cannot write the keystore: {exc.strerror or exc}") from exc
+    if token_label is not None and not device_bound:
+        raise UserError("--token goes with --device-bound")
+    if device_bound:
+        from didlink.commands.keystore import init_device_bound
+
+        key = init_device_bound(profile, token_label=token_label, force=force)
+    else:
+        passphrase = get_passphrase(confirm=True, prompt="New passphrase")
+        profile.ensure()
+        key = IdentityKey.generate()
+        try:
+            create_keystore(profile.keystore_path, key, passphrase, overwrite=force)
+        except OSError as exc:
+            raise UserError(f"cannot write the keystore: {exc.strerror or exc}") from exc
     profile.create_store()  # with the identity: later, a missing store is a lost one (noted)
     say(key.did)
 
@@ -54,11 +67,11 @@ def passwd() -> None:
 
     profile = Profile.from_env()
     profile.did()  # NoIdentity / DamagedKeystore before asking anything
-    old = get_passphrase(prompt="Current passphrase")
-    unlock(profile.keystore_path, old)  # WrongPassphrase before asking for the new one
+    old, secret = profile.credentials(prompt="Current passphrase")  # + a bound one's token
+    unlock(profile.keystore_path, old, device_secret=secret)  # WrongPassphrase before the new
     new = get_new_passphrase()
     try:
-        change_passphrase(profile.keystore_path, old, new)
+        change_passphrase(profile.keystore_path, old, new, device_secret=secret)
     except OSError as exc:
         raise UserError(f"cannot write the keystore: {exc.strerror or exc}") from exc
     say("Passphrase changed.")
