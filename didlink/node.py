@@ -103,6 +103,7 @@ from didlink.session_outcome import (
 )
 from didlink.session_waits import ResponseTokens, SasDecision, race
 from didlink.store import Store, StoreError, check_did
+from didlink.transfer_words import TransferInProgress
 from didlink.transfers import Transfers
 from identity.keys import IdentityKey
 from messaging.channel import (
@@ -490,6 +491,10 @@ class Node:
         """Until the writer handed everything queued so far to the transport."""
         self._kick_writer()
         await self._idle.wait()
+
+    def transfers_in_progress(self) -> list[TransferInProgress]:
+        """The files being sent or received now (none before the handshake)."""
+        return [] if self._transfers is None else self._transfers.in_progress()
 
     def _transfers_now(self) -> Transfers:
         assert self._transfers is not None  # exists from the handshake on

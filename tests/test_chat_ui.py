@@ -84,8 +84,8 @@ def test_events_worded_for_a_person(capsys: pytest.CaptureFixture[str]) -> None:
     screen.emit("delivered", id="m1")
     screen.emit("delivered", id="m1")  # once only
     screen.emit("message", **{"from": CAROL}, id=3, text="who?")
-    screen.emit("progress", id="ab" * 16, bytes=50, total=200)
-    assert screen.toolbar().startswith("receiving [######------------------]  25%")
+    screen.emit("progress", id="ab" * 16, bytes=50, total=200, direction="in", name="a.txt")
+    assert screen.toolbar().startswith("receiving a.txt [######------------------]  25%")
     screen.emit(
         "file", **{"from": BOB}, id="ab" * 16, name="a.txt", size=1500, sha256="0", path="/d"
     )
@@ -132,13 +132,20 @@ def test_sas_and_token_screens(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Give this reconnect token to your contact" in capsys.readouterr().out
 
 
-def test_typed_lines_become_commands(capsys: pytest.CaptureFixture[str]) -> None:
+def test_typed_lines_become_commands(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my file.txt").write_bytes(b"12345")
     screen = _screen()
     assert screen.command_for("didlink:xyz", Expecting.RESPONSE) == SubmitResponse("didlink:xyz")
     assert screen.command_for("y", Expecting.SAS) == ConfirmSas()
     assert screen.command_for("", Expecting.SAS) is None
     assert screen.command_for("no", Expecting.SAS) == RejectSas()
-    assert screen.command_for("/send  my file.txt", Expecting.CHAT) == SendFile("my file.txt")
+    sent = SendFile(str(tmp_path / "my file.txt"))
+    assert screen.command_for("/send  my file.txt", Expecting.CHAT) == sent  # as typed: it exists
+    assert screen.command_for("/send 'my file.txt' ", Expecting.CHAT) == sent
+    assert "sending my file.txt (5 B) ..." in capsys.readouterr().out
     assert screen.command_for("/quit", Expecting.CHAT) == Quit()
     for local in ("/help", "/send", "/sned x"):
         assert screen.command_for(local, Expecting.CHAT) is None
@@ -277,20 +284,20 @@ def test_every_node_event_has_a_wording(event: str, fields: dict[str, object]) -
     screen.emit(event, **fields)  # no KeyError / TypeError for the fields the node sends
 
 
-def test_progress_of_our_own_file_is_labelled_with_its_name(tmp_path: Path) -> None:
+def test_progress_is_labelled_with_its_direction_and_name() -> None:
+    """The `progress` event says which way a file goes: a resumed transfer of ours (never
+    /sent in this process) is `sending`, whatever its size (issue 27, 8)."""
     screen = _screen()
-    (tmp_path / "report.pdf").write_bytes(b"x" * 1234)
-    assert screen.command_for(f"/send {tmp_path / 'report.pdf'}", Expecting.CHAT) == SendFile(
-        str(tmp_path / "report.pdf")
-    )
-    screen.emit("progress", id="11" * 16, bytes=10, total=999)  # not ours: another size
-    screen.emit("progress", id="22" * 16, bytes=617, total=1234)
+    screen.emit("progress", id="11" * 16, bytes=10, total=999, direction="in", name="a\x1b.txt")
+    screen.emit("progress", id="22" * 16, bytes=617, total=1234, direction="out", name="r.pdf")
     assert screen.toolbar() == (
-        "receiving [------------------------]   1%  10 B / 999 B   "
-        "sending report.pdf [############------------]  50%  617 B / 1.2 kB"
+        "receiving a\\x1b.txt [------------------------]   1%  10 B / 999 B   "
+        "sending r.pdf [############------------]  50%  617 B / 1.2 kB"
     )
-    screen.emit("file_sent", id="22" * 16, name="report.pdf", size=1234, sha256="0")
-    assert screen.toolbar().startswith("receiving [")
+    screen.emit("file_sent", id="22" * 16, name="r.pdf", size=1234, sha256="0")
+    assert screen.toolbar().startswith("receiving a\\x1b.txt [")
+    screen.emit("progress", id="33" * 16, bytes=1, total=2)  # an older peer's event: no name
+    assert "receiving [" in screen.toolbar()
 
 
 # --- whatever a peer controls is shown, never obeyed (issue 26, class 1) ---------------------
@@ -306,8 +313,8 @@ def _every_sink_with(text: str, screen: ChatScreen) -> None:
     if isinstance(ref, SendText):
         screen.emit("sent", id="m1", ref=ref.ref)
         screen.emit("delivered", id="m1")
-    screen.emit("progress", id=text, bytes=5, total=10)
-    screen.toolbar()
+    screen.emit("progress", id=text, bytes=5, total=10, direction="in", name=text)
+    assert_display_safe(screen.toolbar())
     screen.emit("file", **{"from": BOB}, id=text, name=text, size=1, sha256="0", path=text)
     screen.emit("file_sent", id=text, name=text, size=1, sha256="0")
     screen.emit("error", message=f"the peer broke the protocol: {text}")
