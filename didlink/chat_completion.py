@@ -46,7 +46,7 @@ def path_completions(typed: str) -> Iterator[Completion]:
     for name, is_dir in found[:MAX_SHOWN]:
         more = name[len(start) :] + ("/" if is_dir else "")
         yield Completion(
-            escaped_suffix(more, word.open_quote, close=not is_dir),
+            escaped_suffix(more, word.open_quote, close=not is_dir, first=not typed.strip()),
             start_position=0,
             display=name + ("/" if is_dir else ""),
         )

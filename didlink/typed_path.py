@@ -38,7 +38,9 @@ from didlink.errors import UserError
 MAX_PATH_CHARS = 4096
 """A typed path longer than this is refused (PATH_MAX on Linux)."""
 QUOTING_HINT = 'put quotes around a name with spaces: /send "my file.pdf"'
-_SPECIAL = frozenset(" \t\r\n\"'\\")
+_BLANKS = " \t\r\n"
+"""What separates words for `shlex.split` (no other white space does)."""
+_SPECIAL = frozenset(_BLANKS + "\"'\\")
 """What `shlex.split` (posix) reads specially outside quotes: white space, quotes, backslash."""
 
 
@@ -52,7 +54,7 @@ def typed_path(text: str, *, is_file: Callable[[Path], bool] = Path.is_file) -> 
     `is_file` is asked only when `text` does not split into one word (an unquoted name with
     spaces). TypedPathError with one sentence if `text` names no single local path.
     """
-    raw = text.strip()
+    raw = text.strip(_BLANKS)
     if not raw:
         raise TypedPathError("usage: /send PATH")
     if len(raw) > MAX_PATH_CHARS:
@@ -60,11 +62,11 @@ def typed_path(text: str, *, is_file: Callable[[Path], bool] = Path.is_file) -> 
     if "\x00" in raw:
         raise TypedPathError("a path cannot contain a NUL character")
     try:
-        words = shlex.split(raw)
+        words = shlex.split(text)  # not `raw`: a trailing space may be escaped, part of a name
     except ValueError:  # an unclosed quote, a trailing backslash
         words = []
     if len(words) != 1:
-        as_typed = Path(raw).expanduser()
+        as_typed = _home_expanded(Path(raw))
         if is_file(as_typed):
             return as_typed.absolute()
         if not words:
@@ -77,8 +79,17 @@ def typed_path(text: str, *, is_file: Callable[[Path], bool] = Path.is_file) -> 
         return _file_url(word)
     path = Path(word)
     if raw.startswith("~"):  # unquoted: the home folder, as a shell reads it
-        path = path.expanduser()
+        path = _home_expanded(path)
     return path.absolute()
+
+
+def _home_expanded(path: Path) -> Path:
+    """`~` or `~user` at the start of `path` expanded; an unknown user's stays as it is (as in
+    a shell)."""
+    try:
+        return path.expanduser()
+    except RuntimeError:  # no such user, or no home folder known
+        return path
 
 
 def _file_url(url: str) -> Path:
@@ -122,8 +133,8 @@ def partial_word(typed: str) -> PartialWord:
     quote: str | None = None
     escaping = False
     ended = False
-    home = typed.lstrip().startswith("~")
-    for ch in typed.lstrip():
+    home = typed.lstrip(_BLANKS).startswith("~")
+    for ch in typed.lstrip(_BLANKS):
         if ended:
             break
         if escaping:  # inside double quotes a backslash escapes only " and itself
@@ -141,7 +152,7 @@ def partial_word(typed: str) -> PartialWord:
                 quote = None
             else:
                 chars.append(ch)
-        elif ch in " \t\r\n":
+        elif ch in _BLANKS:
             ended = True
         elif ch in "'\"":
             quote = ch
@@ -154,11 +165,13 @@ def _in_double_quotes(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def escaped_suffix(more: str, open_quote: str | None, *, close: bool) -> str:
+def escaped_suffix(more: str, open_quote: str | None, *, close: bool, first: bool = False) -> str:
     """`more` characters spelled to follow a word typed so far whose open quote is
-    `open_quote`; `close`: end the word (close the quote) after them."""
+    `open_quote`; `close`: end the word (close the quote) after them; `first`: they begin the
+    word (so a `~` there is escaped, else it would mean home)."""
     if open_quote == "'":
         return more.replace("'", "'\\''") + ("'" if close else "")
     if open_quote == '"':
         return _in_double_quotes(more) + ('"' if close else "")
-    return "".join("\\" + ch if ch in _SPECIAL else ch for ch in more)
+    spelled = "".join("\\" + ch if ch in _SPECIAL else ch for ch in more)
+    return "\\" + spelled if first and more.startswith("~") else spelled

@@ -29,6 +29,7 @@ from didlink.jsonl import (
     SendText,
     SubmitResponse,
 )
+from didlink.transfer_words import TransferInProgress
 from tests.support.hostile_text import HOSTILE_TEXTS, assert_display_safe
 from tests.test_jsonl import NODE_EVENTS
 
@@ -49,9 +50,13 @@ class FakeNode:
     def __init__(self, expecting: Expecting = Expecting.CHAT) -> None:
         self.expecting = expecting
         self.commands: list[Command] = []
+        self.running: list[TransferInProgress] = []  # files being sent or received
 
     def handle(self, command: Command) -> None:
         self.commands.append(command)
+
+    def transfers_in_progress(self) -> list[TransferInProgress]:
+        return list(self.running)
 
 
 def test_pure_formatting() -> None:
