@@ -8,7 +8,8 @@ or `"`, else backslashes before spaces and quotes: didlink/typed_path.py `escape
 what `/send` then reads is the completed name. A folder ends with `/` and leaves its quote
 open, so that the next Tab goes on inside it; a file closes the quote. Hidden names are offered
 when the typed name starts with a dot. Only the local file system is read: one folder per Tab,
-at most `MAX_ENTRIES` names looked at and `MAX_SHOWN` offered.
+at most `MAX_ENTRIES` names looked at and `MAX_SHOWN` offered. The names listed are shown
+escaped (`shown`): a file saved from a peer may have chosen its name.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
+from didlink.display import shown
 from didlink.typed_path import escaped_suffix, partial_word
 
 SEND = "/send "
@@ -48,7 +50,7 @@ def path_completions(typed: str) -> Iterator[Completion]:
         yield Completion(
             escaped_suffix(more, word.open_quote, close=not is_dir, first=not typed.strip()),
             start_position=0,
-            display=name + ("/" if is_dir else ""),
+            display=shown(name) + ("/" if is_dir else ""),  # a name may come from a peer
         )
 
 

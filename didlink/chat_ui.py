@@ -66,8 +66,6 @@ from didlink.transfer_words import (
     verb,
 )
 
-__all__ = ["ChatScreen", "human_size", "progress_bar", "sas_lines", "short_did", "wanted"]
-
 HELP = (
     "Type a message and press Enter to send it.",
     "  /send PATH   send a file (Tab completes the path; quote a name with spaces)",
@@ -557,7 +555,7 @@ class ChatScreen:
                 if not self._over and self._ask_before_quitting(node):
                     continue
                 if not self._over:  # the user's Ctrl-C, not the session's end
-                    node.handle(Quit())
+                    node.handle(Quit(files=not self._quitting))  # Ctrl-C at the question: yes
                 return
             except EOFError:
                 if not self._over:  # the user's Ctrl-D, not the session's end
@@ -570,7 +568,7 @@ class ChatScreen:
                 if line.strip().lower() not in ("y", "yes"):
                     self._print("Not quitting: the transfer goes on.")
                     continue
-                node.handle(Quit())
+                node.handle(Quit(files=False))  # no wait for the files: they resume later
                 return
             try:
                 command = self.command_for(line, node.expecting)

@@ -75,7 +75,10 @@ class SendFile:
 
 @dataclass(frozen=True)
 class Quit:
-    """Flush, close, exit."""
+    """Flush, close, exit. `files` False: do not wait for files being sent or received (the
+    person chose to quit during a transfer; it resumes in a later session)."""
+
+    files: bool = True
 
 
 @dataclass(frozen=True)

@@ -163,6 +163,7 @@ class Node:
         self.downloads = profile.path / "downloads"
         self.expecting = Expecting.CHAT
         self._quit = Flag()
+        self._quit_waits_for_files = True  # at quit: wait for file acks too (`Quit.files`)
         self._ended = Flag()
         self._outcome: Outcome | None = None
         self._records = PeerRecords(profile=profile, shared=store)  # the store, the contact
@@ -224,6 +225,7 @@ class Node:
     def handle(self, command: Command) -> None:
         """Act on one user command (any phase); problems become `error` events."""
         if isinstance(command, Quit):
+            self._quit_waits_for_files = command.files
             self._quit.set()
         elif isinstance(command, SubmitResponse):
             refused = self._responses.submit(command.token)
@@ -686,18 +688,20 @@ class Node:
         self._progressed.set()
 
     async def _quit_session(self) -> Outcome:
-        """Quit: give receipts and file acks `flush` seconds, then close (exit 0)."""
+        """Quit: give receipts and file acks `flush` seconds, then close (exit 0). After "quit
+        anyway" during a transfer (`Quit.files` False) only the receipts are waited for."""
         self._warn_unsent(kept_too=not self._verified)
         self._outgoing.discard()
         if self._verified:
             transfers = self._transfers_now()
+            files = self._quit_waits_for_files  # else they resume in a later session
             await wait_acknowledged(
-                busy=lambda: self._delivery.unacknowledged or transfers.pending,
+                busy=lambda: self._delivery.unacknowledged or (files and transfers.pending),
                 progressed=self._progressed,
                 ended=self._ended,
                 limit=self.timeouts.flush,
             )
-            if self._delivery.unacknowledged or transfers.unacknowledged:
+            if self._delivery.unacknowledged or (files and transfers.unacknowledged):
                 self.error(
                     "quit before the peer confirmed everything that was sent (unconfirmed"
                     " messages stay in the outbox and are sent again next time)"

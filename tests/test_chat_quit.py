@@ -31,9 +31,9 @@ def test_the_wording() -> None:
     assert progress_line("out", "a\nb", 0, 0) == "sending a\\nb: 100% (0 B of 0 B)"
 
 
-async def _typed(node: FakeNode, *keys: str) -> tuple[str, str]:
-    """Run the chat screen, type `keys` (each after the screen took the previous one); what it
-    printed (stdout, stderr)."""
+async def _typed(node: FakeNode, *keys: str) -> None:
+    """Run the chat screen and type `keys`, each a moment after the previous one, until it
+    ends."""
     screen = _screen()
     with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
         typing = asyncio.get_running_loop().create_task(screen.run(node))
@@ -42,7 +42,6 @@ async def _typed(node: FakeNode, *keys: str) -> tuple[str, str]:
             pipe.send_text(key)
         async with asyncio.timeout(10):
             await typing
-    return "", ""
 
 
 @pytest.mark.timeout(20)
@@ -64,6 +63,7 @@ async def test_ctrl_c_during_a_transfer_asks_and_n_goes_on(
     assert "Not quitting: the transfer goes on." in out
     assert [type(c).__name__ for c in node.commands] == ["SendText", "Quit"]
     assert node.commands[0].text == "still here"  # type: ignore[union-attr]
+    assert node.commands[1] == Quit(files=False)  # "quit anyway": no wait for the file
 
 
 @pytest.mark.timeout(20)
@@ -71,7 +71,7 @@ async def test_a_second_ctrl_c_at_the_question_quits() -> None:
     node = FakeNode()
     node.running = [PHOTO]
     await _typed(node, CTRL_C, CTRL_C)
-    assert node.commands == [Quit()]
+    assert node.commands == [Quit(files=False)]
 
 
 def test_the_question_is_the_prompt() -> None:

@@ -242,6 +242,12 @@ def test_every_completion_reads_back_as_the_file(here: Path) -> None:
         ), line
 
 
+def test_listed_names_are_shown_escaped(here: Path) -> None:
+    (here / "evil\u202egpj.exe").write_bytes(b"x")  # saved from a peer, say
+    [(inserted, listed)] = _completions("/send evil")
+    assert inserted == "\u202egpj.exe" and listed == "evil\\u202egpj.exe"
+
+
 def test_tab_completes_command_names() -> None:
     assert _completions("/q") == [("/quit", "/quit")]
     assert _completions("/se") == [("/send ", "/send "), ("/send-text ", "/send-text ")]
