@@ -317,12 +317,23 @@ class ChatScreen:
 
     def toolbar(self) -> str:
         """The bottom toolbar: one progress bar per running transfer, else a hint."""
+        self._drop_ended_transfers()
         if not self._transfers:
             return TOOLBAR_HINT
         return "   ".join(
             f"{shown(self._labels.get(file_id, 'file'))} {progress_bar(done, total)}"
             for file_id, (done, total) in self._transfers.items()
         )
+
+    def _drop_ended_transfers(self) -> None:
+        """Forget the bars of transfers the node no longer has: one that failed ends with an
+        `error` line, which names no file id, so its bar would stay for the rest of the chat."""
+        if self._node is None or not self._transfers:
+            return
+        running = {transfer.id for transfer in self._node.transfers_in_progress()}
+        for file_id in [file_id for file_id in self._transfers if file_id not in running]:
+            del self._transfers[file_id]
+            self._labels.pop(file_id, None)
 
     # -- EventSink ---------------------------------------------------------------------------
 

@@ -20,12 +20,14 @@ OUT, IN = "out", "in"
 
 @dataclass(frozen=True)
 class TransferInProgress:
-    """One file being sent (`direction` "out") or received ("in"): `done` of `total` bytes."""
+    """One file being sent (`direction` "out") or received ("in"): `done` of `total` bytes;
+    `id` as in its `progress` events."""
 
     direction: str
     name: str
     done: int
     total: int
+    id: str = ""
 
 
 def human_size(size: int) -> str:

@@ -144,11 +144,11 @@ class Transfers:
         (accepted and not yet complete), with their bytes so far (a person quitting is told)."""
         sending = {**self._sending, **self._outgoing}
         running = [
-            TransferInProgress(OUT, outgoing.name, outgoing.offset, outgoing.size)
+            TransferInProgress(OUT, outgoing.name, outgoing.offset, outgoing.size, outgoing.id)
             for outgoing in sending.values()
         ]
         running.extend(
-            TransferInProgress(IN, incoming.name, incoming.received, incoming.size)
+            TransferInProgress(IN, incoming.name, incoming.received, incoming.size, incoming.id)
             for incoming in self._incoming.values()
             if incoming is not None
         )

@@ -78,7 +78,8 @@ def test_pure_formatting() -> None:
 
 def test_events_worded_for_a_person(capsys: pytest.CaptureFixture[str]) -> None:
     screen = _screen()
-    screen._node = FakeNode()
+    screen._node = node = FakeNode()
+    node.running = [TransferInProgress("in", "a.txt", 50, 200, "ab" * 16)]
     assert screen.prompt_text() == "didlink> "
     screen.emit("connected", peer=BOB, verified=True, timings_ms={})
     assert screen.prompt_text() == "Bob> "
@@ -303,6 +304,26 @@ def test_progress_is_labelled_with_its_direction_and_name() -> None:
     assert screen.toolbar().startswith("receiving a\\x1b.txt [")
     screen.emit("progress", id="33" * 16, bytes=1, total=2)  # an older peer's event: no name
     assert "receiving [" in screen.toolbar()
+
+
+def test_the_bar_of_a_failed_transfer_goes() -> None:
+    """A transfer that fails ends with an `error` line, which names no file: its bar goes when
+    the node no longer has the transfer."""
+    screen = _screen()
+    screen._node = node = FakeNode()
+    node.running = [
+        TransferInProgress("in", "a.bin", 5, 10, "11" * 16),
+        TransferInProgress("out", "b.bin", 5, 10, "22" * 16),
+    ]
+    screen.emit("progress", id="11" * 16, bytes=5, total=10, direction="in", name="a.bin")
+    screen.emit("progress", id="22" * 16, bytes=5, total=10, direction="out", name="b.bin")
+    bars = screen.toolbar()
+    assert bars.startswith("receiving a.bin [") and "sending b.bin [" in bars
+    node.running.pop(0)
+    screen.emit("error", message="a.bin: the SHA-256 does not match")
+    assert screen.toolbar().startswith("sending b.bin [")
+    node.running.clear()
+    assert screen.toolbar() == chat_ui.TOOLBAR_HINT
 
 
 # --- whatever a peer controls is shown, never obeyed (issue 26, class 1) ---------------------
