@@ -30,7 +30,7 @@ from tests.e2e.test_chat_ui import TOKEN, Terminal, connected, identities, to_th
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
 
 BIG = 12_000_000  # bytes: about half a second of transfer on loopback, held mid-way
-HOLD_AFTER = 2_000_000  # the sender is stopped once it reported this many bytes sent
+HOLD_AFTER = 3_000_000  # the sender is stopped once it reported this many bytes sent
 
 
 @contextmanager
