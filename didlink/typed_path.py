@@ -106,11 +106,6 @@ def _file_url(url: str) -> Path:
     return Path(path)
 
 
-def quoted_path(path: str) -> str:
-    """`path` as one word that `typed_path` reads back (quoted only when it must be)."""
-    return shlex.quote(path)
-
-
 # --- Tab completion ---------------------------------------------------------------------------
 
 
