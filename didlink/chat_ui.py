@@ -232,6 +232,7 @@ class ChatScreen:
         self._next_ref = 0
         self._transfers: dict[str, tuple[int, int]] = {}  # file id -> (bytes, total)
         self._labels: dict[str, str] = {}  # file id -> "sending NAME" / "receiving NAME"
+        self._file_names: dict[str, str] = {}  # file id -> NAME (shown), for the session's end
         self._quitting = False  # Ctrl-C during a transfer: "quit anyway?" is the prompt
         self._input_done = False
         self._questions: list[tuple[str, int, str]] = []  # file offers asked: (name, size, from)
@@ -334,6 +335,7 @@ class ChatScreen:
         for file_id in [file_id for file_id in self._transfers if file_id not in running]:
             del self._transfers[file_id]
             self._labels.pop(file_id, None)
+            self._file_names.pop(file_id, None)
 
     # -- EventSink ---------------------------------------------------------------------------
 
@@ -398,11 +400,13 @@ class ChatScreen:
     ) -> None:
         label = f"{verb(direction)} {shown(name, limit=NAME_CHARS)}" if name else verb(direction)
         self._labels[id] = label  # the name comes from the peer when receiving: shown
+        self._file_names[id] = shown(name or id[:8], limit=NAME_CHARS)
         self._transfers[id] = (bytes, total)
 
     def _on_file(self, *, id: str, name: str, size: int, path: str, **fields: Any) -> None:
         self._transfers.pop(id, None)
         self._labels.pop(id, None)
+        self._file_names.pop(id, None)
         sender = self._who(str(fields.get("from", "")))
         self._print(
             f"{self._stamp()} {sender} sent you {shown(name)} ({human_size(size)},"
@@ -412,6 +416,7 @@ class ChatScreen:
     def _on_file_sent(self, *, id: str, name: str, size: int, **_: Any) -> None:
         self._transfers.pop(id, None)
         self._labels.pop(id, None)
+        self._file_names.pop(id, None)
         self._print(
             f"{self._stamp()} \u2713 {shown(name)} ({human_size(size)}) arrived, SHA-256 checked.",
             fg="green",
@@ -435,6 +440,12 @@ class ChatScreen:
         self._print(f"error: {shown(message, limit=400)}", err=True, fg="red")
 
     def _on_closed(self, *, reason: str, **_: Any) -> None:
+        for file_id, (done, total) in self._transfers.items():  # as the toolbar last saw them
+            name = self._file_names.get(file_id) or shown(file_id[:8])
+            self._print(
+                f"{name} was not finished ({human_size(done)} of {human_size(total)}): {RESUMES}.",
+                fg="yellow",
+            )
         self._transfers.clear()
         self._questions.clear()
         ending, style = self.ending(reason)

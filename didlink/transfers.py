@@ -126,6 +126,7 @@ class Transfers:
         self._ended: collections.deque[bytes] = collections.deque()  # `_over`, oldest first
         self._outgoing: dict[bytes, OutgoingFile] = {}  # sent, waiting for the peer's ack
         self._sending: dict[bytes, OutgoingFile] = {}  # from `send` to the end of its task
+        self._kept: list[TransferInProgress] = []  # partial downloads `stop` kept to resume
         self._tasks: set[asyncio.Task[None]] = set()
         self._rehashing: dict[bytes, asyncio.Task[None]] = {}  # resumed part files being read
         self._offering = asyncio.Semaphore(MAX_INCOMING_FILES)  # our files offered at once
@@ -141,7 +142,8 @@ class Transfers:
 
     def in_progress(self) -> list[TransferInProgress]:
         """The files being sent (hashed, offered, sent or not yet acknowledged) and received
-        (accepted and not yet complete), with their bytes so far (a person quitting is told)."""
+        (accepted and not yet complete), with their bytes so far (a person quitting is told).
+        After `stop`: the files not acknowledged and the partial downloads kept to resume."""
         sending = {**self._sending, **self._outgoing}
         running = [
             TransferInProgress(OUT, outgoing.name, outgoing.offset, outgoing.size, outgoing.id)
@@ -152,7 +154,7 @@ class Transfers:
             for incoming in self._incoming.values()
             if incoming is not None
         )
-        return running
+        return running + self._kept
 
     def start(self) -> None:
         """The session is verified: tidy what earlier sessions left, resume our files."""
@@ -644,6 +646,8 @@ class Transfers:
         for task in tasks:
             task.cancel()
         self._sending.clear()
+        if self._states is not None:  # their part files stay (below)
+            self._kept = [found for found in self.in_progress() if found.direction == IN]
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task

@@ -306,6 +306,22 @@ def test_progress_is_labelled_with_its_direction_and_name() -> None:
     assert "receiving [" in screen.toolbar()
 
 
+def test_the_end_of_a_session_names_the_files_not_finished(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    screen = _screen()
+    screen.emit("connected", peer=BOB, verified=True, timings_ms={})
+    screen.emit("progress", id="11" * 16, bytes=5, total=10, direction="in", name="a.bin")
+    screen.emit("progress", id="22" * 16, bytes=3, total=3, direction="out", name="b.bin")
+    screen.emit("file_sent", id="22" * 16, name="b.bin", size=3, sha256="0")  # this one did
+    capsys.readouterr()
+    screen.emit("closed", reason="connection lost")
+    assert capsys.readouterr().out.splitlines() == [
+        "a.bin was not finished (5 B of 10 B): it resumes the next time you connect.",
+        "Session closed: the connection to Bob was lost.",
+    ]
+
+
 def test_the_bar_of_a_failed_transfer_goes() -> None:
     """A transfer that fails ends with an `error` line, which names no file: its bar goes when
     the node no longer has the transfer."""
@@ -345,7 +361,8 @@ def _every_sink_with(text: str, screen: ChatScreen) -> None:
     screen.emit("file_sent", id=text, name=text, size=1, sha256="0")
     screen.emit("error", message=f"the peer broke the protocol: {text}")
     screen.warn(f"something about {text}")
-    screen.emit("closed", reason=text)
+    screen.emit("progress", id="cd" * 16, bytes=1, total=2, direction="in", name=text)
+    screen.emit("closed", reason=text)  # says that file was not finished
 
 
 @pytest.mark.parametrize("text", HOSTILE_TEXTS)

@@ -119,7 +119,8 @@ async def test_interrupted_file_resumes_from_the_bytes_held(tmp_path: Path) -> N
     assert sending.done >= 3 * CHUNK_SIZE
     [receiving] = first.bob.in_progress()
     assert receiving == TransferInProgress("in", "data.bin", 3 * CHUNK_SIZE, len(data), sending.id)
-    await first.end()
+    await first.end()  # the session ends: both files are still unfinished, kept to resume
+    assert first.bob.in_progress() == [receiving] and first.alice.in_progress() == [sending]
     [part] = (tmp_path / "b-downloads").glob(".didlink-*.part")
     held = part.stat().st_size
     assert held == 3 * CHUNK_SIZE and not first.named("b", "file")

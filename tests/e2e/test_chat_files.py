@@ -191,7 +191,11 @@ def test_a_resumed_file_of_ours_is_labelled_sending(tmp_path: Path) -> None:
                 mark = alice.wait_for(r"Quit anyway\? \[y/N\]", after=mark).end()
                 alice.type("y\r")
                 assert alice.wait() == 0, alice.screen[-3000:]
-                alice.wait_for(r"Session closed: you left the chat\.", after=mark)
+                alice.wait_for(
+                    r"big\.bin was not finished \([\d.]+ MB of 12\.0 MB\): it resumes the next"
+                    r" time you connect\.\s+Session closed: you left the chat\.",
+                    after=mark,
+                )
                 assert "quit before the peer confirmed" not in alice.screen[mark:]
             assert bob.expect("closed", timeout=60)["reason"] in ("peer closed", "connection lost")
             assert not bob.seen("file")
