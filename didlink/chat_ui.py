@@ -576,8 +576,8 @@ class ChatScreen:
             except KeyboardInterrupt:
                 if not self._over and self._ask_before_quitting(node):
                     continue
-                if not self._over:  # the user's Ctrl-C, not the session's end
-                    node.handle(Quit(files=not self._quitting))  # Ctrl-C at the question: yes
+                if not self._over:  # the user's Ctrl-C (at the question: yes), not the end
+                    node.handle(Quit(wait_for_files=not self._quitting))
                 return
             except EOFError:
                 if not self._over:  # the user's Ctrl-D, not the session's end
@@ -590,7 +590,7 @@ class ChatScreen:
                 if line.strip().lower() not in ("y", "yes"):
                     self._print("Not quitting: the transfer goes on.")
                     continue
-                node.handle(Quit(files=False))  # no wait for the files: they resume later
+                node.handle(Quit(wait_for_files=False))  # no wait for the files: they resume later
                 return
             try:
                 command = self.command_for(line, node.expecting)

@@ -75,10 +75,10 @@ class SendFile:
 
 @dataclass(frozen=True)
 class Quit:
-    """Flush, close, exit. `files` False: do not wait for files being sent or received (the
+    """Flush, close, exit. `wait_for_files` False: do not wait for the files being sent (the
     person chose to quit during a transfer; it resumes in a later session)."""
 
-    files: bool = True
+    wait_for_files: bool = True
 
 
 @dataclass(frozen=True)

@@ -163,7 +163,7 @@ class Node:
         self.downloads = profile.path / "downloads"
         self.expecting = Expecting.CHAT
         self._quit = Flag()
-        self._quit_waits_for_files = True  # at quit: wait for file acks too (`Quit.files`)
+        self._quit_waits_for_files = True  # at quit: wait for file acks too (`Quit.wait_for_files`)
         self._ended = Flag()
         self._outcome: Outcome | None = None
         self._records = PeerRecords(profile=profile, shared=store)  # the store, the contact
@@ -225,7 +225,7 @@ class Node:
     def handle(self, command: Command) -> None:
         """Act on one user command (any phase); problems become `error` events."""
         if isinstance(command, Quit):
-            self._quit_waits_for_files = command.files
+            self._quit_waits_for_files = command.wait_for_files
             self._quit.set()
         elif isinstance(command, SubmitResponse):
             refused = self._responses.submit(command.token)
@@ -689,7 +689,7 @@ class Node:
 
     async def _quit_session(self) -> Outcome:
         """Quit: give receipts and file acks `flush` seconds, then close (exit 0). After "quit
-        anyway" during a transfer (`Quit.files` False) only the receipts are waited for."""
+        anyway" during a transfer (`Quit.wait_for_files` False) only the receipts are waited for."""
         self._warn_unsent(kept_too=not self._verified)
         self._outgoing.discard()
         if self._verified:

@@ -63,7 +63,7 @@ async def test_ctrl_c_during_a_transfer_asks_and_n_goes_on(
     assert "Not quitting: the transfer goes on." in out
     assert [type(c).__name__ for c in node.commands] == ["SendText", "Quit"]
     assert node.commands[0].text == "still here"  # type: ignore[union-attr]
-    assert node.commands[1] == Quit(files=False)  # "quit anyway": no wait for the file
+    assert node.commands[1] == Quit(wait_for_files=False)  # "quit anyway": no wait for the file
 
 
 @pytest.mark.timeout(20)
@@ -71,7 +71,7 @@ async def test_a_second_ctrl_c_at_the_question_quits() -> None:
     node = FakeNode()
     node.running = [PHOTO]
     await _typed(node, CTRL_C, CTRL_C)
-    assert node.commands == [Quit(files=False)]
+    assert node.commands == [Quit(wait_for_files=False)]
 
 
 def test_the_question_is_the_prompt() -> None:
