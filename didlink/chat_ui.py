@@ -14,9 +14,12 @@ garbles what the user is typing.
 - Our own messages are echoed when the node reports them `sent` (each typed text goes out with
   a private `ref`, echoed back in `sent`), and a check-mark line follows their receipt.
 - File transfers show a progress bar in the bottom toolbar on both sides (from `progress`
-  events), and one line when they complete. Progress events carry no direction: a transfer
-  whose size matches a file we `/send` is labelled as ours, any other one as receiving.
-- `/help` is answered here; `/quit`, end of input (Ctrl-D) and Ctrl-C quit.
+  events, whose `direction` and `name` label it "sending NAME" / "receiving NAME", resumed
+  transfers alike), and one line when they complete.
+- `/send PATH` takes a path as a shell reads one word (didlink/typed_path.py); Tab completes
+  command names and the path after `/send ` (didlink/chat_completion.py).
+- `/help` is answered here; `/quit`, end of input (Ctrl-D) and Ctrl-C quit. Ctrl-C while a file
+  is being sent or received asks first ("... quit anyway? [y/N]"; Ctrl-C again says yes).
 
 `wanted()` says whether to use it: only when stdin and stdout are terminals (pipes and files
 keep the plain line mode that tests and scripts rely on) and `TERM` is not `dumb`.
@@ -35,7 +38,9 @@ from typing import Any, Protocol, TextIO, cast
 from prompt_toolkit import PromptSession
 from prompt_toolkit.application import Application, get_app_or_none
 from prompt_toolkit.patch_stdout import patch_stdout
+from prompt_toolkit.shortcuts import CompleteStyle
 
+from didlink.chat_completion import ChatCompleter
 from didlink.display import block, one_line, shown, terminal_columns
 from didlink.file_policy import file_question, file_refusal
 from didlink.jsonl import (
@@ -52,10 +57,18 @@ from didlink.jsonl import (
     human_command,
 )
 from didlink.output import Styled, qr_text, say, styled
+from didlink.transfer_words import (
+    NAME_CHARS,
+    RESUMES,
+    TransferInProgress,
+    human_size,
+    still_running,
+    verb,
+)
 
 HELP = (
     "Type a message and press Enter to send it.",
-    "  /send PATH   send a file (a progress bar shows at the bottom)",
+    "  /send PATH   send a file (Tab completes the path; quote a name with spaces)",
     "  /send-text TEXT  send TEXT as it is (e.g. a line that looks like a token)",
     "  /help        this help",
     "  /quit        wait for receipts, close the session and exit (also Ctrl-D)",
@@ -92,6 +105,8 @@ class Commands(Protocol):
 
     def handle(self, command: Command) -> None: ...
 
+    def transfers_in_progress(self) -> list[TransferInProgress]: ...
+
 
 def wanted() -> bool:
     """Use the chat screen? Only on a real terminal (stdin and stdout), not TERM=dumb."""
@@ -106,16 +121,6 @@ def wanted() -> bool:
 def short_did(did: str) -> str:
     """A DID shortened for a prompt or a message line."""
     return did if len(did) <= SHORT_DID + 6 else f"{did[:SHORT_DID]}...{did[-4:]}"
-
-
-def human_size(size: int) -> str:
-    """1234567 -> '1.2 MB' (decimal units, like file managers)."""
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def progress_bar(done: int, total: int, *, width: int = BAR_WIDTH) -> str:
@@ -226,8 +231,9 @@ class ChatScreen:
         self._sent: dict[object, str] = {}  # message id -> text, until `delivered`
         self._next_ref = 0
         self._transfers: dict[str, tuple[int, int]] = {}  # file id -> (bytes, total)
-        self._labels: dict[str, str] = {}  # file id -> "sending NAME" / "receiving"
-        self._outgoing: list[tuple[int, str]] = []  # (size, name) of /send files not yet seen
+        self._labels: dict[str, str] = {}  # file id -> "sending NAME" / "receiving NAME"
+        self._file_names: dict[str, str] = {}  # file id -> NAME (shown), for the session's end
+        self._quitting = False  # Ctrl-C during a transfer: "quit anyway?" is the prompt
         self._input_done = False
         self._questions: list[tuple[str, int, str]] = []  # file offers asked: (name, size, from)
 
@@ -297,6 +303,8 @@ class ChatScreen:
     def prompt_text(self) -> str:
         """The prompt for the current phase."""
         expecting = self._node.expecting if self._node is not None else Expecting.CHAT
+        if self._quitting:
+            return "Quit anyway? [y/N] "
         if expecting is Expecting.RESPONSE:
             return "Paste the response token: "
         if expecting is Expecting.SAS:
@@ -310,12 +318,24 @@ class ChatScreen:
 
     def toolbar(self) -> str:
         """The bottom toolbar: one progress bar per running transfer, else a hint."""
+        self._drop_ended_transfers()
         if not self._transfers:
             return TOOLBAR_HINT
         return "   ".join(
             f"{shown(self._labels.get(file_id, 'file'))} {progress_bar(done, total)}"
             for file_id, (done, total) in self._transfers.items()
         )
+
+    def _drop_ended_transfers(self) -> None:
+        """Forget the bars of transfers the node no longer has: one that failed ends with an
+        `error` line, which names no file id, so its bar would stay for the rest of the chat."""
+        if self._node is None or not self._transfers:
+            return
+        running = {transfer.id for transfer in self._node.transfers_in_progress()}
+        for file_id in [file_id for file_id in self._transfers if file_id not in running]:
+            del self._transfers[file_id]
+            self._labels.pop(file_id, None)
+            self._file_names.pop(file_id, None)
 
     # -- EventSink ---------------------------------------------------------------------------
 
@@ -375,19 +395,18 @@ class ChatScreen:
             excerpt = shown(" ".join(text.split()), limit=40)
             self._print(f"        \u2713 delivered: {excerpt}", fg="green")
 
-    def _on_progress(self, *, id: str, bytes: int, total: int, **_: Any) -> None:
-        if id not in self._labels:  # the events carry no direction: a /send of this size is ours
-            sizes = [size for size, _name in self._outgoing]
-            if total in sizes:
-                _size, name = self._outgoing.pop(sizes.index(total))
-                self._labels[id] = f"sending {name[:24]}"
-            else:
-                self._labels[id] = "receiving"
+    def _on_progress(
+        self, *, id: str, bytes: int, total: int, direction: str = "", name: str = "", **_: Any
+    ) -> None:
+        label = f"{verb(direction)} {shown(name, limit=NAME_CHARS)}" if name else verb(direction)
+        self._labels[id] = label  # the name comes from the peer when receiving: shown
+        self._file_names[id] = shown(name or id[:8], limit=NAME_CHARS)
         self._transfers[id] = (bytes, total)
 
     def _on_file(self, *, id: str, name: str, size: int, path: str, **fields: Any) -> None:
         self._transfers.pop(id, None)
         self._labels.pop(id, None)
+        self._file_names.pop(id, None)
         sender = self._who(str(fields.get("from", "")))
         self._print(
             f"{self._stamp()} {sender} sent you {shown(name)} ({human_size(size)},"
@@ -397,6 +416,7 @@ class ChatScreen:
     def _on_file_sent(self, *, id: str, name: str, size: int, **_: Any) -> None:
         self._transfers.pop(id, None)
         self._labels.pop(id, None)
+        self._file_names.pop(id, None)
         self._print(
             f"{self._stamp()} \u2713 {shown(name)} ({human_size(size)}) arrived, SHA-256 checked.",
             fg="green",
@@ -420,6 +440,12 @@ class ChatScreen:
         self._print(f"error: {shown(message, limit=400)}", err=True, fg="red")
 
     def _on_closed(self, *, reason: str, **_: Any) -> None:
+        for file_id, (done, total) in self._transfers.items():  # as the toolbar last saw them
+            name = self._file_names.get(file_id) or shown(file_id[:8])
+            self._print(
+                f"{name} was not finished ({human_size(done)} of {human_size(total)}): {RESUMES}.",
+                fg="yellow",
+            )
         self._transfers.clear()
         self._questions.clear()
         ending, style = self.ending(reason)
@@ -483,11 +509,35 @@ class ChatScreen:
                 return None
             return self._message(command.text)
         if isinstance(command, SendFile):
-            path = Path(command.path).expanduser()
-            with contextlib.suppress(OSError):
-                self._outgoing.append((path.stat().st_size, path.name))
-            self._print(f"sending {shown(command.path)} ...")
+            path = Path(command.path)
+            with contextlib.suppress(OSError, ValueError):  # else the node says why, one line
+                if path.is_file():
+                    size = human_size(path.stat().st_size)
+                    self._print(f"sending {shown(path.name)} ({size}) ...")
         return command
+
+    def _ask_before_quitting(self, node: Commands) -> bool:
+        """Ctrl-C: while a file is being sent or received, ask first (True: asked; a second
+        Ctrl-C at the question quits)."""
+        if self._quitting:
+            return False
+        running = node.transfers_in_progress()
+        if not running:
+            return False
+        self._quitting = True
+        self._print(f"{still_running(running)}; if you quit now, {RESUMES}.", fg="yellow")
+        return True
+
+    @staticmethod
+    def command_names() -> list[str]:
+        """The commands /help lists, each with a space after it if it takes an argument."""
+        names = []
+        for line in HELP:
+            words = line.split()
+            if words and words[0].startswith("/"):
+                takes = len(words) > 1 and words[1].isupper()
+                names.append(words[0] + (" " if takes else ""))
+        return names
 
     def _message(self, text: str | None) -> SendText | None:
         """A message to send, with the `ref` that its `sent` event echoes."""
@@ -504,7 +554,12 @@ class ChatScreen:
         """Read typed lines until /quit, Ctrl-D or Ctrl-C, handing commands to `node`, or until
         the session ends (`closed`: the prompt is taken away)."""
         self._node = node
-        session: PromptSession[str] = PromptSession(erase_when_done=True)
+        session: PromptSession[str] = PromptSession(
+            erase_when_done=True,
+            completer=ChatCompleter(self.command_names),
+            complete_style=CompleteStyle.READLINE_LIKE,  # Tab as in bash: insert, else list
+            complete_while_typing=False,
+        )
         self._app = session.app
         try:
             with patch_stdout(raw=True):  # for anything else that prints while the prompt shows
@@ -518,15 +573,28 @@ class ChatScreen:
                 line = await session.prompt_async(
                     self.prompt_text, bottom_toolbar=self.toolbar, refresh_interval=0.5
                 )
-            except (EOFError, KeyboardInterrupt):
-                if not self._over:  # the user's Ctrl-D or Ctrl-C, not the session's end
+            except KeyboardInterrupt:
+                if not self._over and self._ask_before_quitting(node):
+                    continue
+                if not self._over:  # the user's Ctrl-C (at the question: yes), not the end
+                    node.handle(Quit(wait_for_files=not self._quitting))
+                return
+            except EOFError:
+                if not self._over:  # the user's Ctrl-D, not the session's end
                     node.handle(Quit())
                 return
             if self._over:
                 return
+            if self._quitting:
+                self._quitting = False
+                if line.strip().lower() not in ("y", "yes"):
+                    self._print("Not quitting: the transfer goes on.")
+                    continue
+                node.handle(Quit(wait_for_files=False))  # no wait for the files: they resume later
+                return
             try:
                 command = self.command_for(line, node.expecting)
-            except BadCommand as exc:  # pragma: no cover - human_command raises none today
+            except BadCommand as exc:  # e.g. /send with no usable path
                 self._on_error(message=str(exc))
                 continue
             if command is not None:

@@ -72,11 +72,14 @@ class MessageReceived:
 
 @dataclass(frozen=True)
 class Progress:
-    """A file transfer (either way) reached `done` of `total` bytes."""
+    """A file transfer reached `done` of `total` bytes: `direction` "out" (ours) or "in" (the
+    peer's, whose `name` the peer chose: show it through `didlink.display.shown`)."""
 
     id: str
     done: int
     total: int
+    direction: str = ""
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -178,7 +181,13 @@ def event_from(name: str, fields: Mapping[str, Any]) -> Event | None:
     if name == "message":
         return MessageReceived(sender=fields["from"], id=str(fields["id"]), text=fields["text"])
     if name == "progress":
-        return Progress(id=fields["id"], done=fields["bytes"], total=fields["total"])
+        return Progress(
+            id=fields["id"],
+            done=fields["bytes"],
+            total=fields["total"],
+            direction=fields.get("direction", ""),
+            name=fields.get("name", ""),
+        )
     if name == "file":
         return FileReceived(
             sender=fields["from"],

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import click
 
 from didlink.display import shown
+from didlink.transfer_words import human_size
 
 
 class FilePolicy(enum.Enum):
@@ -51,8 +52,6 @@ def files_option(command: F) -> F:
 
 def file_question(name: str, size: int, who: str) -> str:
     """'Receive file NAME (SIZE) from WHO? [y/N]', the peer's name shown safely."""
-    from didlink.chat_ui import human_size  # late: chat_ui imports the modules that import us
-
     return f"Receive file {shown(name)} ({human_size(size)}) from {shown(who)}? [y/N]"
 
 

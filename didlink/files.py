@@ -121,6 +121,10 @@ class OutgoingFile:
         self.path = path
         try:
             self._handle: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed by close()
+        except IsADirectoryError:
+            raise UserError(
+                f"{path} is a folder, not a file (to send a folder, send an archive of it)"
+            ) from None
         except OSError as exc:
             raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
         try:

@@ -29,6 +29,8 @@ from didlink.display import block, json_safe, one_line, shown, terminal_columns
 from didlink.errors import UserError
 from didlink.file_policy import file_question, file_refusal
 from didlink.output import print_qr, say
+from didlink.transfer_words import progress_line
+from didlink.typed_path import TypedPathError, typed_path
 
 _ATOMIC_WRITE: int = getattr(select, "PIPE_BUF", 512)
 """A write to a pipe of at most this many bytes is never split (POSIX; 4096 on Linux)."""
@@ -73,7 +75,10 @@ class SendFile:
 
 @dataclass(frozen=True)
 class Quit:
-    """Flush, close, exit."""
+    """Flush, close, exit. `wait_for_files` False: do not wait for the files being sent (the
+    person chose to quit during a transfer; it resumes in a later session)."""
+
+    wait_for_files: bool = True
 
 
 @dataclass(frozen=True)
@@ -168,14 +173,19 @@ class Expecting(enum.Enum):
 
 
 def human_command(line: str, expecting: Expecting) -> Command | None:
-    """A typed line -> a command (None for an empty line). `/quit` and `/send` work anywhere."""
+    """A typed line -> a command (None for an empty line). `/quit` and `/send` work anywhere.
+
+    BadCommand if `/send` is not followed by the path of one file (didlink/typed_path.py)."""
     text = line.strip()
     if not text:
         return None
     if text == "/quit":
         return Quit()
-    if text.startswith("/send "):
-        return SendFile(text.removeprefix("/send ").strip())
+    if text.split(maxsplit=1)[0] == "/send":  # one path, quoted as a shell would (typed_path)
+        try:
+            return SendFile(str(typed_path(text.removeprefix("/send"))))
+        except TypedPathError as exc:
+            raise BadCommand(str(exc)) from None
     if expecting is Expecting.RESPONSE:
         return SubmitResponse(text)
     if expecting is Expecting.SAS:
@@ -338,9 +348,10 @@ class HumanSink:
     def _on_delivered(self, **_: Any) -> None:
         pass
 
-    def _on_progress(self, *, id: str, bytes: int, total: int, **_: Any) -> None:
-        percent = 100 * bytes // total if total else 100
-        say(f"  file {shown(id[:8])}: {percent}%")
+    def _on_progress(
+        self, *, id: str, bytes: int, total: int, direction: str = "", name: str = "", **_: Any
+    ) -> None:
+        say("  " + progress_line(direction, name or id[:8], bytes, total))
 
     def _on_file(self, *, name: str, size: int, path: str, **_: Any) -> None:
         say(f"Received {shown(name)} ({size} bytes, SHA-256 checked): {shown(path)}")

@@ -42,6 +42,7 @@ from didlink.chat_ui import ChatScreen
 from didlink.errors import UserError
 from didlink.file_policy import files_policy
 from didlink.history import HistoryLog, history_requested
+from didlink.interrupt import InterruptGuard
 from didlink.jsonl import (
     BadCommand,
     EventSink,
@@ -53,6 +54,7 @@ from didlink.jsonl import (
     parse_command,
 )
 from didlink.node import Node, Outcome, PhaseTimeout, QuitRequested, SessionEnded, Timeouts
+from didlink.output import say
 from didlink.profile import Profile
 from didlink.session_outcome import EXIT_STORE, STORE_ERROR
 from didlink.store import Store, StoreError
@@ -146,10 +148,20 @@ async def _pump(node: Node, *, jsonl: bool, sink: EventSink | None = None) -> No
             node.end_commands()
 
     reader = LineReader(on_lines)
+    guard = None  # the line mode: Ctrl-C during a transfer warns first (didlink/interrupt.py)
+    if not jsonl:
+        guard = InterruptGuard(running=node.transfers_in_progress, tell=_tell_interrupted)
+        guard.install()
     try:
         await ended.wait()
     finally:
         reader.close()
+        if guard is not None:
+            guard.remove()
+
+
+def _tell_interrupted(text: str) -> None:
+    say(text, err=True, fg="yellow", bold=True)
 
 
 Flow = Callable[[Node, Peer], Awaitable[Outcome]]

@@ -103,6 +103,7 @@ from didlink.session_outcome import (
 )
 from didlink.session_waits import ResponseTokens, SasDecision, race
 from didlink.store import Store, StoreError, check_did
+from didlink.transfer_words import TransferInProgress
 from didlink.transfers import Transfers
 from identity.keys import IdentityKey
 from messaging.channel import (
@@ -162,6 +163,7 @@ class Node:
         self.downloads = profile.path / "downloads"
         self.expecting = Expecting.CHAT
         self._quit = Flag()
+        self._quit_waits_for_files = True  # at quit: wait for file acks too (`Quit.wait_for_files`)
         self._ended = Flag()
         self._outcome: Outcome | None = None
         self._records = PeerRecords(profile=profile, shared=store)  # the store, the contact
@@ -223,6 +225,7 @@ class Node:
     def handle(self, command: Command) -> None:
         """Act on one user command (any phase); problems become `error` events."""
         if isinstance(command, Quit):
+            self._quit_waits_for_files = command.wait_for_files
             self._quit.set()
         elif isinstance(command, SubmitResponse):
             refused = self._responses.submit(command.token)
@@ -491,6 +494,10 @@ class Node:
         self._kick_writer()
         await self._idle.wait()
 
+    def transfers_in_progress(self) -> list[TransferInProgress]:
+        """The files being sent or received now (none before the handshake)."""
+        return [] if self._transfers is None else self._transfers.in_progress()
+
     def _transfers_now(self) -> Transfers:
         assert self._transfers is not None  # exists from the handshake on
         return self._transfers
@@ -681,18 +688,20 @@ class Node:
         self._progressed.set()
 
     async def _quit_session(self) -> Outcome:
-        """Quit: give receipts and file acks `flush` seconds, then close (exit 0)."""
+        """Quit: give receipts and file acks `flush` seconds, then close (exit 0). After "quit
+        anyway" during a transfer (`Quit.wait_for_files` False) only the receipts are waited for."""
         self._warn_unsent(kept_too=not self._verified)
         self._outgoing.discard()
         if self._verified:
             transfers = self._transfers_now()
+            files = self._quit_waits_for_files  # else they resume in a later session
             await wait_acknowledged(
-                busy=lambda: self._delivery.unacknowledged or transfers.pending,
+                busy=lambda: self._delivery.unacknowledged or (files and transfers.pending),
                 progressed=self._progressed,
                 ended=self._ended,
                 limit=self.timeouts.flush,
             )
-            if self._delivery.unacknowledged or transfers.unacknowledged:
+            if self._delivery.unacknowledged or (files and transfers.unacknowledged):
                 self.error(
                     "quit before the peer confirmed everything that was sent (unconfirmed"
                     " messages stay in the outbox and are sent again next time)"

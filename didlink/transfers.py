@@ -63,6 +63,7 @@ from didlink.files import (
 )
 from didlink.resume import OutgoingState, TransferStates
 from didlink.store import StoreError
+from didlink.transfer_words import IN, OUT, TransferInProgress
 from messaging.channel import ChannelState, SecureChannel
 from messaging.errors import MessagingError
 from messaging.frames import FileAck, FileChunk, FileError, FileOffer
@@ -124,6 +125,8 @@ class Transfers:
         self._offered: set[bytes] = set()  # ids the peer offered in this session
         self._ended: collections.deque[bytes] = collections.deque()  # `_over`, oldest first
         self._outgoing: dict[bytes, OutgoingFile] = {}  # sent, waiting for the peer's ack
+        self._sending: dict[bytes, OutgoingFile] = {}  # from `send` to the end of its task
+        self._kept: list[TransferInProgress] = []  # partial downloads `stop` kept to resume
         self._tasks: set[asyncio.Task[None]] = set()
         self._rehashing: dict[bytes, asyncio.Task[None]] = {}  # resumed part files being read
         self._offering = asyncio.Semaphore(MAX_INCOMING_FILES)  # our files offered at once
@@ -136,6 +139,22 @@ class Transfers:
     @property
     def unacknowledged(self) -> bool:
         return bool(self._outgoing)
+
+    def in_progress(self) -> list[TransferInProgress]:
+        """The files being sent (hashed, offered, sent or not yet acknowledged) and received
+        (accepted and not yet complete), with their bytes so far (a person quitting is told).
+        After `stop`: the files not acknowledged and the partial downloads kept to resume."""
+        sending = {**self._sending, **self._outgoing}
+        running = [
+            TransferInProgress(OUT, outgoing.name, outgoing.offset, outgoing.size, outgoing.id)
+            for outgoing in sending.values()
+        ]
+        running.extend(
+            TransferInProgress(IN, incoming.name, incoming.received, incoming.size, incoming.id)
+            for incoming in self._incoming.values()
+            if incoming is not None
+        )
+        return running + self._kept
 
     def start(self) -> None:
         """The session is verified: tidy what earlier sessions left, resume our files."""
@@ -151,6 +170,7 @@ class Transfers:
         """Start sending `outgoing` in its own task: hashed first (in a thread) if it is not
         yet; `resume`, the state a previous session saved: the file must be unchanged, and the
         task waits for the receiver's offset."""
+        self._sending[outgoing.file_id] = outgoing
         task = asyncio.create_task(self._send(outgoing, resume=resume))
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
@@ -204,6 +224,7 @@ class Transfers:
             self._outgoing.pop(outgoing.file_id, None)
         finally:
             self._resume_points.pop(outgoing.file_id, None)
+            self._sending.pop(outgoing.file_id, None)
             outgoing.close()
 
     async def _offer_and_send(
@@ -233,7 +254,14 @@ class Transfers:
                 self._channel.send(chunk)
             await self._flush()
             if outgoing.size and outgoing.progress.due(outgoing.offset):
-                self._emit("progress", id=outgoing.id, bytes=outgoing.offset, total=outgoing.size)
+                self._emit(
+                    "progress",
+                    id=outgoing.id,
+                    bytes=outgoing.offset,
+                    total=outgoing.size,
+                    direction=OUT,
+                    name=outgoing.name,
+                )
 
     async def _hashed(self, outgoing: OutgoingFile, resume: OutgoingState | None) -> bytes:
         """The file's SHA-256, read in a thread (gigabytes take seconds; the session goes on
@@ -386,7 +414,14 @@ class Transfers:
         incoming = found
         incoming.write(message)
         if incoming.progress.due(incoming.received):
-            self._emit("progress", id=incoming.id, bytes=incoming.received, total=incoming.size)
+            self._emit(
+                "progress",
+                id=incoming.id,
+                bytes=incoming.received,
+                total=incoming.size,
+                direction=IN,
+                name=incoming.name,
+            )
         if incoming.complete:
             self._finish(incoming)
 
@@ -610,6 +645,9 @@ class Transfers:
         tasks = [*self._tasks, *self._rehashing.values()]
         for task in tasks:
             task.cancel()
+        self._sending.clear()
+        if self._states is not None:  # their part files stay (below)
+            self._kept = [found for found in self.in_progress() if found.direction == IN]
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task

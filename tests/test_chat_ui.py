@@ -29,6 +29,7 @@ from didlink.jsonl import (
     SendText,
     SubmitResponse,
 )
+from didlink.transfer_words import TransferInProgress
 from tests.support.hostile_text import HOSTILE_TEXTS, assert_display_safe
 from tests.test_jsonl import NODE_EVENTS
 
@@ -49,9 +50,13 @@ class FakeNode:
     def __init__(self, expecting: Expecting = Expecting.CHAT) -> None:
         self.expecting = expecting
         self.commands: list[Command] = []
+        self.running: list[TransferInProgress] = []  # files being sent or received
 
     def handle(self, command: Command) -> None:
         self.commands.append(command)
+
+    def transfers_in_progress(self) -> list[TransferInProgress]:
+        return list(self.running)
 
 
 def test_pure_formatting() -> None:
@@ -73,7 +78,8 @@ def test_pure_formatting() -> None:
 
 def test_events_worded_for_a_person(capsys: pytest.CaptureFixture[str]) -> None:
     screen = _screen()
-    screen._node = FakeNode()
+    screen._node = node = FakeNode()
+    node.running = [TransferInProgress("in", "a.txt", 50, 200, "ab" * 16)]
     assert screen.prompt_text() == "didlink> "
     screen.emit("connected", peer=BOB, verified=True, timings_ms={})
     assert screen.prompt_text() == "Bob> "
@@ -84,8 +90,8 @@ def test_events_worded_for_a_person(capsys: pytest.CaptureFixture[str]) -> None:
     screen.emit("delivered", id="m1")
     screen.emit("delivered", id="m1")  # once only
     screen.emit("message", **{"from": CAROL}, id=3, text="who?")
-    screen.emit("progress", id="ab" * 16, bytes=50, total=200)
-    assert screen.toolbar().startswith("receiving [######------------------]  25%")
+    screen.emit("progress", id="ab" * 16, bytes=50, total=200, direction="in", name="a.txt")
+    assert screen.toolbar().startswith("receiving a.txt [######------------------]  25%")
     screen.emit(
         "file", **{"from": BOB}, id="ab" * 16, name="a.txt", size=1500, sha256="0", path="/d"
     )
@@ -132,13 +138,20 @@ def test_sas_and_token_screens(capsys: pytest.CaptureFixture[str]) -> None:
     assert "Give this reconnect token to your contact" in capsys.readouterr().out
 
 
-def test_typed_lines_become_commands(capsys: pytest.CaptureFixture[str]) -> None:
+def test_typed_lines_become_commands(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my file.txt").write_bytes(b"12345")
     screen = _screen()
     assert screen.command_for("didlink:xyz", Expecting.RESPONSE) == SubmitResponse("didlink:xyz")
     assert screen.command_for("y", Expecting.SAS) == ConfirmSas()
     assert screen.command_for("", Expecting.SAS) is None
     assert screen.command_for("no", Expecting.SAS) == RejectSas()
-    assert screen.command_for("/send  my file.txt", Expecting.CHAT) == SendFile("my file.txt")
+    sent = SendFile(str(tmp_path / "my file.txt"))
+    assert screen.command_for("/send  my file.txt", Expecting.CHAT) == sent  # as typed: it exists
+    assert screen.command_for("/send 'my file.txt' ", Expecting.CHAT) == sent
+    assert "sending my file.txt (5 B) ..." in capsys.readouterr().out
     assert screen.command_for("/quit", Expecting.CHAT) == Quit()
     for local in ("/help", "/send", "/sned x"):
         assert screen.command_for(local, Expecting.CHAT) is None
@@ -277,20 +290,56 @@ def test_every_node_event_has_a_wording(event: str, fields: dict[str, object]) -
     screen.emit(event, **fields)  # no KeyError / TypeError for the fields the node sends
 
 
-def test_progress_of_our_own_file_is_labelled_with_its_name(tmp_path: Path) -> None:
+def test_progress_is_labelled_with_its_direction_and_name() -> None:
+    """The `progress` event says which way a file goes: a resumed transfer of ours (never
+    /sent in this process) is `sending`, whatever its size (issue 27, 8)."""
     screen = _screen()
-    (tmp_path / "report.pdf").write_bytes(b"x" * 1234)
-    assert screen.command_for(f"/send {tmp_path / 'report.pdf'}", Expecting.CHAT) == SendFile(
-        str(tmp_path / "report.pdf")
-    )
-    screen.emit("progress", id="11" * 16, bytes=10, total=999)  # not ours: another size
-    screen.emit("progress", id="22" * 16, bytes=617, total=1234)
+    screen.emit("progress", id="11" * 16, bytes=10, total=999, direction="in", name="a\x1b.txt")
+    screen.emit("progress", id="22" * 16, bytes=617, total=1234, direction="out", name="r.pdf")
     assert screen.toolbar() == (
-        "receiving [------------------------]   1%  10 B / 999 B   "
-        "sending report.pdf [############------------]  50%  617 B / 1.2 kB"
+        "receiving a\\x1b.txt [------------------------]   1%  10 B / 999 B   "
+        "sending r.pdf [############------------]  50%  617 B / 1.2 kB"
     )
-    screen.emit("file_sent", id="22" * 16, name="report.pdf", size=1234, sha256="0")
-    assert screen.toolbar().startswith("receiving [")
+    screen.emit("file_sent", id="22" * 16, name="r.pdf", size=1234, sha256="0")
+    assert screen.toolbar().startswith("receiving a\\x1b.txt [")
+    screen.emit("progress", id="33" * 16, bytes=1, total=2)  # an older peer's event: no name
+    assert "receiving [" in screen.toolbar()
+
+
+def test_the_end_of_a_session_names_the_files_not_finished(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    screen = _screen()
+    screen.emit("connected", peer=BOB, verified=True, timings_ms={})
+    screen.emit("progress", id="11" * 16, bytes=5, total=10, direction="in", name="a.bin")
+    screen.emit("progress", id="22" * 16, bytes=3, total=3, direction="out", name="b.bin")
+    screen.emit("file_sent", id="22" * 16, name="b.bin", size=3, sha256="0")  # this one did
+    capsys.readouterr()
+    screen.emit("closed", reason="connection lost")
+    assert capsys.readouterr().out.splitlines() == [
+        "a.bin was not finished (5 B of 10 B): it resumes the next time you connect.",
+        "Session closed: the connection to Bob was lost.",
+    ]
+
+
+def test_the_bar_of_a_failed_transfer_goes() -> None:
+    """A transfer that fails ends with an `error` line, which names no file: its bar goes when
+    the node no longer has the transfer."""
+    screen = _screen()
+    screen._node = node = FakeNode()
+    node.running = [
+        TransferInProgress("in", "a.bin", 5, 10, "11" * 16),
+        TransferInProgress("out", "b.bin", 5, 10, "22" * 16),
+    ]
+    screen.emit("progress", id="11" * 16, bytes=5, total=10, direction="in", name="a.bin")
+    screen.emit("progress", id="22" * 16, bytes=5, total=10, direction="out", name="b.bin")
+    bars = screen.toolbar()
+    assert bars.startswith("receiving a.bin [") and "sending b.bin [" in bars
+    node.running.pop(0)
+    screen.emit("error", message="a.bin: the SHA-256 does not match")
+    assert screen.toolbar().startswith("sending b.bin [")
+    node.running.clear()
+    assert screen.toolbar() == chat_ui.TOOLBAR_HINT
 
 
 # --- whatever a peer controls is shown, never obeyed (issue 26, class 1) ---------------------
@@ -306,13 +355,14 @@ def _every_sink_with(text: str, screen: ChatScreen) -> None:
     if isinstance(ref, SendText):
         screen.emit("sent", id="m1", ref=ref.ref)
         screen.emit("delivered", id="m1")
-    screen.emit("progress", id=text, bytes=5, total=10)
-    screen.toolbar()
+    screen.emit("progress", id=text, bytes=5, total=10, direction="in", name=text)
+    assert_display_safe(screen.toolbar())
     screen.emit("file", **{"from": BOB}, id=text, name=text, size=1, sha256="0", path=text)
     screen.emit("file_sent", id=text, name=text, size=1, sha256="0")
     screen.emit("error", message=f"the peer broke the protocol: {text}")
     screen.warn(f"something about {text}")
-    screen.emit("closed", reason=text)
+    screen.emit("progress", id="cd" * 16, bytes=1, total=2, direction="in", name=text)
+    screen.emit("closed", reason=text)  # says that file was not finished
 
 
 @pytest.mark.parametrize("text", HOSTILE_TEXTS)

@@ -90,7 +90,6 @@ def test_parse_command_refuses(line: str, needle: str) -> None:
         ("", Expecting.CHAT, None),
         ("   ", Expecting.SAS, None),
         ("/quit", Expecting.SAS, Quit()),
-        ("/send  a b.txt ", Expecting.CHAT, SendFile("a b.txt")),
         ("didlink:abc\n", Expecting.RESPONSE, SubmitResponse("didlink:abc")),
         ("y", Expecting.SAS, ConfirmSas()),
         ("YES", Expecting.SAS, ConfirmSas()),
@@ -312,8 +311,9 @@ NODE_EVENTS: list[tuple[str, dict[str, object]]] = [
     ("sent", {"id": 2, "ref": "r"}),
     ("delivered", {"id": 2}),
     ("message", {"from": "did:key:z6Mk", "id": 2, "text": "hi"}),
-    ("progress", {"id": "ab" * 16, "bytes": 5, "total": 10}),
-    ("progress", {"id": "ab" * 16, "bytes": 0, "total": 0}),
+    ("progress", {"id": "ab" * 16, "bytes": 5, "total": 10, "direction": "out", "name": "a"}),
+    ("progress", {"id": "ab" * 16, "bytes": 0, "total": 0, "direction": "in", "name": "b"}),
+    ("progress", {"id": "ab" * 16, "bytes": 1, "total": 2}),  # before direction and name
     (
         "file",
         {"from": "d", "id": "ab", "name": "n", "size": 1, "sha256": "00", "path": "/x/n"},
@@ -350,6 +350,7 @@ def test_line_mode_shows_hostile_texts_without_obeying_them(
     sink.emit("connected", peer="did:key:z6Mk" + text, verified=True, timings_ms={})
     sink.emit("message", id=1, text=text, **{"from": "did:key:z6Mk" + text})
     sink.emit("progress", id=text, bytes=1, total=2)
+    sink.emit("progress", id="ab", bytes=1, total=2, direction="in", name=text)
     sink.emit("file", id=text, name=text, size=1, sha256="0", path=text)
     sink.emit("file_sent", id=text, name=text, size=1, sha256="0")
     sink.emit("error", message=f"the peer broke the protocol: {text}")

@@ -21,6 +21,7 @@ from didlink.files import CHUNK_SIZE, IncomingFile, OutgoingFile
 from didlink.resume import TransferStates
 from didlink.sealing import Sealer
 from didlink.store import MIGRATIONS, Store
+from didlink.transfer_words import TransferInProgress
 from didlink.transfers import Transfers
 from identity.keys import IdentityKey
 from messaging.channel import MessageReceived, SecureChannel
@@ -112,7 +113,14 @@ async def test_interrupted_file_resumes_from_the_bytes_held(tmp_path: Path) -> N
     first = Session(tmp_path, stop_after_rounds=2)  # the offer and its ack, 3 chunks, a cut
     first.alice.send(OutgoingFile(source))
     await first.settle()
-    await first.end()
+    # what a person quitting now is told (issue 27, 8): both sides, bytes so far
+    [sending] = first.alice.in_progress()
+    assert (sending.direction, sending.name, sending.total) == ("out", "data.bin", len(data))
+    assert sending.done >= 3 * CHUNK_SIZE
+    [receiving] = first.bob.in_progress()
+    assert receiving == TransferInProgress("in", "data.bin", 3 * CHUNK_SIZE, len(data), sending.id)
+    await first.end()  # the session ends: both files are still unfinished, kept to resume
+    assert first.bob.in_progress() == [receiving] and first.alice.in_progress() == [sending]
     [part] = (tmp_path / "b-downloads").glob(".didlink-*.part")
     held = part.stat().st_size
     assert held == 3 * CHUNK_SIZE and not first.named("b", "file")
@@ -127,6 +135,11 @@ async def test_interrupted_file_resumes_from_the_bytes_held(tmp_path: Path) -> N
     assert second.named("a", "file_sent")[0]["sha256"] == got["sha256"]
     resumed = [p["bytes"] for p in second.named("b", "progress")]
     assert resumed[0] > held + 1000 - 1 and resumed[-1] == len(data)
+    # a resumed file is still ours on Alice's side, the peer's on Bob's (issue 27, 8: the
+    # chat screen labelled a resumed file of ours "receiving")
+    for side, way in (("a", "out"), ("b", "in")):
+        ways = {(p["direction"], p["name"]) for p in second.named(side, "progress")}
+        assert ways == {(way, "data.bin")}, side
     await second.end()
     third = Session(tmp_path)  # nothing left to resume, on either side
     third.alice.resume_outgoing()

@@ -99,6 +99,7 @@ async def test_a_file_each_way(tmp_path: Path) -> None:
     (tmp_path / "ba.bin").write_bytes(data_ba)
     alice.transfers.send(OutgoingFile(tmp_path / "ab.bin"))
     bob.transfers.send(OutgoingFile(tmp_path / "ba.bin"))
+    assert [t.direction for t in alice.transfers.in_progress()] == ["out"]  # being hashed
     await _drain(alice)
     await _drain(bob)
     [got] = bob.named("file")
@@ -112,10 +113,13 @@ async def test_a_file_each_way(tmp_path: Path) -> None:
     assert alice.named("file_sent")[0]["sha256"] == got["sha256"]
     assert bob.named("file_sent")[0]["size"] == len(data_ba)
     assert not alice.transfers.pending and not bob.transfers.pending
+    assert not alice.transfers.in_progress() and not bob.transfers.in_progress()
     assert alice.flushes == 4  # the offer, then 8 chunks three per round: never the whole file
     sent_id = alice.named("file_sent")[0]["id"]
     sent = [p["bytes"] for p in alice.named("progress") if p["id"] == sent_id]
     assert sent == sorted(sent) and sent[-1] == len(data_ab)
+    ways = {(p["id"], p["direction"], p["name"]) for p in alice.named("progress")}
+    assert ways == {(sent_id, "out", "ab.bin"), (back["id"], "in", "ba.bin")}
 
 
 async def test_a_forged_hash_is_reported_and_discarded(tmp_path: Path) -> None:
