@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from didlink.errors import UserError
 from didlink.output import say
-from didlink.passphrase import get_passphrase
+from didlink.passphrase import with_passphrase
 from identity import keystore_file
 
 if TYPE_CHECKING:
@@ -90,17 +90,33 @@ class Profile:
         """The profile's DID, read from the keystore without the passphrase."""
         return keystore_file.read_did(self.keystore_path)
 
-    def unlock(self) -> IdentityKey:
-        """The identity key; asks for the passphrase (or reads DIDLINK_PASSPHRASE).
+    def unlock(self, *, use_agent: bool = True) -> IdentityKey:
+        """The identity key: from the key agent when `didlink unlock` left it there (and
+        `use_agent`), else from the keystore (`unlock_keystore`)."""
+        did = self.did()  # NoIdentity / DamagedKeystore before anything else
+        if use_agent:
+            from didlink.key_agent_client import cached_key  # late, as below
+
+            key = cached_key(self.path, did)
+            if key is not None:
+                return key
+        return self.unlock_keystore()
+
+    def unlock_keystore(self) -> IdentityKey:
+        """The identity key opened with the passphrase (DIDLINK_PASSPHRASE: one try; typed on
+        a terminal: up to three, didlink/passphrase.py `with_passphrase`)."""
+        self.did()  # NoIdentity / DamagedKeystore before prompting
+        return with_passphrase(self._open_keystore)
+
+    def _open_keystore(self, passphrase: str) -> IdentityKey:
+        """The identity key under `passphrase` (WrongPassphrase if it does not open it).
 
         A keystore sealed with weaker key-derivation parameters than the current ones is
         re-sealed with them at once (identity/keystore.py `unlock_and_strengthen`), and one
         line on stderr says so (or says why it could not be).
         """
-        from identity import keystore  # late (see the module docstring), as below
+        from identity import keystore  # late (see the module docstring)
 
-        self.did()  # NoIdentity / DamagedKeystore before prompting
-        passphrase = get_passphrase()
         try:
             key, params = keystore.unlock_and_strengthen(self.keystore_path, passphrase)
         except OSError as exc:

@@ -12,11 +12,23 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from didlink.commands import backup, chat, contacts, demo, history, invite, profile, resolve, safety
+from didlink.commands import (
+    backup,
+    chat,
+    contacts,
+    demo,
+    history,
+    invite,
+    profile,
+    resolve,
+    safety,
+    unlock,
+)
 
 COMMAND_MODULES: tuple[ModuleType, ...] = (
     resolve,
     profile,
+    unlock,
     backup,
     invite,
     chat,
