@@ -195,12 +195,12 @@ def main(argv: list[str] | None = None) -> int:
     holder = Holder(seed, args.did, args.until)
     del seed
     os.chdir("/")
+    if os.fork() > 0:  # the launcher reaps this process; the child serves, reparented (and
+        os._exit(0)  # binds: SO_PEERCRED names the process that listens)
     server = _bind(args.socket)
     if server is None:
         sys.stdout.write("busy\n")
         return 1
-    if os.fork() > 0:  # the launcher waits for this process; the child serves, reparented
-        os._exit(0)
     _stop(holder)
     sys.stdout.write("ready\n")
     sys.stdout.flush()

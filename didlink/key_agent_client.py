@@ -144,12 +144,13 @@ def start(profile: Path, key: IdentityKey, until: int) -> None:
         said = b""
     finally:
         process.stdout.close()
-    if said == b"ready\n":  # the agent forked: the serving process outlives this one
-        process.wait(timeout=START_TIMEOUT)
-        return
-    if process.poll() is None:
+    try:
+        process.wait(timeout=START_TIMEOUT)  # the agent forks at once: its child serves
+    except subprocess.TimeoutExpired:
         process.kill()
-    process.wait(timeout=START_TIMEOUT)
+        process.wait(timeout=START_TIMEOUT)
+    if said == b"ready\n":
+        return
     if said == b"busy\n":
         raise UserError("another 'didlink unlock' of this profile is running")
     raise UserError("the key agent did not start")
