@@ -1,6 +1,6 @@
 """Fast start (issue 28, point 4): the commands that make no connection load no transport.
 
-`--help`, `whoami`, `contacts`, `inspect`, `resolve` and `safety-number` must not import
+`--help`, `whoami`, `contacts`, `inspect`, `resolve`, `safety-number` and `lock` must not import
 aiortc, aioice, av, our transport package, didlink.live or didlink.node: those take most of
 half a second and most of 100 MB to load, and these commands never connect. Each command runs
 here in a fresh interpreter that calls the click entry point, as `python -m didlink` does, and
@@ -132,6 +132,8 @@ COMMANDS = {
     "resolve-json": lambda: ["resolve", PEER.did, "--json"],
     "safety-number": lambda: ["safety-number", "Bob", "--json"],
     "safety-number-qr": lambda: ["safety-number", "Bob"],
+    "lock": lambda: ["lock"],
+    "unlock-help": lambda: ["unlock", "--help"],
 }
 
 
