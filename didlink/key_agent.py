@@ -152,11 +152,11 @@ def _bind(path: str) -> socket.socket | None:
     return server
 
 
-def serve(server: socket.socket, path: str, holder: Holder) -> None:
-    """Answer until the holder expires or is locked, or the socket stops being ours."""
-    ours = _identity(path)
+def serve(server: socket.socket, path: str, holder: Holder, ours: tuple[int, int] | None) -> None:
+    """Answer until the holder expires or is locked, or the socket at `path` stops being the
+    one we bound (`ours`: its device and inode, taken right after binding)."""
     try:
-        while not holder.expired() and _identity(path) == ours:
+        while not holder.expired() and ours is not None and _identity(path) == ours:
             server.settimeout(max(0.01, min(POLL, holder.until - time.time())))
             try:
                 connection, _ = server.accept()
@@ -201,13 +201,14 @@ def main(argv: list[str] | None = None) -> int:
     if server is None:
         sys.stdout.write("busy\n")
         return 1
+    ours = _identity(args.socket)
     _stop(holder)
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     with open(os.devnull, "wb") as null:  # let the parent stop reading
         os.dup2(null.fileno(), sys.stdout.fileno())
         os.dup2(null.fileno(), sys.stdin.fileno())
-    serve(server, args.socket, holder)
+    serve(server, args.socket, holder, ours)
     return 0
 
 

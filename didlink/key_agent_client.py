@@ -112,7 +112,10 @@ def cached_key(profile: Path, did: str) -> IdentityKey | None:
 
 
 def start(profile: Path, key: IdentityKey, until: int) -> None:
-    """Start the profile's agent holding `key` until `until`; UserError if it does not start."""
+    """Start the profile's agent holding `key` until `until`; UserError if it does not start
+    (or could not tell who asks it: without SO_PEERCRED it would answer nobody)."""
+    if not hasattr(socket, "SO_PEERCRED"):
+        raise UserError("didlink unlock needs SO_PEERCRED (Linux) to check who asks for the key")
     path = socket_path(profile, create=True)
     environment = {k: v for k, v in os.environ.items() if not k.startswith("DIDLINK_")}
     process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)

@@ -56,6 +56,10 @@ def _need_terminal(env_name: str) -> None:
         )
 
 
+def _tries_left(count: int) -> str:
+    return f"{count} {'try' if count == 1 else 'tries'} left"
+
+
 def _ask(prompt: str) -> str:
     """One hidden line from the terminal (the prompt on stderr)."""
     return str(click.prompt(prompt, hide_input=True, default="", show_default=False, err=True))
@@ -87,9 +91,8 @@ def with_passphrase(
         else:
             failure = UserError("the passphrase must not be empty")
             problem = "The passphrase must not be empty."
-        left = MAX_TRIES - attempt
-        if left:
-            say(f"{problem} Try again ({left} {'try' if left == 1 else 'tries'} left).", err=True)
+        if attempt < MAX_TRIES:
+            say(f"{problem} Try again ({_tries_left(MAX_TRIES - attempt)}).", err=True)
     raise type(failure)(f"{failure} ({MAX_TRIES} tries)") from failure
 
 
@@ -113,7 +116,7 @@ def choose_passphrase(*, env_name: str = PASSPHRASE_ENV, prompt: str = "New pass
     problem = ""
     for attempt in range(1, MAX_ROUNDS + 1):
         if problem:
-            say(f"{problem} Try again ({MAX_ROUNDS - attempt + 1} of {MAX_ROUNDS} left).", err=True)
+            say(f"{problem} Try again ({_tries_left(MAX_ROUNDS - attempt + 1)}).", err=True)
         first = _ask(prompt)
         if not first:
             problem = "The passphrase must not be empty."

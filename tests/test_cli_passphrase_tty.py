@@ -93,7 +93,7 @@ def test_init_asks_again_after_a_mismatch(home: Path, terminals: list[PtyCli]) -
     term = on_tty(terminals, "init", home=home)
     term.answer(NEW, PASS)
     term.answer(REPEAT, PASS + " typo")
-    term.expect(r"The two passphrases do not match\. Try again \(2 of 3 left\)\.")
+    term.expect(r"The two passphrases do not match\. Try again \(2 tries left\)\.")
     term.answer(NEW, OTHER)
     term.answer(REPEAT, OTHER)
     did = term.expect(r"did:key:z6Mk\w+").group(0)
@@ -122,7 +122,7 @@ def test_a_weak_passphrase_is_explained_and_refused_unless_confirmed(
     term.answer(NEW, "password1")
     term.expect(r"Warning: this passphrase is weak\. This is a very common password\.")
     term.answer(r"Use it anyway\? \[y/N\]: ", "")  # the default is no
-    term.expect(r"Choose another passphrase\. Try again \(2 of 3 left\)\.")
+    term.expect(r"Choose another passphrase\. Try again \(2 tries left\)\.")
     term.answer(NEW, "dragon")
     term.expect(r"Warning: this passphrase is weak\.")
     term.answer(r"Use it anyway\? \[y/N\]: ", "y")
