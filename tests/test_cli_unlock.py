@@ -173,3 +173,16 @@ def test_exporting_the_identity_asks_for_the_passphrase_even_when_unlocked(home:
     )
     assert_user_error(export, "no terminal to ask for the passphrase")
     assert run_cli("backup", "phrase", home=home, stdin="y\n").returncode == 0
+
+
+def test_a_signed_card_needs_no_passphrase_while_unlocked(home: Path) -> None:
+    """`invite --card` signs with the identity key: the agent's, here."""
+    did = profile_with_a_contact(home)
+    assert_user_error(run_cli("invite", "--card", "--json", home=home, passphrase=None), "unlock")
+    assert run_cli("unlock", "--for", "1m", home=home).returncode == 0
+    card = run_cli("invite", "--card", "--json", home=home, passphrase=None)
+    assert card.returncode == 0, card.stderr
+    token = json.loads(card.stdout)["token"]
+    inspected = run_cli("inspect", token, "--json", home=home, passphrase=None)
+    assert inspected.returncode == 0, inspected.stderr
+    assert did in inspected.stdout
