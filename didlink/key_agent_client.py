@@ -11,13 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import select
-import socket
 import stat
-import subprocess
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +57,8 @@ def _exchange(profile: Path, message: dict[str, Any]) -> tuple[bool, Reply | Non
     path = _existing_socket(profile)
     if path is None:
         return False, None
+    import socket  # late: no agent, no socket module (`whoami` starts fast)
+
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(CONNECT_TIMEOUT)
         try:
@@ -114,6 +112,10 @@ def cached_key(profile: Path, did: str) -> IdentityKey | None:
 def start(profile: Path, key: IdentityKey, until: int) -> None:
     """Start the profile's agent holding `key` until `until`; UserError if it does not start
     (or could not tell who asks it: without SO_PEERCRED it would answer nobody)."""
+    import select  # late, as below: `whoami` only asks for the status
+    import socket
+    import subprocess
+
     if not hasattr(socket, "SO_PEERCRED"):
         raise UserError("didlink unlock needs SO_PEERCRED (Linux) to check who asks for the key")
     path = socket_path(profile, create=True)
@@ -161,6 +163,8 @@ def start(profile: Path, key: IdentityKey, until: int) -> None:
 
 def until_text(until: float) -> str:
     """e.g. '14:05 CET', or 'Wed 09 Dec 14:05 CET' when it is not today (local time)."""
+    from datetime import datetime
+
     moment = datetime.fromtimestamp(until).astimezone()
     today = datetime.fromtimestamp(time.time()).astimezone().date()
     form = "%H:%M %Z" if moment.date() == today else "%a %d %b %H:%M %Z"

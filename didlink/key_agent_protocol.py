@@ -10,7 +10,9 @@ socket's name is a hash of the profile's resolved path.
 
 One connection carries one request and one reply, each one line of compact JSON, bounded in
 size and time; the agent answers only a peer of its own uid (SO_PEERCRED), and the client talks
-only to an agent of its own uid. Standard library only: `didlink lock` and the agent start fast.
+only to an agent of its own uid. Standard library only, and little of it (`socket` is imported
+when there is a socket; NamedTuples, not dataclasses): `whoami` asks for the status at almost
+no cost, and `didlink lock` and the agent start fast.
 """
 
 from __future__ import annotations
@@ -20,16 +22,16 @@ import binascii
 import hashlib
 import json
 import os
-import socket
 import stat
 import struct
-import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from didlink.errors import UserError
+
+if TYPE_CHECKING:
+    import socket
 
 VERSION = 1
 MAX_REQUEST = 256
@@ -58,6 +60,8 @@ def agent_folder() -> Path:
     runtime = os.environ.get("XDG_RUNTIME_DIR", "")
     if runtime and os.path.isabs(runtime) and os.path.isdir(runtime):
         return Path(runtime) / "didlink"
+    import tempfile  # late: rarely needed, and slow to import for `whoami`
+
     return Path(tempfile.gettempdir()) / f"didlink-{os.getuid()}"
 
 
@@ -98,14 +102,15 @@ def socket_path(profile: Path, *, create: bool) -> Path:
     return path
 
 
-@dataclass(frozen=True)
-class Credentials:
+class Credentials(NamedTuple):
     pid: int
     uid: int
 
 
 def peer_credentials(sock: socket.socket) -> Credentials | None:
     """The pid and uid of the process at the other end (SO_PEERCRED; None where it is missing)."""
+    import socket  # late: `whoami` with no agent never needs it
+
     option = getattr(socket, "SO_PEERCRED", None)
     if option is None:
         return None
@@ -136,7 +141,7 @@ def read_line(sock: socket.socket, limit: int, *, timeout: float = IO_TIMEOUT) -
         sock.settimeout(remaining)
         try:
             chunk = sock.recv(limit + 1 - len(data))
-        except TimeoutError:
+        except TimeoutError:  # (socket.timeout is TimeoutError since Python 3.10)
             raise ValueError("too slow") from None
         if not chunk:
             raise ValueError("incomplete line")
@@ -165,8 +170,7 @@ def _integer(value: Any) -> int:
     return value
 
 
-@dataclass(frozen=True)
-class Request:
+class Request(NamedTuple):
     op: str
     until: int | None = None
 
@@ -183,8 +187,7 @@ def parse_request(line: bytes) -> Request:
     return Request(op=op, until=_integer(value["until"]) if op == "extend" else None)
 
 
-@dataclass(frozen=True)
-class Reply:
+class Reply(NamedTuple):
     """What the agent holds: the DID, until when (Unix seconds), and the seed for "key"."""
 
     did: str
