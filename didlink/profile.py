@@ -4,6 +4,9 @@ Its place is `DIDLINK_HOME` when set, else the platform's user data folder
 (platformdirs.user_data_dir("didlink")). The folder is private (0700) and every file in it is
 0600; `ensure()` creates the folder and repairs its mode if something loosened it.
 
+The identity key comes from the profile's key agent when `didlink unlock` left it there
+(specs/key-agent.md), else from the keystore and its passphrase (`unlock`).
+
 Commands that only read the DID (`didlink whoami`) must start quickly (issue 28, point 4): the
 DID is read by identity/keystore_file.py, which needs neither pydantic's models nor pyca; the
 keystore's models and cryptography (identity.keystore), the store and platformdirs are imported

@@ -125,12 +125,19 @@ def test_unlock_without_identity(home: Path) -> None:
     assert_user_error(run_cli("unlock", home=home), "error: noIdentity:")
 
 
+@pytest.fixture(scope="module")
+def shared_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One profile for the tests that must change nothing in it."""
+    home = tmp_path_factory.mktemp("unlock") / "profile"
+    profile_with_a_contact(home)
+    return home
+
+
 @pytest.mark.parametrize(
     "duration", ["0m", "8", "8x", "8 h", "1h30m", "-1h", "8d", "170h", "1" * 30, "", "８h"]
 )
-def test_unlock_refuses_bad_durations(home: Path, duration: str, runtime_dir: Path) -> None:
-    profile_with_a_contact(home)
-    assert_user_error(run_cli("unlock", "--for", duration, home=home), "--for")
+def test_unlock_refuses_bad_durations(shared_home: Path, duration: str, runtime_dir: Path) -> None:
+    assert_user_error(run_cli("unlock", "--for", duration, home=shared_home), "--for")
     assert agent_pids(runtime_dir) == []
 
 
