@@ -4,6 +4,9 @@ Its place is `DIDLINK_HOME` when set, else the platform's user data folder
 (platformdirs.user_data_dir("didlink")). The folder is private (0700) and every file in it is
 0600; `ensure()` creates the folder and repairs its mode if something loosened it.
 
+The identity key comes from the profile's key agent when `didlink unlock` left it there
+(specs/key-agent.md), else from the keystore and its passphrase (`unlock`).
+
 Commands that only read the DID (`didlink whoami`) must start quickly (issue 28, point 4): the
 DID is read by identity/keystore_file.py, which needs neither pydantic's models nor pyca; the
 keystore's models and cryptography (identity.keystore), the store and platformdirs are imported
@@ -15,13 +18,14 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from didlink.errors import UserError
 from didlink.output import say
-from didlink.passphrase import get_passphrase
+from didlink.passphrase import with_passphrase
 from identity import keystore_file
 
 if TYPE_CHECKING:
@@ -90,23 +94,64 @@ class Profile:
         """The profile's DID, read from the keystore without the passphrase."""
         return keystore_file.read_did(self.keystore_path)
 
-    def credentials(self, *, prompt: str = "Passphrase") -> tuple[str, bytes | None]:
-        """The passphrase and, for a device-bound keystore, the secret its PKCS#11 token
-        computes (didlink/device_token.py; None for a passphrase-only one). A missing token is
-        named before the passphrase is asked for; its PIN is asked for after it."""
+    def _token_secret(self) -> Callable[[], bytes | None]:
+        """What the keystore needs besides the passphrase: for a device-bound keystore, the
+        secret its PKCS#11 token computes (didlink/device_token.py), asked of the token once,
+        when first needed (its PIN after the passphrase); None for a passphrase-only one. A
+        missing token is named now, before the passphrase is asked for."""
         from identity import keystore
 
         device = keystore.device_of(keystore.load_keystore(self.keystore_path))
         if device is None:
-            return get_passphrase(prompt=prompt), None
+            return lambda: None
         from didlink.device_token import find_token, token_secret
 
         token = find_token(device)
-        passphrase = get_passphrase(prompt=prompt)
-        return passphrase, token_secret(token, device)
+        computed: list[bytes] = []
 
-    def unlock(self) -> IdentityKey:
-        """The identity key; asks for the passphrase (or reads DIDLINK_PASSPHRASE).
+        def secret() -> bytes:
+            if not computed:
+                computed.append(token_secret(token, device))
+            return computed[0]
+
+        return secret
+
+    def credentials(self, *, prompt: str = "Passphrase") -> tuple[str, bytes | None]:
+        """The passphrase that opens the keystore (checked: DIDLINK_PASSPHRASE one try, typed up
+        to three) and, for a device-bound keystore, the secret its token computes."""
+        from identity import keystore
+
+        self.did()  # NoIdentity / DamagedKeystore before prompting
+        secret = self._token_secret()
+
+        def opens(passphrase: str) -> str:
+            keystore.unlock(self.keystore_path, passphrase, device_secret=secret())
+            return passphrase
+
+        return with_passphrase(opens, prompt=prompt), secret()
+
+    def unlock(self, *, use_agent: bool = True) -> IdentityKey:
+        """The identity key: from the key agent when `didlink unlock` left it there (and
+        `use_agent`), else from the keystore (`unlock_keystore`)."""
+        did = self.did()  # NoIdentity / DamagedKeystore before anything else
+        if use_agent:
+            from didlink.key_agent_client import cached_key  # late, as below
+
+            key = cached_key(self.path, did)
+            if key is not None:
+                return key
+        return self.unlock_keystore()
+
+    def unlock_keystore(self) -> IdentityKey:
+        """The identity key opened with the passphrase (DIDLINK_PASSPHRASE: one try; typed on
+        a terminal: up to three, didlink/passphrase.py `with_passphrase`) and, for a
+        device-bound keystore, its token."""
+        self.did()  # NoIdentity / DamagedKeystore before prompting
+        secret = self._token_secret()
+        return with_passphrase(lambda passphrase: self._open_keystore(passphrase, secret()))
+
+    def _open_keystore(self, passphrase: str, secret: bytes | None) -> IdentityKey:
+        """The identity key under `passphrase` (WrongPassphrase if it does not open it).
 
         A keystore sealed with weaker key-derivation parameters than the current ones is
         re-sealed with them at once (identity/keystore.py `unlock_and_strengthen`), and one
@@ -115,10 +160,8 @@ class Profile:
         A device-bound keystore also needs its PKCS#11 token (didlink/device_token.py): a
         missing token is named before the passphrase is asked for, the PIN after it.
         """
-        from identity import keystore  # late (see the module docstring), as below
+        from identity import keystore  # late (see the module docstring)
 
-        self.did()  # NoIdentity / DamagedKeystore before prompting
-        passphrase, secret = self.credentials()
         try:
             key, params = keystore.unlock_and_strengthen(
                 self.keystore_path, passphrase, device_secret=secret

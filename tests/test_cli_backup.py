@@ -450,6 +450,9 @@ def test_a_kill_before_the_final_rename_leaves_no_half_profile(
 # --- on a terminal ----------------------------------------------------------------------------
 
 
+NEW_SECRET = "a new and rather long secret"  # strong: no "use it anyway?" question
+
+
 def test_phrase_on_a_terminal_shown_then_typed_in_two_halves(home: Path, tmp_path: Path) -> None:
     from tests.test_cli_profile import run_on_tty
 
@@ -465,11 +468,11 @@ def test_phrase_on_a_terminal_shown_then_typed_in_two_halves(home: Path, tmp_pat
     typed = run_on_tty(
         ["restore", "phrase"],
         fresh,
-        [" ".join(words[:12]).upper(), "  ".join(words[12:]), "new secret", "new secret"],
+        [" ".join(words[:12]).upper(), "  ".join(words[12:]), NEW_SECRET, NEW_SECRET],
     )
     assert "12 words so far" in typed
     assert typed.strip().splitlines()[-1].strip() == did
-    assert unlock(fresh / "keystore.json", "new secret").did == did
+    assert unlock(fresh / "keystore.json", NEW_SECRET).did == did
 
 
 def test_without_an_atomic_swap_the_old_profile_is_set_aside_then_removed(

@@ -50,7 +50,18 @@ def test_init_refuses_to_replace(home: Path) -> None:
     result = run_cli("init", home=home)
     assert_user_error(result, "error: identityExists:", "--force")
     assert (home / "keystore.json").read_bytes() == before
-    forced = run_cli("init", "--force", home=home, passphrase="another one")
+    # --force asks for the last 6 characters of the DID it destroys (here as a line of stdin)
+    refused = run_cli("init", "--force", home=home, passphrase="another one", stdin="nope\n")
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "error: not confirmed: the identity was left as it is"
+    )
+    assert f"Type the last 6 characters of {did} to destroy it:" in refused.stderr
+    assert (home / "keystore.json").read_bytes() == before
+    no_answer = run_cli("init", "--force", home=home, passphrase="another one", stdin="")
+    assert no_answer.returncode == 2 and "not confirmed" in no_answer.stderr
+    assert (home / "keystore.json").read_bytes() == before
+    forced = run_cli("init", "--force", home=home, passphrase="another one", stdin=did[-6:] + "\n")
     assert forced.returncode == 0, forced.stderr
     assert forced.stdout.strip() != did
     assert unlock(home / "keystore.json", "another one").did == forced.stdout.strip()
@@ -68,6 +79,31 @@ def test_init_profile_path_is_a_file(tmp_path: Path) -> None:
     assert_user_error(run_cli("init", home=not_a_folder), "cannot use", "profile folder")
 
 
+def test_init_force_over_a_damaged_keystore(home: Path) -> None:
+    init(home)
+    keystore = home / "keystore.json"
+    keystore.write_bytes(b"{not json")
+    refused = run_cli("init", "--force", home=home, stdin="abcdef\n")
+    assert refused.returncode == 2 and "not confirmed" in refused.stderr
+    assert "damaged. Type destroy to replace it" in refused.stderr
+    assert keystore.read_bytes() == b"{not json"
+    forced = run_cli("init", "--force", home=home, stdin="destroy\n")
+    assert forced.returncode == 0, forced.stderr
+    assert unlock(keystore, PASS).did == forced.stdout.strip()
+
+
+def test_init_weak_passphrase_from_a_script_is_accepted_with_a_warning(home: Path) -> None:
+    result = run_cli("init", home=home, passphrase="short")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "warning: the passphrase in DIDLINK_PASSPHRASE is weak: A word by itself is easy to"
+        " guess. Add another word or two. Uncommon words are better."
+    ]
+    assert unlock(home / "keystore.json", "short").did == result.stdout.strip()
+    strong = run_cli("init", home=home.parent / "strong")
+    assert strong.returncode == 0 and strong.stderr == "", strong.stderr
+
+
 def test_init_empty_passphrase(home: Path) -> None:
     result = run_cli("init", home=home, passphrase="")
     assert_user_error(result, "must not be empty")
@@ -78,7 +114,7 @@ def test_whoami(home: Path) -> None:
     did = init(home)
     as_json = run_cli("whoami", "--json", home=home, passphrase=None)
     assert as_json.returncode == 0, as_json.stderr
-    assert json.loads(as_json.stdout) == {"did": did}
+    assert json.loads(as_json.stdout) == {"did": did, "unlocked_until": None}
     plain = run_cli("whoami", home=home, passphrase=None)
     assert plain.returncode == 0, plain.stderr
     lines = plain.stdout.splitlines()
@@ -196,8 +232,10 @@ def test_init_prompts_twice_on_a_terminal(home: Path) -> None:
 
 
 def test_init_mismatched_prompts(home: Path) -> None:
-    output = run_on_tty(["init"], home, ["one secret", "another"])
-    assert "do not match" in output
+    answers = ["one secret here", "another secret"] * 3
+    output = run_on_tty(["init"], home, answers)
+    assert output.count("do not match") == 3
+    assert "no new passphrase chosen after 3 tries" in output
     assert not (home / "keystore.json").exists()
 
 

@@ -1,6 +1,6 @@
 """Fast start (issue 28, point 4): the commands that make no connection load no transport.
 
-`--help`, `whoami`, `contacts`, `inspect`, `resolve` and `safety-number` must not import
+`--help`, `whoami`, `contacts`, `inspect`, `resolve`, `safety-number` and `lock` must not import
 aiortc, aioice, av, our transport package, didlink.live or didlink.node: those take most of
 half a second and most of 100 MB to load, and these commands never connect. Nor python-pkcs11
 (didlink.device_token): only the commands that talk to a PKCS#11 token load it. Each command runs
@@ -142,6 +142,8 @@ COMMANDS = {
     "resolve-json": lambda: ["resolve", PEER.did, "--json"],
     "safety-number": lambda: ["safety-number", "Bob", "--json"],
     "safety-number-qr": lambda: ["safety-number", "Bob"],
+    "lock": lambda: ["lock"],
+    "unlock-help": lambda: ["unlock", "--help"],
 }
 
 
@@ -167,7 +169,7 @@ def test_whoami_json_stays_under_40_mb(home: Path, tmp_path: Path) -> None:
     """Peak RSS of the whole process, interpreter included."""
     report = _run(home, tmp_path, "whoami", "--json")
     assert report["code"] in (0, None), report
-    assert json.loads(report["stdout"]) == {"did": Profile(home).did()}
+    assert json.loads(report["stdout"]) == {"did": Profile(home).did(), "unlocked_until": None}
     peak_mb = report["peak_rss_kib"] / 1024
     assert peak_mb < MAX_RSS_MB, f"whoami --json peaked at {peak_mb:.1f} MB"
 

@@ -23,12 +23,14 @@ from didlink.commands import (
     profile,
     resolve,
     safety,
+    unlock,
 )
 
 COMMAND_MODULES: tuple[ModuleType, ...] = (
     resolve,
     profile,
     keystore,
+    unlock,
     backup,
     invite,
     chat,

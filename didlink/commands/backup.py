@@ -16,9 +16,14 @@ import click
 
 from didlink.errors import UserError
 from didlink.output import say, styled
-from didlink.passphrase import get_backup_passphrase, get_passphrase
+from didlink.passphrase import (
+    BACKUP_PASSPHRASE_ENV,
+    choose_passphrase,
+    get_backup_passphrase,
+    with_passphrase,
+)
 from didlink.profile import Profile
-from identity.errors import DamagedBackup, IdentityExists
+from identity.errors import BackupDoesNotOpen, DamagedBackup, IdentityExists
 
 # The backup format, the keys and the keystore (pydantic models, cryptography) are imported
 # by the commands that use them (didlink/commands/__init__.py): `didlink whoami` starts fast.
@@ -57,7 +62,7 @@ def backup_phrase() -> None:
     """Show the 24-word recovery phrase of this identity (after the passphrase and a warning)."""
     from identity.recovery import seed_to_words  # late: loads the BIP-39 word list
 
-    key = Profile.from_env().unlock()
+    key = Profile.from_env().unlock(use_agent=False)  # the passphrase even when unlocked
     for line in PHRASE_WARNING:
         say(styled("Warning: ", fg="yellow", bold=True), line, err=True)
     if not _ask_yes("Show the 24 words now? Type y and Enter to show them:"):
@@ -118,7 +123,7 @@ def restore_phrase(force: bool) -> None:
             "use --force to replace it (the old identity is then lost unless it is this one)"
         )
     key = IdentityKey(phrase_to_seed(_read_phrase()))
-    passphrase = get_passphrase(confirm=True, prompt="New passphrase")
+    passphrase = choose_passphrase()
     profile.ensure()
     try:
         create_keystore(profile.keystore_path, key, passphrase, overwrite=force)
@@ -143,7 +148,7 @@ def backup_export(file: Path, force: bool) -> None:
     profile = Profile.from_env()
     if not force and (file.exists() or file.is_symlink()):
         raise UserError(f"{file} already exists: use --force to overwrite it")
-    key = profile.unlock()
+    key = profile.unlock(use_agent=False)  # the passphrase even when unlocked
     contacts, used = profile_parts(profile)
     passphrase = get_backup_passphrase(confirm=True)
     try:
@@ -202,8 +207,13 @@ def backup_import(file: Path, force: bool) -> None:
     model = parse_backup(_read_backup(file))  # damaged files are refused before any question
     if not force:
         refuse_unless_empty(profile)
-    restored = open_parsed_backup(model, get_backup_passphrase(confirm=False))
-    passphrase = get_passphrase(confirm=True, prompt="New passphrase for this profile")
+    restored = with_passphrase(
+        lambda passphrase: open_parsed_backup(model, passphrase),
+        wrong=BackupDoesNotOpen,
+        prompt="Backup passphrase",
+        env_name=BACKUP_PASSPHRASE_ENV,
+    )
+    passphrase = choose_passphrase(prompt="New passphrase for this profile")
     install_backup(profile, restored, passphrase, replace=force)
     say(restored.key.did)
     say(

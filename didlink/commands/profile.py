@@ -2,17 +2,66 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from didlink.errors import UserError
-from didlink.output import print_json, print_qr, say
-from didlink.passphrase import get_new_passphrase, get_passphrase
+from didlink.output import print_json, print_qr, say, styled
+from didlink.passphrase import choose_passphrase, get_new_passphrase
 from didlink.profile import Profile
-from identity.errors import IdentityExists
+from identity.errors import DamagedKeystore, IdentityExists, NoIdentity
+
+
+def _iso(until: int) -> str:
+    """Local time with its offset, to the second (e.g. 2026-12-08T09:41:00+01:00)."""
+    from datetime import datetime
+
+    return datetime.fromtimestamp(until).astimezone().isoformat(timespec="seconds")
+
+
+CONFIRM_CHARS = 6
+DAMAGED_CONFIRMATION = "destroy"
+
+
+def _confirm_destruction(profile: Profile) -> None:
+    """`init --force` over an identity: the user types the last 6 characters of its DID (or
+    "destroy" for a keystore too damaged to show it), on the terminal or as a line of stdin;
+    anything else changes nothing (UserError)."""
+    try:
+        did = profile.did()
+    except NoIdentity:  # e.g. a dangling symlink: nothing to lose
+        return
+    except DamagedKeystore:
+        did = None
+    if did is None:
+        expected = DAMAGED_CONFIRMATION
+        question = f"The keystore in {profile.path} is damaged. Type {expected} to replace it"
+    else:
+        expected = did[-CONFIRM_CHARS:]
+        say(
+            styled("Warning: ", fg="yellow", bold=True),
+            f"this destroys the identity {did} in {profile.path}: without a recovery phrase"
+            " or backup it is lost for good, and your contacts cannot reach you under it.",
+            err=True,
+        )
+        question = f"Type the last {CONFIRM_CHARS} characters of {did} to destroy it"
+    if sys.stdin.isatty():
+        answer = click.prompt(question, default="", show_default=False, err=True)
+    else:
+        say(f"{question}:", err=True)
+        answer = sys.stdin.readline(64)
+    if str(answer).strip() != expected:
+        raise UserError("not confirmed: the identity was left as it is")
 
 
 @click.command()
-@click.option("--force", is_flag=True, help="Replace the existing identity (it is then lost).")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace the existing identity (it is then lost): asks for the last 6 characters of"
+    " its DID, typed or as a line on stdin.",
+)
 @click.option(
     "--device-bound",
     is_flag=True,
@@ -25,50 +74,68 @@ def init(force: bool, device_bound: bool, token_label: str | None) -> None:
     from identity.keystore import create_keystore
 
     profile = Profile.from_env()
-    if not force and (profile.keystore_path.exists() or profile.keystore_path.is_symlink()):
+    exists = profile.keystore_path.exists() or profile.keystore_path.is_symlink()
+    if exists and not force:
         raise IdentityExists(
             f"an identity already exists in {profile.path}: "
             "use --force to replace it (the old identity is then lost)"
         )
     if token_label is not None and not device_bound:
         raise UserError("--token goes with --device-bound")
+    if exists:
+        _confirm_destruction(profile)
     if device_bound:
         from didlink.commands.keystore import init_device_bound
 
         key = init_device_bound(profile, token_label=token_label, force=force)
     else:
-        passphrase = get_passphrase(confirm=True, prompt="New passphrase")
+        passphrase = choose_passphrase()
         profile.ensure()
         key = IdentityKey.generate()
         try:
             create_keystore(profile.keystore_path, key, passphrase, overwrite=force)
         except OSError as exc:
             raise UserError(f"cannot write the keystore: {exc.strerror or exc}") from exc
+    if exists:
+        from didlink.key_agent_client import lock
+
+        lock(profile.path)  # the old identity's key, if `didlink unlock` kept it
     profile.create_store()  # with the identity: later, a missing store is a lost one (noted)
     say(key.did)
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help='Print {"did": ...} as JSON.')
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print {"did": ..., "unlocked_until": ...} as JSON.',
+)
 def whoami(as_json: bool) -> None:
     """Show this profile's DID (and a QR code of it). No passphrase needed."""
-    did = Profile.from_env().did()
+    from didlink import key_agent_client as agent
+
+    profile = Profile.from_env()
+    did = profile.did()
+    held = agent.status(profile.path)
+    until = held.until if held is not None and held.did == did else None
     if as_json:
-        print_json({"did": did})
+        print_json({"did": did, "unlocked_until": None if until is None else _iso(until)})
         return
     say(did)
     print_qr(did)
+    if until is not None:
+        say(f"Unlocked until {agent.until_text(until)} ('didlink lock' locks it now).", err=True)
 
 
 @click.command()
 def passwd() -> None:
     """Change the passphrase that protects the identity (DIDLINK_NEW_PASSPHRASE for scripts)."""
-    from identity.keystore import change_passphrase, unlock  # late (didlink/commands/__init__.py)
+    from identity.keystore import change_passphrase  # late (didlink/commands/__init__.py)
 
     profile = Profile.from_env()
     profile.did()  # NoIdentity / DamagedKeystore before asking anything
     old, secret = profile.credentials(prompt="Current passphrase")  # + a bound one's token
-    unlock(profile.keystore_path, old, device_secret=secret)  # WrongPassphrase before the new
     new = get_new_passphrase()
     try:
         change_passphrase(profile.keystore_path, old, new, device_secret=secret)
