@@ -92,7 +92,7 @@ def test_init_device_bound_unlocks_with_the_token(home: Path, hsm: SoftHsm, tmp_
     # whoami needs neither passphrase nor token
     whoami = run_cli("whoami", "--json", home=home, passphrase=None)
     assert whoami.returncode == 0, whoami.stderr
-    assert json.loads(whoami.stdout) == {"did": did}
+    assert json.loads(whoami.stdout) == {"did": did, "unlocked_until": None}
     # the passphrase alone does not open it (the library says why)
     with pytest.raises(DeviceBoundKeystore, match=LABEL):
         unlock(home / "keystore.json", PASS)
@@ -271,6 +271,10 @@ def test_init_device_bound_with_a_wrong_pin_writes_nothing(home: Path, hsm: Soft
     assert didlink_objects(hsm) == []
 
 
+TTY_PASS = "a tty secret, strong enough for zxcvbn"
+NEW_TTY_PASS = "another tty secret, strong enough too"
+
+
 def test_pin_is_asked_hidden_on_a_terminal_and_the_module_is_found(
     home: Path, hsm: SoftHsm, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -279,12 +283,12 @@ def test_pin_is_asked_hidden_on_a_terminal_and_the_module_is_found(
     from tests.test_cli_profile import run_on_tty
 
     monkeypatch.setenv("SOFTHSM2_CONF", str(hsm.conf))
-    output = run_on_tty(["init", "--device-bound"], home, ["tty secret", "tty secret", "1234"])
+    output = run_on_tty(["init", "--device-bound"], home, [TTY_PASS, TTY_PASS, "1234"])
     assert f"PIN of the PKCS#11 token '{LABEL}'" in output
-    assert "tty secret" not in output and "1234" not in output  # hidden input
+    assert TTY_PASS not in output and "1234" not in output  # hidden input
     assert keystore_json(home)["version"] == 2
     did = keystore_json(home)["did"]
-    output = run_on_tty(["passwd"], home, ["tty secret", "1234", "new secret", "new secret"])
+    output = run_on_tty(["passwd"], home, [TTY_PASS, "1234", NEW_TTY_PASS, NEW_TTY_PASS])
     assert "Passphrase changed" in output, output
     assert keystore_json(home)["did"] == did
     assert keystore_json(home)["version"] == 2

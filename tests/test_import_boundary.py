@@ -193,7 +193,7 @@ def test_whoami_of_a_device_bound_profile_loads_no_models_nor_pkcs11(tmp_path: P
     profile.mkdir(mode=0o700)
     (profile / "keystore.json").write_bytes(model.to_bytes())
     report = _run(profile, tmp_path, "whoami", "--json")
-    assert json.loads(report["stdout"]) == {"did": model.did}
+    assert json.loads(report["stdout"]) == {"did": model.did, "unlocked_until": None}
     modules: list[str] = report["modules"]
     assert [m for m in modules if m in ("identity.keystore", "pydantic.main")] == []
     assert _forbidden(modules) == []
