@@ -99,7 +99,7 @@ def add(url: str, username: str | None, credential: str | None) -> None:
     """Add a STUN or TURN server (it replaces the one of the same kind)."""
     from didlink.ice_settings import IceSettings
     from didlink.sealing import Sealer
-    from transport.ice import parse_ice_url
+    from transport.ice import check_credential, check_username, parse_ice_url
 
     try:
         parsed = parse_ice_url(url)
@@ -116,6 +116,11 @@ def add(url: str, username: str | None, credential: str | None) -> None:
     if not username:
         raise UserError("a TURN server needs --username")
     secret = _credential(credential)
+    try:  # before the passphrase: a typo costs no unlock
+        check_username(username)
+        check_credential(secret)
+    except ValueError as exc:
+        raise UserError(f"cannot add the ICE server: {exc}") from None
     profile, store = _open_store()
     with store:
         key = profile.unlock()  # the credential is sealed under the store key
