@@ -10,8 +10,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from aiortc.rtcconfiguration import RTCIceTransportPolicy
 from aioice import stun
+from aiortc.rtcconfiguration import RTCIceTransportPolicy
 
 from didlink.errors import UserError
 from didlink.ice_settings import ice_config, servers_from_env
