@@ -335,3 +335,12 @@ def test_path_words() -> None:
     assert path_words("relay", "turn.example.org") == "relayed by turn.example.org"
     assert path_words("relay") == "relayed by your TURN server"
     assert path_words(None) == ""
+
+
+def test_connected_event_carries_the_path() -> None:
+    from didlink.events import Connected, event_from
+
+    event = event_from("connected", {"peer": "did:key:z6Mk", "verified": True, "path": "relay"})
+    assert event == Connected(peer="did:key:z6Mk", verified=True, path="relay")
+    older = event_from("connected", {"peer": "did:key:z6Mk", "verified": True})
+    assert isinstance(older, Connected) and older.path is None
