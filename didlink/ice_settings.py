@@ -163,10 +163,13 @@ class IceSettings:
             if not isinstance(decoded, list) or len(decoded) > 2:
                 raise ValueError("not a list of at most 2 servers")
             servers = [StoredServer.model_validate(item) for item in decoded]
-            from transport.ice import parse_ice_url
-
-            for server in servers:
-                parse_ice_url(server.url)
+            for server in servers:  # the full grammar is checked when used (`config`)
+                if not (server.url.isascii() and server.url.isprintable()):
+                    raise ValueError("a URL is not printable ASCII")
+                if not server.url.startswith(("stun:", "turn:", "turns:")):
+                    raise ValueError("a URL is not stun:, turn: or turns:")
+                if server.username is not None and not server.username.isprintable():
+                    raise ValueError("a user name is not printable")
         except ValueError as exc:
             raise DamagedStore(
                 f"the profile's ICE servers setting is damaged ({_problem(exc)}):"
@@ -174,19 +177,22 @@ class IceSettings:
             ) from None
         return servers
 
-    def policy(self) -> IcePolicy:
-        from transport.ice import IcePolicy
-
+    def policy_name(self) -> str:
+        """ "all" or "relay" (what `policy` returns, without loading the transport)."""
         raw = self._settings.get(POLICY)
         if raw is None:
-            return IcePolicy.ALL
-        try:
-            return IcePolicy(raw.decode("ascii"))
-        except (UnicodeDecodeError, ValueError):
+            return "all"
+        if raw not in (b"all", b"relay"):
             raise DamagedStore(
                 "the profile's ICE policy setting is damaged: set it again with"
                 " 'didlink ice policy all' (or relay)"
-            ) from None
+            )
+        return raw.decode("ascii")
+
+    def policy(self) -> IcePolicy:
+        from transport.ice import IcePolicy
+
+        return IcePolicy(self.policy_name())
 
     def _credential(self, server: StoredServer) -> str | None:
         raw = self._settings.get_sealed(TURN_CREDENTIAL)
@@ -206,7 +212,14 @@ class IceSettings:
 
         servers: list[IceServer] = []
         for stored in self.servers():
-            if not parse_ice_url(stored.url).is_turn:
+            try:
+                parsed = parse_ice_url(stored.url)
+            except ValueError as exc:
+                raise DamagedStore(
+                    f"the profile's ICE servers setting is damaged ({exc}):"
+                    " 'didlink ice remove URL' them and add them again"
+                ) from None
+            if not parsed.is_turn:
                 servers.append(IceServer(urls=(stored.url,)))
                 continue
             credential = self._credential(stored)

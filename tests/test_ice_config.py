@@ -247,7 +247,16 @@ def test_a_credential_sealed_for_another_server_is_not_used(store: Store, sealer
 
 @pytest.mark.parametrize(
     "value",
-    [b"not json", b"{}", b'[{"url": 1}]', b'[{"url": "http://x"}]', b'[{"url":"stun:a","x":1}]'],
+    [
+        b"not json",
+        b"{}",
+        b'[{"url": 1}]',
+        b'[{"url": "http://x"}]',
+        b'[{"url":"stun:a","x":1}]',
+        b'[{"url":"stun:a\\u001b[2J"}]',
+        b'[{"url":"stun:a b"}]',
+        b'[{"url":"turn:a","username":"\\u0007"}]',
+    ],
 )
 def test_a_damaged_servers_setting_is_refused(store: Store, value: bytes) -> None:
     from didlink.ice_settings import SERVERS, IceSettings
@@ -256,7 +265,7 @@ def test_a_damaged_servers_setting_is_refused(store: Store, value: bytes) -> Non
 
     Settings(store).put(SERVERS, value)
     with pytest.raises(DamagedStore, match="ICE servers setting is damaged"):
-        IceSettings(store).servers()
+        IceSettings(store).config()
 
 
 # --- failure reasons -----------------------------------------------------------------------
@@ -344,3 +353,13 @@ def test_connected_event_carries_the_path() -> None:
     assert event == Connected(peer="did:key:z6Mk", verified=True, path="relay")
     older = event_from("connected", {"peer": "did:key:z6Mk", "verified": True})
     assert isinstance(older, Connected) and older.path is None
+
+
+def test_a_damaged_policy_is_refused(store: Store) -> None:
+    from didlink.ice_settings import POLICY, IceSettings
+    from didlink.settings import Settings
+    from didlink.store import DamagedStore
+
+    Settings(store).put(POLICY, b"relay\x1b")
+    with pytest.raises(DamagedStore, match="ICE policy setting is damaged"):
+        IceSettings(store).policy()

@@ -68,12 +68,12 @@ def ice(ctx: click.Context, as_json: bool) -> None:
     _, store = _open_store()
     with store:
         settings = IceSettings(store)
-        servers, policy = settings.servers(), settings.policy()
+        servers, policy = settings.servers(), settings.policy_name()
     if as_json:
         print_json(
             {
                 "servers": [{"url": s.url, "username": s.username} for s in servers],
-                "policy": policy.value,
+                "policy": policy,
             }
         )
         return
@@ -82,7 +82,7 @@ def ice(ctx: click.Context, as_json: bool) -> None:
     for server in servers:
         user = f"  (user {shown(server.username)})" if server.username else ""
         say(f"{shown(server.url)}{user}")
-    if policy.value == "relay":
+    if policy == "relay":
         say("Policy: relay (every connection goes through the TURN server).")
     else:
         say("Policy: all (direct when possible).")
