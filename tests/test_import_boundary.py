@@ -6,7 +6,8 @@ didlink.node: those take most of half a second and most of 100 MB to load, and t
 never connect. Each command runs here in a fresh interpreter that calls the click entry point,
 as `python -m didlink` does, and then writes the names of every module it loaded and its peak
 RSS. Time is not asserted (this machine is shared and noisy; `make bench` measures it as a
-ratio, bench/metrics/startup.py); memory is steady enough to assert: `whoami --json` stays under 40 MB of peak RSS.
+ratio, bench/metrics/startup.py); memory is steady enough to assert: `whoami --json` stays
+under 40 MB of peak RSS.
 
 The peak is the child's own VmHWM (/proc/self/status), not the parent's `ru_maxrss` for the
 child: Linux carries the pre-exec high-water mark of the forked copy (here, pytest's 75 MB)
