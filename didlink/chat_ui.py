@@ -72,6 +72,7 @@ ENDINGS: dict[str, tuple[str, dict[str, Any]]] = {
     "sas rejected by peer": ("{who} rejected the SAS", ALARMING),
     "connection lost": ("the connection to {who} was lost", WORRYING),
     "connection failed": ("no connection to {who} could be made", WORRYING),
+    "no network path": ("no network path to {who} was found (see the error above)", WORRYING),
     "timeout": ("it took too long (see the error above)", WORRYING),
     "handshake failed": ("the secure handshake with {who} failed", ALARMING),
     "protocol error": ("{who} broke the protocol", ALARMING),
