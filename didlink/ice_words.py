@@ -38,6 +38,11 @@ FAILURES = {
         " credential ('didlink ice', then 'didlink ice add URL --username NAME' again, or"
         " DIDLINK_TURN_USERNAME / DIDLINK_TURN_CREDENTIAL)"
     ),
+    "TurnTlsFailed": (
+        "no network path: the TLS connection to the TURN server failed (its certificate was not"
+        " accepted: it must be valid for the host name in the turns: URL); check the URL, or use"
+        " turn: with ?transport=tcp"
+    ),
     "TurnUnreachable": (
         "no network path: the TURN server did not answer; check its host and port, or try"
         " ?transport=tcp or turns: if UDP is blocked on your network"

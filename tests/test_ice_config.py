@@ -4,6 +4,7 @@ didlink/ice_words.py)."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -28,6 +29,7 @@ from transport.errors import (
     NoLocalCandidates,
     RelayChecksFailed,
     TurnRefused,
+    TurnTlsFailed,
     TurnUnreachable,
 )
 from transport.ice import IcePolicy, parse_ice_url
@@ -314,6 +316,7 @@ def test_turn_credential_errors(code: int) -> None:
 def test_other_turn_failures() -> None:
     assert isinstance(turn_failure(stun.TransactionTimeout()), TurnUnreachable)
     assert isinstance(turn_failure(ConnectionRefusedError()), TurnUnreachable)
+    assert isinstance(turn_failure(ssl.SSLCertVerificationError()), TurnTlsFailed)
     other = turn_failure(_error_response(486))
     assert type(other) is IceFailed and "486" in str(other)
     assert turn_failure(ValueError()) is None
@@ -327,6 +330,7 @@ def test_every_failure_has_words_with_what_to_try() -> None:
         RelayChecksFailed(),
         TurnRefused(),
         TurnUnreachable(),
+        TurnTlsFailed(),
     ):
         words = failure_words(error)
         assert words == FAILURES[type(error).__name__]

@@ -48,6 +48,10 @@ class TurnUnreachable(IceFailed):
     """The TURN server did not answer (wrong host or port, or blocked on the way)."""
 
 
+class TurnTlsFailed(TurnUnreachable):
+    """The TLS connection to the TURN server (turns:) failed: its certificate was not accepted."""
+
+
 class DtlsFailed(TransportError):
     """The encrypted DTLS channel to the peer could not be set up."""
 

@@ -8,7 +8,8 @@ why, and the connection knows most of it:
 - `TurnRefused` / `TurnUnreachable`: a TURN server is configured but gave no relayed candidate:
   aioice drops the reason, so `probe_turn` asks the server once more with the same credentials
   and reads its answer (a 401, 403, 437 or 441 error: the credentials; no answer in time, a
-  refused connection, a name that does not resolve: unreachable);
+  refused connection, a name that does not resolve: unreachable; a TLS handshake or certificate
+  refused on `turns:`: `TurnTlsFailed`);
 - `NoCandidatePair`: none of the peer's candidates can be paired with ours (no check was made);
 - `ChecksFailed`: every check failed and neither side had a relayed candidate: the usual cause
   is a symmetric NAT (or a firewall) on one side, which only a TURN relay gets through;
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from typing import Any
 
 from aioice import stun, turn
@@ -33,6 +35,7 @@ from transport.errors import (
     NoLocalCandidates,
     RelayChecksFailed,
     TurnRefused,
+    TurnTlsFailed,
     TurnUnreachable,
 )
 from transport.ice import IceServer
@@ -48,6 +51,8 @@ def turn_failure(exc: BaseException) -> IceFailed | None:
         if code in (*CREDENTIAL_ERRORS, 438):
             return TurnRefused()
         return IceFailed(f"The TURN server refused the allocation (error {code}).")
+    if isinstance(exc, ssl.SSLError):  # (an OSError too)
+        return TurnTlsFailed()
     if isinstance(exc, stun.TransactionTimeout | TimeoutError | OSError):
         return TurnUnreachable()
     return None

@@ -527,11 +527,12 @@ class Peer:
 
     def _on_connection_state(self) -> None:
         state = self._pc.connectionState
+        if self._diagnosis is not None:
+            return  # ICE failed while connecting: the diagnosis ends it (§7.1)
         if (
             state == "failed"
             and self._state is PeerState.CONNECTING
             and self._pc.iceConnectionState == "failed"
-            and self._diagnosis is None
         ):  # the reason needs a look at the check list, maybe a TURN probe's answer (§7.1)
             self._diagnosis = asyncio.get_running_loop().create_task(self._ice_failed())
             return
