@@ -161,3 +161,21 @@ def test_wrong_passphrase_keeps_nothing(home: Path) -> None:
     )
     assert result.returncode == 2
     assert _listing(home)["servers"] == []
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"DIDLINK_TURN": "turn:t.example.org"}, "DIDLINK_TURN_USERNAME"),
+        ({"DIDLINK_TURN": "turn:u:p@t.example.org"}, "no user name or password"),
+        ({"DIDLINK_STUN": "stun:s.example.org\x1b[2J"}, "printable ASCII"),
+        ({"DIDLINK_ICE_POLICY": "relay\x07"}, "DIDLINK_ICE_POLICY is 'all' or 'relay'"),
+    ],
+)
+def test_bad_ice_environment_stops_invite_before_anything(
+    home: Path, env: dict[str, str], needle: str
+) -> None:
+    make_profile(home)
+    result = run_cli("invite", "--jsonl", home=home, env=env)
+    assert_user_error(result, needle)
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
