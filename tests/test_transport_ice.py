@@ -13,7 +13,16 @@ from typing import Any
 import pytest
 
 from tests.support.turn_server import PASSWORD, USER, TurnServer, turn_server
-from transport import CandidateKind, IceConfig, IceServer, Peer, Role
+from transport import (
+    Candidate,
+    CandidateKind,
+    CompactOffer,
+    IceConfig,
+    IceServer,
+    Peer,
+    Role,
+    SetupRole,
+)
 from transport.errors import NoLocalCandidates, TurnRefused, TurnUnreachable
 from transport.ice import IcePolicy
 from transport.ice_checks import CHECK_RETRANSMISSIONS, IceChecks
@@ -177,3 +186,43 @@ def test_path_from_the_nominated_pair() -> None:
 def test_other_internals_are_left_alone() -> None:
     assert IceChecks.install(SimpleNamespace(gather_candidates=None)) is None
     assert IceChecks.install(object()) is None
+
+
+async def _sources_seen(answerer_config: IceConfig, seconds: float = 2.8) -> tuple[set[Any], Any]:
+    """Offer the answerer one host candidate that never answers; the source addresses of every
+    datagram it sent there within `seconds`, and its answer."""
+    loop = asyncio.get_running_loop()
+    seen: set[Any] = set()
+
+    class Silent(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: Any) -> None:
+            seen.add(addr[:2])
+
+    transport, _ = await loop.create_datagram_endpoint(Silent, local_addr=("127.0.0.1", 0))
+    try:
+        port = transport.get_extra_info("sockname")[1]
+        offer = CompactOffer(
+            setup=SetupRole.ACTPASS,
+            ufrag="abcd",
+            pwd="a" * 22,
+            fingerprint=bytes(32),
+            candidates=(Candidate(kind=CandidateKind.HOST, ip=ip_address("127.0.0.1"), port=port),),
+        )
+        async with Peer(role=Role.ANSWERER, ice=answerer_config) as answerer:
+            answer = await answerer.accept_offer(offer)
+            await asyncio.sleep(seconds)  # presence probes: one round a second (§6.11)
+    finally:
+        transport.close()
+    return seen, answer
+
+
+def test_relay_only_sends_nothing_from_our_own_addresses(turn: TurnServer) -> None:
+    """In relay-only mode everything that reaches the peer comes from the relay (the ICE checks),
+    nothing from a socket of ours (the presence probes are off); in mode all the probes come."""
+    seen, answer = asyncio.run(_sources_seen(_relay(turn.url)))
+    relayed = {(str(c.ip), c.port) for c in answer.candidates}
+    assert seen, "the checks through the relay should reach the offer's address"
+    assert seen <= relayed, (seen, relayed)
+    seen_all, answer_all = asyncio.run(_sources_seen(IceConfig()))
+    own = {(str(c.ip), c.port) for c in answer_all.candidates}
+    assert seen_all - own, "control: the presence probes leave from ports of their own"
