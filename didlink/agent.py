@@ -52,6 +52,7 @@ from didlink.events import (
 from didlink.file_policy import FilePolicy
 from didlink.history import HistoryLog
 from didlink.ice_settings import IceSettings, ice_config
+from didlink.ice_words import turn_warning
 from didlink.jsonl import (
     AcceptFile,
     ConfirmSas,
@@ -154,6 +155,10 @@ class Session:
 
     def _warn(self, text: str) -> None:
         self._on(SessionError(message=text))
+
+    def _turn_problem(self, error: Exception) -> None:
+        """The profile's TURN server failed while this session goes on without it."""
+        self._warn(turn_warning(error))
 
     def _fail_waiters(self, closed: Closed) -> None:
         error = SessionClosed(f"the session ended: {closed.reason}")
@@ -486,7 +491,7 @@ class Agent:
     ) -> Session:
         session = Session(self, history=history, files=FilePolicy(files))
         session.peer = contact
-        peer = Peer(role=Role.OFFERER, ice=self._ice())
+        peer = Peer(role=Role.OFFERER, ice=self._ice(), on_turn_problem=session._turn_problem)
         session._start(
             lambda node: live.run_inviter(
                 node, peer, self.key, self.profile, label=label, lifetime=lifetime, contact=contact
@@ -515,7 +520,7 @@ class Agent:
         live.claim_invitation(decoded, store=self.store)
         reconnect = decoded.kind is InvitationKind.RECONNECT
         session = Session(self, history=history, files=FilePolicy(files))
-        peer = Peer(role=Role.ANSWERER, ice=ice)
+        peer = Peer(role=Role.ANSWERER, ice=ice, on_turn_problem=session._turn_problem)
         session.peer = decoded.inviter
         session._start(
             lambda node: live.run_invitee(

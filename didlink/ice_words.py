@@ -69,3 +69,9 @@ def path_words(path: str | None, relay_host: str | None = None) -> str:
     if path == "relay":
         return f"relayed by {relay_host}" if relay_host else "relayed by your TURN server"
     return ""
+
+
+def turn_warning(error: BaseException) -> str:
+    """One line for a TURN server that failed while a connection goes on without it."""
+    reason = failure_words(error).removeprefix("no network path: ")
+    return f"the TURN server is not usable, so a network that needs the relay will fail: {reason}"

@@ -44,7 +44,7 @@ from didlink.file_policy import files_policy
 from didlink.history import HistoryLog, history_requested
 from didlink.ice_settings import STUN_ENV as STUN_ENV
 from didlink.ice_settings import check_env, ice_config, policy_from_env, servers_from_env
-from didlink.ice_words import failure_words
+from didlink.ice_words import failure_words, turn_warning
 from didlink.jsonl import (
     BadCommand,
     EventSink,
@@ -193,7 +193,7 @@ async def _serve(
         files=files_policy(),
     )
     pump = asyncio.create_task(_pump(node, jsonl=jsonl, sink=sink))
-    peer = Peer(role=role, ice=ice)
+    peer = Peer(role=role, ice=ice, on_turn_problem=lambda e: sink.warn(turn_warning(e)))
     _settle_garbage_collector()
     try:
         outcome = await flow(node, peer)

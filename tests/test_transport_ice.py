@@ -226,3 +226,36 @@ def test_relay_only_sends_nothing_from_our_own_addresses(turn: TurnServer) -> No
     seen_all, answer_all = asyncio.run(_sources_seen(IceConfig()))
     own = {(str(c.ip), c.port) for c in answer_all.candidates}
     assert seen_all - own, "control: the presence probes leave from ports of their own"
+
+
+def test_mode_all_goes_direct_and_reports_a_refused_turn_server(turn: TurnServer) -> None:
+    """Mode all with wrong TURN credentials: the connection goes direct, and `on_turn_problem`
+    says why the relay would not have worked (didlink warns the user with it)."""
+    problems: list[Exception] = []
+    server = IceServer(urls=(turn.url,), username=USER, credential="wrong")
+
+    async def main() -> None:
+        told = asyncio.Event()
+
+        def on_turn_problem(error: Exception) -> None:
+            problems.append(error)
+            told.set()
+
+        async with (
+            Peer(
+                role=Role.OFFERER,
+                ice=IceConfig(servers=(server,)),
+                on_turn_problem=on_turn_problem,
+            ) as offerer,
+            Peer(role=Role.ANSWERER) as answerer,
+        ):
+            offer = await offerer.create_offer()
+            assert {c.kind for c in offer.candidates} == {CandidateKind.HOST}
+            await offerer.accept_answer(await answerer.accept_offer(offer))
+            await asyncio.gather(offerer.wait_open(20), answerer.wait_open(20))
+            assert offerer.path == "host"
+            async with asyncio.timeout(10):
+                await told.wait()
+
+    asyncio.run(main())
+    assert [type(p) for p in problems] == [TurnRefused]

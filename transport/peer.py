@@ -110,6 +110,7 @@ class Peer:
         low_water: int = LOW_WATER,
         on_state: Callable[[PeerStateChanged], None] | None = None,
         liveness: Liveness | None = None,
+        on_turn_problem: Callable[[IceFailed], None] | None = None,
     ) -> None:
         if not 0 <= low_water < high_water:
             raise TransportUsageError("low_water must be below high_water.")
@@ -137,6 +138,7 @@ class Peer:
         self._watchdog: asyncio.Task[None] | None = None
         self._presence: asyncio.Task[None] | None = None  # answerer: is the offerer there?
         self._ice = ice or IceConfig()
+        self._on_turn_problem = on_turn_problem
         self._turn_problem: asyncio.Task[IceFailed | None] | None = None  # §7.1
         self._diagnosis: asyncio.Task[None] | None = None
         self._path: str | None = None
@@ -242,6 +244,7 @@ class Peer:
             if self._ice.relay_only or not local:
                 raise await probe_turn(turn) or NoLocalCandidates()
             self._turn_problem = asyncio.get_running_loop().create_task(probe_turn(turn))
+            self._turn_problem.add_done_callback(self._turn_probed)
         try:
             offer = compact_from_sdp(self._pc.localDescription.sdp)
         except CompactOfferError:
@@ -551,6 +554,15 @@ class Peer:
             )
         elif state == "closed" and self._state is PeerState.OPEN:
             self._fail(PeerClosed("The peer closed the connection."))
+
+    def _turn_probed(self, task: asyncio.Task[IceFailed | None]) -> None:
+        """Mode all: tell `on_turn_problem` that the TURN server is not usable (§7.1), so the
+        user can fix it before a network where only the relay works."""
+        if task.cancelled() or task.exception() is not None or self._on_turn_problem is None:
+            return
+        problem = task.result()
+        if problem is not None:
+            self._on_turn_problem(problem)
 
     async def _ice_failed(self) -> None:
         """ICE failed while connecting: fail with the reason (§7.1), once a TURN probe started
