@@ -215,6 +215,11 @@ async def test_end_of_input_quits() -> None:
             False,
             "Session closed: no connection to the other side could be made.",
         ),
+        (
+            "no network path",
+            False,
+            "Session closed: no network path to the other side was found (see the error above).",
+        ),
         ("timeout", False, "Session closed: it took too long (see the error above)."),
         (
             "handshake failed",
