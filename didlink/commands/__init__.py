@@ -18,6 +18,7 @@ from didlink.commands import (
     contacts,
     demo,
     history,
+    ice,
     invite,
     keystore,
     profile,
@@ -38,4 +39,5 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     safety,
     demo,
     history,
+    ice,
 )
