@@ -50,8 +50,9 @@ from didlink.jsonl import (
     SendFile,
     SendText,
     human_command,
+    token_intro,
 )
-from didlink.output import Styled, qr_text, say, styled
+from didlink.output import Styled, say, styled
 
 HELP = (
     "Type a message and press Enter to send it.",
@@ -329,18 +330,17 @@ class ChatScreen:
         self._print(f"WARNING: {one_line(text)}", err=True, fg="red", bold=True)
 
     def _on_token(self, *, kind: str, token: str, **_: Any) -> None:
-        self._print(token)
-        self._write(qr_text(token))
-        if kind in ("invite", "reconnect"):
-            what = "invitation" if kind == "invite" else "reconnect token"
-            self._print(
-                f"Give this {what} to your contact. They run didlink accept and paste it,"
-                " or run it with the token in single quotes: didlink accept 'didlink:...'"
-            )
-            self._print("Then paste the response token they send back.")
-        else:
-            self._print("Send this response token back to the person who invited you.")
-            self._print("Waiting for the connection...")
+        from didlink.qr import token_screen  # late: only a session that shows a token
+
+        for line in token_intro(kind):
+            self._print(line)
+        # below the token: the prompt and the toolbar; colours only on the terminal itself
+        screen = token_screen(token, stream=self._out, below=2)
+        if screen.qr:
+            self._write("".join(line + "\n" for line in screen.qr))
+        if screen.note:
+            self._print(screen.note)
+        self._print(token)  # last, on one line, right above the prompt
 
     def _on_sas(self, *, emoji: list[str], names: list[str], decimal: list[int], **_: Any) -> None:
         self._print()

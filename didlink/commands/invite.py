@@ -18,8 +18,10 @@ from didlink.display import shown
 from didlink.errors import UserError
 from didlink.file_policy import files_option
 from didlink.history_flag import history_option
-from didlink.output import print_json, print_qr, say
+from didlink.output import print_json, say
 from didlink.profile import Profile
+from didlink.qr import qr_option
+from didlink.when import local_time
 from identity.errors import AlreadyUsed, IdentityError, InvitationError
 from identity.validity import check_not_future, check_window, iso_time
 
@@ -62,6 +64,7 @@ def _now() -> int:
 @click.option("--jsonl", is_flag=True, help="Live: JSON events out, JSON commands in.")
 @history_option
 @files_option
+@qr_option
 def invite(
     card: bool, label: str | None, expires: str | None, multi_use: bool, as_json: bool, jsonl: bool
 ) -> None:
@@ -93,18 +96,24 @@ def invite(
     if as_json:
         print_json({"token": token})
         return
-    say(token)
-    print_qr(token)
-    use = "any number of times" if multi_use else "once"
+    use = "by any number of people" if multi_use else "once"
     say(f"A contact card for {invitation.inviter}.")
-    say(f"It can be accepted {use} until {iso_time(invitation.expires)}:")
-    say(accept_hint(token))
+    say(f"It can be accepted {use}, until {local_time(invitation.expires)}.")
+    say("Give it to whoever should have it: they paste it into didlink accept.")
+    show_token(token)
 
 
-def accept_hint(token: str) -> str:
-    """The command that accepts `token`, ready to paste into a shell (base58 needs no escaping
-    inside single quotes; unquoted, some shells would stumble on a line break in a paste)."""
-    return f"didlink accept '{token}'"
+def show_token(token: str) -> None:
+    """`token` as the last line a command prints, its QR code above it when that fits the
+    terminal (didlink/qr.py), so that the token sits right above the shell's prompt."""
+    from didlink.qr import token_screen  # late: segno only for the commands that draw
+
+    screen = token_screen(token, stream=sys.stdout, below=1)
+    for line in screen.qr:  # our own drawing, with our own colours: written as it is
+        sys.stdout.write(line + "\n")
+    if screen.note:
+        say(screen.note)
+    say(token)
 
 
 _VERDICT_TEXT = {
@@ -175,9 +184,42 @@ def inspect(token: str, as_json: bool) -> None:
         return
     title = "response" if isinstance(decoded, Response) else decoded.kind.label
     say(f"didlink {title}: authentic, {_VERDICT_TEXT[description['verdict']]}")
-    for key, value in description.items():
-        if key not in ("type", "signature", "verdict") and value is not None:
-            say(f"  {key.replace('_', ' ') + ':':<16}{shown(value)}")
+    for name, value in _human_fields(decoded):
+        say(f"  {name + ':':<15}{value}")
+    if isinstance(decoded, Response):
+        say("Next: only the inviter who made the invitation can use it, at their prompt.")
+    elif description["verdict"] == "valid":
+        say("Next: to accept it, didlink accept and paste it.")
+
+
+_CONNECTS = {
+    "card": "no: a contact card (accepting it saves a contact)",
+    "invite": "yes: a live invitation (accepting it connects to the inviter)",
+    "reconnect": "yes: a reconnect token (for one of the inviter's contacts)",
+}
+
+
+def _human_fields(token: Invitation | Response) -> list[tuple[str, str]]:
+    """What `inspect` shows a person: times in local time, no field that says nothing."""
+    from identity.invitation import Response
+
+    if isinstance(token, Response):
+        return [
+            ("from", shown(token.responder)),
+            ("answers", f"invitation {token.invitation_id.hex()}"),
+            ("created", local_time(token.created)),
+        ]
+    fields = [("from", shown(token.inviter))]
+    if token.label is not None:
+        fields.append(("suggests name", shown(token.label)))
+    fields += [
+        ("created", local_time(token.created)),
+        ("expires", local_time(token.expires)),
+        ("use", "by any number of people" if token.multi_use else "once"),
+        ("connects", _CONNECTS.get(token.kind.label, shown(token.kind.label))),
+        ("id", token.id.hex()),
+    ]
+    return fields
 
 
 PASTE_PROMPT = "Paste the invitation token, then press Enter: "
@@ -236,6 +278,7 @@ def _whole(text: str) -> bool:
 @click.option("--jsonl", is_flag=True, help="Live: JSON events out, JSON commands in.")
 @history_option
 @files_option
+@qr_option
 def accept(token: str | None, as_json: bool, jsonl: bool) -> None:
     """Accept an invitation: a card saves a contact; a live or reconnect one connects.
 

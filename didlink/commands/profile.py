@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from didlink.display import shown
 from didlink.errors import UserError
 from didlink.output import print_json, print_qr, say
 from didlink.passphrase import get_new_passphrase, get_passphrase
@@ -33,6 +34,22 @@ def init(force: bool) -> None:
         raise UserError(f"cannot write the keystore: {exc.strerror or exc}") from exc
     profile.create_store()  # with the identity: later, a missing store is a lost one (noted)
     say(key.did)
+    after_init(profile)
+
+
+def after_init(profile: Profile) -> None:
+    """What a person needs to know once the identity exists, on stderr (stdout is the DID
+    alone, for scripts): where the key lives, that a lost passphrase is lost, what next."""
+    for line in (
+        "This is your new identity: the DID above is how others know you.",
+        f"Its key is kept in {shown(profile.keystore_path)}, sealed under your passphrase.",
+        "A lost passphrase cannot be recovered. Keep a way back now:",
+        "  didlink backup phrase         24 words to write down on paper",
+        "  didlink backup export FILE    a backup file, sealed under a passphrase",
+        "Next: didlink invite to chat with someone, or didlink invite --card to make a",
+        "contact card to share.",
+    ):
+        say(line, err=True)
 
 
 @click.command()
