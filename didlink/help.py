@@ -126,18 +126,19 @@ def overview(group: click.Group, ctx: click.Context, formatter: click.HelpFormat
     """The commands of `didlink` alone, in SECTIONS, each with its whole summary."""
     listed: set[str] = set()
     sections: list[tuple[str, list[str]]] = []
-    for title, names in SECTIONS:
-        present = [n for n in names if n in group.commands]
+    for title, wanted in SECTIONS:
+        present = [n for n in wanted if n in group.commands]
         listed.update(present)
         sections.append((title, present))
     rest = sorted(n for n in group.list_commands(ctx) if n not in listed)
     sections.append(("More commands", rest))
-    shown = {n for _, names in sections for n in names if not group.commands[n].hidden}
+    shown = {n for _, listed_names in sections for n in listed_names}
+    shown = {n for n in shown if not group.commands[n].hidden}
     column = max((len(n) for n in shown), default=0)  # one column for every section
-    for title, names in sections:
+    for title, section in sections:
         rows = [
             (name.ljust(column), group.commands[name].get_short_help_str(limit=1000))
-            for name in names
+            for name in section
             if name in shown
         ]
         if rows:
