@@ -28,3 +28,26 @@ def local_time(moment: int | float | datetime, *, seconds: bool = False) -> str:
         return shown if zone == "UTC" else f"{shown} (UTC)"
     day = "" if local.date() == utc.date() else utc.strftime("%Y-%m-%d ")
     return f"{shown} ({day}{utc.strftime(clock)} UTC)"
+
+
+def zone_note(moment: int | float | datetime | None = None) -> str:
+    """The local zone as a person reads it: `CET (UTC+01:00)`, or `UTC`."""
+    if moment is None:
+        local = datetime.now(UTC).astimezone()
+    elif isinstance(moment, datetime):
+        local = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone()
+    else:
+        local = datetime.fromtimestamp(moment, UTC).astimezone()
+    zone = local.tzname() or ""
+    offset = local.strftime("%z")
+    utc_offset = f"UTC{offset[:3]}:{offset[3:]}" if offset else "UTC"
+    if offset in ("", "+0000") and zone in ("UTC", ""):
+        return "UTC"
+    return f"{zone} ({utc_offset})" if zone else utc_offset
+
+
+def shell_word(text: str) -> str:
+    """`text` quoted for a shell where it needs it (a name with spaces in a next-step hint)."""
+    import shlex
+
+    return shlex.quote(text)

@@ -336,6 +336,7 @@ def accept(token: str | None, as_json: bool, jsonl: bool) -> None:
     else:
         say(f"{shown(contact.display_name)} ({contact.did}) was already a contact.")
     say("Compare safety numbers or a SAS with them to verify it.")
+    say("Next: to chat with them, run didlink invite and give them its token.")
 
 
 commands: list[click.Command] = [invite, inspect, accept]
