@@ -158,10 +158,11 @@ def token_screen(
     needed_lines = height + lines_taken(token, width) + below
     if width <= columns and height + lines_taken(token, columns) + below <= lines:
         return TokenScreen(drawn(token, colour=colour), "")
-    need = f"a terminal of {width}x{needed_lines}; this one is {columns}x{lines}"
     if choice is QrChoice.ALWAYS:
+        need = f"a {width}x{needed_lines} terminal; this one is {columns}x{lines}"
         return TokenScreen(drawn(token, colour=colour), f"(To see all of the QR code: {need}.)")
-    return TokenScreen([], f"(No QR code: it needs {need}. Enlarge it, or add --qr.)")
+    need = f"a {width}x{needed_lines} terminal, this is {columns}x{lines}"
+    return TokenScreen([], f"(QR code left out: it needs {need}; --qr shows it.)")
 
 
 def _remember(ctx: click.Context, _param: click.Parameter, value: bool | None) -> bool | None:
