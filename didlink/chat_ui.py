@@ -330,17 +330,14 @@ class ChatScreen:
         self._print(f"WARNING: {one_line(text)}", err=True, fg="red", bold=True)
 
     def _on_token(self, *, kind: str, token: str, **_: Any) -> None:
-        from didlink.qr import token_screen  # late: only a session that shows a token
+        """What to do, the QR code if it fits, the token last: written at once, so that the
+        prompt is drawn once below them (a write per line asked the terminal for the cursor
+        each time, and a late answer could make the prompt take the rows the token needs)."""
+        from didlink.qr import token_lines  # late: only a session that shows a token
 
-        for line in token_intro(kind):
-            self._print(line)
         # below the token: the prompt and the toolbar; colours only on the terminal itself
-        screen = token_screen(token, stream=self._out, below=2)
-        if screen.qr:
-            self._write("".join(line + "\n" for line in screen.qr))
-        if screen.note:
-            self._print(screen.note)
-        self._print(token)  # last, on one line, right above the prompt
+        lines = token_lines(token_intro(kind), token, stream=self._out, below=2)
+        self._write("".join(line + "\n" for line in lines))
 
     def _on_sas(self, *, emoji: list[str], names: list[str], decimal: list[int], **_: Any) -> None:
         self._print()

@@ -318,16 +318,11 @@ class HumanSink:
         say(f"WARNING: {one_line(text)}", err=True, fg="red", bold=True)
 
     def _on_token(self, *, kind: str, token: str, **_: Any) -> None:
-        from didlink.qr import token_screen  # late: only a session that shows a token
+        from didlink.qr import token_lines  # late: only a session that shows a token
 
-        for line in token_intro(kind):
-            say(line)
-        screen = token_screen(token, stream=sys.stdout, below=1)
-        for line in screen.qr:  # our own drawing, with our own colours: written as it is
-            sys.stdout.write(line + "\n")
-        if screen.note:
-            say(screen.note)
-        say(token)  # last, on one line: right above where the response is typed
+        for line in token_lines(token_intro(kind), token, stream=sys.stdout, below=1):
+            sys.stdout.write(line + "\n")  # display-safe already; the QR code's colours ours
+        sys.stdout.flush()
 
     def _on_sas(self, *, emoji: list[str], names: list[str], decimal: list[int], **_: Any) -> None:
         say("")

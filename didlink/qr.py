@@ -25,7 +25,8 @@ import enum
 import os
 import shutil
 import sys
-from collections.abc import Callable
+import textwrap
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO, TypeVar
 
@@ -163,6 +164,34 @@ def token_screen(
         return TokenScreen(drawn(token, colour=colour), f"(To see all of the QR code: {need}.)")
     need = f"a {width}x{needed_lines} terminal, this is {columns}x{lines}"
     return TokenScreen([], f"(QR code left out: it needs {need}; --qr shows it.)")
+
+
+def token_lines(
+    intro: Sequence[str], token: str, *, stream: TextIO, below: int, choice: QrChoice | None = None
+) -> list[str]:
+    """All a command prints for a token, as lines ready to write on `stream`: `intro` (what to
+    do with it), the QR code or the note of `token_screen`, then the token, last and whole.
+
+    Our own sentences are wrapped at the terminal's width, between words; the token is not
+    (the terminal wraps it, and copying it gives it back as one line).
+    """
+    from didlink.output import rendered  # display-safe, as every line for a person
+
+    screen = token_screen(token, stream=stream, below=below, choice=choice)
+    size = terminal_size(stream)
+    columns = size[0] if size is not None else None
+
+    def wrapped(text: str) -> list[str]:
+        if columns is None:
+            return [rendered(text)]
+        return [rendered(line) for line in textwrap.wrap(text, width=columns) or [""]]
+
+    lines = [line for text in intro for line in wrapped(text)]
+    lines += screen.qr  # our own drawing, with our own colours: written as it is
+    if screen.note:
+        lines += wrapped(screen.note)
+    lines.append(rendered(token))
+    return lines
 
 
 def _remember(ctx: click.Context, _param: click.Parameter, value: bool | None) -> bool | None:

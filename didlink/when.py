@@ -31,7 +31,7 @@ def local_time(moment: int | float | datetime, *, seconds: bool = False) -> str:
 
 
 def zone_note(moment: int | float | datetime | None = None) -> str:
-    """The local zone as a person reads it: `CET (UTC+01:00)`, or `UTC`."""
+    """The local zone as a person reads it: `CET, UTC+01:00`, or `UTC`."""
     if moment is None:
         local = datetime.now(UTC).astimezone()
     elif isinstance(moment, datetime):
@@ -43,7 +43,7 @@ def zone_note(moment: int | float | datetime | None = None) -> str:
     utc_offset = f"UTC{offset[:3]}:{offset[3:]}" if offset else "UTC"
     if offset in ("", "+0000") and zone in ("UTC", ""):
         return "UTC"
-    return f"{zone} ({utc_offset})" if zone else utc_offset
+    return f"{zone}, {utc_offset}" if zone else utc_offset
 
 
 def shell_word(text: str) -> str:

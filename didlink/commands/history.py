@@ -87,7 +87,7 @@ def history_command(target: str, as_json: bool, limit: int | None, clear: bool) 
     if not entries:
         say(f"No stored messages with {shown(name)} (history is kept only with --history).")
     else:
-        say(f"Messages with {shown(name)}, in local time ({zone_note()}):")
+        say(f"Messages with {shown(name)} (times in {zone_note()}):")
     for entry in entries:
         who = "you" if entry.direction is history.Direction.OUT else shown(name)
         for line in block(

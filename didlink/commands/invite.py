@@ -97,23 +97,17 @@ def invite(
         print_json({"token": token})
         return
     use = "by any number of people" if multi_use else "once"
-    say(f"A contact card for {invitation.inviter}.")
-    say(f"It can be accepted {use}, until {local_time(invitation.expires)}.")
-    say("Give it to whoever should have it: they paste it into didlink accept.")
-    show_token(token)
+    intro = (
+        f"A contact card for {invitation.inviter}.",
+        f"It can be accepted {use}, until {local_time(invitation.expires)}.",
+        "Give it to whoever should have it: they paste it into didlink accept.",
+    )
+    from didlink.qr import token_lines  # late: segno only for the commands that draw
 
-
-def show_token(token: str) -> None:
-    """`token` as the last line a command prints, its QR code above it when that fits the
-    terminal (didlink/qr.py), so that the token sits right above the shell's prompt."""
-    from didlink.qr import token_screen  # late: segno only for the commands that draw
-
-    screen = token_screen(token, stream=sys.stdout, below=1)
-    for line in screen.qr:  # our own drawing, with our own colours: written as it is
+    # the token last: right above the shell's prompt
+    for line in token_lines(intro, token, stream=sys.stdout, below=1):
         sys.stdout.write(line + "\n")
-    if screen.note:
-        say(screen.note)
-    say(token)
+    sys.stdout.flush()
 
 
 _VERDICT_TEXT = {

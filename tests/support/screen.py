@@ -86,12 +86,16 @@ class PtyScreen:
                 return
             if not chunk:
                 return
+            answers: list[bytes] = []
             with self._lock:
                 self.raw += chunk
-                self._stream.feed(chunk)
-                cursor = self._screen.cursor
-                answer = f"\x1b[{cursor.y + 1};{cursor.x + 1}R".encode()
-            for _ in range(chunk.count(CPR_REQUEST)):
+                parts = chunk.split(CPR_REQUEST)
+                for index, part in enumerate(parts):
+                    self._stream.feed(part)
+                    if index < len(parts) - 1:  # answered where it was asked, as a terminal does
+                        cursor = self._screen.cursor
+                        answers.append(f"\x1b[{cursor.y + 1};{cursor.x + 1}R".encode())
+            for answer in answers:
                 os.write(self._master, answer)
 
     def lines(self) -> list[str]:
