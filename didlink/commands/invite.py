@@ -68,7 +68,16 @@ def _now() -> int:
 def invite(
     card: bool, label: str | None, expires: str | None, multi_use: bool, as_json: bool, jsonl: bool
 ) -> None:
-    """Invite someone: live (connect, SAS, chat; see specs/cli-jsonl.md) or a --card."""
+    """Invite someone to a live chat, or make a contact --card.
+
+    Live (the default): give the token it prints to your contact; they run didlink accept and
+    paste it, and give you back a response token to paste here. You then compare a short code
+    (the SAS: emoji and numbers) by voice or in person, and chat. The invitation works once,
+    for 15 minutes.
+
+    With --card: a signed card with your DID, for someone to save you as a contact (no
+    connection is made).
+    """
     if not card:
         from didlink import live  # late: the transport (aiortc) loads only when we connect
 
