@@ -42,7 +42,8 @@ def after_init(profile: Profile) -> None:
     alone, for scripts): where the key lives, that a lost passphrase is lost, what next."""
     for line in (
         "This is your new identity: the DID above is how others know you.",
-        f"Its key is kept in {shown(profile.keystore_path)}, sealed under your passphrase.",
+        "Its key is kept here, sealed under your passphrase:",
+        f"  {shown(profile.keystore_path)}",
         "A lost passphrase cannot be recovered. Keep a way back now:",
         "  didlink backup phrase         24 words to write down on paper",
         "  didlink backup export FILE    a backup file, sealed under a passphrase",
