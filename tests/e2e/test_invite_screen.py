@@ -9,6 +9,7 @@ on a dark and a light theme) to that very token.
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -150,3 +151,91 @@ def test_a_card_ends_with_its_token(
         assert "they paste it into didlink accept" in lines[qr_rows(screen.cells())[0] - 1]
     else:
         assert "QR code left out" in lines[first - 1]
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def without_token(lines: list[str], columns: int = 80) -> list[str]:
+    """`lines` with the token (a line starting `didlink:` and the rows it wraps onto: each
+    full row is followed by more of it) replaced by one `<TOKEN>` line, sizes by `WxH`."""
+    out: list[str] = []
+    in_token = False
+    for line in lines:
+        if in_token:
+            in_token = len(line) == columns
+            continue
+        if line.startswith("didlink:") and TOKEN.match(line):
+            out.append("<TOKEN>")
+            in_token = len(line) == columns
+            continue
+        out.append(re.sub(r"\d+x\d+ terminal", "WxH terminal", line))
+    return out
+
+
+def readme_block(first_line: str) -> list[str]:
+    """The README's sample output block that starts with `first_line`."""
+    blocks: list[list[str]] = []
+    current: list[str] | None = None
+    for line in README.read_text(encoding="utf-8").splitlines():
+        if line.startswith("```") and current is None:  # a block opens
+            current = []
+        elif line.startswith("```") and current is not None:  # it closes
+            blocks.append(current)
+            current = None
+        elif current is not None:
+            current.append(line)
+    found = [block for block in blocks if block and block[0].startswith(first_line)]
+    assert len(found) == 1, first_line
+    return found[0]
+
+
+def test_the_readme_shows_what_alice_and_bob_see_at_80x24(
+    alice: Path, tmp_path: Path, screens: list[PtyScreen]
+) -> None:
+    bob = tmp_path / "bob"
+    make_identity(bob)
+    inviting = PtyScreen("invite", "--label", "Alice", home=alice)
+    screens.append(inviting)
+    inviting.wait_until(PROMPT)
+    inviting.settle()
+    alice_sees = [line for line in inviting.lines() if line]
+    assert alice_sees[-1] == "/help: commands" or alice_sees[-1].endswith("/help: commands")
+    readme = readme_block("Give this invitation to your contact")
+    assert without_token(alice_sees[:-1]) == without_token(readme)
+    accepting = PtyScreen("accept", shown_token(inviting), home=bob)
+    screens.append(accepting)
+    accepting.wait_until("didlink> ")
+    accepting.settle()
+    bob_sees = [line for line in accepting.lines() if line][:-1]  # the toolbar left out
+    assert without_token(bob_sees) == without_token(readme_block("Send this response token"))
+
+
+def normalized(lines: list[str]) -> list[str]:
+    """Lines with what differs from run to run made equal: the token, DIDs, digits, a path."""
+    out = []
+    for line in without_token(lines):
+        line = re.sub(r"did:key:z[1-9A-HJ-NP-Za-km-z]+", "<DID>", line)
+        line = re.sub(r"^  /\S+$", "  <PATH>", line)
+        out.append(re.sub(r"\d", "0", line))
+    return out
+
+
+def test_the_readme_shows_what_init_and_a_card_show_at_80x24(
+    screens: list[PtyScreen],
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="dl") as short:  # a path that fits a line
+        the_readme_shows_init_and_a_card(Path(short) / "me", screens)
+
+
+def the_readme_shows_init_and_a_card(home: Path, screens: list[PtyScreen]) -> None:
+    init = PtyScreen("init", home=home, env={"TZ": "Europe/Paris"})
+    screens.append(init)
+    assert init.wait() == 0
+    shown = [line for line in init.lines() if line]
+    assert normalized(shown) == normalized(readme_block("did:key:z6Mk"))
+    card = PtyScreen("invite", "--card", home=home, env={"TZ": "Europe/Paris"})
+    screens.append(card)
+    assert card.wait() == 0
+    shown = [line for line in card.lines() if line]
+    assert normalized(shown) == normalized(readme_block("A contact card for"))
