@@ -318,11 +318,9 @@ class HumanSink:
         say(f"WARNING: {one_line(text)}", err=True, fg="red", bold=True)
 
     def _on_token(self, *, kind: str, token: str, **_: Any) -> None:
-        from didlink.qr import token_lines  # late: only a session that shows a token
+        from didlink.qr import print_token  # late: only a session that shows a token
 
-        for line in token_lines(token_intro(kind), token, stream=sys.stdout, below=1):
-            sys.stdout.write(line + "\n")  # display-safe already; the QR code's colours ours
-        sys.stdout.flush()
+        print_token(token_intro(kind), token, below=1)
 
     def _on_sas(self, *, emoji: list[str], names: list[str], decimal: list[int], **_: Any) -> None:
         say("")

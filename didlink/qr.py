@@ -194,6 +194,14 @@ def token_lines(
     return lines
 
 
+def print_token(intro: Sequence[str], token: str, *, below: int) -> None:
+    """`token_lines` on stdout: for `invite --card` (`below`: the shell's prompt) and the line
+    mode of a live session (`below`: the line the response is typed on)."""
+    for line in token_lines(intro, token, stream=sys.stdout, below=below):
+        sys.stdout.write(line + "\n")  # display-safe already; the QR code's colours are ours
+    sys.stdout.flush()
+
+
 def _remember(ctx: click.Context, _param: click.Parameter, value: bool | None) -> bool | None:
     choice = QrChoice.AUTO if value is None else QrChoice.ALWAYS if value else QrChoice.NEVER
     ctx.meta[QR_META_KEY] = choice

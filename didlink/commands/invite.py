@@ -20,7 +20,7 @@ from didlink.file_policy import files_option
 from didlink.history_flag import history_option
 from didlink.output import print_json, say
 from didlink.profile import Profile
-from didlink.qr import qr_option
+from didlink.qr import print_token, qr_option
 from didlink.when import local_time
 from identity.errors import AlreadyUsed, IdentityError, InvitationError
 from identity.validity import check_not_future, check_window, iso_time
@@ -111,12 +111,7 @@ def invite(
         f"It can be accepted {use}, until {local_time(invitation.expires)}.",
         "Give it to whoever should have it: they paste it into didlink accept.",
     )
-    from didlink.qr import token_lines  # late: segno only for the commands that draw
-
-    # the token last: right above the shell's prompt
-    for line in token_lines(intro, token, stream=sys.stdout, below=1):
-        sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+    print_token(intro, token, below=1)  # the token last: right above the shell's prompt
 
 
 _VERDICT_TEXT = {
