@@ -7,6 +7,7 @@ The prose is not asserted, only its shape (tests/test_cli_*.py run the real CLI)
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -126,3 +127,21 @@ def test_inspect_shows_local_times_with_the_zone_and_no_empty_fields(tmp_path: P
     assert "EXPIRED" in text and "Next:" not in text  # nothing to do with an expired card
     as_json = run_cli("inspect", CARD, "--json", home=tmp_path, env={"TZ": "Europe/Paris"})
     assert '"created": "2023-11-14T22:13:20Z"' in as_json.stdout  # JSON: UTC, unchanged
+
+
+def test_accept_and_rename_and_an_empty_list_end_with_a_next_step(tmp_path: Path) -> None:
+    home = tmp_path / "me"
+    assert run_cli("init", home=home).returncode == 0
+    empty = run_cli("contacts", home=home, passphrase=None)
+    assert empty.returncode == 0, empty.stderr
+    assert "Next: didlink invite" in empty.stdout
+    card = encode_token(
+        Invitation.create(IdentityKey(bytes([1]) * 32), now=int(time.time()), lifetime=600)
+    )
+    accepted = run_cli("accept", card, home=home)
+    assert accepted.returncode == 0, accepted.stderr
+    assert accepted.stdout.splitlines()[-1].startswith("Next: ")
+    did = IdentityKey(bytes([1]) * 32).did
+    renamed = run_cli("contacts", "rename", did, "Al Smith", home=home, passphrase=None)
+    assert renamed.returncode == 0, renamed.stderr
+    assert renamed.stdout.splitlines()[-1] == "Next: didlink chat 'Al Smith' to chat with them."
