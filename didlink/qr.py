@@ -22,6 +22,7 @@ Theory of operation (specs/chat-ui.md section 2c)
 from __future__ import annotations
 
 import enum
+import functools
 import os
 import shutil
 import sys
@@ -60,12 +61,19 @@ class QrChoice(enum.Enum):
 
 def modules(data: str) -> list[list[bool]]:
     """The QR code of `data` as rows of modules (True: dark), quiet zone included."""
+    return [list(row) for row in _matrix(data)]
+
+
+@functools.lru_cache(maxsize=4)
+def _matrix(data: str) -> tuple[tuple[bool, ...], ...]:
+    """segno's matrix of `data`, made once for measuring and drawing alike."""
     import segno  # late: only the commands that draw a QR code pay its import
 
     code = segno.make(data, error="l", micro=False)
-    return [
-        [bool(module) for module in row] for row in code.matrix_iter(scale=1, border=QUIET_ZONE)
-    ]
+    return tuple(
+        tuple(bool(module) for module in row)
+        for row in code.matrix_iter(scale=1, border=QUIET_ZONE)
+    )
 
 
 def size(data: str) -> tuple[int, int]:
