@@ -56,8 +56,9 @@ from didlink.jsonl import (
     SendFile,
     SendText,
     human_command,
+    token_intro,
 )
-from didlink.output import Styled, qr_text, say, styled
+from didlink.output import Styled, say, styled
 from didlink.transfer_words import (
     NAME_CHARS,
     RESUMES,
@@ -353,18 +354,14 @@ class ChatScreen:
         self._print(f"WARNING: {one_line(text)}", err=True, fg="red", bold=True)
 
     def _on_token(self, *, kind: str, token: str, **_: Any) -> None:
-        self._print(token)
-        self._write(qr_text(token))
-        if kind in ("invite", "reconnect"):
-            what = "invitation" if kind == "invite" else "reconnect token"
-            self._print(
-                f"Give this {what} to your contact. They run didlink accept and paste it,"
-                " or run it with the token in single quotes: didlink accept 'didlink:...'"
-            )
-            self._print("Then paste the response token they send back.")
-        else:
-            self._print("Send this response token back to the person who invited you.")
-            self._print("Waiting for the connection...")
+        """What to do, the QR code if it fits, the token last: written at once, so that the
+        prompt is drawn once below them (a write per line asked the terminal for the cursor
+        each time, and a late answer could make the prompt take the rows the token needs)."""
+        from didlink.qr import token_lines  # late: only a session that shows a token
+
+        # below the token: the prompt and the toolbar; colours only on the terminal itself
+        lines = token_lines(token_intro(kind), token, stream=self._out, below=2)
+        self._write("".join(line + "\n" for line in lines))
 
     def _on_sas(self, *, emoji: list[str], names: list[str], decimal: list[int], **_: Any) -> None:
         self._print()

@@ -16,6 +16,7 @@ from didlink import __version__
 from didlink.commands import COMMAND_MODULES
 from didlink.display import one_line as display_line
 from didlink.errors import UserError
+from didlink.help import apply_help, first_steps, overview
 from didlink.output import say
 from identity.errors import IdentityError
 from messaging.errors import MessagingError
@@ -61,13 +62,42 @@ class DidlinkGroup(click.Group):
             say("interrupted", err=True)
             ctx.exit(130)
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The commands in sections for people, each summary whole (didlink/help.py)."""
+        overview(self, ctx, formatter)
 
-@click.group(cls=DidlinkGroup, context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(
+    cls=DidlinkGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, prog_name="didlink")
-def main() -> None:
-    """didlink: self-sovereign identity and private, serverless messaging."""
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """didlink: your own identity (a did:key) and private chats, straight from computer to
+    computer: no account, no server.
+
+    \b
+    Start here: didlink init
+    """
+    if ctx.invoked_subcommand is None:  # `didlink` alone: first steps, on stdout, exit 0
+        for line in first_steps(has_identity=_has_identity()):
+            say(line)
+
+
+def _has_identity() -> bool:
+    """An identity in the profile? (False when the profile cannot even be found.)"""
+    from didlink.profile import Profile  # late: --help and the commands need it not here
+
+    try:
+        path = Profile.from_env().keystore_path
+        return path.exists() or path.is_symlink()
+    except (UserError, OSError):
+        return False
 
 
 for _module in COMMAND_MODULES:
     for _command in _module.commands:
         main.add_command(_command)
+apply_help(main)

@@ -29,7 +29,7 @@ from didlink.display import block, json_safe, one_line, shown, terminal_columns
 from didlink.errors import UserError
 from didlink.file_policy import file_question, file_refusal
 from didlink.ice_words import path_words
-from didlink.output import print_qr, say
+from didlink.output import say
 from didlink.transfer_words import progress_line
 from didlink.typed_path import TypedPathError, typed_path
 
@@ -295,6 +295,21 @@ def held(sink: EventSink) -> contextlib.AbstractContextManager[None]:
     return sink.held() if isinstance(sink, JsonlSink) else contextlib.nullcontext()
 
 
+def token_intro(kind: str) -> tuple[str, ...]:
+    """What to do with a `token` event's token, said before it (the token comes last, right
+    above the prompt, with its QR code between: didlink/qr.py)."""
+    if kind in ("invite", "reconnect"):
+        what = "this invitation" if kind == "invite" else "this reconnect token"
+        return (
+            f"Give {what} to your contact: they paste it into didlink accept.",
+            "Then paste the response token they send back.",
+        )
+    return (
+        "Send this response token back to the person who invited you.",
+        "Waiting for the connection...",
+    )
+
+
 class HumanSink:
     """The same events, worded for a person at a terminal (line mode: pipes, TERM=dumb).
 
@@ -317,18 +332,9 @@ class HumanSink:
         say(f"WARNING: {one_line(text)}", err=True, fg="red", bold=True)
 
     def _on_token(self, *, kind: str, token: str, **_: Any) -> None:
-        say(token)
-        print_qr(token)
-        if kind in ("invite", "reconnect"):
-            what = "invitation" if kind == "invite" else "reconnect token"
-            say(
-                f"Give this {what} to your contact. They run didlink accept and paste it, or"
-                " run it with the token in single quotes: didlink accept 'didlink:...'"
-            )
-            say("Then paste the response token they send back:")
-        else:
-            say("Send this response token back to the person who invited you.")
-            say("Waiting for the connection...")
+        from didlink.qr import print_token  # late: only a session that shows a token
+
+        print_token(token_intro(kind), token, below=1)
 
     def _on_sas(self, *, emoji: list[str], names: list[str], decimal: list[int], **_: Any) -> None:
         say("")

@@ -57,18 +57,9 @@ def print_json(value: Any) -> None:
     sys.stdout.flush()
 
 
-def qr_text(data: str) -> str:
-    """A QR code of `data` drawn with text blocks (scannable from a terminal), as lines."""
-    import io
-
-    import segno  # late: only the commands that draw a QR code pay its import
-
-    out = io.StringIO()
-    segno.make(data, error="l", micro=False).terminal(out=out, compact=True, border=2)
-    return out.getvalue()
-
-
 def print_qr(data: str) -> None:
-    """A QR code of `data` drawn with text blocks on stdout (scannable from a terminal)."""
-    sys.stdout.write(qr_text(data))
-    sys.stdout.flush()
+    """A QR code of `data` on stdout: explicit black on white on a terminal, plain text
+    elsewhere (didlink/qr.py)."""
+    from didlink.qr import write_qr  # late: segno loads only for the commands that draw one
+
+    write_qr(data)

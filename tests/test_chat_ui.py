@@ -137,8 +137,9 @@ def test_sas_and_token_screens(capsys: pytest.CaptureFixture[str]) -> None:
     assert screen.prompt_text() == "Do they match? [y/N] "
     screen.emit("sas", emoji=["🐶"] * 7, names=["Dog"] * 7, decimal=[1111, 2222, 3333])
     out = capsys.readouterr().out
-    assert out.startswith("didlink:abc\n")
     assert "paste the response token they send back" in out
+    assert out.index("send back") < out.index("didlink:abc\n")  # the token last
+    assert "didlink:abc\n\n" in out  # then the SAS, a blank line apart
     assert "    🐶 Dog   🐶 Dog   🐶 Dog   🐶 Dog\n" in out
     assert "numbers: 1111  2222  3333" in out
     screen.emit("token", kind="response", token="didlink:def")

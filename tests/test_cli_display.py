@@ -59,7 +59,8 @@ def test_history_shows_every_hostile_text_inert(hostile_home: Path) -> None:
     result = run_cli("history", "Peer", home=hostile_home)
     assert result.returncode == 0, result.stderr
     assert_display_safe(result.stdout)
-    lines = result.stdout.splitlines()
+    header, *lines = result.stdout.splitlines()
+    assert header.startswith("Messages with Peer (times in ")
     assert all(line.startswith(("[", "  \u2502 ")) for line in lines), lines
     as_json = run_cli("history", "Peer", "--json", home=hostile_home)
     assert [entry["text"] for entry in json.loads(as_json.stdout)] == list(HOSTILE_TEXTS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -85,12 +86,14 @@ def test_invite_card_options_and_qr(home: Path) -> None:
     result = run_cli("invite", "--card", "--expires", "2h", "--multi-use", home=home)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    invitation = decode_token(lines[0])
+    invitation = decode_token(lines[-1])  # the token last (its QR code above it)
     assert isinstance(invitation, Invitation)
     assert invitation.multi_use
     assert invitation.label is None
     assert invitation.expires - invitation.created == 2 * 3600
-    assert any("█" in line or "▀" in line for line in lines[1:])  # the terminal QR code
+    assert any("█" in line or "▀" in line for line in lines[:-1])  # the QR code, plain in a pipe
+    assert "\x1b" not in result.stdout
+    assert "by any number of people" in result.stdout
     assert ME.did in result.stdout
 
 
@@ -184,7 +187,7 @@ def test_inspect_text(home: Path) -> None:
     assert "valid now" in result.stdout
     assert ALICE.did in result.stdout
     assert "Alice" in result.stdout
-    assert "single-use" in result.stdout
+    assert "use:           once" in result.stdout
 
 
 def test_inspect_shows_expired_and_future_tokens(home: Path) -> None:
@@ -407,9 +410,12 @@ def test_accept_without_a_token(home: Path) -> None:
     assert_user_error(run_cli("accept", "--jsonl", home=home, stdin=""), "as an argument")
 
 
-def test_the_card_hint_quotes_the_token(home: Path) -> None:
+def test_the_card_ends_with_its_token_and_says_what_to_do_with_it(home: Path) -> None:
     make_profile(home)
-    result = run_cli("invite", "--card", home=home)
+    result = run_cli("invite", "--card", "--no-qr", home=home, env={"TZ": "Europe/Paris"})
     assert result.returncode == 0, result.stderr
-    token = result.stdout.splitlines()[0]
-    assert f"didlink accept '{token}'" in result.stdout.splitlines()
+    lines = result.stdout.splitlines()
+    assert isinstance(decode_token(lines[-1]), Invitation)
+    assert len(lines) == 4  # --no-qr: what it is, until when, what to do; the token
+    assert "they paste it into didlink accept" in lines[2]
+    assert re.search(r"until \d{4}-\d\d-\d\d \d\d:\d\d CET \(\d\d:\d\d UTC\)\.", lines[1])

@@ -227,7 +227,7 @@ def run_on_tty(args: list[str], home: Path, answers: list[str], timeout: float =
 def test_init_prompts_twice_on_a_terminal(home: Path) -> None:
     output = run_on_tty(["init"], home, ["typed secret", "typed secret"])
     assert "typed secret" not in output  # hidden input
-    did = output.strip().splitlines()[-1].strip()
+    did = next(line.strip() for line in output.splitlines() if line.startswith("did:key:"))
     assert unlock(home / "keystore.json", "typed secret").did == did
 
 

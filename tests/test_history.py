@@ -201,11 +201,12 @@ def _profile_with_history(tmp_path: Path) -> Path:
 
 def test_cli_lists_the_conversation(tmp_path: Path) -> None:
     home = _profile_with_history(tmp_path)
-    result = run_cli("history", "Bob", home=home)
+    result = run_cli("history", "Bob", home=home, env={"TZ": "Europe/Paris"})
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+    header, *lines = result.stdout.splitlines()
+    assert header == "Messages with Bob (times in CET, UTC+01:00):"
     assert len(lines) == 3
-    assert lines[0].endswith("] you: hello Bob") and lines[0].startswith("[2026-11-25 ")
+    assert lines[0] == "[2026-11-25 13:03] you: hello Bob"  # 12:03 UTC, in local time
     assert lines[1].endswith("] Bob: héllo Alice 🙂")
     as_json = json.loads(run_cli("history", PEER, "--json", "--limit", "1", home=home).stdout)
     assert as_json == [

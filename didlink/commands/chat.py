@@ -11,6 +11,7 @@ import click
 from didlink.commands.invite import DEFAULT_LIVE_EXPIRY, parse_duration
 from didlink.file_policy import files_option
 from didlink.history_flag import history_option
+from didlink.qr import qr_option
 
 
 @click.command()
@@ -19,6 +20,7 @@ from didlink.history_flag import history_option
 @click.option("--jsonl", is_flag=True, help="JSON events out, JSON commands in.")
 @history_option
 @files_option
+@qr_option
 def chat(contact: str, expires: str, jsonl: bool) -> None:
     """Reconnect to CONTACT (a DID, the start of one, or a petname): a reconnect token for them
     to `didlink accept`; a verified contact needs no new SAS."""

@@ -16,6 +16,7 @@ from didlink.commands.safety import contacts_verify
 from didlink.display import shown, width
 from didlink.output import print_json, say
 from didlink.profile import Profile
+from didlink.when import shell_word
 from identity.contact import Contact, Verification
 
 if TYPE_CHECKING:
@@ -54,7 +55,8 @@ def contacts(ctx: click.Context, as_json: bool) -> None:
         print_json([contact_json(contact) for contact in found])
         return
     if not found:
-        say("No contacts yet.")
+        say("No contacts yet. Next: didlink invite (a live chat with someone), or")
+        say("didlink accept (a token someone gave you).")
         return
     names = [shown(contact.name or "-") for contact in found]
     column = max(width(name) for name in names)
@@ -86,6 +88,7 @@ def rename(contact: str, name: str | None) -> None:
         else:
             renamed = store.rename_contact(found.did, name)
     say(f'{renamed.did} is now "{shown(renamed.name or "")}".')
+    say(f"Next: didlink chat {shown(shell_word(renamed.name or renamed.did))} to chat with them.")
 
 
 @contacts.command()

@@ -16,6 +16,7 @@ from didlink.errors import UserError
 from didlink.names import looks_like_did
 from didlink.output import print_json, say
 from didlink.profile import Profile
+from didlink.when import zone_note
 from identity.did_key import ed25519_public_key
 
 if TYPE_CHECKING:
@@ -85,6 +86,8 @@ def history_command(target: str, as_json: bool, limit: int | None, clear: bool) 
         return
     if not entries:
         say(f"No stored messages with {shown(name)} (history is kept only with --history).")
+    else:
+        say(f"Messages with {shown(name)} (times in {zone_note()}):")
     for entry in entries:
         who = "you" if entry.direction is history.Direction.OUT else shown(name)
         for line in block(

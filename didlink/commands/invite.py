@@ -18,8 +18,10 @@ from didlink.display import shown
 from didlink.errors import UserError
 from didlink.file_policy import files_option
 from didlink.history_flag import history_option
-from didlink.output import print_json, print_qr, say
+from didlink.output import print_json, say
 from didlink.profile import Profile
+from didlink.qr import print_token, qr_option
+from didlink.when import local_time
 from identity.errors import AlreadyUsed, IdentityError, InvitationError
 from identity.validity import check_not_future, check_window, iso_time
 
@@ -62,10 +64,20 @@ def _now() -> int:
 @click.option("--jsonl", is_flag=True, help="Live: JSON events out, JSON commands in.")
 @history_option
 @files_option
+@qr_option
 def invite(
     card: bool, label: str | None, expires: str | None, multi_use: bool, as_json: bool, jsonl: bool
 ) -> None:
-    """Invite someone: live (connect, SAS, chat; see specs/cli-jsonl.md) or a --card."""
+    """Invite someone to a live chat, or make a contact --card.
+
+    Live (the default): give the token it prints to your contact; they run didlink accept and
+    paste it, and give you back a response token to paste here. You then compare a short code
+    (the SAS: emoji and numbers) by voice or in person, and chat. The invitation works once,
+    for 15 minutes.
+
+    With --card: a signed card with your DID, for someone to save you as a contact (no
+    connection is made).
+    """
     if not card:
         from didlink import live  # late: the transport (aiortc) loads only when we connect
 
@@ -93,18 +105,13 @@ def invite(
     if as_json:
         print_json({"token": token})
         return
-    say(token)
-    print_qr(token)
-    use = "any number of times" if multi_use else "once"
-    say(f"A contact card for {invitation.inviter}.")
-    say(f"It can be accepted {use} until {iso_time(invitation.expires)}:")
-    say(accept_hint(token))
-
-
-def accept_hint(token: str) -> str:
-    """The command that accepts `token`, ready to paste into a shell (base58 needs no escaping
-    inside single quotes; unquoted, some shells would stumble on a line break in a paste)."""
-    return f"didlink accept '{token}'"
+    use = "by any number of people" if multi_use else "once"
+    intro = (
+        f"A contact card for {invitation.inviter}.",
+        f"It can be accepted {use}, until {local_time(invitation.expires)}.",
+        "Give it to whoever should have it: they paste it into didlink accept.",
+    )
+    print_token(intro, token, below=1)  # the token last: right above the shell's prompt
 
 
 _VERDICT_TEXT = {
@@ -175,9 +182,42 @@ def inspect(token: str, as_json: bool) -> None:
         return
     title = "response" if isinstance(decoded, Response) else decoded.kind.label
     say(f"didlink {title}: authentic, {_VERDICT_TEXT[description['verdict']]}")
-    for key, value in description.items():
-        if key not in ("type", "signature", "verdict") and value is not None:
-            say(f"  {key.replace('_', ' ') + ':':<16}{shown(value)}")
+    for name, value in _human_fields(decoded):
+        say(f"  {name + ':':<15}{value}")
+    if isinstance(decoded, Response):
+        say("Next: only the inviter who made the invitation can use it, at their prompt.")
+    elif description["verdict"] == "valid":
+        say("Next: to accept it, didlink accept and paste it.")
+
+
+_CONNECTS = {
+    "card": "no: a contact card (accepting it saves a contact)",
+    "invite": "yes: a live invitation (accepting it connects to the inviter)",
+    "reconnect": "yes: a reconnect token (for one of the inviter's contacts)",
+}
+
+
+def _human_fields(token: Invitation | Response) -> list[tuple[str, str]]:
+    """What `inspect` shows a person: times in local time, no field that says nothing."""
+    from identity.invitation import Response
+
+    if isinstance(token, Response):
+        return [
+            ("from", shown(token.responder)),
+            ("answers", f"invitation {token.invitation_id.hex()}"),
+            ("created", local_time(token.created)),
+        ]
+    fields = [("from", shown(token.inviter))]
+    if token.label is not None:
+        fields.append(("suggests name", shown(token.label)))
+    fields += [
+        ("created", local_time(token.created)),
+        ("expires", local_time(token.expires)),
+        ("use", "by any number of people" if token.multi_use else "once"),
+        ("connects", _CONNECTS.get(token.kind.label, shown(token.kind.label))),
+        ("id", token.id.hex()),
+    ]
+    return fields
 
 
 PASTE_PROMPT = "Paste the invitation token, then press Enter: "
@@ -236,6 +276,7 @@ def _whole(text: str) -> bool:
 @click.option("--jsonl", is_flag=True, help="Live: JSON events out, JSON commands in.")
 @history_option
 @files_option
+@qr_option
 def accept(token: str | None, as_json: bool, jsonl: bool) -> None:
     """Accept an invitation: a card saves a contact; a live or reconnect one connects.
 
@@ -293,6 +334,7 @@ def accept(token: str | None, as_json: bool, jsonl: bool) -> None:
     else:
         say(f"{shown(contact.display_name)} ({contact.did}) was already a contact.")
     say("Compare safety numbers or a SAS with them to verify it.")
+    say("Next: to chat with them, run didlink invite and give them its token.")
 
 
 commands: list[click.Command] = [invite, inspect, accept]

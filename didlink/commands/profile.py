@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from didlink.display import shown
 from didlink.errors import UserError
 from didlink.output import print_json, print_qr, say, styled
 from didlink.passphrase import choose_passphrase, get_new_passphrase
@@ -102,6 +103,23 @@ def init(force: bool, device_bound: bool, token_label: str | None) -> None:
         lock(profile.path)  # the old identity's key, if `didlink unlock` kept it
     profile.create_store()  # with the identity: later, a missing store is a lost one (noted)
     say(key.did)
+    after_init(profile)
+
+
+def after_init(profile: Profile) -> None:
+    """What a person needs to know once the identity exists, on stderr (stdout is the DID
+    alone, for scripts): where the key lives, that a lost passphrase is lost, what next."""
+    for line in (
+        "This is your new identity: the DID above is how others know you.",
+        "Its key is kept here, sealed under your passphrase:",
+        f"  {shown(profile.keystore_path)}",
+        "A lost passphrase cannot be recovered. Keep a way back now:",
+        "  didlink backup phrase         24 words to write down on paper",
+        "  didlink backup export FILE    a backup file, sealed under a passphrase",
+        "Next: didlink invite to chat with someone, or didlink invite --card to make a",
+        "contact card to share.",
+    ):
+        say(line, err=True)
 
 
 @click.command()

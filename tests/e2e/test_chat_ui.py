@@ -118,7 +118,7 @@ def to_the_sas(
     token = alice.wait_for(TOKEN).group(0)
     bob = Cli("accept", token, "--jsonl", home=b_home)
     started.append(bob)
-    alice.wait_for(r"send back\.\s+Paste the response token:")
+    alice.wait_for(TOKEN + r"\s+Paste the response token:")
     alice.type(bob.expect("token")["token"] + "\r")
     bob.expect("sas")
     alice.wait_for(r"Do they match\? \[y/N\]")
@@ -152,7 +152,7 @@ def test_chat_screen_in_a_terminal(tmp_path: Path) -> None:
     try:
         with cli_processes() as started:
             token = alice.wait_for(r"didlink:[1-9A-HJ-NP-Za-km-z]{40,}").group(0)
-            alice.wait_for(r"send back\.\s+Paste the response token:")
+            alice.wait_for(TOKEN + r"\s+Paste the response token:")
             bob = Cli("accept", token, "--jsonl", home=b_home)
             started.append(bob)
             response = bob.expect("token")["token"]
