@@ -16,7 +16,8 @@ START = "Start here: didlink init"
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Getting started", ("init", "invite", "accept", "chat")),
     ("Contacts", ("contacts", "safety-number", "history")),
-    ("Your identity", ("whoami", "passwd", "backup", "restore")),
+    ("Your identity", ("whoami", "passwd", "unlock", "lock", "backup", "restore", "keystore")),
+    ("Networks", ("ice",)),
     ("Tools", ("inspect", "resolve", "demo")),
 )
 """The order of `didlink` alone; commands not named here follow under "More commands"."""
@@ -43,6 +44,15 @@ SUMMARIES: dict[str, str] = {
     "inspect": "Check a token's signature and show what it says.",
     "resolve": "Show the DID document of a did:key (no network needed).",
     "demo": "Watch the whole story with two throwaway identities.",
+    "unlock": "Ask for the passphrase once, then not again for a while.",
+    "lock": "Forget the unlocked key: the next command asks again.",
+    "keystore": "Bind your keystore to a hardware token, or unbind it.",
+    "keystore bind": "Seal the keystore under a PKCS#11 token as well.",
+    "keystore unbind": "Seal the keystore under the passphrase alone again.",
+    "ice": "Your STUN and TURN servers and the ICE policy.",
+    "ice add": "Add a STUN or TURN server (replaces one of its kind).",
+    "ice remove": "Forget a STUN or TURN server and its credential.",
+    "ice policy": "relay: always through your TURN server; all: direct if can.",
 }
 
 EXAMPLES: dict[str, tuple[str, ...]] = {
@@ -93,6 +103,28 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "didlink resolve did:key:z6Mk... --format base58 --json",
     ),
     "demo": ("didlink demo", "didlink demo --attack mitm     # and a man in the middle caught"),
+    "unlock": (
+        "didlink unlock                    # for 8 hours",
+        "didlink unlock --for 30m",
+    ),
+    "lock": ("didlink lock                      # when you step away",),
+    "keystore": ("didlink keystore bind", "didlink keystore unbind"),
+    "keystore bind": (
+        "didlink keystore bind                  # the only token present",
+        "didlink keystore bind --token YubiKey  # one of several, by label",
+    ),
+    "keystore unbind": ("didlink keystore unbind            # with the token present",),
+    "ice": ("didlink ice", "didlink ice --json"),
+    "ice add": (
+        "didlink ice add stun:stun.example.org:3478",
+        "didlink ice add turn:turn.example.org:3478 --username alice",
+        "didlink ice add 'turns:turn.example.org:5349?transport=tcp' --username alice",
+    ),
+    "ice remove": ("didlink ice remove stun:stun.example.org:3478",),
+    "ice policy": (
+        "didlink ice policy relay          # peers never learn your addresses",
+        "didlink ice policy all            # the default: direct when possible",
+    ),
 }
 
 
