@@ -95,13 +95,13 @@ def test_init_force_over_a_damaged_keystore(home: Path) -> None:
 def test_init_weak_passphrase_from_a_script_is_accepted_with_a_warning(home: Path) -> None:
     result = run_cli("init", home=home, passphrase="short")
     assert result.returncode == 0, result.stderr
-    assert result.stderr.strip().splitlines() == [
+    assert result.stderr.strip().splitlines()[0] == (
         "warning: the passphrase in DIDLINK_PASSPHRASE is weak: A word by itself is easy to"
         " guess. Add another word or two. Uncommon words are better."
-    ]
+    )
     assert unlock(home / "keystore.json", "short").did == result.stdout.strip()
     strong = run_cli("init", home=home.parent / "strong")
-    assert strong.returncode == 0 and strong.stderr == "", strong.stderr
+    assert strong.returncode == 0 and "warning" not in strong.stderr, strong.stderr
 
 
 def test_init_empty_passphrase(home: Path) -> None:
