@@ -83,6 +83,9 @@ INVITATION_CANCELLED = (
 BAR_WIDTH = 24
 TOOLBAR_HINT = " /help: commands"
 SHORT_DID = 20
+UNCONFIRMED = "~"
+"""Before a name the peer gave itself and the user has not adopted (`~Bob`): WhatsApp's mark for
+a sender's own name when they are not in the address book (specs/chat-ui.md section 2)."""
 
 
 class Commands(Protocol):
@@ -222,6 +225,7 @@ class ChatScreen:
         self._node: Commands | None = None
         self._peer: str | None = None
         self._peer_name: str | None = None
+        self._peer_suggestion: str | None = None  # the name they gave themselves (`~Bob`)
         self._typed: dict[int, str] = {}  # our ref -> text, until `sent`
         self._sent: dict[object, str] = {}  # message id -> text, until `delivered`
         self._next_ref = 0
@@ -284,10 +288,21 @@ class ChatScreen:
         return self._clock().strftime("[%H:%M]")
 
     def _who(self, did: str) -> str:
-        """The sender's name (ours for them) or short DID, display-safe."""
-        if did == self._peer and self._peer_name:
-            return shown(self._peer_name)
+        """The sender's name (ours for them), `~` and the name they suggest, or a short DID,
+        display-safe."""
+        if did == self._peer:
+            return self._peer_label()
         return shown(self._names(did) or short_did(did))
+
+    def _peer_label(self) -> str:
+        """The peer as this screen names it (section 2 of specs/chat-ui.md): our name for them;
+        else `~` and the name they gave themselves (unconfirmed, never adopted by itself);
+        else their shortened DID. Display-safe."""
+        if self._peer_name:
+            return shown(self._peer_name)
+        if self._peer_suggestion:
+            return UNCONFIRMED + shown(self._peer_suggestion)
+        return shown(short_did(self._peer or ""))
 
     def _redraw(self) -> None:
         app = get_app_or_none()
@@ -306,7 +321,7 @@ class ChatScreen:
             return file_question(name, size, self._who(did)) + " "
         if self._peer is None:
             return "didlink> "
-        return f"{shown(self._peer_name or short_did(self._peer))}> "
+        return f"{self._peer_label()}> "
 
     def toolbar(self) -> str:
         """The bottom toolbar: one progress bar per running transfer, else a hint."""
@@ -348,15 +363,35 @@ class ChatScreen:
             self._print(line, bold=True)
         self._print("If anything differs, answer n: someone may be in the middle.")
 
-    def _on_connected(self, *, peer: str, verified: bool, **_: Any) -> None:
+    def _on_connected(
+        self, *, peer: str, verified: bool, suggested_name: str | None = None, **_: Any
+    ) -> None:
         self._peer = peer
         self._peer_name = self._names(peer)
-        who = f"{shown(self._peer_name)} ({shown(peer)})" if self._peer_name else shown(peer)
+        self._peer_suggestion = suggested_name if isinstance(suggested_name, str) else None
+        who = f"{self._peer_label()} ({shown(peer)})" if self._has_label() else shown(peer)
         state = "SAS verified" if verified else "NOT verified"
         self._print(f"Connected to {who}, {state}.", fg="green")
-        if not self._peer_name:
-            self._print(f"(name them for next time: didlink contacts rename {shown(peer)} NAME)")
+        self._name_hint()
         self._print("Type a message, /send PATH, /help or /quit.")
+
+    def _has_label(self) -> bool:
+        return bool(self._peer_name or self._peer_suggestion)
+
+    def _name_hint(self) -> None:
+        """How to name the peer, while we have no name for them (after `connected`, and again
+        at the end of the session)."""
+        if self._peer is None or self._peer_name:
+            return
+        if self._peer_suggestion:
+            name = shown(self._peer_suggestion)
+            self._print(
+                f'They call themselves "{name}" ({UNCONFIRMED}{name} until you save it as your'
+                f" name for them). Save it: didlink contacts rename {shown(self._peer)}"
+            )
+        else:
+            hint = f"didlink contacts rename {shown(self._peer)} NAME"
+            self._print(f"(name them for next time: {hint})")
 
     def _on_message(self, *, text: str, **fields: Any) -> None:
         sender = self._who(str(fields.get("from", "")))
@@ -426,13 +461,17 @@ class ChatScreen:
         self._print(f"Session closed: {ending}.", **style)
         if self._node is not None and self._node.expecting is Expecting.RESPONSE:
             self._print(INVITATION_CANCELLED)
+        if self._peer is not None and self._peer_suggestion and not self._peer_name:
+            self._peer_name = self._names(self._peer)  # named meanwhile (another terminal)?
+            self._name_hint()
         self._stop_input()
 
     def _other_side(self) -> str:
-        """The peer as a person reads it: their name, a short DID, or "the other side"."""
+        """The peer as a person reads it: their name, ~their suggestion, a short DID, or "the
+        other side"."""
         if self._peer is None:
             return "the other side"
-        return shown(self._peer_name or short_did(self._peer))
+        return self._peer_label()
 
     def ending(self, reason: str) -> tuple[str, dict[str, Any]]:
         """The `closed` reason in words for a person, and the style of its line."""

@@ -44,6 +44,9 @@ class Connected:
     peer: str
     verified: bool
     timings_ms: Mapping[str, int] = field(default_factory=dict)
+    suggested_name: str | None = None
+    """The name the peer suggests for itself (its label), if valid: never its name until the
+    user adopts it (Agent.rename(peer) with no name)."""
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,7 @@ def event_from(name: str, fields: Mapping[str, Any]) -> Event | None:
             peer=fields["peer"],
             verified=bool(fields["verified"]),
             timings_ms=dict(fields.get("timings_ms", {})),
+            suggested_name=fields.get("suggested_name"),
         )
     if name == "sent":
         return MessageSent(id=str(fields["id"]), ref=fields.get("ref"))
