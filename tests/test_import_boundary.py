@@ -157,7 +157,7 @@ def test_whoami_json_stays_under_40_mb(home: Path, tmp_path: Path) -> None:
     """Peak RSS of the whole process, interpreter included."""
     report = _run(home, tmp_path, "whoami", "--json")
     assert report["code"] in (0, None), report
-    assert json.loads(report["stdout"]) == {"did": Profile(home).did()}
+    assert json.loads(report["stdout"]) == {"did": Profile(home).did(), "name": None}
     peak_mb = report["peak_rss_kib"] / 1024
     assert peak_mb < MAX_RSS_MB, f"whoami --json peaked at {peak_mb:.1f} MB"
 
