@@ -96,12 +96,21 @@ def test_name_command_shows_sets_and_clears(home: Path) -> None:
         ("Pаypal", "mix"),  # Cyrillic а in Latin
     ],
 )
-def test_bad_own_names_are_refused_before_anything(home: Path, name: str, needle: str) -> None:
+def test_bad_own_names_are_refused_before_anything(
+    home: Path, shared: Path, name: str, needle: str
+) -> None:
     assert_user_error(run_cli("init", "--name", name, home=home), needle)
     assert not (home / "keystore.json").exists()  # refused before the passphrase
+    assert_user_error(run_cli("name", name, home=shared, passphrase=None), needle)
+    assert not (shared / own_name.NAME_FILE).exists()
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A profile with an identity, shared by the tests that leave no name file behind."""
+    home = tmp_path_factory.mktemp("names") / "profile"
     init(home)
-    assert_user_error(run_cli("name", name, home=home, passphrase=None), needle)
-    assert not (home / own_name.NAME_FILE).exists()
+    return home
 
 
 def test_name_without_identity_and_usage(home: Path) -> None:
@@ -122,13 +131,16 @@ def test_name_without_identity_and_usage(home: Path) -> None:
         b'{"name": "' + b"x" * 5000 + b'"}',
     ],
 )
-def test_a_damaged_name_file_is_an_error_never_a_label(home: Path, content: bytes) -> None:
-    init(home)
-    (home / own_name.NAME_FILE).write_bytes(content)
-    for args in (("whoami",), ("invite", "--card")):
-        result = run_cli(*args, home=home)
-        assert_user_error(result, str(home / own_name.NAME_FILE))
-        assert "\x1b" not in result.stderr
+def test_a_damaged_name_file_is_an_error_never_a_label(shared: Path, content: bytes) -> None:
+    name_file = shared / own_name.NAME_FILE
+    name_file.write_bytes(content)
+    try:
+        for args in (("whoami",), ("invite", "--card")):
+            result = run_cli(*args, home=shared)
+            assert_user_error(result, str(name_file))
+            assert "\x1b" not in result.stderr
+    finally:
+        name_file.unlink()
 
 
 def test_the_label_limit_copy_is_the_tokens() -> None:
