@@ -237,7 +237,7 @@ def _whole(text: str) -> bool:
     "--json",
     "as_json",
     is_flag=True,
-    help='Print {"did", "name", "suggested_name", "new", "one_way"} as JSON.',
+    help='Print {"did", "name", "suggested_name", "new"} as JSON.',
 )
 @click.option(
     "--label",
@@ -296,7 +296,6 @@ def accept(token: str | None, as_json: bool, label: str | None, jsonl: bool) -> 
                 "name": contact.name,
                 "suggested_name": contact.suggested_name,
                 "new": new,
-                "one_way": True,
             }
         )
         return
