@@ -305,15 +305,19 @@ def accept(token: str | None, as_json: bool, label: str | None, jsonl: bool) -> 
         if contact.suggested_name:
             who = f'"{shown(contact.suggested_name)}"'
             say(f"They suggest the name {who}. To use it: didlink contacts rename {contact.did}")
-    else:
+    else:  # (from an earlier card or session: whether they have us is not known here)
         say(f"{who} ({contact.did}) was already a contact.")
+        say("Compare safety numbers or a SAS with them to verify it.")
+        return
     say(
-        f"This works one way: {who} does not have you as a contact yet. Send them your card"
-        " (didlink invite --card), or connect live (didlink invite)."
+        f"{who} does not have you as a contact yet: a card works one way. To be in their"
+        " contacts too, send them your card (didlink invite --card) or connect live"
+        " (didlink invite)."
     )
     say(
-        f"To verify each other, compare safety numbers: here, didlink safety-number"
-        f" {contact.did}; there, even before they have you: didlink safety-number {own_did}"
+        f"To verify each other, compare safety numbers: didlink safety-number {contact.did}"
+        f" here, and didlink safety-number {own_did} on their side (it works before they"
+        " have you)."
     )
 
 
