@@ -57,6 +57,7 @@ HELP = (
     "Type a message and press Enter to send it.",
     "  /send PATH   send a file (a progress bar shows at the bottom)",
     "  /send-text TEXT  send TEXT as it is (e.g. a line that looks like a token)",
+    "  /name [NAME] save your name for them (no NAME: the name they suggest, ~NAME)",
     "  /help        this help",
     "  /quit        wait for receipts, close the session and exit (also Ctrl-D)",
 )
@@ -186,6 +187,16 @@ def _contact_name(did: str) -> str | None:
     return None if contact is None else contact.name
 
 
+def _save_name(did: str, name: str | None) -> str:
+    """Name the contact `did` in the profile's store (None: adopt its suggestion); the name.
+    UserError if the name is refused (taken, look-alike, ...; specs/store.md "Names")."""
+    from didlink.profile import Profile  # late, as in _contact_name
+
+    with Profile.from_env().open_store() as store:
+        contact = store.adopt_suggestion(did) if name is None else store.rename_contact(did, name)
+    return contact.name or ""
+
+
 class _ScreenStream:
     """The file `say` writes one line into: the chat screen's own `_write` (its docstring)."""
 
@@ -211,11 +222,13 @@ class ChatScreen:
         self,
         *,
         names: Callable[[str], str | None] = _contact_name,
+        save_name: Callable[[str, str | None], str] = _save_name,
         clock: Callable[[], datetime] = datetime.now,
         out: TextIO | None = None,
         err: TextIO | None = None,
     ) -> None:
         self._names = names
+        self._save_name = save_name
         self._clock = clock
         # The real streams, taken now: while the screen runs, sys.stdout is patch_stdout's proxy.
         self._out = out or sys.stdout
@@ -387,7 +400,8 @@ class ChatScreen:
             name = shown(self._peer_suggestion)
             self._print(
                 f'They call themselves "{name}" ({UNCONFIRMED}{name} until you save it as your'
-                f" name for them). Save it: didlink contacts rename {shown(self._peer)}"
+                f" name for them). Save it: /name here, or didlink contacts rename"
+                f" {shown(self._peer)}"
             )
         else:
             hint = f"didlink contacts rename {shown(self._peer)} NAME"
@@ -499,6 +513,9 @@ class ChatScreen:
                 for help_line in HELP:
                     self._print(help_line)
                 return None
+            if word == "/name":
+                self._name_peer(text.removeprefix("/name").strip() or None)
+                return None
             if word == "/send" and text == "/send":
                 self._print("usage: /send PATH")
                 return None
@@ -527,6 +544,25 @@ class ChatScreen:
                 self._outgoing.append((path.stat().st_size, path.name))
             self._print(f"sending {shown(command.path)} ...")
         return command
+
+    def _name_peer(self, name: str | None) -> None:
+        """`/name [NAME]`: save our name for the peer (no NAME: the one they suggest)."""
+        from didlink.errors import UserError  # late: only when a name is saved
+
+        if self._peer is None:
+            self._print("There is no one to name yet: /name works once you are connected.")
+            return
+        if name is None and not self._peer_suggestion:
+            self._print("They suggest no name: give one, /name NAME")
+            return
+        try:
+            saved = self._save_name(self._peer, name)
+        except UserError as exc:
+            self._print(f"Not saved: {one_line(str(exc))}", fg="yellow")
+            return
+        self._peer_name = saved
+        self._peer_suggestion = None
+        self._print(f'Saved: "{shown(saved)}" is your name for {shown(self._peer)}.', fg="green")
 
     def _message(self, text: str | None) -> SendText | None:
         """A message to send, with the `ref` that its `sent` event echoes."""

@@ -3,7 +3,7 @@
 The invitee's response carries its signed label (its profile's name, or `accept --label`); the
 inviter learns it as a *suggestion*: `connected` carries it, the contact keeps it apart from
 its name, and the inviter's chat screen (in a real pseudo-terminal) names the peer `~Bob`
-rather than by DID, and says how to adopt it.
+rather than by DID, says how to adopt it, and `/name` adopts it.
 """
 
 from __future__ import annotations
@@ -104,20 +104,27 @@ def test_the_inviters_screen_names_the_peer_by_its_unconfirmed_name(tmp_path: Pa
             alice.wait_for(re.escape(f"Connected to ~Bob ({bob_did}), SAS verified."))
             hint = alice.wait_for(
                 r'They call themselves "Bob" \(~Bob until you save it as your name for them\)\.'
-                r"\s+Save it: didlink contacts rename " + re.escape(bob_did)
+                r"\s+Save it: /name here, or didlink contacts rename " + re.escape(bob_did)
             )
             alice.wait_for(r"~Bob>", after=hint.end())  # the prompt
             bob.send("send", text="hello from bob")
-            alice.wait_for(r"\[\d\d:\d\d\] ~Bob: hello from bob", after=mark)
+            mark = alice.wait_for(r"\[\d\d:\d\d\] ~Bob: hello from bob", after=mark).end()
             assert bob_did[:20] + "..." not in alice.screen  # never the shortened DID
+            # Alice adopts the name he suggests, right there: from now on he is Bob.
+            alice.type("/name\r")
+            mark = alice.wait_for(
+                re.escape(f'Saved: "Bob" is your name for {bob_did}.'), after=mark
+            ).end()
+            bob.send("send", text="second")
+            alice.wait_for(r"\[\d\d:\d\d\] Bob: second", after=mark)
             alice.type("/quit\r")
             assert bob.expect("closed")["reason"] == "peer closed"
             assert alice.wait() == 0, alice.screen[-3000:]
             end = alice.wait_for(r"Session closed: you left the chat\.").end()
-            alice.wait_for(r"Save it: didlink contacts rename " + re.escape(bob_did), after=end)
+            assert "Save it" not in alice.screen[end:]  # named: no hint at the end
     finally:
         if alice is not None:
             alice.kill()
-    # On Alice's side, Bob is saved with his name as a suggestion, never as her name for him.
-    assert contacts(a_home)[bob_did]["name"] is None
-    assert contacts(a_home)[bob_did]["suggested_name"] == "Bob"
+    # Saved by Alice's own choice (/name): his name now, and the suggestion settled.
+    assert contacts(a_home)[bob_did]["name"] == "Bob"
+    assert contacts(a_home)[bob_did]["suggested_name"] is None
