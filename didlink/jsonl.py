@@ -324,9 +324,16 @@ class HumanSink:
         say("    " + "-".join(str(n) for n in decimal))
         say("Do you both see the same? [y/N]")
 
-    def _on_connected(self, *, peer: str, verified: bool, **_: Any) -> None:
+    def _on_connected(
+        self, *, peer: str, verified: bool, suggested_name: object = None, **_: Any
+    ) -> None:
         state = "verified" if verified else "NOT verified"
         say(f"Connected to {shown(peer)} ({state}). Type a message, /send PATH, or /quit.")
+        if isinstance(suggested_name, str) and suggested_name:
+            say(
+                f'They call themselves "{shown(suggested_name)}" (only their word for it): to'
+                f" make it your name for them, didlink contacts rename {shown(peer)}"
+            )
 
     def _on_message(self, *, id: int, text: str, **_: Any) -> None:
         for line in block(text, first="< ", columns=terminal_columns()):

@@ -308,6 +308,10 @@ NODE_EVENTS: list[tuple[str, dict[str, object]]] = [
     ("token", {"kind": "response", "token": "didlink:abc"}),
     ("sas", {"emoji": ["🐶"] * 7, "names": ["Dog"] * 7, "decimal": [1000, 2000, 9191]}),
     ("connected", {"peer": "did:key:z6Mk", "verified": True, "timings_ms": {"open": 5}}),
+    (
+        "connected",
+        {"peer": "did:key:z6Mk", "verified": True, "timings_ms": {}, "suggested_name": "Bob"},
+    ),
     ("sent", {"id": 2}),
     ("sent", {"id": 2, "ref": "r"}),
     ("delivered", {"id": 2}),
@@ -378,3 +382,12 @@ def test_a_file_offer_is_asked_with_the_peer_controlled_name_escaped(
     sink.emit("file_refused", id="ab", name="photo.jpg", size=1, by="peer", **{"from": "Bob"})
     sink.emit("file_refused", id="ab", name="x\x1b[2J", size=1, by="us", **{"from": "Bob"})
     assert capsys.readouterr().out == "Bob refused photo.jpg\nRefused x\\x1b[2J from Bob\n"
+
+
+def test_line_mode_says_whose_name_a_suggestion_is(capsys: pytest.CaptureFixture[str]) -> None:
+    HumanSink().emit(
+        "connected", peer="did:key:z6Mk", verified=True, timings_ms={}, suggested_name="B\x1bob"
+    )
+    out = capsys.readouterr().out
+    assert 'They call themselves "B\\x1bob" (only their word for it)' in out
+    assert "didlink contacts rename did:key:z6Mk" in out and "\x1b" not in out
