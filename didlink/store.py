@@ -468,16 +468,28 @@ class Store:
         ).fetchone()
         if row is not None:
             return self._contact(row)
-        suggesting = self._db.execute(
-            "SELECT did FROM contacts WHERE name IS NULL AND suggested_name = ? ORDER BY did",
-            (name,),
-        ).fetchone()
-        if suggesting is not None:  # a suggestion never resolves: say how to adopt it
-            raise UserError(
-                f"you have no contact named {shown(text)!r}; {suggesting[0]} suggests that name:"
-                f" to use it, run didlink contacts rename {suggesting[0]}"
+        suggesting = [  # a suggestion never resolves: say whose it is and how to adopt it
+            str(row[0])
+            for row in self._db.execute(
+                "SELECT did FROM contacts WHERE name IS NULL AND suggested_name = ?"
+                " ORDER BY did LIMIT ?",
+                (name, MAX_CANDIDATES + 1),
             )
-        raise UserError(f"you have no contact named {shown(text)!r}")
+        ]
+        missing = f"you have no contact named {shown(text)!r}"
+        if len(suggesting) == 1:
+            raise UserError(
+                f"{missing}; {suggesting[0]} suggests that name: to use it, run"
+                f" didlink contacts rename {suggesting[0]}"
+            )
+        if suggesting:  # several say they are "Bob": the user tells which one is
+            listed = ", ".join(suggesting[:MAX_CANDIDATES])
+            more = " and more" if len(suggesting) > MAX_CANDIDATES else ""
+            raise UserError(
+                f"{missing}; several contacts suggest that name ({listed}{more}): name the one"
+                " you mean, didlink contacts rename DID NAME"
+            )
+        raise UserError(missing)
 
     def _find_by_did(self, text: str) -> Contact:
         if text.startswith(BARE_DID_START):  # written without its did:key:

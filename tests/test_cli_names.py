@@ -225,6 +225,10 @@ def test_no_match(contacts: Path) -> None:
 def test_a_suggested_name_never_resolves_but_says_how_to_adopt_it(contacts: Path) -> None:
     result = run_cli("chat", "Bob", home=contacts)
     assert_user_error(result, "no contact named 'Bob'", f"{TWO} suggests that name")
+    with Store(contacts / "store.sqlite3") as store:  # another one says he is Bob
+        store.add_contact(IdentityKey(bytes([9]) * 32).did, suggested_name="Bob", now=T0)
+    several = run_cli("chat", "Bob", home=contacts)
+    assert_user_error(several, "several contacts suggest that name", TWO, "rename DID NAME")
     adopted = run_cli("contacts", "rename", "z6Mko9", home=contacts)
     assert adopted.returncode == 0, adopted.stderr
     assert digits(contacts, "Bob") == digits(contacts, TWO)
