@@ -49,14 +49,15 @@ def _target(store: Store, text: str, *, own_did: str) -> Target:
     authentic didlink token (its signer) that is not a contact yet: the safety number depends
     only on the two DIDs, so the side that does not have the other yet can compare it too
     (a card makes a contact on one side only: specs/verification.md section 2)."""
-    from didlink.store import check_did
-    from identity.errors import IdentityError
-    from identity.invitation import Response
-    from identity.token import PREFIX, decode_token
-
     try:
         found = store.find_contact(text)
     except UserError as missing:
+        # late: a contact's number needs none of these (pydantic's models: a slower start)
+        from didlink.store import check_did
+        from identity.errors import IdentityError
+        from identity.invitation import Response
+        from identity.token import PREFIX, decode_token
+
         compact = "".join(text.split())
         if compact[: len(PREFIX)].lower() == PREFIX:
             token = decode_token(compact)  # an altered or forged token: its error
