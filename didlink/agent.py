@@ -67,10 +67,10 @@ from didlink.node import Node, Outcome, Timeouts
 from didlink.outbox import Outbox
 from didlink.profile import Profile
 from didlink.sealing import Sealer
-from didlink.store import Store
+from didlink.store import Store, check_did
 from identity import keystore
 from identity.contact import Contact, Verification
-from identity.errors import IdentityExists
+from identity.errors import IdentityError, IdentityExists
 from identity.invitation import (
     Invitation,
     InvitationKind,
@@ -417,8 +417,18 @@ class Agent:
         self.store.remove_contact(self.contact(who).did)
 
     def safety_number(self, who: str) -> SafetyNumber:
-        """The 60-digit safety number shared with a contact (compare it in person)."""
-        return SafetyNumber.for_pair(self.did, self.contact(who).did)
+        """The 60-digit safety number shared with a contact, or with the full DID of someone
+        not in the contacts yet (a card adds a contact on one side only): compare it in person.
+        """
+        try:
+            did = self.contact(who).did
+        except UserError as missing:
+            did = who.strip()
+            try:
+                check_did(did)
+            except IdentityError:  # a name or a DID prefix that matched no contact
+                raise missing from None
+        return SafetyNumber.for_pair(self.did, did)
 
     def mark_verified(self, who: str) -> Contact:
         """Record that the safety numbers were compared and match."""
@@ -503,11 +513,13 @@ class Agent:
         self,
         token: str,
         *,
+        label: str | None = None,
         history: bool = False,
         files: FilePolicy | str = FilePolicy.ACCEPT,
     ) -> Session:
         """Accept a live invitation or a reconnect token: returns once `session.token` (the
-        response, to give back to the inviter) is ready."""
+        response, to give back to the inviter) is ready. `label`: the name the response
+        suggests to the inviter (first contact only; specs/invitation.md section 3)."""
         decoded = decode_token(token)
         if isinstance(decoded, Response):
             raise UserError(
@@ -515,16 +527,24 @@ class Agent:
             )
         if decoded.kind is InvitationKind.CARD:
             raise UserError("this is a contact card: use Agent.accept_card")
+        reconnect = decoded.kind is InvitationKind.RECONNECT
+        problem = None if label is None or reconnect else label_problem(label)
+        if problem:
+            raise UserError(f"cannot answer the invitation: label: {problem}")
         live.check_live_invitation(decoded, store=self.store, own_did=self.did)
         ice = self._ice()  # before burning the invitation
         live.claim_invitation(decoded, store=self.store)
-        reconnect = decoded.kind is InvitationKind.RECONNECT
         session = Session(self, history=history, files=FilePolicy(files))
         peer = Peer(role=Role.ANSWERER, ice=ice, on_turn_problem=session._turn_problem)
         session.peer = decoded.inviter
         session._start(
             lambda node: live.run_invitee(
-                node, peer, self.key, invitation=decoded, reconnect=reconnect
+                node,
+                peer,
+                self.key,
+                invitation=decoded,
+                reconnect=reconnect,
+                label=None if reconnect else label,
             )
         )
         return await session._until_token()

@@ -72,6 +72,7 @@ HELP = (
     "Type a message and press Enter to send it.",
     "  /send PATH   send a file (Tab completes the path; quote a name with spaces)",
     "  /send-text TEXT  send TEXT as it is (e.g. a line that looks like a token)",
+    "  /name [NAME] save your name for them (no NAME: the name they suggest, ~NAME)",
     "  /help        this help",
     "  /quit        wait for receipts, close the session and exit (also Ctrl-D)",
 )
@@ -99,6 +100,9 @@ INVITATION_CANCELLED = (
 BAR_WIDTH = 24
 TOOLBAR_HINT = " /help: commands"
 SHORT_DID = 20
+UNCONFIRMED = "~"
+"""Before a name the peer gave itself and the user has not adopted (`~Bob`): WhatsApp's mark for
+a sender's own name when they are not in the address book (specs/chat-ui.md section 2)."""
 
 
 class Commands(Protocol):
@@ -191,6 +195,16 @@ def _contact_name(did: str) -> str | None:
     return None if contact is None else contact.name
 
 
+def _save_name(did: str, name: str | None) -> str:
+    """Name the contact `did` in the profile's store (None: adopt its suggestion); the name.
+    UserError if the name is refused (taken, look-alike, ...; specs/store.md "Names")."""
+    from didlink.profile import Profile  # late, as in _contact_name
+
+    with Profile.from_env().open_store() as store:
+        contact = store.adopt_suggestion(did) if name is None else store.rename_contact(did, name)
+    return contact.name or ""
+
+
 class _ScreenStream:
     """The file `say` writes one line into: the chat screen's own `_write` (its docstring)."""
 
@@ -216,6 +230,7 @@ class ChatScreen:
         self,
         *,
         names: Callable[[str], str | None] = _contact_name,
+        save_name: Callable[[str, str | None], str] = _save_name,
         clock: Callable[[], datetime] = datetime.now,
         out: TextIO | None = None,
         err: TextIO | None = None,
@@ -223,6 +238,7 @@ class ChatScreen:
     ) -> None:
         self._relay_host = relay_host  # the TURN server's host: "relayed by HOST"
         self._names = names
+        self._save_name = save_name
         self._clock = clock
         # The real streams, taken now: while the screen runs, sys.stdout is patch_stdout's proxy.
         self._out = out or sys.stdout
@@ -232,6 +248,7 @@ class ChatScreen:
         self._node: Commands | None = None
         self._peer: str | None = None
         self._peer_name: str | None = None
+        self._peer_suggestion: str | None = None  # the name they gave themselves (`~Bob`)
         self._typed: dict[int, str] = {}  # our ref -> text, until `sent`
         self._sent: dict[object, str] = {}  # message id -> text, until `delivered`
         self._next_ref = 0
@@ -295,10 +312,21 @@ class ChatScreen:
         return self._clock().strftime("[%H:%M]")
 
     def _who(self, did: str) -> str:
-        """The sender's name (ours for them) or short DID, display-safe."""
-        if did == self._peer and self._peer_name:
-            return shown(self._peer_name)
+        """The sender's name (ours for them), `~` and the name they suggest, or a short DID,
+        display-safe."""
+        if did == self._peer:
+            return self._peer_label()
         return shown(self._names(did) or short_did(did))
+
+    def _peer_label(self) -> str:
+        """The peer as this screen names it (section 2 of specs/chat-ui.md): our name for them;
+        else `~` and the name they gave themselves (unconfirmed, never adopted by itself);
+        else their shortened DID. Display-safe."""
+        if self._peer_name:
+            return shown(self._peer_name)
+        if self._peer_suggestion:
+            return UNCONFIRMED + shown(self._peer_suggestion)
+        return shown(short_did(self._peer or ""))
 
     def _redraw(self) -> None:
         app = get_app_or_none()
@@ -319,7 +347,7 @@ class ChatScreen:
             return file_question(name, size, self._who(did)) + " "
         if self._peer is None:
             return "didlink> "
-        return f"{shown(self._peer_name or short_did(self._peer))}> "
+        return f"{self._peer_label()}> "
 
     def toolbar(self) -> str:
         """The bottom toolbar: one progress bar per running transfer, else a hint."""
@@ -370,18 +398,43 @@ class ChatScreen:
         self._print("If anything differs, answer n: someone may be in the middle.")
 
     def _on_connected(
-        self, *, peer: str, verified: bool, path: str | None = None, **_: Any
+        self,
+        *,
+        peer: str,
+        verified: bool,
+        path: str | None = None,
+        suggested_name: str | None = None,
+        **_: Any,
     ) -> None:
         self._peer = peer
         self._peer_name = self._names(peer)
-        who = f"{shown(self._peer_name)} ({shown(peer)})" if self._peer_name else shown(peer)
+        self._peer_suggestion = suggested_name if isinstance(suggested_name, str) else None
+        who = f"{self._peer_label()} ({shown(peer)})" if self._has_label() else shown(peer)
         state = "SAS verified" if verified else "NOT verified"
         how = path_words(path, self._relay_host)
         how = f", {how}" if how else ""
         self._print(f"Connected to {who}, {state}{how}.", fg="green")
-        if not self._peer_name:
-            self._print(f"(name them for next time: didlink contacts rename {shown(peer)} NAME)")
+        self._name_hint()
         self._print("Type a message, /send PATH, /help or /quit.")
+
+    def _has_label(self) -> bool:
+        return bool(self._peer_name or self._peer_suggestion)
+
+    def _name_hint(self) -> None:
+        """How to name the peer, while we have no name for them (after `connected`, and again
+        at the end of the session)."""
+        if self._peer is None or self._peer_name:
+            return
+        if self._peer_suggestion:
+            name = shown(self._peer_suggestion)
+            self._print(
+                f'They call themselves "{name}" ({UNCONFIRMED}{name} until you save it as your'
+                f" name for them). Save it: /name here, or didlink contacts rename"
+                f" {shown(self._peer)}"
+            )
+        else:
+            hint = f"didlink contacts rename {shown(self._peer)} NAME"
+            self._print(f"(name them for next time: {hint})")
 
     def _on_message(self, *, text: str, **fields: Any) -> None:
         sender = self._who(str(fields.get("from", "")))
@@ -457,13 +510,17 @@ class ChatScreen:
         self._print(f"Session closed: {ending}.", **style)
         if self._node is not None and self._node.expecting is Expecting.RESPONSE:
             self._print(INVITATION_CANCELLED)
+        if self._peer is not None and self._peer_suggestion and not self._peer_name:
+            self._peer_name = self._names(self._peer)  # named meanwhile (another terminal)?
+            self._name_hint()
         self._stop_input()
 
     def _other_side(self) -> str:
-        """The peer as a person reads it: their name, a short DID, or "the other side"."""
+        """The peer as a person reads it: their name, ~their suggestion, a short DID, or "the
+        other side"."""
         if self._peer is None:
             return "the other side"
-        return shown(self._peer_name or short_did(self._peer))
+        return self._peer_label()
 
     def ending(self, reason: str) -> tuple[str, dict[str, Any]]:
         """The `closed` reason in words for a person, and the style of its line."""
@@ -490,6 +547,9 @@ class ChatScreen:
             if word == "/help":
                 for help_line in HELP:
                     self._print(help_line)
+                return None
+            if word == "/name":
+                self._name_peer(text.removeprefix("/name").strip() or None)
                 return None
             if word == "/send" and text == "/send":
                 self._print("usage: /send PATH")
@@ -543,6 +603,25 @@ class ChatScreen:
                 takes = len(words) > 1 and words[1].isupper()
                 names.append(words[0] + (" " if takes else ""))
         return names
+
+    def _name_peer(self, name: str | None) -> None:
+        """`/name [NAME]`: save our name for the peer (no NAME: the one they suggest)."""
+        from didlink.errors import UserError  # late: only when a name is saved
+
+        if self._peer is None:
+            self._print("There is no one to name yet: /name works once you are connected.")
+            return
+        if name is None and not self._peer_suggestion:
+            self._print("They suggest no name: give one, /name NAME")
+            return
+        try:
+            saved = self._save_name(self._peer, name)
+        except UserError as exc:
+            self._print(f"Not saved: {one_line(str(exc))}", fg="yellow")
+            return
+        self._peer_name = saved
+        self._peer_suggestion = None
+        self._print(f'Saved: "{shown(saved)}" is your name for {shown(self._peer)}.', fg="green")
 
     def _message(self, text: str | None) -> SendText | None:
         """A message to send, with the `ref` that its `sent` event echoes."""

@@ -47,6 +47,9 @@ class Connected:
     path: str | None = None
     """How the packets travel, our side's candidate of the selected pair: "host" (direct),
     "srflx" or "prflx" (direct, through a NAT), "relay" (through our TURN server)."""
+    suggested_name: str | None = None
+    """The name the peer suggests for itself (its label), if valid: never its name until the
+    user adopts it (Agent.rename(peer) with no name)."""
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,7 @@ def event_from(name: str, fields: Mapping[str, Any]) -> Event | None:
             verified=bool(fields["verified"]),
             timings_ms=dict(fields.get("timings_ms", {})),
             path=fields.get("path"),
+            suggested_name=fields.get("suggested_name"),
         )
     if name == "sent":
         return MessageSent(id=str(fields["id"]), ref=fields.get("ref"))

@@ -16,7 +16,7 @@ START = "Start here: didlink init"
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Getting started", ("init", "invite", "accept", "chat")),
     ("Contacts", ("contacts", "safety-number", "history")),
-    ("Your identity", ("whoami", "passwd", "unlock", "lock", "backup", "restore", "keystore")),
+    ("Your identity", ("whoami", "name", "passwd", "unlock", "lock", "backup", "restore")),
     ("Networks", ("ice",)),
     ("Tools", ("inspect", "resolve", "demo")),
 )
@@ -44,6 +44,7 @@ SUMMARIES: dict[str, str] = {
     "inspect": "Check a token's signature and show what it says.",
     "resolve": "Show the DID document of a did:key (no network needed).",
     "demo": "Watch the whole story with two throwaway identities.",
+    "name": "Show or set the name you suggest to the people you invite.",
     "unlock": "Ask for the passphrase once, then not again for a while.",
     "lock": "Forget the unlocked key: the next command asks again.",
     "keystore": "Bind your keystore to a hardware token, or unbind it.",
@@ -62,7 +63,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "didlink accept                # paste a token someone gave you",
         "didlink COMMAND --help        # more about one command",
     ),
-    "init": ("didlink init",),
+    "init": ("didlink init", "didlink init --name Alice"),
     "invite": (
         "didlink invite                        # live: connect, compare, chat",
         "didlink invite --card --label Alice   # a contact card, valid 30 days",
@@ -103,6 +104,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "didlink resolve did:key:z6Mk... --format base58 --json",
     ),
     "demo": ("didlink demo", "didlink demo --attack mitm     # and a man in the middle caught"),
+    "name": (
+        "didlink name                      # the name you suggest now",
+        "didlink name Alice",
+        "didlink name --clear              # suggest none",
+    ),
     "unlock": (
         "didlink unlock                    # for 8 hours",
         "didlink unlock --for 30m",

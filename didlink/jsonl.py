@@ -345,12 +345,23 @@ class HumanSink:
         say("Do you both see the same? [y/N]")
 
     def _on_connected(
-        self, *, peer: str, verified: bool, path: str | None = None, **_: Any
+        self,
+        *,
+        peer: str,
+        verified: bool,
+        path: str | None = None,
+        suggested_name: object = None,
+        **_: Any,
     ) -> None:
         state = "verified" if verified else "NOT verified"
         how = path_words(path, self._relay_host)
         how = f", {how}" if how else ""
         say(f"Connected to {shown(peer)} ({state}{how}). Type a message, /send PATH, or /quit.")
+        if isinstance(suggested_name, str) and suggested_name:
+            say(
+                f'They call themselves "{shown(suggested_name)}" (only their word for it): to'
+                f" make it your name for them, didlink contacts rename {shown(peer)}"
+            )
 
     def _on_message(self, *, id: int, text: str, **_: Any) -> None:
         for line in block(text, first="< ", columns=terminal_columns()):

@@ -390,6 +390,7 @@ async def run_inviter(
         initiator=True,
         peer_did=response.responder,
         invitation_id=invitation.id,
+        suggested_name=response.label if contact is None else None,
         reconnect=contact is not None,
     )
 
@@ -477,9 +478,17 @@ NOT_A_CONTACT = (
 )
 
 
-def accept_live(invitation: Invitation, *, jsonl: bool) -> int:
-    """`didlink accept TOKEN` for a live or reconnect invitation (decoded); the exit code."""
+def accept_live(invitation: Invitation, *, jsonl: bool, label: str | None = None) -> int:
+    """`didlink accept TOKEN` for a live or reconnect invitation (decoded); the exit code.
+
+    `label`: the name our response suggests to the inviter (a first contact only; a reconnect's
+    response carries none: the inviter knows us already)."""
     reconnect = invitation.kind is InvitationKind.RECONNECT
+    if reconnect:
+        label = None
+    problem = None if label is None else label_problem(label)
+    if problem:  # before the passphrase is asked for
+        raise UserError(f"cannot answer the invitation: label: {problem}")
     timeouts_from_env()
     check_env()
     profile = Profile.from_env()
@@ -498,7 +507,7 @@ def accept_live(invitation: Invitation, *, jsonl: bool) -> int:
                 ice=ice,
                 jsonl=jsonl,
                 flow=lambda node, peer: run_invitee(
-                    node, peer, key, invitation=invitation, reconnect=reconnect
+                    node, peer, key, invitation=invitation, reconnect=reconnect, label=label
                 ),
             )
         )
@@ -530,7 +539,13 @@ def claim_invitation(invitation: Invitation, *, store: Store) -> None:
 
 
 async def run_invitee(
-    node: Node, peer: Peer, key: IdentityKey, *, invitation: Invitation, reconnect: bool
+    node: Node,
+    peer: Peer,
+    key: IdentityKey,
+    *,
+    invitation: Invitation,
+    reconnect: bool,
+    label: str | None = None,
 ) -> Outcome:
     node.bind_peer(invitation.inviter)  # messages typed from now on are kept in the outbox
     try:
@@ -545,7 +560,9 @@ async def run_invitee(
             local_fingerprint=answer.fingerprint_hex,
             peer_fingerprint=offer.fingerprint_hex,
         )
-        response = Response.create(key, invitation=invitation, now=_now(), connect=answer.to_cbor())
+        response = Response.create(
+            key, invitation=invitation, now=_now(), connect=answer.to_cbor(), label=label
+        )
         node.emit("token", kind="response", token=encode_token(response))
         node.mark("token")
         await node.wait(peer.wait_open(node.timeouts.connect), None, "connecting")

@@ -48,9 +48,16 @@ _ALLOWED_MIXES = (
 _SPACES = re.compile(" {2,}")
 
 
+ED25519_DID_START = "did:key:z6Mk"
+"""How every Ed25519 did:key (every contact's DID) starts."""
+BARE_DID_START = ED25519_DID_START.removeprefix("did:key:")
+
+
 def looks_like_did(text: str) -> bool:
-    """True if `text` would be read as a DID rather than a petname."""
-    return text.strip().lower().startswith("did:")
+    """True if `text` would be read as a DID (or the start of one) rather than a petname:
+    it starts with `did:` (any case) or with `z6Mk`, a did:key written without `did:key:`."""
+    text = text.strip()
+    return text.lower().startswith("did:") or text.startswith(BARE_DID_START)
 
 
 def _problem(name: str) -> str | None:
@@ -87,7 +94,9 @@ def check_name(name: str) -> str:
     if problem is not None:
         raise UserError(f"a contact name {problem}")
     if looks_like_did(name):
-        raise UserError("a contact name must not look like a DID (it must not start with 'did:')")
+        raise UserError(
+            "a contact name must not look like a DID (it must not start with 'did:' or 'z6Mk')"
+        )
     return name
 
 

@@ -102,7 +102,7 @@ from didlink.session_outcome import (
     Timeouts,
 )
 from didlink.session_waits import ResponseTokens, SasDecision, race
-from didlink.store import Store, StoreError, check_did
+from didlink.store import Store, StoreError, as_suggestion, check_did
 from didlink.transfer_words import TransferInProgress
 from didlink.transfers import Transfers
 from identity.keys import IdentityKey
@@ -468,9 +468,19 @@ class Node:
             verified=True,
             path=self._peer.path if self._peer is not None else None,  # transport.md §6.12
             timings_ms=dict(self.timings_ms),
+            suggested_name=self._peer_suggestion(),
         )
         self._records.mark_sas_verified(self._peer_did, self._suggested_name)
         return True
+
+    def _peer_suggestion(self) -> str | None:
+        """The name the peer suggests for itself: the one kept with its contact (an existing
+        contact's new label changes nothing: specs/store.md "Names"), else this session's
+        label (its invitation's or response's) if it is a valid name, else None."""
+        contact = self._records.store().get_contact(self._peer_did)
+        if contact is not None:
+            return contact.suggested_name
+        return as_suggestion(self._suggested_name)
 
     # -- sending -----------------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ from types import TracebackType
 
 from didlink.display import shown
 from didlink.errors import UserError
-from didlink.names import check_name, look_alike, looks_like_did
+from didlink.names import BARE_DID_START, ED25519_DID_START, check_name, look_alike, looks_like_did
 from didlink.store_file import BUSY_TIMEOUT_S as BUSY_TIMEOUT_S
 from didlink.store_file import DamagedStore as DamagedStore
 from didlink.store_file import StoreBusy as StoreBusy
@@ -43,11 +43,12 @@ from didlink.store_file import StoreError as StoreError
 from didlink.store_file import check_existing, connect, create_new
 from identity.contact import Contact, Verification
 from identity.did_key import ed25519_public_key
+from identity.errors import IdentityError
 
 SCHEMA_VERSION = 5
 MAX_INVITATION_ID = 64
-MIN_DID_PREFIX = len("did:key:z6Mk") + 4
-"""A partial DID given on the command line must be at least this long to be looked up."""
+MAX_CANDIDATES = 5
+"""Contacts an ambiguous DID prefix lists in its error (then "and N more")."""
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 0 -> 1: contacts and used invitation ids (issue 2, section 5).
@@ -180,14 +181,37 @@ def _datetime(text: str) -> datetime:
 _CONTACT_COLUMNS = "did, name, verification, first_seen, last_seen, suggested_name"
 
 
-def _suggestion(label: str | None) -> str | None:
-    """A peer's label as a stored suggestion: a valid name, or nothing."""
+def as_suggestion(label: str | None) -> str | None:
+    """A peer's label as a suggested name: a valid name (normalised), or nothing."""
     if label is None:
         return None
     try:
         return check_name(label)
     except UserError:
         return None
+
+
+CANDIDATE_DID_EXTRA = 6
+"""Characters of a candidate's DID shown beyond the prefix it shares with the others."""
+
+
+def _candidate(contact: Contact, *, shared: int) -> str:
+    """One contact in an ambiguity error: its name (or suggested one, marked ~) and the start
+    of its DID, long enough to tell it from the others in most cases."""
+    did = contact.did[: shared + CANDIDATE_DID_EXTRA] + "..."
+    if contact.name:
+        return f"{shown(contact.name, limit=32)} ({did})"
+    if contact.suggested_name:
+        return f"~{shown(contact.suggested_name, limit=32)} ({did})"
+    return did
+
+
+def _is_did(text: str) -> bool:
+    try:
+        check_did(text)
+    except IdentityError:
+        return False
+    return True
 
 
 @functools.lru_cache(maxsize=256)
@@ -374,7 +398,7 @@ class Store:
         """
         check_did(did)
         stamp = _timestamp(now)
-        suggestion = _suggestion(suggested_name)
+        suggestion = as_suggestion(suggested_name)
         with self.transaction():
             exists = self._db.execute("SELECT 1 FROM contacts WHERE did = ?", (did,)).fetchone()
             if exists:
@@ -402,7 +426,7 @@ class Store:
         check_did(did)
         stamp = _timestamp(now)
         state = Verification.SAS if verified else Verification.SUSPECT
-        suggestion = _suggestion(suggested_name) if verified else None
+        suggestion = as_suggestion(suggested_name) if verified else None
         with self.transaction():
             row = self._db.execute(
                 "SELECT verification FROM contacts WHERE did = ?", (did,)
@@ -439,31 +463,87 @@ class Store:
         return contact
 
     def find_contact(self, did_or_name: str) -> Contact:
-        """The contact with this DID or petname, or the only one whose DID starts with it."""
+        """The contact that `did_or_name` names (specs/store.md "Finding a contact"): its
+        petname, its full DID, or the start of its DID, with or without `did:key:`, of any
+        length after `did:key:z6Mk` that no other contact's DID starts with.
+
+        UserError (one line, display-safe) if none matches, or if several do: then it lists
+        them (name and the start of the DID, at most MAX_CANDIDATES) to choose from.
+        """
         text = did_or_name.strip()
         if looks_like_did(text):
-            contact = self.get_contact(text)
-            if contact is not None:
-                return contact
-            if len(text) >= MIN_DID_PREFIX:
-                rows = self._db.execute(
-                    f"SELECT {_CONTACT_COLUMNS} FROM contacts "  # noqa: S608
-                    "WHERE substr(did, 1, ?) = ? ORDER BY did LIMIT 2",
-                    (len(text), text),
-                ).fetchall()
-                if len(rows) == 1:
-                    return self._contact(rows[0])
-                if len(rows) > 1:
-                    raise UserError(f"{text} matches several contacts: give more of the DID")
-            raise UserError(f"{text} is not one of your contacts")
+            return self._find_by_did(text)
         name = unicodedata.normalize("NFC", text)
         row = self._db.execute(
             f"SELECT {_CONTACT_COLUMNS} FROM contacts WHERE name = ?",  # noqa: S608
             (name,),
         ).fetchone()
-        if row is None:
-            raise UserError(f"you have no contact named {shown(text)!r}")
-        return self._contact(row)
+        if row is not None:
+            return self._contact(row)
+        suggesting = [  # a suggestion never resolves: say whose it is and how to adopt it
+            str(row[0])
+            for row in self._db.execute(
+                "SELECT did FROM contacts WHERE name IS NULL AND suggested_name = ?"
+                " ORDER BY did LIMIT ?",
+                (name, MAX_CANDIDATES + 1),
+            )
+        ]
+        missing = f"you have no contact named {shown(text)!r}"
+        if len(suggesting) == 1:
+            raise UserError(
+                f"{missing}; {suggesting[0]} suggests that name: to use it, run"
+                f" didlink contacts rename {suggesting[0]}"
+            )
+        if suggesting:  # several say they are "Bob": the user tells which one is
+            listed = ", ".join(suggesting[:MAX_CANDIDATES])
+            more = " and more" if len(suggesting) > MAX_CANDIDATES else ""
+            raise UserError(
+                f"{missing}; several contacts suggest that name ({listed}{more}): name the one"
+                " you mean, didlink contacts rename DID NAME"
+            )
+        raise UserError(missing)
+
+    def _find_by_did(self, text: str) -> Contact:
+        if text.startswith(BARE_DID_START):  # written without its did:key:
+            did = "did:key:" + text
+        elif text[:8].lower() == "did:key:":  # `DID:Key:` is still the did:key method
+            did = "did:key:" + text[8:]
+        else:
+            did = text
+        contact = self.get_contact(did)
+        if contact is not None:
+            return contact
+        if len(did) <= len(ED25519_DID_START) and ED25519_DID_START.startswith(did):
+            raise UserError(
+                f"{shown(text)} is the start of every contact's DID: give at least one more"
+                " character of the one you mean (didlink contacts lists them)"
+            )
+        if not did.startswith(ED25519_DID_START):
+            raise UserError(
+                f"{shown(text, limit=80)} is not one of your contacts (their DIDs all start"
+                f" with {ED25519_DID_START})"
+            )
+        rows = self._db.execute(
+            f"SELECT {_CONTACT_COLUMNS} FROM contacts "  # noqa: S608
+            "WHERE substr(did, 1, ?) = ? ORDER BY name IS NULL, name, did LIMIT ?",
+            (len(did), did, MAX_CANDIDATES + 1),
+        ).fetchall()
+        if len(rows) == 1:
+            return self._contact(rows[0])
+        if not rows:
+            if _is_did(did):
+                raise UserError(f"{did} is not one of your contacts")
+            raise UserError(f"no contact has a DID starting with {shown(text, limit=80)}")
+        (total,) = self._db.execute(
+            "SELECT count(*) FROM contacts WHERE substr(did, 1, ?) = ?", (len(did), did)
+        ).fetchone()
+        found = [self._contact(row) for row in rows[:MAX_CANDIDATES]]
+        listed = ", ".join(_candidate(c, shared=len(did)) for c in found)
+        more = f" and {total - len(found)} more" if total > len(found) else ""
+        raise UserError(
+            f"{shown(text, limit=80)} is the start of {total} contacts' DIDs: {listed}{more};"
+            " give more of the DID, or a name"
+        )
 
     def list_contacts(self) -> list[Contact]:
         """All contacts: named ones by name (ignoring ASCII case), then unnamed ones by DID."""

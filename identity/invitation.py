@@ -44,6 +44,8 @@ from identity.keys import IdentityKey, verify_signature, x25519_public_from_ed25
 from identity.validity import CLOCK_SKEW, MAX_TIME, check_not_future, check_window
 
 VERSION: Final = 1
+RESPONSE_LABEL_VERSION: Final = 2
+"""A response that carries its responder's label is version 2 (spec §3); without one, 1."""
 INVITATION_DOMAIN: Final = b"didlink/v1 invitation\x00"
 RESPONSE_DOMAIN: Final = b"didlink/v1 response\x00"
 ID_SIZE: Final = 16
@@ -212,7 +214,7 @@ class Invitation(BaseModel):
     @classmethod
     def from_signed(cls, body: bytes, signature: bytes) -> Invitation:
         """Checks 1-4 of spec §5 on a token's body and signature; the invitation if they pass."""
-        wire = _decode_body(body, _INVITATION_KEYS, optional=frozenset({7, 9}))
+        wire = _decode_body(body, _INVITATION_SCHEMAS)
         raw = _fields(wire, _INVITATION_KEYS)
         raw["kind"] = _enum(InvitationKind, raw["kind"], "kind")
         raw["use"] = _enum(UsePolicy, raw["use"], "use policy")
@@ -226,27 +228,56 @@ class Invitation(BaseModel):
 
 
 class Response(BaseModel):
-    """The invitee's signed answer to an invitation (spec §3). `.responder` is its did:key."""
+    """The invitee's signed answer to an invitation (spec §3). `.responder` is its did:key.
+
+    `label` is the name the responder suggests for itself (as an invitation's label: only a
+    suggestion to the inviter). A response with a label is version 2, one without is version 1,
+    so that each response has one encoding and an unlabelled one is read by older didlinks.
+    """
 
     model_config = _FROZEN
 
-    version: Literal[1] = VERSION
+    version: Literal[1, 2] = VERSION
     invitation_id: TokenId
     responder_key: PublicKey
     created: Time
     connect: Connect = b""
+    label: str | None = None
     signature: Signature
+
+    @field_validator("label")
+    @classmethod
+    def _label_is_printable(cls, label: str | None) -> str | None:
+        problem = None if label is None else label_problem(label)
+        if problem:
+            raise ValueError(problem)
+        return label
+
+    @model_validator(mode="after")
+    def _version_matches_label(self) -> Self:
+        if (self.label is not None) != (self.version == RESPONSE_LABEL_VERSION):
+            raise ValueError("a response carries a label in version 2 and only there")
+        return self
 
     @classmethod
     def create(
-        cls, key: IdentityKey, *, invitation: Invitation, now: int, connect: bytes = b""
+        cls,
+        key: IdentityKey,
+        *,
+        invitation: Invitation,
+        now: int,
+        connect: bytes = b"",
+        label: str | None = None,
     ) -> Response:
-        """A response from `key` to `invitation`, made at `now`, carrying `connect`, signed."""
+        """A response from `key` to `invitation`, made at `now`, carrying `connect` (and the
+        responder's `label`, if given), signed. ValueError (a sentence) if the label is bad."""
         fields = {
+            "version": VERSION if label is None else RESPONSE_LABEL_VERSION,
             "invitation_id": invitation.id,
             "responder_key": key.public_key,
             "created": now,
             "connect": connect,
+            "label": label,
             "signature": bytes(SIGNATURE_SIZE),
         }
         unsigned = _validated(cls, fields)
@@ -258,14 +289,17 @@ class Response(BaseModel):
         return ed25519_did(self.responder_key)
 
     def wire(self) -> dict[int, Any]:
-        """The unsigned fields as the CBOR map of spec §3."""
-        return {
+        """The unsigned fields as the CBOR map of spec §3 (the label only in version 2)."""
+        fields: dict[int, Any] = {
             0: self.version,
             1: self.invitation_id,
             2: self.responder_key,
             3: self.created,
             4: self.connect,
         }
+        if self.label is not None:
+            fields[5] = self.label
+        return fields
 
     def body(self) -> bytes:
         return canonical.encode(self.wire())
@@ -277,8 +311,9 @@ class Response(BaseModel):
     @classmethod
     def from_signed(cls, body: bytes, signature: bytes) -> Response:
         """Checks 1-4 of spec §5 on a token's body and signature; the response if they pass."""
-        wire = _decode_body(body, _RESPONSE_KEYS, optional=frozenset())
-        response = _validated_token(cls, {**_fields(wire, _RESPONSE_KEYS), "signature": signature})
+        wire = _decode_body(body, _RESPONSE_SCHEMAS)
+        keys = _RESPONSE_SCHEMAS[wire[0]][0]
+        response = _validated_token(cls, {**_fields(wire, keys), "signature": signature})
         _check_canonical(response.wire(), wire)
         _check_did(response.responder_key)
         _check_signature(response.responder_key, response.signature, RESPONSE_DOMAIN + body)
@@ -349,15 +384,22 @@ _RESPONSE_KEYS: Final[dict[int, tuple[str, type]]] = {
     3: ("created", int),
     4: ("connect", bytes),
 }
+_Schema = tuple[dict[int, tuple[str, type]], frozenset[int]]  # (keys, the optional ones)
+_INVITATION_SCHEMAS: Final[dict[int, _Schema]] = {
+    VERSION: (_INVITATION_KEYS, frozenset({7, 9})),
+}
+_RESPONSE_SCHEMAS: Final[dict[int, _Schema]] = {
+    VERSION: (_RESPONSE_KEYS, frozenset()),
+    RESPONSE_LABEL_VERSION: ({**_RESPONSE_KEYS, 5: ("label", str)}, frozenset()),
+}
 
 
 _INT_ONLY: Final = frozenset({int})
 
 
-def _decode_body(
-    body: bytes, keys: dict[int, tuple[str, type]], *, optional: frozenset[int]
-) -> dict[int, Any]:
-    """Canonical CBOR map, checked: 1 (encoding), 2 (version), the keys and their value types."""
+def _decode_body(body: bytes, schemas: dict[int, _Schema]) -> dict[int, Any]:
+    """Canonical CBOR map, checked: 1 (encoding), 2 (version: a key of `schemas`), the keys
+    of that version's schema and their value types."""
     try:
         value = canonical.decode(body, max_size=MAX_BODY)
     except canonical.NonCanonicalCbor as exc:
@@ -368,10 +410,12 @@ def _decode_body(
     version = value.get(0)
     if type(version) is not int:
         raise MalformedToken("The token has no valid version number.")
-    if version != VERSION:
+    if version not in schemas:
+        known = " and ".join(str(v) for v in sorted(schemas))
         raise UnsupportedVersion(
-            f"The token has format version {version}; this didlink reads version {VERSION}."
+            f"The token has format version {version}; this didlink reads version {known}."
         )
+    keys, optional = schemas[version]
     if not (value.keys() <= keys.keys() and keys.keys() - optional <= value.keys()):
         unknown = sorted(set(value) - set(keys))
         missing = sorted(set(keys) - optional - set(value))

@@ -363,9 +363,10 @@ def token_corpus() -> Corpus:
         for name, value in field_variants(model.wire(), optional=frozenset({7, 9}), sized=False):
             data = encode_variant(value)
             corpus.add(f"{kind}-{name}", _sign_token(key, tag, data))
+        future = 2 if kind == "invitation" else 3  # a response with a label is version 2
         corpus.add(
-            f"{kind}-version-2",
-            _sign_token(key, tag, enc({**model.wire(), 0: 2})),
+            f"{kind}-version-{future}",
+            _sign_token(key, tag, enc({**model.wire(), 0: future})),
             expect="UnsupportedVersion",
         )
         corpus.add(
@@ -432,6 +433,16 @@ def token_corpus() -> Corpus:
         ("connect-1025-bytes", {4: bytes(1025)}),
         ("created-negative", {3: -1}),
         ("key-31-bytes", {2: bytes(31)}),
+        # the label (version 2 only, and there required: specs/invitation.md section 3)
+        ("version-2-without-label", {0: 2}),
+        ("label-in-version-1", {5: "Bob"}),
+        ("label-empty", {0: 2, 5: ""}),
+        ("label-65-chars", {0: 2, 5: "x" * 65}),
+        ("label-132-bytes", {0: 2, 5: "\U0001f600" * 33}),
+        ("label-terminal-escape", {0: 2, 5: "Bob\x1b[2J"}),
+        ("label-bidi-override", {0: 2, 5: "Bob\u202e"}),
+        ("label-bstr", {0: 2, 5: b"Bob"}),
+        ("label-int", {0: 2, 5: 7}),
     ]:
         corpus.add(
             f"response-{name}",

@@ -98,3 +98,23 @@ async def test_tokens_of_the_wrong_kind_are_user_errors(tmp_path: Path) -> None:
         with pytest.raises(UserError):
             await bob.send("nobody", "hi")
         await invitation.close()
+
+
+async def test_a_card_is_one_way_and_both_sides_compute_the_safety_number(tmp_path: Path) -> None:
+    alice, bob = await _pair(tmp_path)
+    async with alice, bob:
+        contact = bob.accept_card(alice.card(label="Alice"))
+        assert (contact.name, contact.suggested_name) == (None, "Alice")
+        assert alice.contacts() == []  # one way: Alice does not have Bob
+        # Bob by name of his contact's DID start; Alice by Bob's full DID, not a contact.
+        start = alice.did.removeprefix("did:key:")[:8]
+        assert bob.contact(start).did == alice.did
+        assert bob.safety_number(start) == alice.safety_number(bob.did)
+        with pytest.raises(UserError, match="no contact has a DID starting with"):
+            alice.safety_number(bob.did[:20])  # a prefix names contacts only
+        with pytest.raises(UserError, match="suggests that name"):
+            bob.contact("Alice")  # a suggestion never resolves
+        invitation = await alice.invite(label="Alice")
+        with pytest.raises(UserError, match="control characters"):
+            await bob.accept(invitation.token, label="Bob\x1b[2J")
+        await invitation.close()

@@ -17,6 +17,7 @@ from prompt_toolkit.output.vt100 import Vt100_Output
 from didlink import chat_ui
 from didlink.chat_ui import ChatScreen, human_size, progress_bar, sas_lines, short_did
 from didlink.display import is_unsafe
+from didlink.errors import UserError
 from didlink.jsonl import (
     AcceptFile,
     Command,
@@ -125,6 +126,77 @@ def test_events_worded_for_a_person(capsys: pytest.CaptureFixture[str]) -> None:
     unnamed.emit("connected", peer=CAROL, verified=True, timings_ms={})
     assert unnamed.prompt_text() == "did:key:z6MknGc3ocHs...Sdxf> "
     assert f"didlink contacts rename {CAROL} NAME" in capsys.readouterr().out
+
+
+def test_a_name_the_peer_gave_itself_is_shown_unconfirmed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`~Carol` until adopted (specs/chat-ui.md 2c): prompt, lines, endings, and the hint to
+    save it after `connected` and again at the end; our own name for a peer always wins."""
+    screen = ChatScreen(names=lambda did: None, clock=lambda: datetime(2026, 11, 25, 12, 3))
+    screen._node = FakeNode()
+    screen.emit("connected", peer=CAROL, verified=True, timings_ms={}, suggested_name="Carol")
+    assert screen.prompt_text() == "~Carol> "
+    screen.emit("message", **{"from": CAROL}, id="aa", text="hi")
+    screen.emit("file_refused", **{"from": CAROL}, id="bb", name="x.bin", size=1, by="peer")
+    screen.emit("closed", reason="peer closed")
+    out = capsys.readouterr().out.splitlines()
+    hint = (
+        'They call themselves "Carol" (~Carol until you save it as your name for them).'
+        f" Save it: /name here, or didlink contacts rename {CAROL}"
+    )
+    assert out[:4] == [
+        f"Connected to ~Carol ({CAROL}), SAS verified.",
+        hint,
+        "Type a message, /send PATH, /help or /quit.",
+        "[12:03] ~Carol: hi",
+    ]
+    assert "~Carol refused x.bin" in out[4]
+    assert out[5:] == ["Session closed: ~Carol left the chat.", hint]
+    assert not any("did:key:z6MknGc3ocHs..." in line for line in out)
+    # Named by the user: the name, no tilde, no hint; a hostile suggestion is shown escaped.
+    named = ChatScreen(names=lambda did: "Bob")
+    named.emit("connected", peer=BOB, verified=True, timings_ms={}, suggested_name="Robert")
+    assert named.prompt_text() == "Bob> "
+    assert "Save it" not in capsys.readouterr().out
+    odd = ChatScreen(names=lambda did: None)
+    odd.emit("connected", peer=BOB, verified=True, timings_ms={}, suggested_name="B\x1b[2Job")
+    assert odd.prompt_text() == "~B\\x1b[2Job> "
+    assert "\x1b" not in capsys.readouterr().out
+
+
+def test_name_saves_the_suggestion_or_a_name_of_our_own(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    saved: list[tuple[str, str | None]] = []
+
+    def save(did: str, name: str | None) -> str:
+        if name == "Alice":
+            raise UserError("the name 'Alice' is already used by another contact")
+        saved.append((did, name))
+        return name or "Carol"
+
+    screen = ChatScreen(names=lambda did: None, save_name=save)
+    screen._node = FakeNode()
+    assert screen.command_for("/name", Expecting.CHAT) is None
+    assert "once you are connected" in capsys.readouterr().out
+    screen.emit("connected", peer=CAROL, verified=True, timings_ms={}, suggested_name="Carol")
+    assert screen.command_for("/name Alice", Expecting.CHAT) is None  # refused: stays ~Carol
+    assert "Not saved: the name 'Alice' is already used" in capsys.readouterr().out
+    assert screen.prompt_text() == "~Carol> "
+    assert screen.command_for("/name", Expecting.CHAT) is None
+    assert saved == [(CAROL, None)]
+    assert screen.prompt_text() == "Carol> "
+    assert f'Saved: "Carol" is your name for {CAROL}.' in capsys.readouterr().out
+    assert screen.command_for("/name  Caz ", Expecting.CHAT) is None
+    assert saved[-1] == (CAROL, "Caz") and screen.prompt_text() == "Caz> "
+    capsys.readouterr()
+    screen.emit("closed", reason="peer closed")  # named now: no hint at the end
+    assert capsys.readouterr().out.splitlines() == ["Session closed: Caz left the chat."]
+    nothing = ChatScreen(names=lambda did: None, save_name=save)
+    nothing.emit("connected", peer=BOB, verified=True, timings_ms={})
+    assert nothing.command_for("/name", Expecting.CHAT) is None
+    assert "They suggest no name: give one, /name NAME" in capsys.readouterr().out
 
 
 def test_sas_and_token_screens(capsys: pytest.CaptureFixture[str]) -> None:

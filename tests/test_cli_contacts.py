@@ -119,7 +119,7 @@ def test_remove_errors(profile: Path) -> None:
     assert_user_error(run_cli("contacts", "remove", "Nobody", home=profile), "no contact named")
     assert_user_error(
         run_cli("contacts", "remove", "did:key:z6MkNOPE", home=profile),
-        "not one of your contacts",
+        "no contact has a DID starting with did:key:z6MkNOPE",
     )
     assert len(listing(profile)) == 2
 

@@ -92,7 +92,7 @@ def test_init_device_bound_unlocks_with_the_token(home: Path, hsm: SoftHsm, tmp_
     # whoami needs neither passphrase nor token
     whoami = run_cli("whoami", "--json", home=home, passphrase=None)
     assert whoami.returncode == 0, whoami.stderr
-    assert json.loads(whoami.stdout) == {"did": did, "unlocked_until": None}
+    assert json.loads(whoami.stdout) == {"did": did, "name": None, "unlocked_until": None}
     # the passphrase alone does not open it (the library says why)
     with pytest.raises(DeviceBoundKeystore, match=LABEL):
         unlock(home / "keystore.json", PASS)

@@ -114,7 +114,7 @@ def test_whoami(home: Path) -> None:
     did = init(home)
     as_json = run_cli("whoami", "--json", home=home, passphrase=None)
     assert as_json.returncode == 0, as_json.stderr
-    assert json.loads(as_json.stdout) == {"did": did, "unlocked_until": None}
+    assert json.loads(as_json.stdout) == {"did": did, "name": None, "unlocked_until": None}
     plain = run_cli("whoami", home=home, passphrase=None)
     assert plain.returncode == 0, plain.stderr
     lines = plain.stdout.splitlines()

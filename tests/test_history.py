@@ -244,8 +244,8 @@ def test_cli_wrong_passphrase_is_one_line(tmp_path: Path) -> None:
     ("args", "needle"),
     [
         (("history", "Carol"), "no contact named 'Carol'"),
-        (("history", "did:key:z6MkNotAContactAtAll"), "not one of your contacts"),
-        (("history", "did:key:z6Mk"), "not one of your contacts"),
+        (("history", "did:key:z6MkNotAContactAtAll"), "no contact has a DID starting with"),
+        (("history", "did:key:z6Mk"), "start of every contact's DID"),
         (("history", "Bob", "--clear", "--limit", "2"), "does not take --limit"),
     ],
 )
@@ -289,4 +289,4 @@ def test_cli_ambiguous_prefix(tmp_path: Path) -> None:
     with Store(home / "store.sqlite3") as store:
         for did in twins:
             store.add_contact(did, now=T0)
-    assert_user_error(run_cli("history", prefix, home=home), "matches several contacts")
+    assert_user_error(run_cli("history", prefix, home=home), "start of 2 contacts' DIDs")

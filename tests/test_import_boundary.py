@@ -172,7 +172,11 @@ def test_whoami_json_stays_under_40_mb(home: Path, tmp_path: Path) -> None:
     """Peak RSS of the whole process, interpreter included."""
     report = _run(home, tmp_path, "whoami", "--json")
     assert report["code"] in (0, None), report
-    assert json.loads(report["stdout"]) == {"did": Profile(home).did(), "unlocked_until": None}
+    assert json.loads(report["stdout"]) == {
+        "did": Profile(home).did(),
+        "name": None,
+        "unlocked_until": None,
+    }
     peak_mb = report["peak_rss_kib"] / 1024
     assert peak_mb < MAX_RSS_MB, f"whoami --json peaked at {peak_mb:.1f} MB"
 
@@ -196,7 +200,7 @@ def test_whoami_of_a_device_bound_profile_loads_no_models_nor_pkcs11(tmp_path: P
     profile.mkdir(mode=0o700)
     (profile / "keystore.json").write_bytes(model.to_bytes())
     report = _run(profile, tmp_path, "whoami", "--json")
-    assert json.loads(report["stdout"]) == {"did": model.did, "unlocked_until": None}
+    assert json.loads(report["stdout"]) == {"did": model.did, "name": None, "unlocked_until": None}
     modules: list[str] = report["modules"]
     assert [m for m in modules if m in ("identity.keystore", "pydantic.main")] == []
     assert _forbidden(modules) == []

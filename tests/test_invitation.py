@@ -34,6 +34,7 @@ from identity.invitation import (
     InvitationKind,
     Response,
     UsePolicy,
+    label_problem,
     verify_invitation,
     verify_response,
 )
@@ -429,8 +430,8 @@ def test_response_decoding_errors() -> None:
         decode_token(forge(response_map(k1=bytes(8)), tag=2, seed=OTHER_SEED))
     with pytest.raises(MalformedToken):
         decode_token(forge(response_map(k5=b""), tag=2, seed=OTHER_SEED))
-    with pytest.raises(UnsupportedVersion):
-        decode_token(forge(response_map(k0=2), tag=2, seed=OTHER_SEED))
+    with pytest.raises(UnsupportedVersion, match="reads version 1 and 2"):
+        decode_token(forge(response_map(k0=3), tag=2, seed=OTHER_SEED))
     with pytest.raises(BadTokenDid):
         decode_token(forge(response_map(k2=SMALL_ORDER_KEY), tag=2, seed=OTHER_SEED))
     # an invitation body under the response tag (and the other way round) never verifies
@@ -438,6 +439,95 @@ def test_response_decoding_errors() -> None:
         decode_token(forge(card_map(), tag=2))
     with pytest.raises(MalformedToken):
         decode_token(forge(response_map(), tag=1, seed=OTHER_SEED))
+
+
+# --- the response's label (spec §3: version 2) ----------------------------------------------
+
+# The response above with the label "Bob" (key 5), so version 2: 6 pairs.
+LABELLED_RESPONSE_BODY_HEX = (
+    "a6"
+    "0002"  # 0: version 2
+    "0150a0a1a2a3a4a5a6a7a8a9aaabacadaeaf"
+    "025820" + OTHER_PK_HEX + "031a6553f13c"
+    "0440"
+    "0563426f62"  # 5: label "Bob", tstr(3)
+)
+
+
+def test_labelled_response_known_answer() -> None:
+    response = Response.create(OTHER, invitation=card(), now=T0 + 60, label="Bob")
+    assert response.version == 2
+    assert response.body().hex() == LABELLED_RESPONSE_BODY_HEX
+    VerifyKey(OTHER.public_key).verify(
+        RESPONSE_DOMAIN + bytes.fromhex(LABELLED_RESPONSE_BODY_HEX), response.signature
+    )
+    decoded = decode_token(encode_token(response))
+    assert isinstance(decoded, Response)
+    assert decoded.label == "Bob"
+    verify_response(decoded, invitation=card(), now=T0 + 60)
+
+
+def test_unlabelled_response_stays_version_1() -> None:
+    """A response without a label is the version-1 token older didlinks read."""
+    response = Response.create(OTHER, invitation=card(), now=T0 + 60)
+    assert response.version == 1 and response.label is None
+    assert response.body().hex() == RESPONSE_BODY_HEX
+    assert decode_token(forge(response_map(), tag=2, seed=OTHER_SEED)) == response
+
+
+@pytest.mark.parametrize(
+    ("changes", "needle"),
+    [
+        ({"k0": 2}, "lacks"),  # version 2 without its label
+        ({"k5": "Bob"}, "unknown"),  # a label in version 1
+        ({"k0": 2, "k5": ""}, "label"),  # empty: absent instead (version 1)
+        ({"k0": 2, "k5": "x" * 65}, "label"),  # oversize (characters)
+        ({"k0": 2, "k5": "😀" * 33}, "label"),  # oversize (132 UTF-8 bytes)
+        ({"k0": 2, "k5": "Bob\x1b[2J"}, "label"),  # a terminal escape
+        ({"k0": 2, "k5": "Bob\u202e"}, "label"),  # a bidi override
+        ({"k0": 2, "k5": "Bob\n"}, "label"),  # a line break
+        ({"k0": 2, "k5": b"Bob"}, "label"),  # bstr instead of tstr
+        ({"k0": 2, "k5": 7}, "label"),  # an integer
+        ({"k0": 2, "k5": ["Bob"]}, "label"),  # an array
+        ({"k0": 2, "k5": "Bob", "k6": "x"}, "unknown"),  # still a closed schema
+    ],
+)
+def test_response_label_violations_are_malformed(changes: dict[str, Any], needle: str) -> None:
+    token = forge(response_map(**changes), tag=2, seed=OTHER_SEED)
+    with pytest.raises(MalformedToken) as info:
+        decode_token(token)
+    assert needle in str(info.value).lower() or needle in repr(info.value.__cause__).lower()
+
+
+def test_response_label_is_signed() -> None:
+    response = Response.create(OTHER, invitation=card(), now=T0 + 60, label="Bob")
+    renamed = response.model_copy(update={"label": "Alice"})
+    with pytest.raises(BadSignature):
+        verify_response(renamed, invitation=card(), now=T0 + 60)
+    # the same body with another label, under the original signature: refused on decoding
+    forged = forge(response_map(k0=2, k5="Eve"), tag=2, signature=response.signature)
+    with pytest.raises(BadSignature):
+        decode_token(forged)
+
+
+@pytest.mark.parametrize("label", ["", "x" * 65, "bell\x07", "a\u2066b"])
+def test_response_create_refuses_bad_labels(label: str) -> None:
+    with pytest.raises(ValueError) as info:
+        Response.create(OTHER, invitation=card(), now=T0 + 60, label=label)
+    assert "\n" not in str(info.value)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    label=st.text(min_size=1, max_size=64).filter(lambda t: label_problem(t) is None),
+    connect=st.binary(max_size=1024),
+)
+def test_labelled_response_round_trip(label: str, connect: bytes) -> None:
+    response = Response.create(OTHER, invitation=card(), now=T0 + 60, connect=connect, label=label)
+    decoded = decode_token(encode_token(response))
+    assert decoded == response
+    assert isinstance(decoded, Response) and decoded.label == label
+    verify_response(decoded, invitation=card(), now=T0 + 60)
 
 
 # --- creating ------------------------------------------------------------------------------

@@ -309,7 +309,13 @@ NODE_EVENTS: list[tuple[str, dict[str, object]]] = [
     ("connected", {"peer": "did:key:z6Mk", "verified": True, "timings_ms": {"open": 5}}),
     (
         "connected",
-        {"peer": "did:key:z6Mk", "verified": True, "path": "relay", "timings_ms": {"open": 5}},
+        {
+            "peer": "did:key:z6Mk",
+            "verified": True,
+            "path": "relay",
+            "timings_ms": {"open": 5},
+            "suggested_name": "Bob",
+        },
     ),
     ("sent", {"id": 2}),
     ("sent", {"id": 2, "ref": "r"}),
@@ -403,3 +409,12 @@ def test_line_mode_says_the_path(
         "connected", peer="did:key:z6Mk", verified=True, path=path, timings_ms={}
     )
     assert f"Connected to did:key:z6Mk {words}." in capsys.readouterr().out
+
+
+def test_line_mode_says_whose_name_a_suggestion_is(capsys: pytest.CaptureFixture[str]) -> None:
+    HumanSink().emit(
+        "connected", peer="did:key:z6Mk", verified=True, timings_ms={}, suggested_name="B\x1bob"
+    )
+    out = capsys.readouterr().out
+    assert 'They call themselves "B\\x1bob" (only their word for it)' in out
+    assert "didlink contacts rename did:key:z6Mk" in out and "\x1b" not in out

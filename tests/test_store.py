@@ -139,10 +139,14 @@ def test_find_contact(store: Store) -> None:
         store.find_contact("Bob")
     with pytest.raises(UserError, match="not one of your contacts"):
         store.find_contact(CAROL)
-    with pytest.raises(UserError, match="not one of your contacts"):
-        store.find_contact("did:key:z6M")  # too short to be a prefix
-    with pytest.raises(UserError, match="not one of your contacts"):
+    with pytest.raises(UserError, match="start of every contact's DID"):
+        store.find_contact("did:key:z6M")  # says nothing about which contact
+    with pytest.raises(UserError, match="start of every contact's DID"):
+        store.find_contact("z6Mk")
+    with pytest.raises(UserError, match="no contact has a DID starting with"):
         store.find_contact("did:key:z6Mk%%%%%")  # LIKE wildcards mean nothing
+    with pytest.raises(UserError, match="not one of your contacts"):
+        store.find_contact("did:web:example.com")
 
 
 def valid_dids_with_long_common_prefix() -> list[str]:
@@ -164,8 +168,9 @@ def test_find_contact_ambiguous_prefix(store: Store) -> None:
     assert len(common) > 30
     store.add_contact(one, now=T0)
     store.add_contact(two, now=T0)
-    with pytest.raises(UserError, match="several"):
+    with pytest.raises(UserError, match="start of 2 contacts' DIDs") as info:
         store.find_contact(common)
+    assert one[: len(common) + 6] in str(info.value) and two[: len(common) + 6] in str(info.value)
     assert store.find_contact(one).did == one
     assert store.find_contact(two).did == two
 

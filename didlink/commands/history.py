@@ -13,7 +13,7 @@ import click
 
 from didlink.display import block, shown, terminal_columns
 from didlink.errors import UserError
-from didlink.names import looks_like_did
+from didlink.names import BARE_DID_START, looks_like_did
 from didlink.output import print_json, say
 from didlink.profile import Profile
 from didlink.when import zone_note
@@ -31,6 +31,8 @@ def _peer(store: Store, target: str) -> tuple[str, str]:
         contact = store.find_contact(target)
     except UserError:
         text = target.strip()
+        if text.startswith(BARE_DID_START):  # a did:key written without `did:key:`
+            text = "did:key:" + text
         if not looks_like_did(text) or history.count(store, text) == 0:
             raise
         ed25519_public_key(text)  # a well-formed DID whose contact was removed

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from didlink import own_name
 from didlink.display import shown
 from didlink.errors import UserError
 from didlink.file_policy import files_option
@@ -55,7 +56,10 @@ def _now() -> int:
 
 @click.command()
 @click.option("--card", is_flag=True, help="A contact card: no live connection, just your DID.")
-@click.option("--label", help="A name to suggest to whoever accepts it (at most 64 characters).")
+@click.option(
+    "--label",
+    help="A name to suggest to whoever accepts it (at most 64 characters; default: your name).",
+)
 @click.option(
     "--expires", help=f"Lifetime: 15m, 2h, 30d, 1w... [default: {DEFAULT_EXPIRY}, live: 15m]"
 )
@@ -78,6 +82,7 @@ def invite(
     With --card: a signed card with your DID, for someone to save you as a contact (no
     connection is made).
     """
+    label = own_name.default_label(Profile.from_env().path, label)
     if not card:
         from didlink import live  # late: the transport (aiortc) loads only when we connect
 
@@ -143,6 +148,7 @@ def _describe(token: Invitation | Response, now: int) -> dict[str, Any]:
             "type": "response",
             "responder": token.responder,
             "invitation_id": token.invitation_id.hex(),
+            "label": token.label,
             "created": iso_time(token.created),
             "connect_bytes": len(token.connect),
             "signature": "valid",
@@ -273,11 +279,15 @@ def _whole(text: str) -> bool:
     is_flag=True,
     help='Print {"did", "name", "suggested_name", "new"} as JSON.',
 )
+@click.option(
+    "--label",
+    help="Live: a name to suggest to the inviter in your response (default: your name).",
+)
 @click.option("--jsonl", is_flag=True, help="Live: JSON events out, JSON commands in.")
 @history_option
 @files_option
 @qr_option
-def accept(token: str | None, as_json: bool, jsonl: bool) -> None:
+def accept(token: str | None, as_json: bool, label: str | None, jsonl: bool) -> None:
     """Accept an invitation: a card saves a contact; a live or reconnect one connects.
 
     Without TOKEN it is asked for (pasted; spaces and line breaks do not matter), or read
@@ -298,10 +308,16 @@ def accept(token: str | None, as_json: bool, jsonl: bool) -> None:
     if decoded.kind in (InvitationKind.INVITE, InvitationKind.RECONNECT):
         from didlink import live  # late: the transport (aiortc) loads only when we connect
 
-        live.exit_with(live.accept_live(decoded, jsonl=jsonl))
+        label = own_name.default_label(Profile.from_env().path, label)
+        live.exit_with(live.accept_live(decoded, jsonl=jsonl, label=label))
         return
     if decoded.kind is not InvitationKind.CARD:
         raise UserError(NO_LIVE_ACCEPT)
+    if label is not None:
+        raise UserError(
+            "a card is accepted without answering it, so --label goes nowhere: to give them"
+            " your name, send them your own card (didlink invite --card)"
+        )
     profile = Profile.from_env()
     own_did = profile.did()
     now = _now()
@@ -324,16 +340,27 @@ def accept(token: str | None, as_json: bool, jsonl: bool) -> None:
             }
         )
         return
+    who = shown(contact.display_name)
     if new:
         say(f"Added {contact.did}: an unverified contact.")
         if contact.suggested_name:
-            say(
-                f'They suggest the name "{shown(contact.suggested_name)}". To use it: '
-                f"didlink contacts rename {contact.did}"
-            )
-    else:
-        say(f"{shown(contact.display_name)} ({contact.did}) was already a contact.")
-    say("Compare safety numbers or a SAS with them to verify it.")
+            who = f'"{shown(contact.suggested_name)}"'
+            say(f"They suggest the name {who}. To use it: didlink contacts rename {contact.did}")
+    else:  # (from an earlier card or session: whether they have us is not known here)
+        say(f"{who} ({contact.did}) was already a contact.")
+        say("Compare safety numbers or a SAS with them to verify it.")
+        say("Next: to chat with them, run didlink invite and give them its token.")
+        return
+    say(
+        f"{who} does not have you as a contact yet: a card works one way. To be in their"
+        " contacts too, send them your card (didlink invite --card) or connect live"
+        " (didlink invite)."
+    )
+    say(
+        f"To verify each other, compare safety numbers: didlink safety-number {contact.did}"
+        f" here, and didlink safety-number {own_did} on their side (it works before they"
+        " have you)."
+    )
     say("Next: to chat with them, run didlink invite and give them its token.")
 
 

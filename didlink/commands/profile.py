@@ -1,4 +1,5 @@
-"""`didlink init`, `whoami`, `passwd`: the identity in this profile (specs/keystore.md)."""
+"""`didlink init`, `whoami`, `passwd`, `name`: the identity in this profile (specs/keystore.md)
+and the name it suggests to others (didlink/own_name.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import sys
 
 import click
 
+from didlink import own_name
 from didlink.display import shown
 from didlink.errors import UserError
 from didlink.output import print_json, print_qr, say, styled
@@ -69,11 +71,18 @@ def _confirm_destruction(profile: Profile) -> None:
     help="Also seal the keystore under a key on a PKCS#11 token (DIDLINK_PKCS11_PIN).",
 )
 @click.option("--token", "token_label", metavar="LABEL", help="The PKCS#11 token to bind to.")
-def init(force: bool, device_bound: bool, token_label: str | None) -> None:
+@click.option(
+    "--name",
+    metavar="NAME",
+    help="Your name, suggested to the people you invite or answer (change it: didlink name).",
+)
+def init(force: bool, device_bound: bool, token_label: str | None, name: str | None) -> None:
     """Create a new identity (a did:key) protected by a passphrase, and print its DID."""
     from identity.keys import IdentityKey  # late (didlink/commands/__init__.py)
     from identity.keystore import create_keystore
 
+    if name is not None:
+        name = own_name.checked(name)  # before the passphrase is asked for
     profile = Profile.from_env()
     exists = profile.keystore_path.exists() or profile.keystore_path.is_symlink()
     if exists and not force:
@@ -102,6 +111,8 @@ def init(force: bool, device_bound: bool, token_label: str | None) -> None:
 
         lock(profile.path)  # the old identity's key, if `didlink unlock` kept it
     profile.create_store()  # with the identity: later, a missing store is a lost one (noted)
+    if name is not None:
+        own_name.write(profile.path, name)
     say(key.did)
     after_init(profile)
 
@@ -127,7 +138,7 @@ def after_init(profile: Profile) -> None:
     "--json",
     "as_json",
     is_flag=True,
-    help='Print {"did": ..., "unlocked_until": ...} as JSON.',
+    help='Print {"did": ..., "name": ..., "unlocked_until": ...} as JSON.',
 )
 def whoami(as_json: bool) -> None:
     """Show this profile's DID (and a QR code of it). No passphrase needed."""
@@ -135,15 +146,47 @@ def whoami(as_json: bool) -> None:
 
     profile = Profile.from_env()
     did = profile.did()
+    name = own_name.read(profile.path)
     held = agent.status(profile.path)
     until = held.until if held is not None and held.did == did else None
     if as_json:
-        print_json({"did": did, "unlocked_until": None if until is None else _iso(until)})
+        unlocked = None if until is None else _iso(until)
+        print_json({"did": did, "name": name, "unlocked_until": unlocked})
         return
     say(did)
     print_qr(did)
+    if name is not None:
+        say(f'Your name (suggested to the people you invite or answer): "{shown(name)}"')
     if until is not None:
         say(f"Unlocked until {agent.until_text(until)} ('didlink lock' locks it now).", err=True)
+
+
+@click.command(name="name")
+@click.argument("name", required=False)
+@click.option("--clear", is_flag=True, help="Suggest no name any more.")
+def name_command(name: str | None, clear: bool) -> None:
+    """Show or set NAME, the name you suggest to the people you invite or answer.
+
+    It goes into your cards, invitations and responses as their label (`--label` overrides it
+    for one token). The other side sees it only as a suggestion, which they may adopt.
+    """
+    if clear and name is not None:
+        raise UserError("give a NAME or --clear, not both")
+    profile = Profile.from_env()
+    profile.did()  # no identity here: say so, and write nothing
+    if name is None and not clear:
+        current = own_name.read(profile.path)
+        if current is None:
+            say("You suggest no name. Set one: didlink name NAME")
+        else:
+            say(f'Your name: "{shown(current)}"')
+        return
+    profile.ensure()
+    stored = own_name.write(profile.path, None if clear else name)
+    if stored is None:
+        say("You suggest no name any more.")
+    else:
+        say(f'Your name is now "{shown(stored)}": new cards, invitations and responses carry it.')
 
 
 @click.command()
@@ -162,4 +205,4 @@ def passwd() -> None:
     say("Passphrase changed.")
 
 
-commands: list[click.Command] = [init, whoami, passwd]
+commands: list[click.Command] = [init, whoami, passwd, name_command]
