@@ -101,7 +101,7 @@ def test_the_inviters_screen_names_the_peer_by_its_unconfirmed_name(tmp_path: Pa
         with cli_processes() as started:
             alice, bob = to_the_sas(started, a_home, b_home)
             mark = connected(alice, bob)
-            alice.wait_for(re.escape(f"Connected to ~Bob ({bob_did}), SAS verified."))
+            alice.wait_for(re.escape(f"Connected to ~Bob ({bob_did}), SAS verified, direct."))
             hint = alice.wait_for(
                 r'They call themselves "Bob" \(~Bob until you save it as your name for them\)\.'
                 r"\s+Save it: /name here, or didlink contacts rename " + re.escape(bob_did)
