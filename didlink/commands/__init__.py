@@ -12,7 +12,19 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from didlink.commands import backup, chat, contacts, demo, history, invite, profile, resolve, safety
+from didlink.commands import (
+    backup,
+    chat,
+    contacts,
+    demo,
+    history,
+    invite,
+    mailbox,
+    profile,
+    relays,
+    resolve,
+    safety,
+)
 
 COMMAND_MODULES: tuple[ModuleType, ...] = (
     resolve,
@@ -24,4 +36,6 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     safety,
     demo,
     history,
+    relays,
+    mailbox,
 )
