@@ -40,6 +40,7 @@ from messaging.mailbox import (
     MailboxReceipt,
     MailboxSession,
     MailboxText,
+    check_mailbox_text,
 )
 from transport.errors import EnvelopeError, PublishFailed, TransportTimeout
 from transport.nostr_envelope import (
@@ -136,7 +137,7 @@ class MailboxRoute:
     async def post(self, peer: str, text: str) -> tuple[bytes, tuple[str, ...]]:
         """Queue `text` for `peer` and hand it to the relays: (its mid, relays that took it).
         PublishFailed if none did (it stays in the outbox for the next try)."""
-        MailboxText(mid=bytes(16), at=0, text=text)  # ValueError before anything is written
+        check_mailbox_text(text)  # ValueError before anything is written
         self._session(peer)  # NoSession before anything is written
         mid = self._outbox.add(peer, text)
         accepted = await self.flush(peer)

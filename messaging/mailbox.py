@@ -34,7 +34,7 @@ from typing import Annotated, Any, Literal
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from identity import canonical
 from messaging.alias import AliasPair, Direction, alias_pair
@@ -76,10 +76,22 @@ class MailboxText(_Item):
     at: int = Field(ge=0, le=MAX_TIME)
     text: str
 
-    def model_post_init(self, context: Any, /) -> None:
-        check_text(self.text)
-        if len(self.text.encode("utf-8")) > MAX_MAILBOX_TEXT_BYTES:
-            raise ValueError(f"a text sent by mailbox is at most {MAX_MAILBOX_TEXT_BYTES} bytes")
+    @field_validator("text")
+    @classmethod
+    def _limit(cls, value: str) -> str:
+        return check_mailbox_text(value)
+
+
+def check_mailbox_text(text: str) -> str:
+    """`text` if a mailbox text can carry it (valid Unicode, at most 16 KiB of UTF-8);
+    otherwise ValueError with a one-line sentence."""
+    check_text(text)
+    if len(text.encode("utf-8")) > MAX_MAILBOX_TEXT_BYTES:
+        raise ValueError(
+            f"a text sent by mailbox is at most {MAX_MAILBOX_TEXT_BYTES} bytes of UTF-8 "
+            "(a longer one goes over a live chat)"
+        )
+    return text
 
 
 class MailboxReceipt(_Item):

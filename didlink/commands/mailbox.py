@@ -82,13 +82,13 @@ def _local(at: datetime) -> str:
 )
 def send_command(contact: str, text: str, wait: bool, as_json: bool, timeout: float | None) -> None:
     """Send a text to a contact, online or not, through your relays (sealed, queued in order)."""
-    from messaging.mailbox import MailboxText
+    from messaging.mailbox import check_mailbox_text
 
     seconds = _timeout(timeout, DEFAULT_WAIT if wait else DEFAULT_TIMEOUT)
     try:
-        MailboxText(mid=bytes(16), at=0, text=text)
+        check_mailbox_text(text)
     except ValueError as exc:
-        raise UserError(str(exc).splitlines()[-1][:200]) from None
+        raise UserError(str(exc)) from None
     profile = Profile.from_env()
     profile.did()
     with profile.open_store() as store:
