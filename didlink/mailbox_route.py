@@ -135,15 +135,13 @@ class MailboxRoute:
     # -- sending ------------------------------------------------------------------------------
 
     async def post(self, peer: str, text: str) -> tuple[bytes, tuple[str, ...]]:
-        """Queue `text` for `peer` and hand it to the relays: (its mid, relays that took it).
-        PublishFailed if none did (it stays in the outbox for the next try)."""
+        """Queue `text` for `peer` and hand it to the relays: (its mid, the relays that took
+        it; none: it stays in the outbox for the next `flush`)."""
         check_mailbox_text(text)  # ValueError before anything is written
         self._session(peer)  # NoSession before anything is written
         mid = self._outbox.add(peer, text)
         accepted = await self.flush(peer)
-        if mid not in accepted:
-            raise PublishFailed("no relay accepted the message: it waits in the outbox")
-        return mid, accepted[mid]
+        return mid, accepted.get(mid, ())
 
     def _wrap(self, peer: str, session: MailboxSession, item: MailboxItem) -> None:
         """Seal `item` from the session and commit both before anything leaves."""

@@ -122,10 +122,12 @@ async def _send(
             async with asyncio.timeout(seconds):
                 mid, accepted = await route.post(peer, text)
         except (PublishFailed, TimeoutError):
+            accepted = ()
+        if not accepted:
             raise UserError(
                 "no relay accepted the message: it waits in the outbox and leaves with the "
                 "next send or receive"
-            ) from None
+            )
         delivered = False
         if wait:
             done = await route.collect(timeout=seconds, wait_for=mid)
