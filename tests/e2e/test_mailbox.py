@@ -12,19 +12,30 @@ databases are read: no DID, no plaintext, no alias key shared between two contac
 from __future__ import annotations
 
 import json
+import random
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from didlink.mailbox import MailboxStore
+from didlink.outbox import Outbox
+from didlink.sealing import Sealer
 from didlink.store import Store
 from identity.did_key import ed25519_public_key
+from identity.keystore import unlock
+from messaging.alias import epoch_at
+from messaging.mailbox import MailboxSession
+from messaging.ratchet import HEADER_LEN
 from tests.e2e.driver import PASSPHRASE, cli_processes, connect_pair, make_identity
 from tests.support.cli import assert_user_error, run_cli
 from tests.support.nostr_relays import LocalRelay, local_relays
+from transport.nostr_envelope import open_wrap
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -187,3 +198,83 @@ def test_send_and_receive_refuse_without_relay_or_session(tmp_path: Path) -> Non
     assert nothing.returncode == 0 and json.loads(nothing.stdout) == []
     with Store(alice / "store.sqlite3") as store:
         assert store.connection.execute("SELECT count(*) FROM outbox").fetchone() == (0,)
+
+
+def _session(home: Path, peer: str) -> MailboxSession:
+    """`home`'s persistent session with `peer`, read from its store (unlocked as the user)."""
+    key = unlock(home / "keystore.json", PASSPHRASE)
+    with Store(home / "store.sqlite3") as store:
+        session = MailboxStore(store, Sealer(key)).session(peer)
+    assert session is not None
+    return session
+
+
+def _pending_texts(home: Path, peer: str) -> set[str]:
+    key = unlock(home / "keystore.json", PASSPHRASE)
+    with Store(home / "store.sqlite3") as store:
+        return {message.text for message in Outbox(store, Sealer(key)).pending(peer)}
+
+
+def test_send_killed_at_random_instants_never_reuses_a_key_nor_loses_a_queued_text(
+    tmp_path: Path,
+) -> None:
+    """`send` killed (SIGKILL) at random instants, each a separate process; then Alice's next
+    `receive` publishes what was left. Bob gets every text that was queued (the ones `send`
+    confirmed and the ones still in the outbox), each once, and no two frames on the relays
+    share a ratchet header (a message key)."""
+    homes = {name: tmp_path / name for name in ("alice", "bob")}
+    dids = {name: make_identity(home) for name, home in homes.items()}
+    _meet(homes["alice"], homes["bob"])
+    rng = random.Random()
+    with local_relays(tmp_path / "relays", 2) as relays:
+        urls = [relay.url for relay in relays]
+        for home in homes.values():
+            assert run_cli("relays", "add", *urls, home=home).returncode == 0
+        env = {
+            **_clean_env(),
+            "DIDLINK_HOME": str(homes["alice"]),
+            "DIDLINK_PASSPHRASE": PASSPHRASE,
+        }
+        confirmed: set[str] = set()
+        for n in range(8):
+            text = f"text {n}"
+            process = subprocess.Popen(
+                [sys.executable, "-m", "didlink", "send", dids["bob"], text],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                process.wait(timeout=rng.uniform(0.2, 4.0))
+            except subprocess.TimeoutExpired:
+                process.send_signal(signal.SIGKILL)
+            process.wait(timeout=30)
+            if process.returncode == 0:
+                confirmed.add(text)
+        queued = confirmed | _pending_texts(homes["alice"], dids["bob"])
+        assert run_cli("receive", home=homes["alice"]).returncode == 0  # publishes what is left
+        got = _json(homes["bob"], "receive", "--json")
+        assert isinstance(got, list)
+        texts = [m["text"] for m in got if m["type"] == "message"]
+        assert len(texts) == len(set(texts))  # each once
+        assert set(texts) == queued
+        assert _json(homes["bob"], "receive", "--json") == []
+        # every frame that reached a relay has a ratchet header of its own
+        receiver = _session(homes["bob"], dids["alice"])
+        epoch = epoch_at(time.time())
+        keys = {
+            pair.to_public.hex(): pair
+            for pair in (receiver.receiving_aliases(e) for e in (epoch - 1, epoch, epoch + 1))
+        }
+        headers: list[bytes] = []
+        events = {str(e["id"]): e for relay in relays for e in _wraps(relay)}
+        for event in events.values():
+            [p] = [tag[1] for tag in event["tags"] if tag[0] == "p"]  # type: ignore[union-attr]
+            if p not in keys:
+                continue  # Bob's receipts to Alice
+            opened = open_wrap(
+                json.dumps(event), recipient_secret=keys[p].to_secret, now=int(time.time())
+            )
+            headers.append(opened.payload[:HEADER_LEN])
+        assert len(headers) >= len(queued)
+        assert len(headers) == len(set(headers))
