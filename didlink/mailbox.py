@@ -151,12 +151,13 @@ class MailboxStore:
                 (event_id, peer_did, message_id, _stamp(now), expiration, sealed),
             )
 
-    def wraps(self, peer_did: str) -> list[StoredWrap]:
-        """The contact's stored wraps, in the order they were made."""
+    def wraps(self, peer_did: str, *, unpublished: bool = False) -> list[StoredWrap]:
+        """The contact's stored wraps (`unpublished`: only those no relay accepted yet), in the
+        order they were made."""
         rows = self._db.execute(
             "SELECT event_id, message_id, expiration, published_at, sealed FROM wraps"
-            " WHERE peer_did = ? ORDER BY made_at, rowid",
-            (peer_did,),
+            " WHERE peer_did = ? AND (published_at IS NULL OR NOT ?) ORDER BY made_at, rowid",
+            (peer_did, unpublished),
         ).fetchall()
         out = []
         for event_id, mid, expiration, published_at, sealed in rows:

@@ -176,9 +176,7 @@ class MailboxRoute:
         ):
             self._wrap(peer, session, MailboxText(mid=mid, at=_mid_time(mid), text=text))
         accepted: dict[bytes, tuple[str, ...]] = {}
-        for wrap in self._box.wraps(peer):
-            if wrap.published:
-                continue
+        for wrap in self._box.wraps(peer, unpublished=True):
             event = parse_event(loads_strict(wrap.event_json), max_content_chars=100_000)
             try:
                 result = await self._pool.publish(event)
@@ -216,9 +214,19 @@ class MailboxRoute:
         except (UnicodeDecodeError, ValueError):
             return None  # a damaged cursor: fetch everything alive again (dedup holds)
 
-    async def collect(self, *, timeout: float, wait_for: bytes | None = None) -> Collected:  # noqa: ASYNC109
+    async def collect(
+        self,
+        *,
+        timeout: float,  # noqa: ASYNC109 - a deadline for the whole fetch
+        wait_for: bytes | None = None,
+        until: Callable[[Collected], bool] | None = None,
+    ) -> Collected:
         """Fetch what the relays hold for us (see the module docstring); with `wait_for`, also
-        wait (up to `timeout`) for the receipt of that mid."""
+        wait (up to `timeout`) for the receipt of that mid; with `until`, stay subscribed (up to
+        `timeout`) until it is true of what was collected (an online receiver)."""
+        if wait_for is not None:
+            mid = wait_for
+            until = lambda done: mid in done.delivered  # noqa: E731
         done = Collected()
         sessions = self._box.sessions()
         if not sessions:
@@ -231,7 +239,7 @@ class MailboxRoute:
         sub = await self._pool.subscribe(recipients=keys, since=since)
         receipts: dict[str, list[bytes]] = defaultdict(list)
         try:
-            await self._read(sub, keys, sessions, receipts, done, timeout, wait_for)
+            await self._read(sub, keys, sessions, receipts, done, timeout, until)
         finally:
             done.answered_by = sub.stored_from
             await sub.close()
@@ -255,7 +263,7 @@ class MailboxRoute:
         receipts: dict[str, list[bytes]],
         done: Collected,
         timeout: float,  # noqa: ASYNC109 - a deadline for the loop, not one await
-        wait_for: bytes | None,
+        until: Callable[[Collected], bool] | None,
     ) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -269,7 +277,7 @@ class MailboxRoute:
             all_stored = len(stored) >= relays or (
                 first_stored is not None and now - first_stored >= GRACE
             )
-            waiting = wait_for is not None and wait_for not in done.delivered
+            waiting = until is not None and not until(done)
             if now >= deadline:
                 return
             try:
