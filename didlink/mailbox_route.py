@@ -138,9 +138,9 @@ class MailboxRoute:
         """Queue `text` for `peer` and hand it to the relays: (its mid, the relays that took
         it; none: it stays in the outbox for the next `flush`)."""
         check_mailbox_text(text)  # ValueError before anything is written
-        self._session(peer)  # NoSession before anything is written
+        session = self._session(peer)  # NoSession before anything is written
         mid = self._outbox.add(peer, text)
-        accepted = await self.flush(peer)
+        accepted = await self.flush(peer, session=session)
         return mid, accepted.get(mid, ())
 
     def _wrap(self, peer: str, session: MailboxSession, item: MailboxItem) -> None:
@@ -163,10 +163,13 @@ class MailboxRoute:
             now=self._now(),
         )
 
-    async def flush(self, peer: str) -> dict[bytes, tuple[str, ...]]:
+    async def flush(
+        self, peer: str, *, session: MailboxSession | None = None
+    ) -> dict[bytes, tuple[str, ...]]:
         """Wrap what waits for `peer` and publish what no relay took yet; {mid: relays that
-        accepted} for the texts published now."""
-        session = self._session(peer)
+        accepted} for the texts published now. `session`: the contact's, as just read from the
+        store (else it is read here)."""
+        session = session or self._session(peer)
         now = self._clock()
         resend_before = datetime.fromtimestamp(now - RESEND_AFTER, UTC)
         for mid, text in self._box.unwrapped_texts(
@@ -252,7 +255,7 @@ class MailboxRoute:
                 self._wrap(
                     peer, session, MailboxReceipt(mids=unique[start : start + MAX_RECEIPT_MIDS])
                 )
-            await self.flush(peer)
+            await self.flush(peer, session=session)
         return done
 
     async def _read(

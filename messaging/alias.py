@@ -25,6 +25,7 @@ Both sides can compute all four keys of a contact; the two contacts of one perso
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 from typing import Literal
@@ -95,8 +96,10 @@ class AliasPair:
     to_public: bytes
 
 
+@functools.lru_cache(maxsize=256)
 def alias_pair(alias_root: bytes, *, direction: Direction, epoch: int) -> AliasPair:
-    """Both alias keys of `direction` at `epoch`."""
+    """Both alias keys of `direction` at `epoch` (remembered: a public key costs a scalar
+    multiplication, about 1 ms, and every wrap sent or listened for needs a pair)."""
     from_secret = alias_secret(alias_root, purpose="from", direction=direction, epoch=epoch)
     to_secret = alias_secret(alias_root, purpose="to", direction=direction, epoch=epoch)
     return AliasPair(
