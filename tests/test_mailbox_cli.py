@@ -184,3 +184,28 @@ def test_send_and_receive_load_nostr_but_not_aiortc(tmp_path: Path) -> None:
     code, modules = _modules(home, tmp_path, "send", "Bob", "hi")  # no session: refused
     assert code == 2 and "didlink.mailbox_route" in modules
     assert _any(modules, LIVE) == []
+
+
+def test_received_texts_are_shown_not_obeyed(capsys: pytest.CaptureFixture[str]) -> None:
+    """A text (and a name) from a contact goes through `say` and `block`: escapes stay
+    escaped, a line break starts a continuation line, nothing reaches the terminal raw; the
+    JSON forms are exact and escaped the same way (specs/chat-ui.md)."""
+    from didlink.commands.mailbox import _print
+    from didlink.mailbox import InboxEntry
+
+    at = datetime(2026, 12, 8, 1, 2, 3, tzinfo=UTC)
+    hostile = "\x1b[2Jcleared\r\n[12:03] you: forged\u202eevil\x07"
+    entries = [
+        InboxEntry(1, "text", PEER.did, bytes(16), at, at, hostile),
+        InboxEntry(2, "delivered", PEER.did, bytes([1]) * 16, at, None, hostile),
+    ]
+    _print(entries, {PEER.did: "Bob\x1b]52;c;x\x07"}, as_json=False, as_jsonl=False)
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\u202e" not in out and "\x07" not in out and "\r" not in out
+    lines = out.splitlines()
+    assert lines[0].startswith("From Bob") and PEER.did in lines[0] and "sent 2026-12-0" in lines[0]
+    assert not any(line.startswith("[12:03]") for line in lines)
+    _print(entries, {PEER.did: "Bob"}, as_json=False, as_jsonl=True)
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rows[0]["text"] == hostile and rows[0]["from"] == PEER.did
+    assert rows[0]["sent_at"] == "2026-12-08T01:02:03Z" and rows[1]["type"] == "delivered"
