@@ -33,6 +33,7 @@ from messaging.alias import epoch_at
 from messaging.mailbox import MailboxSession
 from messaging.ratchet import HEADER_LEN
 from tests.e2e.driver import PASSPHRASE, cli_processes, connect_pair, make_identity
+from tests.e2e.test_reconnect import _reconnect
 from tests.support.cli import assert_user_error, run_cli
 from tests.support.nostr_relays import LocalRelay, local_relays
 from transport.nostr_envelope import open_wrap
@@ -278,3 +279,32 @@ def test_send_killed_at_random_instants_never_reuses_a_key_nor_loses_a_queued_te
             headers.append(opened.payload[:HEADER_LEN])
         assert len(headers) >= len(queued)
         assert len(headers) == len(set(headers))
+
+
+def test_a_reconnect_keeps_the_session_and_a_new_first_contact_replaces_it_on_both_sides(
+    tmp_path: Path,
+) -> None:
+    """Both sides install the persistent session at the same step: the SAS of a live invitation,
+    never of a reconnect (specs/mailbox.md §7), so they always hold the same one."""
+    a_home, b_home = tmp_path / "alice", tmp_path / "bob"
+    alice_did, bob_did = make_identity(a_home), make_identity(b_home)
+
+    def hashes() -> tuple[bytes, bytes]:
+        ours = _session(a_home, bob_did).to_state()
+        theirs = _session(b_home, alice_did).to_state()
+        assert ours.initiator != theirs.initiator and ours.alias_root == theirs.alias_root
+        return ours.handshake_hash, theirs.handshake_hash
+
+    _meet(a_home, b_home)
+    first = hashes()
+    assert first[0] == first[1]
+    with cli_processes() as started:
+        alice, bob = _reconnect(started, a_home, b_home, bob_did)
+        alice.expect("connected"), bob.expect("connected")
+        alice.send("quit")
+        assert alice.wait() == 0 and bob.wait() == 0
+    assert hashes() == first
+    _meet(b_home, a_home)  # Bob invites this time: the roles swap
+    second = hashes()
+    assert second[0] == second[1] != first[0]
+    assert not _session(a_home, bob_did).initiator
