@@ -25,6 +25,7 @@ Sealing contexts: "sessions\\0" + DID, "wraps\\0" + event id, "inbox\\0" + kind 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,6 +48,13 @@ _MAX_PLAIN = 256 * 1024
 
 def _stamp(now: datetime) -> str:
     return now.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+class NoSessionStored(DamagedStore):
+    """The contact's session went away while it was in use (`contacts remove`, meanwhile)."""
+
+    def __init__(self, peer_did: str) -> None:
+        super().__init__("the contact's session is gone (removed meanwhile?): try again")
 
 
 @dataclass(frozen=True)
@@ -122,12 +130,26 @@ class MailboxStore:
             self._db.execute("DELETE FROM wraps WHERE peer_did = ?", (peer_did,))
             self._write_session(peer_did, state, now)
 
+    @contextlib.contextmanager
+    def updating(self, peer_did: str, *, now: datetime) -> Iterator[MailboxSession]:
+        """The contact's session read under the store's write lock (`BEGIN IMMEDIATE`), and
+        its state written back in the same transaction when the block ends without error
+        (with whatever else the block wrote). No two processes (nor two routes of one) ever
+        seal or open from the same state: the lock serialises them, and each reads the state
+        the other committed. An error in the block rolls everything back. NoSessionStored if
+        the contact has none."""
+        with self._store.transaction():
+            session = self.session(peer_did)
+            if session is None:
+                raise NoSessionStored(peer_did)
+            yield session
+            self._write_session(peer_did, session.to_state(), now)
+
     # -- wraps (commit-then-send) -------------------------------------------------------------
 
-    def commit_wrap(
+    def add_wrap(
         self,
         peer_did: str,
-        session: MailboxSession,
         *,
         event_id: bytes,
         event_json: str,
@@ -135,21 +157,19 @@ class MailboxStore:
         message_id: bytes | None,
         now: datetime,
     ) -> None:
-        """Write the session's state (after `seal`) and the wrap it produced, in one
-        transaction, before the wrap leaves. A text's older wrap (near its expiry) goes."""
+        """Keep a wrap made from the session; call inside `updating`, so that the session's
+        new state and the wrap are one transaction, before the wrap leaves. A text's older wrap
+        (near its expiry, or sent again) goes."""
         sealed = self._sealer.seal(event_json.encode(), context=_WRAP + event_id)
-        with self._store.transaction():
-            if message_id is not None:
-                self._db.execute(
-                    "DELETE FROM wraps WHERE peer_did = ? AND message_id = ?",
-                    (peer_did, message_id),
-                )
-            self._write_session(peer_did, session.to_state(), now)
+        if message_id is not None:
             self._db.execute(
-                "INSERT INTO wraps (event_id, peer_did, message_id, made_at, expiration,"
-                " published_at, sealed) VALUES (?, ?, ?, ?, ?, NULL, ?)",
-                (event_id, peer_did, message_id, _stamp(now), expiration, sealed),
+                "DELETE FROM wraps WHERE peer_did = ? AND message_id = ?", (peer_did, message_id)
             )
+        self._db.execute(
+            "INSERT INTO wraps (event_id, peer_did, message_id, made_at, expiration,"
+            " published_at, sealed) VALUES (?, ?, ?, ?, ?, NULL, ?)",
+            (event_id, peer_did, message_id, _stamp(now), expiration, sealed),
+        )
 
     def wraps(self, peer_did: str, *, unpublished: bool = False) -> list[StoredWrap]:
         """The contact's stored wraps (`unpublished`: only those no relay accepted yet), in the
@@ -231,23 +251,13 @@ class MailboxStore:
         ).fetchone()
         return row is not None
 
-    def commit_session(self, peer_did: str, session: MailboxSession, *, now: datetime) -> None:
-        """Only the session's state (a frame was opened that carried nothing to keep)."""
-        with self._store.transaction():
-            self._write_session(peer_did, session.to_state(), now)
-
-    def commit_item(
-        self, peer_did: str, session: MailboxSession, item: MailboxItem, *, now: datetime
-    ) -> list[bytes]:
-        """Keep what an opened frame carried, with the session's new state, in one
-        transaction. A text: the mids that are new (for the receipt: [] for a duplicate, whose
-        receipt was sent before; it is receipted again all the same by the caller). A receipt:
-        the mids it newly confirmed."""
-        with self._store.transaction():
-            self._write_session(peer_did, session.to_state(), now)
-            if isinstance(item, MailboxText):
-                return self._keep_text(peer_did, item, now)
-            return self._keep_receipt(peer_did, item, now)
+    def keep_item(self, peer_did: str, item: MailboxItem, *, now: datetime) -> list[bytes]:
+        """Keep what an opened frame carried; call inside `updating` (the session's new state
+        and this are one transaction). A text: its mid if it is new ([] for a duplicate). A
+        receipt: the mids it newly confirmed."""
+        if isinstance(item, MailboxText):
+            return self._keep_text(peer_did, item, now)
+        return self._keep_receipt(peer_did, item, now)
 
     def _keep_text(self, peer_did: str, item: MailboxText, now: datetime) -> list[bytes]:
         if self._seen(peer_did, item.mid):

@@ -138,38 +138,36 @@ class MailboxRoute:
         """Queue `text` for `peer` and hand it to the relays: (its mid, the relays that took
         it; none: it stays in the outbox for the next `flush`)."""
         check_mailbox_text(text)  # ValueError before anything is written
-        session = self._session(peer)  # NoSession before anything is written
+        self._session(peer)  # NoSession before anything is written
         mid = self._outbox.add(peer, text)
-        accepted = await self.flush(peer, session=session)
+        accepted = await self.flush(peer)
         return mid, accepted.get(mid, ())
 
-    def _wrap(self, peer: str, session: MailboxSession, item: MailboxItem) -> None:
-        """Seal `item` from the session and commit both before anything leaves."""
-        pair = session.sending_aliases(epoch_at(self._clock()))
-        frame = session.seal(item)
-        event = seal_wrap(
-            frame,
-            sender_secret=pair.from_secret,
-            recipient=pair.to_public,
-            expires_in=self._expires_in,
-        )
-        self._box.commit_wrap(
-            peer,
-            session,
-            event_id=bytes.fromhex(event.id),
-            event_json=event.to_json(),
-            expiration=expiration_of(event),
-            message_id=item.mid if isinstance(item, MailboxText) else None,
-            now=self._now(),
-        )
+    def _wrap(self, peer: str, item: MailboxItem) -> None:
+        """Seal `item` from the contact's session, read and written back under the store's
+        write lock with the wrap, before anything leaves (didlink/mailbox.py)."""
+        now = self._now()
+        with self._box.updating(peer, now=now) as session:
+            pair = session.sending_aliases(epoch_at(self._clock()))
+            frame = session.seal(item)
+            event = seal_wrap(
+                frame,
+                sender_secret=pair.from_secret,
+                recipient=pair.to_public,
+                expires_in=self._expires_in,
+            )
+            self._box.add_wrap(
+                peer,
+                event_id=bytes.fromhex(event.id),
+                event_json=event.to_json(),
+                expiration=expiration_of(event),
+                message_id=item.mid if isinstance(item, MailboxText) else None,
+                now=now,
+            )
 
-    async def flush(
-        self, peer: str, *, session: MailboxSession | None = None
-    ) -> dict[bytes, tuple[str, ...]]:
+    async def flush(self, peer: str) -> dict[bytes, tuple[str, ...]]:
         """Wrap what waits for `peer` and publish what no relay took yet; {mid: relays that
-        accepted} for the texts published now. `session`: the contact's, as just read from the
-        store (else it is read here)."""
-        session = session or self._session(peer)
+        accepted} for the texts published now."""
         now = self._clock()
         resend_before = datetime.fromtimestamp(now - RESEND_AFTER, UTC)
         for mid, text in self._box.unwrapped_texts(
@@ -177,7 +175,7 @@ class MailboxRoute:
             expiring_before=int(now + RENEW_BEFORE),
             published_before=resend_before,
         ):
-            self._wrap(peer, session, MailboxText(mid=mid, at=_mid_time(mid), text=text))
+            self._wrap(peer, MailboxText(mid=mid, at=_mid_time(mid), text=text))
         accepted: dict[bytes, tuple[str, ...]] = {}
         for wrap in self._box.wraps(peer, unpublished=True):
             event = parse_event(loads_strict(wrap.event_json), max_content_chars=100_000)
@@ -242,27 +240,23 @@ class MailboxRoute:
         sub = await self._pool.subscribe(recipients=keys, since=since)
         receipts: dict[str, list[bytes]] = defaultdict(list)
         try:
-            await self._read(sub, keys, sessions, receipts, done, timeout, until)
+            await self._read(sub, keys, receipts, done, timeout, until)
         finally:
             done.answered_by = sub.stored_from
             await sub.close()
         if done.answered_by:
             self._settings.put(CURSOR_SETTING, str(started).encode("ascii"))
         for peer, mids in receipts.items():
-            session = sessions[peer]
             unique = list(dict.fromkeys(mids))
             for start in range(0, len(unique), MAX_RECEIPT_MIDS):
-                self._wrap(
-                    peer, session, MailboxReceipt(mids=unique[start : start + MAX_RECEIPT_MIDS])
-                )
-            await self.flush(peer, session=session)
+                self._wrap(peer, MailboxReceipt(mids=unique[start : start + MAX_RECEIPT_MIDS]))
+            await self.flush(peer)
         return done
 
     async def _read(
         self,
         sub: Subscription,
         keys: dict[bytes, tuple[str, AliasPair]],
-        sessions: dict[str, MailboxSession],
         receipts: dict[str, list[bytes]],
         done: Collected,
         timeout: float,  # noqa: ASYNC109 - a deadline for the loop, not one await
@@ -289,13 +283,12 @@ class MailboxRoute:
                 if all_stored and not waiting:
                     return
                 continue
-            self._take(event, keys, sessions, receipts, done)
+            self._take(event, keys, receipts, done)
 
     def _take(
         self,
         event: NostrEvent,
         keys: dict[bytes, tuple[str, AliasPair]],
-        sessions: dict[str, MailboxSession],
         receipts: dict[str, list[bytes]],
         done: Collected,
     ) -> None:
@@ -312,28 +305,21 @@ class MailboxRoute:
         if opened.sender != pair.from_public:  # sealed by someone else than this contact
             done.refused += 1
             return
-        session = sessions[peer]
         try:
-            item = session.open(opened.payload)
-        except CryptoFailure:  # a copy or replay (its key is spent), or forged: nothing changed
+            with self._box.updating(peer, now=self._now()) as session:
+                try:
+                    item: MailboxItem | None = session.open(opened.payload)
+                except MailboxFrameError:  # authenticated but malformed: its key is spent
+                    item = None
+                new = [] if item is None else self._box.keep_item(peer, item, now=self._now())
+        except CryptoFailure:  # a copy or replay (its key is spent), or forged: rolled back
             done.duplicates += 1
             return
-        except MailboxFrameError:
-            self._box.commit_session(peer, session, now=self._now())  # its key is spent
+        if item is None:
             done.refused += 1
             return
-        new = self._box.commit_item(peer, session, item, now=self._now())
         if isinstance(item, MailboxText):
             receipts[peer].append(item.mid)  # again for a duplicate: its receipt may be lost
             done.texts += len(new)
         else:
             done.delivered.update(new)
-
-
-def mailbox_timeout(value: float | None) -> float:
-    """A `--timeout` in seconds, bounded."""
-    if value is None:
-        return 10.0
-    if not 0 < value <= 3600:
-        raise UserError("--timeout is 0..3600 seconds")
-    return value

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -235,13 +236,13 @@ def test_a_crash_at_any_step_never_reuses_a_key_nor_loses_a_text(
     for text, crash in zip(texts, plan, strict=True):
         route = alice.route(["ws://127.0.0.1:9"])
         mid = Outbox(alice.store, alice.sealer).add(bob.did, text)
-        session = alice.box.session(bob.did)
-        assert session is not None
         item = MailboxText(mid=mid, at=0, text=text)
         if crash == 0:
+            session = alice.box.session(bob.did)
+            assert session is not None
             session.seal(item)  # the frame is made, the process dies before the commit
         else:
-            route._wrap(bob.did, session, item)
+            route._wrap(bob.did, item)
             if crash >= 2:
                 publish_stored()
         # restart: whatever was not published goes now, from the store (never re-encrypted)
@@ -249,10 +250,8 @@ def test_a_crash_at_any_step_never_reuses_a_key_nor_loses_a_text(
         for mid_, text_ in alice.box.unwrapped_texts(
             bob.did, expiring_before=0, published_before=NOW
         ):
-            fresh = alice.box.session(bob.did)
-            assert fresh is not None
             alice.route(["ws://127.0.0.1:9"])._wrap(
-                bob.did, fresh, MailboxText(mid=mid_, at=0, text=text_)
+                bob.did, MailboxText(mid=mid_, at=0, text=text_)
             )
         publish_stored()
     headers = _headers(alice, bob.did, left)
@@ -273,3 +272,70 @@ def test_a_crash_at_any_step_never_reuses_a_key_nor_loses_a_text(
                 assert isinstance(item, MailboxText)
                 got.append(item.text)
     assert set(got) == set(texts)  # a text sent again (a new frame) is dropped by its mid
+
+
+def test_two_processes_sealing_from_one_profile_never_share_a_key(tmp_path: Path) -> None:
+    """Two connections to one store (two `send`s, or a `send --wait` sending receipts while
+    another `send` runs), in two threads: while A holds the session (sealed, not yet
+    committed), B's seal waits for the write lock and then reads A's committed state, so no two
+    frames are sealed from the same state."""
+    alice, bob = _pair(tmp_path, seed=b"two")
+    path = alice.store.path
+    inside, b_started = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def a() -> None:
+        try:
+            side = Side(alice.key, Store(path), alice.sealer)
+            item = MailboxText(mid=bytes(16), at=0, text="from A")
+            with side.box.updating(bob.did, now=NOW) as session:
+                pair = session.sending_aliases(epoch_at(time.time()))
+                event = seal_wrap(
+                    session.seal(item), sender_secret=pair.from_secret, recipient=pair.to_public
+                )
+                inside.set()
+                b_started.wait(10)
+                time.sleep(0.3)  # B is now waiting for the lock (or would read a stale state)
+                side.box.add_wrap(
+                    bob.did,
+                    event_id=bytes.fromhex(event.id),
+                    event_json=event.to_json(),
+                    expiration=int(time.time()) + 86400,
+                    message_id=item.mid,
+                    now=NOW,
+                )
+            side.store.close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    def b() -> None:
+        try:
+            inside.wait(10)
+            side = Side(alice.key, Store(path), alice.sealer)
+            b_started.set()
+            side.route(["ws://127.0.0.1:9"])._wrap(
+                bob.did, MailboxText(mid=bytes([1]) * 16, at=0, text="from B")
+            )
+            side.store.close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    wraps = [wrap.event_json for wrap in alice.box.wraps(bob.did)]
+    headers = _headers(alice, bob.did, wraps)
+    assert len(headers) == 2 and len(set(headers)) == 2
+    receiver = bob.box.session(alice.did)
+    assert receiver is not None
+    pair = receiver.receiving_aliases(epoch_at(time.time()))
+    texts = []
+    for raw in wraps:
+        opened = open_wrap(raw, recipient_secret=pair.to_secret, now=int(time.time()))
+        item = receiver.open(opened.payload)
+        assert isinstance(item, MailboxText)
+        texts.append(item.text)
+    assert sorted(texts) == ["from A", "from B"]
