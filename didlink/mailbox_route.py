@@ -182,7 +182,7 @@ class MailboxRoute:
             try:
                 result = await self._pool.publish(event)
             except PublishFailed:
-                continue  # stays unpublished: the next flush tries again
+                break  # no relay took it (all down?): it and the rest wait for the next flush
             receipt = wrap.message_id is None
             self._box.mark_published(wrap.event_id, now=self._now(), receipt=receipt)
             if not receipt and wrap.message_id is not None:

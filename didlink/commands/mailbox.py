@@ -10,6 +10,7 @@ imported inside the command.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -169,7 +170,11 @@ def receive_command(as_json: bool, as_jsonl: bool, timeout: float | None) -> Non
 
 async def _receive(route: MailboxRoute, seconds: float) -> bool:
     async with route:
-        await route.flush_all()  # what a crash left unpublished (texts, receipts) goes first
+        # What a crash or an unreachable relay left unpublished (texts, receipts) goes first;
+        # bounded (a wrap is committed before it is published, so stopping loses nothing).
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await route.flush_all()
         done = await route.collect(timeout=seconds)
     return bool(done.answered_by) or not done.listened
 

@@ -280,6 +280,23 @@ def test_send_killed_at_random_instants_never_reuses_a_key_nor_loses_a_queued_te
         assert len(headers) >= len(queued)
         assert len(headers) == len(set(headers))
 
+        # Every relay down: `send` says the text waits (exit 2); it leaves with the next
+        # `receive` once a relay is back, and arrives once.
+        for relay in relays:
+            relay.stop()
+        down = run_cli(
+            "send", dids["bob"], "while the relays were down", "--timeout", "3", home=homes["alice"]
+        )
+        assert_user_error(down, "waits in the outbox")
+        for relay in relays:
+            relay.start()
+        for relay in relays:
+            relay.wait_ready(time.monotonic() + 30)
+        assert run_cli("receive", home=homes["alice"]).returncode == 0
+        got = _json(homes["bob"], "receive", "--json")
+        assert isinstance(got, list)
+        assert [m["text"] for m in got] == ["while the relays were down"]
+
 
 def test_a_reconnect_keeps_the_session_and_a_new_first_contact_replaces_it_on_both_sides(
     tmp_path: Path,
