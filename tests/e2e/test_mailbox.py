@@ -174,6 +174,19 @@ def test_offline_contact_gets_each_message_once_and_the_sender_sees_delivered(
         all_keys = [key for keys in p_tags.values() for key in keys]
         assert len(all_keys) == len(set(all_keys))
         assert len(p_tags) >= 3
+        # ... and every `p` tag is an alias of exactly one pair of contacts
+        epoch = epoch_at(time.time())
+        aliases = {}
+        for other in ("bob", "carol"):
+            session = _session(homes["alice"], dids[other])
+            aliases[other] = {
+                pair.to_public.hex()
+                for e in (epoch - 1, epoch, epoch + 1)
+                for pair in (session.sending_aliases(e), session.receiving_aliases(e))
+            }
+        assert not aliases["bob"] & aliases["carol"]
+        assert set(p_tags) <= aliases["bob"] | aliases["carol"]
+        assert set(p_tags) & aliases["bob"] and set(p_tags) & aliases["carol"]
 
 
 def _clean_env() -> dict[str, str]:
