@@ -171,6 +171,16 @@ class MailboxStore:
             (event_id, peer_did, message_id, _stamp(now), expiration, sealed),
         )
 
+    def forget_delivered(self, peer_did: str) -> int:
+        """Drop the wraps of texts no longer in the outbox (their receipt came by the live
+        route): nothing left to publish or send again. How many went."""
+        cursor = self._db.execute(
+            "DELETE FROM wraps WHERE peer_did = ? AND message_id IS NOT NULL AND message_id"
+            " NOT IN (SELECT message_id FROM outbox WHERE peer_did = ?)",
+            (peer_did, peer_did),
+        )
+        return cursor.rowcount
+
     def wraps(self, peer_did: str, *, unpublished: bool = False) -> list[StoredWrap]:
         """The contact's stored wraps (`unpublished`: only those no relay accepted yet), in the
         order they were made."""

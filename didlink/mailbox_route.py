@@ -168,6 +168,7 @@ class MailboxRoute:
     async def flush(self, peer: str) -> dict[bytes, tuple[str, ...]]:
         """Wrap what waits for `peer` and publish what no relay took yet; {mid: relays that
         accepted} for the texts published now."""
+        self._box.forget_delivered(peer)
         now = self._clock()
         resend_before = datetime.fromtimestamp(now - RESEND_AFTER, UTC)
         for mid, text in self._box.unwrapped_texts(

@@ -185,6 +185,13 @@ async def test_a_text_already_delivered_live_is_not_shown_again(
     assert done.texts == 0 and _texts(bob) == []
     async with alice.route(urls) as route:
         assert (await route.collect(timeout=20)).delivered == {mid}
+    # the other way round: Alice's text confirmed by the live route; its wrap is dropped
+    async with alice.route(urls) as route:
+        other, _ = await route.post(bob.did, "live first")
+        assert [w.message_id for w in alice.box.wraps(bob.did)] == [other]
+        Outbox(alice.store, alice.sealer).acknowledge(other)  # the live receipt
+        await route.flush(bob.did)
+    assert alice.box.wraps(bob.did) == []
 
 
 def _headers(side: Side, peer: str, events: list[str]) -> list[bytes]:
