@@ -21,6 +21,7 @@ Imported only by the commands that use relays: it loads nostr-sdk and websockets
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -57,6 +58,8 @@ from transport.nostr_relay import RelayLimits, RelayPool, Subscription
 
 if TYPE_CHECKING:
     from didlink.settings import Settings
+
+log = logging.getLogger(__name__)
 
 CURSOR_SETTING = "mailbox.cursor"
 RENEW_BEFORE = 3 * 24 * 3600
@@ -247,12 +250,17 @@ class MailboxRoute:
             await sub.close()
         if done.answered_by:
             self._settings.put(CURSOR_SETTING, str(started).encode("ascii"))
-        for peer, mids in receipts.items():
+        await self._send_receipts(receipts)
+        return done
+
+    async def _send_receipts(self, receipts: dict[str, list[bytes]]) -> None:
+        """One receipt per contact for the mids kept (up to 256 each), wrapped and published."""
+        for peer, mids in list(receipts.items()):
             unique = list(dict.fromkeys(mids))
             for start in range(0, len(unique), MAX_RECEIPT_MIDS):
                 self._wrap(peer, MailboxReceipt(mids=unique[start : start + MAX_RECEIPT_MIDS]))
+            del receipts[peer]
             await self.flush(peer)
-        return done
 
     async def _read(
         self,
@@ -275,13 +283,12 @@ class MailboxRoute:
             all_stored = len(stored) >= relays or (
                 first_stored is not None and now - first_stored >= GRACE
             )
-            waiting = until is not None and not until(done)
-            if now >= deadline:
-                return
+            if now >= deadline or (until is not None and until(done)):
+                return  # (with `until`, whatever the relays still hold waits for the next fetch)
             try:
                 event = await sub.next(timeout=min(0.1 if all_stored else 0.5, deadline - now))
             except TransportTimeout:
-                if all_stored and not waiting:
+                if all_stored and until is None:
                     return
                 continue
             self._take(event, keys, receipts, done)
@@ -300,10 +307,12 @@ class MailboxRoute:
         peer, pair = found
         try:
             opened = open_wrap(event, recipient_secret=pair.to_secret, now=int(self._clock()))
-        except EnvelopeError:
+        except EnvelopeError as exc:
+            log.debug("wrap %s refused: %s", event.id, exc)
             done.refused += 1
             return
         if opened.sender != pair.from_public:  # sealed by someone else than this contact
+            log.debug("wrap %s refused: not sealed by the contact's alias", event.id)
             done.refused += 1
             return
         try:
@@ -314,6 +323,7 @@ class MailboxRoute:
                     item = None
                 new = [] if item is None else self._box.keep_item(peer, item, now=self._now())
         except CryptoFailure:  # a copy or replay (its key is spent), or forged: rolled back
+            log.debug("wrap %s: the frame does not open (a copy, a replay)", event.id)
             done.duplicates += 1
             return
         if item is None:

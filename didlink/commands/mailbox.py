@@ -105,6 +105,8 @@ def send_command(contact: str, text: str, wait: bool, as_json: bool, timeout: fl
             "status": "delivered" if delivered else "sent",
         }
         print_json(value)
+        if wait and not delivered:
+            raise SystemExit(1)
         return
     say(f"Sent to {peer.display_name} by {len(accepted)} relay(s).")
     if wait:
