@@ -40,6 +40,8 @@ _EXPORTS = {
     "FileRefused": "didlink.events",
     "SessionError": "didlink.events",
     "Closed": "didlink.events",
+    "MailboxMessage": "didlink.events",
+    "MailboxDelivered": "didlink.events",
 }
 
 __all__ = [
@@ -55,6 +57,8 @@ __all__ = [
     "FileRefused",
     "FileSent",
     "IdentityError",
+    "MailboxDelivered",
+    "MailboxMessage",
     "MessageReceived",
     "MessageSent",
     "Progress",
@@ -81,6 +85,8 @@ if TYPE_CHECKING:
         FileReceived,
         FileRefused,
         FileSent,
+        MailboxDelivered,
+        MailboxMessage,
         MessageReceived,
         MessageSent,
         Progress,

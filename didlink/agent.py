@@ -35,7 +35,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from didlink import live
 from didlink.errors import UserError
@@ -43,6 +43,8 @@ from didlink.events import (
     Closed,
     Connected,
     Event,
+    MailboxDelivered,
+    MailboxMessage,
     MessageSent,
     SasShown,
     SessionError,
@@ -82,6 +84,9 @@ from identity.keys import IdentityKey
 from identity.token import decode_token, encode_token
 from messaging.safety_number import SafetyNumber
 from transport import IceConfig, Peer, Role
+
+if TYPE_CHECKING:
+    from didlink.mailbox_route import MailboxRoute
 
 E = TypeVar("E", bound=Event)
 
@@ -555,13 +560,73 @@ class Agent:
         """Send `text` to a contact; its message id (32 hex).
 
         With a connected session to that contact it leaves now (and this returns once it left);
-        otherwise it waits in the sealed outbox and leaves on the next session with them.
+        otherwise, with relays configured and a persistent session with the contact, it goes by
+        mailbox (specs/mailbox.md; it stays queued if no relay took it); otherwise it waits in
+        the sealed outbox and leaves on the next session with them.
         """
         did = self.contact(who).did
         for session in self._sessions:
             if session.peer == did and session.is_connected:
                 return await session.send(text)
-        return Outbox(self.store, Sealer(self.key)).add(did, text).hex()
+        route = self._mailbox(did)
+        if route is None:
+            return Outbox(self.store, Sealer(self.key)).add(did, text).hex()
+        async with route:  # sealed, committed, then handed to the relays (specs/mailbox.md §10)
+            mid, _accepted = await route.post(did, text)  # none accepted: it stays queued
+        return mid.hex()
+
+    def _mailbox(self, did: str | None = None) -> MailboxRoute | None:
+        """The mailbox route when relays are configured (and `did` has a persistent session)."""
+        from didlink import relays
+        from didlink.mailbox import MailboxStore
+        from didlink.settings import Settings
+
+        sealer = Sealer(self.key)
+        settings = Settings(self.store, sealer)
+        urls = relays.configured(settings)
+        box = MailboxStore(self.store, sealer)
+        if not urls or (did is not None and box.session(did) is None):
+            return None
+        from didlink.mailbox_route import MailboxRoute  # late: nostr-sdk, websockets
+
+        return MailboxRoute(box, Outbox(self.store, sealer), settings, urls)
+
+    async def receive(
+        self,
+        *,
+        timeout: float = 10.0,  # noqa: ASYNC109 - how long the relays may take, not one await
+    ) -> list[MailboxMessage | MailboxDelivered]:
+        """Fetch what arrived by mailbox since the last time (texts, and receipts for ours),
+        each once, oldest first; receipts go back by mailbox. [] without relays."""
+        from didlink.mailbox import MailboxStore
+
+        route = self._mailbox()
+        if route is None:
+            return []
+        async with route:
+            await route.flush_all()
+            await route.collect(timeout=timeout)
+        box = MailboxStore(self.store, Sealer(self.key))
+        entries = box.inbox()
+        out: list[MailboxMessage | MailboxDelivered] = [
+            MailboxMessage(
+                sender=entry.peer_did,
+                id=entry.message_id.hex(),
+                text=entry.text,
+                sent_at=entry.sent_at,
+                arrived_at=entry.arrived_at,
+            )
+            if entry.kind == "text"
+            else MailboxDelivered(
+                peer=entry.peer_did,
+                id=entry.message_id.hex(),
+                text=entry.text,
+                arrived_at=entry.arrived_at,
+            )
+            for entry in entries
+        ]
+        box.forget_shown([entry.seq for entry in entries])
+        return out
 
     def queued(self, who: str) -> int:
         """How many messages to a contact wait for their receipt (sent or not)."""

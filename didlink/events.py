@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -230,3 +231,28 @@ def event_from(name: str, fields: Mapping[str, Any]) -> Event | None:
     if name == "closed":
         return Closed(reason=fields["reason"])
     return None
+
+
+# --- the mailbox (issue 25; specs/mailbox.md §10): `Agent.receive()` returns these ---------
+
+
+@dataclass(frozen=True)
+class MailboxMessage:
+    """A text that arrived by mailbox from `sender` (a DID), kept once; `sent_at` is the
+    sender's clock when it was typed, `arrived_at` ours when it was fetched (both UTC)."""
+
+    sender: str
+    id: str
+    text: str
+    sent_at: datetime | None
+    arrived_at: datetime
+
+
+@dataclass(frozen=True)
+class MailboxDelivered:
+    """`peer`'s receipt for our text `id` (sent by mailbox or live) arrived by mailbox."""
+
+    peer: str
+    id: str
+    text: str
+    arrived_at: datetime

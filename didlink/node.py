@@ -110,6 +110,7 @@ from messaging.channel import (
     ChannelState,
     CloseReceived,
     Event,
+    HandshakeOutput,
     HelloReceived,
     MessageReceived,
     MessagesLost,
@@ -187,6 +188,7 @@ class Node:
         self._channel: SecureChannel | None = None
         self._peer_did = ""
         self._handshake = EarlyHandshake(key)  # built while the transport connects
+        self._first_contact: HandshakeOutput | None = None  # see `_session`
         self._gate = SasGate()  # messaging/sas_gate.py: both confirmations before anything else
         self._verified = False  # the gate opened and `connected` was emitted
         self._suggested_name: str | None = None  # the peer's label, kept as a suggestion
@@ -408,6 +410,8 @@ class Node:
         # written once the SAS step is over, whichever way (PeerRecords).
         known_verified = reconnect and self._records.contact_verified(self._peer_did)
         self._channel = SecureChannel.from_handshake(result)
+        # A first contact (not a reconnect) leaves a persistent session once verified (issue 25).
+        self._first_contact = None if reconnect else result
         self._delivery.start(
             self._channel, kick=self._kick_writer, writer_waiting=lambda: self._writer_waiting
         )
@@ -471,6 +475,8 @@ class Node:
             suggested_name=self._peer_suggestion(),
         )
         self._records.mark_sas_verified(self._peer_did, self._suggested_name)
+        if self._first_contact is not None:
+            self._records.install_session(self._peer_did, self._first_contact, Sealer(self._key))
         return True
 
     def _peer_suggestion(self) -> str | None:

@@ -14,9 +14,14 @@ marked suspect and nothing else is written (specs/cli-jsonl.md section 4a).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from didlink.profile import Profile
 from didlink.store import Store
+
+if TYPE_CHECKING:
+    from didlink.sealing import Sealer
+    from messaging.channel import HandshakeOutput
 
 
 class PeerRecords:
@@ -60,3 +65,13 @@ class PeerRecords:
     def mark_suspect(self, peer_did: str) -> None:
         """A user rejected the SAS: the DID is marked suspect, and nothing else is written."""
         self.store().record_session(peer_did, verified=False, now=datetime.now(UTC))
+
+    def install_session(self, peer_did: str, result: HandshakeOutput, sealer: Sealer) -> None:
+        """A verified first contact: the contact's persistent session (issue 25; messaging/
+        mailbox.py), derived from this handshake, replaces any older one."""
+        from didlink.mailbox import MailboxStore
+        from messaging.mailbox import new_session_state
+
+        MailboxStore(self.store(), sealer).install_session(
+            peer_did, new_session_state(result), now=datetime.now(UTC)
+        )

@@ -45,7 +45,7 @@ from identity.contact import Contact, Verification
 from identity.did_key import ed25519_public_key
 from identity.errors import IdentityError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 MAX_INVITATION_ID = 64
 MAX_CANDIDATES = 5
 """Contacts an ambiguous DID prefix lists in its error (then "and N more")."""
@@ -163,6 +163,42 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) STRICT
         """,
     ),
+    # 5 -> 6: reach (issue 25): one persistent session per contact, the mailbox wraps made
+    # from it (kept until the contact's receipt, so a crash re-sends the same bytes and never
+    # re-encrypts), and what arrived by mailbox until it is shown (didlink/mailbox.py).
+    (
+        """
+        CREATE TABLE sessions (
+            peer_did   TEXT PRIMARY KEY NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            sealed     BLOB NOT NULL
+        ) STRICT
+        """,
+        """
+        CREATE TABLE wraps (
+            event_id     BLOB PRIMARY KEY NOT NULL,
+            peer_did     TEXT NOT NULL,
+            message_id   BLOB,
+            made_at      TEXT NOT NULL,
+            expiration   INTEGER NOT NULL,
+            published_at TEXT,
+            sealed       BLOB NOT NULL
+        ) STRICT
+        """,
+        "CREATE INDEX wraps_by_peer ON wraps (peer_did, made_at)",
+        """
+        CREATE TABLE inbox (
+            seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+            peer_did   TEXT NOT NULL,
+            kind       TEXT NOT NULL CHECK (kind IN ('text', 'delivered')),
+            message_id BLOB NOT NULL,
+            arrived_at TEXT NOT NULL,
+            sealed     BLOB NOT NULL,
+            UNIQUE (peer_did, kind, message_id)
+        ) STRICT
+        """,
+    ),
 )
 
 assert len(MIGRATIONS) == SCHEMA_VERSION
@@ -269,7 +305,7 @@ def _make_private(path: Path) -> None:
         raise StoreError(f"cannot open the local store {path}: {exc.strerror or exc}") from exc
 
 
-PEER_TABLES = ("outbox", "received", "transfers", "history")
+PEER_TABLES = ("outbox", "received", "transfers", "history", "sessions", "wraps", "inbox")
 """The tables whose rows are keyed by a peer's DID (`peer_did`): erased with the contact."""
 
 

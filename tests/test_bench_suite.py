@@ -186,6 +186,8 @@ def test_every_issue_metric_is_in_the_suite() -> None:
         "bulk_throughput_sctp_alike",  # for comparison: no target
         "connect_time_ice_alike",  # for comparison: no target
         "cold_start",  # issue 28, point 4
+        "mailbox_delivery",  # issue 25
+        "mailbox_throughput",  # issue 25
     }
     untargeted = {m.name for p in bench_main.PROBES for m in p.metrics if not m.target}
     assert untargeted == {
@@ -248,3 +250,20 @@ def test_latency_probe_runs_both_systems_end_to_end() -> None:
 def test_memory_probe_runs_both_systems() -> None:
     for system in ("didlink", "baseline"):
         assert memory.measure(system, 2) > 0
+
+
+@pytest.mark.timeout(120)
+def test_mailbox_probe_runs_both_systems(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Against a real local relay (nostr-relay; a failure if it is missing, as the bench)."""
+    from bench.metrics import mailbox
+
+    monkeypatch.setattr(mailbox, "QUICK_COUNT", 5)
+    monkeypatch.setattr(mailbox, "QUICK_SAMPLES", 1)
+    mailbox.PROBE.setup(True)
+    try:
+        for system in ("didlink", "baseline"):
+            samples = mailbox.PROBE.measure(system, True)
+            assert set(samples) == {"mailbox_delivery", "mailbox_throughput"}
+            assert all(value > 0 for value in samples.values())
+    finally:
+        mailbox.PROBE.teardown()

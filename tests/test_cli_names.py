@@ -54,7 +54,11 @@ def inspect_json(token: str, home: Path) -> dict[str, object]:
 def test_init_name_whoami_and_the_card_label(home: Path) -> None:
     did = init(home, "--name", "  Bob   Smith ")
     shown = run_cli("whoami", "--json", home=home, passphrase=None)
-    assert json.loads(shown.stdout) == {"did": did, "name": "Bob Smith", "unlocked_until": None}  # normalised
+    assert json.loads(shown.stdout) == {
+        "did": did,
+        "name": "Bob Smith",
+        "unlocked_until": None,
+    }  # normalised
     assert 'Your name (suggested to the people you invite or answer): "Bob Smith"' in (
         run_cli("whoami", home=home, passphrase=None).stdout
     )

@@ -20,7 +20,7 @@ import pytest
 from didlink.files import CHUNK_SIZE, IncomingFile, OutgoingFile
 from didlink.resume import TransferStates
 from didlink.sealing import Sealer
-from didlink.store import MIGRATIONS, Store
+from didlink.store import MIGRATIONS, SCHEMA_VERSION, Store
 from didlink.transfer_words import TransferInProgress
 from didlink.transfers import Transfers
 from identity.keys import IdentityKey
@@ -329,7 +329,7 @@ def test_schema_4_keeps_the_transfers_of_a_version_2_store(tmp_path: Path) -> No
     db.execute("PRAGMA user_version = 2")
     db.close()
     store = Store(path)
-    assert store.schema_version == 5
+    assert store.schema_version == SCHEMA_VERSION
     rows = store.connection.execute("SELECT direction, file_id, peer_did FROM transfers").fetchall()
     assert rows == [("out", bytes(16), "did:key:z")]
     store.connection.execute(  # the same id in the other direction is another row now

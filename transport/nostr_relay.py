@@ -129,6 +129,8 @@ class Subscription:
         self._seen = _SeenIds(limits.max_seen_ids)
         self._max_events = limits.max_events_before_eose
         self._closed = asyncio.Event()
+        self._stored_from: set[str] = set()  # relays that sent EOSE (all stored events sent)
+        self._stored_changed = asyncio.Event()
 
     def request(self) -> list[Any]:
         nostr_filter: dict[str, Any] = {
@@ -200,6 +202,30 @@ class Subscription:
             getter.cancel()
             closer.cancel()
         return getter.result() if getter in done else None
+
+    def mark_stored(self, url: str) -> None:
+        """`url` sent EOSE: every stored event it had for us was handed to `deliver` before."""
+        self._stored_from.add(url)
+        self._stored_changed.set()
+
+    @property
+    def stored_from(self) -> frozenset[str]:
+        """The relays that have sent every stored event they had for this subscription."""
+        return frozenset(self._stored_from)
+
+    async def wait_stored(self, relays: int, timeout: float) -> frozenset[str]:  # noqa: ASYNC109
+        """Until `relays` relays sent EOSE, or `timeout` seconds passed; the relays that did."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while len(self._stored_from) < relays and not self._closed.is_set():
+            self._stored_changed.clear()
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await self._stored_changed.wait()
+        return self.stored_from
 
     @property
     def closed(self) -> bool:
@@ -330,6 +356,9 @@ class _Relay:
         elif verb == "EOSE" and len(parsed) == 2 and isinstance(parsed[1], str):
             conn.eose.add(parsed[1])
             conn.good += 1
+            sub = self._pool.subscriptions.get(parsed[1])
+            if sub is not None:
+                sub.mark_stored(self.url)
         elif verb in ("NOTICE", "CLOSED", "AUTH"):
             # A CLOSED subscription is asked for again on the next connection.
             self._bad(conn, f"{verb}: {str(parsed[1:])[:200]}")
@@ -457,6 +486,11 @@ class RelayPool:
 
     def connected(self) -> list[str]:
         return [url for url, relay in self._relays.items() if relay.connected]
+
+    @property
+    def urls(self) -> list[str]:
+        """The pool's relay URLs (each once)."""
+        return list(self._relays)
 
     async def publish(self, event: NostrEvent, *, timeout: float | None = None) -> PublishResult:  # noqa: ASYNC109
         """Send `event` to every relay; PublishFailed unless at least one accepted it."""

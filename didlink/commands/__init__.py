@@ -21,7 +21,9 @@ from didlink.commands import (
     ice,
     invite,
     keystore,
+    mailbox,
     profile,
+    relays,
     resolve,
     safety,
     unlock,
@@ -40,4 +42,6 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     demo,
     history,
     ice,
+    relays,
+    mailbox,
 )

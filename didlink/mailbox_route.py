@@ -1,0 +1,336 @@
+"""The mailbox route: texts and receipts to a contact through Nostr relays, and what arrived
+(specs/mailbox.md §10). The asyncio adapter between the store (didlink/mailbox.py), the
+persistent sessions (messaging/mailbox.py) and the relay pool (transport/nostr_relay.py).
+
+- `post(peer, text)`: the text goes into the outbox (committed: never lost), then `flush`.
+- `flush(peer)`: every outbox message of the contact without a live wrap gets one (a frame
+  from the session, sealed, committed with the session's state before it leaves:
+  didlink/mailbox.py), then every wrap not yet accepted by a relay is published to every relay.
+  A wrap published more than `RESEND_AFTER` ago without a receipt is made again (a new frame,
+  the same `mid`), so a receiver whose receipt was lost answers again.
+- `collect()`: one subscription on every relay for the alias keys of every contact's session
+  and every epoch a live wrap may use; each wrap opened (transport/nostr_envelope.py), checked to
+  come from that contact's alias, opened by the session (a replay or forgery fails the ratchet
+  and changes nothing), kept (didlink/mailbox.py), and texts receipted by mailbox. It ends once
+  every relay has sent what it stored (EOSE; `GRACE` after the first one), or at the timeout.
+  The cursor (the start of the last fetch that a relay answered) bounds the next fetch.
+
+Imported only by the commands that use relays: it loads nostr-sdk and websockets, never aiortc.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from didlink.errors import UserError
+from didlink.mailbox import MailboxStore
+from didlink.outbox import Outbox
+from messaging.alias import AliasPair, epoch_at, listening_epochs
+from messaging.errors import CryptoFailure
+from messaging.mailbox import (
+    MAX_RECEIPT_MIDS,
+    MailboxFrameError,
+    MailboxItem,
+    MailboxReceipt,
+    MailboxSession,
+    MailboxText,
+    check_mailbox_text,
+)
+from transport.errors import EnvelopeError, PublishFailed, TransportTimeout
+from transport.nostr_envelope import (
+    DEFAULT_EXPIRES_IN,
+    MAX_CLOCK_SKEW,
+    TIMESTAMP_TWEAK,
+    expiration_of,
+    open_wrap,
+    recipient_of,
+    seal_wrap,
+)
+from transport.nostr_event import NostrEvent, loads_strict, parse_event
+from transport.nostr_relay import RelayLimits, RelayPool, Subscription
+
+if TYPE_CHECKING:
+    from didlink.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CURSOR_SETTING = "mailbox.cursor"
+RENEW_BEFORE = 3 * 24 * 3600
+"""A text's wrap expiring sooner than this is made again before it is published again."""
+RESEND_AFTER = 24 * 3600
+"""A text published this long ago without a receipt is sent again (a new frame)."""
+GRACE = 2.0
+"""After the first relay's EOSE, how long the others may take to send what they stored."""
+MAX_AGE = DEFAULT_EXPIRES_IN + TIMESTAMP_TWEAK
+"""How far back a wrap still alive may be dated."""
+
+
+class NoSession(UserError):
+    """The contact has no persistent session yet."""
+
+
+@dataclass
+class Collected:
+    """What one `collect` did."""
+
+    texts: int = 0  # new texts kept in the inbox
+    delivered: set[bytes] = field(default_factory=set)  # our mids confirmed by a receipt
+    refused: int = 0  # wraps that did not open, or not from the alias they claimed
+    duplicates: int = 0  # frames whose message key was spent (a copy, a replay)
+    answered_by: frozenset[str] = frozenset()  # relays that sent everything they stored
+    listened: bool = False  # False: no contact has a session, nothing to fetch
+
+
+def _mid_time(mid: bytes) -> int:
+    """The seconds since the Unix epoch at which a `mid` was made (its first 6 bytes: ms)."""
+    return int.from_bytes(mid[:6], "big") // 1000
+
+
+class MailboxRoute:
+    """The mailbox of one profile over its relays. `async with MailboxRoute(...) as route:`."""
+
+    def __init__(
+        self,
+        box: MailboxStore,
+        outbox: Outbox,
+        settings: Settings,
+        relays: list[str],
+        *,
+        limits: RelayLimits | None = None,
+        clock: Callable[[], float] = time.time,
+        expires_in: int = DEFAULT_EXPIRES_IN,
+    ) -> None:
+        if not relays:
+            raise UserError("no relay is configured: add one with `didlink relays add wss://...`")
+        self._box = box
+        self._outbox = outbox
+        self._settings = settings
+        self._clock = clock
+        self._expires_in = expires_in
+        self._pool = RelayPool(relays, limits=limits, clock=clock)
+
+    async def __aenter__(self) -> MailboxRoute:
+        self._pool.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._pool.close()
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock(), UTC)
+
+    def _session(self, peer: str) -> MailboxSession:
+        session = self._box.session(peer)
+        if session is None:
+            raise NoSession(
+                "no session with this contact yet: meet once live (didlink invite / accept, "
+                "and confirm the SAS) and messages can then go by mailbox"
+            )
+        return session
+
+    # -- sending ------------------------------------------------------------------------------
+
+    async def post(self, peer: str, text: str) -> tuple[bytes, tuple[str, ...]]:
+        """Queue `text` for `peer` and hand it to the relays: (its mid, the relays that took
+        it; none: it stays in the outbox for the next `flush`)."""
+        check_mailbox_text(text)  # ValueError before anything is written
+        self._session(peer)  # NoSession before anything is written
+        mid = self._outbox.add(peer, text)
+        accepted = await self.flush(peer)
+        return mid, accepted.get(mid, ())
+
+    def _wrap(self, peer: str, item: MailboxItem) -> None:
+        """Seal `item` from the contact's session, read and written back under the store's
+        write lock with the wrap, before anything leaves (didlink/mailbox.py)."""
+        now = self._now()
+        with self._box.updating(peer, now=now) as session:
+            pair = session.sending_aliases(epoch_at(self._clock()))
+            frame = session.seal(item)
+            event = seal_wrap(
+                frame,
+                sender_secret=pair.from_secret,
+                recipient=pair.to_public,
+                expires_in=self._expires_in,
+            )
+            self._box.add_wrap(
+                peer,
+                event_id=bytes.fromhex(event.id),
+                event_json=event.to_json(),
+                expiration=expiration_of(event),
+                message_id=item.mid if isinstance(item, MailboxText) else None,
+                now=now,
+            )
+
+    async def flush(self, peer: str) -> dict[bytes, tuple[str, ...]]:
+        """Wrap what waits for `peer` and publish what no relay took yet; {mid: relays that
+        accepted} for the texts published now."""
+        self._box.forget_delivered(peer)
+        now = self._clock()
+        resend_before = datetime.fromtimestamp(now - RESEND_AFTER, UTC)
+        for mid, text in self._box.unwrapped_texts(
+            peer,
+            expiring_before=int(now + RENEW_BEFORE),
+            published_before=resend_before,
+        ):
+            self._wrap(peer, MailboxText(mid=mid, at=_mid_time(mid), text=text))
+        accepted: dict[bytes, tuple[str, ...]] = {}
+        for wrap in self._box.wraps(peer, unpublished=True):
+            event = parse_event(loads_strict(wrap.event_json), max_content_chars=100_000)
+            try:
+                result = await self._pool.publish(event)
+            except PublishFailed:
+                break  # no relay took it (all down?): it and the rest wait for the next flush
+            receipt = wrap.message_id is None
+            self._box.mark_published(wrap.event_id, now=self._now(), receipt=receipt)
+            if not receipt and wrap.message_id is not None:
+                accepted[wrap.message_id] = result.accepted
+        return accepted
+
+    async def flush_all(self) -> None:
+        for peer in self._box.sessions():
+            await self.flush(peer)
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    def _listening(self, sessions: dict[str, MailboxSession]) -> dict[bytes, tuple[str, AliasPair]]:
+        cursor = self._cursor()
+        now = self._clock()
+        keys: dict[bytes, tuple[str, AliasPair]] = {}
+        for peer, session in sessions.items():
+            since = now - MAX_AGE if cursor is None else cursor - TIMESTAMP_TWEAK
+            for epoch in listening_epochs(now, since=since, max_age=MAX_AGE):
+                pair = session.receiving_aliases(epoch)
+                keys[pair.to_public] = (peer, pair)
+        return keys
+
+    def _cursor(self) -> int | None:
+        raw = self._settings.get(CURSOR_SETTING)
+        if raw is None:
+            return None
+        try:
+            return int(raw.decode("ascii"))
+        except (UnicodeDecodeError, ValueError):
+            return None  # a damaged cursor: fetch everything alive again (dedup holds)
+
+    async def collect(
+        self,
+        *,
+        timeout: float,  # noqa: ASYNC109 - a deadline for the whole fetch
+        wait_for: bytes | None = None,
+        until: Callable[[Collected], bool] | None = None,
+    ) -> Collected:
+        """Fetch what the relays hold for us (see the module docstring); with `wait_for`, also
+        wait (up to `timeout`) for the receipt of that mid; with `until`, stay subscribed (up to
+        `timeout`) until it is true of what was collected (an online receiver)."""
+        if wait_for is not None:
+            mid = wait_for
+            until = lambda done: mid in done.delivered  # noqa: E731
+        done = Collected()
+        sessions = self._box.sessions()
+        if not sessions:
+            return done
+        done.listened = True
+        started = int(self._clock())
+        keys = self._listening(sessions)
+        cursor = self._cursor()
+        since = None if cursor is None else max(cursor - TIMESTAMP_TWEAK - MAX_CLOCK_SKEW, 0)
+        sub = await self._pool.subscribe(recipients=keys, since=since)
+        receipts: dict[str, list[bytes]] = defaultdict(list)
+        try:
+            await self._read(sub, keys, receipts, done, timeout, until)
+        finally:
+            done.answered_by = sub.stored_from
+            await sub.close()
+        if done.answered_by:
+            self._settings.put(CURSOR_SETTING, str(started).encode("ascii"))
+        await self._send_receipts(receipts)
+        return done
+
+    async def _send_receipts(self, receipts: dict[str, list[bytes]]) -> None:
+        """One receipt per contact for the mids kept (up to 256 each), wrapped and published."""
+        for peer, mids in list(receipts.items()):
+            unique = list(dict.fromkeys(mids))
+            for start in range(0, len(unique), MAX_RECEIPT_MIDS):
+                self._wrap(peer, MailboxReceipt(mids=unique[start : start + MAX_RECEIPT_MIDS]))
+            del receipts[peer]
+            await self.flush(peer)
+
+    async def _read(
+        self,
+        sub: Subscription,
+        keys: dict[bytes, tuple[str, AliasPair]],
+        receipts: dict[str, list[bytes]],
+        done: Collected,
+        timeout: float,  # noqa: ASYNC109 - a deadline for the loop, not one await
+        until: Callable[[Collected], bool] | None,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        first_stored: float | None = None
+        relays = len(self._pool.urls)
+        while True:
+            now = loop.time()
+            stored = sub.stored_from
+            if stored and first_stored is None:
+                first_stored = now
+            all_stored = len(stored) >= relays or (
+                first_stored is not None and now - first_stored >= GRACE
+            )
+            if now >= deadline or (until is not None and until(done)):
+                return  # (with `until`, whatever the relays still hold waits for the next fetch)
+            try:
+                event = await sub.next(timeout=min(0.1 if all_stored else 0.5, deadline - now))
+            except TransportTimeout:
+                if all_stored and until is None:
+                    return
+                continue
+            self._take(event, keys, receipts, done)
+
+    def _take(
+        self,
+        event: NostrEvent,
+        keys: dict[bytes, tuple[str, AliasPair]],
+        receipts: dict[str, list[bytes]],
+        done: Collected,
+    ) -> None:
+        found = keys.get(recipient_of(event))
+        if found is None:  # (the pool hands up only wraps to our keys)
+            done.refused += 1
+            return
+        peer, pair = found
+        try:
+            opened = open_wrap(event, recipient_secret=pair.to_secret, now=int(self._clock()))
+        except EnvelopeError as exc:
+            log.debug("wrap %s refused: %s", event.id, exc)
+            done.refused += 1
+            return
+        if opened.sender != pair.from_public:  # sealed by someone else than this contact
+            log.debug("wrap %s refused: not sealed by the contact's alias", event.id)
+            done.refused += 1
+            return
+        try:
+            with self._box.updating(peer, now=self._now()) as session:
+                try:
+                    item: MailboxItem | None = session.open(opened.payload)
+                except MailboxFrameError:  # authenticated but malformed: its key is spent
+                    item = None
+                new = [] if item is None else self._box.keep_item(peer, item, now=self._now())
+        except CryptoFailure:  # a copy or replay (its key is spent), or forged: rolled back
+            log.debug("wrap %s: the frame does not open (a copy, a replay)", event.id)
+            done.duplicates += 1
+            return
+        if item is None:
+            done.refused += 1
+            return
+        if isinstance(item, MailboxText):
+            receipts[peer].append(item.mid)  # again for a duplicate: its receipt may be lost
+            done.texts += len(new)
+        else:
+            done.delivered.update(new)

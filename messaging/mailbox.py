@@ -1,0 +1,231 @@
+"""The persistent session of a contact and the frames it carries by mailbox (specs/mailbox.md
+§7-§10).
+
+Theory of operation
+-------------------
+A first contact that completes (both users confirmed the SAS) leaves both sides with one
+long-lived Double Ratchet session for that contact, independent of the live connection's:
+
+    okm = HKDF-SHA256(ikm = ratchet_seed, salt = handshake_hash,
+                      info = "didlink/v1 persistent session", L = 96)
+    root = okm[0:32], responder_chain = okm[32:64], alias_root = okm[64:96]
+    associated data = "didlink/v1 persistent session" || handshake_hash
+
+The handshake's roles decide the Double Ratchet roles, as for the live channel
+(`SecureChannel.from_handshake`): the responder holds the ratchet key pair (Bob), the initiator
+knows its public key (Alice). A mailbox must let either side write first, and the responder of
+a plain Double Ratchet cannot send before it has received; so the responder starts with a
+sending chain `responder_chain` (its messages carry its ratchet public key, with pn = 0) and the
+initiator starts with the same chain as its receiving chain for that key. The first message
+the responder receives performs an ordinary DH ratchet step, after which the session is the
+specification's. The responder's first chain has the symmetric ratchet's forward secrecy but
+no DH of its own until the initiator writes (specs/mailbox.md §7).
+
+`MailboxSession` is sans-IO: `seal(item)` returns one ratchet frame (the wrap's whole payload)
+and changes the state; `open(frame)` returns the item, changing the state only if the frame
+authenticated (a replayed or forged frame: `CryptoFailure`, nothing changed). The caller
+persists `to_state()` before a sealed frame leaves (commit-then-send, didlink/mailbox.py).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any, Literal
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from identity import canonical
+from messaging.alias import AliasPair, Direction, alias_pair
+from messaging.channel import HandshakeOutput
+from messaging.errors import LocalProtocolError, RemoteProtocolError
+from messaging.frames import check_text
+from messaging.padding import PaddingError, pad, unpad
+from messaging.ratchet import RatchetSession
+from messaging.ratchet_state import HexBytes, Key32, RatchetState
+
+PERSISTENT_INFO = b"didlink/v1 persistent session"
+MID_SIZE = 16
+MAX_MAILBOX_TEXT_BYTES = 16 * 1024
+"""A text sent by mailbox: its padded, encrypted frame must fit one wrap (24 KiB)."""
+MAX_RECEIPT_MIDS = 256
+MAX_FRAME_PLAINTEXT = 20 * 1024
+MAX_TIME = 2**40  # seconds since the Unix epoch (year 36812)
+
+Mid = Annotated[bytes, Field(min_length=MID_SIZE, max_length=MID_SIZE)]
+
+
+class MailboxFrameError(RemoteProtocolError):
+    """An authenticated mailbox frame is not well-formed."""
+
+
+# --- frames (specs/mailbox.md §9) ---------------------------------------------------------
+
+
+class _Item(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class MailboxText(_Item):
+    """A text: its stable id (the outbox's `mid`), the sender's clock when it was typed (unix
+    seconds), the text."""
+
+    t: Literal["text"] = "text"
+    mid: Mid
+    at: int = Field(ge=0, le=MAX_TIME)
+    text: str
+
+    @field_validator("text")
+    @classmethod
+    def _limit(cls, value: str) -> str:
+        return check_mailbox_text(value)
+
+
+def check_mailbox_text(text: str) -> str:
+    """`text` if a mailbox text can carry it (valid Unicode, at most 16 KiB of UTF-8);
+    otherwise ValueError with a one-line sentence."""
+    check_text(text)
+    if len(text.encode("utf-8")) > MAX_MAILBOX_TEXT_BYTES:
+        raise ValueError(
+            f"a text sent by mailbox is at most {MAX_MAILBOX_TEXT_BYTES} bytes of UTF-8 "
+            "(a longer one goes over a live chat)"
+        )
+    return text
+
+
+class MailboxReceipt(_Item):
+    """The receiver stored these texts: their `mid`s."""
+
+    t: Literal["receipt"] = "receipt"
+    mids: list[Mid] = Field(min_length=1, max_length=MAX_RECEIPT_MIDS)
+
+
+MailboxItem = MailboxText | MailboxReceipt
+
+
+def encode_item(item: MailboxItem) -> bytes:
+    """The item as a canonical CBOR map."""
+    return canonical.encode(item.model_dump())
+
+
+def decode_item(data: bytes) -> MailboxItem:
+    """The item of a canonical CBOR map; MailboxFrameError for anything else."""
+    try:
+        value = canonical.decode(data, max_size=MAX_FRAME_PLAINTEXT)
+        if not isinstance(value, dict):
+            raise MailboxFrameError("a mailbox frame is a map")
+        kind = value.get("t")
+        if kind == "text":
+            return MailboxText.model_validate(value)
+        if kind == "receipt":
+            return MailboxReceipt.model_validate(value)
+    except (ValidationError, ValueError) as exc:
+        raise MailboxFrameError("a mailbox frame is malformed") from exc
+    raise MailboxFrameError("unknown mailbox frame type")
+
+
+# --- the session ---------------------------------------------------------------------------
+
+
+class SessionState(BaseModel):
+    """A persistent session as stored (sealed): its role, alias root and ratchet state."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: Literal[1] = 1
+    initiator: bool
+    alias_root: Key32
+    handshake_hash: HexBytes
+    ratchet: RatchetState
+
+
+def _derive(result: HandshakeOutput) -> tuple[bytes, bytes, bytes]:
+    okm = HKDF(
+        algorithm=hashes.SHA256(), length=96, salt=result.handshake_hash, info=PERSISTENT_INFO
+    ).derive(result.ratchet_seed)
+    return okm[:32], okm[32:64], okm[64:]
+
+
+def new_session_state(result: HandshakeOutput, *, rng: Any = os.urandom) -> SessionState:
+    """The persistent session a finished first-contact handshake gives this side."""
+    root, responder_chain, alias_root = _derive(result)
+    ad = PERSISTENT_INFO + result.handshake_hash
+    if result.own_ratchet_private is not None:  # the responder (Bob): its first sending chain
+        ratchet = RatchetState(
+            associated_data=ad,
+            dhs_private=result.own_ratchet_private,
+            dhr=None,
+            rk=root,
+            cks=responder_chain,
+            ckr=None,
+            ns=0,
+            nr=0,
+            pn=0,
+            skipped=[],
+        )
+        initiator = False
+    else:
+        if result.peer_ratchet_public is None:
+            raise LocalProtocolError("the handshake result has no ratchet key")
+        alice = RatchetSession.initiator(
+            root, result.peer_ratchet_public, associated_data=ad, rng=rng
+        ).to_state()
+        ratchet = alice.model_copy(update={"ckr": responder_chain})
+        initiator = True
+    return SessionState(
+        initiator=initiator,
+        alias_root=alias_root,
+        handshake_hash=result.handshake_hash,
+        ratchet=ratchet,
+    )
+
+
+class MailboxSession:
+    """One side of a contact's persistent session, for the mailbox. Sans-IO; not thread-safe."""
+
+    def __init__(self, state: SessionState, *, rng: Any = os.urandom) -> None:
+        self.initiator = state.initiator
+        self._alias_root = state.alias_root
+        self._handshake_hash = state.handshake_hash
+        self._ratchet = RatchetSession.from_state(state.ratchet, rng=rng)
+
+    @property
+    def sending_direction(self) -> Direction:
+        return "i2r" if self.initiator else "r2i"
+
+    @property
+    def receiving_direction(self) -> Direction:
+        return "r2i" if self.initiator else "i2r"
+
+    def sending_aliases(self, epoch: int) -> AliasPair:
+        """The keys of a wrap we send at `epoch`: we sign its seal with `from_secret` and
+        address it to `to_public`."""
+        return alias_pair(self._alias_root, direction=self.sending_direction, epoch=epoch)
+
+    def receiving_aliases(self, epoch: int) -> AliasPair:
+        """The keys of a wrap the contact sends us at `epoch`."""
+        return alias_pair(self._alias_root, direction=self.receiving_direction, epoch=epoch)
+
+    def seal(self, item: MailboxItem) -> bytes:
+        """One ratchet frame carrying `item` (padded, Padmé). Persist `to_state()` before it
+        leaves."""
+        return self._ratchet.encrypt(pad(encode_item(item)))
+
+    def open(self, frame: bytes) -> MailboxItem:
+        """The item of a frame from the contact: CryptoFailure (state unchanged) if it does not
+        authenticate (forged, or a replay: its message key is gone), MailboxFrameError if it
+        authenticated but is malformed (its message key is then spent)."""
+        plaintext = self._ratchet.decrypt(frame)
+        try:
+            return decode_item(unpad(plaintext))
+        except PaddingError as exc:
+            raise MailboxFrameError("a mailbox frame's padding is malformed") from exc
+
+    def to_state(self) -> SessionState:
+        return SessionState(
+            initiator=self.initiator,
+            alias_root=self._alias_root,
+            handshake_hash=self._handshake_hash,
+            ratchet=self._ratchet.to_state(),
+        )
