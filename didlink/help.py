@@ -16,9 +16,9 @@ START = "Start here: didlink init"
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Getting started", ("init", "invite", "accept", "chat")),
     ("Contacts", ("contacts", "safety-number", "history")),
+    ("Offline contacts", ("send", "receive", "relays")),
     ("Your identity", ("whoami", "name", "passwd", "unlock", "lock", "backup", "restore")),
-    ("Networks", ("ice",)),
-    ("Tools", ("inspect", "resolve", "demo")),
+    ("Tools", ("ice", "inspect", "resolve", "demo")),
 )
 """The order of `didlink` alone; commands not named here follow under "More commands"."""
 
@@ -45,6 +45,11 @@ SUMMARIES: dict[str, str] = {
     "resolve": "Show the DID document of a did:key (no network needed).",
     "demo": "Watch the whole story with two throwaway identities.",
     "name": "Show or set the name you suggest to the people you invite.",
+    "send": "Send a text to a contact, online or not, through your relays.",
+    "receive": "Fetch the messages that arrived since last time, each once.",
+    "relays": "List the Nostr relays that carry messages to offline contacts.",
+    "relays add": "Add relays (wss://...; ws:// only on this machine).",
+    "relays remove": "Remove a relay.",
     "unlock": "Ask for the passphrase once, then not again for a while.",
     "lock": "Forget the unlocked key: the next command asks again.",
     "keystore": "Bind your keystore to a hardware token, or unbind it.",
@@ -104,6 +109,14 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "didlink resolve did:key:z6Mk... --format base58 --json",
     ),
     "demo": ("didlink demo", "didlink demo --attack mitm     # and a man in the middle caught"),
+    "send": (
+        "didlink send bob 'See you at 8'            # exits once a relay has it",
+        "didlink send bob 'Are you there?' --wait   # until bob's receipt",
+    ),
+    "receive": ("didlink receive", "didlink receive --jsonl"),
+    "relays": ("didlink relays", "didlink relays --json"),
+    "relays add": ("didlink relays add wss://relay.example.org wss://nos.example.net",),
+    "relays remove": ("didlink relays remove wss://relay.example.org",),
     "name": (
         "didlink name                      # the name you suggest now",
         "didlink name Alice",
