@@ -12,6 +12,13 @@ this peer's SCTP the acknowledgement policy and the transmit step of didlink's t
 (transport/delayed_sack.py, transport/retransmit_scan.py), and `--prompt-ice` its ICE
 completion (transport/prompt_ice.py).
 
+ICE servers: none, unless the environment names them with didlink's own variables (issue 29):
+DIDLINK_STUN (comma-separated stun: URLs), DIDLINK_TURN (turn: URLs) with
+DIDLINK_TURN_USERNAME and DIDLINK_TURN_CREDENTIAL, and DIDLINK_ICE_POLICY=relay for aiortc's
+relay-only policy (iceTransportPolicy "relay"). So the NAT lab's bench rows (bench/metrics/
+nat.py) give both systems one environment and the same TURN server. The `connected` event then
+carries `path`, the candidate type of the nominated pair on this side (as didlink's does).
+
 Events: token {kind, token}, connected, message {text}, burst_done {count},
 bulk_done {bytes}, sctp_alike {on}, closed {reason}. Commands: response {token}, send {text},
 burst {count, size} (count messages of size bytes, as fast as backpressure allows; the peer
@@ -24,11 +31,18 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import os
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCIceTransportPolicy,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
 
 from didlink.jsonl import LineReader
 from transport import run
@@ -41,6 +55,26 @@ from transport.retransmit_scan import RetransmitScan
 TEXT, SMALL, SMALL_LAST, BULK, BULK_LAST, SMALL_DONE, BULK_DONE = (bytes([t]) for t in b"mbBcCkK")
 
 
+def ice_configuration(env: Mapping[str, str]) -> RTCConfiguration:
+    """aiortc's configuration from didlink's ICE variables (see the module docstring)."""
+
+    def urls(name: str) -> list[str]:
+        return [url.strip() for url in env.get(name, "").split(",") if url.strip()]
+
+    servers = [RTCIceServer(urls=url) for url in urls("DIDLINK_STUN")]
+    servers += [
+        RTCIceServer(
+            urls=url,
+            username=env.get("DIDLINK_TURN_USERNAME"),
+            credential=env.get("DIDLINK_TURN_CREDENTIAL"),
+        )
+        for url in urls("DIDLINK_TURN")
+    ]
+    relay = env.get("DIDLINK_ICE_POLICY") == "relay"
+    policy = RTCIceTransportPolicy.RELAY if relay else RTCIceTransportPolicy.ALL
+    return RTCConfiguration(iceServers=servers, iceTransportPolicy=policy)
+
+
 def emit(event: str, **fields: Any) -> None:
     sys.stdout.write(json.dumps({"event": event, **fields}, separators=(",", ":")) + "\n")
     sys.stdout.flush()
@@ -50,7 +84,7 @@ class RawPeer:
     """One RTCPeerConnection with one data channel; counts what arrives."""
 
     def __init__(self, *, prompt_ice: bool = False) -> None:
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.pc = RTCPeerConnection(ice_configuration(os.environ))
         self.dc = self.pc.createDataChannel("bench", negotiated=True, id=0, ordered=True)
         if prompt_ice and PromptIce.install(self.pc.sctp.transport.transport._connection) is None:
             raise RuntimeError("this aioice does not take didlink's ICE completion")
@@ -61,9 +95,16 @@ class RawPeer:
         self.bulk = 0
         self.backlog: collections.deque[bytes] = collections.deque()  # `post`ed, not sent yet
         self.tasks: set[asyncio.Task[None]] = set()
-        self.dc.on("open", lambda: emit("connected"))
+        self.dc.on("open", lambda: emit("connected", path=self.path()))
         self.dc.on("bufferedamountlow", self.low.set)
         self.dc.on("message", self.on_message)
+
+    def path(self) -> str | None:
+        """The candidate type of our side of the nominated pair (aioice keeps it private)."""
+        connection = self.pc.sctp.transport.transport._connection
+        nominated = getattr(connection, "_nominated", {})
+        pair = nominated.get(1)
+        return None if pair is None else str(pair.local_candidate.type)
 
     def on_message(self, data: bytes | str) -> None:
         assert isinstance(data, bytes)

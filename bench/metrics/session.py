@@ -97,7 +97,7 @@ class RawActor(Actor):
 
     def command(self, *args: str) -> list[str]:
         flags = ["--prompt-ice"] if self.prompt_ice else []
-        return [sys.executable, "-m", "bench.raw_peer", *flags, *args]
+        return [*self.prefix, sys.executable, "-m", "bench.raw_peer", *flags, *args]
 
     @property
     def env(self) -> dict[str, str]:
