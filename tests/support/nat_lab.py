@@ -30,6 +30,13 @@ coturn (Debian's `coturn` package) runs in the public namespace with a config fi
 here: listening and relay address 203.0.113.1 (and .2 for the second STUN address), the
 long-term credential mechanism with one static user whose password is random per lab, realm
 `lab.test`, no TLS/DTLS, no CLI, its own SQLite file and log in the lab's folder.
+Like a home router's firewall, each router drops what arrives unasked at its own public
+address (`ct state new drop` on input). Without it a peer's early check, which reaches the
+router before our own check left through it, would be answered with ICMP and leave a conntrack
+entry for its (address, port) pair behind; masquerade would then map our own check to that peer
+on another port, and two cone NATs could never meet (Linux has no endpoint-independent filtering
+of its own). A packet dropped before the conntrack entry is confirmed leaves none.
+
 `stop_turn()`/`start_turn()` take it down and bring it back. Each router counts the packets
 that reach it from anyone but the STUN/TURN server (`packets_from_peers`): the other home's
 packets on a direct path; none when every packet went through the relay. `renumber(home)`
@@ -468,6 +475,12 @@ def _build_home(public: str, home: Home, net: str) -> None:
         "  chain postrouting {\n"
         "    type nat hook postrouting priority srcnat; policy accept;\n"
         f'    oifname "wan" {home.nat.masquerade}\n'
+        "  }\n"
+        "}\n"
+        "table ip filter {\n"
+        "  chain input {\n"
+        "    type filter hook input priority filter; policy accept;\n"
+        '    iifname "wan" ct state new drop\n'
         "  }\n"
         "}\n"
         "table ip watch {\n"
