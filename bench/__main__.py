@@ -15,7 +15,7 @@ import argparse
 from pathlib import Path
 
 from bench import chromium
-from bench.metrics import crypto, memory, session, startup
+from bench.metrics import crypto, memory, nat, session, startup
 from bench.suite import Probe, progress, report, run_suite, summarize, table, write_results
 
 PROBES: tuple[Probe, ...] = (
@@ -24,6 +24,7 @@ PROBES: tuple[Probe, ...] = (
     memory.PROBE,
     *crypto.PROBES,
     startup.PROBE,
+    nat.PROBE,
 )
 RESULTS = Path(__file__).resolve().parent / "results.json"
 

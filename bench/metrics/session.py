@@ -94,9 +94,11 @@ class RawActor(Actor):
     """Runs bench/raw_peer.py instead of the didlink CLI (same driver, same pipes)."""
 
     prompt_ice: bool = False  # ICE completing as didlink's transport does
+    triggered_checks: bool = False  # checks triggered as didlink's transport triggers them
 
     def command(self, *args: str) -> list[str]:
         flags = ["--prompt-ice"] if self.prompt_ice else []
+        flags += ["--triggered-checks"] if self.triggered_checks else []
         return [*self.prefix, sys.executable, "-m", "bench.raw_peer", *flags, *args]
 
     @property
