@@ -4,8 +4,8 @@ specs/transport.md 6.13, RFC 8445 section 7.3.1.4).
 A real aioice `Connection` with a stand-in socket (`_Socket`) whose requests never get an
 answer, as when the first check was dropped on the way (by a TURN server without permission
 yet: tests/e2e/test_nat_lab.py, bench/metrics/nat.py): the pair is In-Progress. An incoming check
-on that pair must start a new check at once (the old one cancelled), once per pair; pairs in
-other states are aioice's own business.
+on that pair must start a new check at once (the old one cancelled), once per pair, whatever
+the candidates' types; pairs in other states are aioice's own business.
 """
 
 from __future__ import annotations
@@ -126,18 +126,18 @@ async def test_a_pair_not_in_progress_is_left_to_aioice() -> None:
         await connection.close()
 
 
-async def test_a_direct_pair_in_progress_is_left_to_aioice() -> None:
-    """Only a pair through a TURN relay is restarted (where a missing permission drops the
-    first check); a host-to-host pair keeps aioice's retransmission schedule."""
-    connection, socket, pair = _connection(remote_type="host")
+async def test_a_direct_pair_in_progress_is_restarted_too() -> None:
+    """A host or server-reflexive pair loses its first check across two NATs as a relayed one
+    does through TURN (the offerer's router has no mapping for it yet): restarted alike."""
+    connection, socket, pair = _connection(remote_type="srflx")
     triggered = TriggeredChecks.install(connection)
     assert triggered is not None
     first = await _in_progress(connection, pair)
     try:
         connection.check_incoming(_check_from_peer(), PEER, socket)
         await asyncio.sleep(0)
-        assert pair.task is first and not first.done()
-        assert len(socket.requests) == 1 and triggered.triggered == 0
+        assert first.cancelled() and pair.task is not first
+        assert len(socket.requests) == 2 and triggered.triggered == 1
     finally:
         await connection.close()
 

@@ -5,24 +5,24 @@ the agent cancels that transaction's retransmissions and enqueues a triggered ch
 aioice 0.13 (`Connection.check_incoming`) triggers checks only on Frozen, Waiting or Failed pairs
 and leaves an In-Progress one to its retransmission schedule (RTO 0.5 s, doubling).
 
-That costs half a second whenever our first check was lost on the way, and through a TURN
-server it is lost every time: the answerer starts checking as soon as it has the offer, before
-the offerer has the answer, so its first check reaches the offerer's relayed address before the
-offerer's allocation has a permission for it (RFC 8656 §9), and coturn drops it. The offerer's
-own check then gets through (the answerer's allocation has its permission by then) but the
-answerer, whose pair is In-Progress, waits out the retransmission: through the NAT lab's TURN
-server, 0.5-0.6 s to connect instead of 40 ms (bench/: turn_connect_time).
+That costs half a second whenever our first check was lost on the way, and across NATs and
+TURN servers it is lost every time: the answerer starts checking as soon as it has the offer,
+before the offerer has the answer. Through TURN its first check reaches the offerer's relayed
+address before the offerer's allocation has a permission for it (RFC 8656 §9), and coturn
+drops it. The offerer's own check then gets through (the answerer's allocation has its
+permission by then) but the answerer, whose pair is In-Progress, waits out the retransmission:
+through the NAT lab's TURN server, 0.5-0.6 s to connect instead of 40 ms (bench/:
+turn_connect_time). Across two NATs it is the same: the answerer's first check to the
+offerer's public address finds no mapping there yet (the offerer has not sent anything towards
+the answerer) and the router drops it.
 
 `TriggeredChecks.install(connection)` wraps `check_incoming` of one aioice `Connection`: after
 aioice has handled the incoming check (peer-reflexive candidate, pair, nomination flag), if the
 pair's own check is still In-Progress, that check's task is cancelled (its transaction goes
 with it: a late answer to it is ignored, as the RFC allows) and a new check of the pair starts
 at once, the triggered check. Once per pair: a peer that retransmits its check does not restart
-ours again. Only a pair with a relayed candidate at either end, where the lost first check is
-certain: restarting host-to-host checks too turned the 20 %-loss test of tests/faults/
-test_network.py (a user-space relay that learns addresses from what arrives) from a pass into
-a check that never got through, which is not understood yet. Everything else is aioice's.
-With other aioice internals `install` leaves the connection alone and returns None.
+ours again. Everything else is aioice's. With other aioice internals `install` leaves the
+connection alone and returns None.
 """
 
 from __future__ import annotations
@@ -41,13 +41,6 @@ def _same_host(a: str, b: str) -> bool:
         return ipaddress.ip_address(a) == ipaddress.ip_address(b)
     except ValueError:
         return a == b
-
-
-def _relayed(pair: Any) -> bool:
-    """Whether either end of the pair is a TURN relay's address (where a permission is needed)."""
-    local = getattr(pair, "local_candidate", None)
-    remote = getattr(pair, "remote_candidate", None)
-    return "relay" in (getattr(local, "type", None), getattr(remote, "type", None))
 
 
 class TriggeredChecks:
@@ -77,12 +70,9 @@ class TriggeredChecks:
     def _check_incoming(self, message: Any, addr: tuple[str, int], protocol: Any) -> None:
         self._aioice_check_incoming(message, addr, protocol)
         pair = self._pair(addr, protocol)
-        if (
-            pair is None
-            or pair.state != CandidatePair.State.IN_PROGRESS
-            or id(pair) in self._restarted
-            or not _relayed(pair)
-        ):
+        if pair is None or pair.state != CandidatePair.State.IN_PROGRESS:
+            return
+        if id(pair) in self._restarted:
             return
         task = pair.task
         if task is None or task.done():
