@@ -50,3 +50,21 @@ def test_nat_probe_without_the_lab_says_why_and_yields_nothing(
     assert [p.name for p in bench_main.select(bench_main.PROBES, ["turn_bulk_throughput"])] == [
         "nat"
     ]
+
+
+def test_nat_probe_that_cannot_build_the_lab_says_why_and_yields_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise nat.LabError("`ip netns add x` failed: Operation not permitted")
+
+    monkeypatch.setattr(nat, "missing", lambda: None)
+    monkeypatch.setattr(nat, "nat_lab", broken)
+    bench = nat.TurnBench()
+    bench.set_up(SMOKE)
+    try:
+        assert bench.skipped is not None and "Operation not permitted" in bench.skipped
+        assert "nat: skipped, the NAT lab could not be built" in capsys.readouterr().err
+        assert bench.measure_turn("didlink") == {}
+    finally:
+        bench.tear_down()

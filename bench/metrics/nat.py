@@ -19,8 +19,9 @@ turn_connect_time_checks_alike
                        for comparison: the same didlink figure, against a second raw session
                        whose peers trigger checks as didlink's transport does (see below).
 
-The lab needs root, iproute2, nftables and coturn. Without them the probe says why once, on the
-progress output, and yields no samples: the rows are simply absent from the table.
+The lab needs root, iproute2, nftables and coturn. Without them (or when the namespaces cannot
+be made) the probe says why once, on the progress output, and yields no samples: the rows are
+simply absent from the table.
 """
 
 from __future__ import annotations
@@ -42,7 +43,13 @@ from bench.metrics.session import (
 )
 from bench.suite import Metric, Probe, Samples, System, progress
 from didlink.driver import Actor
-from tests.support.nat_lab import Lab, Nat, missing, nat_lab  # the tests' lab, as they build it
+from tests.support.nat_lab import (
+    Lab,
+    LabError,
+    Nat,
+    missing,
+    nat_lab,
+)  # the tests' lab, as they build it
 
 TURN_CONNECT = Metric(
     "turn_connect_time",
@@ -92,7 +99,15 @@ class TurnBench(Bench):
         self._stack = contextlib.ExitStack()
         folder = Path(tempfile.mkdtemp(prefix="didlink-bench-lab-"))
         self._stack.callback(shutil.rmtree, folder, ignore_errors=True)
-        self._lab = self._stack.enter_context(nat_lab(folder, nat_a=Nat.CONE, nat_b=Nat.SYMMETRIC))
+        try:
+            self._lab = self._stack.enter_context(
+                nat_lab(folder, nat_a=Nat.CONE, nat_b=Nat.SYMMETRIC)
+            )
+        except LabError as exc:  # e.g. root without CAP_NET_ADMIN: the rest of the bench runs
+            self.tear_down()
+            self.skipped = f"the NAT lab could not be built: {exc}"
+            progress(f"nat: skipped, {self.skipped}")
+            return
         progress("nat: the NAT lab is up (cone + symmetric NAT, coturn)")
 
     def tear_down(self) -> None:
