@@ -204,10 +204,13 @@ def test_cone_nats_with_stun_connect_directly(tmp_path: Path) -> None:
         _quit(alice, bob)
 
 
-def test_a_symmetric_nat_is_crossed_through_turn(tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_a_symmetric_nat_is_crossed_through_turn(tmp_path: Path, transport: str) -> None:
+    """STUN and TURN (over UDP, or over TCP: `?transport=tcp`, for networks that block UDP to
+    the relay) on both sides; Bob is behind the symmetric NAT: the session takes the relay."""
     _identities(tmp_path)
     with _lab(tmp_path, Nat.CONE, Nat.SYMMETRIC) as lab, cli_processes() as started:
-        env = lab.env(stun=True, turn=True)
+        env = lab.env(stun=True, turn=True, tcp=transport == "tcp")
         alice, bob, _, response = _start(lab, tmp_path, started, env, env)
         assert CandidateKind.RELAY in {c.kind for c in _offer(response).candidates}
         connected = _confirmed(alice, bob)

@@ -172,13 +172,15 @@ class Lab:
         turn: bool = False,
         policy: str | None = None,
         credential: str | None = None,
+        tcp: bool = False,
     ) -> dict[str, str]:
-        """The DIDLINK_* variables that give a process this lab's servers (issue 29 contract)."""
+        """The DIDLINK_* variables that give a process this lab's servers (issue 29 contract);
+        `tcp`: TURN over TCP (`?transport=tcp`)."""
         env: dict[str, str] = {}
         if stun:
             env["DIDLINK_STUN"] = self.stun_url
         if turn:
-            env["DIDLINK_TURN"] = self.turn_url
+            env["DIDLINK_TURN"] = self.turn_url + ("?transport=tcp" if tcp else "")
             env["DIDLINK_TURN_USERNAME"] = TURN_USER
             env["DIDLINK_TURN_CREDENTIAL"] = self.credential if credential is None else credential
         if policy is not None:
