@@ -51,6 +51,8 @@ from didlink.events import (
 )
 from didlink.file_policy import FilePolicy
 from didlink.history import HistoryLog
+from didlink.ice_settings import IceSettings, ice_config
+from didlink.ice_words import turn_warning
 from didlink.jsonl import (
     AcceptFile,
     ConfirmSas,
@@ -153,6 +155,10 @@ class Session:
 
     def _warn(self, text: str) -> None:
         self._on(SessionError(message=text))
+
+    def _turn_problem(self, error: Exception) -> None:
+        """The profile's TURN server failed while this session goes on without it."""
+        self._warn(turn_warning(error))
 
     def _fail_waiters(self, closed: Closed) -> None:
         error = SessionClosed(f"the session ended: {closed.reason}")
@@ -306,7 +312,10 @@ class Agent:
     ) -> None:
         self.profile = profile
         self.key = key
-        self.ice = ice or IceConfig()
+        self.ice = ice
+        """The ICE servers and policy of every connection; None (the default): the profile's
+        (`ice_settings`, with DIDLINK_STUN / DIDLINK_TURN / DIDLINK_ICE_POLICY over them),
+        read at each connection."""
         self.timeouts = timeouts or Timeouts()
         self.store: Store = profile.open_store()
         self._sessions: set[Session] = set()
@@ -370,6 +379,16 @@ class Agent:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+    @property
+    def ice_settings(self) -> IceSettings:
+        """The profile's STUN and TURN servers and ICE policy (`didlink ice`): `servers()`,
+        `policy()`, `add(url, username=, credential=)`, `remove(url)`, `set_policy(policy)`."""
+        return IceSettings(self.store, Sealer(self.key))
+
+    def _ice(self) -> IceConfig:
+        """The ICE configuration of a new connection (UserError: relay-only without TURN)."""
+        return self.ice if self.ice is not None else ice_config(self.store, Sealer(self.key))
 
     @property
     def did(self) -> str:
@@ -472,7 +491,7 @@ class Agent:
     ) -> Session:
         session = Session(self, history=history, files=FilePolicy(files))
         session.peer = contact
-        peer = Peer(role=Role.OFFERER, ice=self.ice)
+        peer = Peer(role=Role.OFFERER, ice=self._ice(), on_turn_problem=session._turn_problem)
         session._start(
             lambda node: live.run_inviter(
                 node, peer, self.key, self.profile, label=label, lifetime=lifetime, contact=contact
@@ -497,10 +516,11 @@ class Agent:
         if decoded.kind is InvitationKind.CARD:
             raise UserError("this is a contact card: use Agent.accept_card")
         live.check_live_invitation(decoded, store=self.store, own_did=self.did)
+        ice = self._ice()  # before burning the invitation
         live.claim_invitation(decoded, store=self.store)
         reconnect = decoded.kind is InvitationKind.RECONNECT
         session = Session(self, history=history, files=FilePolicy(files))
-        peer = Peer(role=Role.ANSWERER, ice=self.ice)
+        peer = Peer(role=Role.ANSWERER, ice=ice, on_turn_problem=session._turn_problem)
         session.peer = decoded.inviter
         session._start(
             lambda node: live.run_invitee(

@@ -38,6 +38,7 @@ from prompt_toolkit.patch_stdout import patch_stdout
 
 from didlink.display import block, one_line, shown, terminal_columns
 from didlink.file_policy import file_question, file_refusal
+from didlink.ice_words import path_words
 from didlink.jsonl import (
     AcceptFile,
     BadCommand,
@@ -71,6 +72,7 @@ ENDINGS: dict[str, tuple[str, dict[str, Any]]] = {
     "sas rejected by peer": ("{who} rejected the SAS", ALARMING),
     "connection lost": ("the connection to {who} was lost", WORRYING),
     "connection failed": ("no connection to {who} could be made", WORRYING),
+    "no network path": ("no network path to {who} was found (see the error above)", WORRYING),
     "timeout": ("it took too long (see the error above)", WORRYING),
     "handshake failed": ("the secure handshake with {who} failed", ALARMING),
     "protocol error": ("{who} broke the protocol", ALARMING),
@@ -211,7 +213,9 @@ class ChatScreen:
         clock: Callable[[], datetime] = datetime.now,
         out: TextIO | None = None,
         err: TextIO | None = None,
+        relay_host: str | None = None,
     ) -> None:
+        self._relay_host = relay_host  # the TURN server's host: "relayed by HOST"
         self._names = names
         self._clock = clock
         # The real streams, taken now: while the screen runs, sys.stdout is patch_stdout's proxy.
@@ -348,12 +352,16 @@ class ChatScreen:
             self._print(line, bold=True)
         self._print("If anything differs, answer n: someone may be in the middle.")
 
-    def _on_connected(self, *, peer: str, verified: bool, **_: Any) -> None:
+    def _on_connected(
+        self, *, peer: str, verified: bool, path: str | None = None, **_: Any
+    ) -> None:
         self._peer = peer
         self._peer_name = self._names(peer)
         who = f"{shown(self._peer_name)} ({shown(peer)})" if self._peer_name else shown(peer)
         state = "SAS verified" if verified else "NOT verified"
-        self._print(f"Connected to {who}, {state}.", fg="green")
+        how = path_words(path, self._relay_host)
+        how = f", {how}" if how else ""
+        self._print(f"Connected to {who}, {state}{how}.", fg="green")
         if not self._peer_name:
             self._print(f"(name them for next time: didlink contacts rename {shown(peer)} NAME)")
         self._print("Type a message, /send PATH, /help or /quit.")

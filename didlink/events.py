@@ -44,6 +44,9 @@ class Connected:
     peer: str
     verified: bool
     timings_ms: Mapping[str, int] = field(default_factory=dict)
+    path: str | None = None
+    """How the packets travel, our side's candidate of the selected pair: "host" (direct),
+    "srflx" or "prflx" (direct, through a NAT), "relay" (through our TURN server)."""
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,7 @@ def event_from(name: str, fields: Mapping[str, Any]) -> Event | None:
             peer=fields["peer"],
             verified=bool(fields["verified"]),
             timings_ms=dict(fields.get("timings_ms", {})),
+            path=fields.get("path"),
         )
     if name == "sent":
         return MessageSent(id=str(fields["id"]), ref=fields.get("ref"))

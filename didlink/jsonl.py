@@ -28,6 +28,7 @@ from typing import Any, Protocol, TextIO
 from didlink.display import block, json_safe, one_line, shown, terminal_columns
 from didlink.errors import UserError
 from didlink.file_policy import file_question, file_refusal
+from didlink.ice_words import path_words
 from didlink.output import print_qr, say
 
 _ATOMIC_WRITE: int = getattr(select, "PIPE_BUF", 512)
@@ -292,6 +293,9 @@ class HumanSink:
     (didlink/display.py), so no line of peer text can pass for one of ours.
     """
 
+    def __init__(self, *, relay_host: str | None = None) -> None:
+        self._relay_host = relay_host  # the TURN server's host: "relayed by HOST"
+
     def emit(self, event: str, **fields: Any) -> None:
         show = getattr(self, f"_on_{event}", None)
         if show is not None:
@@ -324,9 +328,13 @@ class HumanSink:
         say("    " + "-".join(str(n) for n in decimal))
         say("Do you both see the same? [y/N]")
 
-    def _on_connected(self, *, peer: str, verified: bool, **_: Any) -> None:
+    def _on_connected(
+        self, *, peer: str, verified: bool, path: str | None = None, **_: Any
+    ) -> None:
         state = "verified" if verified else "NOT verified"
-        say(f"Connected to {shown(peer)} ({state}). Type a message, /send PATH, or /quit.")
+        how = path_words(path, self._relay_host)
+        how = f", {how}" if how else ""
+        say(f"Connected to {shown(peer)} ({state}{how}). Type a message, /send PATH, or /quit.")
 
     def _on_message(self, *, id: int, text: str, **_: Any) -> None:
         for line in block(text, first="< ", columns=terminal_columns()):

@@ -42,6 +42,9 @@ from didlink.chat_ui import ChatScreen
 from didlink.errors import UserError
 from didlink.file_policy import files_policy
 from didlink.history import HistoryLog, history_requested
+from didlink.ice_settings import STUN_ENV as STUN_ENV
+from didlink.ice_settings import check_env, ice_config, policy_from_env, servers_from_env
+from didlink.ice_words import failure_words, turn_warning
 from didlink.jsonl import (
     BadCommand,
     EventSink,
@@ -54,6 +57,7 @@ from didlink.jsonl import (
 )
 from didlink.node import Node, Outcome, PhaseTimeout, QuitRequested, SessionEnded, Timeouts
 from didlink.profile import Profile
+from didlink.sealing import Sealer
 from didlink.session_outcome import EXIT_STORE, STORE_ERROR
 from didlink.store import Store, StoreError
 from identity.errors import AlreadyUsed, IdentityError, ResponseMismatch
@@ -68,13 +72,15 @@ from identity.invitation import (
 from identity.keys import IdentityKey
 from identity.token import decode_response, encode_token, looks_incomplete, starts_like_token
 from identity.validity import CLOCK_SKEW
-from transport import CompactOffer, CompactOfferError, Flag, IceConfig, IceServer, Peer, Role, run
-from transport.errors import TransportError
+from transport import CompactOffer, CompactOfferError, Flag, IceConfig, Peer, Role, run
+from transport.errors import IceFailed, TransportError
 
 CONNECT_TIMEOUT_ENV = "DIDLINK_CONNECT_TIMEOUT"
 RESPONSE_TIMEOUT_ENV = "DIDLINK_RESPONSE_TIMEOUT"
 SAS_TIMEOUT_ENV = "DIDLINK_SAS_TIMEOUT"
-STUN_ENV = "DIDLINK_STUN"
+NO_PATH = "no network path"
+"""The `closed` reason (exit 2) when ICE found no path to the peer (specs/cli-jsonl.md §6)."""
+EXIT_NO_PATH = 2
 
 
 def _seconds(name: str, default: float) -> float:
@@ -102,18 +108,20 @@ def timeouts_from_env() -> Timeouts:
 
 
 def ice_from_env() -> IceConfig:
-    """No ICE servers unless DIDLINK_STUN names some (comma-separated stun: URLs)."""
-    urls = [u.strip() for u in os.environ.get(STUN_ENV, "").split(",") if u.strip()]
-    try:
-        return IceConfig(servers=tuple(IceServer(urls=(url,)) for url in urls))
-    except ValueError as exc:
-        raise UserError(f"{STUN_ENV} is not a list of stun: URLs ({exc})") from None
+    """The ICE servers and policy the environment alone names (DIDLINK_STUN, DIDLINK_TURN,
+    DIDLINK_ICE_POLICY; didlink/ice_settings.py); none by default. A run uses `ice_config`,
+    which starts from the profile's."""
+    from transport.ice import IcePolicy
+
+    return IceConfig(servers=servers_from_env() or (), policy=policy_from_env() or IcePolicy.ALL)
 
 
-def _sink(jsonl: bool) -> EventSink:
+def _sink(jsonl: bool, relay_host: str | None = None) -> EventSink:
     if jsonl:
         return JsonlSink()
-    return ChatScreen() if chat_ui.wanted() else HumanSink()  # a terminal: the chat screen
+    if chat_ui.wanted():  # a terminal: the chat screen
+        return ChatScreen(relay_host=relay_host)
+    return HumanSink(relay_host=relay_host)
 
 
 def _now() -> int:
@@ -156,7 +164,14 @@ Flow = Callable[[Node, Peer], Awaitable[Outcome]]
 
 
 async def _serve(
-    *, role: Role, key: IdentityKey, profile: Profile, store: Store, jsonl: bool, flow: Flow
+    *,
+    role: Role,
+    key: IdentityKey,
+    profile: Profile,
+    store: Store,
+    ice: IceConfig,
+    jsonl: bool,
+    flow: Flow,
 ) -> int:
     """Run one flow with a node, a peer and the stdin command pump; the exit code.
 
@@ -164,7 +179,8 @@ async def _serve(
     caller closes it): opening it, and the first write into a fresh WAL, cost milliseconds that
     would otherwise fall between the response token and the connection (bench/: connect_time).
     """
-    sink = _sink(jsonl)
+    turn = ice.turn
+    sink = _sink(jsonl, relay_host=turn.parsed.host if turn is not None else None)
     node = Node(
         key=key,
         profile=profile,
@@ -177,7 +193,7 @@ async def _serve(
         files=files_policy(),
     )
     pump = asyncio.create_task(_pump(node, jsonl=jsonl, sink=sink))
-    peer = Peer(role=role, ice=ice_from_env())
+    peer = Peer(role=role, ice=ice, on_turn_problem=lambda e: sink.warn(turn_warning(e)))
     _settle_garbage_collector()
     try:
         outcome = await flow(node, peer)
@@ -229,6 +245,9 @@ async def _before_session(node: Node, peer: Peer, error: BaseException) -> Outco
     elif isinstance(error, StoreError):  # names the file and what to do
         node.error(str(error))
         outcome = Outcome(STORE_ERROR, EXIT_STORE)
+    elif isinstance(error, IceFailed):  # why, in words, and what to try (§7.1)
+        node.error(failure_words(error))
+        outcome = Outcome(NO_PATH, EXIT_NO_PATH)
     else:
         node.error(str(error) or type(error).__doc__ or "the connection failed")
         outcome = Outcome("connection failed", 1)
@@ -249,24 +268,33 @@ def invite_live(*, label: str | None, lifetime: int, multi_use: bool, jsonl: boo
     if problem:
         raise UserError(f"cannot make the invitation: {problem}")
     timeouts_from_env()  # bad settings are user errors, before anything starts
-    ice_from_env()
+    check_env()
     profile = Profile.from_env()
     key = profile.unlock()
     with profile.open_store() as store:
-        return _serve_inviter(key, profile, store, jsonl=jsonl, label=label, lifetime=lifetime)
+        ice = ice_config(store, Sealer(key))
+        return _serve_inviter(key, profile, store, ice, jsonl=jsonl, label=label, lifetime=lifetime)
 
 
 def chat_live(target: str, *, lifetime: int, jsonl: bool) -> int:
     """`didlink chat CONTACT`: a reconnect token for a known contact; returns the exit code."""
     timeouts_from_env()
-    ice_from_env()
+    check_env()
     profile = Profile.from_env()
     profile.did()  # no identity: a clear error before anything else
     with profile.open_store() as store:
         contact = store.find_contact(target)
         key = profile.unlock()
+        ice = ice_config(store, Sealer(key))
         return _serve_inviter(
-            key, profile, store, jsonl=jsonl, label=None, lifetime=lifetime, contact=contact.did
+            key,
+            profile,
+            store,
+            ice,
+            jsonl=jsonl,
+            label=None,
+            lifetime=lifetime,
+            contact=contact.did,
         )
 
 
@@ -274,6 +302,7 @@ def _serve_inviter(
     key: IdentityKey,
     profile: Profile,
     store: Store,
+    ice: IceConfig,
     *,
     jsonl: bool,
     label: str | None,
@@ -287,6 +316,7 @@ def _serve_inviter(
             key=key,
             profile=profile,
             store=store,
+            ice=ice,
             jsonl=jsonl,
             flow=lambda node, peer: run_inviter(
                 node, peer, key, profile, label=label, lifetime=lifetime, contact=contact
@@ -439,12 +469,13 @@ def accept_live(invitation: Invitation, *, jsonl: bool) -> int:
     """`didlink accept TOKEN` for a live or reconnect invitation (decoded); the exit code."""
     reconnect = invitation.kind is InvitationKind.RECONNECT
     timeouts_from_env()
-    ice_from_env()
+    check_env()
     profile = Profile.from_env()
     own_did = profile.did()
     with profile.open_store() as store:
         check_live_invitation(invitation, store=store, own_did=own_did)
         key = profile.unlock()  # before burning the invitation: a mistyped passphrase is free
+        ice = ice_config(store, Sealer(key))  # a relay-only profile without TURN, too
         claim_invitation(invitation, store=store)
         return run(
             _serve(
@@ -452,6 +483,7 @@ def accept_live(invitation: Invitation, *, jsonl: bool) -> int:
                 key=key,
                 profile=profile,
                 store=store,
+                ice=ice,
                 jsonl=jsonl,
                 flow=lambda node, peer: run_invitee(
                     node, peer, key, invitation=invitation, reconnect=reconnect

@@ -460,7 +460,11 @@ class Node:
         self._verified = True
         self.mark("verified")
         self._sink.emit(
-            "connected", peer=self._peer_did, verified=True, timings_ms=dict(self.timings_ms)
+            "connected",
+            peer=self._peer_did,
+            verified=True,
+            path=self._peer.path if self._peer is not None else None,  # transport.md §6.12
+            timings_ms=dict(self.timings_ms),
         )
         self._records.mark_sas_verified(self._peer_did, self._suggested_name)
         return True

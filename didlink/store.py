@@ -44,7 +44,7 @@ from didlink.store_file import check_existing, connect, create_new
 from identity.contact import Contact, Verification
 from identity.did_key import ed25519_public_key
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 MAX_INVITATION_ID = 64
 MIN_DID_PREFIX = len("did:key:z6Mk") + 4
 """A partial DID given on the command line must be at least this long to be looked up."""
@@ -149,6 +149,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "DROP TABLE transfers",
         "ALTER TABLE transfers_4 RENAME TO transfers",
         "CREATE INDEX transfers_by_peer ON transfers (peer_did, direction, updated_at)",
+    ),
+    # 4 -> 5: the profile's settings (relays, ICE servers and policy; issues 25 and 29), a row
+    # per setting, its value in clear or sealed (didlink/settings.py).
+    (
+        """
+        CREATE TABLE settings (
+            name       TEXT PRIMARY KEY NOT NULL,
+            sealed     INTEGER NOT NULL CHECK (sealed IN (0, 1)),
+            value      BLOB NOT NULL,
+            updated_at TEXT NOT NULL
+        ) STRICT
+        """,
     ),
 )
 

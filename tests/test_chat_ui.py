@@ -106,6 +106,15 @@ def test_events_worded_for_a_person(capsys: pytest.CaptureFixture[str]) -> None:
         "Session closed: you left the chat.",
     ]
     assert err == "error: something broke\n"
+    relayed = ChatScreen(
+        names=lambda did: "Bob" if did == BOB else None, relay_host="turn.example.org"
+    )
+    relayed.emit("connected", peer=BOB, verified=True, path="relay", timings_ms={})
+    direct = _screen()
+    direct.emit("connected", peer=BOB, verified=True, path="srflx", timings_ms={})
+    out, _ = capsys.readouterr()
+    assert f"Connected to Bob ({BOB}), SAS verified, relayed by turn.example.org." in out
+    assert f"Connected to Bob ({BOB}), SAS verified, direct (through your router)." in out
     unnamed = ChatScreen(names=lambda did: None)
     unnamed.emit("connected", peer=CAROL, verified=True, timings_ms={})
     assert unnamed.prompt_text() == "did:key:z6MknGc3ocHs...Sdxf> "
@@ -205,6 +214,11 @@ async def test_end_of_input_quits() -> None:
             "connection failed",
             False,
             "Session closed: no connection to the other side could be made.",
+        ),
+        (
+            "no network path",
+            False,
+            "Session closed: no network path to the other side was found (see the error above).",
         ),
         ("timeout", False, "Session closed: it took too long (see the error above)."),
         (

@@ -1,12 +1,13 @@
 """Fast start (issue 28, point 4): the commands that make no connection load no transport.
 
-`--help`, `whoami`, `contacts`, `inspect`, `resolve` and `safety-number` must not import
-aiortc, aioice, av, our transport package, didlink.live or didlink.node: those take most of
-half a second and most of 100 MB to load, and these commands never connect. Each command runs
-here in a fresh interpreter that calls the click entry point, as `python -m didlink` does, and
-then writes the names of every module it loaded and its peak RSS. Time is not asserted (this
-machine is shared and noisy; `make bench` measures it as a ratio, bench/metrics/startup.py);
-memory is steady enough to assert: `whoami --json` stays under 40 MB of peak RSS.
+`--help`, `whoami`, `contacts`, `inspect`, `resolve`, `safety-number` and `ice` (listing the
+ICE servers) must not import aiortc, aioice, av, our transport package, didlink.live or
+didlink.node: those take most of half a second and most of 100 MB to load, and these commands
+never connect. Each command runs here in a fresh interpreter that calls the click entry point,
+as `python -m didlink` does, and then writes the names of every module it loaded and its peak
+RSS. Time is not asserted (this machine is shared and noisy; `make bench` measures it as a
+ratio, bench/metrics/startup.py); memory is steady enough to assert: `whoami --json` stays
+under 40 MB of peak RSS.
 
 The peak is the child's own VmHWM (/proc/self/status), not the parent's `ru_maxrss` for the
 child: Linux carries the pre-exec high-water mark of the forked copy (here, pytest's 75 MB)
@@ -132,6 +133,8 @@ COMMANDS = {
     "resolve-json": lambda: ["resolve", PEER.did, "--json"],
     "safety-number": lambda: ["safety-number", "Bob", "--json"],
     "safety-number-qr": lambda: ["safety-number", "Bob"],
+    "ice": lambda: ["ice", "--json"],
+    "ice-text": lambda: ["ice"],
 }
 
 

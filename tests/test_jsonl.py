@@ -308,6 +308,10 @@ NODE_EVENTS: list[tuple[str, dict[str, object]]] = [
     ("token", {"kind": "response", "token": "didlink:abc"}),
     ("sas", {"emoji": ["🐶"] * 7, "names": ["Dog"] * 7, "decimal": [1000, 2000, 9191]}),
     ("connected", {"peer": "did:key:z6Mk", "verified": True, "timings_ms": {"open": 5}}),
+    (
+        "connected",
+        {"peer": "did:key:z6Mk", "verified": True, "path": "relay", "timings_ms": {"open": 5}},
+    ),
     ("sent", {"id": 2}),
     ("sent", {"id": 2, "ref": "r"}),
     ("delivered", {"id": 2}),
@@ -378,3 +382,23 @@ def test_a_file_offer_is_asked_with_the_peer_controlled_name_escaped(
     sink.emit("file_refused", id="ab", name="photo.jpg", size=1, by="peer", **{"from": "Bob"})
     sink.emit("file_refused", id="ab", name="x\x1b[2J", size=1, by="us", **{"from": "Bob"})
     assert capsys.readouterr().out == "Bob refused photo.jpg\nRefused x\\x1b[2J from Bob\n"
+
+
+@pytest.mark.parametrize(
+    ("path", "relay_host", "words"),
+    [
+        ("host", None, "(verified, direct)"),
+        ("srflx", None, "(verified, direct (through your router))"),
+        ("prflx", None, "(verified, direct (through your router))"),
+        ("relay", "turn.example.org", "(verified, relayed by turn.example.org)"),
+        ("relay", None, "(verified, relayed by your TURN server)"),
+        (None, None, "(verified)"),
+    ],
+)
+def test_line_mode_says_the_path(
+    capsys: pytest.CaptureFixture[str], path: str | None, relay_host: str | None, words: str
+) -> None:
+    HumanSink(relay_host=relay_host).emit(
+        "connected", peer="did:key:z6Mk", verified=True, path=path, timings_ms={}
+    )
+    assert f"Connected to did:key:z6Mk {words}." in capsys.readouterr().out

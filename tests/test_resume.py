@@ -316,7 +316,7 @@ def test_schema_4_keeps_the_transfers_of_a_version_2_store(tmp_path: Path) -> No
     db.execute("PRAGMA user_version = 2")
     db.close()
     store = Store(path)
-    assert store.schema_version == 4
+    assert store.schema_version == 5
     rows = store.connection.execute("SELECT direction, file_id, peer_did FROM transfers").fetchall()
     assert rows == [("out", bytes(16), "did:key:z")]
     store.connection.execute(  # the same id in the other direction is another row now

@@ -24,6 +24,34 @@ class IceFailed(TransportError):
     """No network path to the peer was found (ICE failed)."""
 
 
+class NoLocalCandidates(IceFailed):
+    """We have no network address to offer (no usable interface, or relay-only without a relay)."""
+
+
+class NoCandidatePair(IceFailed):
+    """None of the peer's addresses can be paired with ours (e.g. IPv6 only against IPv4 only)."""
+
+
+class ChecksFailed(IceFailed):
+    """Every connectivity check failed, and neither side had a relayed (TURN) address."""
+
+
+class RelayChecksFailed(IceFailed):
+    """Every connectivity check failed, those through the TURN relay too."""
+
+
+class TurnRefused(IceFailed):
+    """The TURN server refused the credentials (user name or credential wrong or expired)."""
+
+
+class TurnUnreachable(IceFailed):
+    """The TURN server did not answer (wrong host or port, or blocked on the way)."""
+
+
+class TurnTlsFailed(TurnUnreachable):
+    """The TLS connection to the TURN server (turns:) failed: its certificate was not accepted."""
+
+
 class DtlsFailed(TransportError):
     """The encrypted DTLS channel to the peer could not be set up."""
 

@@ -46,10 +46,13 @@ from aiortc.exceptions import InvalidStateError
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from transport import receive_buffer
-from transport.compact_offer import CompactOffer, format_fingerprint
+from transport.compact_offer import CandidateKind, CompactOffer, format_fingerprint
 from transport.delayed_sack import DelayedSack
 from transport.errors import (
     CompactOfferError,
+    IceFailed,
+    NoCandidatePair,
+    NoLocalCandidates,
     PeerClosed,
     ProtocolViolation,
     TransportError,
@@ -65,6 +68,8 @@ from transport.framing import (
     ChannelFraming,
 )
 from transport.ice import IceConfig
+from transport.ice_checks import IceChecks
+from transport.ice_diagnosis import TURN_PROBE_TIMEOUT, classify, probe_turn
 from transport.liveness import ConsentFreshness, Liveness
 from transport.message_size_limit import MessageSizeLimit
 from transport.presence import watch_presence
@@ -106,6 +111,7 @@ class Peer:
         low_water: int = LOW_WATER,
         on_state: Callable[[PeerStateChanged], None] | None = None,
         liveness: Liveness | None = None,
+        on_turn_problem: Callable[[IceFailed], None] | None = None,
     ) -> None:
         if not 0 <= low_water < high_water:
             raise TransportUsageError("low_water must be below high_water.")
@@ -132,12 +138,18 @@ class Peer:
         self._last_heard = self._last_sent = time.monotonic()
         self._watchdog: asyncio.Task[None] | None = None
         self._presence: asyncio.Task[None] | None = None  # answerer: is the offerer there?
-        self._pc = RTCPeerConnection((ice or IceConfig()).rtc_configuration())
+        self._ice = ice or IceConfig()
+        self._on_turn_problem = on_turn_problem
+        self._turn_problem: asyncio.Task[IceFailed | None] | None = None  # §7.1
+        self._diagnosis: asyncio.Task[None] | None = None
+        self._path: str | None = None
+        self._pc = RTCPeerConnection(self._ice.rtc_configuration())
         self._channel = self._pc.createDataChannel(
             CHANNEL_LABEL, negotiated=True, id=CHANNEL_ID, ordered=True
         )
         self._channel.bufferedAmountLowThreshold = low_water
         self._prompt_ice = PromptIce.install(self._ice_connection())  # §6.8
+        self._checks = IceChecks.install(self._ice_connection())  # §6.12
         self._triggered = TriggeredChecks.install(self._ice_connection())  # §6.13
         self._scan = RetransmitScan.install(self._pc.sctp)  # §6.9; the window wraps it
         self._window = ReceiveWindow.install(self._pc.sctp)  # before: the SACK policy wraps it
@@ -172,6 +184,12 @@ class Peer:
         return self._remote_fingerprint
 
     @property
+    def path(self) -> str | None:
+        """Our side of the selected candidate pair once open: "host", "srflx", "prflx" or
+        "relay" (§6.12); None before, or if aioice's internals hide it."""
+        return self._path
+
+    @property
     def local_offer(self) -> CompactOffer | None:
         """Our compact offer or answer, once created."""
         return self._local
@@ -203,7 +221,7 @@ class Peer:
         """Offerer: gather candidates and return our compact offer."""
         self._expect(role=Role.OFFERER, local=False, what="create an offer")
         await self._pc.setLocalDescription(await self._pc.createOffer())
-        self._local = compact_from_sdp(self._pc.localDescription.sdp)
+        self._local = await self._gathered()
         return self._local
 
     async def accept_offer(self, offer: CompactOffer) -> CompactOffer:
@@ -213,9 +231,34 @@ class Peer:
             raise CompactOfferError("Expected an offer (setup actpass) but got an answer.")
         await self._apply_remote(offer, "offer")
         await self._pc.setLocalDescription(await self._pc.createAnswer())
-        self._local = compact_from_sdp(self._pc.localDescription.sdp)
-        self._presence = asyncio.get_running_loop().create_task(self._watch_offerer(offer))
+        self._local = await self._gathered()
+        if not self._ice.relay_only:  # a probe would tell the offerer our address (§6.11)
+            self._presence = asyncio.get_running_loop().create_task(self._watch_offerer(offer))
         return self._local
+
+    async def _gathered(self) -> CompactOffer:
+        """Our compact offer or answer, once gathering is done; a typed IceFailed if we have
+        nothing to offer (§7.1). In relay-only mode it holds relayed candidates only."""
+        connection = self._ice_connection()
+        local = list(getattr(connection, "local_candidates", []) or [])
+        turn = self._ice.turn
+        if turn is not None and not any(c.type == "relay" for c in local):
+            if self._ice.relay_only or not local:
+                raise await probe_turn(turn) or NoLocalCandidates()
+            self._turn_problem = asyncio.get_running_loop().create_task(probe_turn(turn))
+            self._turn_problem.add_done_callback(self._turn_probed)
+        try:
+            offer = compact_from_sdp(self._pc.localDescription.sdp)
+        except CompactOfferError:
+            if not local:
+                raise NoLocalCandidates() from None
+            raise
+        if self._ice.relay_only:  # aioice gathers nothing else then; make sure of it
+            relayed = tuple(c for c in offer.candidates if c.kind is CandidateKind.RELAY)
+            if not relayed:
+                raise NoLocalCandidates()
+            offer = offer.model_copy(update={"candidates": relayed})
+        return offer
 
     async def _watch_offerer(self, offer: CompactOffer) -> None:
         """Until the channel opens: fail at once if the offerer is gone (§6.11, presence.py)."""
@@ -283,8 +326,9 @@ class Peer:
         self._wake_all()
         if self._watchdog is not None:
             self._watchdog.cancel()
-        if self._presence is not None:
-            self._presence.cancel()
+        for task in (self._presence, self._turn_problem, self._diagnosis):
+            if task is not None:
+                task.cancel()
         try:
             async with asyncio.timeout(CLOSE_TIMEOUT):
                 await self._pc.close()
@@ -415,6 +459,7 @@ class Peer:
             self._fail(classify_failure(ice_state="", dtls_state="", fingerprint_matches=False))
             return
         self._remote_fingerprint = format_fingerprint(actual)
+        self._path = self._checks.path() if self._checks is not None else None
         self._writable.set()
         self._set_state(PeerState.OPEN)
         connection = self._ice_connection()
@@ -487,6 +532,15 @@ class Peer:
 
     def _on_connection_state(self) -> None:
         state = self._pc.connectionState
+        if self._diagnosis is not None:
+            return  # ICE failed while connecting: the diagnosis ends it (§7.1)
+        if (
+            state == "failed"
+            and self._state is PeerState.CONNECTING
+            and self._pc.iceConnectionState == "failed"
+        ):  # the reason needs a look at the check list, maybe a TURN probe's answer (§7.1)
+            self._diagnosis = asyncio.get_running_loop().create_task(self._ice_failed())
+            return
         if state == "failed" and self._state in (PeerState.CONNECTING, PeerState.OPEN):
             dtls = self._pc.sctp.transport if self._pc.sctp else None
             actual = self._peer_certificate_fingerprint()
@@ -502,6 +556,27 @@ class Peer:
             )
         elif state == "closed" and self._state is PeerState.OPEN:
             self._fail(PeerClosed("The peer closed the connection."))
+
+    def _turn_probed(self, task: asyncio.Task[IceFailed | None]) -> None:
+        """Mode all: tell `on_turn_problem` that the TURN server is not usable (§7.1), so the
+        user can fix it before a network where only the relay works."""
+        if task.cancelled() or task.exception() is not None or self._on_turn_problem is None:
+            return
+        problem = task.result()
+        if problem is not None:
+            self._on_turn_problem(problem)
+
+    async def _ice_failed(self) -> None:
+        """ICE failed while connecting: fail with the reason (§7.1), once a TURN probe started
+        at gathering (a TURN server that gave no relayed candidate) has answered."""
+        error = classify(self._ice_connection(), turn_problem=None)
+        if self._turn_problem is not None and not isinstance(error, NoCandidatePair):
+            try:
+                async with asyncio.timeout(TURN_PROBE_TIMEOUT + 1):
+                    error = await self._turn_problem or error
+            except TimeoutError:
+                pass
+        self._fail(error)
 
     # -- liveness (§6.4) ---------------------------------------------------------------------
 

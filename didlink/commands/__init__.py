@@ -12,7 +12,18 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from didlink.commands import backup, chat, contacts, demo, history, invite, profile, resolve, safety
+from didlink.commands import (
+    backup,
+    chat,
+    contacts,
+    demo,
+    history,
+    ice,
+    invite,
+    profile,
+    resolve,
+    safety,
+)
 
 COMMAND_MODULES: tuple[ModuleType, ...] = (
     resolve,
@@ -24,4 +35,5 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     safety,
     demo,
     history,
+    ice,
 )
