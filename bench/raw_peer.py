@@ -1,6 +1,7 @@
 """The raw aiortc baseline, as a process that speaks a subset of `didlink --jsonl`.
 
-Usage: python -m bench.raw_peer [--prompt-ice] invite | accept TOKEN   (--jsonl is ignored)
+Usage: python -m bench.raw_peer [--prompt-ice] [--triggered-checks] invite | accept TOKEN
+(--jsonl is ignored)
 
 So that the bench drives didlink and its baseline the same way (two OS processes, commands on
 stdin, events on stdout, timed by the parent), this is plain aiortc with the settings didlink's
@@ -9,8 +10,16 @@ messages, the same bufferedAmount high/low water marks, and the same event loop 
 installed, via transport.run). The "tokens" are the full SDP offer and answer as JSON. Two
 exceptions, on request only, each for one of the bench's comparison rows: `sctp_alike` gives
 this peer's SCTP the acknowledgement policy and the transmit step of didlink's transport
-(transport/delayed_sack.py, transport/retransmit_scan.py), and `--prompt-ice` its ICE
-completion (transport/prompt_ice.py).
+(transport/delayed_sack.py, transport/retransmit_scan.py), `--prompt-ice` its ICE
+completion (transport/prompt_ice.py), and `--triggered-checks` its answer to a check on a pair
+still being checked (transport/triggered_checks.py).
+
+ICE servers: none, unless the environment names them with didlink's own variables (issue 29):
+DIDLINK_STUN (comma-separated stun: URLs), DIDLINK_TURN (turn: URLs) with
+DIDLINK_TURN_USERNAME and DIDLINK_TURN_CREDENTIAL, and DIDLINK_ICE_POLICY=relay for aiortc's
+relay-only policy (iceTransportPolicy "relay"). So the NAT lab's bench rows (bench/metrics/
+nat.py) give both systems one environment and the same TURN server. The `connected` event then
+carries `path`, the candidate type of the nominated pair on this side (as didlink's does).
 
 Events: token {kind, token}, connected, message {text}, burst_done {count},
 bulk_done {bytes}, sctp_alike {on}, closed {reason}. Commands: response {token}, send {text},
@@ -24,11 +33,18 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import os
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCIceTransportPolicy,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
 
 from didlink.jsonl import LineReader
 from transport import run
@@ -37,8 +53,29 @@ from transport.framing import CHUNK_MESSAGE_SIZE
 from transport.peer import HIGH_WATER, LOW_WATER
 from transport.prompt_ice import PromptIce
 from transport.retransmit_scan import RetransmitScan
+from transport.triggered_checks import TriggeredChecks
 
 TEXT, SMALL, SMALL_LAST, BULK, BULK_LAST, SMALL_DONE, BULK_DONE = (bytes([t]) for t in b"mbBcCkK")
+
+
+def ice_configuration(env: Mapping[str, str]) -> RTCConfiguration:
+    """aiortc's configuration from didlink's ICE variables (see the module docstring)."""
+
+    def urls(name: str) -> list[str]:
+        return [url.strip() for url in env.get(name, "").split(",") if url.strip()]
+
+    servers = [RTCIceServer(urls=url) for url in urls("DIDLINK_STUN")]
+    servers += [
+        RTCIceServer(
+            urls=url,
+            username=env.get("DIDLINK_TURN_USERNAME"),
+            credential=env.get("DIDLINK_TURN_CREDENTIAL"),
+        )
+        for url in urls("DIDLINK_TURN")
+    ]
+    relay = env.get("DIDLINK_ICE_POLICY") == "relay"
+    policy = RTCIceTransportPolicy.RELAY if relay else RTCIceTransportPolicy.ALL
+    return RTCConfiguration(iceServers=servers, iceTransportPolicy=policy)
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -49,11 +86,14 @@ def emit(event: str, **fields: Any) -> None:
 class RawPeer:
     """One RTCPeerConnection with one data channel; counts what arrives."""
 
-    def __init__(self, *, prompt_ice: bool = False) -> None:
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    def __init__(self, *, prompt_ice: bool = False, triggered_checks: bool = False) -> None:
+        self.pc = RTCPeerConnection(ice_configuration(os.environ))
         self.dc = self.pc.createDataChannel("bench", negotiated=True, id=0, ordered=True)
-        if prompt_ice and PromptIce.install(self.pc.sctp.transport.transport._connection) is None:
+        connection = self.pc.sctp.transport.transport._connection
+        if prompt_ice and PromptIce.install(connection) is None:
             raise RuntimeError("this aioice does not take didlink's ICE completion")
+        if triggered_checks and TriggeredChecks.install(connection) is None:
+            raise RuntimeError("this aioice does not take didlink's triggered checks")
         self.dc.bufferedAmountLowThreshold = LOW_WATER
         self.low = asyncio.Event()
         self.done = asyncio.Event()
@@ -61,9 +101,16 @@ class RawPeer:
         self.bulk = 0
         self.backlog: collections.deque[bytes] = collections.deque()  # `post`ed, not sent yet
         self.tasks: set[asyncio.Task[None]] = set()
-        self.dc.on("open", lambda: emit("connected"))
+        self.dc.on("open", lambda: emit("connected", path=self.path()))
         self.dc.on("bufferedamountlow", self.low.set)
         self.dc.on("message", self.on_message)
+
+    def path(self) -> str | None:
+        """The candidate type of our side of the nominated pair (aioice keeps it private)."""
+        connection = self.pc.sctp.transport.transport._connection
+        nominated = getattr(connection, "_nominated", {})
+        pair = nominated.get(1)
+        return None if pair is None else str(pair.local_candidate.type)
 
     def on_message(self, data: bytes | str) -> None:
         assert isinstance(data, bytes)
@@ -125,8 +172,10 @@ class RawPeer:
             await self.send((BULK_LAST if last else BULK) + data[offset : offset + step])
 
 
-async def main(argv: list[str], *, prompt_ice: bool = False) -> None:
-    peer = RawPeer(prompt_ice=prompt_ice)
+async def main(
+    argv: list[str], *, prompt_ice: bool = False, triggered_checks: bool = False
+) -> None:
+    peer = RawPeer(prompt_ice=prompt_ice, triggered_checks=triggered_checks)
     if argv[0] == "invite":
         await peer.pc.setLocalDescription(await peer.pc.createOffer())
         emit("token", kind="invite", token=json.dumps({"sdp": peer.pc.localDescription.sdp}))
@@ -171,4 +220,11 @@ async def main(argv: list[str], *, prompt_ice: bool = False) -> None:
 
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if a != "--jsonl"]
-    run(main([a for a in args if a != "--prompt-ice"], prompt_ice="--prompt-ice" in args))
+    flags = ("--prompt-ice", "--triggered-checks")
+    run(
+        main(
+            [a for a in args if a not in flags],
+            prompt_ice="--prompt-ice" in args,
+            triggered_checks="--triggered-checks" in args,
+        )
+    )

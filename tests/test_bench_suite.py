@@ -188,11 +188,15 @@ def test_every_issue_metric_is_in_the_suite() -> None:
         "cold_start",  # issue 28, point 4
         "mailbox_delivery",  # issue 25
         "mailbox_throughput",  # issue 25
+        "turn_connect_time",  # issue 29, point 5: through TURN in the NAT lab
+        "turn_bulk_throughput",
+        "turn_connect_time_checks_alike",  # for comparison: no target
     }
     untargeted = {m.name for p in bench_main.PROBES for m in p.metrics if not m.target}
     assert untargeted == {
         "bulk_throughput_sctp_alike",
         "connect_time_ice_alike",
+        "turn_connect_time_checks_alike",
         "invite_verify_rate",  # issue 28: shown without a target
     }
 

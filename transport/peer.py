@@ -84,6 +84,7 @@ from transport.states import (
     TransportStats,
     classify_failure,
 )
+from transport.triggered_checks import TriggeredChecks
 
 HIGH_WATER = 1 << 20  # send waits while more than this is buffered in aiortc (§6.3)
 LOW_WATER = 256 << 10  # ... and resumes when bufferedamountlow fires at this level
@@ -149,6 +150,7 @@ class Peer:
         self._channel.bufferedAmountLowThreshold = low_water
         self._prompt_ice = PromptIce.install(self._ice_connection())  # §6.8
         self._checks = IceChecks.install(self._ice_connection())  # §6.12
+        self._triggered = TriggeredChecks.install(self._ice_connection())  # §6.13
         self._scan = RetransmitScan.install(self._pc.sctp)  # §6.9; the window wraps it
         self._window = ReceiveWindow.install(self._pc.sctp)  # before: the SACK policy wraps it
         self._delayed_sack = DelayedSack.install(self._pc.sctp)

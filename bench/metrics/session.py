@@ -94,10 +94,12 @@ class RawActor(Actor):
     """Runs bench/raw_peer.py instead of the didlink CLI (same driver, same pipes)."""
 
     prompt_ice: bool = False  # ICE completing as didlink's transport does
+    triggered_checks: bool = False  # checks triggered as didlink's transport triggers them
 
     def command(self, *args: str) -> list[str]:
         flags = ["--prompt-ice"] if self.prompt_ice else []
-        return [sys.executable, "-m", "bench.raw_peer", *flags, *args]
+        flags += ["--triggered-checks"] if self.triggered_checks else []
+        return [*self.prefix, sys.executable, "-m", "bench.raw_peer", *flags, *args]
 
     @property
     def env(self) -> dict[str, str]:

@@ -122,8 +122,12 @@ class UdpRelay:
 
     def _received(self, side: str, data: bytes, source: Address) -> None:
         other = "to_b" if side == "to_a" else "to_a"
-        # Learn the peer behind this socket from what it sends (a peer-reflexive source).
-        self._peer[side] = source
+        # Learn the peer behind this socket from what it sends (a peer-reflexive source), but
+        # not from a presence probe (transport/presence.py): a bare STUN Binding request that
+        # leaves from a fresh socket of its own, which would take the peer's place here (no NAT
+        # or network does that) and swallow everything sent to it afterwards.
+        if not _is_presence_probe(data):
+            self._peer[side] = source
         target = self._peer[other]
         if target is None:
             self.ignored += 1
@@ -158,6 +162,11 @@ class UdpRelay:
         for side in self._sides.values():
             if side.transport is not None:
                 side.transport.close()
+
+
+def _is_presence_probe(data: bytes) -> bool:
+    """A STUN Binding request with no attributes: the answerer's presence probe (§6.11)."""
+    return len(data) == 20 and data[:4] == b"\x00\x01\x00\x00"
 
 
 def _same(side: _Side) -> _Side:
