@@ -3,18 +3,26 @@
 mailbox_delivery    one text, `MailboxRoute.post` (outbox, ratchet, NIP-59 wrap, commit, publish)
                     until an online receiver (`MailboxRoute.collect(until=...)`, subscribed
                     beforehand) has kept it (opened, ratchet, committed), against a raw
-                    publish -> subscribe of one event on the same relay: `seal_wrap` of a
-                    payload of the same size, `RelayPool.publish`, the subscriber's `next` and
-                    `open_wrap`. Median of 10 samples of each per repetition (3 in --quick).
+                    publish -> subscribe of one event on the same relay: a gift wrap made
+                    before the clock starts, sent as ready-made JSON on one websocket and
+                    received on another that subscribed beforehand (bench/relay_baseline.py:
+                    the relay and the network path alone). Median of 10 samples of each per
+                    repetition (3 in --quick).
 mailbox_throughput  1,000 texts (100 in --quick) posted one after the other (each waits for the
-                    relay's OK, as `send` does) and all kept by the online receiver, against the
-                    same count of raw events published one after the other and all received and
-                    opened.
+                    relay's OK, as `send` does) and all kept by the online receiver, against raw
+                    event throughput: as many ready-made wraps sent back to back on one
+                    websocket and all received on the other.
+mailbox_delivery_wrap_alike, mailbox_throughput_wrap_alike
+                    for comparison, no target: the same didlink figures against a client that
+                    pays the envelope too: `seal_wrap` of a payload of a didlink frame's size in
+                    the timed window, `RelayPool.publish` (waiting for each OK), the subscriber's
+                    `next` and `open_wrap`. What is left of the ratio is didlink's own work (the
+                    outbox, the ratchet, the store's transactions, the alias keys).
 
-Both systems use the same relay process (`nostr-relay`, the tests' relay: bench/nostr_relay.py)
-and the same relay client; each sample uses a fresh pair of persistent sessions (fresh alias
-keys), so no sample reads another's events. Receipts are not counted (they go after the text
-was kept).
+Both systems use the same relay process (`nostr-relay`, the tests' relay: bench/nostr_relay.py);
+each didlink sample uses a fresh pair of persistent sessions (fresh alias keys), and each
+baseline sample a fresh recipient key, so no sample reads another's events. Receipts are not
+counted (they go after the text was kept).
 """
 
 from __future__ import annotations
@@ -30,8 +38,9 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from bench.nostr_relay import LocalRelay
+from bench import relay_baseline
 from bench.suite import Metric, Probe, Samples, System
+from didlink.local_relay import LocalRelay
 
 DELIVERY = Metric(
     "mailbox_delivery",
@@ -46,6 +55,18 @@ THROUGHPUT = Metric(
     "raw event throughput",
     ">= 0.5",
     "texts sent one after the other and kept by an online receiver",
+)
+DELIVERY_ALIKE = Metric(
+    "mailbox_delivery_wrap_alike",
+    "ms",
+    "seal -> publish -> subscribe -> open of one gift wrap",
+    "",
+)
+THROUGHPUT_ALIKE = Metric(
+    "mailbox_throughput_wrap_alike",
+    "texts/s",
+    "gift wraps sealed, published one after the other, received and opened",
+    "",
 )
 TEXT = "x" * 100
 SAMPLES = 10
@@ -165,8 +186,8 @@ async def _subscribed(route: object) -> None:
             await asyncio.sleep(0.001)
 
 
-async def _baseline(url: str, count: int) -> float:
-    """Seconds from the first publish until `count` raw wraps were received and opened."""
+async def _wrap_alike(url: str, count: int) -> float:
+    """Seconds from the first seal until `count` wraps were published, received and opened."""
     from transport.nostr_envelope import open_wrap, seal_wrap
     from transport.nostr_event import public_key_of
     from transport.nostr_relay import RelayLimits, RelayPool
@@ -195,25 +216,49 @@ async def _baseline(url: str, count: int) -> float:
         return time.perf_counter() - started
 
 
+def _raw(url: str, count: int) -> float:
+    """Seconds for `count` ready-made wraps from one raw websocket to another (relay_baseline)."""
+    recipient, wraps = relay_baseline.make_wraps(count)
+    return asyncio.run(relay_baseline.publish_and_count(url, recipient, wraps))
+
+
+def _didlink_sample(url: str, count: int) -> float:
+    assert _folder is not None
+    folder = Path(tempfile.mkdtemp(dir=_folder)) / "pair"
+    return asyncio.run(_didlink(url, folder, count))
+
+
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
 def _measure(system: System, quick: bool) -> Samples:
     assert _relay is not None and _folder is not None
     url = _relay.url
     count = QUICK_COUNT if quick else COUNT
     samples = QUICK_SAMPLES if quick else SAMPLES
-    delivery: list[float] = []
-    for _ in range(samples):
-        if system == "didlink":
-            folder = Path(tempfile.mkdtemp(dir=_folder)) / "pair"
-            delivery.append(asyncio.run(_didlink(url, folder, 1)))
-        else:
-            delivery.append(asyncio.run(_baseline(url, 1)))
     if system == "didlink":
-        folder = Path(tempfile.mkdtemp(dir=_folder)) / "pair"
-        bulk = asyncio.run(_didlink(url, folder, count))
-    else:
-        bulk = asyncio.run(_baseline(url, count))
-    delivery.sort()
-    return {DELIVERY.name: delivery[len(delivery) // 2] * 1000, THROUGHPUT.name: count / bulk}
+        delivery = _median([_didlink_sample(url, 1) for _ in range(samples)]) * 1000
+        throughput = count / _didlink_sample(url, count)
+        return {
+            DELIVERY.name: delivery,
+            THROUGHPUT.name: throughput,
+            DELIVERY_ALIKE.name: delivery,
+            THROUGHPUT_ALIKE.name: throughput,
+        }
+    return {
+        DELIVERY.name: _median([_raw(url, 1) for _ in range(samples)]) * 1000,
+        THROUGHPUT.name: count / _raw(url, count),
+        DELIVERY_ALIKE.name: _median([asyncio.run(_wrap_alike(url, 1)) for _ in range(samples)])
+        * 1000,
+        THROUGHPUT_ALIKE.name: count / asyncio.run(_wrap_alike(url, count)),
+    }
 
 
-PROBE = Probe("mailbox", (DELIVERY, THROUGHPUT), _measure, _setup, _teardown)
+PROBE = Probe(
+    "mailbox",
+    (DELIVERY, THROUGHPUT, DELIVERY_ALIKE, THROUGHPUT_ALIKE),
+    _measure,
+    _setup,
+    _teardown,
+)
