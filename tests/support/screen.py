@@ -133,13 +133,16 @@ class PtyScreen:
             time.sleep(0.05)
 
     def settle(self, quiet: float = 0.5, *, timeout: float = WAIT) -> None:
-        """Until nothing new was written for `quiet` seconds (or the process ended)."""
+        """Until the screen did not change for `quiet` seconds (or the process ended). What is
+        shown, not the bytes: the chat screen's prompt redraws itself every 0.5 s (its toolbar),
+        writing cursor moves that change nothing on the screen."""
         deadline = time.monotonic() + timeout
-        seen, since = len(self.raw), time.monotonic()
+        seen, since = self.lines_padded(), time.monotonic()
         while time.monotonic() < deadline:
             time.sleep(0.05)
-            if len(self.raw) != seen:
-                seen, since = len(self.raw), time.monotonic()
+            now = self.lines_padded()
+            if now != seen:
+                seen, since = now, time.monotonic()
             elif time.monotonic() - since >= quiet:
                 return
 
