@@ -167,6 +167,13 @@ def test_whoami_reads_the_did_without_building_pydantic_models(home: Path, tmp_p
     assert [m for m in modules if m in ("identity.keystore", "pydantic.main")] == []
 
 
+def test_whoami_loads_no_asyncio(home: Path, tmp_path: Path) -> None:
+    """asyncio costs about 20 ms to import: the commands that run an event loop (`send`,
+    `receive`, the live ones) import it when they run, not when the CLI loads them."""
+    modules = _loaded(home, tmp_path, "whoami", "--json")
+    assert [m for m in modules if m == "asyncio" or m.startswith("asyncio.")] == []
+
+
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux's /proc")
 def test_whoami_json_stays_under_40_mb(home: Path, tmp_path: Path) -> None:
     """Peak RSS of the whole process, interpreter included."""

@@ -9,7 +9,6 @@ imported inside the command.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 from datetime import UTC, datetime
@@ -96,6 +95,8 @@ def send_command(contact: str, text: str, wait: bool, as_json: bool, timeout: fl
         peer = store.find_contact(contact)
         key = profile.unlock()
         route = _route(store, key)
+        import asyncio  # late: every other command would pay its import
+
         mid, accepted, delivered = asyncio.run(_send(route, peer.did, text, wait, seconds))
     if as_json:
         value: dict[str, Any] = {
@@ -122,6 +123,8 @@ async def _send(
 
     async with route:
         try:
+            import asyncio  # late (see `send`)
+
             async with asyncio.timeout(seconds):
                 mid, accepted = await route.post(peer, text)
         except (PublishFailed, TimeoutError):
@@ -157,6 +160,8 @@ def receive_command(as_json: bool, as_jsonl: bool, timeout: float | None) -> Non
     with profile.open_store() as store:
         key = profile.unlock()
         route = _route(store, key)
+        import asyncio  # late, as in `send`
+
         answered = asyncio.run(_receive(route, seconds))
         from didlink.mailbox import MailboxStore
         from didlink.sealing import Sealer
@@ -175,6 +180,8 @@ async def _receive(route: MailboxRoute, seconds: float) -> bool:
         # What a crash or an unreachable relay left unpublished (texts, receipts) goes first;
         # bounded (a wrap is committed before it is published, so stopping loses nothing).
         with contextlib.suppress(TimeoutError):
+            import asyncio  # late (see `send`)
+
             async with asyncio.timeout(seconds):
                 await route.flush_all()
         done = await route.collect(timeout=seconds)
