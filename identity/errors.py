@@ -6,7 +6,10 @@ The message of each error is written for a person: the CLI prints it as its one-
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only a type here: importing pydantic costs every command ~20 ms
+    from pydantic import ValidationError
 
 
 class IdentityError(Exception):
