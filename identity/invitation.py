@@ -26,7 +26,14 @@ import weakref
 from enum import IntEnum
 from typing import Annotated, Any, Final, Literal, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from identity import canonical
 from identity.did_key import ed25519_did
@@ -105,6 +112,17 @@ Signature = Annotated[bytes, Field(min_length=SIGNATURE_SIZE, max_length=SIGNATU
 Connect = Annotated[bytes, Field(max_length=MAX_CONNECT)]
 Commitment = Annotated[bytes, Field(min_length=1, max_length=MAX_COMMITMENT)]
 
+
+def _printable_label(label: str) -> str:
+    problem = label_problem(label)
+    if problem:
+        raise ValueError(problem)
+    return label
+
+
+Label = Annotated[str, AfterValidator(_printable_label)]
+"""A token's label (an invitation's or a response's): refused as `label_problem` says."""
+
 _FROZEN = ConfigDict(frozen=True, strict=True, extra="forbid")
 
 
@@ -120,18 +138,10 @@ class Invitation(BaseModel):
     created: Time
     expires: Time
     use: UsePolicy
-    label: str | None = None
+    label: Label | None = None
     connect: Connect = b""
     commitment: Commitment | None = None
     signature: Signature
-
-    @field_validator("label")
-    @classmethod
-    def _label_is_printable(cls, label: str | None) -> str | None:
-        problem = None if label is None else label_problem(label)
-        if problem:
-            raise ValueError(problem)
-        return label
 
     @model_validator(mode="after")
     def _invariants(self) -> Self:
@@ -242,16 +252,8 @@ class Response(BaseModel):
     responder_key: PublicKey
     created: Time
     connect: Connect = b""
-    label: str | None = None
+    label: Label | None = None
     signature: Signature
-
-    @field_validator("label")
-    @classmethod
-    def _label_is_printable(cls, label: str | None) -> str | None:
-        problem = None if label is None else label_problem(label)
-        if problem:
-            raise ValueError(problem)
-        return label
 
     @model_validator(mode="after")
     def _version_matches_label(self) -> Self:
