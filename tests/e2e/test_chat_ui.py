@@ -7,14 +7,9 @@ sequences stripped), always with bounded waits.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
-import struct
-import subprocess
-import sys
-import termios
 import threading
 import time
 from pathlib import Path
@@ -22,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.driver import PASSPHRASE, ROOT, Cli, cli_processes, make_identity
+from tests.support import pty_spawn
 from tests.support.cli import run_cli
 from tests.support.hostile_text import HOSTILE_TEXTS, assert_no_forbidden_bytes
 
@@ -40,44 +36,27 @@ class Terminal:
     `env` is added to the environment (the tests' DIDLINK_HOME and passphrase are set)."""
 
     def __init__(self, *args: str, home: Path, env: dict[str, str] | None = None) -> None:
-        master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 120, 0, 0))
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("DIDLINK_")}
-        environment.update(
-            DIDLINK_HOME=str(home),
+        environment = pty_spawn.environment(
+            home,
             DIDLINK_PASSPHRASE=PASSPHRASE,
             TERM="xterm-256color",
             COLUMNS="120",
             LINES="50",
         )
         environment.update(env or {})  # e.g. DIDLINK_SAS_TIMEOUT
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "didlink", *args],
-            cwd=ROOT,
-            env=environment,
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-            start_new_session=True,
-        )
-        os.close(slave)
-        self._master = master
+        self.proc, self._master = pty_spawn.spawn(args, env=environment, size=(120, 50), cwd=ROOT)
         self._raw = bytearray()
         self._lock = threading.Lock()
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
-        while True:
-            try:
-                chunk = os.read(self._master, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                return
-            if not chunk:
-                return
-            with self._lock:
-                self._raw += chunk
-            for _ in range(chunk.count(CPR_REQUEST)):  # answer like a terminal would, so that
-                os.write(self._master, CPR_ANSWER)  # prompt_toolkit knows the rows below
+        pty_spawn.read_until_closed(self._master, self._keep)
+
+    def _keep(self, chunk: bytes) -> None:
+        with self._lock:
+            self._raw += chunk
+        for _ in range(chunk.count(CPR_REQUEST)):  # answer like a terminal would, so that
+            os.write(self._master, CPR_ANSWER)  # prompt_toolkit knows the rows below
 
     @property
     def screen(self) -> str:

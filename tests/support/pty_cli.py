@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
+
+from tests.support import pty_spawn
 
 WAIT = 60.0
 ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
@@ -23,20 +23,9 @@ class PtyCli:
     """One `didlink` process whose stdin, stdout and stderr are a pty's slave side."""
 
     def __init__(self, *args: str, home: Path, env: dict[str, str] | None = None) -> None:
-        master, slave = os.openpty()
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("DIDLINK_")}
-        environment.update(DIDLINK_HOME=str(home), TERM="dumb", PYTHONUNBUFFERED="1")
+        environment = pty_spawn.environment(home, TERM="dumb", PYTHONUNBUFFERED="1")
         environment.update(env or {})
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "didlink", *args],
-            env=environment,
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-            start_new_session=True,
-        )
-        os.close(slave)
-        self._master = master
+        self.proc, self._master = pty_spawn.spawn(args, env=environment)
         self._raw = bytearray()
         self._lock = threading.Lock()
         self._mark = 0
@@ -44,15 +33,11 @@ class PtyCli:
         self._reader.start()
 
     def _read(self) -> None:
-        while True:
-            try:
-                chunk = os.read(self._master, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                return
-            if not chunk:
-                return
-            with self._lock:
-                self._raw += chunk
+        pty_spawn.read_until_closed(self._master, self._keep)
+
+    def _keep(self, chunk: bytes) -> None:
+        with self._lock:
+            self._raw += chunk
 
     @property
     def text(self) -> str:

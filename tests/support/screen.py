@@ -15,18 +15,15 @@ emulator (pyte), and QR codes read back off that screen and decoded by an indepe
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
-import struct
-import subprocess
-import sys
-import termios
 import threading
 import time
 from pathlib import Path
 
 import pyte
+
+from tests.support import pty_spawn
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSPHRASE = "correct horse battery staple"
@@ -49,11 +46,8 @@ class PtyScreen:
         env: dict[str, str] | None = None,
     ) -> None:
         self.columns, self.rows = columns, rows
-        master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("DIDLINK_")}
-        environment.update(
-            DIDLINK_HOME=str(home),
+        environment = pty_spawn.environment(
+            home,
             DIDLINK_PASSPHRASE=PASSPHRASE,
             TERM="xterm-256color",
             COLUMNS=str(columns),
@@ -64,39 +58,27 @@ class PtyScreen:
         self._stream = pyte.ByteStream(self._screen)
         self._lock = threading.Lock()
         self.raw = bytearray()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "didlink", *args],
-            cwd=ROOT,
-            env=environment,
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-            start_new_session=True,
+        self.proc, self._master = pty_spawn.spawn(
+            args, env=environment, size=(columns, rows), cwd=ROOT
         )
-        os.close(slave)
-        self._master = master
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
     def _read(self) -> None:
-        while True:
-            try:
-                chunk = os.read(self._master, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                return
-            if not chunk:
-                return
-            answers: list[bytes] = []
-            with self._lock:
-                self.raw += chunk
-                parts = chunk.split(CPR_REQUEST)
-                for index, part in enumerate(parts):
-                    self._stream.feed(part)
-                    if index < len(parts) - 1:  # answered where it was asked, as a terminal does
-                        cursor = self._screen.cursor
-                        answers.append(f"\x1b[{cursor.y + 1};{cursor.x + 1}R".encode())
-            for answer in answers:
-                os.write(self._master, answer)
+        pty_spawn.read_until_closed(self._master, self._show)
+
+    def _show(self, chunk: bytes) -> None:
+        answers: list[bytes] = []
+        with self._lock:
+            self.raw += chunk
+            parts = chunk.split(CPR_REQUEST)
+            for index, part in enumerate(parts):
+                self._stream.feed(part)
+                if index < len(parts) - 1:  # answered where it was asked, as a terminal does
+                    cursor = self._screen.cursor
+                    answers.append(f"\x1b[{cursor.y + 1};{cursor.x + 1}R".encode())
+        for answer in answers:
+            os.write(self._master, answer)
 
     def lines(self) -> list[str]:
         """The rows shown now, as text (trailing blanks removed)."""
