@@ -36,6 +36,13 @@ def test_demo_tells_the_whole_story(home: Path) -> None:
     assert report["messages"]["bob_to_alice"] == ["Hello Alice, it is really me."]
     assert report["file"]["alice_to_bob"]["intact"] and report["file"]["bob_to_alice"]["intact"]
     assert {"connect_to_verified", "message_delivery"} <= set(report["timings_ms"])
+    # reach: Bob offline, the text waits on two local relays, arrives once, Alice sees delivered
+    assert report["mailbox"] == {
+        "received": ["Dinner on Friday? (sent while you were offline)"],
+        "received_again": 0,
+        "delivered": True,
+        "relays_saw_plaintext": False,
+    }
     assert not home.exists(), "the demo must not touch the user's profile"
 
 
