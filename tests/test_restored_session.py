@@ -1,0 +1,143 @@
+"""A session restored from a backup (messaging/mailbox.py `restored_state`, messaging/ratchet.py
+`restart_sending`; specs/backup.md "Restored sessions"): it never uses a message key twice, the
+contact opens it when it had not moved on, and it heals when the contact answers the old device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from unittest import mock
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from messaging.errors import CryptoFailure
+from messaging.mailbox import (
+    MailboxSession,
+    MailboxText,
+    RestoredSessionCannotSend,
+    SessionState,
+    restored_state,
+)
+from messaging.ratchet import HEADER_LEN, RatchetSession, kdf_ck
+from tests.support.mailbox_pair import session_pair
+
+_counter = iter(range(1, 10**9))
+
+
+def _text(label: str) -> MailboxText:
+    n = next(_counter)
+    return MailboxText(mid=n.to_bytes(16, "big"), at=1_800_000_000, text=f"{label} {n}")
+
+
+@contextmanager
+def _recording_keys() -> Iterator[list[tuple[bytes, bytes]]]:
+    """Every (header, message key) any RatchetSession encrypts under, while in the block."""
+    used: list[tuple[bytes, bytes]] = []
+    encrypt = RatchetSession.encrypt
+
+    def recording(self: RatchetSession, plaintext: bytes) -> bytes:
+        self.prepare_send()  # the pending sending half, so that CKs is the one encrypt uses
+        _, mk = kdf_ck(self._cks)  # type: ignore[arg-type]
+        frame = encrypt(self, plaintext)
+        used.append((frame[:HEADER_LEN], mk))
+        return frame
+
+    with mock.patch.object(RatchetSession, "encrypt", recording):
+        yield used
+
+
+def _reload(session: MailboxSession) -> MailboxSession:
+    """Through the stored form, as every use in the agent is."""
+    return MailboxSession(SessionState.model_validate_json(session.to_state().model_dump_json()))
+
+
+def _restore(snapshot: SessionState) -> MailboxSession:
+    return MailboxSession(
+        restored_state(SessionState.model_validate_json(snapshot.model_dump_json()))
+    )
+
+
+def _ratchet_public(state: SessionState) -> bytes:
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    key = X25519PrivateKey.from_private_bytes(state.ratchet.dhs_private)
+    return key.public_key().public_bytes_raw()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    prefix=st.lists(st.sampled_from(["ab", "ba", "ab-lost"]), max_size=8),
+    n=st.integers(min_value=0, max_value=4),
+    m=st.integers(min_value=1, max_value=4),
+    original_arrives=st.booleans(),
+    restore_responder=st.booleans(),
+)
+def test_a_restored_session_never_reuses_a_key_and_continues_when_it_can(
+    prefix: list[str], n: int, m: int, original_arrives: bool, restore_responder: bool
+) -> None:
+    """Export a backup (the session's state), send N texts from the original, restore, send M
+    texts: no message key and no header is ever used twice; the contact opens the restored
+    side's texts iff it never received the exported sending chain; when it did, the restored
+    texts do not open, and the restored side heals as soon as the contact writes."""
+    with _recording_keys() as used:
+        initiator, responder = session_pair(b"restore")
+        me, peer = (responder, initiator) if restore_responder else (initiator, responder)
+        names = {"ab": (initiator, responder), "ba": (responder, initiator)}
+        for step in prefix:
+            sender, receiver = names[step.removesuffix("-lost")]
+            if step.endswith("-lost"):
+                sender.seal(_text("lost"))
+            else:
+                receiver.open(sender.seal(_text("prefix")))
+            me, peer = _reload(me), _reload(peer)
+            initiator, responder = (peer, me) if restore_responder else (me, peer)
+            names = {"ab": (initiator, responder), "ba": (responder, initiator)}
+
+        snapshot = me.to_state()  # `didlink backup export`
+        exported_chain = _ratchet_public(snapshot)
+        originals = [me.seal(_text("original")) for _ in range(n)]
+        if original_arrives:
+            for frame in originals:
+                peer.open(frame)
+        moved_on = _peer_received(peer, exported_chain)
+
+        restored = _restore(snapshot)
+        if snapshot.send_root is None or snapshot.ratchet.dhr is None:
+            with pytest.raises(RestoredSessionCannotSend):
+                restored.seal(_text("restored"))
+            # it continues once the contact writes
+            restored.open(peer.seal(_text("peer writes")))
+            assert not restored.restored
+        texts = [_text("restored") for _ in range(m)]
+        frames = [restored.seal(text) for text in texts]
+        restored = _reload(restored)
+
+        if not moved_on or snapshot.send_root is None or snapshot.ratchet.dhr is None:
+            assert [peer.open(frame) for frame in frames] == texts
+        else:
+            before = peer.to_state()
+            for frame in frames:
+                with pytest.raises(CryptoFailure):
+                    peer.open(frame)
+            assert peer.to_state() == before  # nothing changed at the contact
+            assert restored.restored
+        # either way: the contact writes, the restored side reads it and answers, both open
+        reply = _text("reply")
+        assert restored.open(peer.seal(reply)) == reply
+        assert not restored.restored
+        answer = _text("answer")
+        assert peer.open(restored.seal(answer)) == answer
+
+    keys = [mk for _, mk in used]
+    headers = [header for header, _ in used]
+    assert len(set(keys)) == len(keys), "a message key was used twice"
+    assert len(set(headers)) == len(headers), "a header was used twice"
+
+
+def _peer_received(peer: MailboxSession, chain: bytes) -> bool:
+    """Did `peer` receive a frame of our sending chain `chain` (it is then its DHr, or it moved
+    past it)?"""
+    return peer._ratchet.peer_ratchet_public == chain
