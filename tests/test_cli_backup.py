@@ -195,7 +195,7 @@ def test_export_then_import_gives_the_same_identity_and_contacts(
     imported = run_cli("backup", "import", str(file), home=fresh, passphrase="new", env=BACKUP_ENV)
     assert imported.returncode == 0, imported.stderr
     assert imported.stdout.strip() == did
-    assert "Restored 4 contacts and 1 used invitations." in imported.stderr
+    assert "Restored 4 contacts, 0 conversations and 1 used invitations." in imported.stderr
     assert unlock(fresh / "keystore.json", "new").did == did
     assert store_state(fresh) == store_state(home)
     assert sorted(p.name for p in fresh.iterdir()) == ["keystore.json", "store.sqlite3"]
