@@ -141,3 +141,57 @@ def _peer_received(peer: MailboxSession, chain: bytes) -> bool:
     """Did `peer` receive a frame of our sending chain `chain` (it is then its DHr, or it moved
     past it)?"""
     return peer._ratchet.peer_ratchet_public == chain
+
+
+def test_a_responder_that_never_received_cannot_send_until_the_contact_writes() -> None:
+    initiator, responder = session_pair(b"responder")
+    restored = _restore(responder.to_state())
+    assert not restored.can_send
+    with pytest.raises(RestoredSessionCannotSend):
+        restored.seal(_text("too early"))
+    hello = _text("hello")
+    assert restored.open(initiator.seal(hello)) == hello
+    assert restored.can_send and not restored.restored
+    answer = _text("answer")
+    assert initiator.open(restored.seal(answer)) == answer
+
+
+def test_restart_needs_a_root_and_a_peer_key() -> None:
+    from messaging.errors import LocalProtocolError
+
+    _, responder = session_pair(b"no root")
+    ratchet = RatchetSession.from_state(responder.to_state().ratchet)
+    assert ratchet.send_root is None
+    with pytest.raises(LocalProtocolError):
+        ratchet.restart_sending()
+
+
+def test_a_frame_in_flight_at_the_export_still_opens_and_an_old_one_never_twice() -> None:
+    """After the restored side took its fresh step: the contact's frame that was in flight at
+    the export opens (the receiving chain is the one restored); one the old device had already
+    read does not, neither on the fresh state nor on the state as restored."""
+    alice, bob = session_pair(b"in flight")
+    bob.open(alice.seal(_text("hi")))
+    read = bob.seal(_text("read before the export"))
+    alice.open(read)
+    in_flight = bob.seal(_text("in flight"))
+    restored = _restore(alice.to_state())
+    sent = _text("from the restored side")
+    frame = restored.seal(sent)
+    assert restored.open(in_flight).text.startswith("in flight")  # type: ignore[union-attr]
+    with pytest.raises(CryptoFailure):
+        restored.open(read)
+    assert bob.open(frame) == sent  # Bob had not moved on
+
+
+def test_the_fresh_step_uses_a_new_ratchet_key_and_keeps_pn() -> None:
+    alice, bob = session_pair(b"header")
+    bob.open(alice.seal(_text("one")))
+    alice.open(bob.seal(_text("two")))
+    snapshot = alice.to_state()
+    original = alice.seal(_text("original"))
+    restored = _restore(snapshot)
+    fresh = restored.seal(_text("restored"))
+    assert fresh[1:33] != original[1:33]  # a ratchet key the old device never used
+    assert fresh[33:37] == original[33:37]  # pn: the chain before the abandoned one
+    assert fresh[37:41] == bytes(4)  # n = 0 on the new chain

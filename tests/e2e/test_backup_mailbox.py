@@ -98,3 +98,40 @@ def test_a_restored_profile_continues_the_mailbox_conversation(tmp_path: Path) -
         four = _json(restored, "send", dids["bob"], "four", "--json")
         assert isinstance(four, dict)
         assert _texts(bob) == ["four"]
+
+
+def test_a_contact_who_moved_on_cannot_open_the_restored_texts_until_it_writes(
+    tmp_path: Path,
+) -> None:
+    """Bob HAS moved on: he received Alice's receipt, sent from the chain the backup holds,
+    before the restored profile wrote. Its text is not delivered (Bob's `receive` drops it; the
+    restored `receive` shows no delivery); once Bob writes, the restored profile reads him and
+    what it sends from then on reaches him."""
+    alice, bob, restored = tmp_path / "alice", tmp_path / "bob", tmp_path / "new-machine"
+    dids = {"alice": make_identity(alice), "bob": make_identity(bob)}
+    _meet(alice, bob)
+    with local_relays(tmp_path / "relays", 2) as relays:
+        urls = [relay.url for relay in relays]
+        for home in (alice, bob):
+            assert _json(home, "relays", "add", *urls, "--json") == {"relays": urls}
+        hello = _json(bob, "send", dids["alice"], "hello", "--json")
+        assert isinstance(hello, dict)
+        assert _texts(alice) == ["hello"]  # Alice's receipt leaves from her newest chain
+        file = tmp_path / "alice.backup"
+        exported = run_cli("backup", "export", str(file), home=alice, env=BACKUP_ENV)
+        assert exported.returncode == 0, exported.stderr
+        assert _delivered(bob) == [hello["mid"]]  # Bob took that receipt: he moved on
+
+        imported = run_cli("backup", "import", str(file), home=restored, env=BACKUP_ENV)
+        assert imported.returncode == 0, imported.stderr
+        lost = _json(restored, "send", dids["bob"], "from the new machine", "--json")
+        assert isinstance(lost, dict) and lost["status"] == "sent"
+        assert _texts(bob) == []  # it does not open for Bob ...
+        assert _delivered(restored) == []  # ... so no receipt comes back
+
+        _json(bob, "send", dids["alice"], "are you there?", "--json")
+        assert _texts(restored) == ["are you there?"]  # the restored profile reads Bob
+        again = _json(restored, "send", dids["bob"], "yes, new machine", "--json")
+        assert isinstance(again, dict)
+        assert _texts(bob) == ["yes, new machine"]
+        assert again["mid"] in _delivered(restored)
