@@ -281,6 +281,10 @@ class MailboxSession:
                 raise  # (a frame of the chain both states share: never tried twice)
             old = RatchetSession.from_state(fallback, rng=self._rng)
             plaintext = old.decrypt(frame)  # CryptoFailure: nothing changed
+            if old.peer_ratchet_public == fallback.dhr:
+                # Opened without a DH step (a skipped key the fresh state already used: a
+                # replay). Adopting `old` would bring back the old device's sending chain.
+                raise CryptoFailure() from None
             self._ratchet, self._restored, self._fallback = old, False, None
             return plaintext
         if self._restored and self._ratchet.peer_ratchet_public != peer_key:
