@@ -623,3 +623,23 @@ def test_a_session_that_opens_but_does_not_parse_is_refused(tmp_path: Path) -> N
     file, _ = session_backup(tmp_path, junk)
     code, _, err = run_in_process("backup", "import", str(file), home=tmp_path / "p")
     assert code == 2 and "session" in err and not (tmp_path / "p").exists()
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_older_contents_versions_still_import(tmp_path: Path, version: int) -> None:
+    from tests.test_backup import KEY, good_contents, seal_contents
+    from tests.test_backup import PASS as UNIT_PASS
+
+    contents = good_contents()
+    contents.update(version=version)
+    del contents["sessions"], contents["received"]
+    if version == 1:
+        del contents["settings"]
+    file = tmp_path / f"v{version}.backup"
+    file.write_bytes(seal_contents(contents))
+    home = tmp_path / "p"
+    env = {"DIDLINK_BACKUP_PASSPHRASE": UNIT_PASS}
+    code, out, err = run_in_process("backup", "import", str(file), home=home, env=env)
+    assert code == 0, err
+    assert out.strip() == KEY.did
+    assert "2 contacts, 0 conversations" in err
