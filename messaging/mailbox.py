@@ -159,7 +159,9 @@ class RestoredSessionCannotSend(LocalProtocolError):
 
 def restored_state(state: SessionState) -> SessionState:
     """`state` (from a backup) as a restored session: before it sends anything it takes a
-    fresh DH ratchet step (`MailboxSession.seal`)."""
+    fresh DH ratchet step (`MailboxSession.seal`). A `fallback` the state had (a backup of a
+    profile that was itself restored) is dropped: keeping it would skip the fresh step, and
+    the chain the state holds may be in use on the profile the backup was made from."""
     return state.model_copy(update={"restored": True, "fallback": None})
 
 

@@ -237,3 +237,19 @@ def test_a_replayed_skipped_frame_never_brings_back_the_restored_chain() -> None
         restored.open(late)
     assert restored.restored  # still waiting for a DH step of the contact's
     assert restored.seal(_text("after the replay"))[1:33] != old_chain
+
+
+def test_a_backup_of_a_restored_profile_takes_its_own_fresh_step() -> None:
+    """Restored once, sent, exported again, restored again: the second copy does not go on
+    from the first copy's fresh chain (which the first copy still uses)."""
+    alice, bob = session_pair(b"twice")
+    bob.open(alice.seal(_text("hi")))
+    alice.open(bob.seal(_text("hello")))
+    with _recording_keys() as used:
+        first = _restore(alice.to_state())
+        first.seal(_text("first copy"))
+        second = _restore(first.to_state())
+        first.seal(_text("first copy again"))
+        second.seal(_text("second copy"))
+    keys = [mk for _, mk in used]
+    assert len(set(keys)) == len(keys)
