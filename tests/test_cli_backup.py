@@ -643,3 +643,28 @@ def test_older_contents_versions_still_import(tmp_path: Path, version: int) -> N
     assert code == 0, err
     assert out.strip() == KEY.did
     assert "2 contacts, 0 conversations" in err
+
+
+def test_a_restored_session_with_no_step_to_redo_refuses_to_send_and_queues_nothing(
+    tmp_path: Path,
+) -> None:
+    """The responder's session before it received anything (no ratchet key of the contact's):
+    `send` says it waits for the contact, exit 2, and nothing is queued."""
+    from didlink.mailbox import session_context
+    from messaging.mailbox import new_session_state
+    from tests.support.mailbox_pair import handshake_pair
+
+    key = IdentityKey(bytes(range(32)))
+    state = new_session_state(handshake_pair(b"responder")[1])
+    sealed = Sealer(key).seal(state.model_dump_json().encode(), context=session_context(did_of(1)))
+    file, _ = session_backup(tmp_path, sealed)
+    home = tmp_path / "p"
+    code, _, err = run_in_process("backup", "import", str(file), home=home)
+    assert code == 0, err
+    code, _, err = run_in_process("relays", "add", "ws://127.0.0.1:9", home=home)
+    assert code == 0, err
+    code, out, err = run_in_process("send", did_of(1), "hello", "--timeout", "5", home=home)
+    assert code == 2, (out, err)
+    assert "restored from a backup" in err and len(err.strip().splitlines()) == 1
+    with Store(home / "store.sqlite3") as store:
+        assert store.connection.execute("SELECT count(*) FROM outbox").fetchone()[0] == 0
