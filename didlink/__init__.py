@@ -42,6 +42,8 @@ _EXPORTS = {
     "Closed": "didlink.events",
     "MailboxMessage": "didlink.events",
     "MailboxDelivered": "didlink.events",
+    "TokenMissing": "didlink.device_token",
+    "TokenPinNeeded": "didlink.device_token",
 }
 
 __all__ = [
@@ -67,6 +69,8 @@ __all__ = [
     "Session",
     "SessionClosed",
     "SessionError",
+    "TokenMissing",
+    "TokenPinNeeded",
     "TokenReady",
     "UserError",
     "Verification",
@@ -75,6 +79,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from didlink.agent import Agent, Session, SessionClosed
+    from didlink.device_token import TokenMissing, TokenPinNeeded
     from didlink.errors import UserError
     from didlink.events import (
         Closed,

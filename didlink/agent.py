@@ -355,13 +355,33 @@ class Agent:
         home: str | Path | None = None,
         *,
         passphrase: str,
+        token_pin: str | None = None,
+        token_module: str | Path | None = None,
         ice: IceConfig | None = None,
         timeouts: Timeouts | None = None,
     ) -> Agent:
-        """The identity in `home` (default: DIDLINK_HOME, else the user's data folder)."""
+        """The identity in `home` (default: DIDLINK_HOME, else the user's data folder).
+
+        A device-bound keystore (`didlink init --device-bound`, specs/keystore.md) also needs
+        its PKCS#11 token: `token_pin` is its PIN (else DIDLINK_PKCS11_PIN), `token_module`
+        the PKCS#11 module to load (else DIDLINK_PKCS11_MODULE, else SoftHSM2's or OpenSC's
+        known paths). Nothing is prompted. Errors (didlink/device_token.py): TokenMissing
+        (the token it is bound to is not there; names it), TokenPinNeeded (no PIN given),
+        UserError for a wrong or locked PIN; WrongPassphrase as for any keystore. Both are
+        ignored for a passphrase-only keystore."""
         profile = _profile(home)
         profile.did()  # NoIdentity / DamagedKeystore before the slow key derivation
-        key = await asyncio.to_thread(keystore.unlock, profile.keystore_path, passphrase)
+        device = keystore.device_of(keystore.load_keystore(profile.keystore_path))
+        secret = None
+        if device is not None:
+            from didlink.device_token import device_secret  # late: loads python-pkcs11
+
+            secret = await asyncio.to_thread(
+                device_secret, device, pin=token_pin, module=token_module
+            )
+        key = await asyncio.to_thread(
+            keystore.unlock, profile.keystore_path, passphrase, device_secret=secret
+        )
         return cls(profile=profile, key=key, ice=ice, timeouts=timeouts)
 
     async def close(self) -> None:

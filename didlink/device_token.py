@@ -63,6 +63,16 @@ MAX_TOKENS = 64
 """Tokens looked at in one module (a module listing more is answered from the first ones)."""
 
 
+class TokenMissing(UserError):
+    """The PKCS#11 token a device-bound keystore is bound to is not there: no module to load,
+    or no token with the serial number and label the keystore records. The message names it."""
+
+
+class TokenPinNeeded(UserError):
+    """A device-bound keystore was opened without its token's PIN (no `token_pin`, no
+    DIDLINK_PKCS11_PIN) where nothing may prompt for it (the Python API)."""
+
+
 def _printable(text: str) -> bool:
     return all(" " <= ch <= "~" for ch in text)
 
@@ -82,9 +92,15 @@ def _token_text(value: Any, limit: int) -> str | None:
     return text
 
 
-def module_path(hint: str | None = None) -> Path:
-    """The PKCS#11 module to load: DIDLINK_PKCS11_MODULE, else a known path that exists
-    (the one named `hint` first). UserError when there is none."""
+def module_path(hint: str | None = None, *, module: str | Path | None = None) -> Path:
+    """The PKCS#11 module to load: `module` (the Python API's choice), else
+    DIDLINK_PKCS11_MODULE, else a known path that exists (the one named `hint` first).
+    UserError when there is none."""
+    if module is not None:
+        path = Path(module).expanduser()
+        if not path.is_file():
+            raise UserError(f"the PKCS#11 module {str(module)!r} is not a file")
+        return path
     named = os.environ.get(MODULE_ENV)
     if named:
         path = Path(named).expanduser()
@@ -192,17 +208,18 @@ def _missing(binding: DeviceBinding) -> str:
     )
 
 
-def find_token(binding: DeviceBinding) -> DeviceToken:
-    """The token a keystore is bound to; UserError naming it when it is not there."""
+def find_token(binding: DeviceBinding, *, module: str | Path | None = None) -> DeviceToken:
+    """The token a keystore is bound to (in `module`, else as `module_path` finds one);
+    TokenMissing naming it when it is not there."""
     try:
-        module = module_path(binding.module)
-        tokens = _tokens(_load(module), module)
+        path = module_path(binding.module, module=module)
+        tokens = _tokens(_load(path), path)
     except UserError as exc:
-        raise UserError(f"{_missing(binding)} ({exc})") from exc
+        raise TokenMissing(f"{_missing(binding)} ({exc})") from exc
     for token in tokens:
         if token.serial == binding.token_serial and token.label == binding.token_label:
             return token
-    raise UserError(_missing(binding))
+    raise TokenMissing(_missing(binding))
 
 
 def get_pin(token: DeviceToken) -> str:
@@ -384,4 +401,24 @@ class TokenSession:
 def token_secret(token: DeviceToken, binding: DeviceBinding) -> bytes:
     """The device secret of `binding` (asks for the token's PIN)."""
     with token.session(get_pin(token)) as session:
+        return session.secret(binding)
+
+
+def device_secret(
+    binding: DeviceBinding, *, pin: str | None, module: str | Path | None = None
+) -> bytes:
+    """The device secret of `binding` with no prompt (the Python API, `Agent.open`): the token
+    is found first (TokenMissing), then logged in with `pin`, else DIDLINK_PKCS11_PIN
+    (TokenPinNeeded if neither; UserError for a wrong or locked PIN)."""
+    token = find_token(binding, module=module)
+    if pin is None:
+        pin = os.environ.get(PIN_ENV)
+    if pin is None:
+        raise TokenPinNeeded(
+            f"this identity is bound to the PKCS#11 token '{token.label}': give its PIN"
+            f" (Agent.open(token_pin=...)) or set {PIN_ENV}"
+        )
+    if not pin or len(pin) > MAX_PIN_CHARS:
+        raise UserError("the PKCS#11 PIN must not be empty (nor over 256 characters)")
+    with token.session(pin) as session:
         return session.secret(binding)

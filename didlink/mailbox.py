@@ -50,6 +50,11 @@ def _stamp(now: datetime) -> str:
     return now.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+def session_context(peer_did: str) -> bytes:
+    """The sealing context of a contact's stored session."""
+    return _SESSION + peer_did.encode()
+
+
 class NoSessionStored(DamagedStore):
     """The contact's session went away while it was in use (`contacts remove`, meanwhile)."""
 

@@ -76,6 +76,12 @@ class NoSession(UserError):
     """The contact has no persistent session yet."""
 
 
+class RestoredWaitsForContact(UserError):
+    """The contact's session was restored from a backup and has no ratchet step of its own to
+    take again: it can send once the contact has written (specs/backup.md "Restored
+    sessions")."""
+
+
 @dataclass
 class Collected:
     """What one `collect` did."""
@@ -141,7 +147,12 @@ class MailboxRoute:
         """Queue `text` for `peer` and hand it to the relays: (its mid, the relays that took
         it; none: it stays in the outbox for the next `flush`)."""
         check_mailbox_text(text)  # ValueError before anything is written
-        self._session(peer)  # NoSession before anything is written
+        if not self._session(peer).can_send:  # NoSession before anything is written
+            raise RestoredWaitsForContact(
+                "this conversation was restored from a backup and can send only once the "
+                "contact has written to you: run `didlink receive` after they have (or meet "
+                "again live)"
+            )
         mid = self._outbox.add(peer, text)
         accepted = await self.flush(peer)
         return mid, accepted.get(mid, ())
@@ -172,6 +183,8 @@ class MailboxRoute:
         """Wrap what waits for `peer` and publish what no relay took yet; {mid: relays that
         accepted} for the texts published now."""
         self._box.forget_delivered(peer)
+        if not self._session(peer).can_send:  # restored: waits for the contact (post)
+            return {}
         now = self._clock()
         resend_before = datetime.fromtimestamp(now - RESEND_AFTER, UTC)
         for mid, text in self._box.unwrapped_texts(

@@ -32,9 +32,9 @@ from pathlib import Path
 from didlink.errors import UserError
 from didlink.profile import FILE_MODE, FOLDER_MODE, KEYSTORE_NAME, STORE_NAME, Profile
 from didlink.store import DamagedStore, Store
-from identity.backup import Backup, BackupSetting
+from identity.backup import Backup, BackupSession, BackupSetting
 from identity.contact import Contact
-from identity.errors import IdentityExists
+from identity.errors import DamagedBackup, IdentityExists
 from identity.keystore import DEFAULT_KDF, KdfParams, create_keystore
 
 STAGING_INFIX = ".restore-"
@@ -51,6 +51,9 @@ STORE_TABLES = (
     "transfers",
     "history",
     "settings",
+    "sessions",
+    "wraps",
+    "inbox",
 )
 
 _AT_FDCWD = -100
@@ -85,6 +88,62 @@ def profile_settings(profile: Profile) -> list[BackupSetting]:
             "SELECT name, sealed, value FROM settings ORDER BY name"
         ).fetchall()
     return [BackupSetting(str(row[0]), bool(row[1]), bytes(row[2])) for row in rows]
+
+
+def profile_sessions(profile: Profile) -> list[BackupSession]:
+    """The persistent sessions of `profile`, sealed as the store holds them."""
+    if not profile.store_path.exists():
+        return []
+    with Store(profile.store_path) as store:
+        rows = store.connection.execute(
+            "SELECT peer_did, sealed FROM sessions ORDER BY peer_did"
+        ).fetchall()
+    return [BackupSession(str(row[0]), bytes(row[1])) for row in rows]
+
+
+def profile_received(profile: Profile) -> list[tuple[str, list[bytes]]]:
+    """Per contact, the ids of the messages already received from it (exactly-once)."""
+    if not profile.store_path.exists():
+        return []
+    found: dict[str, list[bytes]] = {}
+    with Store(profile.store_path) as store:
+        for did, mid in store.connection.execute(
+            "SELECT peer_did, message_id FROM received ORDER BY peer_did, message_id"
+        ):
+            found.setdefault(str(did), []).append(bytes(mid))
+    return list(found.items())
+
+
+def profile_outbox_count(profile: Profile) -> int:
+    """How many messages wait in the outbox (they are not carried by a backup)."""
+    if not profile.store_path.exists():
+        return 0
+    with Store(profile.store_path) as store:
+        row = store.connection.execute("SELECT count(*) FROM outbox").fetchone()
+    return int(row[0])
+
+
+def restored_sessions(backup: Backup) -> list[tuple[str, bytes]]:
+    """The backup's sessions, each opened (under the store key of the backup's identity),
+    checked, marked restored (messaging/mailbox.py `restored_state`: it takes a fresh DH
+    ratchet step before it sends anything) and sealed again. DamagedBackup if one does not
+    open or parse."""
+    from didlink.mailbox import session_context
+    from didlink.sealing import Sealer
+    from didlink.store import DamagedStore
+    from messaging.mailbox import SessionState, restored_state
+
+    sealer = Sealer(backup.key)
+    out = []
+    for one in backup.sessions:
+        context = session_context(one.did)
+        try:
+            state = SessionState.model_validate_json(sealer.open(one.sealed, context=context))
+        except (DamagedStore, ValueError):
+            raise DamagedBackup("a session in the backup does not open") from None
+        sealed = sealer.seal(restored_state(state).model_dump_json().encode(), context=context)
+        out.append((one.did, sealed))
+    return out
 
 
 def occupant(profile: Profile) -> str | None:
@@ -171,6 +230,15 @@ def _fill_store(path: Path, backup: Backup) -> None:
                 (setting.name, int(setting.sealed), setting.value, _timestamp(backup.created))
                 for setting in backup.settings
             ],
+        )
+        created = _timestamp(backup.created)
+        db.executemany(
+            "INSERT INTO sessions (peer_did, created_at, updated_at, sealed) VALUES (?, ?, ?, ?)",
+            [(did, created, created, sealed) for did, sealed in restored_sessions(backup)],
+        )
+        db.executemany(
+            "INSERT INTO received (peer_did, message_id, received_at) VALUES (?, ?, ?)",
+            [(did, mid, created) for did, ids in backup.received for mid in ids],
         )
     with Store(path) as store:
         # Everything into the one file (no -wal / -shm to move with it); the next Store to open

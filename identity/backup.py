@@ -11,7 +11,9 @@ Theory of operation (specs/backup.md section 2):
   bound to the ciphertext as well as feeding the key.
 - Plaintext: deterministic CBOR (identity/canonical.py) of {version, seed, created, contacts,
   used_invitations} and, from contents version 2, the profile's settings (relays, ICE servers;
-  sealed ones stay sealed under the store key, which the same seed gives again), decoded
+  sealed ones stay sealed under the store key, which the same seed gives again), from
+  contents version 3 the persistent sessions (sealed as the store holds them) and the ids of
+  messages already received (exactly-once after a restore), decoded
   strictly and validated completely (DIDs, states, times, lengths, duplicates) before the
   caller sees anything: a caller writes nothing until `open_backup` has returned.
 - Errors: anything wrong with the bytes -> DamagedBackup; a tag that does not verify ->
@@ -47,8 +49,9 @@ from identity.keystore_file import MAX_SALT, MIN_SALT
 
 FORMAT_NAME: Literal["didlink backup"] = "didlink backup"
 FORMAT_VERSION: Literal[1] = 1
-CONTENTS_VERSION: Literal[2] = 2
-"""The sealed contents' version: 2 adds `settings`; version 1 contents (no settings) still open."""
+CONTENTS_VERSION: Literal[3] = 3
+"""The sealed contents' version: 2 adds `settings`, 3 adds `sessions` and `received`; versions
+1 and 2 still open."""
 AD_LABEL = b"didlink backup v1\x00"
 """Associated data = AD_LABEL || len(salt) (1 byte) || salt || memory_cost || iterations || lanes
 (each a 4-byte big-endian unsigned integer); specs/backup.md, "AEAD"."""
@@ -67,6 +70,14 @@ MAX_SETTINGS = 256
 MAX_SETTING_NAME = 64
 MAX_SETTING_VALUE = 64 * 1024
 MAX_TIME_CHARS = 40
+MAX_SESSIONS = 10_000
+MAX_SESSION_SEALED = 1024 * 1024
+"""A session's sealed state: its ratchet with up to 2000 skipped keys, twice (a restored
+session keeps the state it was restored from), is about 0.7 MiB of JSON."""
+MAX_RECEIVED_PEERS = 100_000
+MAX_RECEIVED_IDS = 200_000
+"""Message ids already received, over all contacts (the store keeps about 9 000 per contact)."""
+MAX_MESSAGE_ID = 64
 
 
 # --- the envelope (JSON) ------------------------------------------------------------------
@@ -118,15 +129,33 @@ class _SettingRecord(BaseModel):
     value: Annotated[bytes, Field(max_length=MAX_SETTING_VALUE)]
 
 
+class _SessionRecord(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    did: str
+    sealed: Annotated[bytes, Field(min_length=1, max_length=MAX_SESSION_SEALED)]
+
+
+class _ReceivedRecord(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    did: str
+    ids: list[Annotated[bytes, Field(min_length=1, max_length=MAX_MESSAGE_ID)]] = Field(
+        min_length=1, max_length=MAX_RECEIVED_IDS
+    )
+
+
 class _Contents(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
-    version: Literal[1, 2]
+    version: Literal[1, 2, 3]
     seed: Annotated[bytes, Field(min_length=SEED_SIZE, max_length=SEED_SIZE)]
     created: Annotated[str, Field(max_length=MAX_TIME_CHARS)]
     contacts: Annotated[list[_ContactRecord], Field(max_length=MAX_CONTACTS)]
     used_invitations: Annotated[list[_UsedInvitationRecord], Field(max_length=MAX_USED_INVITATIONS)]
     settings: Annotated[list[_SettingRecord], Field(max_length=MAX_SETTINGS)] | None = None
+    sessions: Annotated[list[_SessionRecord], Field(max_length=MAX_SESSIONS)] | None = None
+    received: Annotated[list[_ReceivedRecord], Field(max_length=MAX_RECEIVED_PEERS)] | None = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +169,16 @@ class BackupSetting:
 
 
 @dataclass(frozen=True, repr=False)
+class BackupSession:
+    """A contact's persistent session (specs/mailbox.md §7) as the store holds it: sealed under
+    the store key with the context "sessions\\0" + DID. The restore marks it restored
+    (specs/backup.md "Restored sessions"); this layer does not open it."""
+
+    did: str
+    sealed: bytes
+
+
+@dataclass(frozen=True, repr=False)
 class Backup:
     """What a backup holds. Its repr never shows the key's seed."""
 
@@ -148,11 +187,15 @@ class Backup:
     used_invitations: tuple[tuple[bytes, datetime], ...]
     created: datetime
     settings: tuple[BackupSetting, ...] = ()
+    sessions: tuple[BackupSession, ...] = ()
+    received: tuple[tuple[str, tuple[bytes, ...]], ...] = ()
+    """Per contact DID, the ids of the messages already received from it."""
 
     def __repr__(self) -> str:
         return (
             f"Backup(did={self.key.did!r}, contacts={len(self.contacts)}, "
-            f"used_invitations={len(self.used_invitations)}, settings={len(self.settings)})"
+            f"used_invitations={len(self.used_invitations)}, settings={len(self.settings)}, "
+            f"sessions={len(self.sessions)})"
         )
 
 
@@ -197,6 +240,8 @@ def _contents_cbor(backup: Backup) -> bytes:
             {"name": setting.name, "sealed": setting.sealed, "value": setting.value}
             for setting in backup.settings
         ],
+        "sessions": [{"did": one.did, "sealed": one.sealed} for one in backup.sessions],
+        "received": [{"did": did, "ids": list(ids)} for did, ids in backup.received if ids],
     }
     return canonical.encode(contents)
 
@@ -247,13 +292,45 @@ def _backup_from(contents: _Contents) -> Backup:
     settings = tuple(BackupSetting(r.name, r.sealed, r.value) for r in records)
     if len({setting.name for setting in settings}) != len(settings):
         raise DamagedBackup("a setting appears twice in the backup")
+    sessions, received = _sessions_from(contents, seen)
     return Backup(
         key=key,
         contacts=tuple(contacts),
         used_invitations=tuple(used),
         created=_moment(contents.created, field="created"),
         settings=settings,
+        sessions=sessions,
+        received=received,
     )
+
+
+def _sessions_from(
+    contents: _Contents, contacts: set[str]
+) -> tuple[tuple[BackupSession, ...], tuple[tuple[str, tuple[bytes, ...]], ...]]:
+    """Contents version 3's sessions and received ids: each of a contact, none twice."""
+    if (contents.sessions is None or contents.received is None) != (contents.version < 3):
+        raise DamagedBackup("the backup's sessions do not match its contents version")
+    sessions = []
+    for record in contents.sessions or ():
+        if record.did not in contacts:
+            raise DamagedBackup("a session in the backup is not a contact's")
+        sessions.append(BackupSession(record.did, record.sealed))
+    if len({one.did for one in sessions}) != len(sessions):
+        raise DamagedBackup("a contact has two sessions in the backup")
+    received = []
+    total = 0
+    for entry in contents.received or ():
+        if entry.did not in contacts:
+            raise DamagedBackup("received message ids in the backup are not a contact's")
+        total += len(entry.ids)
+        if total > MAX_RECEIVED_IDS:
+            raise DamagedBackup("the backup holds too many received message ids")
+        if len(set(entry.ids)) != len(entry.ids):
+            raise DamagedBackup("a received message id appears twice in the backup")
+        received.append((entry.did, tuple(entry.ids)))
+    if len({did for did, _ in received}) != len(received):
+        raise DamagedBackup("a contact's received message ids appear twice in the backup")
+    return tuple(sessions), tuple(received)
 
 
 # --- seal / open ----------------------------------------------------------------------------
@@ -295,6 +372,12 @@ def seal_backup(
         raise ValueError("too many contacts or used invitations for one backup file")
     if len(backup.settings) > MAX_SETTINGS:
         raise ValueError("too many settings for one backup file")
+    if len(backup.sessions) > MAX_SESSIONS or any(
+        len(one.sealed) > MAX_SESSION_SEALED for one in backup.sessions
+    ):
+        raise ValueError("too many sessions, or one too large, for one backup file")
+    if sum(len(ids) for _, ids in backup.received) > MAX_RECEIVED_IDS:
+        raise ValueError("too many received message ids for one backup file")
     salt = os.urandom(SALT_SIZE) if salt is None else salt
     nonce = os.urandom(NONCE_SIZE) if nonce is None else nonce
     if not MIN_SALT <= len(salt) <= MAX_SALT or len(nonce) != NONCE_SIZE:
@@ -382,7 +465,7 @@ def open_parsed_backup(model: BackupFile, passphrase: str) -> Backup:
     except canonical.NonCanonicalCbor:
         raise DamagedBackup("the backup's contents are not valid deterministic CBOR") from None
     inner = value.get("version") if isinstance(value, dict) else None
-    if type(inner) is not int or inner not in (1, CONTENTS_VERSION):
+    if type(inner) is not int or inner not in (1, 2, CONTENTS_VERSION):
         raise DamagedBackup("the backup's contents have an unknown version")
     try:
         contents = _Contents.model_validate(value)
@@ -399,6 +482,8 @@ def make_backup(
     *,
     now: datetime,
     settings: Sequence[BackupSetting] = (),
+    sessions: Sequence[BackupSession] = (),
+    received: Sequence[tuple[str, Sequence[bytes]]] = (),
 ) -> Backup:
     """A `Backup` of these parts, made at `now`."""
     return Backup(
@@ -407,4 +492,6 @@ def make_backup(
         used_invitations=tuple(used_invitations),
         created=now,
         settings=tuple(settings),
+        sessions=tuple(sessions),
+        received=tuple((did, tuple(ids)) for did, ids in received),
     )

@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from identity import canonical
 from messaging.alias import AliasPair, Direction, alias_pair
 from messaging.channel import HandshakeOutput
-from messaging.errors import LocalProtocolError, RemoteProtocolError
+from messaging.errors import CryptoFailure, LocalProtocolError, RemoteProtocolError
 from messaging.frames import check_text
 from messaging.padding import PaddingError, pad, unpad
 from messaging.ratchet import RatchetSession
@@ -129,7 +129,15 @@ def decode_item(data: bytes) -> MailboxItem:
 
 
 class SessionState(BaseModel):
-    """A persistent session as stored (sealed): its role, alias root and ratchet state."""
+    """A persistent session as stored (sealed): its role, alias root and ratchet state.
+
+    `send_root`: the root key before the DH step of the current sending chain
+    (`RatchetSession.send_root`), kept so that a copy of this state restored from a backup can
+    take that step again with a fresh key. `restored`: this state came from a backup and has
+    not yet taken that step (or received a DH step of the contact's). `fallback`: after that
+    step, the state as restored, kept to open a contact who had already moved on from it
+    (specs/backup.md, "Restored sessions"). States stored before these fields have none.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -138,6 +146,23 @@ class SessionState(BaseModel):
     alias_root: Key32
     handshake_hash: HexBytes
     ratchet: RatchetState
+    send_root: Key32 | None = None
+    restored: bool = False
+    fallback: RatchetState | None = None
+
+
+class RestoredSessionCannotSend(LocalProtocolError):
+    """A session restored from a backup cannot send until the contact writes: it has no
+    ratchet step of its own to take again (it never received a ratchet key from the contact,
+    or it was stored before didlink kept the step's root)."""
+
+
+def restored_state(state: SessionState) -> SessionState:
+    """`state` (from a backup) as a restored session: before it sends anything it takes a
+    fresh DH ratchet step (`MailboxSession.seal`). A `fallback` the state had (a backup of a
+    profile that was itself restored) is dropped: keeping it would skip the fresh step, and
+    the chain the state holds may be in use on the profile the backup was made from."""
+    return state.model_copy(update={"restored": True, "fallback": None})
 
 
 def _derive(result: HandshakeOutput) -> tuple[bytes, bytes, bytes]:
@@ -178,6 +203,7 @@ def new_session_state(result: HandshakeOutput, *, rng: Any = os.urandom) -> Sess
         alias_root=alias_root,
         handshake_hash=result.handshake_hash,
         ratchet=ratchet,
+        send_root=root if initiator else None,
     )
 
 
@@ -188,7 +214,24 @@ class MailboxSession:
         self.initiator = state.initiator
         self._alias_root = state.alias_root
         self._handshake_hash = state.handshake_hash
-        self._ratchet = RatchetSession.from_state(state.ratchet, rng=rng)
+        self._rng = rng
+        self._ratchet = RatchetSession.from_state(state.ratchet, rng=rng, send_root=state.send_root)
+        self._restored = state.restored
+        self._fallback = state.fallback if state.restored else None
+
+    @property
+    def restored(self) -> bool:
+        """True while this session, restored from a backup, has not received a DH ratchet
+        step from the contact: texts it sent may not open at a contact who had moved on."""
+        return self._restored
+
+    @property
+    def can_send(self) -> bool:
+        """False only for a restored session with no ratchet step to take again."""
+        if not self._restored or self._fallback is not None:
+            return True
+        ratchet = self._ratchet
+        return ratchet.send_root is not None and ratchet.peer_ratchet_public is not None
 
     @property
     def sending_direction(self) -> Direction:
@@ -209,14 +252,52 @@ class MailboxSession:
 
     def seal(self, item: MailboxItem) -> bytes:
         """One ratchet frame carrying `item` (padded, Padmé). Persist `to_state()` before it
-        leaves."""
+        leaves.
+
+        A restored session first takes its last DH ratchet step again with a fresh key pair
+        (`RatchetSession.restart_sending`), keeping the state as restored in `fallback`: no
+        message key of a chain the old device used is ever used here.
+        RestoredSessionCannotSend if it has no such step."""
+        if self._restored and self._fallback is None:
+            if not self.can_send:
+                raise RestoredSessionCannotSend(
+                    "this conversation was restored from a backup: it continues once the "
+                    "contact writes (or after a new first contact)"
+                )
+            self._fallback = self._ratchet.to_state()
+            self._ratchet.restart_sending()
         return self._ratchet.encrypt(pad(encode_item(item)))
+
+    def _decrypt(self, frame: bytes) -> bytes:
+        """The ratchet's plaintext of `frame`. A restored session that took its step again
+        (`seal`) also tries the state as restored, for a frame that begins a new DH step
+        there: the contact had received the old device's last chain and answered it. If that
+        opens, the restored state (whose pending sending half is a fresh key) becomes the
+        session; the texts sealed since the restore never open at the contact."""
+        peer_key = self._ratchet.peer_ratchet_public
+        try:
+            plaintext = self._ratchet.decrypt(frame)
+        except CryptoFailure:
+            fallback = self._fallback
+            if fallback is None or frame[1:33] == fallback.dhr:
+                raise  # (a frame of the chain both states share: never tried twice)
+            old = RatchetSession.from_state(fallback, rng=self._rng)
+            plaintext = old.decrypt(frame)  # CryptoFailure: nothing changed
+            if old.peer_ratchet_public == fallback.dhr:
+                # Opened without a DH step (a skipped key the fresh state already used: a
+                # replay). Adopting `old` would bring back the old device's sending chain.
+                raise CryptoFailure() from None
+            self._ratchet, self._restored, self._fallback = old, False, None
+            return plaintext
+        if self._restored and self._ratchet.peer_ratchet_public != peer_key:
+            self._restored, self._fallback = False, None  # the contact answered this state
+        return plaintext
 
     def open(self, frame: bytes) -> MailboxItem:
         """The item of a frame from the contact: CryptoFailure (state unchanged) if it does not
         authenticate (forged, or a replay: its message key is gone), MailboxFrameError if it
         authenticated but is malformed (its message key is then spent)."""
-        plaintext = self._ratchet.decrypt(frame)
+        plaintext = self._decrypt(frame)
         try:
             return decode_item(unpad(plaintext))
         except PaddingError as exc:
@@ -228,4 +309,7 @@ class MailboxSession:
             alias_root=self._alias_root,
             handshake_hash=self._handshake_hash,
             ratchet=self._ratchet.to_state(),
+            send_root=self._ratchet.send_root,
+            restored=self._restored,
+            fallback=self._fallback,
         )

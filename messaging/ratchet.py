@@ -419,6 +419,7 @@ class RatchetSession:
         pn: int = 0,
         skipped: OrderedDict[tuple[bytes, int], bytes] | None = None,
         rng: Rng = os.urandom,
+        send_root: bytes | None = None,
     ) -> None:
         """Low-level constructor; use `initiator`, `responder` or `from_state`."""
         self._ad = associated_data
@@ -433,6 +434,9 @@ class RatchetSession:
         self._pn = pn
         self._skipped: OrderedDict[tuple[bytes, int], bytes] = skipped or OrderedDict()
         self._rng = rng
+        # RK as it was before the DH step that made the current sending chain (see
+        # `send_root`); None while the sending chain came from no DH step of ours.
+        self._send_root = send_root
         # The sending half of the last DH ratchet step is still to do (see the module docstring).
         self._send_step_due = False
         # From `prepare_send`: (CKs it was derived from, next CKs, the next message's `_Seal`).
@@ -470,6 +474,7 @@ class RatchetSession:
             cks=cks,
             ckr=None,
             rng=rng,
+            send_root=seed,
         )
 
     @classmethod
@@ -511,6 +516,7 @@ class RatchetSession:
         context and tag (`_Seal`). For idle time, after a received message was handled."""
         if self._send_step_due:
             assert self._dhr is not None  # a pending half always follows a receiving half
+            self._send_root = self._rk
             self._dhs, self._dhs_pub, self._rk, self._cks = _sending_step(
                 self._rk, self._dhr, self._rng
             )
@@ -531,6 +537,34 @@ class RatchetSession:
         prepared = self._next_open
         if prepared is None or prepared.ckr != ckr:
             self._next_open = _Open(ckr, self._ad, encode_header(dhr, pn, self._nr))
+
+    @property
+    def peer_ratchet_public(self) -> bytes | None:
+        """The peer's current ratchet public key (DHr), None before one is known."""
+        return self._dhr
+
+    @property
+    def send_root(self) -> bytes | None:
+        """RK as it was before the DH ratchet step of our current sending chain (or is, while
+        that step's sending half is pending): what `restart_sending` steps from. None when the
+        current sending chain came from no DH step of ours (a responder that has not received;
+        the mailbox responder's first chain, messaging/mailbox.py)."""
+        return self._rk if self._send_step_due else self._send_root
+
+    def restart_sending(self) -> None:
+        """Replace the current sending chain by a new one from a fresh ratchet key pair: the
+        sending half of the last DH ratchet step done again, from `send_root`, with a new key
+        (specs/backup.md, "Restored sessions"). For a state restored from a backup: the old
+        device may already have used every key of the stored sending chain, and no key of the
+        new chain derives from it. `pn` stays (the chain before the abandoned one); the
+        receiving chain and skipped keys are unchanged. A peer that has not received from the
+        abandoned chain opens the new one as an ordinary DH ratchet step. LocalProtocolError if
+        there is no step to do again (no `send_root`, or no peer ratchet key yet)."""
+        root, dhr = self.send_root, self._dhr
+        if root is None or dhr is None:
+            raise LocalProtocolError("this session has no ratchet step to take again")
+        self._dhs, self._dhs_pub, self._rk, self._cks = _sending_step(root, dhr, self._rng)
+        self._send_root, self._send_step_due, self._ns, self._next_seal = root, False, 0, None
 
     @property
     def skipped_key_count(self) -> int:
@@ -597,7 +631,7 @@ class RatchetSession:
         # Work on locals; commit only after the message authenticated.
         rk, dhs, dhs_pub, dhr = self._rk, self._dhs, self._dhs_pub, self._dhr
         cks, ckr, ns, nr, pn_own = self._cks, self._ckr, self._ns, self._nr, self._pn
-        send_step_due = self._send_step_due
+        send_step_due, send_root = self._send_step_due, self._send_root
         new_skipped: list[tuple[tuple[bytes, int], bytes]] = []
         if dh != dhr:
             if ckr is not None and dhr is not None:
@@ -609,6 +643,7 @@ class RatchetSession:
                     nr += 1
             if send_step_due:  # the previous step's sending half comes first, as in the spec
                 assert dhr is not None  # a pending half always follows a receiving half
+                send_root = rk
                 dhs, dhs_pub, rk, cks = _sending_step(rk, dhr, self._rng)
             pn_own, ns, nr, dhr = ns, 0, 0, dh
             rk, ckr = kdf_rk(rk, _dh(dhs, dhr))
@@ -625,6 +660,7 @@ class RatchetSession:
         self._rk, self._dhs, self._dhs_pub, self._dhr = rk, dhs, dhs_pub, dhr
         self._cks, self._ckr, self._ns, self._nr, self._pn = cks, ckr, ns, nr + 1, pn_own
         self._send_step_due, self._pn_r, self._next_open = send_step_due, pn, None
+        self._send_root = send_root
         if new_skipped:
             self._skipped.update(new_skipped)
             while len(self._skipped) > MAX_STORED_SKIPPED:
@@ -654,8 +690,11 @@ class RatchetSession:
         )
 
     @classmethod
-    def from_state(cls, state: RatchetState, *, rng: Rng = os.urandom) -> RatchetSession:
-        """Rebuild a session from `to_state()` output."""
+    def from_state(
+        cls, state: RatchetState, *, rng: Rng = os.urandom, send_root: bytes | None = None
+    ) -> RatchetSession:
+        """Rebuild a session from `to_state()` output (and `send_root`, kept beside it by
+        whoever needs `restart_sending`)."""
         return cls(
             associated_data=state.associated_data,
             dhs=X25519PrivateKey.from_private_bytes(state.dhs_private),
@@ -668,6 +707,7 @@ class RatchetSession:
             pn=state.pn,
             skipped=OrderedDict(((k.dh, k.n), k.mk) for k in state.skipped),
             rng=rng,
+            send_root=send_root,
         )
 
 

@@ -22,6 +22,7 @@ from identity.backup import (
     AD_LABEL,
     MAX_FILE_SIZE,
     Backup,
+    BackupSession,
     BackupSetting,
     make_backup,
     open_backup,
@@ -65,7 +66,17 @@ def sample(contacts: int = 2) -> Backup:
         BackupSetting("relays", False, b'["wss://relay.example"]'),
         BackupSetting("ice.credentials", True, bytes(range(40))),
     ]
-    return make_backup(KEY, people, [(b"\x01" * 16, T0)], now=T0, settings=settings)
+    sessions = [BackupSession(did_of(1), bytes(range(200)))][:contacts]
+    received = [(did_of(1), [bytes([1]) * 16, bytes([2]) * 16])][:contacts]
+    return make_backup(
+        KEY,
+        people,
+        [(b"\x01" * 16, T0)],
+        now=T0,
+        settings=settings,
+        sessions=sessions,
+        received=received,
+    )
 
 
 def sealed(backup: Backup | None = None, **kwargs: Any) -> bytes:
@@ -81,6 +92,7 @@ def test_round_trip() -> None:
     assert opened.used_invitations == backup.used_invitations
     assert opened.created == T0
     assert opened.settings == backup.settings
+    assert opened.sessions == backup.sessions and opened.received == backup.received
     assert "seed" not in repr(opened) and KEY.seed.hex() not in repr(opened)
 
 
@@ -111,7 +123,9 @@ def test_cross_check_with_libsodium() -> None:
         base64.b64decode(envelope["ciphertext"]), ad, nonce, key
     )
     contents = canonical.decode(plaintext)
-    assert contents["version"] == 2 and contents["seed"] == KEY.seed
+    assert contents["version"] == 3 and contents["seed"] == KEY.seed
+    assert contents["sessions"] == [{"did": did_of(1), "sealed": bytes(range(200))}]
+    assert contents["received"] == [{"did": did_of(1), "ids": [b"\x01" * 16, b"\x02" * 16]}]
     assert contents["contacts"][0] == {
         "did": did_of(1),
         "name": "Alice",
@@ -264,14 +278,44 @@ def test_version_1_contents_without_settings_still_open() -> None:
     contents = good_contents()
     contents.update(version=1)
     del contents["settings"]
+    del contents["sessions"], contents["received"]
     opened = open_backup(seal_contents(contents), PASS)
     assert opened.settings == () and len(opened.contacts) == 2
+
+
+def test_version_2_contents_without_sessions_still_open() -> None:
+    contents = good_contents()
+    contents.update(version=2)
+    del contents["sessions"], contents["received"]
+    opened = open_backup(seal_contents(contents), PASS)
+    assert opened.sessions == () and opened.received == () and len(opened.settings) == 2
+
+
+def _many_ids(count: int) -> list[bytes]:
+    return [i.to_bytes(4, "big") for i in range(count)]
 
 
 @pytest.mark.parametrize(
     ("change", "needle"),
     [
-        (lambda c: c.update(version=3), "unknown version"),
+        (lambda c: c.update(version=4), "unknown version"),
+        (lambda c: c.update(version=2), "sessions do not match"),  # version 2 has none
+        (lambda c: c.pop("sessions"), "contents version"),  # version 3 has them
+        (lambda c: c.pop("received"), "contents version"),
+        (lambda c: c["sessions"].append(c["sessions"][0]), "two sessions"),
+        (lambda c: c["sessions"][0].update(did=did_of(9)), "not a contact's"),
+        (lambda c: c["sessions"][0].update(sealed=b""), "sessions"),
+        (lambda c: c["sessions"][0].update(sealed=bytes(1024 * 1024 + 1)), "sessions"),
+        (lambda c: c["sessions"][0].update(sealed="text"), "sessions"),
+        (lambda c: c["sessions"][0].update(extra=1), "sessions"),
+        (lambda c: c.update(sessions=[c["sessions"][0]] * 10_001), "sessions"),
+        (lambda c: c["received"][0].update(did=did_of(9)), "not a contact's"),
+        (lambda c: c["received"][0]["ids"].append(b"\x01" * 16), "appears twice"),
+        (lambda c: c["received"].append(c["received"][0]), "appear twice"),
+        (lambda c: c["received"][0].update(ids=[]), "received"),
+        (lambda c: c["received"][0].update(ids=[bytes(65)]), "received"),
+        (lambda c: c["received"][0].update(ids=_many_ids(200_001)), "received"),
+        (lambda c: c["received"].append({"did": did_of(2), "ids": _many_ids(199_999)}), "many"),
         (lambda c: c.update(version=1), "contents version"),  # version 1 has no settings
         (lambda c: c.pop("settings"), "contents version"),  # version 2 has them
         (lambda c: c["settings"].append(c["settings"][0]), "setting appears twice"),

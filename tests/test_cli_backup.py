@@ -195,7 +195,7 @@ def test_export_then_import_gives_the_same_identity_and_contacts(
     imported = run_cli("backup", "import", str(file), home=fresh, passphrase="new", env=BACKUP_ENV)
     assert imported.returncode == 0, imported.stderr
     assert imported.stdout.strip() == did
-    assert "Restored 4 contacts and 1 used invitations." in imported.stderr
+    assert "Restored 4 contacts, 0 conversations and 1 used invitations." in imported.stderr
     assert unlock(fresh / "keystore.json", "new").did == did
     assert store_state(fresh) == store_state(home)
     assert sorted(p.name for p in fresh.iterdir()) == ["keystore.json", "store.sqlite3"]
@@ -537,3 +537,134 @@ def test_a_profile_filled_while_the_user_typed_is_refused_not_replaced(
     assert code == 2 and out == "" and "identityExists" in err
     assert unlock(home / "keystore.json", PASS).did != IdentityKey(bytes(range(32))).did
     assert strays(home) == []
+
+
+# --- persistent sessions (contents version 3, specs/backup.md section 4) ----------------------
+
+
+def session_backup(tmp_path: Path, sealed: bytes | None = None) -> tuple[Path, IdentityKey]:
+    """A backup with one contact and its persistent session (a real one, sealed under the
+    identity's store key as the store holds it, unless `sealed` is given)."""
+    from didlink.mailbox import session_context
+    from identity.backup import BackupSession
+    from messaging.mailbox import new_session_state
+    from tests.support.mailbox_pair import handshake_pair
+
+    key = IdentityKey(bytes(range(32)))
+    contact = Contact(
+        did=did_of(1), name="Al", verification=Verification.SAS, first_seen=T0, last_seen=T0
+    )
+    if sealed is None:
+        state = new_session_state(handshake_pair(b"backup")[0])
+        plain = state.model_dump_json().encode()
+        sealed = Sealer(key).seal(plain, context=session_context(did_of(1)))
+    backup = make_backup(
+        key,
+        [contact],
+        [],
+        now=T0,
+        sessions=[BackupSession(did_of(1), sealed)],
+        received=[(did_of(1), [bytes([7]) * 16])],
+    )
+    file = tmp_path / "sessions.backup"
+    file.write_bytes(seal_backup(backup, BACKUP_PASS, params=FAST))
+    return file, key
+
+
+def test_an_imported_session_is_marked_restored(tmp_path: Path) -> None:
+    from didlink.mailbox import MailboxStore
+
+    file, key = session_backup(tmp_path)
+    home = tmp_path / "p"
+    code, _, err = run_in_process("backup", "import", str(file), home=home)
+    assert code == 0, err
+    assert "1 conversations" in err and "didlink receive" in err
+    with Store(home / "store.sqlite3") as store:
+        box = MailboxStore(store, Sealer(key))
+        session = box.session(did_of(1))
+        assert session is not None and session.restored
+        assert session.to_state().send_root is not None  # the initiator can redo its step
+        rows = store.connection.execute("SELECT peer_did, message_id FROM received").fetchall()
+        assert [(row[0], bytes(row[1])) for row in rows] == [(did_of(1), bytes([7]) * 16)]
+
+
+@pytest.mark.parametrize(
+    "sealed",
+    [b"\x00" * 40, b"not sealed at all, but long enough to look like it"],
+)
+def test_a_session_that_does_not_open_is_refused_and_nothing_written(
+    tmp_path: Path, sealed: bytes
+) -> None:
+    file, _ = session_backup(tmp_path, sealed)
+    home = tmp_path / "p"
+    code, out, err = run_in_process("backup", "import", str(file), home=home)
+    assert code == 2, err
+    assert out == "" and len(err.strip().splitlines()) == 1
+    assert "damagedBackup" in err and "session" in err
+    assert not home.exists() and strays(home) == []
+
+
+def test_a_session_sealed_for_another_contact_is_refused(tmp_path: Path) -> None:
+    """Sealed under the right key but for another DID's context: it does not open."""
+    from didlink.mailbox import session_context
+
+    key = IdentityKey(bytes(range(32)))
+    moved = Sealer(key).seal(b"{}", context=session_context(did_of(2)))
+    file, _ = session_backup(tmp_path, moved)
+    code, _, err = run_in_process("backup", "import", str(file), home=tmp_path / "p")
+    assert code == 2 and "session" in err
+
+
+def test_a_session_that_opens_but_does_not_parse_is_refused(tmp_path: Path) -> None:
+    from didlink.mailbox import session_context
+
+    key = IdentityKey(bytes(range(32)))
+    junk = Sealer(key).seal(b'{"version": 1}', context=session_context(did_of(1)))
+    file, _ = session_backup(tmp_path, junk)
+    code, _, err = run_in_process("backup", "import", str(file), home=tmp_path / "p")
+    assert code == 2 and "session" in err and not (tmp_path / "p").exists()
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_older_contents_versions_still_import(tmp_path: Path, version: int) -> None:
+    from tests.test_backup import KEY, good_contents, seal_contents
+    from tests.test_backup import PASS as UNIT_PASS
+
+    contents = good_contents()
+    contents.update(version=version)
+    del contents["sessions"], contents["received"]
+    if version == 1:
+        del contents["settings"]
+    file = tmp_path / f"v{version}.backup"
+    file.write_bytes(seal_contents(contents))
+    home = tmp_path / "p"
+    env = {"DIDLINK_BACKUP_PASSPHRASE": UNIT_PASS}
+    code, out, err = run_in_process("backup", "import", str(file), home=home, env=env)
+    assert code == 0, err
+    assert out.strip() == KEY.did
+    assert "2 contacts, 0 conversations" in err
+
+
+def test_a_restored_session_with_no_step_to_redo_refuses_to_send_and_queues_nothing(
+    tmp_path: Path,
+) -> None:
+    """The responder's session before it received anything (no ratchet key of the contact's):
+    `send` says it waits for the contact, exit 2, and nothing is queued."""
+    from didlink.mailbox import session_context
+    from messaging.mailbox import new_session_state
+    from tests.support.mailbox_pair import handshake_pair
+
+    key = IdentityKey(bytes(range(32)))
+    state = new_session_state(handshake_pair(b"responder")[1])
+    sealed = Sealer(key).seal(state.model_dump_json().encode(), context=session_context(did_of(1)))
+    file, _ = session_backup(tmp_path, sealed)
+    home = tmp_path / "p"
+    code, _, err = run_in_process("backup", "import", str(file), home=home)
+    assert code == 0, err
+    code, _, err = run_in_process("relays", "add", "ws://127.0.0.1:9", home=home)
+    assert code == 0, err
+    code, out, err = run_in_process("send", did_of(1), "hello", "--timeout", "5", home=home)
+    assert code == 2, (out, err)
+    assert "restored from a backup" in err and len(err.strip().splitlines()) == 1
+    with Store(home / "store.sqlite3") as store:
+        assert store.connection.execute("SELECT count(*) FROM outbox").fetchone()[0] == 0

@@ -141,7 +141,13 @@ def backup_export(file: Path, force: bool) -> None:
     The profile's passphrase (DIDLINK_PASSPHRASE) unlocks the identity; the backup's own
     passphrase (DIDLINK_BACKUP_PASSPHRASE, else asked twice) seals the file.
     """
-    from didlink.restore import profile_parts, profile_settings
+    from didlink.restore import (
+        profile_outbox_count,
+        profile_parts,
+        profile_received,
+        profile_sessions,
+        profile_settings,
+    )
     from identity.atomic_file import write_atomic
     from identity.backup import make_backup, seal_backup
 
@@ -150,10 +156,18 @@ def backup_export(file: Path, force: bool) -> None:
         raise UserError(f"{file} already exists: use --force to overwrite it")
     key = profile.unlock(use_agent=False)  # the passphrase even when unlocked
     contacts, used = profile_parts(profile)
+    sessions = profile_sessions(profile)
+    waiting = profile_outbox_count(profile)
     passphrase = get_backup_passphrase(confirm=True)
     try:
         backup = make_backup(
-            key, contacts, used, now=datetime.now(UTC), settings=profile_settings(profile)
+            key,
+            contacts,
+            used,
+            now=datetime.now(UTC),
+            settings=profile_settings(profile),
+            sessions=sessions,
+            received=profile_received(profile),
         )
         data = seal_backup(backup, passphrase)
     except ValueError as exc:  # over the format's limits (100 000 contacts, 32 MiB)
@@ -164,9 +178,16 @@ def backup_export(file: Path, force: bool) -> None:
         raise UserError(f"cannot write {file}: {exc.strerror or exc}") from exc
     say(
         f"Backup of {key.did} written to {file}: {len(contacts)} contacts, "
-        f"{len(used)} used invitations. Keep it and its passphrase apart.",
+        f"{len(sessions)} conversations, {len(used)} used invitations. "
+        "Keep it and its passphrase apart.",
         err=True,
     )
+    if waiting:
+        say(
+            f"note: {waiting} messages waiting in the outbox are not in the backup "
+            "(this device still sends them)",
+            err=True,
+        )
     from identity.keystore import device_of, load_keystore
 
     if device_of(load_keystore(profile.keystore_path)) is not None:
@@ -217,10 +238,16 @@ def backup_import(file: Path, force: bool) -> None:
     install_backup(profile, restored, passphrase, replace=force)
     say(restored.key.did)
     say(
-        f"Restored {len(restored.contacts)} contacts and "
-        f"{len(restored.used_invitations)} used invitations.",
+        f"Restored {len(restored.contacts)} contacts, {len(restored.sessions)} conversations "
+        f"and {len(restored.used_invitations)} used invitations.",
         err=True,
     )
+    if restored.sessions:
+        say(
+            "note: restored conversations continue from the backup's moment; run `didlink "
+            "receive` before you send, and stop using the old device (specs/backup.md)",
+            err=True,
+        )
 
 
 commands: list[click.Command] = [backup, restore]
