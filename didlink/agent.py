@@ -55,7 +55,11 @@ from didlink.file_policy import FilePolicy
 from didlink.history import HistoryLog
 from didlink.ice_settings import IceSettings, ice_config
 from didlink.ice_words import turn_warning
-from didlink.jsonl import (
+from didlink.node import Node, Outcome, Timeouts
+from didlink.outbox import Outbox
+from didlink.profile import Profile
+from didlink.sealing import Sealer
+from didlink.session_commands import (
     AcceptFile,
     ConfirmSas,
     Quit,
@@ -65,10 +69,6 @@ from didlink.jsonl import (
     SendText,
     SubmitResponse,
 )
-from didlink.node import Node, Outcome, Timeouts
-from didlink.outbox import Outbox
-from didlink.profile import Profile
-from didlink.sealing import Sealer
 from didlink.store import Store, check_did
 from identity import keystore
 from identity.contact import Contact, Verification
