@@ -39,6 +39,7 @@ _EXPORTS = {
     "FileOffered": "didlink.events",
     "FileRefused": "didlink.events",
     "SessionError": "didlink.events",
+    "SessionWarning": "didlink.events",
     "Closed": "didlink.events",
     "MailboxMessage": "didlink.events",
     "MailboxDelivered": "didlink.events",
@@ -67,6 +68,7 @@ __all__ = [
     "Session",
     "SessionClosed",
     "SessionError",
+    "SessionWarning",
     "TokenReady",
     "UserError",
     "Verification",
@@ -92,6 +94,7 @@ if TYPE_CHECKING:
         Progress,
         SasShown,
         SessionError,
+        SessionWarning,
         TokenReady,
     )
     from didlink.file_policy import FilePolicy
