@@ -181,3 +181,31 @@ def test_each_command_is_one_session_call(command: Command, call: tuple[Any, ...
     session = FakeSession()
     cli_session.give(session, command)  # type: ignore[arg-type]
     assert session.calls == [call]
+
+
+def _emitted_names() -> set[str]:
+    """Every event name the session machinery passes to `emit` (a string literal first)."""
+    import ast
+    from pathlib import Path
+
+    names: set[str] = set()
+    for path in (Path(__file__).resolve().parent.parent / "didlink").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("emit", "_emit")
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+            ):
+                names.add(node.args[0].value)
+    return names
+
+
+def test_every_event_the_machinery_emits_reaches_the_cli() -> None:
+    """An event without an event class would be dropped on its way to `--jsonl` (the Agent's
+    sink makes objects): each one the code emits has a round-trip case above."""
+    emitted = _emitted_names()
+    assert {"token", "sas", "connected", "message", "closed"} <= emitted  # the scan works
+    assert emitted <= {event for event, _ in EMITTED}
