@@ -39,6 +39,7 @@ _EXPORTS = {
     "FileOffered": "didlink.events",
     "FileRefused": "didlink.events",
     "SessionError": "didlink.events",
+    "SessionWarning": "didlink.events",
     "Closed": "didlink.events",
     "MailboxMessage": "didlink.events",
     "MailboxDelivered": "didlink.events",
@@ -71,6 +72,7 @@ __all__ = [
     "SessionError",
     "TokenMissing",
     "TokenPinNeeded",
+    "SessionWarning",
     "TokenReady",
     "UserError",
     "Verification",
@@ -97,6 +99,7 @@ if TYPE_CHECKING:
         Progress,
         SasShown,
         SessionError,
+        SessionWarning,
         TokenReady,
     )
     from didlink.file_policy import FilePolicy

@@ -32,11 +32,13 @@ import asyncio
 import contextlib
 import itertools
 from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import transport
 from didlink import live
 from didlink.errors import UserError
 from didlink.events import (
@@ -48,6 +50,7 @@ from didlink.events import (
     MessageSent,
     SasShown,
     SessionError,
+    SessionWarning,
     TokenReady,
     event_from,
 )
@@ -55,9 +58,14 @@ from didlink.file_policy import FilePolicy
 from didlink.history import HistoryLog
 from didlink.ice_settings import IceSettings, ice_config
 from didlink.ice_words import turn_warning
-from didlink.jsonl import (
+from didlink.node import Node, Outcome, Timeouts
+from didlink.outbox import Outbox
+from didlink.profile import Profile
+from didlink.sealing import Sealer
+from didlink.session_commands import (
     AcceptFile,
     ConfirmSas,
+    Expecting,
     Quit,
     RefuseFile,
     RejectSas,
@@ -65,11 +73,9 @@ from didlink.jsonl import (
     SendText,
     SubmitResponse,
 )
-from didlink.node import Node, Outcome, Timeouts
-from didlink.outbox import Outbox
-from didlink.profile import Profile
-from didlink.sealing import Sealer
+from didlink.session_outcome import timeouts_from_env
 from didlink.store import Store, check_did
+from didlink.transfer_words import TransferInProgress
 from identity import keystore
 from identity.contact import Contact, Verification
 from identity.errors import IdentityError, IdentityExists
@@ -88,7 +94,26 @@ from transport import IceConfig, Peer, Role
 if TYPE_CHECKING:
     from didlink.mailbox_route import MailboxRoute
 
+__all__ = [
+    "Agent",
+    "EventListener",
+    "Expecting",
+    "Session",
+    "SessionClosed",
+    "Timeouts",
+    "TransferInProgress",
+    "check_invitation",
+    "run",
+    "timeouts_from_env",
+]
+
 E = TypeVar("E", bound=Event)
+T = TypeVar("T")
+
+EventListener = Callable[[Event], None]
+"""A program's own handler of a session's events (`on_event` of `Agent.invite`, `accept`,
+`reconnect`): called with each event as it happens, in order, in the event loop; it must not
+block or raise."""
 
 CARD_LIFETIME = 30 * 24 * 3600
 LIVE_LIFETIME = 15 * 60
@@ -105,8 +130,18 @@ class Session:
     through `events()`; `sas()`, `connected()` and `wait_for()` wait for one of them.
     """
 
-    def __init__(self, agent: Agent, *, history: bool, files: FilePolicy) -> None:
+    def __init__(
+        self,
+        agent: Agent,
+        *,
+        history: bool,
+        files: FilePolicy,
+        on_event: EventListener | None = None,
+        batch: Callable[[], AbstractContextManager[None]] | None = None,
+    ) -> None:
         self._agent = agent
+        self._listener = on_event
+        self._batch = batch
         self._queue: asyncio.Queue[Event] = asyncio.Queue()
         self._last: dict[type[Any], Event] = {}
         self._waiters: list[tuple[type[Any], asyncio.Future[Any]]] = []
@@ -156,10 +191,17 @@ class Session:
         self._waiters = [(k, f) for k, f in self._waiters if not f.done()]
         if isinstance(event, Closed):
             self._fail_waiters(event)
-        self._queue.put_nowait(event)
+        if self._listener is not None:
+            self._listener(event)
+        else:
+            self._queue.put_nowait(event)
 
     def _warn(self, text: str) -> None:
-        self._on(SessionError(message=text))
+        self._on(SessionWarning(message=text))
+
+    def _held(self) -> AbstractContextManager[None]:
+        """The events of one received frame, reported together (the listener's `batch`)."""
+        return self._batch() if self._batch is not None else contextlib.nullcontext()
 
     def _turn_problem(self, error: Exception) -> None:
         """The profile's TURN server failed while this session goes on without it."""
@@ -177,7 +219,8 @@ class Session:
         self._sent.clear()
 
     async def events(self) -> AsyncIterator[Event]:
-        """Every event of the session, in order, ending with `Closed`."""
+        """Every event of the session, in order, ending with `Closed` (none when the session
+        was started with an `on_event` listener: that one gets them)."""
         while True:
             event = await self._queue.get()
             yield event
@@ -239,13 +282,45 @@ class Session:
         """Send a file (`FileSent` when the peer has all of it, `Progress` meanwhile)."""
         self._node.handle(SendFile(str(Path(path).expanduser())))
 
-    def accept_file(self) -> None:
-        """(`files="ask"`) receive the oldest file offered and not yet answered."""
-        self._node.handle(AcceptFile())
+    def post(self, text: str, *, ref: Any = None) -> None:
+        """Send a text without waiting: `MessageSent` (with this `ref`, any JSON value) says
+        when it left. Before the session is connected it waits in the outbox."""
+        self._node.handle(SendText(text, ref=ref))
 
-    def refuse_file(self) -> None:
-        """(`files="ask"`) refuse the oldest file offered and not yet answered."""
-        self._node.handle(RefuseFile())
+    def accept_file(self, file_id: str | None = None) -> None:
+        """(`files="ask"`) receive the file offered as `file_id` (the `FileOffered` event's
+        id), or the oldest one not yet answered."""
+        self._node.handle(AcceptFile(file_id))
+
+    def refuse_file(self, file_id: str | None = None) -> None:
+        """(`files="ask"`) refuse the file offered as `file_id`, or the oldest one not yet
+        answered."""
+        self._node.handle(RefuseFile(file_id))
+
+    def quit(self, *, wait_for_files: bool = True) -> None:
+        """Ask the session to end, without waiting for it (`wait_closed` does): it waits for
+        the receipts of our messages (bounded), and for our files unless `wait_for_files` is
+        False (a transfer left unfinished resumes in a later session)."""
+        self._node.handle(Quit(wait_for_files=wait_for_files))
+
+    def begin_commands(self) -> None:
+        """Commands given together follow (e.g. the lines of one read of input): what they
+        queue leaves in one step at `end_commands`. Plain calls, for the sending hot path."""
+        self._node.begin_commands()
+
+    def end_commands(self) -> None:
+        """The end of the commands begun with `begin_commands`: what they queued leaves now."""
+        self._node.end_commands()
+
+    @property
+    def expecting(self) -> Expecting:
+        """What a person's typed line answers right now: the response token (inviter), the
+        SAS question, a file offer (`files="ask"`), or else a chat message."""
+        return self._node.expecting
+
+    def transfers_in_progress(self) -> list[TransferInProgress]:
+        """The files being sent or received now (what quitting would interrupt)."""
+        return self._node.transfers_in_progress()
 
     async def close(self) -> Closed:
         """Wait for receipts (bounded), close the session, and return its `Closed` event."""
@@ -303,6 +378,9 @@ class _SessionSink:
     def warn(self, text: str) -> None:
         self._session._warn(text)
 
+    def held(self) -> AbstractContextManager[None]:
+        return self._session._held()
+
 
 class Agent:
     """One profile, opened (see the module docstring). Use `Agent.open` or `Agent.create`."""
@@ -314,7 +392,12 @@ class Agent:
         key: IdentityKey,
         ice: IceConfig | None = None,
         timeouts: Timeouts | None = None,
+        store: Store | None = None,
     ) -> None:
+        """`key`: the profile's identity, already unlocked (as `Agent.open` does, or by a
+        passphrase prompt, a key agent or a device token). `store`: a connection to the
+        profile's store that is already open (the caller closes it); by default the agent
+        opens its own and closes it in `close`."""
         self.profile = profile
         self.key = key
         self.ice = ice
@@ -322,7 +405,9 @@ class Agent:
         (`ice_settings`, with DIDLINK_STUN / DIDLINK_TURN / DIDLINK_ICE_POLICY over them),
         read at each connection."""
         self.timeouts = timeouts or Timeouts()
-        self.store: Store = profile.open_store()
+        """How long each phase of a session may take (`timeouts_from_env()`: as the CLI)."""
+        self._own_store = store is None
+        self.store: Store = profile.open_store() if store is None else store
         self._sessions: set[Session] = set()
         self._closed = False
 
@@ -392,7 +477,8 @@ class Agent:
             with contextlib.suppress(SessionClosed):
                 await session.close()
         self._closed = True
-        self.store.close()
+        if self._own_store:
+            self.store.close()
 
     async def __aenter__(self) -> Agent:
         return self
@@ -413,7 +499,12 @@ class Agent:
 
     def _ice(self) -> IceConfig:
         """The ICE configuration of a new connection (UserError: relay-only without TURN)."""
-        return self.ice if self.ice is not None else ice_config(self.store, Sealer(self.key))
+        return self.ice if self.ice is not None else self.connection_ice()
+
+    def connection_ice(self) -> IceConfig:
+        """The profile's ICE servers and policy with the environment's over them (what a
+        connection uses when `ice` is None); UserError for a relay-only policy without TURN."""
+        return ice_config(self.store, Sealer(self.key))
 
     @property
     def did(self) -> str:
@@ -493,13 +584,30 @@ class Agent:
         lifetime: int = LIVE_LIFETIME,
         history: bool = False,
         files: FilePolicy | str = FilePolicy.ACCEPT,
+        on_event: EventListener | None = None,
+        batch: Callable[[], AbstractContextManager[None]] | None = None,
     ) -> Session:
         """A live invitation: returns once `session.token` is ready to hand over; then give
-        the response token back with `session.submit_response`."""
+        the response token back with `session.submit_response`.
+
+        `history`: keep the session's messages in the encrypted history. `files`: what to do
+        with the files the peer offers ("accept", "ask", "refuse"). `on_event`: a listener
+        that gets every event as it happens (instead of `events()`); the session is then
+        returned at once, its token coming as a `TokenReady` event, and a failure before it
+        as `SessionError` and `Closed` events rather than `SessionClosed`. `batch`: with
+        `on_event`, a context manager around the events of one received frame (a writer may
+        write them together)."""
         problem = None if label is None else label_problem(label)
         if problem:
             raise UserError(f"cannot make the invitation: {problem}")
-        return await self._inviting(label=label, lifetime=lifetime, history=history, files=files)
+        return await self._inviting(
+            label=label,
+            lifetime=lifetime,
+            history=history,
+            files=files,
+            on_event=on_event,
+            batch=batch,
+        )
 
     async def reconnect(
         self,
@@ -508,11 +616,20 @@ class Agent:
         lifetime: int = LIVE_LIFETIME,
         history: bool = False,
         files: FilePolicy | str = FilePolicy.ACCEPT,
+        on_event: EventListener | None = None,
+        batch: Callable[[], AbstractContextManager[None]] | None = None,
     ) -> Session:
-        """A reconnect token for a known contact (`didlink chat`): no new SAS if verified."""
+        """A reconnect token for a known contact (`didlink chat`): no new SAS if verified.
+        The keyword arguments are `invite`'s."""
         did = self.contact(who).did
         return await self._inviting(
-            label=None, lifetime=lifetime, history=history, files=files, contact=did
+            label=None,
+            lifetime=lifetime,
+            history=history,
+            files=files,
+            contact=did,
+            on_event=on_event,
+            batch=batch,
         )
 
     async def _inviting(
@@ -523,8 +640,12 @@ class Agent:
         history: bool,
         files: FilePolicy | str,
         contact: str | None = None,
+        on_event: EventListener | None = None,
+        batch: Callable[[], AbstractContextManager[None]] | None = None,
     ) -> Session:
-        session = Session(self, history=history, files=FilePolicy(files))
+        session = Session(
+            self, history=history, files=FilePolicy(files), on_event=on_event, batch=batch
+        )
         session.peer = contact
         peer = Peer(role=Role.OFFERER, ice=self._ice(), on_turn_problem=session._turn_problem)
         session._start(
@@ -532,20 +653,24 @@ class Agent:
                 node, peer, self.key, self.profile, label=label, lifetime=lifetime, contact=contact
             )
         )
-        return await session._until_token()
+        return session if on_event is not None else await session._until_token()
 
     async def accept(
         self,
-        token: str,
+        token: str | Invitation,
         *,
         label: str | None = None,
         history: bool = False,
         files: FilePolicy | str = FilePolicy.ACCEPT,
+        on_event: EventListener | None = None,
+        batch: Callable[[], AbstractContextManager[None]] | None = None,
     ) -> Session:
         """Accept a live invitation or a reconnect token: returns once `session.token` (the
         response, to give back to the inviter) is ready. `label`: the name the response
-        suggests to the inviter (first contact only; specs/invitation.md section 3)."""
-        decoded = decode_token(token)
+        suggests to the inviter (first contact only; specs/invitation.md section 3). `token`
+        may be one already decoded (an `Invitation`). The other keyword arguments are
+        `invite`'s."""
+        decoded = decode_token(token) if isinstance(token, str) else token
         if isinstance(decoded, Response):
             raise UserError(
                 "this is a response token: only the inviter who asked for it can use it"
@@ -559,7 +684,9 @@ class Agent:
         live.check_live_invitation(decoded, store=self.store, own_did=self.did)
         ice = self._ice()  # before burning the invitation
         live.claim_invitation(decoded, store=self.store)
-        session = Session(self, history=history, files=FilePolicy(files))
+        session = Session(
+            self, history=history, files=FilePolicy(files), on_event=on_event, batch=batch
+        )
         peer = Peer(role=Role.ANSWERER, ice=ice, on_turn_problem=session._turn_problem)
         session.peer = decoded.inviter
         session._start(
@@ -572,7 +699,7 @@ class Agent:
                 label=None if reconnect else label,
             )
         )
-        return await session._until_token()
+        return session if on_event is not None else await session._until_token()
 
     # -- messages, whether or not the contact is connected --------------------------------
 
@@ -651,6 +778,19 @@ class Agent:
     def queued(self, who: str) -> int:
         """How many messages to a contact wait for their receipt (sent or not)."""
         return Outbox(self.store, Sealer(self.key)).count(self.contact(who).did)
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """Run `main` (a program using an `Agent`) to completion on a new event loop: uvloop's when
+    it is installed (the fastest for the transport), else asyncio's."""
+    return transport.run(main)
+
+
+def check_invitation(invitation: Invitation, *, store: Store, own_did: str) -> None:
+    """Whether a live or reconnect invitation may be accepted, before the identity is unlocked
+    (`Agent.accept` checks it again): verified, not ours, from a contact if it is a reconnect,
+    its offer usable. UserError or IdentityError otherwise; nothing is written."""
+    live.check_live_invitation(invitation, store=store, own_did=own_did)
 
 
 def _profile(home: str | Path | None) -> Profile:

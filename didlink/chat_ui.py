@@ -9,7 +9,7 @@ stdout while `patch_stdout` is active, so prompt_toolkit erases the input line, 
 text above it and redraws the line with whatever was half typed: an incoming message never
 garbles what the user is typing.
 
-- The prompt follows the node's phase (`Node.expecting`): the inviter's "Paste the response
+- The prompt follows the session's phase (`Session.expecting`): the inviter's "Paste the response
   token:", the SAS question "Do they match? [y/N]", then the peer's name.
 - Our own messages are echoed when the node reports them `sent` (each typed text goes out with
   a private `ref`, echoed back in `sent`), and a check-mark line follows their receipt.
@@ -106,9 +106,10 @@ a sender's own name when they are not in the address book (specs/chat-ui.md sect
 
 
 class Commands(Protocol):
-    """What the chat screen drives: didlink.node.Node."""
+    """What the chat screen drives: a session (didlink/cli_session.py `SessionCommands`)."""
 
-    expecting: Expecting
+    @property
+    def expecting(self) -> Expecting: ...
 
     def handle(self, command: Command) -> None: ...
 

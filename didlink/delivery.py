@@ -37,8 +37,8 @@ from typing import Any
 
 from didlink.errors import UserError
 from didlink.history import Direction, HistoryLog
-from didlink.jsonl import EventSink, held
 from didlink.outbox import Outbox
+from didlink.session_commands import EventSink, held
 from messaging.channel import SecureChannel
 from messaging.frames import Receipt, Text
 

@@ -70,10 +70,11 @@ class Delivered:
 
 @dataclass(frozen=True)
 class MessageReceived:
-    """A message from `sender` (a DID), delivered once."""
+    """A message from `sender` (a DID), delivered once. `id` is 32 hex digits; an int (the
+    message's sequence number) from a peer that gives its messages no ids."""
 
     sender: str
-    id: str
+    id: str | int
     text: str
 
 
@@ -141,6 +142,15 @@ class SessionError:
 
 
 @dataclass(frozen=True)
+class SessionWarning:
+    """Something the user should know (a message left unsent, a TURN server that failed, the
+    history that could not be written); the session goes on. Not a `--jsonl` event: the CLI
+    writes it as one `warning:` line on stderr."""
+
+    message: str
+
+
+@dataclass(frozen=True)
 class Closed:
     """The session ended (the last event); `reason` as in specs/cli-jsonl.md section 5."""
 
@@ -161,6 +171,7 @@ Event = (
     | FileOffered
     | FileRefused
     | SessionError
+    | SessionWarning
     | Closed
 )
 
@@ -188,7 +199,10 @@ def event_from(name: str, fields: Mapping[str, Any]) -> Event | None:
     if name == "delivered":
         return Delivered(id=str(fields["id"]))
     if name == "message":
-        return MessageReceived(sender=fields["from"], id=str(fields["id"]), text=fields["text"])
+        mid = fields["id"]
+        return MessageReceived(
+            sender=fields["from"], id=mid if isinstance(mid, int) else str(mid), text=fields["text"]
+        )
     if name == "progress":
         return Progress(
             id=fields["id"],
@@ -230,6 +244,80 @@ def event_from(name: str, fields: Mapping[str, Any]) -> Event | None:
         return SessionError(message=fields["message"])
     if name == "closed":
         return Closed(reason=fields["reason"])
+    return None
+
+
+def event_fields(event: Event) -> tuple[str, dict[str, Any]] | None:
+    """The `--jsonl` event of `event`: its name and fields, in the order specs/cli-jsonl.md
+    writes them (the inverse of `event_from`). None for `SessionWarning`, which is no event
+    of the JSON interface."""
+    match event:
+        case TokenReady():
+            return "token", {"kind": event.kind, "token": event.token}
+        case SasShown():
+            return "sas", {
+                "emoji": list(event.emoji),
+                "names": list(event.names),
+                "decimal": list(event.decimal),
+            }
+        case Connected():
+            return "connected", {
+                "peer": event.peer,
+                "verified": event.verified,
+                "path": event.path,
+                "timings_ms": dict(event.timings_ms),
+                "suggested_name": event.suggested_name,
+            }
+        case MessageSent():
+            return "sent", {"id": event.id} if event.ref is None else {
+                "id": event.id,
+                "ref": event.ref,
+            }
+        case Delivered():
+            return "delivered", {"id": event.id}
+        case MessageReceived():
+            return "message", {"from": event.sender, "id": event.id, "text": event.text}
+        case Progress():
+            fields: dict[str, Any] = {"id": event.id, "bytes": event.done, "total": event.total}
+            if event.direction:
+                fields.update(direction=event.direction, name=event.name)
+            return "progress", fields
+        case FileReceived():
+            return "file", {
+                "from": event.sender,
+                "id": event.id,
+                "name": event.name,
+                "size": event.size,
+                "sha256": event.sha256,
+                "path": str(event.path),
+            }
+        case FileSent():
+            return "file_sent", {
+                "id": event.id,
+                "name": event.name,
+                "size": event.size,
+                "sha256": event.sha256,
+            }
+        case FileOffered():
+            return "file_offer", {
+                "from": event.sender,
+                "id": event.id,
+                "name": event.name,
+                "size": event.size,
+                "sha256": event.sha256,
+            }
+        case FileRefused():
+            return "file_refused", {
+                "id": event.id,
+                "name": event.name,
+                "size": event.size,
+                "by": event.by,
+                "from": event.sender,
+            }
+        case SessionError():
+            return "error", {"message": event.message}
+        case Closed():
+            return "closed", {"reason": event.reason}
     return None
 
 

@@ -299,3 +299,12 @@ def ice_config(store: Store, sealer: Sealer | None) -> IceConfig:
     if config.policy is IcePolicy.RELAY and config.turn is None:
         raise UserError(NO_TURN_FOR_RELAY)
     return config
+
+
+def ice_from_env() -> IceConfig:
+    """The ICE servers and policy the environment alone names (DIDLINK_STUN, DIDLINK_TURN,
+    DIDLINK_ICE_POLICY; didlink/ice_settings.py); none by default. A run uses `ice_config`,
+    which starts from the profile's."""
+    from transport.ice import IceConfig, IcePolicy
+
+    return IceConfig(servers=servers_from_env() or (), policy=policy_from_env() or IcePolicy.ALL)

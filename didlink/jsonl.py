@@ -2,8 +2,9 @@
 
 Events are one JSON object per line on stdout, `{"event": NAME, ...}`, written by `JsonlSink`;
 `HumanSink` shows the same events to a person. Commands are one JSON object per line on stdin,
-`{"cmd": NAME, ...}`, parsed by `parse_command` into small frozen classes; `human_command` turns
-a typed line into the same classes. `LineReader` reads stdin in a thread (os.read on the file
+`{"cmd": NAME, ...}`, parsed by `parse_command` into the session's command classes
+(didlink/session_commands.py, re-exported here); `human_command` turns a typed line into the
+same classes. `LineReader` reads stdin in a thread (os.read on the file
 descriptor, so it works for pipes, files and terminals alike and never holds the interpreter's
 stdin lock at exit) and hands whole lines to the event loop.
 
@@ -15,23 +16,58 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import enum
 import json
 import os
 import select
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, Protocol, TextIO
+from typing import Any, TextIO
 
 from didlink.display import block, json_safe, one_line, shown, terminal_columns
 from didlink.errors import UserError
 from didlink.file_policy import file_question, file_refusal
 from didlink.ice_words import path_words
 from didlink.output import say
+from didlink.session_commands import (
+    AcceptFile,
+    Command,
+    ConfirmSas,
+    EventSink,
+    Expecting,
+    Quit,
+    RefuseFile,
+    RejectSas,
+    SendFile,
+    SendText,
+    SubmitResponse,
+    held,
+)
 from didlink.transfer_words import progress_line
 from didlink.typed_path import TypedPathError, typed_path
+
+__all__ = [
+    "AcceptFile",
+    "BadCommand",
+    "Command",
+    "ConfirmSas",
+    "EventSink",
+    "Expecting",
+    "HumanSink",
+    "JsonlSink",
+    "LineReader",
+    "Quit",
+    "RefuseFile",
+    "RejectSas",
+    "SendFile",
+    "SendText",
+    "SubmitResponse",
+    "event_line",
+    "held",
+    "human_command",
+    "parse_command",
+    "token_intro",
+]
 
 _ATOMIC_WRITE: int = getattr(select, "PIPE_BUF", 512)
 """A write to a pipe of at most this many bytes is never split (POSIX; 4096 on Linux)."""
@@ -39,66 +75,7 @@ _ATOMIC_WRITE: int = getattr(select, "PIPE_BUF", 512)
 MAX_COMMAND_CHARS = 1 << 20
 """A command line longer than this is refused (a file is sent by path, never inline)."""
 
-# --- commands --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SubmitResponse:
-    """The invitee's response token, pasted back to the inviter."""
-
-    token: str
-
-
-@dataclass(frozen=True)
-class ConfirmSas:
-    """The user saw the same SAS as their contact."""
-
-
-@dataclass(frozen=True)
-class RejectSas:
-    """The SAS differs (or the user does not want to confirm it)."""
-
-
-@dataclass(frozen=True)
-class SendText:
-    """A chat message; `ref` is any JSON value echoed back in the `sent` event."""
-
-    text: str
-    ref: Any = None
-
-
-@dataclass(frozen=True)
-class SendFile:
-    """Send the file at `path`."""
-
-    path: str
-
-
-@dataclass(frozen=True)
-class Quit:
-    """Flush, close, exit. `wait_for_files` False: do not wait for the files being sent (the
-    person chose to quit during a transfer; it resumes in a later session)."""
-
-    wait_for_files: bool = True
-
-
-@dataclass(frozen=True)
-class AcceptFile:
-    """Receive the file the peer offered (`--files ask`); `id` None: the oldest one asked."""
-
-    id: str | None = None
-
-
-@dataclass(frozen=True)
-class RefuseFile:
-    """Refuse the file the peer offered (`--files ask`); `id` None: the oldest one asked."""
-
-    id: str | None = None
-
-
-Command = (
-    SubmitResponse | ConfirmSas | RejectSas | SendText | SendFile | Quit | AcceptFile | RefuseFile
-)
+# --- commands (the classes are the session's, didlink/session_commands.py) ----------------------
 
 
 class BadCommand(UserError):
@@ -164,15 +141,6 @@ def parse_command(line: str) -> Command:
     raise BadCommand(f"unknown command {cmd!r}")
 
 
-class Expecting(enum.Enum):
-    """What a typed line means right now (the line-based human mode)."""
-
-    RESPONSE = "response"  # the inviter waits for the pasted response token
-    SAS = "sas"  # a y/N answer to "do the SAS match?"
-    CHAT = "chat"  # a message, or /send PATH, /quit
-    FILE = "file"  # a y/N answer to "Receive file NAME (SIZE) from PEER?" (--files ask)
-
-
 def human_command(line: str, expecting: Expecting) -> Command | None:
     """A typed line -> a command (None for an empty line). `/quit` and `/send` work anywhere.
 
@@ -197,14 +165,6 @@ def human_command(line: str, expecting: Expecting) -> Command | None:
 
 
 # --- events ----------------------------------------------------------------------------------
-
-
-class EventSink(Protocol):
-    """Where a session reports what happens."""
-
-    def emit(self, event: str, **fields: Any) -> None: ...
-
-    def warn(self, text: str) -> None: ...
 
 
 def _event_encoder() -> Callable[[dict[str, Any]], str]:
@@ -288,11 +248,6 @@ def _whole_line_chunks(lines: list[str]) -> Iterator[str]:
         size += length
     if chunk:
         yield "".join(chunk)
-
-
-def held(sink: EventSink) -> contextlib.AbstractContextManager[None]:
-    """`sink.held()` for JSON lines; other sinks show each event at once, as a person expects."""
-    return sink.held() if isinstance(sink, JsonlSink) else contextlib.nullcontext()
 
 
 def token_intro(kind: str) -> tuple[str, ...]:

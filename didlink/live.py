@@ -1,4 +1,8 @@
-"""Live first contact: `didlink invite` (live) and `didlink accept` of a live invitation.
+"""Live first contact, the flows: the inviter's and the invitee's (`didlink.Agent` runs them).
+
+`Agent.invite` / `Agent.reconnect` run `run_inviter`, `Agent.accept` runs `run_invitee`, each
+with a node (didlink/node.py); the CLI's live commands are a frontend of the Agent
+(didlink/cli_session.py).
 
 Theory of operation (specs/cli-jsonl.md "Flows")
 ------------------------------------------------
@@ -28,38 +32,16 @@ is verified confirms the SAS by itself.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
-import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 
-import click
-
-from didlink import chat_ui
-from didlink.chat_ui import ChatScreen
 from didlink.errors import UserError
-from didlink.file_policy import files_policy
-from didlink.history import HistoryLog, history_requested
 from didlink.ice_settings import STUN_ENV as STUN_ENV
-from didlink.ice_settings import check_env, ice_config, policy_from_env, servers_from_env
-from didlink.ice_words import failure_words, turn_warning
-from didlink.interrupt import InterruptGuard
-from didlink.jsonl import (
-    BadCommand,
-    EventSink,
-    HumanSink,
-    JsonlSink,
-    LineReader,
-    Quit,
-    human_command,
-    parse_command,
-)
-from didlink.node import Node, Outcome, PhaseTimeout, QuitRequested, SessionEnded, Timeouts
-from didlink.output import say
+from didlink.ice_settings import ice_from_env as ice_from_env
+from didlink.ice_words import failure_words
+from didlink.node import Node, Outcome, PhaseTimeout, QuitRequested, SessionEnded
 from didlink.profile import Profile
-from didlink.sealing import Sealer
 from didlink.session_outcome import EXIT_STORE, STORE_ERROR
 from didlink.store import Store, StoreError
 from identity.errors import AlreadyUsed, IdentityError, ResponseMismatch
@@ -67,184 +49,22 @@ from identity.invitation import (
     Invitation,
     InvitationKind,
     Response,
-    label_problem,
     verify_invitation,
     verify_response,
 )
 from identity.keys import IdentityKey
 from identity.token import decode_response, encode_token, looks_incomplete, starts_like_token
 from identity.validity import CLOCK_SKEW
-from transport import CompactOffer, CompactOfferError, Flag, IceConfig, Peer, Role, run
+from transport import CompactOffer, CompactOfferError, Peer
 from transport.errors import IceFailed, TransportError
 
-CONNECT_TIMEOUT_ENV = "DIDLINK_CONNECT_TIMEOUT"
-RESPONSE_TIMEOUT_ENV = "DIDLINK_RESPONSE_TIMEOUT"
-SAS_TIMEOUT_ENV = "DIDLINK_SAS_TIMEOUT"
 NO_PATH = "no network path"
 """The `closed` reason (exit 2) when ICE found no path to the peer (specs/cli-jsonl.md §6)."""
 EXIT_NO_PATH = 2
 
 
-def _seconds(name: str, default: float) -> float:
-    text = os.environ.get(name)
-    if text is None or not text.strip():
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise UserError(f"{name} must be a number of seconds, not {text!r}") from None
-    if not 0 < value <= 86400:
-        raise UserError(f"{name} must be between 0 and 86400 seconds")
-    return value
-
-
-def timeouts_from_env() -> Timeouts:
-    """The phase timeouts, overridable by DIDLINK_*_TIMEOUT (seconds) for tests and scripts."""
-    default = Timeouts()
-    return Timeouts(
-        connect=_seconds(CONNECT_TIMEOUT_ENV, default.connect),
-        response=_seconds(RESPONSE_TIMEOUT_ENV, default.response),
-        sas=_seconds(SAS_TIMEOUT_ENV, default.sas),
-        flush=default.flush,
-    )
-
-
-def ice_from_env() -> IceConfig:
-    """The ICE servers and policy the environment alone names (DIDLINK_STUN, DIDLINK_TURN,
-    DIDLINK_ICE_POLICY; didlink/ice_settings.py); none by default. A run uses `ice_config`,
-    which starts from the profile's."""
-    from transport.ice import IcePolicy
-
-    return IceConfig(servers=servers_from_env() or (), policy=policy_from_env() or IcePolicy.ALL)
-
-
-def _sink(jsonl: bool, relay_host: str | None = None) -> EventSink:
-    if jsonl:
-        return JsonlSink()
-    if chat_ui.wanted():  # a terminal: the chat screen
-        return ChatScreen(relay_host=relay_host)
-    return HumanSink(relay_host=relay_host)
-
-
 def _now() -> int:
     return int(time.time())
-
-
-async def _pump(node: Node, *, jsonl: bool, sink: EventSink | None = None) -> None:
-    """stdin lines -> commands -> node, until the end of input (a quit) or cancellation."""
-    if isinstance(sink, ChatScreen):
-        await sink.run(node)
-        return
-    ended = Flag()
-
-    def on_lines(lines: list[str | None]) -> None:
-        node.begin_commands()  # what they queue leaves together, at the end
-        try:
-            for line in lines:
-                if line is None:
-                    node.handle(Quit())
-                    ended.set()
-                    return
-                try:
-                    command = parse_command(line) if jsonl else human_command(line, node.expecting)
-                except BadCommand as exc:
-                    node.error(str(exc))
-                    continue
-                if command is not None:
-                    node.handle(command)
-        finally:
-            node.end_commands()
-
-    reader = LineReader(on_lines)
-    guard = None  # the line mode: Ctrl-C during a transfer warns first (didlink/interrupt.py)
-    if not jsonl:
-        guard = InterruptGuard(running=node.transfers_in_progress, tell=_tell_interrupted)
-        guard.install()
-    try:
-        await ended.wait()
-    finally:
-        reader.close()
-        if guard is not None:
-            guard.remove()
-
-
-def _tell_interrupted(text: str) -> None:
-    say(text, err=True, fg="yellow", bold=True)
-
-
-Flow = Callable[[Node, Peer], Awaitable[Outcome]]
-
-
-async def _serve(
-    *,
-    role: Role,
-    key: IdentityKey,
-    profile: Profile,
-    store: Store,
-    ice: IceConfig,
-    jsonl: bool,
-    flow: Flow,
-) -> int:
-    """Run one flow with a node, a peer and the stdin command pump; the exit code.
-
-    `store` is the process's one connection to the local store, opened before the session (the
-    caller closes it): opening it, and the first write into a fresh WAL, cost milliseconds that
-    would otherwise fall between the response token and the connection (bench/: connect_time).
-    """
-    turn = ice.turn
-    sink = _sink(jsonl, relay_host=turn.parsed.host if turn is not None else None)
-    node = Node(
-        key=key,
-        profile=profile,
-        sink=sink,
-        store=store,
-        timeouts=timeouts_from_env(),
-        history=HistoryLog(profile=profile, key=key, on_error=sink.warn)
-        if history_requested()
-        else None,
-        files=files_policy(),
-    )
-    pump = asyncio.create_task(_pump(node, jsonl=jsonl, sink=sink))
-    peer = Peer(role=role, ice=ice, on_turn_problem=lambda e: sink.warn(turn_warning(e)))
-    _settle_garbage_collector()
-    try:
-        outcome = await flow(node, peer)
-    finally:
-        await _stop_pump(pump, screen=isinstance(sink, ChatScreen))
-    return outcome.exit_code
-
-
-SCREEN_GRACE = 2.0
-"""Seconds the chat screen may take to put its prompt away after `closed` (didlink/chat_ui.py)."""
-
-
-async def _stop_pump(pump: asyncio.Task[None], *, screen: bool) -> None:
-    """End the command pump, and wait until it has ended.
-
-    The chat screen ends its own input loop at `closed` (its prompt erased, the terminal set
-    back) and is given `SCREEN_GRACE` seconds for it; the line readers are cancelled. Either
-    way the pump has ended before the process goes on to exit, rather than being cancelled
-    with whatever was left on the event loop.
-    """
-    if screen:
-        with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
-            async with asyncio.timeout(SCREEN_GRACE):
-                await asyncio.shield(pump)
-    pump.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await pump
-
-
-def _settle_garbage_collector() -> None:
-    """Collect once, then freeze what start-up made (modules, the store, the node, aiortc).
-
-    The cyclic collector otherwise rescans those long-lived objects in every generation-1
-    and -2 pass: a pass then takes 0.5-1.5 ms (24 ms for a full one) in the middle of the
-    connection or of a message, wherever the allocation count happens to trigger it.
-    Frozen objects are never collected; start-up leaves nothing that should be.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 async def _before_session(node: Node, peer: Peer, error: BaseException) -> Outcome:
@@ -270,71 +90,6 @@ async def _before_session(node: Node, peer: Peer, error: BaseException) -> Outco
 
 
 # --- inviter ---------------------------------------------------------------------------------
-
-
-def invite_live(*, label: str | None, lifetime: int, multi_use: bool, jsonl: bool) -> int:
-    """`didlink invite` without --card; returns the exit code."""
-    if multi_use:
-        raise UserError("a live invitation connects once: --multi-use is only for cards")
-    problem = None if label is None else label_problem(label)
-    if problem:
-        raise UserError(f"cannot make the invitation: {problem}")
-    timeouts_from_env()  # bad settings are user errors, before anything starts
-    check_env()
-    profile = Profile.from_env()
-    key = profile.unlock()
-    with profile.open_store() as store:
-        ice = ice_config(store, Sealer(key))
-        return _serve_inviter(key, profile, store, ice, jsonl=jsonl, label=label, lifetime=lifetime)
-
-
-def chat_live(target: str, *, lifetime: int, jsonl: bool) -> int:
-    """`didlink chat CONTACT`: a reconnect token for a known contact; returns the exit code."""
-    timeouts_from_env()
-    check_env()
-    profile = Profile.from_env()
-    profile.did()  # no identity: a clear error before anything else
-    with profile.open_store() as store:
-        contact = store.find_contact(target)
-        key = profile.unlock()
-        ice = ice_config(store, Sealer(key))
-        return _serve_inviter(
-            key,
-            profile,
-            store,
-            ice,
-            jsonl=jsonl,
-            label=None,
-            lifetime=lifetime,
-            contact=contact.did,
-        )
-
-
-def _serve_inviter(
-    key: IdentityKey,
-    profile: Profile,
-    store: Store,
-    ice: IceConfig,
-    *,
-    jsonl: bool,
-    label: str | None,
-    lifetime: int,
-    contact: str | None = None,
-) -> int:
-    """Run the inviter's flow (an invitation, or a reconnect token for `contact`)."""
-    return run(
-        _serve(
-            role=Role.OFFERER,
-            key=key,
-            profile=profile,
-            store=store,
-            ice=ice,
-            jsonl=jsonl,
-            flow=lambda node, peer: run_inviter(
-                node, peer, key, profile, label=label, lifetime=lifetime, contact=contact
-            ),
-        )
-    )
 
 
 async def run_inviter(
@@ -478,41 +233,6 @@ NOT_A_CONTACT = (
 )
 
 
-def accept_live(invitation: Invitation, *, jsonl: bool, label: str | None = None) -> int:
-    """`didlink accept TOKEN` for a live or reconnect invitation (decoded); the exit code.
-
-    `label`: the name our response suggests to the inviter (a first contact only; a reconnect's
-    response carries none: the inviter knows us already)."""
-    reconnect = invitation.kind is InvitationKind.RECONNECT
-    if reconnect:
-        label = None
-    problem = None if label is None else label_problem(label)
-    if problem:  # before the passphrase is asked for
-        raise UserError(f"cannot answer the invitation: label: {problem}")
-    timeouts_from_env()
-    check_env()
-    profile = Profile.from_env()
-    own_did = profile.did()
-    with profile.open_store() as store:
-        check_live_invitation(invitation, store=store, own_did=own_did)
-        key = profile.unlock()  # before burning the invitation: a mistyped passphrase is free
-        ice = ice_config(store, Sealer(key))  # a relay-only profile without TURN, too
-        claim_invitation(invitation, store=store)
-        return run(
-            _serve(
-                role=Role.ANSWERER,
-                key=key,
-                profile=profile,
-                store=store,
-                ice=ice,
-                jsonl=jsonl,
-                flow=lambda node, peer: run_invitee(
-                    node, peer, key, invitation=invitation, reconnect=reconnect, label=label
-                ),
-            )
-        )
-
-
 def check_live_invitation(invitation: Invitation, *, store: Store, own_did: str) -> None:
     """A live or reconnect invitation we may accept: verified, not ours, from a contact if it is
     a reconnect; its offer usable. User errors (exit 2) otherwise; nothing is written."""
@@ -577,9 +297,3 @@ async def run_invitee(
         suggested_name=None if reconnect else invitation.label,
         reconnect=reconnect,
     )
-
-
-def exit_with(code: int) -> None:
-    """End the click command with `code` (0 returns normally)."""
-    if code:
-        click.get_current_context().exit(code)

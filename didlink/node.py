@@ -59,20 +59,6 @@ from didlink.delivery import RECEIPT_BATCH, Delivery
 from didlink.early_handshake import EarlyHandshake
 from didlink.file_policy import FilePolicy
 from didlink.history import HistoryLog
-from didlink.jsonl import (
-    AcceptFile,
-    Command,
-    ConfirmSas,
-    EventSink,
-    Expecting,
-    Quit,
-    RefuseFile,
-    RejectSas,
-    SendFile,
-    SendText,
-    SubmitResponse,
-    held,
-)
 from didlink.outbox import Outbox
 from didlink.outgoing import Outgoing
 from didlink.peer_records import PeerRecords
@@ -87,6 +73,20 @@ from didlink.session_close import (
     stop_tasks,
     wait_acknowledged,
     warn_rejected,
+)
+from didlink.session_commands import (
+    AcceptFile,
+    Command,
+    ConfirmSas,
+    EventSink,
+    Expecting,
+    Quit,
+    RefuseFile,
+    RejectSas,
+    SendFile,
+    SendText,
+    SubmitResponse,
+    held,
 )
 from didlink.session_handshake import MessagePipe, PreparedHandshake, pump_handshake
 from didlink.session_outcome import (

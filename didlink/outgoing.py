@@ -24,7 +24,7 @@ from pathlib import Path
 from didlink.delivery import Delivery
 from didlink.errors import UserError
 from didlink.files import OutgoingFile
-from didlink.jsonl import EventSink, SendFile, SendText
+from didlink.session_commands import EventSink, SendFile, SendText
 from didlink.transfers import Transfers
 from messaging.frames import check_text
 

@@ -19,7 +19,7 @@ import contextlib
 import time
 from collections.abc import Callable
 
-from didlink.jsonl import EventSink
+from didlink.session_commands import EventSink
 from didlink.session_outcome import (
     EXIT_FAILED,
     EXIT_STORE,

@@ -7,7 +7,10 @@ does not get its result raises one of the exceptions below, and the session ends
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+
+from didlink.errors import UserError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -23,6 +26,35 @@ class Timeouts:
     response: float = 900.0  # the inviter waiting for the response token
     sas: float = 600.0  # the users comparing the SAS
     flush: float = 10.0  # quit: waiting for receipts and file acks
+
+
+CONNECT_TIMEOUT_ENV = "DIDLINK_CONNECT_TIMEOUT"
+RESPONSE_TIMEOUT_ENV = "DIDLINK_RESPONSE_TIMEOUT"
+SAS_TIMEOUT_ENV = "DIDLINK_SAS_TIMEOUT"
+
+
+def _seconds(name: str, default: float) -> float:
+    text = os.environ.get(name)
+    if text is None or not text.strip():
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise UserError(f"{name} must be a number of seconds, not {text!r}") from None
+    if not 0 < value <= 86400:
+        raise UserError(f"{name} must be between 0 and 86400 seconds")
+    return value
+
+
+def timeouts_from_env() -> Timeouts:
+    """The phase timeouts, overridable by DIDLINK_*_TIMEOUT (seconds) for tests and scripts."""
+    default = Timeouts()
+    return Timeouts(
+        connect=_seconds(CONNECT_TIMEOUT_ENV, default.connect),
+        response=_seconds(RESPONSE_TIMEOUT_ENV, default.response),
+        sas=_seconds(SAS_TIMEOUT_ENV, default.sas),
+        flush=default.flush,
+    )
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import contextlib
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from didlink.jsonl import EventSink
+from didlink.session_commands import EventSink
 from didlink.session_outcome import PhaseTimeout, QuitRequested, SessionEnded
 from messaging.sas import ShortAuthString
 from transport import Flag

@@ -1,7 +1,8 @@
 """`didlink chat CONTACT`: reconnect to a known contact (specs/cli-jsonl.md section 4a).
 
-Thin glue: the flow lives in didlink/live.py (`chat_live`), the token in identity/invitation.py
-(kind RECONNECT). The contact accepts the printed token with `didlink accept`.
+Thin glue: the session is didlink/cli_session.py's (`chat_live`, on `Agent.reconnect`), the
+token in identity/invitation.py (kind RECONNECT).
+The contact accepts the printed token with `didlink accept`.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from didlink.qr import qr_option
 def chat(contact: str, expires: str, jsonl: bool) -> None:
     """Reconnect to CONTACT (a DID, the start of one, or a petname): a reconnect token for them
     to `didlink accept`; a verified contact needs no new SAS."""
-    from didlink import live  # late: the transport (aiortc) loads only when we connect
+    from didlink import cli_session  # late: the transport loads only when we connect
 
     lifetime = parse_duration(expires)
-    live.exit_with(live.chat_live(contact, lifetime=lifetime, jsonl=jsonl))
+    cli_session.exit_with(cli_session.chat_live(contact, lifetime=lifetime, jsonl=jsonl))
 
 
 commands: list[click.Command] = [chat]

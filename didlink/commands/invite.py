@@ -84,11 +84,13 @@ def invite(
     """
     label = own_name.default_label(Profile.from_env().path, label)
     if not card:
-        from didlink import live  # late: the transport (aiortc) loads only when we connect
+        from didlink import cli_session  # late: the transport loads only when we connect
 
         lifetime = parse_duration(DEFAULT_LIVE_EXPIRY if expires is None else expires)
-        live.exit_with(
-            live.invite_live(label=label, lifetime=lifetime, multi_use=multi_use, jsonl=jsonl)
+        cli_session.exit_with(
+            cli_session.invite_live(
+                label=label, lifetime=lifetime, multi_use=multi_use, jsonl=jsonl
+            )
         )
         return
     from identity.invitation import Invitation, label_problem  # late (commands/__init__.py)
@@ -306,10 +308,10 @@ def accept(token: str | None, as_json: bool, label: str | None, jsonl: bool) -> 
     if isinstance(decoded, Response):
         raise UserError("this is a response token: only the inviter who asked for it can use it")
     if decoded.kind in (InvitationKind.INVITE, InvitationKind.RECONNECT):
-        from didlink import live  # late: the transport (aiortc) loads only when we connect
+        from didlink import cli_session  # late: the transport loads only when we connect
 
         label = own_name.default_label(Profile.from_env().path, label)
-        live.exit_with(live.accept_live(decoded, jsonl=jsonl, label=label))
+        cli_session.exit_with(cli_session.accept_live(decoded, jsonl=jsonl, label=label))
         return
     if decoded.kind is not InvitationKind.CARD:
         raise UserError(NO_LIVE_ACCEPT)
