@@ -20,6 +20,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from didlink.when import utc_time as _utc
+
 
 @dataclass(frozen=True)
 class TokenReady:
@@ -70,11 +72,33 @@ class Delivered:
 
 @dataclass(frozen=True)
 class MessageReceived:
-    """A message from `sender` (a DID), delivered once."""
+    """A message from `sender` (a DID), delivered once. `sent_at`: the sender's clock when it
+    was typed (UTC), if the sender said: shown as given, never trusted (specs/frames.md 5b)."""
 
     sender: str
     id: str
     text: str
+    sent_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    """One of our texts waiting in the outbox: `typed_at` (UTC) when it was typed; `ref` that
+    of its `send` command, if it was typed in this session."""
+
+    id: str
+    text: str
+    typed_at: datetime | None = None
+    ref: Any = None
+
+
+@dataclass(frozen=True)
+class Queued:
+    """Texts for `peer` wait in the outbox until the session is verified: each is `queued`
+    until its `MessageSent`, then delivered at its `Delivered`."""
+
+    peer: str
+    messages: tuple[QueuedMessage, ...]
 
 
 @dataclass(frozen=True)
@@ -155,6 +179,7 @@ Event = (
     | MessageSent
     | Delivered
     | MessageReceived
+    | Queued
     | Progress
     | FileReceived
     | FileSent
@@ -188,7 +213,25 @@ def event_from(name: str, fields: Mapping[str, Any]) -> Event | None:
     if name == "delivered":
         return Delivered(id=str(fields["id"]))
     if name == "message":
-        return MessageReceived(sender=fields["from"], id=str(fields["id"]), text=fields["text"])
+        return MessageReceived(
+            sender=fields["from"],
+            id=str(fields["id"]),
+            text=fields["text"],
+            sent_at=_utc(fields.get("sent_at")),
+        )
+    if name == "queued":
+        return Queued(
+            peer=fields["to"],
+            messages=tuple(
+                QueuedMessage(
+                    id=item["id"],
+                    text=item["text"],
+                    typed_at=_utc(item.get("typed_at")),
+                    ref=item.get("ref"),
+                )
+                for item in fields["messages"]
+            ),
+        )
     if name == "progress":
         return Progress(
             id=fields["id"],
