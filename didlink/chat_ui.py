@@ -576,6 +576,9 @@ class ChatScreen:
     def command_for(self, line: str, expecting: Expecting) -> Command | None:
         """A typed line -> the command for the node (None: handled here or empty)."""
         text = line.strip()
+        if expecting is Expecting.RESPONSE and text.split(maxsplit=1)[:1] == ["/send-text"]:
+            # while the contact is away (`chat CONTACT` waits for them): a text for later
+            return self._message(text.removeprefix("/send-text").strip() or None)
         if expecting is Expecting.CHAT and text.startswith("/"):
             word = text.split(maxsplit=1)[0]
             if word == "/help":
