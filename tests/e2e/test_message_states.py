@@ -105,3 +105,33 @@ def _seconds(iso: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def test_the_line_mode_prints_each_state_change_and_the_sending_time(tmp_path: Path) -> None:
+    """The same on a terminal without the chat screen (TERM=dumb: the line mode)."""
+    a_home, b_home, alice_did, bob_did = _verified_pair(tmp_path)
+    hours_ago = int(time.time()) - 3 * 3600
+    _left_in_outbox(a_home, bob_did, "typed three hours ago", hours_ago)
+    _left_in_outbox(b_home, alice_did, "Bob wrote this three hours ago", hours_ago)
+    alice = Terminal("chat", bob_did, home=a_home, env={"TERM": "dumb"})
+    try:
+        with cli_processes() as started:
+            alice.wait_for(rf"{QUEUED} queued: typed three hours ago")
+            token = alice.wait_for(TOKEN).group(0)
+            bob = Cli("accept", token, "--jsonl", home=b_home)
+            started.append(bob)
+            alice.type(bob.expect("token")["token"] + "\r")
+            mark = alice.wait_for(r"Connected to ").end()
+            mark = alice.wait_for(rf"{SENT} sent: typed three hours ago", after=mark).end()
+            alice.wait_for(rf"{DELIVERED} delivered: typed three hours ago", after=mark)
+            alice.wait_for(
+                r"< \[sent (?:\d{4}-\d\d-\d\d )?\d\d:\d\d\] Bob wrote this three hours ago"
+            )
+            alice.type("live now\r")
+            assert bob.expect("message")["text"] == "typed three hours ago"
+            assert bob.expect("message")["text"] == "live now"
+            alice.type("/quit\r")
+            assert alice.wait() == 0 and bob.wait() == 0
+            assert f"{SENT} sent: live now" not in alice.screen  # only queued texts get lines
+    finally:
+        alice.kill()
