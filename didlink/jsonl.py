@@ -23,6 +23,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol, TextIO
 
 from didlink.display import block, json_safe, one_line, shown, terminal_columns
@@ -367,8 +368,6 @@ class HumanSink:
             )
 
     def _on_message(self, *, id: int, text: str, **fields: Any) -> None:
-        from datetime import datetime
-
         note = sent_note(fields.get("sent_at"), datetime.now().astimezone())  # the peer's clock
         first = f"< [{note}] " if note else "< "
         for line in block(text, first=first, columns=terminal_columns()):
