@@ -58,6 +58,7 @@ from didlink.jsonl import (
     human_command,
     token_intro,
 )
+from didlink.message_states import LEGEND, MARKS, MessageState, OwnMessages, sent_note, state_line
 from didlink.output import Styled, say, styled
 from didlink.transfer_words import (
     NAME_CHARS,
@@ -67,6 +68,7 @@ from didlink.transfer_words import (
     still_running,
     verb,
 )
+from didlink.when import clock_time, utc_time
 
 HELP = (
     "Type a message and press Enter to send it.",
@@ -251,7 +253,8 @@ class ChatScreen:
         self._peer_name: str | None = None
         self._peer_suggestion: str | None = None  # the name they gave themselves (`~Bob`)
         self._typed: dict[int, str] = {}  # our ref -> text, until `sent`
-        self._sent: dict[object, str] = {}  # message id -> text, until `delivered`
+        self._own = OwnMessages()  # message id -> text and state, until `delivered`
+        self._legend_shown = False  # the marks were explained (at the first queued text)
         self._next_ref = 0
         self._transfers: dict[str, tuple[int, int]] = {}  # file id -> (bytes, total)
         self._labels: dict[str, str] = {}  # file id -> "sending NAME" / "receiving NAME"
@@ -353,9 +356,11 @@ class ChatScreen:
     def toolbar(self) -> str:
         """The bottom toolbar: one progress bar per running transfer, else a hint."""
         self._drop_ended_transfers()
+        queued = self._own.count(MessageState.QUEUED)
+        waiting = f" {queued} queued {MARKS[MessageState.QUEUED]}  " if queued else ""
         if not self._transfers:
-            return TOOLBAR_HINT
-        return "   ".join(
+            return waiting + TOOLBAR_HINT
+        return waiting + "   ".join(
             f"{shown(self._labels.get(file_id, 'file'))} {progress_bar(done, total)}"
             for file_id, (done, total) in self._transfers.items()
         )
@@ -439,20 +444,49 @@ class ChatScreen:
 
     def _on_message(self, *, text: str, **fields: Any) -> None:
         sender = self._who(str(fields.get("from", "")))
-        self._print_text(styled(f"{self._stamp()} {sender}", fg="cyan", bold=True), ": ", text)
+        note = sent_note(fields.get("sent_at"), self._clock().astimezone())  # the peer's clock
+        head = f"{self._stamp()} {sender}" + (f" ({note})" if note else "")
+        self._print_text(styled(head, fg="cyan", bold=True), ": ", text)
+
+    def _on_queued(self, *, messages: object = (), **_: Any) -> None:
+        """Our texts waiting in the outbox: each shown once, marked queued (specs/chat-ui.md
+        section 2e), with the time it was typed."""
+        now = self._clock().astimezone()
+        shown_any = False
+        for item in messages if isinstance(messages, list) else []:
+            text = item.get("text") if isinstance(item, dict) else None
+            if not isinstance(text, str):
+                continue
+            ref = item.get("ref")
+            if isinstance(ref, int):
+                self._typed.pop(ref, None)  # its `sent` is a state change now, not an echo
+            if not self._own.queued(item.get("id"), text):
+                continue
+            typed = utc_time(item.get("typed_at"))
+            stamp = f"[{clock_time(typed, beside=now)}]" if typed else self._stamp()
+            mark = MARKS[MessageState.QUEUED]
+            self._print_text(styled(f"{stamp} you {mark}", fg="yellow", bold=True), ": ", text)
+            shown_any = True
+        if shown_any and not self._legend_shown:
+            self._legend_shown = True
+            self._print(LEGEND)
 
     def _on_sent(self, *, id: object, ref: Any = None, **_: Any) -> None:
-        text = self._typed.pop(ref, None) if isinstance(ref, int) else None
-        if text is None:
+        typed = self._typed.pop(ref, None) if isinstance(ref, int) else None
+        change = self._own.sent(id, typed)
+        if change is None:
             return
-        self._sent[id] = text
-        self._print_text(styled(f"{self._stamp()} you", fg="yellow", bold=True), ": ", text)
+        text, was_queued = change
+        if was_queued:  # shown queued before: its state changes
+            self._print(f"        {state_line(MessageState.SENT, text)}", fg="green")
+            return
+        mark = MARKS[MessageState.SENT]
+        self._print_text(styled(f"{self._stamp()} you {mark}", fg="yellow", bold=True), ": ", text)
 
     def _on_delivered(self, *, id: object, **_: Any) -> None:
-        text = self._sent.pop(id, None)
+        text = self._own.delivered(id)
         if text is not None:
-            excerpt = shown(" ".join(text.split()), limit=40)
-            self._print(f"        \u2713 delivered: {excerpt}", fg="green")
+            self._print(f"        {state_line(MessageState.DELIVERED, text)}", fg="green")
 
     def _on_progress(
         self, *, id: str, bytes: int, total: int, direction: str = "", name: str = "", **_: Any
@@ -543,6 +577,9 @@ class ChatScreen:
     def command_for(self, line: str, expecting: Expecting) -> Command | None:
         """A typed line -> the command for the node (None: handled here or empty)."""
         text = line.strip()
+        if expecting is Expecting.RESPONSE and text.split(maxsplit=1)[:1] == ["/send-text"]:
+            # while the contact is away (`chat CONTACT` waits for them): a text for later
+            return self._message(text.removeprefix("/send-text").strip() or None)
         if expecting is Expecting.CHAT and text.startswith("/"):
             word = text.split(maxsplit=1)[0]
             if word == "/help":

@@ -37,8 +37,9 @@ from typing import Any
 
 from didlink.errors import UserError
 from didlink.history import Direction, HistoryLog
-from didlink.outbox import Outbox
+from didlink.outbox import Outbox, message_time
 from didlink.session_commands import EventSink, held
+from identity.validity import MAX_TIME, iso_time
 from messaging.channel import SecureChannel
 from messaging.frames import Receipt, Text
 
@@ -168,7 +169,8 @@ class Delivery:
         `new`: this is the message's first transmission (`add` just gave it its mid).
         """
         assert self._channel is not None
-        seq = self._channel.send_text(text, mid=mid, new=new)
+        at = message_time(mid)  # when it was typed (specs/frames.md 5b)
+        seq = self._channel.send_text(text, mid=mid, new=new, at=at if at <= MAX_TIME else None)
         self._unacked[seq] = mid
         self._leaving.append((mid, self._refs.pop(mid, None)))
         self._kick()
@@ -178,6 +180,30 @@ class Delivery:
         if self._outbox is not None:
             for pending in self._outbox.pending(self._peer_did):
                 self.send(pending.message_id, pending.text)
+
+    def report_queued(self, typed: tuple[bytes, str] | None = None) -> None:
+        """`queued` (specs/cli-jsonl.md section 2): the texts waiting in the outbox for a session
+        that is not verified yet, so that a frontend shows them as queued; `typed`, the one
+        text just typed, or else all of the peer's (oldest first; none: no event)."""
+        if self._outbox is None:
+            return
+        pending = (
+            [typed]
+            if typed is not None
+            else [(row.message_id, row.text) for row in self._outbox.pending(self._peer_did)]
+        )
+        if not pending:
+            return
+        messages = []
+        for mid, text in pending:
+            item: dict[str, Any] = {"id": mid.hex(), "text": text}
+            typed_at = message_time(mid)
+            if typed_at <= MAX_TIME:
+                item["typed_at"] = iso_time(typed_at)
+            if (ref := self._refs.get(mid)) is not None:
+                item["ref"] = ref
+            messages.append(item)
+        self._sink.emit("queued", to=self._peer_did, messages=messages)
 
     def take_leaving(self) -> list[tuple[bytes, Any]]:
         """The messages the writer is about to hand to the transport (if the channel can send)."""
@@ -303,7 +329,16 @@ class Delivery:
             message_id = message.mid.hex()
         if self._history is not None:
             self._history.record(self._peer_did, Direction.IN, message_id, message.text)
-        self._sink.emit("message", **{"from": self._peer_did}, id=message_id, text=message.text)
+        if message.at is None:  # an older peer: the arrival time only
+            self._sink.emit("message", **{"from": self._peer_did}, id=message_id, text=message.text)
+        else:  # the sender's clock, shown as given, never trusted (specs/frames.md 5b)
+            self._sink.emit(
+                "message",
+                **{"from": self._peer_did},
+                id=message_id,
+                text=message.text,
+                sent_at=iso_time(message.at),
+            )
         if message.mid is not None and self._outbox is not None:
             # Recorded after the event (at the end of this loop turn, with the rest of the
             # frame's ids): a crash in between repeats it (same id), never loses it.

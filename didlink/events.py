@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from didlink.when import utc_time as _utc
 
 
 @dataclass(frozen=True)
@@ -71,11 +73,34 @@ class Delivered:
 @dataclass(frozen=True)
 class MessageReceived:
     """A message from `sender` (a DID), delivered once. `id` is 32 hex digits; an int (the
-    message's sequence number) from a peer that gives its messages no ids."""
+    message's sequence number) from a peer that gives its messages no ids. `sent_at`: the
+    sender's clock when it was typed (UTC), if the sender said: shown as given, never trusted
+    (specs/frames.md 5b)."""
 
     sender: str
     id: str | int
     text: str
+    sent_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    """One of our texts waiting in the outbox: `typed_at` (UTC) when it was typed; `ref` that
+    of its `send` command, if it was typed in this session."""
+
+    id: str
+    text: str
+    typed_at: datetime | None = None
+    ref: Any = None
+
+
+@dataclass(frozen=True)
+class Queued:
+    """Texts for `peer` wait in the outbox until the session is verified: each is `queued`
+    until its `MessageSent`, then delivered at its `Delivered`."""
+
+    peer: str
+    messages: tuple[QueuedMessage, ...]
 
 
 @dataclass(frozen=True)
@@ -165,6 +190,7 @@ Event = (
     | MessageSent
     | Delivered
     | MessageReceived
+    | Queued
     | Progress
     | FileReceived
     | FileSent
@@ -201,7 +227,23 @@ def event_from(name: str, fields: Mapping[str, Any]) -> Event | None:
     if name == "message":
         mid = fields["id"]
         return MessageReceived(
-            sender=fields["from"], id=mid if isinstance(mid, int) else str(mid), text=fields["text"]
+            sender=fields["from"],
+            id=mid if isinstance(mid, int) else str(mid),
+            text=fields["text"],
+            sent_at=_utc(fields.get("sent_at")),
+        )
+    if name == "queued":
+        return Queued(
+            peer=fields["to"],
+            messages=tuple(
+                QueuedMessage(
+                    id=item["id"],
+                    text=item["text"],
+                    typed_at=_utc(item.get("typed_at")),
+                    ref=item.get("ref"),
+                )
+                for item in fields["messages"]
+            ),
         )
     if name == "progress":
         return Progress(
@@ -247,6 +289,11 @@ def event_from(name: str, fields: Mapping[str, Any]) -> Event | None:
     return None
 
 
+def _iso(moment: datetime) -> str:
+    """The ISO 8601 UTC spelling of the events' times (identity/validity.py `iso_time`)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def event_fields(event: Event) -> tuple[str, dict[str, Any]] | None:
     """The `--jsonl` event of `event`: its name and fields, in the order specs/cli-jsonl.md
     writes them (the inverse of `event_from`). None for `SessionWarning`, which is no event
@@ -276,7 +323,20 @@ def event_fields(event: Event) -> tuple[str, dict[str, Any]] | None:
         case Delivered():
             return "delivered", {"id": event.id}
         case MessageReceived():
-            return "message", {"from": event.sender, "id": event.id, "text": event.text}
+            message: dict[str, Any] = {"from": event.sender, "id": event.id, "text": event.text}
+            if event.sent_at is not None:
+                message["sent_at"] = _iso(event.sent_at)
+            return "message", message
+        case Queued():
+            items = []
+            for queued in event.messages:
+                item: dict[str, Any] = {"id": queued.id, "text": queued.text}
+                if queued.typed_at is not None:
+                    item["typed_at"] = _iso(queued.typed_at)
+                if queued.ref is not None:
+                    item["ref"] = queued.ref
+                items.append(item)
+            return "queued", {"to": event.peer, "messages": items}
         case Progress():
             fields: dict[str, Any] = {"id": event.id, "bytes": event.done, "total": event.total}
             if event.direction:

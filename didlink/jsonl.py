@@ -22,12 +22,14 @@ import select
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any, TextIO
 
 from didlink.display import block, json_safe, one_line, shown, terminal_columns
 from didlink.errors import UserError
 from didlink.file_policy import file_question, file_refusal
 from didlink.ice_words import path_words
+from didlink.message_states import LEGEND, MessageState, OwnMessages, sent_note, state_line
 from didlink.output import say
 from didlink.session_commands import (
     AcceptFile,
@@ -275,6 +277,8 @@ class HumanSink:
 
     def __init__(self, *, relay_host: str | None = None) -> None:
         self._relay_host = relay_host  # the TURN server's host: "relayed by HOST"
+        self._own = OwnMessages()  # texts shown queued, until `delivered`
+        self._legend_shown = False
 
     def emit(self, event: str, **fields: Any) -> None:
         show = getattr(self, f"_on_{event}", None)
@@ -318,15 +322,31 @@ class HumanSink:
                 f" make it your name for them, didlink contacts rename {shown(peer)}"
             )
 
-    def _on_message(self, *, id: int, text: str, **_: Any) -> None:
-        for line in block(text, first="< ", columns=terminal_columns()):
+    def _on_message(self, *, id: int, text: str, **fields: Any) -> None:
+        note = sent_note(fields.get("sent_at"), datetime.now().astimezone())  # the peer's clock
+        first = f"< [{note}] " if note else "< "
+        for line in block(text, first=first, columns=terminal_columns()):
             say(line)
 
-    def _on_sent(self, **_: Any) -> None:
-        pass
+    def _on_queued(self, *, messages: object = (), **_: Any) -> None:
+        """Compact: one line per text that waits (specs/cli-jsonl.md section 3)."""
+        for item in messages if isinstance(messages, list) else []:
+            text = item.get("text") if isinstance(item, dict) else None
+            if isinstance(text, str) and self._own.queued(item.get("id"), text):
+                say(state_line(MessageState.QUEUED, text))
+                if not self._legend_shown:
+                    self._legend_shown = True
+                    say(LEGEND)
 
-    def _on_delivered(self, **_: Any) -> None:
-        pass
+    def _on_sent(self, *, id: object = None, **_: Any) -> None:
+        change = self._own.sent(id)  # only the texts shown queued: a state change
+        if change is not None:
+            say(state_line(MessageState.SENT, change[0]))
+
+    def _on_delivered(self, *, id: object = None, **_: Any) -> None:
+        text = self._own.delivered(id)
+        if text is not None:
+            say(state_line(MessageState.DELIVERED, text))
 
     def _on_progress(
         self, *, id: str, bytes: int, total: int, direction: str = "", name: str = "", **_: Any

@@ -260,6 +260,8 @@ class Node:
         self._delivery.bind(self._peer_did, Outbox(store, sealer))
         self._states = TransferStates(store, sealer)
         self._outgoing.release()  # texts typed so far move into the outbox
+        if not self._verified:
+            self._delivery.report_queued()  # what waits for this peer (specs/cli-jsonl.md)
 
     def prepare_handshake(
         self,

@@ -85,6 +85,13 @@ def new_message_id() -> bytes:
     return millis.to_bytes(_MID_TIME_BYTES, "big") + os.urandom(MESSAGE_ID_SIZE - _MID_TIME_BYTES)
 
 
+def message_time(message_id: bytes) -> int:
+    """When one of our own message ids was made, in Unix seconds (its first 6 bytes: ms; see
+    `new_message_id`): the time its text was typed, sent as the text's `at` (specs/frames.md
+    5b). Only for our own ids: a peer's `mid` is opaque (specs/frames.md 5a)."""
+    return int.from_bytes(message_id[:_MID_TIME_BYTES], "big") // 1000
+
+
 @dataclass(frozen=True)
 class PendingMessage:
     """A message in the outbox, not yet acknowledged by its peer."""

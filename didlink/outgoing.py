@@ -71,11 +71,14 @@ class Outgoing:
                 return
             self._route(outgoing)
 
-    def _route(self, item: SendText | OutgoingFile) -> None:
+    def _route(self, item: SendText | OutgoingFile, *, typed: bool = True) -> None:
+        """`typed`: given just now (not released): a text that waits says so (`queued`)."""
         if isinstance(item, SendText) and self._delivery.bound:
             mid = self._delivery.add(item.text, ref=item.ref)
             if self._verified():
                 self._delivery.send(mid, item.text, new=True)  # its first transmission
+            elif typed:
+                self._delivery.report_queued((mid, item.text))
         elif not self._verified():
             self._held.append(item)
         elif isinstance(item, SendText):  # pragma: no cover - a verified session has a peer
@@ -87,7 +90,7 @@ class Outgoing:
         """The peer became known or the session verified: route every held item again."""
         held, self._held = self._held, []
         for item in held:
-            self._route(item)
+            self._route(item, typed=False)
 
     def discard(self) -> None:
         """Forget every item held, closing the files (the session is ending: not sent)."""

@@ -30,6 +30,25 @@ def local_time(moment: int | float | datetime, *, seconds: bool = False) -> str:
     return f"{shown} ({day}{utc.strftime(clock)} UTC)"
 
 
+def utc_time(iso: object) -> datetime | None:
+    """An event's ISO 8601 UTC time (`2026-12-08T09:15:00Z`), or None if it is not one."""
+    if not isinstance(iso, str) or len(iso) > 40:
+        return None
+    try:
+        moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo is not None else None
+
+
+def clock_time(moment: datetime, *, beside: datetime) -> str:
+    """`moment` in local time: `14:02`, with its date when its local day is not `beside`'s."""
+    local = moment.astimezone()
+    if local.date() == beside.astimezone().date():
+        return local.strftime("%H:%M")
+    return local.strftime("%Y-%m-%d %H:%M")
+
+
 def zone_note(moment: int | float | datetime | None = None) -> str:
     """The local zone as a person reads it: `CET, UTC+01:00`, or `UTC`."""
     if moment is None:

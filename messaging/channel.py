@@ -223,13 +223,14 @@ class SecureChannel:
             self.state = ChannelState.CLOSED
         return seq
 
-    def send_text(self, text: str, *, mid: bytes, new: bool = False) -> int:
-        """`send(Text(text=text, mid=mid, new=True if new else absent))`, the same envelope,
-        without building the model (a chat message's hot path); ValueError for what `Text`
-        refuses."""
+    def send_text(self, text: str, *, mid: bytes, new: bool = False, at: int | None = None) -> int:
+        """`send(Text(text=text, mid=mid, new=True if new else absent, at=at or absent))`, the
+        same envelope, without building the model (a chat message's hot path); ValueError for
+        what `Text` refuses."""
         self._check_open()
         seq = self._next_send
-        self._enqueue_encoded(seq, frames.encode_text_envelope(seq, text, mid=mid, new=new))
+        encoded = frames.encode_text_envelope(seq, text, mid=mid, new=new, at=at)
+        self._enqueue_encoded(seq, encoded)
         self._next_send += 1
         return seq
 

@@ -28,6 +28,7 @@ from pydantic import (
 
 from identity import canonical
 from identity.errors import validation_summary
+from identity.validity import MAX_TIME
 from messaging.errors import RemoteProtocolError
 
 # --- limits (specs/frames.md s.4) ----------------------------------------------------------
@@ -47,6 +48,7 @@ PROTOCOL_VERSION: Literal[1] = 1
 Uint = Annotated[int, Field(ge=0, le=MAX_SEQ)]
 FileId = Annotated[bytes, Field(min_length=16, max_length=16)]
 MessageId = Annotated[bytes, Field(min_length=16, max_length=16)]
+SentAt = Annotated[int, Field(ge=0, le=MAX_TIME)]  # Unix seconds, through 9999-12-31 23:59:59Z
 
 
 class FrameError(RemoteProtocolError):
@@ -80,18 +82,23 @@ class Text(_Message):
     `mid` (16 bytes, opaque to the receiver) lets the receiver drop a message resent after a
     reconnect. It is optional on the wire (absent, never null): a text without it is delivered but
     cannot be deduplicated across sessions. `new` (true or absent) says this is the first time the
-    sender sends this `mid`, so the receiver cannot have it and need not look it up.
+    sender sends this `mid`, so the receiver cannot have it and need not look it up. `at`
+    (optional, absent never null) is the sender's clock when the text was typed, in Unix seconds:
+    shown to the receiver, never trusted (not for ordering, not for deduplication).
     """
 
     type: Literal["text"] = "text"
     text: str
     mid: MessageId | None = None
     new: Literal[True] | None = None
+    at: SentAt | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _absent_never_null(cls, data: Any) -> Any:
         if isinstance(data, dict):
+            if "at" in data and data["at"] is None:
+                raise ValueError("at must be a time when present (absent, never null)")
             if "mid" in data and data["mid"] is None:
                 raise ValueError("mid must be 16 bytes when present (absent, never null)")
             if "new" in data and data["new"] is not True:
@@ -231,19 +238,26 @@ def encode_envelope(envelope: Envelope) -> bytes:
 
 
 # A text envelope with its `mid` (specs/frames.md s.5a), byte by byte in canonical CBOR:
-# map(4 or 5), "mid" bstr(16) [, "new" true], "seq" uint, "text" tstr, "type" "text".
-_TEXT_MAP_HEAD = b"\xa4\x63mid\x50"
-_NEW_TEXT_MAP_HEAD = b"\xa5\x63mid\x50"
+# map(4 to 6) [, "at" uint], "mid" bstr(16) [, "new" true], "seq" uint, "text" tstr,
+# "type" "text".
+_TEXT_MAP = 0xA4  # map of 4: mid, seq, text, type (one more for each of at, new)
+_AT_KEY = b"\x62at"
+_MID_KEY = b"\x63mid\x50"
+_TEXT_MAP_HEAD = b"\xa4" + _MID_KEY
+_NEW_TEXT_MAP_HEAD = b"\xa5" + _MID_KEY
 _NEW_TRUE = b"\x63new\xf5"
 _SEQ_KEY = b"\x63seq"
 _TEXT_KEY = b"\x64text"
 _TYPE_TEXT = b"\x64type\x64text"
 
 
-def encode_text_envelope(seq: int, text: str, *, mid: bytes, new: bool = False) -> bytes:
-    """`encode_envelope(Envelope(seq, Text(text=text, mid=mid, new=True if new else absent)))`
-    without building the model or calling cbor2 (a chat message's hot path): the same checks
-    (ValueError for what `Text` refuses) and the same bytes (tests/test_frames_mid.py)."""
+def encode_text_envelope(
+    seq: int, text: str, *, mid: bytes, new: bool = False, at: int | None = None
+) -> bytes:
+    """`encode_envelope(Envelope(seq, Text(text=text, mid=mid, new=True if new else absent,
+    at=at or absent)))` without building the model or calling cbor2 (a chat message's hot
+    path): the same checks (ValueError for what `Text` refuses) and the same bytes
+    (tests/test_frames_mid.py)."""
     if not 0 <= seq <= MAX_SEQ:
         raise ValueError("sequence number out of range")
     if not isinstance(text, str):
@@ -251,10 +265,17 @@ def encode_text_envelope(seq: int, text: str, *, mid: bytes, new: bool = False) 
     check_text(text)
     if not isinstance(mid, bytes) or len(mid) != 16:
         raise ValueError("mid must be 16 bytes")
+    if at is not None and (type(at) is not int or not 0 <= at <= MAX_TIME):
+        raise ValueError(f"at must be a time in Unix seconds, 0 to {MAX_TIME}")
     utf8 = text.encode("utf-8")
+    head = (
+        bytes((_TEXT_MAP + (at is not None) + bool(new),))
+        + (b"" if at is None else _AT_KEY + _shortest_head(0x00, at))
+        + _MID_KEY
+    )
     return b"".join(  # canonical CBOR spelled out: the layout `_decode_lone_text` reads
         (
-            _NEW_TEXT_MAP_HEAD if new else _TEXT_MAP_HEAD,
+            head,
             mid,
             _NEW_TRUE if new else b"",
             _SEQ_KEY,
@@ -325,8 +346,8 @@ def decode_frame(data: bytes) -> list[Envelope]:
 # A frame of one chat message with its `mid`: array(1), then that envelope.
 _LONE_TEXT_HEAD = b"\x81" + _TEXT_MAP_HEAD
 _LONE_NEW_TEXT_HEAD = b"\x81" + _NEW_TEXT_MAP_HEAD
+_LONE_AT_TEXT_HEADS = (b"\x81\xa5" + _AT_KEY, b"\x81\xa6" + _AT_KEY)  # without, with `new`
 _TEXT_FIELDS = frozenset({"mid", "text", "type"})  # what `Text.model_validate` would record
-_NEW_TEXT_FIELDS = _TEXT_FIELDS | {"new"}
 
 
 def _decode_lone_text(data: bytes) -> Envelope | None:
@@ -336,17 +357,26 @@ def _decode_lone_text(data: bytes) -> Envelope | None:
 
     It accepts only what `_decode_any` accepts, as the same value (tests/test_frames_fast.py):
     the layout fixes the keys, their order and the value types; integers and lengths must be
-    in their shortest form, `seq` at most MAX_SEQ, the text valid UTF-8 within MAX_TEXT_BYTES
-    (its 0x7a length form, for exactly 65536 bytes, is left to `_decode_any`), nothing after it.
+    in their shortest form, `seq` at most MAX_SEQ, `at` at most MAX_TIME, the text valid UTF-8
+    within MAX_TEXT_BYTES (its 0x7a length form, for exactly 65536 bytes, is left to
+    `_decode_any`), nothing after it.
     """
-    if type(data) is not bytes:  # (a bytearray would give a bytearray `mid`)
+    if type(data) is not bytes or len(data) < 2 or data[0] != 0x81:
+        return None  # (a bytearray would give a bytearray `mid`)
+    at: int | None = None
+    pos = 2
+    if data.startswith(_AT_KEY, 2):
+        at, pos = _shortest_argument(data, 5, 0x00)
+        if at is None or at > MAX_TIME:
+            return None
+    if not data.startswith(_MID_KEY, pos):
         return None
+    mid_at = pos + 5
+    pos = mid_at + 16
     new: Literal[True] | None = None
-    if data.startswith(_LONE_TEXT_HEAD):
-        pos = 23
-    elif data.startswith(_LONE_NEW_TEXT_HEAD) and data.startswith(_NEW_TRUE, 23):
-        pos, new = 28, True
-    else:
+    if data.startswith(_NEW_TRUE, pos):
+        pos, new = pos + 5, True
+    if data[1] != _TEXT_MAP + (at is not None) + (new is not None):
         return None
     if not data.startswith(_SEQ_KEY, pos):
         return None
@@ -362,17 +392,27 @@ def _decode_lone_text(data: bytes) -> Envelope | None:
         text = data[pos : pos + length].decode("utf-8")  # strict: no surrogates, no overlongs
     except UnicodeDecodeError:
         return None
-    return Envelope(seq, _checked_text(text, data[7:23], new))
+    return Envelope(seq, _checked_text(text, data[mid_at : mid_at + 16], new, at))
 
 
-def _construct_text(text: str, mid: bytes, new: Literal[True] | None) -> Text:
+def _fields_set(new: Literal[True] | None, at: int | None) -> set[str]:
+    fields = set(_TEXT_FIELDS)
+    if new is not None:
+        fields.add("new")
+    if at is not None:
+        fields.add("at")
+    return fields
+
+
+def _construct_text(text: str, mid: bytes, new: Literal[True] | None, at: int | None) -> Text:
     """The `Text` of fields the fast decoder checked, without validating them again."""
-    fields_set = set(_NEW_TEXT_FIELDS if new else _TEXT_FIELDS)
-    return Text.model_construct(fields_set, type="text", text=text, mid=mid, new=new)
+    return Text.model_construct(
+        _fields_set(new, at), type="text", text=text, mid=mid, new=new, at=at
+    )
 
 
-def _text_builder() -> Callable[[str, bytes, Literal[True] | None], Text]:
-    """`_construct_text`, or the same model set up directly: its four attributes, as pydantic's
+def _text_builder() -> Callable[[str, bytes, Literal[True] | None, int | None], Text]:
+    """`_construct_text`, or the same model set up directly: its five attributes, as pydantic's
     `model_construct` sets them, without its generic walk over the model's fields (which was
     two thirds of decoding a chat message when the caches are cold, as they are for a message
     after a pause: bench/README.md, latency). The direct one is used only if it builds exactly
@@ -380,19 +420,26 @@ def _text_builder() -> Callable[[str, bytes, Literal[True] | None], Text]:
     new_model = object.__new__
     set_attribute = object.__setattr__
 
-    def direct(text: str, mid: bytes, new: Literal[True] | None) -> Text:
+    def direct(text: str, mid: bytes, new: Literal[True] | None, at: int | None) -> Text:
         message = new_model(Text)
-        set_attribute(message, "__dict__", {"type": "text", "text": text, "mid": mid, "new": new})
         set_attribute(
-            message, "__pydantic_fields_set__", set(_NEW_TEXT_FIELDS if new else _TEXT_FIELDS)
+            message, "__dict__", {"type": "text", "text": text, "mid": mid, "new": new, "at": at}
         )
+        set_attribute(message, "__pydantic_fields_set__", _fields_set(new, at))
         set_attribute(message, "__pydantic_extra__", None)
         set_attribute(message, "__pydantic_private__", None)
         return message
 
     try:
-        for new in (True, None):
-            ours, theirs = direct("x", bytes(16), new), _construct_text("x", bytes(16), new)
+        cases: tuple[tuple[Literal[True] | None, int | None], ...] = (
+            (True, None),
+            (None, None),
+            (None, 7),
+            (True, 7),
+        )
+        for new, at in cases:
+            ours = direct("x", bytes(16), new, at)
+            theirs = _construct_text("x", bytes(16), new, at)
             for name in BaseModel.__slots__:
                 if getattr(ours, name) != getattr(theirs, name):
                     return _construct_text

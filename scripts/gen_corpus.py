@@ -751,6 +751,15 @@ def frame_corpus() -> Corpus:
         ("ack-negative", {"seq": 0, "type": "file_ack", "file_id": bytes(16), "next_offset": -1}),
         ("close-reason-1025", {"seq": 0, "type": "close", "reason": "r" * 1025}),
         ("close-reason-int", {"seq": 0, "type": "close", "reason": 5}),
+        # a text's sending time (specs/frames.md 5b): a uint through 9999-12-31, absent not null
+        ("text-at-negative", {**text, "mid": bytes(16), "at": -1}),
+        ("text-at-null", {**text, "mid": bytes(16), "at": None}),
+        ("text-at-after-9999", {**text, "mid": bytes(16), "at": 253_402_300_800}),
+        ("text-at-2^64-1", {**text, "mid": bytes(16), "at": 2**64 - 1}),
+        ("text-at-bignum-2^70", {**text, "at": 2**70}),
+        ("text-at-float", {**text, "mid": bytes(16), "at": 1.5}),
+        ("text-at-true", {**text, "mid": bytes(16), "at": True}),
+        ("text-at-string", {**text, "mid": bytes(16), "at": "2026-12-08T09:15:00Z"}),
     ]:
         corpus.add(name, enc([message]))
     corpus.add("1025-messages", enc([{**text, "seq": i} for i in range(1025)]))

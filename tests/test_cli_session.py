@@ -69,6 +69,21 @@ EMITTED: list[tuple[str, dict[str, Any]]] = [
     ("message", {"from": PEER, "id": FILE_ID, "text": "hi\nthere \u202e"}),
     ("message", {"from": PEER, "id": 3, "text": "from a peer without message ids"}),
     (
+        "message",
+        {"from": PEER, "id": FILE_ID, "text": "typed earlier", "sent_at": "2026-12-08T09:15:00Z"},
+    ),
+    ("queued", {"to": PEER, "messages": [{"id": FILE_ID, "text": "a"}]}),
+    (
+        "queued",
+        {
+            "to": PEER,
+            "messages": [
+                {"id": FILE_ID, "text": "b", "typed_at": "2026-12-08T09:15:00Z", "ref": 7},
+                {"id": "cd" * 16, "text": "c", "typed_at": "1970-01-01T00:00:00Z"},
+            ],
+        },
+    ),
+    (
         "progress",
         {"id": FILE_ID, "bytes": 5, "total": 10, "direction": "out", "name": "a.txt"},
     ),

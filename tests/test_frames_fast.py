@@ -31,24 +31,35 @@ def _same(fast: Envelope, general: list[Envelope]) -> bool:
     )
 
 
-def _text_frame(seq: int, text: str, mid: bytes, new: bool) -> bytes:
-    return frames.join_frame([frames.encode_text_envelope(seq, text, mid=mid, new=new)])
+def _text_frame(seq: int, text: str, mid: bytes, new: bool, at: int | None = None) -> bytes:
+    return frames.join_frame([frames.encode_text_envelope(seq, text, mid=mid, new=new, at=at)])
 
 
 _SEQS = st.sampled_from(
     [0, 23, 24, 255, 256, 65535, 65536, 2**32 - 1, 2**32, frames.MAX_SEQ]
 ) | st.integers(0, frames.MAX_SEQ)
+_ATS = (
+    st.none()
+    | st.sampled_from([0, 23, 24, 2**32 - 1, 2**32, frames.MAX_TIME])
+    | st.integers(0, frames.MAX_TIME)
+)
 _TEXTS = st.text(max_size=300) | st.sampled_from(
     ["", "x" * 23, "x" * 24, "x" * 255, "x" * 256, "é" * 32767, "x" * 65535]
 )
 
 
 @settings(max_examples=300, deadline=None)
-@given(seq=_SEQS, text=_TEXTS, mid=st.binary(min_size=16, max_size=16), new=st.booleans())
+@given(
+    seq=_SEQS,
+    text=_TEXTS,
+    mid=st.binary(min_size=16, max_size=16),
+    new=st.booleans(),
+    at=_ATS,
+)
 def test_every_text_frame_the_sender_makes_takes_the_fast_path(
-    seq: int, text: str, mid: bytes, new: bool
+    seq: int, text: str, mid: bytes, new: bool, at: int | None
 ) -> None:
-    data = _text_frame(seq, text, mid, new)
+    data = _text_frame(seq, text, mid, new, at)
     fast = frames._decode_lone_text(data)
     assert fast is not None
     assert _same(fast, frames._decode_any(data))
@@ -75,6 +86,7 @@ def _mutate(data: bytes, where: int, how: int, byte: int) -> bytes:
     text=st.text(max_size=40) | st.sampled_from(["x" * 24, "x" * 256]),
     mid=st.binary(min_size=16, max_size=16),
     new=st.booleans(),
+    at=_ATS,
     mutations=st.lists(
         st.tuples(st.integers(0, 400), st.integers(0, 3), st.integers(0, 255)),
         min_size=1,
@@ -82,9 +94,14 @@ def _mutate(data: bytes, where: int, how: int, byte: int) -> bytes:
     ),
 )
 def test_a_mutated_frame_is_read_as_the_general_decoder_reads_it(
-    seq: int, text: str, mid: bytes, new: bool, mutations: list[tuple[int, int, int]]
+    seq: int,
+    text: str,
+    mid: bytes,
+    new: bool,
+    at: int | None,
+    mutations: list[tuple[int, int, int]],
 ) -> None:
-    data = _text_frame(seq, text, mid, new)
+    data = _text_frame(seq, text, mid, new, at)
     for where, how, byte in mutations:
         data = _mutate(data, where, how, byte)
     fast, general = frames._decode_lone_text(data), _general(data)
@@ -93,7 +110,9 @@ def test_a_mutated_frame_is_read_as_the_general_decoder_reads_it(
 
 @settings(max_examples=500, deadline=None)
 @given(
-    head=st.sampled_from([frames._LONE_TEXT_HEAD, frames._LONE_NEW_TEXT_HEAD]),
+    head=st.sampled_from(
+        [frames._LONE_TEXT_HEAD, frames._LONE_NEW_TEXT_HEAD, *frames._LONE_AT_TEXT_HEADS]
+    ),
     rest=st.binary(max_size=80),
 )
 def test_arbitrary_bytes_behind_the_prefix(head: bytes, rest: bytes) -> None:
@@ -117,6 +136,23 @@ def _raw(seq_head: bytes, text_head: bytes, text: bytes, *, tail: bytes = b"") -
     )
 
 
+def _at_raw(at_head: bytes, *, count: bytes = b"\xa5") -> bytes:
+    """A text frame with `at` spelled by hand: the given head for `at`, seq 5, "hi"."""
+    return (
+        b"\x81"
+        + count
+        + frames._AT_KEY
+        + at_head
+        + frames._MID_KEY
+        + bytes(16)
+        + frames._SEQ_KEY
+        + b"\x05"
+        + frames._TEXT_KEY
+        + b"\x62hi"
+        + frames._TYPE_TEXT
+    )
+
+
 @pytest.mark.parametrize(
     "data",
     [
@@ -129,6 +165,14 @@ def _raw(seq_head: bytes, text_head: bytes, text: bytes, *, tail: bytes = b"") -
         _raw(b"\x05", b"\x62", b"hi", tail=b"\x00"),  # trailing bytes
         _raw(b"\x05", b"\x63", b"hi"),  # the length runs into the next key
         frames._LONE_NEW_TEXT_HEAD + bytes(16) + b"\x63new\xf4",  # new: false
+        _at_raw(b"\x18\x05"),  # at 5 in two bytes: not the shortest form
+        _at_raw(b"\x1b" + (frames.MAX_TIME + 1).to_bytes(8, "big")),  # after 9999
+        _at_raw(b"\x24"),  # a negative time
+        _at_raw(b"\xf6"),  # null
+        _at_raw(b"\xf5"),  # true
+        _at_raw(b"\xfb" + bytes(8)),  # a float
+        _at_raw(b"\x05", count=b"\xa6"),  # the map's count says a `new` that is not there
+        _at_raw(b"\x05", count=b"\xa4"),
     ],
 )
 def test_what_the_general_decoder_refuses_is_left_to_it(data: bytes) -> None:
@@ -158,10 +202,11 @@ def test_the_fast_path_sets_up_its_texts_directly_and_exactly() -> None:
     """On this pydantic the direct set-up is the one in use (so every test above checks it
     against the general decoder), and it gives every attribute `model_validate` gives."""
     assert frames._checked_text is not frames._construct_text
-    for new in (True, None):
-        direct = frames._checked_text("hi", bytes(range(16)), new)
-        fields = {"type": "text", "text": "hi", "mid": bytes(range(16))}
+    for new, at in ((True, None), (None, None), (None, 1_765_000_000), (True, 0)):
+        direct = frames._checked_text("hi", bytes(range(16)), new, at)
+        fields: dict[str, object] = {"type": "text", "text": "hi", "mid": bytes(range(16))}
         fields |= {"new": True} if new else {}
+        fields |= {"at": at} if at is not None else {}
         validated = Text.model_validate(fields)
         assert direct == validated
         for name in ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__"):

@@ -321,6 +321,11 @@ NODE_EVENTS: list[tuple[str, dict[str, object]]] = [
     ("sent", {"id": 2, "ref": "r"}),
     ("delivered", {"id": 2}),
     ("message", {"from": "did:key:z6Mk", "id": 2, "text": "hi"}),
+    ("message", {"from": "did:key:z6Mk", "id": 2, "text": "hi", "sent_at": "2026-01-01T00:00:00Z"}),
+    (
+        "queued",
+        {"to": "did:key:z6Mk", "messages": [{"id": "ab" * 16, "text": "hi", "typed_at": "x"}]},
+    ),
     ("progress", {"id": "ab" * 16, "bytes": 5, "total": 10, "direction": "out", "name": "a"}),
     ("progress", {"id": "ab" * 16, "bytes": 0, "total": 0, "direction": "in", "name": "b"}),
     ("progress", {"id": "ab" * 16, "bytes": 1, "total": 2}),  # before direction and name

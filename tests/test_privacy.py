@@ -44,7 +44,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
 Endpoint = tuple[str, int]
 ETH_P_ALL = 0x0003
-USER_VISIBLE_DID_FIELDS = {("connected", "peer"), ("message", "from"), ("file", "from")}
+USER_VISIBLE_DID_FIELDS = {
+    ("connected", "peer"),
+    ("message", "from"),
+    ("file", "from"),
+    ("queued", "to"),  # the contact the queued texts wait for (the user named it)
+}
 
 
 # --- what the processes own and send ---------------------------------------------------------

@@ -156,8 +156,8 @@ def test_chat_screen_in_a_terminal(tmp_path: Path) -> None:
             alice.type("ed line\r")
             got = bob.expect("message")
             assert got["text"] == "half typed line"
-            mark = alice.wait_for(r"\[\d\d:\d\d\] you: half typed line", after=mark).end()
-            alice.wait_for(r"\u2713 delivered: half typed line", after=mark)
+            mark = alice.wait_for(r"\[\d\d:\d\d\] you \u2713: half typed line", after=mark).end()
+            alice.wait_for(r"\u2713\u2713 delivered: half typed line", after=mark)
             # Files both ways, a progress bar on Alice's screen for each.
             alice.type(f"/send {tmp_path / 'to-bob.bin'}\r")
             bob.send("send_file", path=str(tmp_path / "to-alice.bin"))

@@ -71,7 +71,10 @@ def test_first_contact_story(tmp_path: Path) -> None:
         assert not alice.seen("sent")  # the queued message left only after connected
         sent = alice.expect("sent")
         assert sent["ref"] == "q1"
+        queued = alice.expect("queued")  # listed once Bob was known (specs/cli-jsonl.md 2a)
+        assert [(m["id"], m["ref"]) for m in queued["messages"]] == [(sent["id"], "q1")]
         got = bob.expect("message")
+        assert got.pop("sent_at") == queued["messages"][0]["typed_at"]  # when Alice typed it
         assert got == {
             "event": "message",
             "from": alice_did,

@@ -20,6 +20,7 @@ HOSTILE_TEXTS: tuple[str, ...] = (
     "ok\r[12:03] you: forged by a carriage return",
     "ok\n[12:03] you: forged by a line feed\n        \u2713 delivered: forged",
     "ok\r\nSession closed: forged.",
+    "ok\n[12:03] you \u2713: forged\n\u2026 queued: forged\n  \u2713 sent: forged",
     "\x9b31337m8-bit CSI",
     "\x9d0;PWNED-C1-TITLE\x9cC1 OSC",
     "\x90DCS\x9c and \x85NEL",
@@ -63,6 +64,8 @@ def assert_display_safe(text: str) -> None:
     assert not unsafe, f"unsafe characters reached the output: {unsafe}"
     for line in text.split("\n"):
         assert not line.startswith("[12:03] you: forged"), line
+        assert not line.startswith("[12:03] you \u2713: forged"), line
+        assert not line.lstrip().startswith(("\u2026 queued: forged", "\u2713 sent: forged")), line
         assert not line.startswith("Session closed: forged"), line
         assert not line.lstrip().startswith("\u2713 delivered: forged"), line
 
