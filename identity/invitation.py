@@ -26,6 +26,7 @@ import weakref
 from enum import IntEnum
 from typing import Annotated, Any, Final, Literal, Self, TypeVar
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -35,7 +36,7 @@ from pydantic import (
     model_validator,
 )
 
-from identity import canonical
+from identity import canonical, relay_url
 from identity.did_key import ed25519_did
 from identity.errors import (
     AlreadyUsed,
@@ -51,6 +52,8 @@ from identity.keys import IdentityKey, verify_signature, x25519_public_from_ed25
 from identity.validity import CLOCK_SKEW, MAX_TIME, check_not_future, check_window
 
 VERSION: Final = 1
+REACH_VERSION: Final = 2
+"""An invitation that carries `reach` (key 10) is version 2 (spec §2); without it, 1."""
 RESPONSE_LABEL_VERSION: Final = 2
 """A response that carries its responder's label is version 2 (spec §3); without one, 1."""
 INVITATION_DOMAIN: Final = b"didlink/v1 invitation\x00"
@@ -63,6 +66,8 @@ MAX_LABEL_BYTES: Final = 128
 MAX_CONNECT: Final = 1024
 MAX_COMMITMENT: Final = 64
 MAX_BODY: Final = 2048
+MAX_REACH_RELAYS: Final = 4
+MAX_REACH_URL_BYTES: Final = 200
 
 # Unicode bidirectional overrides and isolates: they could make a label display as another one.
 _BIDI_CONTROLS: Final = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -126,12 +131,66 @@ Label = Annotated[str, AfterValidator(_printable_label)]
 _FROZEN = ConfigDict(frozen=True, strict=True, extra="forbid")
 
 
+def _reach_url(url: str) -> str:
+    if len(url.encode("utf-8")) > MAX_REACH_URL_BYTES:
+        raise ValueError(f"a reach relay URL is at most {MAX_REACH_URL_BYTES} bytes")
+    if relay_url.normalised(url) != url:  # ValueError with its own sentence if it is refused
+        raise ValueError("a reach relay URL is not in its normalised form")
+    return url
+
+
+def _x_only_key(key: bytes) -> bytes:
+    """A BIP-340 x-only secp256k1 public key: x < p with a point on the curve (lifted, even y)."""
+    try:
+        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256K1(), b"\x02" + key)
+    except ValueError:
+        raise ValueError("the reach key is not a secp256k1 x-only public key") from None
+    return key
+
+
+ReachUrl = Annotated[str, AfterValidator(_reach_url)]
+ReachKey = Annotated[PublicKey, AfterValidator(_x_only_key)]
+
+
+class Reach(BaseModel):
+    """Where sealed replies to an invitation's owner go (spec §2 key 10): up to 4 Nostr relays
+    and the x-only secp256k1 key a reply's gift wrap is addressed to (its `p` tag)."""
+
+    model_config = _FROZEN
+
+    relays: tuple[ReachUrl, ...] = Field(min_length=1, max_length=MAX_REACH_RELAYS)
+    key: ReachKey
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Self:
+        if len(set(self.relays)) != len(self.relays):
+            raise ValueError("a reach lists each relay once")
+        return self
+
+    def wire(self) -> dict[int, Any]:
+        return {0: list(self.relays), 1: self.key}
+
+    @classmethod
+    def from_wire(cls, value: Any) -> Reach:
+        """Key 10's value as received: exact CBOR types, then the model's rules; MalformedToken."""
+        if (
+            type(value) is not dict
+            or {*map(type, value)} != _INT_ONLY
+            or value.keys() != {0, 1}
+            or type(value[0]) is not list
+            or not all(type(url) is str for url in value[0])
+            or type(value[1]) is not bytes
+        ):
+            raise MalformedToken("The token's field 'reach' has the wrong type.")
+        return _validated_token(cls, {"relays": tuple(value[0]), "key": value[1]})
+
+
 class Invitation(BaseModel):
     """A signed invitation (spec §2). `.inviter` is the inviter's did:key."""
 
     model_config = _FROZEN
 
-    version: Literal[1] = VERSION
+    version: Literal[1, 2] = VERSION
     kind: InvitationKind
     id: TokenId
     inviter_key: PublicKey
@@ -141,12 +200,15 @@ class Invitation(BaseModel):
     label: Label | None = None
     connect: Connect = b""
     commitment: Commitment | None = None
+    reach: Reach | None = None
     signature: Signature
 
     @model_validator(mode="after")
     def _invariants(self) -> Self:
         if self.expires <= self.created:
             raise ValueError("the invitation expires before it is created")
+        if (self.reach is not None) != (self.version == REACH_VERSION):
+            raise ValueError("an invitation carries a reach in version 2 and only there")
         if self.kind is InvitationKind.CARD and (self.connect or self.commitment is not None):
             raise ValueError("a card carries no connect attachment and no commitment")
         return self
@@ -163,6 +225,7 @@ class Invitation(BaseModel):
         kind: InvitationKind = InvitationKind.CARD,
         connect: bytes = b"",
         commitment: bytes | None = None,
+        reach: Reach | None = None,
         id: bytes | None = None,  # random unless a test pins it
     ) -> Invitation:
         """A new invitation from `key`, valid from `now` for `lifetime` seconds, signed.
@@ -172,6 +235,7 @@ class Invitation(BaseModel):
         if lifetime <= 0:
             raise ValueError("the lifetime must be positive")
         fields = {
+            "version": VERSION if reach is None else REACH_VERSION,
             "kind": kind,
             "id": os.urandom(ID_SIZE) if id is None else id,
             "inviter_key": key.public_key,
@@ -181,9 +245,14 @@ class Invitation(BaseModel):
             "label": label,
             "connect": connect,
             "commitment": commitment,
+            "reach": reach,
             "signature": bytes(SIGNATURE_SIZE),
         }
         unsigned = _validated(cls, fields)
+        if len(unsigned.body()) > MAX_BODY:
+            raise ValueError(
+                f"the invitation is over {MAX_BODY} bytes (fewer relays or a shorter label)"
+            )
         return unsigned.model_copy(update={"signature": key.sign(unsigned.signed_message())})
 
     @property
@@ -211,6 +280,8 @@ class Invitation(BaseModel):
             fields[7] = self.label
         if self.commitment is not None:
             fields[9] = self.commitment
+        if self.reach is not None:
+            fields[10] = self.reach.wire()
         return fields
 
     def body(self) -> bytes:
@@ -225,9 +296,11 @@ class Invitation(BaseModel):
     def from_signed(cls, body: bytes, signature: bytes) -> Invitation:
         """Checks 1-4 of spec §5 on a token's body and signature; the invitation if they pass."""
         wire = _decode_body(body, _INVITATION_SCHEMAS)
-        raw = _fields(wire, _INVITATION_KEYS)
+        raw = _fields(wire, _INVITATION_SCHEMAS[wire[0]][0])
         raw["kind"] = _enum(InvitationKind, raw["kind"], "kind")
         raw["use"] = _enum(UsePolicy, raw["use"], "use policy")
+        if "reach" in raw:
+            raw["reach"] = Reach.from_wire(raw["reach"])
         invitation = _validated_token(cls, {**raw, "signature": signature})
         _check_canonical(invitation.wire(), wire)
         _check_did(invitation.inviter_key)
@@ -389,6 +462,7 @@ _RESPONSE_KEYS: Final[dict[int, tuple[str, type]]] = {
 _Schema = tuple[dict[int, tuple[str, type]], frozenset[int]]  # (keys, the optional ones)
 _INVITATION_SCHEMAS: Final[dict[int, _Schema]] = {
     VERSION: (_INVITATION_KEYS, frozenset({7, 9})),
+    REACH_VERSION: ({**_INVITATION_KEYS, 10: ("reach", dict)}, frozenset({7, 9})),
 }
 _RESPONSE_SCHEMAS: Final[dict[int, _Schema]] = {
     VERSION: (_RESPONSE_KEYS, frozenset()),

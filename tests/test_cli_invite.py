@@ -225,7 +225,7 @@ BAD_TOKENS = [
     ("not a token", "malformed"),
     ("didlink:0OIl", "malformed"),
     ("didlink:" + "z" * 5000, "malformed"),
-    (forge(card_map(k0=2)), "unsupportedVersion"),
+    (forge(card_map(k0=3)), "unsupportedVersion"),
     (forge(card_map(k3=bytes(32))), "badDid"),
     (forge(card_map(), seed=bytes([9]) * 32), "badSignature"),
 ]
