@@ -56,6 +56,8 @@ REACH_VERSION: Final = 2
 """An invitation that carries `reach` (key 10) is version 2 (spec §2); without it, 1."""
 RESPONSE_LABEL_VERSION: Final = 2
 """A response that carries its responder's label is version 2 (spec §3); without one, 1."""
+RESPONSE_RELAYS_VERSION: Final = 3
+"""A response that carries its responder's relays (key 6) is version 3, label or not."""
 INVITATION_DOMAIN: Final = b"didlink/v1 invitation\x00"
 RESPONSE_DOMAIN: Final = b"didlink/v1 response\x00"
 ID_SIZE: Final = 16
@@ -148,8 +150,27 @@ def _x_only_key(key: bytes) -> bytes:
     return key
 
 
+def _distinct(relays: tuple[str, ...]) -> tuple[str, ...]:
+    if len(set(relays)) != len(relays):
+        raise ValueError("a relay list names each relay once")
+    return relays
+
+
 ReachUrl = Annotated[str, AfterValidator(_reach_url)]
+RelayList = Annotated[
+    tuple[ReachUrl, ...],
+    Field(min_length=1, max_length=MAX_REACH_RELAYS),
+    AfterValidator(_distinct),
+]
+"""1..4 distinct relay URLs in their normalised form, each ≤ 200 bytes (spec §2 key 10)."""
 ReachKey = Annotated[PublicKey, AfterValidator(_x_only_key)]
+
+
+def _relay_list(value: Any) -> tuple[str, ...]:
+    """A received CBOR array of relay URLs as a tuple; MalformedToken unless all are text."""
+    if type(value) is not list or not all(type(url) is str for url in value):
+        raise MalformedToken("The token's relay list has the wrong type.")
+    return tuple(value)
 
 
 class Reach(BaseModel):
@@ -158,14 +179,8 @@ class Reach(BaseModel):
 
     model_config = _FROZEN
 
-    relays: tuple[ReachUrl, ...] = Field(min_length=1, max_length=MAX_REACH_RELAYS)
+    relays: RelayList
     key: ReachKey
-
-    @model_validator(mode="after")
-    def _distinct(self) -> Self:
-        if len(set(self.relays)) != len(self.relays):
-            raise ValueError("a reach lists each relay once")
-        return self
 
     def wire(self) -> dict[int, Any]:
         return {0: list(self.relays), 1: self.key}
@@ -177,12 +192,10 @@ class Reach(BaseModel):
             type(value) is not dict
             or {*map(type, value)} != _INT_ONLY
             or value.keys() != {0, 1}
-            or type(value[0]) is not list
-            or not all(type(url) is str for url in value[0])
             or type(value[1]) is not bytes
         ):
             raise MalformedToken("The token's field 'reach' has the wrong type.")
-        return _validated_token(cls, {"relays": tuple(value[0]), "key": value[1]})
+        return _validated_token(cls, {"relays": _relay_list(value[0]), "key": value[1]})
 
 
 class Invitation(BaseModel):
@@ -320,18 +333,23 @@ class Response(BaseModel):
 
     model_config = _FROZEN
 
-    version: Literal[1, 2] = VERSION
+    version: Literal[1, 2, 3] = VERSION
     invitation_id: TokenId
     responder_key: PublicKey
     created: Time
     connect: Connect = b""
     label: Label | None = None
+    relays: RelayList | None = None
     signature: Signature
 
     @model_validator(mode="after")
     def _version_matches_label(self) -> Self:
-        if (self.label is not None) != (self.version == RESPONSE_LABEL_VERSION):
-            raise ValueError("a response carries a label in version 2 and only there")
+        if (self.relays is not None) != (self.version == RESPONSE_RELAYS_VERSION):
+            raise ValueError("a response carries relays in version 3 and only there")
+        if self.version != RESPONSE_RELAYS_VERSION and (self.label is not None) != (
+            self.version == RESPONSE_LABEL_VERSION
+        ):
+            raise ValueError("a response carries a label in version 2 (or 3) and only there")
         return self
 
     @classmethod
@@ -343,16 +361,23 @@ class Response(BaseModel):
         now: int,
         connect: bytes = b"",
         label: str | None = None,
+        relays: tuple[str, ...] = (),
     ) -> Response:
         """A response from `key` to `invitation`, made at `now`, carrying `connect` (and the
-        responder's `label`, if given), signed. ValueError (a sentence) if the label is bad."""
+        responder's `label` and `relays`, if given), signed. ValueError (a sentence) if the
+        label or a relay is bad."""
+        if relays:
+            version = RESPONSE_RELAYS_VERSION
+        else:
+            version = VERSION if label is None else RESPONSE_LABEL_VERSION
         fields = {
-            "version": VERSION if label is None else RESPONSE_LABEL_VERSION,
+            "version": version,
             "invitation_id": invitation.id,
             "responder_key": key.public_key,
             "created": now,
             "connect": connect,
             "label": label,
+            "relays": tuple(relays) or None,
             "signature": bytes(SIGNATURE_SIZE),
         }
         unsigned = _validated(cls, fields)
@@ -374,6 +399,8 @@ class Response(BaseModel):
         }
         if self.label is not None:
             fields[5] = self.label
+        if self.relays is not None:
+            fields[6] = list(self.relays)
         return fields
 
     def body(self) -> bytes:
@@ -388,7 +415,10 @@ class Response(BaseModel):
         """Checks 1-4 of spec §5 on a token's body and signature; the response if they pass."""
         wire = _decode_body(body, _RESPONSE_SCHEMAS)
         keys = _RESPONSE_SCHEMAS[wire[0]][0]
-        response = _validated_token(cls, {**_fields(wire, keys), "signature": signature})
+        raw = _fields(wire, keys)
+        if "relays" in raw:
+            raw["relays"] = _relay_list(raw["relays"])
+        response = _validated_token(cls, {**raw, "signature": signature})
         _check_canonical(response.wire(), wire)
         _check_did(response.responder_key)
         _check_signature(response.responder_key, response.signature, RESPONSE_DOMAIN + body)
@@ -467,6 +497,10 @@ _INVITATION_SCHEMAS: Final[dict[int, _Schema]] = {
 _RESPONSE_SCHEMAS: Final[dict[int, _Schema]] = {
     VERSION: (_RESPONSE_KEYS, frozenset()),
     RESPONSE_LABEL_VERSION: ({**_RESPONSE_KEYS, 5: ("label", str)}, frozenset()),
+    RESPONSE_RELAYS_VERSION: (
+        {**_RESPONSE_KEYS, 5: ("label", str), 6: ("relays", list)},
+        frozenset({5}),
+    ),
 }
 
 
@@ -487,7 +521,8 @@ def _decode_body(body: bytes, schemas: dict[int, _Schema]) -> dict[int, Any]:
     if type(version) is not int:
         raise MalformedToken("The token has no valid version number.")
     if version not in schemas:
-        known = " and ".join(str(v) for v in sorted(schemas))
+        *earlier, last = (str(v) for v in sorted(schemas))
+        known = f"{', '.join(earlier)} and {last}" if earlier else last
         raise UnsupportedVersion(
             f"The token has format version {version}; this didlink reads version {known}."
         )

@@ -367,7 +367,8 @@ def token_corpus() -> Corpus:
         for name, value in field_variants(model.wire(), optional=frozenset({7, 9}), sized=False):
             data = encode_variant(value)
             corpus.add(f"{kind}-{name}", _sign_token(key, tag, data))
-        future = 3  # an invitation with reach, a response with a label, is version 2
+        # an invitation with reach is version 2; a response with a label 2, with relays 3
+        future = 3 if kind == "invitation" else 4
         corpus.add(
             f"{kind}-version-{future}",
             _sign_token(key, tag, enc({**model.wire(), 0: future})),
@@ -467,6 +468,17 @@ def token_corpus() -> Corpus:
         ("label-bidi-override", {0: 2, 5: "Bob\u202e"}),
         ("label-bstr", {0: 2, 5: b"Bob"}),
         ("label-int", {0: 2, 5: 7}),
+        # the relays (version 3 only, and there required: specs/invitation.md section 3)
+        ("version-3-without-relays", {0: 3, 5: "Bob"}),
+        ("relays-in-version-1", {6: ["wss://r.example"]}),
+        ("relays-in-version-2", {0: 2, 5: "Bob", 6: ["wss://r.example"]}),
+        ("relays-empty", {0: 3, 6: []}),
+        ("relays-5", {0: 3, 6: [f"wss://r{i}.example" for i in range(5)]}),
+        ("relays-duplicate", {0: 3, 6: ["wss://r.example", "wss://r.example"]}),
+        ("relays-http", {0: 3, 6: ["http://r.example"]}),
+        ("relays-not-normalised", {0: 3, 6: ["wss://R.example/"]}),
+        ("relays-bstr", {0: 3, 6: [b"wss://r.example"]}),
+        ("relays-text", {0: 3, 6: "wss://r.example"}),
     ]:
         corpus.add(
             f"response-{name}",

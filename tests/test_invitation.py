@@ -433,8 +433,8 @@ def test_response_decoding_errors() -> None:
         decode_token(forge(response_map(k1=bytes(8)), tag=2, seed=OTHER_SEED))
     with pytest.raises(MalformedToken):
         decode_token(forge(response_map(k5=b""), tag=2, seed=OTHER_SEED))
-    with pytest.raises(UnsupportedVersion, match="reads version 1 and 2"):
-        decode_token(forge(response_map(k0=3), tag=2, seed=OTHER_SEED))
+    with pytest.raises(UnsupportedVersion, match="reads version 1, 2 and 3"):
+        decode_token(forge(response_map(k0=4), tag=2, seed=OTHER_SEED))
     with pytest.raises(BadTokenDid):
         decode_token(forge(response_map(k2=SMALL_ORDER_KEY), tag=2, seed=OTHER_SEED))
     # an invitation body under the response tag (and the other way round) never verifies

@@ -266,3 +266,54 @@ def test_responses_are_unchanged() -> None:
     invitation = Invitation.create(KEY, now=T0, lifetime=900, reach=reach())
     response = Response.create(IdentityKey(bytes(32)), invitation=invitation, now=T0)
     assert decode_token(encode_token(response)) == response
+
+
+# --- the response's relays (spec §3: version 3) ---------------------------------------------
+
+RELAYS = ("wss://b.example", "ws://127.0.0.1:7000")
+
+
+def test_response_with_relays_round_trip_and_known_answer() -> None:
+    invitation = Invitation.create(KEY, now=T0, lifetime=900, reach=reach(), id=ID)
+    other = IdentityKey(bytes(range(32, 64)))
+    for label in (None, "Bob"):
+        response = Response.create(other, invitation=invitation, now=T0, relays=RELAYS, label=label)
+        assert response.version == 3
+        assert decode_token(encode_token(response)) == response
+    unlabelled = Response.create(other, invitation=invitation, now=T0, relays=RELAYS[:1])
+    expected = (
+        "a6"  # 6 pairs
+        "0003"
+        "0150" + ID.hex() + "025820" + public_key(bytes(range(32, 64))).hex() + "031a6553f100"
+        "0440"
+        "06"
+        "81"
+        "6f" + b"wss://b.example".hex()  # 6: array of 1, tstr(15)
+    )
+    assert unlabelled.body().hex() == expected
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"k0": 3},  # version 3 without relays
+        {"k0": 3, "k5": "Bob"},
+        {"k6": ["wss://b.example"]},  # relays in version 1
+        {"k0": 2, "k5": "Bob", "k6": ["wss://b.example"]},  # relays in version 2
+        {"k0": 3, "k6": []},
+        {"k0": 3, "k6": [f"wss://r{i}.example" for i in range(5)]},
+        {"k0": 3, "k6": ["wss://b.example", "wss://b.example"]},
+        {"k0": 3, "k6": ["https://b.example"]},
+        {"k0": 3, "k6": ["ws://b.example"]},
+        {"k0": 3, "k6": [LONG_URL]},
+        {"k0": 3, "k6": ["wss://B.example"]},
+        {"k0": 3, "k6": [b"wss://b.example"]},
+        {"k0": 3, "k6": "wss://b.example"},
+        {"k0": 3, "k6": ["wss://b.example"], "k5": ""},
+    ],
+)
+def test_bad_response_relays_are_malformed(changes: dict[str, Any]) -> None:
+    from tests.support.tokens import OTHER_SEED, response_map
+
+    with pytest.raises(MalformedToken):
+        decode_token(forge(response_map(**changes), tag=2, seed=OTHER_SEED))
