@@ -51,6 +51,8 @@ class Connected:
     suggested_name: str | None = None
     """The name the peer suggests for itself (its label), if valid: never its name until the
     user adopts it (Agent.rename(peer) with no name)."""
+    response_via: str | None = None
+    """The inviter's side: where the response came from, "relay" or "paste" (else None)."""
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,7 @@ def event_from(name: str, fields: Mapping[str, Any]) -> Event | None:
             timings_ms=dict(fields.get("timings_ms", {})),
             path=fields.get("path"),
             suggested_name=fields.get("suggested_name"),
+            response_via=fields.get("response_via"),
         )
     if name == "sent":
         return MessageSent(id=str(fields["id"]), ref=fields.get("ref"))

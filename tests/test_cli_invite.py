@@ -173,6 +173,7 @@ def test_inspect_card_json_needs_no_identity(home: Path) -> None:
         "use": "multi-use",
         "id": invitation.id.hex(),
         "connect_bytes": 0,
+        "relays": [],
         "signature": "valid",
         "verdict": "valid",
     }

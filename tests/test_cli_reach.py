@@ -123,3 +123,16 @@ def test_migration_6_to_7_keeps_everything(tmp_path: Path) -> None:
         assert store.schema_version == 7
         assert store.get_contact(ALICE.did) is not None
         assert store.contact_relays(ALICE.did) == []
+
+
+def test_what_the_token_event_tells_a_person() -> None:
+    from didlink.jsonl import token_intro
+
+    assert "paste the response token they send back" in " ".join(token_intro("invite"))
+    relayed = " ".join(token_intro("invite", relays=["wss://a.example"]))
+    assert "comes back by relay" in relayed and "paste" in relayed
+    sent = " ".join(token_intro("response", sent_by_relay=["wss://a.example"]))
+    assert "by relay (1)" in sent and "If it does not arrive" in sent
+    failed = " ".join(token_intro("response", sent_by_relay=[]))
+    assert "by relay failed" in failed and "send this response token back" in failed
+    assert "Send this response token back" in " ".join(token_intro("response"))

@@ -6,7 +6,8 @@ locally without them, a failure under CI=true).
   invitation's reach key on r0 first, and change nothing (each refused, the wait goes on);
   Bob (relays: r1) accepts: his response goes to r0 by relay, and Alice takes it without any
   paste. Both see the SAS, confirm, chat. Each keeps the other's relays with the contact, and
-  `send` between them then works with no relay in common (Alice -> r1, Bob's receipt -> r0).
+  `send` between them then works with no relay in common (Alice -> r1, Bob's receipt -> r0),
+  and Bob's `chat Alice` reconnects with Alice's response by relay (r1).
 - Bob without relays, or with `accept --no-relay`: nothing is sent by relay; Alice takes the
   pasted response as before.
 """
@@ -132,6 +133,22 @@ def test_response_by_relay_then_send_with_no_relay_in_common(tmp_path: Path) -> 
         delivered = _json(alice_home, "receive", "--json")
         assert isinstance(delivered, list)
         assert [(d["type"], d["mid"]) for d in delivered] == [("delivered", sent["mid"])]
+
+        # a reconnect (`chat`) the other way: Bob's token names his relay, Alice's response
+        # comes back there, and verified contacts connect without a new SAS
+        with cli_processes() as started:
+            bob = Cli("chat", alice_did, "--jsonl", home=bob_home, timeout=60)
+            started.append(bob)
+            token = bob.expect("token")
+            assert token["kind"] == "reconnect" and token["relays"] == [bob_relay]
+            alice = Cli("accept", token["token"], "--jsonl", home=alice_home, timeout=60)
+            started.append(alice)
+            assert alice.expect("token")["sent_by_relay"] == [bob_relay]
+            connected = bob.expect("connected")
+            assert connected["peer"] == alice_did and connected["response_via"] == "relay"
+            alice.expect("connected")
+            bob.send("quit")
+            assert bob.wait() == 0 and alice.wait() == 0
 
 
 @pytest.mark.parametrize("bob_side", ["no relays", "--no-relay"])
