@@ -408,7 +408,7 @@ async def run_inviter(
         )
         if invitation.reach is not None:  # listening before anyone can have the token
             listener = ResponseListener(invitation, key)
-            await listener.__aenter__()
+            await listener.start()
         kind = "invite" if contact is None else "reconnect"
         extra = {} if invitation.reach is None else {"relays": list(invitation.reach.relays)}
         node.emit("token", kind=kind, token=encode_token(invitation), **extra)

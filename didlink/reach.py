@@ -123,13 +123,18 @@ class ResponseListener:
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> ResponseListener:
+        await self.start()
+        return self
+
+    async def start(self) -> None:
+        """Connect to the relays (in the background) and subscribe: wraps stored since the
+        invitation was made come too."""
         from transport.nostr_relay import RelayPool
 
         self._pool = RelayPool(self._relays)
         self._pool.start()
         sub = await self._pool.subscribe(recipients=[self._key], since=self._since)
         self._task = asyncio.create_task(self._read(sub))
-        return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
