@@ -556,8 +556,18 @@ class Agent:
         self, *, label: str | None = None, lifetime: int = CARD_LIFETIME, multi_use: bool = False
     ) -> str:
         """A signed contact card (a `didlink:` token) to give someone."""
+        from didlink.reach import own_relays, reach_for
+        from didlink.settings import Settings
+        from messaging.alias import CARD_REACH_CONTEXT
+
+        relays = own_relays(Settings(self.store))  # the card carries them (specs/invitation.md)
         invitation = Invitation.create(
-            self.key, now=_now(), lifetime=lifetime, label=label, multi_use=multi_use
+            self.key,
+            now=_now(),
+            lifetime=lifetime,
+            label=label,
+            multi_use=multi_use,
+            reach=reach_for(self.key, relays, context=CARD_REACH_CONTEXT),
         )
         return encode_token(invitation)
 
@@ -571,9 +581,11 @@ class Agent:
         if decoded.inviter == self.did:
             raise UserError("this is your own card: give it to someone else to accept")
         live.claim_invitation(decoded, store=self.store)
-        return self.store.add_contact(
-            decoded.inviter, suggested_name=decoded.label, now=datetime.fromtimestamp(now, UTC)
-        )
+        stamp = datetime.fromtimestamp(now, UTC)
+        contact = self.store.add_contact(decoded.inviter, suggested_name=decoded.label, now=stamp)
+        if decoded.reach is not None:  # where they read their mailbox (`send` goes there)
+            self.store.set_contact_relays(decoded.inviter, decoded.reach.relays, now=stamp)
+        return contact
 
     # -- live sessions ----------------------------------------------------------------------
 
@@ -650,7 +662,14 @@ class Agent:
         peer = Peer(role=Role.OFFERER, ice=self._ice(), on_turn_problem=session._turn_problem)
         session._start(
             lambda node: live.run_inviter(
-                node, peer, self.key, self.profile, label=label, lifetime=lifetime, contact=contact
+                node,
+                peer,
+                self.key,
+                self.profile,
+                label=label,
+                lifetime=lifetime,
+                contact=contact,
+                relays=self._reach_relays(),
             )
         )
         return session if on_event is not None else await session._until_token()
@@ -662,14 +681,16 @@ class Agent:
         label: str | None = None,
         history: bool = False,
         files: FilePolicy | str = FilePolicy.ACCEPT,
+        relay_response: bool = True,
         on_event: EventListener | None = None,
         batch: Callable[[], AbstractContextManager[None]] | None = None,
     ) -> Session:
         """Accept a live invitation or a reconnect token: returns once `session.token` (the
         response, to give back to the inviter) is ready. `label`: the name the response
         suggests to the inviter (first contact only; specs/invitation.md section 3). `token`
-        may be one already decoded (an `Invitation`). The other keyword arguments are
-        `invite`'s."""
+        may be one already decoded (an `Invitation`). With relays configured and an invitation
+        that carries a reach, the response also goes back by relay (`relay_response=False`:
+        not; the token is given back by hand). The other keyword arguments are `invite`'s."""
         decoded = decode_token(token) if isinstance(token, str) else token
         if isinstance(decoded, Response):
             raise UserError(
@@ -683,6 +704,7 @@ class Agent:
             raise UserError(f"cannot answer the invitation: label: {problem}")
         live.check_live_invitation(decoded, store=self.store, own_did=self.did)
         ice = self._ice()  # before burning the invitation
+        relays = self._reach_relays()
         live.claim_invitation(decoded, store=self.store)
         session = Session(
             self, history=history, files=FilePolicy(files), on_event=on_event, batch=batch
@@ -697,9 +719,18 @@ class Agent:
                 invitation=decoded,
                 reconnect=reconnect,
                 label=None if reconnect else label,
+                relays=relays,
+                send_by_relay=bool(relays) and relay_response,
             )
         )
         return session if on_event is not None else await session._until_token()
+
+    def _reach_relays(self) -> tuple[str, ...]:
+        """The relays our tokens carry (didlink/reach.py); () without relays configured."""
+        from didlink.reach import own_relays
+        from didlink.settings import Settings
+
+        return own_relays(Settings(self.store))
 
     # -- messages, whether or not the contact is connected --------------------------------
 
@@ -736,7 +767,9 @@ class Agent:
             return None
         from didlink.mailbox_route import MailboxRoute  # late: nostr-sdk, websockets
 
-        return MailboxRoute(box, Outbox(self.store, sealer), settings, urls)
+        return MailboxRoute(
+            box, Outbox(self.store, sealer), settings, urls, peer_relays=self.store.contact_relays
+        )
 
     async def receive(
         self,

@@ -387,14 +387,21 @@ class ChatScreen:
     def warn(self, text: str) -> None:
         self._print(f"WARNING: {one_line(text)}", err=True, fg="red", bold=True)
 
-    def _on_token(self, *, kind: str, token: str, **_: Any) -> None:
+    def _on_token(self, *, kind: str, token: str, **fields: Any) -> None:
         """What to do, the QR code if it fits, the token last: written at once, so that the
         prompt is drawn once below them (a write per line asked the terminal for the cursor
         each time, and a late answer could make the prompt take the rows the token needs)."""
         from didlink.qr import token_lines  # late: only a session that shows a token
 
         # below the token: the prompt and the toolbar; colours only on the terminal itself
-        lines = token_lines(token_intro(kind), token, stream=self._out, below=2)
+        lines = token_lines(
+            token_intro(
+                kind, relays=fields.get("relays"), sent_by_relay=fields.get("sent_by_relay")
+            ),
+            token,
+            stream=self._out,
+            below=2,
+        )
         self._write("".join(line + "\n" for line in lines))
 
     def _on_sas(self, *, emoji: list[str], names: list[str], decimal: list[int], **_: Any) -> None:

@@ -138,13 +138,16 @@ def chat_live(target: str, *, lifetime: int, jsonl: bool) -> int:
         )
 
 
-def accept_live(invitation: Invitation, *, jsonl: bool, label: str | None = None) -> int:
+def accept_live(
+    invitation: Invitation, *, jsonl: bool, label: str | None = None, no_relay: bool = False
+) -> int:
     """`didlink accept TOKEN` for a live or reconnect invitation (decoded); the exit code.
 
     `label`: the name our response suggests to the inviter (a first contact only; a reconnect's
     response carries none: the inviter knows us already). The invitation is checked before the
     passphrase is asked for, and burnt only once the identity is unlocked (a mistyped
-    passphrase is free)."""
+    passphrase is free). With relays configured and an invitation that carries a reach, the
+    response also goes back by relay, unless `no_relay`."""
     if invitation.kind is InvitationKind.RECONNECT:
         label = None
     problem = None if label is None else label_problem(label)
@@ -169,6 +172,7 @@ def accept_live(invitation: Invitation, *, jsonl: bool, label: str | None = None
                     label=label,
                     history=history,
                     files=files,
+                    relay_response=not no_relay,
                     on_event=listen,
                     batch=batch,
                 ),

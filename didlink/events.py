@@ -29,6 +29,10 @@ class TokenReady:
 
     kind: str
     token: str
+    relays: tuple[str, ...] | None = None
+    """An invitation that carries a reach: its relays, where the response may come back."""
+    sent_by_relay: tuple[str, ...] | None = None
+    """A response sent by relay: the relays that took it (empty if none did); else None."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,8 @@ class Connected:
     suggested_name: str | None = None
     """The name the peer suggests for itself (its label), if valid: never its name until the
     user adopts it (Agent.rename(peer) with no name)."""
+    response_via: str | None = None
+    """The inviter's side: where the response came from, "relay" or "paste" (else None)."""
 
 
 @dataclass(frozen=True)
@@ -205,7 +211,13 @@ Event = (
 def event_from(name: str, fields: Mapping[str, Any]) -> Event | None:
     """The event object for one `--jsonl` event (None for one this module does not know)."""
     if name == "token":
-        return TokenReady(kind=fields["kind"], token=fields["token"])
+        relays, sent = fields.get("relays"), fields.get("sent_by_relay")
+        return TokenReady(
+            kind=fields["kind"],
+            token=fields["token"],
+            relays=None if relays is None else tuple(relays),
+            sent_by_relay=None if sent is None else tuple(sent),
+        )
     if name == "sas":
         return SasShown(
             emoji=tuple(fields["emoji"]),
@@ -219,6 +231,7 @@ def event_from(name: str, fields: Mapping[str, Any]) -> Event | None:
             timings_ms=dict(fields.get("timings_ms", {})),
             path=fields.get("path"),
             suggested_name=fields.get("suggested_name"),
+            response_via=fields.get("response_via"),
         )
     if name == "sent":
         return MessageSent(id=str(fields["id"]), ref=fields.get("ref"))
@@ -300,7 +313,12 @@ def event_fields(event: Event) -> tuple[str, dict[str, Any]] | None:
     of the JSON interface."""
     match event:
         case TokenReady():
-            return "token", {"kind": event.kind, "token": event.token}
+            token: dict[str, Any] = {"kind": event.kind, "token": event.token}
+            if event.relays is not None:
+                token["relays"] = list(event.relays)
+            if event.sent_by_relay is not None:
+                token["sent_by_relay"] = list(event.sent_by_relay)
+            return "token", token
         case SasShown():
             return "sas", {
                 "emoji": list(event.emoji),
@@ -308,13 +326,16 @@ def event_fields(event: Event) -> tuple[str, dict[str, Any]] | None:
                 "decimal": list(event.decimal),
             }
         case Connected():
-            return "connected", {
+            connected: dict[str, Any] = {
                 "peer": event.peer,
                 "verified": event.verified,
                 "path": event.path,
                 "timings_ms": dict(event.timings_ms),
                 "suggested_name": event.suggested_name,
             }
+            if event.response_via is not None:
+                connected["response_via"] = event.response_via
+            return "connected", connected
         case MessageSent():
             return "sent", {"id": event.id} if event.ref is None else {
                 "id": event.id,

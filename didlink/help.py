@@ -77,6 +77,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "accept": (
         "didlink accept                        # then paste the token",
         "didlink accept 'didlink:...'          # the token in single quotes",
+        "didlink accept --no-relay             # the reply by hand only, not by relay",
     ),
     "chat": ("didlink chat bob                      # bob: a contact's name or DID",),
     "contacts": ("didlink contacts", "didlink contacts --json"),

@@ -252,14 +252,28 @@ def _whole_line_chunks(lines: list[str]) -> Iterator[str]:
         yield "".join(chunk)
 
 
-def token_intro(kind: str) -> tuple[str, ...]:
+def token_intro(
+    kind: str, *, relays: object = None, sent_by_relay: object = None
+) -> tuple[str, ...]:
     """What to do with a `token` event's token, said before it (the token comes last, right
-    above the prompt, with its QR code between: didlink/qr.py)."""
+    above the prompt, with its QR code between: didlink/qr.py). `relays` (an invitation's) and
+    `sent_by_relay` (a response's): the token event's fields of the same names."""
     if kind in ("invite", "reconnect"):
         what = "this invitation" if kind == "invite" else "this reconnect token"
+        then = "Then paste the response token they send back."
+        if isinstance(relays, list) and relays:
+            then = "Their response comes back by relay; or paste the response token they send."
+        return (f"Give {what} to your contact: they paste it into didlink accept.", then)
+    if isinstance(sent_by_relay, list):
+        if sent_by_relay:
+            return (
+                f"Your response went back to the inviter by relay ({len(sent_by_relay)}).",
+                "If it does not arrive, send them this response token to paste:",
+            )
         return (
-            f"Give {what} to your contact: they paste it into didlink accept.",
-            "Then paste the response token they send back.",
+            "Sending your response by relay failed: send this response token back to the"
+            " person who invited you.",
+            "Waiting for the connection...",
         )
     return (
         "Send this response token back to the person who invited you.",
@@ -290,10 +304,13 @@ class HumanSink:
     def warn(self, text: str) -> None:
         say(f"WARNING: {one_line(text)}", err=True, fg="red", bold=True)
 
-    def _on_token(self, *, kind: str, token: str, **_: Any) -> None:
+    def _on_token(self, *, kind: str, token: str, **fields: Any) -> None:
         from didlink.qr import print_token  # late: only a session that shows a token
 
-        print_token(token_intro(kind), token, below=1)
+        intro = token_intro(
+            kind, relays=fields.get("relays"), sent_by_relay=fields.get("sent_by_relay")
+        )
+        print_token(intro, token, below=1)
 
     def _on_sas(self, *, emoji: list[str], names: list[str], decimal: list[int], **_: Any) -> None:
         say("")

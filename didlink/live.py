@@ -21,6 +21,13 @@ back inside a signed response token. Both then hand the open peer to `Node.run_s
 (inviter = handshake initiator). Errors before anything was printed are user errors (exit 2);
 after that they are `error` + `closed` events (exit 1).
 
+Reach (issue 25 point 2; didlink/reach.py): with relays configured, the invitation carries
+them and a reach key; the inviter listens there while it waits, and a response that arrives by
+relay goes through exactly the checks of a pasted one (the paste prompt stays open: the first
+good one wins). An invitee with relays configured sends its response there too (`--no-relay`:
+not) and still shows the token to paste. Each side keeps the other's relays (the response
+carries the invitee's) with the contact once the SAS is confirmed.
+
 Reconnect (`didlink chat CONTACT`, specs/cli-jsonl.md section 4a): the inviter's flow with a
 RECONNECT token (kind 2) and the contact's DID known from the start, so messages typed before
 the connection go straight into the persistent outbox (didlink/outbox.py); only that contact's
@@ -32,6 +39,8 @@ is verified confirms the SAS by itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -42,10 +51,19 @@ from didlink.ice_settings import ice_from_env as ice_from_env
 from didlink.ice_words import failure_words
 from didlink.node import Node, Outcome, PhaseTimeout, QuitRequested, SessionEnded
 from didlink.profile import Profile
+from didlink.reach import (
+    PUBLISH_TIMEOUT,
+    RESPONSE_SOURCE_PASTE,
+    RESPONSE_SOURCE_RELAY,
+    ResponseListener,
+    reach_for,
+    send_response,
+)
 from didlink.session_outcome import EXIT_STORE, STORE_ERROR
 from didlink.store import Store, StoreError
 from identity.errors import AlreadyUsed, IdentityError, ResponseMismatch
 from identity.invitation import (
+    ID_SIZE,
     Invitation,
     InvitationKind,
     Response,
@@ -101,14 +119,20 @@ async def run_inviter(
     label: str | None,
     lifetime: int,
     contact: str | None = None,
+    relays: tuple[str, ...] = (),
 ) -> Outcome:
-    """The inviting side: a live invitation, or (`contact` given) a reconnect token."""
+    """The inviting side: a live invitation, or (`contact` given) a reconnect token.
+
+    `relays` (the profile's, `own_relays`): the invitation carries them with a reach key, and
+    the response is also listened for there."""
     if contact is not None:
         node.bind_peer(contact)  # messages typed from now on are kept in the outbox
+    listener: ResponseListener | None = None
     try:
         offer = await node.wait(
             peer.create_offer(), node.timeouts.connect, "gathering network addresses"
         )
+        invitation_id = os.urandom(ID_SIZE)
         invitation = Invitation.create(
             key,
             now=_now(),
@@ -116,14 +140,28 @@ async def run_inviter(
             label=label,
             kind=InvitationKind.INVITE if contact is None else InvitationKind.RECONNECT,
             connect=offer.to_cbor(),
+            reach=reach_for(key, relays, context=invitation_id),
+            id=invitation_id,
         )
+        if invitation.reach is not None:  # listening before anyone can have the token
+            listener = ResponseListener(invitation, key)
+            await listener.start()
         kind = "invite" if contact is None else "reconnect"
-        node.emit("token", kind=kind, token=encode_token(invitation))
+        extra = {} if invitation.reach is None else {"relays": list(invitation.reach.relays)}
+        node.emit("token", kind=kind, token=encode_token(invitation), **extra)
         node.mark("token")
-        response, answer = await _await_response(node, invitation, contact=contact)
+        response, answer, source = await _await_response(
+            node, invitation, contact=contact, relayed=None if listener is None else listener.texts
+        )
         node.stop_responses()
         node.mark("response")
+        node.response_source = source
         await peer.accept_answer(answer)  # the transport starts connecting at once
+        if listener is not None:  # let go of the relays while the transport connects
+            closing = asyncio.create_task(listener.close())
+            _CLOSING.add(closing)
+            closing.add_done_callback(_CLOSING.discard)
+            listener = None
 
         def bookkeeping() -> None:
             node.bind_peer(response.responder)  # from now on, typed messages are kept
@@ -140,6 +178,9 @@ async def run_inviter(
         node.mark("open")
     except (QuitRequested, SessionEnded, PhaseTimeout, TransportError, StoreError) as exc:
         return await _before_session(node, peer, exc)
+    finally:
+        if listener is not None:
+            await listener.close()
     return await node.run_session(
         peer,
         initiator=True,
@@ -147,7 +188,12 @@ async def run_inviter(
         invitation_id=invitation.id,
         suggested_name=response.label if contact is None else None,
         reconnect=contact is not None,
+        peer_relays=response.relays or (),
     )
+
+
+_CLOSING: set[asyncio.Task[None]] = set()
+"""Listeners being closed in the background (a reference keeps each task alive)."""
 
 
 IDLE_DELAY = 0.0
@@ -182,9 +228,14 @@ async def _while_opening(node: Node, peer: Peer, work: Callable[[], None]) -> No
 
 
 async def _await_response(
-    node: Node, invitation: Invitation, *, contact: str | None = None
-) -> tuple[Response, CompactOffer]:
-    """The first valid response token the user gives; bad ones are reported and skipped.
+    node: Node,
+    invitation: Invitation,
+    *,
+    contact: str | None = None,
+    relayed: asyncio.Queue[str] | None = None,
+) -> tuple[Response, CompactOffer, str]:
+    """The first valid response token the user gives, or `relayed` brings (didlink/reach.py);
+    bad ones are reported and skipped. Also where it came from (`RESPONSE_SOURCE_*`).
 
     `contact`: a reconnect takes a response from that DID only. A token cut short (a paste
     broken at a line break: each line arrives as its own `response`) is kept, and the next
@@ -196,18 +247,52 @@ async def _await_response(
         remaining = give_up - time.time()
         if remaining <= 0:
             raise PhaseTimeout("no valid response token arrived before the invitation expired")
-        text = await node.next_response(remaining)
+        text, source = await _next_response(node, remaining, relayed)
+        if source == RESPONSE_SOURCE_RELAY:
+            try:
+                response, answer = _checked_response(text, invitation, contact)
+            except (IdentityError, TransportError) as exc:
+                node.error(f"a response by relay was refused: {exc}")
+                continue
+            return response, answer, source
         if pending and not starts_like_token(text):  # the rest of the token cut short
             text = pending + text
         pending = ""
         try:
-            return _checked_response(text, invitation, contact)
+            response, answer = _checked_response(text, invitation, contact)
+            return response, answer, source
         except (IdentityError, TransportError) as exc:
             if looks_incomplete(text, expected="response"):
                 pending = text
                 node.error(f"response refused: {exc} Paste the rest: it is joined to this part.")
             else:
                 node.error(f"response refused: {exc}")
+
+
+async def _next_response(
+    node: Node, limit: float, relayed: asyncio.Queue[str] | None
+) -> tuple[str, str]:
+    """The next response text, pasted (the node's wait: quit, the end, the limit) or relayed;
+    and where it came from. Both waits are cancelled safely (a queue keeps what it holds)."""
+    if relayed is None:
+        return await node.next_response(limit), RESPONSE_SOURCE_PASTE
+    if not relayed.empty():
+        return relayed.get_nowait(), RESPONSE_SOURCE_RELAY
+    pasted = asyncio.ensure_future(node.next_response(limit))
+    by_relay = asyncio.ensure_future(relayed.get())
+    try:
+        await asyncio.wait({pasted, by_relay}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (pasted, by_relay):
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+    if pasted.done() and not pasted.cancelled():
+        if by_relay.done() and not by_relay.cancelled():
+            relayed.put_nowait(by_relay.result())  # both at once: the relayed one comes next
+        return pasted.result(), RESPONSE_SOURCE_PASTE  # (or its PhaseTimeout, QuitRequested...)
+    return by_relay.result(), RESPONSE_SOURCE_RELAY
 
 
 def _checked_response(
@@ -266,7 +351,11 @@ async def run_invitee(
     invitation: Invitation,
     reconnect: bool,
     label: str | None = None,
+    relays: tuple[str, ...] = (),
+    send_by_relay: bool = False,
 ) -> Outcome:
+    """The invited side. `relays` (ours): the response carries them when the invitation has a
+    reach (so its inviter reads version 3); `send_by_relay`: it is also sent there."""
     node.bind_peer(invitation.inviter)  # messages typed from now on are kept in the outbox
     try:
         offer = CompactOffer.from_cbor(invitation.connect)
@@ -281,9 +370,23 @@ async def run_invitee(
             peer_fingerprint=offer.fingerprint_hex,
         )
         response = Response.create(
-            key, invitation=invitation, now=_now(), connect=answer.to_cbor(), label=label
+            key,
+            invitation=invitation,
+            now=_now(),
+            connect=answer.to_cbor(),
+            label=label,
+            relays=relays if invitation.reach is not None else (),
         )
-        node.emit("token", kind="response", token=encode_token(response))
+        token = encode_token(response)
+        extra: dict[str, list[str]] = {}
+        if send_by_relay and invitation.reach is not None:
+            sent = await node.wait(
+                send_response(token, invitation, timeout=PUBLISH_TIMEOUT),
+                None,
+                "sending the response by relay",
+            )
+            extra["sent_by_relay"] = list(sent)
+        node.emit("token", kind="response", token=token, **extra)
         node.mark("token")
         await node.wait(peer.wait_open(node.timeouts.connect), None, "connecting")
         node.mark("open")
@@ -296,4 +399,5 @@ async def run_invitee(
         invitation_id=invitation.id,
         suggested_name=None if reconnect else invitation.label,
         reconnect=reconnect,
+        peer_relays=() if invitation.reach is None else invitation.reach.relays,
     )

@@ -5,7 +5,9 @@ persistent sessions (messaging/mailbox.py) and the relay pool (transport/nostr_r
 - `post(peer, text)`: the text goes into the outbox (committed: never lost), then `flush`.
 - `flush(peer)`: every outbox message of the contact without a live wrap gets one (a frame
   from the session, sealed, committed with the session's state before it leaves:
-  didlink/mailbox.py), then every wrap not yet accepted by a relay is published to every relay.
+  didlink/mailbox.py), then every wrap not yet accepted by a relay is published to every relay
+  of the contact's (`peer_relays`: the relays its token carried, specs/store.md version 7), or
+  of ours when none is known. Receipts go the same way: to where the contact listens.
   A wrap published more than `RESEND_AFTER` ago without a receipt is made again (a new frame,
   the same `mid`), so a receiver whose receipt was lost answers again.
 - `collect()`: one subscription on every relay for the alias keys of every contact's session
@@ -24,7 +26,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -112,6 +114,7 @@ class MailboxRoute:
         limits: RelayLimits | None = None,
         clock: Callable[[], float] = time.time,
         expires_in: int = DEFAULT_EXPIRES_IN,
+        peer_relays: Callable[[str], Sequence[str]] | None = None,
     ) -> None:
         if not relays:
             raise UserError("no relay is configured: add one with `didlink relays add wss://...`")
@@ -120,7 +123,10 @@ class MailboxRoute:
         self._settings = settings
         self._clock = clock
         self._expires_in = expires_in
+        self._limits = limits
         self._pool = RelayPool(relays, limits=limits, clock=clock)
+        self._peer_relays = peer_relays
+        self._peer_pools: dict[tuple[str, ...], RelayPool] = {}  # contacts' relay sets
 
     async def __aenter__(self) -> MailboxRoute:
         self._pool.start()
@@ -128,6 +134,22 @@ class MailboxRoute:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self._pool.close()
+        for pool in self._peer_pools.values():
+            await pool.close()
+        self._peer_pools.clear()
+
+    def _sending_pool(self, peer: str) -> RelayPool:
+        """The pool that reaches `peer`: its relays (one pool per set, started on first use),
+        or ours when none is known."""
+        urls = tuple(self._peer_relays(peer)) if self._peer_relays is not None else ()
+        if not urls or set(urls) == set(self._pool.urls):
+            return self._pool
+        pool = self._peer_pools.get(urls)
+        if pool is None:
+            pool = RelayPool(urls, limits=self._limits, clock=self._clock)
+            pool.start()
+            self._peer_pools[urls] = pool
+        return pool
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)
@@ -194,10 +216,11 @@ class MailboxRoute:
         ):
             self._wrap(peer, MailboxText(mid=mid, at=_mid_time(mid), text=text))
         accepted: dict[bytes, tuple[str, ...]] = {}
+        pool = self._sending_pool(peer)
         for wrap in self._box.wraps(peer, unpublished=True):
             event = parse_event(loads_strict(wrap.event_json), max_content_chars=100_000)
             try:
-                result = await self._pool.publish(event)
+                result = await pool.publish(event)
             except PublishFailed:
                 break  # no relay took it (all down?): it and the rest wait for the next flush
             receipt = wrap.message_id is None

@@ -192,6 +192,8 @@ class Node:
         self._gate = SasGate()  # messaging/sas_gate.py: both confirmations before anything else
         self._verified = False  # the gate opened and `connected` was emitted
         self._suggested_name: str | None = None  # the peer's label, kept as a suggestion
+        self._peer_relays: tuple[str, ...] = ()  # where the peer reads its mailbox (its token)
+        self.response_source: str | None = None  # inviter: "relay" or "paste" (`connected`)
         self._closing = False
         self._transfers: Transfers | None = None
         self._kick = Flag()
@@ -355,14 +357,17 @@ class Node:
         invitation_id: bytes,
         suggested_name: str | None = None,
         reconnect: bool = False,
+        peer_relays: tuple[str, ...] = (),
     ) -> Outcome:
         """Handshake, SAS gate, chat until quit or close; always emits `closed` at the end.
 
         `reconnect`: a session with a known contact (`didlink chat`): if our contact is verified,
         we confirm the SAS on our user's behalf (no `sas` event; specs/cli-jsonl.md section 4a).
+        `peer_relays`: the relays the peer's token carried, kept with the contact once verified.
         """
         self._peer = peer
         self._suggested_name = suggested_name
+        self._peer_relays = peer_relays
         self.bind_peer(peer_did)
         try:
             outcome = await self._session(
@@ -468,6 +473,7 @@ class Node:
             return False
         self._verified = True
         self.mark("verified")
+        extra = {} if self.response_source is None else {"response_via": self.response_source}
         self._sink.emit(
             "connected",
             peer=self._peer_did,
@@ -475,8 +481,11 @@ class Node:
             path=self._peer.path if self._peer is not None else None,  # transport.md §6.12
             timings_ms=dict(self.timings_ms),
             suggested_name=self._peer_suggestion(),
+            **extra,
         )
         self._records.mark_sas_verified(self._peer_did, self._suggested_name)
+        if self._peer_relays:
+            self._records.keep_relays(self._peer_did, self._peer_relays)
         if self._first_contact is not None:
             self._records.install_session(self._peer_did, self._first_contact, Sealer(self._key))
         return True

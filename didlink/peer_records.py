@@ -62,6 +62,10 @@ class PeerRecords:
             peer_did, verified=True, suggested_name=suggested_name, now=datetime.now(UTC)
         )
 
+    def keep_relays(self, peer_did: str, relays: tuple[str, ...]) -> None:
+        """The relays the peer's token carried: where `send` reaches it from now on."""
+        self.store().set_contact_relays(peer_did, relays, now=datetime.now(UTC))
+
     def mark_suspect(self, peer_did: str) -> None:
         """A user rejected the SAS: the DID is marked suspect, and nothing else is written."""
         self.store().record_session(peer_did, verified=False, now=datetime.now(UTC))

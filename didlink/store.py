@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import sqlite3
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,12 +42,15 @@ from didlink.store_file import StoreBusy as StoreBusy
 from didlink.store_file import StoreConstraint as StoreConstraint
 from didlink.store_file import StoreError as StoreError
 from didlink.store_file import check_existing, connect, create_new
+from identity import relay_url
 from identity.contact import Contact, Verification
 from identity.did_key import ed25519_public_key
 from identity.errors import IdentityError
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 MAX_INVITATION_ID = 64
+MAX_CONTACT_RELAYS = 4
+"""Relays kept per contact: as many as a token's reach or response carries."""
 MAX_CANDIDATES = 5
 """Contacts an ambiguous DID prefix lists in its error (then "and N more")."""
 
@@ -199,6 +203,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) STRICT
         """,
     ),
+    # 6 -> 7: contacts' relays (issue 25 point 2): where a contact reads its mailbox, from the
+    # reach of its invitation or card, or from its response; `send` publishes there.
+    (
+        """
+        CREATE TABLE contact_relays (
+            peer_did   TEXT PRIMARY KEY NOT NULL,
+            relays     TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        ) STRICT
+        """,
+    ),
 )
 
 assert len(MIGRATIONS) == SCHEMA_VERSION
@@ -305,7 +320,16 @@ def _make_private(path: Path) -> None:
         raise StoreError(f"cannot open the local store {path}: {exc.strerror or exc}") from exc
 
 
-PEER_TABLES = ("outbox", "received", "transfers", "history", "sessions", "wraps", "inbox")
+PEER_TABLES = (
+    "outbox",
+    "received",
+    "transfers",
+    "history",
+    "sessions",
+    "wraps",
+    "inbox",
+    "contact_relays",
+)
 """The tables whose rows are keyed by a peer's DID (`peer_did`): erased with the contact."""
 
 
@@ -652,6 +676,39 @@ class Store:
         if cursor.rowcount != 1:
             raise UserError(f"{did} is not one of your contacts")
         return self._require(did)
+
+    def set_contact_relays(self, did: str, relays: Sequence[str], *, now: datetime) -> None:
+        """Keep the relays a contact reads its mailbox on (1..MAX_CONTACT_RELAYS URLs, checked
+        again here: they came from a peer's token); the latest replace any before."""
+        check_did(did)
+        urls = [relay_url.normalised(url) for url in relays]
+        if not 0 < len(urls) <= MAX_CONTACT_RELAYS or len(set(urls)) != len(urls):
+            raise ValueError(f"a contact has 1..{MAX_CONTACT_RELAYS} distinct relays")
+        self._db.execute(
+            "INSERT INTO contact_relays (peer_did, relays, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (peer_did) DO UPDATE SET relays = excluded.relays,"
+            " updated_at = excluded.updated_at",
+            (did, json.dumps(urls), _timestamp(now)),
+        )
+
+    def contact_relays(self, did: str) -> list[str]:
+        """The relays a contact reads its mailbox on ([] if none is known); a damaged row is
+        a StoreError (named, with what to do)."""
+        row = self._db.execute(
+            "SELECT relays FROM contact_relays WHERE peer_did = ?", (did,)
+        ).fetchone()
+        if row is None:
+            return []
+        try:
+            value = json.loads(row[0])
+            if not isinstance(value, list) or not all(isinstance(url, str) for url in value):
+                raise ValueError("not a list of URLs")
+            return [relay_url.normalised(url) for url in value][:MAX_CONTACT_RELAYS]
+        except ValueError:
+            raise StoreError(
+                "a contact's stored relay list is damaged: accept a new card or invitation of"
+                " theirs to store it again"
+            ) from None
 
     def touch_contact(self, did: str, now: datetime) -> None:
         """Set the contact's last_seen to `now`; UserError if it is unknown."""

@@ -26,6 +26,7 @@ import weakref
 from enum import IntEnum
 from typing import Annotated, Any, Final, Literal, Self, TypeVar
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -35,7 +36,7 @@ from pydantic import (
     model_validator,
 )
 
-from identity import canonical
+from identity import canonical, relay_url
 from identity.did_key import ed25519_did
 from identity.errors import (
     AlreadyUsed,
@@ -51,8 +52,12 @@ from identity.keys import IdentityKey, verify_signature, x25519_public_from_ed25
 from identity.validity import CLOCK_SKEW, MAX_TIME, check_not_future, check_window
 
 VERSION: Final = 1
+REACH_VERSION: Final = 2
+"""An invitation that carries `reach` (key 10) is version 2 (spec §2); without it, 1."""
 RESPONSE_LABEL_VERSION: Final = 2
 """A response that carries its responder's label is version 2 (spec §3); without one, 1."""
+RESPONSE_RELAYS_VERSION: Final = 3
+"""A response that carries its responder's relays (key 6) is version 3, label or not."""
 INVITATION_DOMAIN: Final = b"didlink/v1 invitation\x00"
 RESPONSE_DOMAIN: Final = b"didlink/v1 response\x00"
 ID_SIZE: Final = 16
@@ -63,6 +68,8 @@ MAX_LABEL_BYTES: Final = 128
 MAX_CONNECT: Final = 1024
 MAX_COMMITMENT: Final = 64
 MAX_BODY: Final = 2048
+MAX_REACH_RELAYS: Final = 4
+MAX_REACH_URL_BYTES: Final = 200
 
 # Unicode bidirectional overrides and isolates: they could make a label display as another one.
 _BIDI_CONTROLS: Final = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -126,12 +133,77 @@ Label = Annotated[str, AfterValidator(_printable_label)]
 _FROZEN = ConfigDict(frozen=True, strict=True, extra="forbid")
 
 
+def _reach_url(url: str) -> str:
+    if len(url.encode("utf-8")) > MAX_REACH_URL_BYTES:
+        raise ValueError(f"a reach relay URL is at most {MAX_REACH_URL_BYTES} bytes")
+    if relay_url.normalised(url) != url:  # ValueError with its own sentence if it is refused
+        raise ValueError("a reach relay URL is not in its normalised form")
+    return url
+
+
+def _x_only_key(key: bytes) -> bytes:
+    """A BIP-340 x-only secp256k1 public key: x < p with a point on the curve (lifted, even y)."""
+    try:
+        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256K1(), b"\x02" + key)
+    except ValueError:
+        raise ValueError("the reach key is not a secp256k1 x-only public key") from None
+    return key
+
+
+def _distinct(relays: tuple[str, ...]) -> tuple[str, ...]:
+    if len(set(relays)) != len(relays):
+        raise ValueError("a relay list names each relay once")
+    return relays
+
+
+ReachUrl = Annotated[str, AfterValidator(_reach_url)]
+RelayList = Annotated[
+    tuple[ReachUrl, ...],
+    Field(min_length=1, max_length=MAX_REACH_RELAYS),
+    AfterValidator(_distinct),
+]
+"""1..4 distinct relay URLs in their normalised form, each ≤ 200 bytes (spec §2 key 10)."""
+ReachKey = Annotated[PublicKey, AfterValidator(_x_only_key)]
+
+
+def _relay_list(value: Any) -> tuple[str, ...]:
+    """A received CBOR array of relay URLs as a tuple; MalformedToken unless all are text."""
+    if type(value) is not list or not all(type(url) is str for url in value):
+        raise MalformedToken("The token's relay list has the wrong type.")
+    return tuple(value)
+
+
+class Reach(BaseModel):
+    """Where sealed replies to an invitation's owner go (spec §2 key 10): up to 4 Nostr relays
+    and the x-only secp256k1 key a reply's gift wrap is addressed to (its `p` tag)."""
+
+    model_config = _FROZEN
+
+    relays: RelayList
+    key: ReachKey
+
+    def wire(self) -> dict[int, Any]:
+        return {0: list(self.relays), 1: self.key}
+
+    @classmethod
+    def from_wire(cls, value: Any) -> Reach:
+        """Key 10's value as received: exact CBOR types, then the model's rules; MalformedToken."""
+        if (
+            type(value) is not dict
+            or {*map(type, value)} != _INT_ONLY
+            or value.keys() != {0, 1}
+            or type(value[1]) is not bytes
+        ):
+            raise MalformedToken("The token's field 'reach' has the wrong type.")
+        return _validated_token(cls, {"relays": _relay_list(value[0]), "key": value[1]})
+
+
 class Invitation(BaseModel):
     """A signed invitation (spec §2). `.inviter` is the inviter's did:key."""
 
     model_config = _FROZEN
 
-    version: Literal[1] = VERSION
+    version: Literal[1, 2] = VERSION
     kind: InvitationKind
     id: TokenId
     inviter_key: PublicKey
@@ -141,12 +213,15 @@ class Invitation(BaseModel):
     label: Label | None = None
     connect: Connect = b""
     commitment: Commitment | None = None
+    reach: Reach | None = None
     signature: Signature
 
     @model_validator(mode="after")
     def _invariants(self) -> Self:
         if self.expires <= self.created:
             raise ValueError("the invitation expires before it is created")
+        if (self.reach is not None) != (self.version == REACH_VERSION):
+            raise ValueError("an invitation carries a reach in version 2 and only there")
         if self.kind is InvitationKind.CARD and (self.connect or self.commitment is not None):
             raise ValueError("a card carries no connect attachment and no commitment")
         return self
@@ -163,6 +238,7 @@ class Invitation(BaseModel):
         kind: InvitationKind = InvitationKind.CARD,
         connect: bytes = b"",
         commitment: bytes | None = None,
+        reach: Reach | None = None,
         id: bytes | None = None,  # random unless a test pins it
     ) -> Invitation:
         """A new invitation from `key`, valid from `now` for `lifetime` seconds, signed.
@@ -172,6 +248,7 @@ class Invitation(BaseModel):
         if lifetime <= 0:
             raise ValueError("the lifetime must be positive")
         fields = {
+            "version": VERSION if reach is None else REACH_VERSION,
             "kind": kind,
             "id": os.urandom(ID_SIZE) if id is None else id,
             "inviter_key": key.public_key,
@@ -181,9 +258,14 @@ class Invitation(BaseModel):
             "label": label,
             "connect": connect,
             "commitment": commitment,
+            "reach": reach,
             "signature": bytes(SIGNATURE_SIZE),
         }
         unsigned = _validated(cls, fields)
+        if len(unsigned.body()) > MAX_BODY:
+            raise ValueError(
+                f"the invitation is over {MAX_BODY} bytes (fewer relays or a shorter label)"
+            )
         return unsigned.model_copy(update={"signature": key.sign(unsigned.signed_message())})
 
     @property
@@ -211,6 +293,8 @@ class Invitation(BaseModel):
             fields[7] = self.label
         if self.commitment is not None:
             fields[9] = self.commitment
+        if self.reach is not None:
+            fields[10] = self.reach.wire()
         return fields
 
     def body(self) -> bytes:
@@ -225,9 +309,11 @@ class Invitation(BaseModel):
     def from_signed(cls, body: bytes, signature: bytes) -> Invitation:
         """Checks 1-4 of spec §5 on a token's body and signature; the invitation if they pass."""
         wire = _decode_body(body, _INVITATION_SCHEMAS)
-        raw = _fields(wire, _INVITATION_KEYS)
+        raw = _fields(wire, _INVITATION_SCHEMAS[wire[0]][0])
         raw["kind"] = _enum(InvitationKind, raw["kind"], "kind")
         raw["use"] = _enum(UsePolicy, raw["use"], "use policy")
+        if "reach" in raw:
+            raw["reach"] = Reach.from_wire(raw["reach"])
         invitation = _validated_token(cls, {**raw, "signature": signature})
         _check_canonical(invitation.wire(), wire)
         _check_did(invitation.inviter_key)
@@ -247,18 +333,23 @@ class Response(BaseModel):
 
     model_config = _FROZEN
 
-    version: Literal[1, 2] = VERSION
+    version: Literal[1, 2, 3] = VERSION
     invitation_id: TokenId
     responder_key: PublicKey
     created: Time
     connect: Connect = b""
     label: Label | None = None
+    relays: RelayList | None = None
     signature: Signature
 
     @model_validator(mode="after")
     def _version_matches_label(self) -> Self:
-        if (self.label is not None) != (self.version == RESPONSE_LABEL_VERSION):
-            raise ValueError("a response carries a label in version 2 and only there")
+        if (self.relays is not None) != (self.version == RESPONSE_RELAYS_VERSION):
+            raise ValueError("a response carries relays in version 3 and only there")
+        if self.version != RESPONSE_RELAYS_VERSION and (self.label is not None) != (
+            self.version == RESPONSE_LABEL_VERSION
+        ):
+            raise ValueError("a response carries a label in version 2 (or 3) and only there")
         return self
 
     @classmethod
@@ -270,16 +361,23 @@ class Response(BaseModel):
         now: int,
         connect: bytes = b"",
         label: str | None = None,
+        relays: tuple[str, ...] = (),
     ) -> Response:
         """A response from `key` to `invitation`, made at `now`, carrying `connect` (and the
-        responder's `label`, if given), signed. ValueError (a sentence) if the label is bad."""
+        responder's `label` and `relays`, if given), signed. ValueError (a sentence) if the
+        label or a relay is bad."""
+        if relays:
+            version = RESPONSE_RELAYS_VERSION
+        else:
+            version = VERSION if label is None else RESPONSE_LABEL_VERSION
         fields = {
-            "version": VERSION if label is None else RESPONSE_LABEL_VERSION,
+            "version": version,
             "invitation_id": invitation.id,
             "responder_key": key.public_key,
             "created": now,
             "connect": connect,
             "label": label,
+            "relays": tuple(relays) or None,
             "signature": bytes(SIGNATURE_SIZE),
         }
         unsigned = _validated(cls, fields)
@@ -301,6 +399,8 @@ class Response(BaseModel):
         }
         if self.label is not None:
             fields[5] = self.label
+        if self.relays is not None:
+            fields[6] = list(self.relays)
         return fields
 
     def body(self) -> bytes:
@@ -315,7 +415,10 @@ class Response(BaseModel):
         """Checks 1-4 of spec §5 on a token's body and signature; the response if they pass."""
         wire = _decode_body(body, _RESPONSE_SCHEMAS)
         keys = _RESPONSE_SCHEMAS[wire[0]][0]
-        response = _validated_token(cls, {**_fields(wire, keys), "signature": signature})
+        raw = _fields(wire, keys)
+        if "relays" in raw:
+            raw["relays"] = _relay_list(raw["relays"])
+        response = _validated_token(cls, {**raw, "signature": signature})
         _check_canonical(response.wire(), wire)
         _check_did(response.responder_key)
         _check_signature(response.responder_key, response.signature, RESPONSE_DOMAIN + body)
@@ -389,10 +492,15 @@ _RESPONSE_KEYS: Final[dict[int, tuple[str, type]]] = {
 _Schema = tuple[dict[int, tuple[str, type]], frozenset[int]]  # (keys, the optional ones)
 _INVITATION_SCHEMAS: Final[dict[int, _Schema]] = {
     VERSION: (_INVITATION_KEYS, frozenset({7, 9})),
+    REACH_VERSION: ({**_INVITATION_KEYS, 10: ("reach", dict)}, frozenset({7, 9})),
 }
 _RESPONSE_SCHEMAS: Final[dict[int, _Schema]] = {
     VERSION: (_RESPONSE_KEYS, frozenset()),
     RESPONSE_LABEL_VERSION: ({**_RESPONSE_KEYS, 5: ("label", str)}, frozenset()),
+    RESPONSE_RELAYS_VERSION: (
+        {**_RESPONSE_KEYS, 5: ("label", str), 6: ("relays", list)},
+        frozenset({5}),
+    ),
 }
 
 
@@ -413,7 +521,8 @@ def _decode_body(body: bytes, schemas: dict[int, _Schema]) -> dict[int, Any]:
     if type(version) is not int:
         raise MalformedToken("The token has no valid version number.")
     if version not in schemas:
-        known = " and ".join(str(v) for v in sorted(schemas))
+        *earlier, last = (str(v) for v in sorted(schemas))
+        known = f"{', '.join(earlier)} and {last}" if earlier else last
         raise UnsupportedVersion(
             f"The token has format version {version}; this didlink reads version {known}."
         )

@@ -21,6 +21,17 @@ messaging/mailbox.py), from which both sides derive, for a direction and an epoc
 
 Both sides can compute all four keys of a contact; the two contacts of one person share no key
 (each alias root comes from a different handshake). Sans-IO: pyca/cryptography for the curve.
+
+Reach keys (specs/invitation.md §2 key 10, specs/mailbox.md): where sealed replies to one's own
+invitations are addressed, derived from the identity seed and never stored:
+
+    reach_secret(seed, context) =
+        the first HKDF-SHA256(ikm = the 32-byte Ed25519 seed, salt = empty,
+                              info = "didlink/v1 reach" || 0x00 || context || u8 counter, L = 32)
+        with counter = 0, 1, ... whose value is in 1..n-1
+
+with context = the invitation's 16-byte id (live and reconnect invitations: one key each) or the
+4 bytes "card" (every card of an identity: its one request key).
 """
 
 from __future__ import annotations
@@ -37,6 +48,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from messaging.errors import LocalProtocolError
 
 ALIAS_INFO = b"didlink/v1 alias"
+REACH_INFO = b"didlink/v1 reach"
+CARD_REACH_CONTEXT = b"card"
 EPOCH_SECONDS = 7 * 24 * 3600
 SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 MAX_EPOCH = 2**32 - 1
@@ -58,18 +71,33 @@ def alias_secret(alias_root: bytes, *, purpose: Purpose, direction: Direction, e
         raise LocalProtocolError("unknown alias purpose or direction")
     if not 0 <= epoch <= MAX_EPOCH:
         raise LocalProtocolError("an alias epoch is a u32")
-    prefix = (
+    return _scalar(
+        alias_root,
         ALIAS_INFO
         + b"\x00"
         + purpose.encode()
         + b"\x00"
         + direction.encode()
-        + struct.pack(">I", epoch)
+        + struct.pack(">I", epoch),
     )
+
+
+def reach_secret(identity_seed: bytes, context: bytes) -> bytes:
+    """The 32-byte secp256k1 secret of a reach key (see the module docstring): `context` is an
+    invitation's 16-byte id or `CARD_REACH_CONTEXT`."""
+    if len(identity_seed) != 32:
+        raise LocalProtocolError("an identity seed is 32 bytes")
+    if len(context) != 16 and context != CARD_REACH_CONTEXT:
+        raise LocalProtocolError("a reach context is an invitation id (16 bytes) or b'card'")
+    return _scalar(identity_seed, REACH_INFO + b"\x00" + context)
+
+
+def _scalar(ikm: bytes, prefix: bytes) -> bytes:
+    """The first HKDF-SHA256(ikm, no salt, prefix || counter) that is a secp256k1 scalar."""
     for counter in range(256):
         candidate = HKDF(
             algorithm=hashes.SHA256(), length=32, salt=None, info=prefix + bytes([counter])
-        ).derive(alias_root)
+        ).derive(ikm)
         if 0 < int.from_bytes(candidate, "big") < SECP256K1_ORDER:
             return candidate
     raise AssertionError("no valid scalar in 256 tries")  # pragma: no cover - p < 2^-32000

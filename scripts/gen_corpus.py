@@ -281,6 +281,10 @@ class Corpus:
         self.cases.append(case)
 
 
+_REACH_KEY = bytes.fromhex("79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798")
+"""secp256k1's generator's x: a valid x-only key for an invitation's reach."""
+
+
 def _sign_token(key: IdentityKey, tag: int, body: bytes) -> str:
     domain = INVITATION_DOMAIN if tag == 1 else RESPONSE_DOMAIN
     payload = bytes([tag]) + body + key.sign(domain + body)
@@ -363,7 +367,8 @@ def token_corpus() -> Corpus:
         for name, value in field_variants(model.wire(), optional=frozenset({7, 9}), sized=False):
             data = encode_variant(value)
             corpus.add(f"{kind}-{name}", _sign_token(key, tag, data))
-        future = 2 if kind == "invitation" else 3  # a response with a label is version 2
+        # an invitation with reach is version 2; a response with a label 2, with relays 3
+        future = 3 if kind == "invitation" else 4
         corpus.add(
             f"{kind}-version-{future}",
             _sign_token(key, tag, enc({**model.wire(), 0: future})),
@@ -424,6 +429,26 @@ def token_corpus() -> Corpus:
         ("commitment-65-bytes", {1: 1, 9: bytes(65)}),
         ("id-15-bytes", {2: bytes(15)}),
         ("body-over-2048-bytes", {1: 1, 8: bytes(1024), 9: bytes(64), 7: "é" * 64, 10: bytes(900)}),
+        # reach (version 2 only, and there required: specs/invitation.md section 2 key 10)
+        ("version-2-without-reach", {0: 2}),
+        ("reach-in-version-1", {10: {0: ["wss://r.example"], 1: _REACH_KEY}}),
+        ("reach-not-a-map", {0: 2, 10: [["wss://r.example"], _REACH_KEY]}),
+        ("reach-no-relay", {0: 2, 10: {0: [], 1: _REACH_KEY}}),
+        (
+            "reach-5-relays",
+            {0: 2, 10: {0: [f"wss://r{i}.example" for i in range(5)], 1: _REACH_KEY}},
+        ),
+        ("reach-url-201-bytes", {0: 2, 10: {0: ["wss://r.example/" + "p" * 185], 1: _REACH_KEY}}),
+        ("reach-url-http", {0: 2, 10: {0: ["http://r.example"], 1: _REACH_KEY}}),
+        ("reach-url-ws-remote", {0: 2, 10: {0: ["ws://r.example"], 1: _REACH_KEY}}),
+        ("reach-url-escape", {0: 2, 10: {0: ["wss://r.example/\x1b[2J"], 1: _REACH_KEY}}),
+        ("reach-url-bstr", {0: 2, 10: {0: [b"wss://r.example"], 1: _REACH_KEY}}),
+        ("reach-key-31-bytes", {0: 2, 10: {0: ["wss://r.example"], 1: _REACH_KEY[:31]}}),
+        (
+            "reach-key-not-on-curve",
+            {0: 2, 10: {0: ["wss://r.example"], 1: (5).to_bytes(32, "big")}},
+        ),
+        ("reach-extra-key", {0: 2, 10: {0: ["wss://r.example"], 1: _REACH_KEY, 2: 0}}),
     ]:
         fields = {**inv, **cast(dict[Any, Any], changes)}
         corpus.add(f"invitation-{name}", _sign_token(hostile.ALICE, 1, enc(fields)))
@@ -443,6 +468,17 @@ def token_corpus() -> Corpus:
         ("label-bidi-override", {0: 2, 5: "Bob\u202e"}),
         ("label-bstr", {0: 2, 5: b"Bob"}),
         ("label-int", {0: 2, 5: 7}),
+        # the relays (version 3 only, and there required: specs/invitation.md section 3)
+        ("version-3-without-relays", {0: 3, 5: "Bob"}),
+        ("relays-in-version-1", {6: ["wss://r.example"]}),
+        ("relays-in-version-2", {0: 2, 5: "Bob", 6: ["wss://r.example"]}),
+        ("relays-empty", {0: 3, 6: []}),
+        ("relays-5", {0: 3, 6: [f"wss://r{i}.example" for i in range(5)]}),
+        ("relays-duplicate", {0: 3, 6: ["wss://r.example", "wss://r.example"]}),
+        ("relays-http", {0: 3, 6: ["http://r.example"]}),
+        ("relays-not-normalised", {0: 3, 6: ["wss://R.example/"]}),
+        ("relays-bstr", {0: 3, 6: [b"wss://r.example"]}),
+        ("relays-text", {0: 3, 6: "wss://r.example"}),
     ]:
         corpus.add(
             f"response-{name}",

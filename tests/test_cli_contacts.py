@@ -51,6 +51,7 @@ def test_list_json(profile: Path) -> None:
             "suggested_name": None,
             "first_seen": "2026-11-25T12:00:00+00:00",
             "last_seen": "2026-11-25T12:00:00+00:00",
+            "relays": [],
         },
         {
             "did": BOB,
@@ -59,6 +60,7 @@ def test_list_json(profile: Path) -> None:
             "suggested_name": None,
             "first_seen": "2026-11-25T12:00:00+00:00",
             "last_seen": "2026-11-25T12:00:00+00:00",
+            "relays": [],
         },
     ]
 
@@ -147,7 +149,7 @@ def test_damaged_store(profile: Path) -> None:
 
 def test_newer_store_schema(profile: Path) -> None:
     raw = sqlite3.connect(profile / "store.sqlite3")
-    raw.execute("PRAGMA user_version = 7")
+    raw.execute("PRAGMA user_version = 8")
     raw.close()
     assert_user_error(run_cli("contacts", home=profile), "newer didlink")
 

@@ -41,7 +41,7 @@ CORPUS_TOKENS = [
     "invitation-huge-bytes-2^63",
     "invitation-unsorted-keys",
     "invitation-field-4-float64",
-    "invitation-version-2",
+    "invitation-version-3",
     "invitation-small-order-key-1",
     "invitation-label-bidi-override",
 ]

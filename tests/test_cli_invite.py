@@ -173,6 +173,7 @@ def test_inspect_card_json_needs_no_identity(home: Path) -> None:
         "use": "multi-use",
         "id": invitation.id.hex(),
         "connect_bytes": 0,
+        "relays": [],
         "signature": "valid",
         "verdict": "valid",
     }
@@ -225,7 +226,7 @@ BAD_TOKENS = [
     ("not a token", "malformed"),
     ("didlink:0OIl", "malformed"),
     ("didlink:" + "z" * 5000, "malformed"),
-    (forge(card_map(k0=2)), "unsupportedVersion"),
+    (forge(card_map(k0=3)), "unsupportedVersion"),
     (forge(card_map(k3=bytes(32))), "badDid"),
     (forge(card_map(), seed=bytes([9]) * 32), "badSignature"),
 ]

@@ -47,6 +47,9 @@ EMITTED: list[tuple[str, dict[str, Any]]] = [
     ("token", {"kind": "invite", "token": "didlink:abc"}),
     ("token", {"kind": "reconnect", "token": "didlink:abc"}),
     ("token", {"kind": "response", "token": "didlink:abc"}),
+    ("token", {"kind": "invite", "token": "didlink:abc", "relays": ["wss://r.example"]}),
+    ("token", {"kind": "response", "token": "didlink:abc", "sent_by_relay": []}),
+    ("token", {"kind": "response", "token": "didlink:abc", "sent_by_relay": ["ws://127.0.0.1:1"]}),
     ("sas", {"emoji": ["🐶"] * 7, "names": ["Dog"] * 7, "decimal": [1000, 2000, 9191]}),
     (
         "connected",
@@ -61,6 +64,17 @@ EMITTED: list[tuple[str, dict[str, Any]]] = [
     (
         "connected",
         {"peer": PEER, "verified": True, "path": None, "timings_ms": {}, "suggested_name": None},
+    ),
+    (
+        "connected",
+        {
+            "peer": PEER,
+            "verified": True,
+            "path": "host",
+            "timings_ms": {},
+            "suggested_name": None,
+            "response_via": "relay",
+        },
     ),
     ("sent", {"id": FILE_ID}),
     ("sent", {"id": FILE_ID, "ref": {"any": ["json", 1, None]}}),

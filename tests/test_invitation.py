@@ -299,11 +299,14 @@ def test_not_a_map_is_malformed() -> None:
 
 
 def test_version() -> None:
-    with pytest.raises(UnsupportedVersion, match="version 2"):
-        decode_token(forge(card_map(k0=2)))
+    with pytest.raises(UnsupportedVersion, match="version 3"):
+        decode_token(forge(card_map(k0=3)))
     # another version's schema is unknown: its fields do not make it "malformed"
     with pytest.raises(UnsupportedVersion):
-        decode_token(forge({0: 2, 99: "future"}))
+        decode_token(forge({0: 3, 99: "future"}))
+    # version 2 is the one with `reach` (tests/test_invitation_reach.py): without it, malformed
+    with pytest.raises(MalformedToken):
+        decode_token(forge(card_map(k0=2)))
     for bad in ("1", True, 1.0, b"\x01"):
         with pytest.raises(MalformedToken):
             decode_token(forge(card_map(k0=bad)))
@@ -342,7 +345,7 @@ def test_error_order() -> None:
     unsigned = card_map(k5=T0 + 60)
     cases: list[tuple[str, type[InvitationError]]] = [
         # malformed and unsupported version: the version comes first (see spec §5 check 2)
-        (forge(card_map(k0=2, k2=b"short")), UnsupportedVersion),
+        (forge(card_map(k0=3, k2=b"short")), UnsupportedVersion),
         # malformed schema and bad DID
         (forge(card_map(k3=SMALL_ORDER_KEY, k2=b"short")), MalformedToken),
         # unsupported version and bad signature
@@ -430,8 +433,8 @@ def test_response_decoding_errors() -> None:
         decode_token(forge(response_map(k1=bytes(8)), tag=2, seed=OTHER_SEED))
     with pytest.raises(MalformedToken):
         decode_token(forge(response_map(k5=b""), tag=2, seed=OTHER_SEED))
-    with pytest.raises(UnsupportedVersion, match="reads version 1 and 2"):
-        decode_token(forge(response_map(k0=3), tag=2, seed=OTHER_SEED))
+    with pytest.raises(UnsupportedVersion, match="reads version 1, 2 and 3"):
+        decode_token(forge(response_map(k0=4), tag=2, seed=OTHER_SEED))
     with pytest.raises(BadTokenDid):
         decode_token(forge(response_map(k2=SMALL_ORDER_KEY), tag=2, seed=OTHER_SEED))
     # an invitation body under the response tag (and the other way round) never verifies

@@ -90,11 +90,21 @@ def seal_wrap(
     sender_secret: bytes,
     recipient: bytes,
     expires_in: int = DEFAULT_EXPIRES_IN,
+    expires_at: int | None = None,
 ) -> NostrEvent:
-    """Seal `payload` from the sender's alias key for `recipient` (x-only) as a gift wrap."""
+    """Seal `payload` from the sender's alias key for `recipient` (x-only) as a gift wrap.
+
+    `expires_at` (unix seconds, instead of `expires_in`): a fixed NIP-40 expiration, for what
+    is worth nothing after a known time (a response to an invitation: its expiry); it must be
+    in the future, at most MAX_EXPIRES_IN away. It is not anchored to the randomised
+    created_at, so it tells a relay that time (specs/mailbox.md §2)."""
     if not isinstance(payload, bytes) or not 1 <= len(payload) <= MAX_PAYLOAD_BYTES:
         raise EnvelopeTooLarge(f"a payload is 1..{MAX_PAYLOAD_BYTES} bytes")
-    if type(expires_in) is not int or not MIN_EXPIRES_IN <= expires_in <= MAX_EXPIRES_IN:
+    if expires_at is not None:
+        now = int(datetime.datetime.now(datetime.UTC).timestamp())
+        if type(expires_at) is not int or not now < expires_at <= now + MAX_EXPIRES_IN:
+            raise TransportUsageError("expires_at is in the future, at most 366 days away")
+    elif type(expires_in) is not int or not MIN_EXPIRES_IN <= expires_in <= MAX_EXPIRES_IN:
         raise TransportUsageError(
             f"expires_in is {MIN_EXPIRES_IN}..{MAX_EXPIRES_IN} seconds (the wrap's created_at "
             "is up to two days in the past)"
@@ -107,10 +117,12 @@ def seal_wrap(
         .custom_created_at(sdk.Timestamp.from_secs(0))
         .finalize_unsigned(sender_keys.public_key())
     )
+    if expires_at is None:
+        expiration, tags = datetime.timedelta(seconds=expires_in), []
+    else:
+        expiration, tags = None, [sdk.Tag.expiration(sdk.Timestamp.from_secs(expires_at))]
     try:
-        wrap = sdk.nip59_make_gift_wrap(
-            sender_keys, receiver, rumor, datetime.timedelta(seconds=expires_in), []
-        )
+        wrap = sdk.nip59_make_gift_wrap(sender_keys, receiver, rumor, expiration, tags)
     except sdk.NostrSdkError as exc:  # pragma: no cover - the inputs were checked above
         raise TransportUsageError(f"nostr-sdk refused to seal: {exc}") from exc
     return parse_event(loads_strict(wrap.as_json()), max_content_chars=MAX_NIP44_PAYLOAD_CHARS)

@@ -30,8 +30,9 @@ def _open_store() -> Store:
     return profile.open_store()
 
 
-def contact_json(contact: Contact) -> dict[str, Any]:
-    """A contact as the JSON object printed by `contacts --json`."""
+def contact_json(contact: Contact, relays: list[str] | None = None) -> dict[str, Any]:
+    """A contact as the JSON object printed by `contacts --json` (`relays`: where the contact
+    reads its mailbox, [] if unknown)."""
     return {
         "did": contact.did,
         "name": contact.name,
@@ -39,6 +40,7 @@ def contact_json(contact: Contact) -> dict[str, Any]:
         "suggested_name": contact.suggested_name,
         "first_seen": contact.first_seen.isoformat(),
         "last_seen": contact.last_seen.isoformat(),
+        "relays": relays or [],
     }
 
 
@@ -51,8 +53,9 @@ def contacts(ctx: click.Context, as_json: bool) -> None:
         return
     with _open_store() as store:
         found = store.list_contacts()
+        relays = {contact.did: store.contact_relays(contact.did) for contact in found}
     if as_json:
-        print_json([contact_json(contact) for contact in found])
+        print_json([contact_json(contact, relays[contact.did]) for contact in found])
         return
     if not found:
         say("No contacts yet. Next: didlink invite (a live chat with someone), or")

@@ -100,11 +100,22 @@ def invite(
     problem = None if label is None else label_problem(label)
     if problem:  # before the passphrase is asked for (or the keystore re-sealed)
         raise UserError(f"cannot make the card: label: {problem}")
+    from didlink.reach import own_relays, reach_for
+    from didlink.settings import Settings
+    from messaging.alias import CARD_REACH_CONTEXT
+
     profile = Profile.from_env()
     key = profile.unlock()
+    with profile.open_store() as store:
+        relays = own_relays(Settings(store))  # carried by the card: where to reach us
     try:
         invitation = Invitation.create(
-            key, now=_now(), lifetime=lifetime, label=label, multi_use=multi_use
+            key,
+            now=_now(),
+            lifetime=lifetime,
+            label=label,
+            multi_use=multi_use,
+            reach=reach_for(key, relays, context=CARD_REACH_CONTEXT),
         )
     except ValueError as exc:
         raise UserError(f"cannot make the card: {exc}") from exc
@@ -153,6 +164,7 @@ def _describe(token: Invitation | Response, now: int) -> dict[str, Any]:
             "label": token.label,
             "created": iso_time(token.created),
             "connect_bytes": len(token.connect),
+            "relays": list(token.relays or ()),
             "signature": "valid",
             "verdict": _verdict(token, now),
         }
@@ -166,6 +178,7 @@ def _describe(token: Invitation | Response, now: int) -> dict[str, Any]:
         "use": token.use.label,
         "id": token.id.hex(),
         "connect_bytes": len(token.connect),
+        "relays": [] if token.reach is None else list(token.reach.relays),
         "signature": "valid",
         "verdict": _verdict(token, now),
     }
@@ -214,6 +227,7 @@ def _human_fields(token: Invitation | Response) -> list[tuple[str, str]]:
             ("from", shown(token.responder)),
             ("answers", f"invitation {token.invitation_id.hex()}"),
             ("created", local_time(token.created)),
+            *[("relay", shown(url)) for url in token.relays or ()],
         ]
     fields = [("from", shown(token.inviter))]
     if token.label is not None:
@@ -225,6 +239,8 @@ def _human_fields(token: Invitation | Response) -> list[tuple[str, str]]:
         ("connects", _CONNECTS.get(token.kind.label, shown(token.kind.label))),
         ("id", token.id.hex()),
     ]
+    if token.reach is not None:
+        fields += [("relay", shown(url)) for url in token.reach.relays]
     return fields
 
 
@@ -286,10 +302,17 @@ def _whole(text: str) -> bool:
     help="Live: a name to suggest to the inviter in your response (default: your name).",
 )
 @click.option("--jsonl", is_flag=True, help="Live: JSON events out, JSON commands in.")
+@click.option(
+    "--no-relay",
+    is_flag=True,
+    help="Live: do not send the response by relay (give the token back by hand).",
+)
 @history_option
 @files_option
 @qr_option
-def accept(token: str | None, as_json: bool, label: str | None, jsonl: bool) -> None:
+def accept(
+    token: str | None, as_json: bool, label: str | None, jsonl: bool, no_relay: bool
+) -> None:
     """Accept an invitation: a card saves a contact; a live or reconnect one connects.
 
     Without TOKEN it is asked for (pasted; spaces and line breaks do not matter), or read
@@ -311,7 +334,9 @@ def accept(token: str | None, as_json: bool, label: str | None, jsonl: bool) -> 
         from didlink import cli_session  # late: the transport loads only when we connect
 
         label = own_name.default_label(Profile.from_env().path, label)
-        cli_session.exit_with(cli_session.accept_live(decoded, jsonl=jsonl, label=label))
+        cli_session.exit_with(
+            cli_session.accept_live(decoded, jsonl=jsonl, label=label, no_relay=no_relay)
+        )
         return
     if decoded.kind is not InvitationKind.CARD:
         raise UserError(NO_LIVE_ACCEPT)
@@ -332,6 +357,8 @@ def accept(token: str | None, as_json: bool, label: str | None, jsonl: bool) -> 
             raise AlreadyUsed("This single-use invitation was already accepted.")
         new = store.get_contact(decoded.inviter) is None
         contact = store.add_contact(decoded.inviter, suggested_name=decoded.label, now=stamp)
+        if decoded.reach is not None:  # where they read their mailbox (`send` goes there)
+            store.set_contact_relays(decoded.inviter, decoded.reach.relays, now=stamp)
     if as_json:
         print_json(
             {

@@ -57,7 +57,11 @@ def _route(store: Store, key: Any) -> MailboxRoute:
     sealer = Sealer(key)
     settings = Settings(store, sealer)
     return MailboxRoute(
-        MailboxStore(store, sealer), Outbox(store, sealer), settings, relays.configured(settings)
+        MailboxStore(store, sealer),
+        Outbox(store, sealer),
+        settings,
+        relays.configured(settings),
+        peer_relays=store.contact_relays,  # a contact's own relays, when its token gave them
     )
 
 
