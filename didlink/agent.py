@@ -460,9 +460,12 @@ class Agent:
         if decoded.inviter == self.did:
             raise UserError("this is your own card: give it to someone else to accept")
         live.claim_invitation(decoded, store=self.store)
-        return self.store.add_contact(
-            decoded.inviter, suggested_name=decoded.label, now=datetime.fromtimestamp(now, UTC)
-        )
+        stamp = datetime.fromtimestamp(now, UTC)
+        contact = self.store.add_contact(decoded.inviter, suggested_name=decoded.label, now=stamp)
+        from didlink.message_request import keep_card_reach
+
+        keep_card_reach(self.store, decoded, now=stamp)  # a message request can go at once
+        return contact
 
     # -- live sessions ----------------------------------------------------------------------
 
@@ -568,17 +571,58 @@ class Agent:
         for session in self._sessions:
             if session.peer == did and session.is_connected:
                 return await session.send(text)
+        requested = await self._request(did, text)
+        if requested is not None:
+            return requested
         route = self._mailbox(did)
         if route is None:
             return Outbox(self.store, Sealer(self.key)).add(did, text).hex()
         async with route:  # sealed, committed, then handed to the relays (specs/mailbox.md §10)
             mid, _accepted = await route.post(did, text)  # none accepted: it stays queued
+        from didlink.message_request import MessageRequests
+
+        MessageRequests(self.store, self.key).answered(did)  # our reply: no longer a request
+        return mid.hex()
+
+    async def _request(self, did: str, text: str) -> str | None:
+        """With relays configured, no persistent session with `did` and its card's reach known:
+        `text` goes as a message request (specs/first-message.md §5); its mid. Otherwise None."""
+        from didlink import own_name, relays
+        from didlink.mailbox import MailboxStore
+        from didlink.message_request import MessageRequests, contact_reach, send_request
+        from didlink.settings import Settings
+        from messaging.mailbox import check_mailbox_text
+
+        sealer = Sealer(self.key)
+        settings = Settings(self.store, sealer)
+        box = MailboxStore(self.store, sealer)
+        if (
+            not relays.configured(settings)
+            or box.session(did) is not None
+            or contact_reach(self.store, did) is None
+        ):
+            return None
+        try:
+            check_mailbox_text(text)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        mid, _accepted = await send_request(  # none accepted: committed, it stays queued
+            MessageRequests(self.store, self.key),
+            box,
+            Outbox(self.store, sealer),
+            settings,
+            did,
+            text,
+            label=own_name.read(self.profile.path),
+        )
         return mid.hex()
 
     def _mailbox(self, did: str | None = None) -> MailboxRoute | None:
-        """The mailbox route when relays are configured (and `did` has a persistent session)."""
+        """The mailbox route when relays are configured (and `did` has a persistent session:
+        then over its relays when known)."""
         from didlink import relays
         from didlink.mailbox import MailboxStore
+        from didlink.message_request import MessageRequests, relays_for
         from didlink.settings import Settings
 
         sealer = Sealer(self.key)
@@ -587,6 +631,8 @@ class Agent:
         box = MailboxStore(self.store, sealer)
         if not urls or (did is not None and box.session(did) is None):
             return None
+        if did is not None:
+            urls = relays_for(MessageRequests(self.store, self.key), did, urls)
         from didlink.mailbox_route import MailboxRoute  # late: nostr-sdk, websockets
 
         return MailboxRoute(box, Outbox(self.store, sealer), settings, urls)
@@ -599,14 +645,19 @@ class Agent:
         """Fetch what arrived by mailbox since the last time (texts, and receipts for ours),
         each once, oldest first; receipts go back by mailbox. [] without relays."""
         from didlink.mailbox import MailboxStore
+        from didlink.message_request import MessageRequests, receive_requests
 
         route = self._mailbox()
         if route is None:
             return []
+        requests = MessageRequests(self.store, self.key)
         async with route:
             await route.flush_all()
-            await route.collect(timeout=timeout)
+            # Requests first: the sessions they set up are listened on by the collect.
+            _asked, started = await receive_requests(requests, route, timeout=timeout)
+            await route.collect(timeout=timeout, started=started)
         box = MailboxStore(self.store, Sealer(self.key))
+        pending = requests.pending()
         entries = box.inbox()
         out: list[MailboxMessage | MailboxDelivered] = [
             MailboxMessage(
@@ -615,6 +666,7 @@ class Agent:
                 text=entry.text,
                 sent_at=entry.sent_at,
                 arrived_at=entry.arrived_at,
+                request=entry.peer_did in pending,
             )
             if entry.kind == "text"
             else MailboxDelivered(

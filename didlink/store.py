@@ -45,7 +45,7 @@ from identity.contact import Contact, Verification
 from identity.did_key import ed25519_public_key
 from identity.errors import IdentityError
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 MAX_INVITATION_ID = 64
 MAX_CANDIDATES = 5
 """Contacts an ambiguous DID prefix lists in its error (then "and N more")."""
@@ -199,6 +199,31 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) STRICT
         """,
     ),
+    # 6 -> 7: message requests (issue 25 point 7; didlink/message_request.py): where a contact
+    # can be reached by relay (from its card or its request), the requests not answered yet,
+    # and the handshake hashes of the first messages accepted (replays are refused).
+    (
+        """
+        CREATE TABLE contact_reach (
+            peer_did   TEXT PRIMARY KEY NOT NULL,
+            updated_at TEXT NOT NULL,
+            relays     TEXT NOT NULL,
+            key        BLOB NOT NULL CHECK (length(key) = 32)
+        ) STRICT
+        """,
+        """
+        CREATE TABLE message_requests (
+            peer_did   TEXT PRIMARY KEY NOT NULL,
+            arrived_at TEXT NOT NULL
+        ) STRICT
+        """,
+        """
+        CREATE TABLE first_messages (
+            handshake_hash BLOB PRIMARY KEY NOT NULL,
+            accepted_at    INTEGER NOT NULL
+        ) STRICT
+        """,
+    ),
 )
 
 assert len(MIGRATIONS) == SCHEMA_VERSION
@@ -305,7 +330,17 @@ def _make_private(path: Path) -> None:
         raise StoreError(f"cannot open the local store {path}: {exc.strerror or exc}") from exc
 
 
-PEER_TABLES = ("outbox", "received", "transfers", "history", "sessions", "wraps", "inbox")
+PEER_TABLES = (
+    "outbox",
+    "received",
+    "transfers",
+    "history",
+    "sessions",
+    "wraps",
+    "inbox",
+    "contact_reach",
+    "message_requests",
+)
 """The tables whose rows are keyed by a peer's DID (`peer_did`): erased with the contact."""
 
 

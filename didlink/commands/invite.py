@@ -330,6 +330,9 @@ def accept(token: str | None, as_json: bool, label: str | None, jsonl: bool) -> 
             raise AlreadyUsed("This single-use invitation was already accepted.")
         new = store.get_contact(decoded.inviter) is None
         contact = store.add_contact(decoded.inviter, suggested_name=decoded.label, now=stamp)
+        from didlink.message_request import keep_card_reach  # (a request can go at once)
+
+        keep_card_reach(store, decoded, now=stamp)
     if as_json:
         print_json(
             {
