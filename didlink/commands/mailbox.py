@@ -293,12 +293,15 @@ REQUEST_NOTE = "(unverified: compare safety numbers with `didlink safety-number`
 def _print(
     entries: list[InboxEntry],
     names: dict[str, str],
-    pending: dict[str, str | None],
+    pending: dict[str, str | None] | None = None,
     *,
     as_json: bool,
     as_jsonl: bool,
 ) -> None:
+    """`pending`: the senders of message requests not answered yet, and their suggested names."""
     from didlink.display import block, shown
+
+    pending = {} if pending is None else pending
 
     if as_json:
         print_json([_entry_json(entry, names, pending) for entry in entries])
