@@ -319,7 +319,8 @@ def _print(
             sent = "?" if entry.sent_at is None else _local(entry.sent_at)
             label = pending[entry.peer_did]
             who = f"~{shown(label, limit=32)} ({entry.peer_did})" if label else entry.peer_did
-            say(f"Message request from {who} {REQUEST_NOTE}, sent {sent}:")
+            arrived = _local(entry.arrived_at)
+            say(f"Message request from {who} {REQUEST_NOTE}, sent {sent}, arrived {arrived}:")
             for line in block(entry.text, first="  "):
                 say(line)
         elif entry.kind == "text":
