@@ -210,9 +210,9 @@ def test_send_and_receive_refuse_without_relay_or_session(tmp_path: Path) -> Non
     assert_user_error(run_cli("send", "Bob", "hi", home=alice), "no session with this contact")
     # No session, but `receive` listens for message requests too: the relay (none on port 9)
     # never answers.
-    assert_user_error(
-        run_cli("receive", "--json", "--timeout", "2", home=alice), "no relay answered"
-    )
+    nothing = run_cli("receive", "--json", "--timeout", "2", home=alice)
+    assert nothing.returncode == 2 and json.loads(nothing.stdout) == []
+    assert "no relay answered" in nothing.stderr
     with Store(alice / "store.sqlite3") as store:
         assert store.connection.execute("SELECT count(*) FROM outbox").fetchone() == (0,)
 
