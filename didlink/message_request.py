@@ -169,6 +169,13 @@ def set_contact_reach(
     )
 
 
+def pending_requests(store: Store) -> set[str]:
+    """The senders of message requests not answered yet (no key needed)."""
+    return {
+        str(row[0]) for row in store.connection.execute("SELECT peer_did FROM message_requests")
+    }
+
+
 def keep_card_reach(store: Store, invitation: Invitation, *, now: datetime) -> None:
     """An accepted card's reach (if it has one) for its inviter: a message request can then go
     to them at once."""
@@ -201,7 +208,7 @@ class MessageRequests:
 
     def pending(self) -> set[str]:
         """The senders of requests not answered yet."""
-        return {str(row[0]) for row in self._db.execute("SELECT peer_did FROM message_requests")}
+        return pending_requests(self._store)
 
     def answered(self, peer: str) -> None:
         """We wrote to `peer`: its request (if any) is no longer pending."""

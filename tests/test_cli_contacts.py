@@ -51,6 +51,7 @@ def test_list_json(profile: Path) -> None:
             "suggested_name": None,
             "first_seen": "2026-11-25T12:00:00+00:00",
             "last_seen": "2026-11-25T12:00:00+00:00",
+            "request": False,
         },
         {
             "did": BOB,
@@ -59,6 +60,7 @@ def test_list_json(profile: Path) -> None:
             "suggested_name": None,
             "first_seen": "2026-11-25T12:00:00+00:00",
             "last_seen": "2026-11-25T12:00:00+00:00",
+            "request": False,
         },
     ]
 

@@ -98,6 +98,7 @@ def test_a_card_contact_is_messaged_at_once_and_answers(tmp_path: Path) -> None:
         assert isinstance(contacts, list)
         [asker] = [c for c in contacts if c["did"] == alice_did]
         assert asker["name"] is None and asker["verification"] == "unverified"
+        assert asker["request"] is True and asker["suggested_name"] == "Alice"
 
         # Bob's reply goes through the new session; Alice sees it and her texts delivered.
         assert run_cli("send", alice_did, "hi Alice", home=bob).returncode == 0
@@ -112,6 +113,9 @@ def test_a_card_contact_is_messaged_at_once_and_answers(tmp_path: Path) -> None:
             "are you there?",
         }
         # Once answered, Alice's texts are no longer a request.
+        contacts = _json(bob, "contacts", "--json")
+        assert isinstance(contacts, list)
+        assert [c["request"] for c in contacts if c["did"] == alice_did] == [False]
         assert run_cli("send", bob_did, "great", home=alice).returncode == 0
         got = _json(bob, "receive", "--json")
         assert isinstance(got, list)
