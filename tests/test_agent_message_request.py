@@ -80,3 +80,52 @@ async def test_a_card_contact_is_messaged_at_once(tmp_path: Path, relays: list[L
             ("after the reply", False)
         ]
         assert later
+
+
+async def test_garbage_and_foreign_requests_to_the_request_key_change_nothing(
+    tmp_path: Path, relays: list[LocalRelay]
+) -> None:
+    """Wraps to Bob's request key that are not requests for him (random bytes, a well-formed
+    request for someone else, an oversized payload, a request whose frame was swapped) are
+    refused on a real fetch: no contact, no session, nothing shown."""
+    import os
+
+    from identity.keys import IdentityKey
+    from messaging.message_request import RequestItem, decode_request, encode_request, write_request
+    from transport.nostr_envelope import seal_wrap
+    from transport.nostr_relay import RelayPool
+
+    bob = await Agent.create(tmp_path / "bob", passphrase=PASSPHRASE, kdf=CHEAP)
+    urls = [relay.url for relay in relays]
+    async with bob:
+        relay_settings.add(Settings(bob.store), urls)
+        key = MessageRequests(bob.store, bob.key).request_key
+        carol, dave = IdentityKey.generate(), IdentityKey.generate()
+
+        def item() -> RequestItem:
+            return RequestItem(mid=os.urandom(16), at=1, text="hi", label="Carol")
+
+        for_dave = write_request(carol, dave.did, item()).payload
+        first, _ = decode_request(write_request(carol, bob.did, item()).payload)
+        _, other_frame = decode_request(write_request(carol, bob.did, item()).payload)
+        payloads = [
+            os.urandom(500),
+            for_dave,
+            encode_request(first, other_frame),
+            b"\x00" * (24 * 1024),
+        ]
+        async with RelayPool(urls) as pool:
+            for payload in payloads:
+                secret = os.urandom(32)
+                await pool.publish(seal_wrap(payload, sender_secret=secret, recipient=key))
+        assert await bob.receive() == []
+        assert bob.contacts() == []
+        count = bob.store.connection.execute("SELECT count(*) FROM sessions").fetchone()
+        assert count == (0,)
+        # The same fetch again, counted: each of the four was read and refused.
+        route = bob._mailbox()
+        assert route is not None
+        async with route:
+            done = await MessageRequests(bob.store, bob.key).collect(route, since=None, timeout=10)
+        assert (done.refused, done.duplicates, done.accepted) == (4, 0, {})
+        assert bob.contacts() == []
