@@ -585,6 +585,9 @@ class Agent:
         contact = self.store.add_contact(decoded.inviter, suggested_name=decoded.label, now=stamp)
         if decoded.reach is not None:  # where they read their mailbox (`send` goes there)
             self.store.set_contact_relays(decoded.inviter, decoded.reach.relays, now=stamp)
+        from didlink.message_request import keep_card_reach
+
+        keep_card_reach(self.store, decoded, now=stamp)  # a message request can go at once
         return contact
 
     # -- live sessions ----------------------------------------------------------------------
@@ -746,17 +749,58 @@ class Agent:
         for session in self._sessions:
             if session.peer == did and session.is_connected:
                 return await session.send(text)
+        requested = await self._request(did, text)
+        if requested is not None:
+            return requested
         route = self._mailbox(did)
         if route is None:
             return Outbox(self.store, Sealer(self.key)).add(did, text).hex()
         async with route:  # sealed, committed, then handed to the relays (specs/mailbox.md §10)
             mid, _accepted = await route.post(did, text)  # none accepted: it stays queued
+        from didlink.message_request import MessageRequests
+
+        MessageRequests(self.store, self.key).answered(did)  # our reply: no longer a request
+        return mid.hex()
+
+    async def _request(self, did: str, text: str) -> str | None:
+        """With relays configured, no persistent session with `did` and its card's reach known:
+        `text` goes as a message request (specs/first-message.md §5); its mid. Otherwise None."""
+        from didlink import own_name, relays
+        from didlink.mailbox import MailboxStore
+        from didlink.message_request import MessageRequests, contact_reach, send_request
+        from didlink.settings import Settings
+        from messaging.mailbox import check_mailbox_text
+
+        sealer = Sealer(self.key)
+        settings = Settings(self.store, sealer)
+        box = MailboxStore(self.store, sealer)
+        if (
+            not relays.configured(settings)
+            or box.session(did) is not None
+            or contact_reach(self.store, did) is None
+        ):
+            return None
+        try:
+            check_mailbox_text(text)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        mid, _accepted = await send_request(  # none accepted: committed, it stays queued
+            MessageRequests(self.store, self.key),
+            box,
+            Outbox(self.store, sealer),
+            settings,
+            did,
+            text,
+            label=own_name.read(self.profile.path),
+        )
         return mid.hex()
 
     def _mailbox(self, did: str | None = None) -> MailboxRoute | None:
-        """The mailbox route when relays are configured (and `did` has a persistent session)."""
+        """The mailbox route when relays are configured (and `did`, if given, has a persistent
+        session): it listens on our relays and sends to each contact's."""
         from didlink import relays
         from didlink.mailbox import MailboxStore
+        from didlink.message_request import mailbox_relays
         from didlink.settings import Settings
 
         sealer = Sealer(self.key)
@@ -767,8 +811,13 @@ class Agent:
             return None
         from didlink.mailbox_route import MailboxRoute  # late: nostr-sdk, websockets
 
+        store = self.store
         return MailboxRoute(
-            box, Outbox(self.store, sealer), settings, urls, peer_relays=self.store.contact_relays
+            box,
+            Outbox(store, sealer),
+            settings,
+            urls,
+            peer_relays=lambda peer: mailbox_relays(store, peer),  # where the contact listens
         )
 
     async def receive(
@@ -779,14 +828,19 @@ class Agent:
         """Fetch what arrived by mailbox since the last time (texts, and receipts for ours),
         each once, oldest first; receipts go back by mailbox. [] without relays."""
         from didlink.mailbox import MailboxStore
+        from didlink.message_request import MessageRequests, receive_requests
 
         route = self._mailbox()
         if route is None:
             return []
+        requests = MessageRequests(self.store, self.key)
         async with route:
             await route.flush_all()
-            await route.collect(timeout=timeout)
+            # Requests first: the sessions they set up are listened on by the collect.
+            _asked, started = await receive_requests(requests, route, timeout=timeout)
+            await route.collect(timeout=timeout, started=started)
         box = MailboxStore(self.store, Sealer(self.key))
+        pending = requests.pending()
         entries = box.inbox()
         out: list[MailboxMessage | MailboxDelivered] = [
             MailboxMessage(
@@ -795,6 +849,7 @@ class Agent:
                 text=entry.text,
                 sent_at=entry.sent_at,
                 arrived_at=entry.arrived_at,
+                request=entry.peer_did in pending,
             )
             if entry.kind == "text"
             else MailboxDelivered(

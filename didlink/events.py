@@ -415,6 +415,9 @@ class MailboxMessage:
     text: str
     sent_at: datetime | None
     arrived_at: datetime
+    request: bool = False
+    """From a message request not answered yet: an unverified sender (a card holder) whose
+    label is only a suggested name (specs/first-message.md §6)."""
 
 
 @dataclass(frozen=True)

@@ -135,6 +135,16 @@ class MailboxStore:
             self._db.execute("DELETE FROM wraps WHERE peer_did = ?", (peer_did,))
             self._write_session(peer_did, state, now)
 
+    def add_session(
+        self, peer_did: str, state: SessionState, *, now: datetime, replace: bool = False
+    ) -> None:
+        """The contact's session set up by a message request (didlink/message_request.py): call
+        inside the caller's transaction, which checked that it has none (or, `replace`, that the
+        one it has gives way: its wraps are dropped, as by `install_session`)."""
+        if replace:
+            self._db.execute("DELETE FROM wraps WHERE peer_did = ?", (peer_did,))
+        self._write_session(peer_did, state, now)
+
     @contextlib.contextmanager
     def updating(self, peer_did: str, *, now: datetime) -> Iterator[MailboxSession]:
         """The contact's session read under the store's write lock (`BEGIN IMMEDIATE`), and

@@ -128,6 +128,16 @@ class MailboxRoute:
         self._peer_relays = peer_relays
         self._peer_pools: dict[tuple[str, ...], RelayPool] = {}  # contacts' relay sets
 
+    @property
+    def pool(self) -> RelayPool:
+        """The relay pool (for the message requests' own subscription)."""
+        return self._pool
+
+    def since(self) -> int | None:
+        """The `since` of the next fetch: the cursor, less a wrap's backdating and skew."""
+        cursor = self._cursor()
+        return None if cursor is None else max(cursor - TIMESTAMP_TWEAK - MAX_CLOCK_SKEW, 0)
+
     async def __aenter__(self) -> MailboxRoute:
         self._pool.start()
         return self
@@ -261,6 +271,7 @@ class MailboxRoute:
         timeout: float,  # noqa: ASYNC109 - a deadline for the whole fetch
         wait_for: bytes | None = None,
         until: Callable[[Collected], bool] | None = None,
+        started: int | None = None,
     ) -> Collected:
         """Fetch what the relays hold for us (see the module docstring); with `wait_for`, also
         wait (up to `timeout`) for the receipt of that mid; with `until`, stay subscribed (up to
@@ -273,10 +284,9 @@ class MailboxRoute:
         if not sessions:
             return done
         done.listened = True
-        started = int(self._clock())
+        started = int(self._clock()) if started is None else started  # (an earlier pass's)
         keys = self._listening(sessions)
-        cursor = self._cursor()
-        since = None if cursor is None else max(cursor - TIMESTAMP_TWEAK - MAX_CLOCK_SKEW, 0)
+        since = self.since()
         sub = await self._pool.subscribe(recipients=keys, since=since)
         receipts: dict[str, list[bytes]] = defaultdict(list)
         try:
@@ -288,6 +298,10 @@ class MailboxRoute:
             self._settings.put(CURSOR_SETTING, str(started).encode("ascii"))
         await self._send_receipts(receipts)
         return done
+
+    async def send_receipts(self, receipts: dict[str, list[bytes]]) -> None:
+        """Receipts for mids kept by another path (a message request's text)."""
+        await self._send_receipts(dict(receipts))
 
     async def _send_receipts(self, receipts: dict[str, list[bytes]]) -> None:
         """One receipt per contact for the mids kept (up to 256 each), wrapped and published."""

@@ -47,7 +47,7 @@ from identity.contact import Contact, Verification
 from identity.did_key import ed25519_public_key
 from identity.errors import IdentityError
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 MAX_INVITATION_ID = 64
 MAX_CONTACT_RELAYS = 4
 """Relays kept per contact: as many as a token's reach or response carries."""
@@ -214,6 +214,31 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) STRICT
         """,
     ),
+    # 7 -> 8: message requests (issue 25 point 7; didlink/message_request.py): where a contact
+    # can be reached by relay (from its card or its request), the requests not answered yet,
+    # and the handshake hashes of the first messages accepted (replays are refused).
+    (
+        """
+        CREATE TABLE contact_reach (
+            peer_did   TEXT PRIMARY KEY NOT NULL,
+            updated_at TEXT NOT NULL,
+            relays     TEXT NOT NULL,
+            key        BLOB NOT NULL CHECK (length(key) = 32)
+        ) STRICT
+        """,
+        """
+        CREATE TABLE message_requests (
+            peer_did   TEXT PRIMARY KEY NOT NULL,
+            arrived_at TEXT NOT NULL
+        ) STRICT
+        """,
+        """
+        CREATE TABLE first_messages (
+            handshake_hash BLOB PRIMARY KEY NOT NULL,
+            accepted_at    INTEGER NOT NULL
+        ) STRICT
+        """,
+    ),
 )
 
 assert len(MIGRATIONS) == SCHEMA_VERSION
@@ -329,6 +354,8 @@ PEER_TABLES = (
     "wraps",
     "inbox",
     "contact_relays",
+    "contact_reach",
+    "message_requests",
 )
 """The tables whose rows are keyed by a peer's DID (`peer_did`): erased with the contact."""
 

@@ -303,6 +303,19 @@ class MailboxSession:
         except PaddingError as exc:
             raise MailboxFrameError("a mailbox frame's padding is malformed") from exc
 
+    def seal_bytes(self, plaintext: bytes) -> bytes:
+        """One ratchet frame carrying `plaintext` (padded): for a frame whose item is not a
+        mailbox item (a message request's first frame, messaging/message_request.py)."""
+        return self._ratchet.encrypt(pad(plaintext))
+
+    def open_bytes(self, frame: bytes) -> bytes:
+        """The unpadded plaintext of a frame (as `open`, without reading the item)."""
+        plaintext = self._ratchet.decrypt(frame)
+        try:
+            return unpad(plaintext)
+        except PaddingError as exc:
+            raise MailboxFrameError("a mailbox frame's padding is malformed") from exc
+
     def to_state(self) -> SessionState:
         return SessionState(
             initiator=self.initiator,

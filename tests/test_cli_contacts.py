@@ -52,6 +52,7 @@ def test_list_json(profile: Path) -> None:
             "first_seen": "2026-11-25T12:00:00+00:00",
             "last_seen": "2026-11-25T12:00:00+00:00",
             "relays": [],
+            "request": False,
         },
         {
             "did": BOB,
@@ -61,6 +62,7 @@ def test_list_json(profile: Path) -> None:
             "first_seen": "2026-11-25T12:00:00+00:00",
             "last_seen": "2026-11-25T12:00:00+00:00",
             "relays": [],
+            "request": False,
         },
     ]
 
@@ -149,7 +151,7 @@ def test_damaged_store(profile: Path) -> None:
 
 def test_newer_store_schema(profile: Path) -> None:
     raw = sqlite3.connect(profile / "store.sqlite3")
-    raw.execute("PRAGMA user_version = 8")
+    raw.execute("PRAGMA user_version = 99")
     raw.close()
     assert_user_error(run_cli("contacts", home=profile), "newer didlink")
 

@@ -104,8 +104,8 @@ def test_a_damaged_relay_row_is_a_store_error(store: Store, damaged: str) -> Non
         store.contact_relays(ALICE.did)
 
 
-def test_migration_6_to_7_keeps_everything(tmp_path: Path) -> None:
-    from didlink.store import MIGRATIONS
+def test_migration_from_6_keeps_everything(tmp_path: Path) -> None:
+    from didlink.store import MIGRATIONS, SCHEMA_VERSION
 
     path = tmp_path / "store.sqlite3"
     with sqlite3.connect(path) as raw:
@@ -120,7 +120,7 @@ def test_migration_6_to_7_keeps_everything(tmp_path: Path) -> None:
         )
     raw.close()
     with Store(path) as store:
-        assert store.schema_version == 7
+        assert store.schema_version == SCHEMA_VERSION
         assert store.get_contact(ALICE.did) is not None
         assert store.contact_relays(ALICE.did) == []
 

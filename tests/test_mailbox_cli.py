@@ -177,8 +177,9 @@ def test_send_and_receive_load_nostr_but_not_aiortc(tmp_path: Path) -> None:
     assert run_cli("relays", "add", "ws://127.0.0.1:9", home=home).returncode == 0
     with Profile(home).open_store() as store:
         store.add_contact(PEER.did, name="Bob", now=datetime(2026, 1, 1, tzinfo=UTC))
-    code, modules = _modules(home, tmp_path, "receive", "--json")  # no session: nothing to fetch
-    assert code in (0, None)
+    # No session, but `receive` listens for message requests: no relay on port 9 answers.
+    code, modules = _modules(home, tmp_path, "receive", "--json", "--timeout", "2")
+    assert code == 2
     assert "transport.nostr_relay" in modules and "didlink.mailbox_route" in modules
     assert _any(modules, LIVE) == []
     code, modules = _modules(home, tmp_path, "send", "Bob", "hi")  # no session: refused
@@ -209,3 +210,14 @@ def test_received_texts_are_shown_not_obeyed(capsys: pytest.CaptureFixture[str])
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert rows[0]["text"] == hostile and rows[0]["from"] == PEER.did
     assert rows[0]["sent_at"] == "2026-12-08T01:02:03Z" and rows[1]["type"] == "delivered"
+    assert rows[0]["request"] is False
+    # A message request: its sender's suggested name is hostile too.
+    pending: dict[str, str | None] = {PEER.did: "Eve\x1b[31m\u202eboB"}
+    _print(entries[:1], {PEER.did: PEER.did}, pending, as_json=False, as_jsonl=False)
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\u202e" not in out
+    assert out.startswith("Message request from ~Eve") and PEER.did in out.splitlines()[0]
+    assert "(unverified: compare safety numbers with `didlink safety-number`)" in out
+    _print(entries[:1], {PEER.did: PEER.did}, pending, as_json=True, as_jsonl=False)
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["request"] is True and row["suggested_name"] == pending[PEER.did]

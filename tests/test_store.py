@@ -252,7 +252,7 @@ def test_persists_and_schema_version(tmp_path: Path) -> None:
     with Store(path) as first:
         first.add_contact(ALICE, name="Alice", now=T0)
         first.mark_invitation_used(b"i", now=T0)
-        assert first.schema_version == SCHEMA_VERSION == 7
+        assert first.schema_version == SCHEMA_VERSION == 8
     with Store(path) as second:
         assert [c.did for c in second.list_contacts()] == [ALICE]
         assert second.is_invitation_used(b"i")
@@ -602,6 +602,8 @@ def test_remove_erases_every_table_in_one_go(store: Store) -> None:
         "INSERT INTO inbox (peer_did, kind, message_id, arrived_at, sealed)"
         " VALUES (?, 'text', ?, 't', x'')": 10,
         "INSERT INTO contact_relays VALUES (?, hex(?), 't')": 6,
+        "INSERT INTO contact_reach VALUES (?1, 't', '[]', CAST(zeroblob(31) || ?2 AS BLOB))": 1,
+        "INSERT INTO message_requests VALUES (?1, hex(?2))": 6,
     }
     for peer in (ALICE, BOB):
         for statement, size in rows.items():

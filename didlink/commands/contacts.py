@@ -51,11 +51,16 @@ def contacts(ctx: click.Context, as_json: bool) -> None:
     """List your contacts (DID, name, verification); subcommands change them."""
     if ctx.invoked_subcommand is not None:
         return
+    from didlink.message_request import pending_requests
+
     with _open_store() as store:
         found = store.list_contacts()
         relays = {contact.did: store.contact_relays(contact.did) for contact in found}
+        requests = pending_requests(store)  # message requests not answered yet
     if as_json:
-        print_json([contact_json(contact, relays[contact.did]) for contact in found])
+        print_json(
+            [{**contact_json(c, relays[c.did]), "request": c.did in requests} for c in found]
+        )
         return
     if not found:
         say("No contacts yet. Next: didlink invite (a live chat with someone), or")
@@ -69,6 +74,8 @@ def contacts(ctx: click.Context, as_json: bool) -> None:
             state += " (a comparison failed: verify again before trusting it)"
         if contact.suggested_name:
             state += f'  suggests "{shown(contact.suggested_name)}"'
+        if contact.did in requests:
+            state += "  (message request: not answered yet)"
         say(f"{contact.did}  {name}{' ' * (column - width(name))}  {state}")
     if any(contact.suggested_name for contact in found):
         say("A suggested name is only used once you adopt it: didlink contacts rename CONTACT")

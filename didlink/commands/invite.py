@@ -359,6 +359,9 @@ def accept(
         contact = store.add_contact(decoded.inviter, suggested_name=decoded.label, now=stamp)
         if decoded.reach is not None:  # where they read their mailbox (`send` goes there)
             store.set_contact_relays(decoded.inviter, decoded.reach.relays, now=stamp)
+        from didlink.message_request import keep_card_reach  # (a request can go at once)
+
+        keep_card_reach(store, decoded, now=stamp)
     if as_json:
         print_json(
             {

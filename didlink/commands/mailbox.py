@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from didlink import own_name
 from didlink.errors import UserError
 from didlink.output import print_json, say
 from didlink.profile import Profile
@@ -23,6 +24,7 @@ from didlink.profile import Profile
 if TYPE_CHECKING:
     from didlink.mailbox import InboxEntry
     from didlink.mailbox_route import MailboxRoute
+    from didlink.message_request import MessageRequests
     from didlink.store import Store
 
 TIMEOUT_ENV = "DIDLINK_RELAY_TIMEOUT"
@@ -46,10 +48,12 @@ def _timeout(value: float | None, default: float) -> float:
 
 
 def _route(store: Store, key: Any) -> MailboxRoute:
-    """The profile's mailbox route (UserError without a relay)."""
+    """The profile's mailbox route (UserError without a relay): it listens on our relays and
+    sends to each contact's (didlink/message_request.py `mailbox_relays`)."""
     from didlink import relays
     from didlink.mailbox import MailboxStore
     from didlink.mailbox_route import MailboxRoute
+    from didlink.message_request import mailbox_relays
     from didlink.outbox import Outbox
     from didlink.sealing import Sealer
     from didlink.settings import Settings
@@ -61,7 +65,7 @@ def _route(store: Store, key: Any) -> MailboxRoute:
         Outbox(store, sealer),
         settings,
         relays.configured(settings),
-        peer_relays=store.contact_relays,  # a contact's own relays, when its token gave them
+        peer_relays=lambda did: mailbox_relays(store, did),  # where the contact listens
     )
 
 
@@ -98,10 +102,27 @@ def send_command(contact: str, text: str, wait: bool, as_json: bool, timeout: fl
     with profile.open_store() as store:
         peer = store.find_contact(contact)
         key = profile.unlock()
-        route = _route(store, key)
         import asyncio  # late: every other command would pay its import
 
-        mid, accepted, delivered = asyncio.run(_send(route, peer.did, text, wait, seconds))
+        from didlink.mailbox import MailboxStore
+        from didlink.message_request import MessageRequests
+        from didlink.sealing import Sealer
+
+        requests = MessageRequests(store, key)
+        if MailboxStore(store, Sealer(key)).session(peer.did) is None:
+            label = own_name.default_label(profile.path, None)
+            mid, accepted = asyncio.run(_request(store, key, peer.did, text, label, seconds))
+            request = True
+        else:
+            route = _route(store, key)
+            mid, accepted, delivered = asyncio.run(_send(route, peer.did, text, wait, seconds))
+            request = False
+        requests.answered(peer.did)
+        if request and wait:
+            route = _route(store, key)
+            delivered = asyncio.run(_wait(route, mid, seconds))
+        elif request:
+            delivered = False
     if as_json:
         value: dict[str, Any] = {
             "mid": mid.hex(),
@@ -113,7 +134,10 @@ def send_command(contact: str, text: str, wait: bool, as_json: bool, timeout: fl
         if wait and not delivered:
             raise SystemExit(1)
         return
-    say(f"Sent to {peer.display_name} by {len(accepted)} relay(s).")
+    if request:
+        say(f"Sent to {peer.display_name} as a message request, by {len(accepted)} relay(s).")
+    else:
+        say(f"Sent to {peer.display_name} by {len(accepted)} relay(s).")
     if wait:
         say("Delivered." if delivered else "Not delivered yet: it stays in the outbox.")
     if wait and not delivered:
@@ -145,6 +169,50 @@ async def _send(
     return mid, accepted, delivered
 
 
+async def _request(
+    store: Store, key: Any, peer: str, text: str, label: str | None, seconds: float
+) -> tuple[bytes, tuple[str, ...]]:
+    """The first text to a contact without a session: a message request (specs/first-message.md
+    §5), committed, then published to the contact's relays."""
+    from didlink.mailbox import MailboxStore
+    from didlink.mailbox_route import MailboxRoute as _loaded  # noqa: F401 - the send path
+    from didlink.message_request import MessageRequests, send_request
+    from didlink.outbox import Outbox
+    from didlink.sealing import Sealer
+    from didlink.settings import Settings
+    from transport.errors import PublishFailed
+
+    sealer = Sealer(key)
+    accepted: tuple[str, ...] = ()
+    try:
+        import asyncio  # late (see `send`)
+
+        async with asyncio.timeout(seconds):
+            mid, accepted = await send_request(
+                MessageRequests(store, key),
+                MailboxStore(store, sealer),
+                Outbox(store, sealer),
+                Settings(store, sealer),
+                peer,
+                text,
+                label=label,
+            )
+    except (PublishFailed, TimeoutError):
+        accepted = ()
+    if not accepted:
+        raise UserError(
+            "no relay accepted the message request: it waits in the outbox and leaves with the "
+            "next send or receive"
+        )
+    return mid, accepted
+
+
+async def _wait(route: MailboxRoute, mid: bytes, seconds: float) -> bool:
+    async with route:
+        done = await route.collect(timeout=seconds, wait_for=mid)
+    return mid in done.delivered
+
+
 @click.command(name="receive")
 @click.option("--json", "as_json", is_flag=True, help="Print what arrived as one JSON array.")
 @click.option("--jsonl", "as_jsonl", is_flag=True, help="Print one JSON object per line.")
@@ -166,20 +234,26 @@ def receive_command(as_json: bool, as_jsonl: bool, timeout: float | None) -> Non
         route = _route(store, key)
         import asyncio  # late, as in `send`
 
-        answered = asyncio.run(_receive(route, seconds))
         from didlink.mailbox import MailboxStore
+        from didlink.message_request import MessageRequests
         from didlink.sealing import Sealer
 
+        requests = MessageRequests(store, key)
+        answered = asyncio.run(_receive(route, requests, seconds))
         box = MailboxStore(store, Sealer(key))
         entries = box.inbox()
-        names = {c.did: c.display_name for c in store.list_contacts()}
-        _print(entries, names, as_json=as_json, as_jsonl=as_jsonl)
+        contacts = store.list_contacts()
+        names = {c.did: c.display_name for c in contacts}
+        pending = {c.did: c.suggested_name for c in contacts if c.did in requests.pending()}
+        _print(entries, names, pending, as_json=as_json, as_jsonl=as_jsonl)
         box.forget_shown([entry.seq for entry in entries])
     if not answered:
         raise UserError("no relay answered: nothing new was fetched (see `didlink relays`)")
 
 
-async def _receive(route: MailboxRoute, seconds: float) -> bool:
+async def _receive(route: MailboxRoute, requests: MessageRequests, seconds: float) -> bool:
+    from didlink.message_request import receive_requests
+
     async with route:
         # What a crash or an unreachable relay left unpublished (texts, receipts) goes first;
         # bounded (a wrap is committed before it is published, so stopping loses nothing).
@@ -188,11 +262,15 @@ async def _receive(route: MailboxRoute, seconds: float) -> bool:
 
             async with asyncio.timeout(seconds):
                 await route.flush_all()
-        done = await route.collect(timeout=seconds)
-    return bool(done.answered_by) or not done.listened
+        # Requests first: the sessions they set up are listened on by the collect that follows.
+        asked, started = await receive_requests(requests, route, timeout=seconds)
+        done = await route.collect(timeout=seconds, started=started)
+    return bool(asked.answered_by) and (bool(done.answered_by) or not done.listened)
 
 
-def _entry_json(entry: InboxEntry, names: dict[str, str]) -> dict[str, Any]:
+def _entry_json(
+    entry: InboxEntry, names: dict[str, str], pending: dict[str, str | None]
+) -> dict[str, Any]:
     value: dict[str, Any] = {
         "type": "message" if entry.kind == "text" else "delivered",
         "mid": entry.message_id.hex(),
@@ -203,30 +281,52 @@ def _entry_json(entry: InboxEntry, names: dict[str, str]) -> dict[str, Any]:
         value["from"] = entry.peer_did
         value["name"] = names.get(entry.peer_did)
         value["sent_at"] = None if entry.sent_at is None else _iso(entry.sent_at)
+        value["request"] = entry.peer_did in pending  # from an unverified sender not answered
+        if entry.peer_did in pending:
+            value["suggested_name"] = pending[entry.peer_did]
     else:
         value["to"] = entry.peer_did
         value["name"] = names.get(entry.peer_did)
     return value
 
 
+REQUEST_NOTE = "(unverified: compare safety numbers with `didlink safety-number`)"
+
+
 def _print(
-    entries: list[InboxEntry], names: dict[str, str], *, as_json: bool, as_jsonl: bool
+    entries: list[InboxEntry],
+    names: dict[str, str],
+    pending: dict[str, str | None] | None = None,
+    *,
+    as_json: bool,
+    as_jsonl: bool,
 ) -> None:
-    from didlink.display import block
+    """`pending`: the senders of message requests not answered yet, and their suggested names."""
+    from didlink.display import block, shown
+
+    pending = {} if pending is None else pending
 
     if as_json:
-        print_json([_entry_json(entry, names) for entry in entries])
+        print_json([_entry_json(entry, names, pending) for entry in entries])
         return
     if as_jsonl:
         for entry in entries:
-            print_json(_entry_json(entry, names))
+            print_json(_entry_json(entry, names, pending))
         return
     if not entries:
         say("Nothing new.")
         return
     for entry in entries:
         name = names.get(entry.peer_did, entry.peer_did)
-        if entry.kind == "text":
+        if entry.kind == "text" and entry.peer_did in pending:
+            sent = "?" if entry.sent_at is None else _local(entry.sent_at)
+            label = pending[entry.peer_did]
+            who = f"~{shown(label, limit=32)} ({entry.peer_did})" if label else entry.peer_did
+            arrived = _local(entry.arrived_at)
+            say(f"Message request from {who} {REQUEST_NOTE}, sent {sent}, arrived {arrived}:")
+            for line in block(entry.text, first="  "):
+                say(line)
+        elif entry.kind == "text":
             sent = "?" if entry.sent_at is None else _local(entry.sent_at)
             say(f"From {name} ({entry.peer_did}), sent {sent}, arrived {_local(entry.arrived_at)}:")
             for line in block(entry.text, first="  "):

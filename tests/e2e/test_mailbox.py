@@ -208,8 +208,11 @@ def test_send_and_receive_refuse_without_relay_or_session(tmp_path: Path) -> Non
     assert_user_error(run_cli("receive", home=alice), "no relay is configured")
     assert run_cli("relays", "add", "ws://127.0.0.1:9", home=alice).returncode == 0
     assert_user_error(run_cli("send", "Bob", "hi", home=alice), "no session with this contact")
-    nothing = run_cli("receive", "--json", home=alice)  # no session: nothing to listen for
-    assert nothing.returncode == 0 and json.loads(nothing.stdout) == []
+    # No session, but `receive` listens for message requests too: the relay (none on port 9)
+    # never answers.
+    nothing = run_cli("receive", "--json", "--timeout", "2", home=alice)
+    assert nothing.returncode == 2 and json.loads(nothing.stdout) == []
+    assert "no relay answered" in nothing.stderr
     with Store(alice / "store.sqlite3") as store:
         assert store.connection.execute("SELECT count(*) FROM outbox").fetchone() == (0,)
 
