@@ -40,6 +40,7 @@ _EXPORTS = {
     "FileRefused": "didlink.events",
     "SessionError": "didlink.events",
     "Closed": "didlink.events",
+    "ContactOffline": "didlink.events",
     "MailboxMessage": "didlink.events",
     "MailboxDelivered": "didlink.events",
 }
@@ -49,6 +50,7 @@ __all__ = [
     "Closed",
     "Connected",
     "Contact",
+    "ContactOffline",
     "Delivered",
     "Event",
     "FileOffered",
@@ -79,6 +81,7 @@ if TYPE_CHECKING:
     from didlink.events import (
         Closed,
         Connected,
+        ContactOffline,
         Delivered,
         Event,
         FileOffered,

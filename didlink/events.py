@@ -59,6 +59,8 @@ class MessageSent:
 
     id: str
     ref: Any = None
+    via: str | None = None
+    """The route it left by: "live" or "mailbox" (specs/rendezvous.md)."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class Delivered:
     """The peer's receipt for our message `id` arrived."""
 
     id: str
+    via: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,17 @@ class MessageReceived:
     sender: str
     id: str
     text: str
+    via: str | None = None
+    """The route it came by: "live" or "mailbox" (specs/rendezvous.md)."""
+
+
+@dataclass(frozen=True)
+class ContactOffline:
+    """(`chat` / `Agent.connect` by rendezvous) the contact did not answer in time: texts go
+    by mailbox (specs/rendezvous.md)."""
+
+    peer: str
+    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +176,7 @@ Event = (
     | FileRefused
     | SessionError
     | Closed
+    | ContactOffline
 )
 
 
@@ -184,11 +199,15 @@ def event_from(name: str, fields: Mapping[str, Any]) -> Event | None:
             suggested_name=fields.get("suggested_name"),
         )
     if name == "sent":
-        return MessageSent(id=str(fields["id"]), ref=fields.get("ref"))
+        return MessageSent(id=str(fields["id"]), ref=fields.get("ref"), via=fields.get("via"))
     if name == "delivered":
-        return Delivered(id=str(fields["id"]))
+        return Delivered(id=str(fields["id"]), via=fields.get("via"))
     if name == "message":
-        return MessageReceived(sender=fields["from"], id=str(fields["id"]), text=fields["text"])
+        return MessageReceived(
+            sender=fields["from"], id=str(fields["id"]), text=fields["text"], via=fields.get("via")
+        )
+    if name == "offline":
+        return ContactOffline(peer=fields["peer"], name=fields.get("name"))
     if name == "progress":
         return Progress(
             id=fields["id"],

@@ -288,8 +288,10 @@ def invite_live(*, label: str | None, lifetime: int, multi_use: bool, jsonl: boo
         return _serve_inviter(key, profile, store, ice, jsonl=jsonl, label=label, lifetime=lifetime)
 
 
-def chat_live(target: str, *, lifetime: int, jsonl: bool) -> int:
-    """`didlink chat CONTACT`: a reconnect token for a known contact; returns the exit code."""
+def chat_live(target: str, *, lifetime: int, jsonl: bool, relay: bool = True) -> int:
+    """`didlink chat CONTACT`: with relays and a persistent session, a rendezvous through the
+    relays (didlink/rendezvous.py); otherwise (or `relay` False) a reconnect token for a known
+    contact. Returns the exit code."""
     timeouts_from_env()
     check_env()
     profile = Profile.from_env()
@@ -298,6 +300,12 @@ def chat_live(target: str, *, lifetime: int, jsonl: bool) -> int:
         contact = store.find_contact(target)
         key = profile.unlock()
         ice = ice_config(store, Sealer(key))
+        if relay:
+            from didlink.rendezvous import serve_chat
+
+            code = serve_chat(key, profile, store, ice, contact=contact, jsonl=jsonl)
+            if code is not None:
+                return code
         return _serve_inviter(
             key,
             profile,

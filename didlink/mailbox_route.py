@@ -39,6 +39,7 @@ from messaging.mailbox import (
     MailboxFrameError,
     MailboxItem,
     MailboxReceipt,
+    MailboxRendezvous,
     MailboxSession,
     MailboxText,
     check_mailbox_text,
@@ -85,6 +86,7 @@ class Collected:
     refused: int = 0  # wraps that did not open, or not from the alias they claimed
     duplicates: int = 0  # frames whose message key was spent (a copy, a replay)
     answered_by: frozenset[str] = frozenset()  # relays that sent everything they stored
+    rendezvous: int = 0  # rendezvous items (offers, answers) opened (specs/rendezvous.md)
     listened: bool = False  # False: no contact has a session, nothing to fetch
 
 
@@ -197,6 +199,26 @@ class MailboxRoute:
         for peer in self._box.sessions():
             await self.flush(peer)
 
+    async def publish_rendezvous(self, peer: str, token: str) -> tuple[str, ...]:
+        """Seal a rendezvous item (an offer or an answer token, specs/rendezvous.md) from the
+        contact's session and publish it now; the relays that accepted it. The session's new
+        state is committed before it leaves; the wrap is not kept (a rendezvous that no relay
+        took is not worth sending later: its token expires in minutes). PublishFailed if no
+        relay took it."""
+        self._session(peer)
+        now = self._now()
+        with self._box.updating(peer, now=now) as session:
+            pair = session.sending_aliases(epoch_at(self._clock()))
+            frame = session.seal(MailboxRendezvous(token=token))
+        event = seal_wrap(  # (the same expiration as every wrap: indistinguishable by it)
+            frame,
+            sender_secret=pair.from_secret,
+            recipient=pair.to_public,
+            expires_in=self._expires_in,
+        )
+        result = await self._pool.publish(event)
+        return result.accepted
+
     # -- receiving ----------------------------------------------------------------------------
 
     def _listening(self, sessions: dict[str, MailboxSession]) -> dict[bytes, tuple[str, AliasPair]]:
@@ -225,10 +247,13 @@ class MailboxRoute:
         timeout: float,  # noqa: ASYNC109 - a deadline for the whole fetch
         wait_for: bytes | None = None,
         until: Callable[[Collected], bool] | None = None,
+        on_item: Callable[[str, MailboxItem, list[bytes]], None] | None = None,
     ) -> Collected:
         """Fetch what the relays hold for us (see the module docstring); with `wait_for`, also
         wait (up to `timeout`) for the receipt of that mid; with `until`, stay subscribed (up to
-        `timeout`) until it is true of what was collected (an online receiver)."""
+        `timeout`) until it is true of what was collected (an online receiver). `on_item(peer,
+        item, new_mids)` is called for every item opened, once it is committed; a rendezvous
+        item is handed to it only (never kept: without `on_item` it is dropped)."""
         if wait_for is not None:
             mid = wait_for
             until = lambda done: mid in done.delivered  # noqa: E731
@@ -244,7 +269,7 @@ class MailboxRoute:
         sub = await self._pool.subscribe(recipients=keys, since=since)
         receipts: dict[str, list[bytes]] = defaultdict(list)
         try:
-            await self._read(sub, keys, receipts, done, timeout, until)
+            await self._read(sub, keys, receipts, done, timeout, until, on_item)
         finally:
             done.answered_by = sub.stored_from
             await sub.close()
@@ -270,6 +295,7 @@ class MailboxRoute:
         done: Collected,
         timeout: float,  # noqa: ASYNC109 - a deadline for the loop, not one await
         until: Callable[[Collected], bool] | None,
+        on_item: Callable[[str, MailboxItem, list[bytes]], None] | None = None,
     ) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -291,7 +317,7 @@ class MailboxRoute:
                 if all_stored and until is None:
                     return
                 continue
-            self._take(event, keys, receipts, done)
+            self._take(event, keys, receipts, done, on_item)
 
     def _take(
         self,
@@ -299,6 +325,7 @@ class MailboxRoute:
         keys: dict[bytes, tuple[str, AliasPair]],
         receipts: dict[str, list[bytes]],
         done: Collected,
+        on_item: Callable[[str, MailboxItem, list[bytes]], None] | None = None,
     ) -> None:
         found = keys.get(recipient_of(event))
         if found is None:  # (the pool hands up only wraps to our keys)
@@ -321,7 +348,11 @@ class MailboxRoute:
                     item: MailboxItem | None = session.open(opened.payload)
                 except MailboxFrameError:  # authenticated but malformed: its key is spent
                     item = None
-                new = [] if item is None else self._box.keep_item(peer, item, now=self._now())
+                new = (
+                    []
+                    if item is None or isinstance(item, MailboxRendezvous)
+                    else self._box.keep_item(peer, item, now=self._now())
+                )
         except CryptoFailure:  # a copy or replay (its key is spent), or forged: rolled back
             log.debug("wrap %s: the frame does not open (a copy, a replay)", event.id)
             done.duplicates += 1
@@ -329,7 +360,11 @@ class MailboxRoute:
         if item is None:
             done.refused += 1
             return
-        if isinstance(item, MailboxText):
+        if on_item is not None:
+            on_item(peer, item, new)
+        if isinstance(item, MailboxRendezvous):
+            done.rendezvous += 1
+        elif isinstance(item, MailboxText):
             receipts[peer].append(item.mid)  # again for a duplicate: its receipt may be lost
             done.texts += len(new)
         else:
