@@ -20,6 +20,7 @@ _EXPORTS = {
     "Agent": "didlink.agent",
     "Session": "didlink.agent",
     "SessionClosed": "didlink.agent",
+    "NoRendezvous": "didlink.agent",
     "UserError": "didlink.errors",
     "Contact": "identity.contact",
     "Verification": "identity.contact",
@@ -63,6 +64,7 @@ __all__ = [
     "MailboxMessage",
     "MessageReceived",
     "MessageSent",
+    "NoRendezvous",
     "Progress",
     "SafetyNumber",
     "SasShown",
@@ -76,7 +78,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from didlink.agent import Agent, Session, SessionClosed
+    from didlink.agent import Agent, NoRendezvous, Session, SessionClosed
     from didlink.errors import UserError
     from didlink.events import (
         Closed,

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 from didlink.errors import UserError
 from didlink.node import Node, Outcome, PhaseTimeout, QuitRequested, SessionEnded
 from didlink.store import Store, StoreError
-from identity.errors import IdentityError
+from identity.errors import AlreadyUsed, IdentityError
 from identity.invitation import Invitation, InvitationKind, Response
 from identity.keys import IdentityKey
 from identity.token import decode_token, encode_token
@@ -264,6 +264,38 @@ async def run_chat(node: Node, offer_peer: Peer, rdv: Rendezvous) -> Outcome:
     )
 
 
+async def run_answer(
+    node: Node, rdv: Rendezvous, invitation: Invitation, offer: CompactOffer
+) -> Outcome:
+    """Answer a verified offer (`Agent.answer_rendezvous`: a listening side, the daemon) and
+    run the session."""
+    from didlink.live import _before_session
+
+    node.bind_peer(rdv.contact)
+    peer = _answering_peer(node, rdv)
+    try:
+        async with rdv.route:
+            opened = await answer_offer(node, rdv, invitation, offer, peer=peer)
+    except (QuitRequested, SessionEnded, PhaseTimeout, TransportError, StoreError) as exc:
+        return await _before_session(node, peer, exc)
+    return await node.run_session(
+        opened.peer,
+        initiator=False,
+        peer_did=rdv.contact,
+        invitation_id=opened.invitation_id,
+        suggested_name=None,
+        reconnect=True,
+    )
+
+
+def _answering_peer(node: Node, rdv: Rendezvous) -> Peer:
+    from didlink.ice_words import turn_warning
+
+    return Peer(
+        role=Role.ANSWERER, ice=rdv.ice, on_turn_problem=lambda e: node.error(turn_warning(e))
+    )
+
+
 class _Offline(Exception):
     """(Agent.connect) no answer in time."""
 
@@ -334,7 +366,10 @@ async def _meet(node: Node, offer_peer: Peer, rdv: Rendezvous, listener: Listene
             continue
         if ours_alive and offer_wins(rdv.key.did, rdv.contact):
             continue  # both offered: ours wins, the contact answers it
-        return await answer_offer(node, rdv, their, their_offer)
+        try:
+            return await answer_offer(node, rdv, their, their_offer)
+        except AlreadyUsed as exc:  # taken meanwhile (by another process of ours)
+            node.error(f"rendezvous refused: {exc}")
 
 
 async def _connect_offer(
@@ -366,18 +401,19 @@ async def _connect_offer(
 
 
 async def answer_offer(
-    node: Node, rdv: Rendezvous, invitation: Invitation, offer: CompactOffer
+    node: Node,
+    rdv: Rendezvous,
+    invitation: Invitation,
+    offer: CompactOffer,
+    *,
+    peer: Peer | None = None,
 ) -> _Opened:
     """Answer a verified offer: claim it (single use), an answering peer, the response token
     sealed back through the relays; returns once the channel is open."""
     from didlink.live import claim_invitation
 
     claim_invitation(invitation, store=node.store())
-    from didlink.ice_words import turn_warning
-
-    peer = Peer(
-        role=Role.ANSWERER, ice=rdv.ice, on_turn_problem=lambda e: node.error(turn_warning(e))
-    )
+    peer = peer or _answering_peer(node, rdv)
     try:
         answer = await node.wait(
             peer.accept_offer(offer), node.timeouts.connect, "preparing the answer"
