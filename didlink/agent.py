@@ -687,7 +687,8 @@ class Agent:
         """Fetch what arrived by mailbox since the last time (texts, and receipts for ours),
         each once, oldest first; receipts go back by mailbox. [] without relays.
         `on_rendezvous(contact DID, token)`: a contact's rendezvous offer or answer came (not
-        verified yet: give an offer to `answer_rendezvous`); without it, they are dropped."""
+        verified yet: give an offer to `answer_rendezvous`); without it, each contact's latest is
+        kept for the next `chat` / `connect` with them."""
         from didlink.mailbox import MailboxStore
         from messaging.mailbox import MailboxItem, MailboxRendezvous
 
@@ -700,7 +701,8 @@ class Agent:
             return []
         async with route:
             await route.flush_all()
-            await route.collect(timeout=timeout, on_item=on_item)
+            # without `on_rendezvous`, rendezvous items are kept for the next chat with them
+            await route.collect(timeout=timeout, on_item=on_item if on_rendezvous else None)
         box = MailboxStore(self.store, Sealer(self.key))
         entries = box.inbox()
         out: list[MailboxMessage | MailboxDelivered] = [

@@ -21,6 +21,7 @@ Imported only by the commands that use relays: it loads nostr-sdk and websockets
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections import defaultdict
@@ -63,6 +64,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CURSOR_SETTING = "mailbox.cursor"
+PENDING_SETTING = "rendezvous.pending"
+MAX_PENDING_PEERS = 8
+"""Contacts whose latest rendezvous token is kept (a setting is at most 64 KiB)."""
 RENEW_BEFORE = 3 * 24 * 3600
 """A text's wrap expiring sooner than this is made again before it is published again."""
 RESEND_AFTER = 24 * 3600
@@ -219,6 +223,39 @@ class MailboxRoute:
         result = await self._pool.publish(event)
         return result.accepted
 
+    def keep_rendezvous(self, peer: str, token: str) -> None:
+        """Keep a rendezvous token that a process not waiting for it opened (`receive`, or a
+        chat for another contact): its ratchet key is spent, so the chat for `peer` started
+        next finds it here instead (specs/rendezvous.md §1.1). One per contact, the latest;
+        sealed setting `PENDING_SETTING`; at most `MAX_PENDING_PEERS` contacts, oldest first
+        out."""
+        pending = self._pending()
+        pending.pop(peer, None)
+        pending[peer] = token
+        while len(pending) > MAX_PENDING_PEERS:
+            pending.pop(next(iter(pending)))
+        self._settings.put_sealed(PENDING_SETTING, json.dumps(pending).encode())
+
+    def take_rendezvous(self, peer: str) -> str | None:
+        """The rendezvous token kept for `peer` (`keep_rendezvous`), forgotten now."""
+        pending = self._pending()
+        token = pending.pop(peer, None)
+        if token is not None:
+            self._settings.put_sealed(PENDING_SETTING, json.dumps(pending).encode())
+        return token
+
+    def _pending(self) -> dict[str, str]:
+        raw = self._settings.get_sealed(PENDING_SETTING)
+        if raw is None:
+            return {}
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            return {}  # damaged: nothing pending (an offer is worth minutes)
+        if not isinstance(value, dict):
+            return {}
+        return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
+
     # -- receiving ----------------------------------------------------------------------------
 
     def _listening(self, sessions: dict[str, MailboxSession]) -> dict[bytes, tuple[str, AliasPair]]:
@@ -253,7 +290,8 @@ class MailboxRoute:
         wait (up to `timeout`) for the receipt of that mid; with `until`, stay subscribed (up to
         `timeout`) until it is true of what was collected (an online receiver). `on_item(peer,
         item, new_mids)` is called for every item opened, once it is committed; a rendezvous
-        item is handed to it only (never kept: without `on_item` it is dropped)."""
+        item is handed to it only (without `on_item` it is kept for the next chat with that
+        contact: `keep_rendezvous`)."""
         if wait_for is not None:
             mid = wait_for
             until = lambda done: mid in done.delivered  # noqa: E731
@@ -364,6 +402,8 @@ class MailboxRoute:
             on_item(peer, item, new)
         if isinstance(item, MailboxRendezvous):
             done.rendezvous += 1
+            if on_item is None:  # nobody here waits for it: the next chat for them will
+                self.keep_rendezvous(peer, item.token)
         elif isinstance(item, MailboxText):
             receipts[peer].append(item.mid)  # again for a duplicate: its receipt may be lost
             done.texts += len(new)

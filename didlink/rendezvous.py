@@ -43,6 +43,7 @@ from identity.errors import AlreadyUsed, IdentityError
 from identity.invitation import Invitation, InvitationKind, Response
 from identity.keys import IdentityKey
 from identity.token import decode_token, encode_token
+from identity.validity import CLOCK_SKEW
 from messaging.mailbox import MailboxItem, MailboxReceipt, MailboxRendezvous, MailboxText
 from transport import CompactOffer, CompactOfferError, IceConfig, Peer, Role
 from transport.errors import PublishFailed, TransportError
@@ -116,15 +117,13 @@ class Listener:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
+        """Stop now: the round in progress is cancelled (what it kept is committed; a receipt
+        it had not published yet is stored and leaves with the next flush)."""
         self._stop = True
         if self._task is not None:
-            try:
-                async with asyncio.timeout(ROUND + 2):
-                    await asyncio.shield(self._task)
-            except (TimeoutError, Exception):
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await self._task
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
 
     async def next(self) -> str:
         """The next rendezvous token from the contact (not verified yet)."""
@@ -132,6 +131,7 @@ class Listener:
 
     async def _run(self) -> None:
         while not self._stop:
+            self._take_kept()
             try:
                 await self._route.collect(
                     timeout=ROUND, until=lambda _done: self._stop, on_item=self._on_item
@@ -139,8 +139,33 @@ class Listener:
             except (TransportError, StoreError, UserError):  # a relay or the store: try again
                 await asyncio.sleep(1.0)
 
+    def _take_kept(self) -> None:
+        """A token that another process opened for us meanwhile (`receive`), if still valid."""
+        try:
+            token = self._route.take_rendezvous(self._peer)
+        except (StoreError, ValueError):
+            return
+        if token is None:
+            return
+        try:
+            decoded = decode_token(token)
+        except IdentityError:
+            return
+        # an offer: its own expiry; an answer: the offer it answers lived OFFER_LIFETIME
+        if isinstance(decoded, Invitation):
+            valid_until = decoded.expires + CLOCK_SKEW
+        else:
+            valid_until = decoded.created + OFFER_LIFETIME + CLOCK_SKEW
+        if valid_until < _now():
+            return  # expired long ago: dropped quietly
+        with contextlib.suppress(asyncio.QueueFull):
+            self._tokens.put_nowait(token)
+
     def _on_item(self, peer: str, item: MailboxItem, new: list[bytes]) -> None:
         if peer != self._peer:
+            if isinstance(item, MailboxRendezvous):  # for the next chat with that contact
+                with contextlib.suppress(StoreError, ValueError):
+                    self._route.keep_rendezvous(peer, item.token)
             return  # another contact's text stays in the inbox for `receive`
         if isinstance(item, MailboxRendezvous):
             with contextlib.suppress(asyncio.QueueFull):
@@ -214,54 +239,55 @@ OFFLINE = "offline"
 async def run_chat(node: Node, offer_peer: Peer, rdv: Rendezvous) -> Outcome:
     """`chat CONTACT` over relays: offer, wait, connect (see the module docstring)."""
     node.bind_peer(rdv.contact)  # messages typed from now on are kept in the outbox
-    opened: _Opened | None = None
+    listener = Listener(
+        rdv.route,
+        rdv.box,
+        rdv.contact,
+        on_text=lambda text: node.emit(
+            "message", **{"from": rdv.contact}, id=text.mid.hex(), text=text.text, via="mailbox"
+        ),
+        on_delivered=lambda mid: node.emit("delivered", id=mid.hex(), via="mailbox"),
+    )
+    await rdv.route.__aenter__()
+    listener.start()
     try:
-        async with rdv.route:
-            listener = Listener(
-                rdv.route,
-                rdv.box,
-                rdv.contact,
-                on_text=lambda text: node.emit(
-                    "message",
-                    **{"from": rdv.contact},
-                    id=text.mid.hex(),
-                    text=text.text,
-                    via="mailbox",
-                ),
-                on_delivered=lambda mid: node.emit("delivered", id=mid.hex(), via="mailbox"),
-            )
-            listener.start()
-            try:
-                opened = await _meet(node, offer_peer, rdv, listener)
-            finally:
-                node.on_queued = None
-                await listener.stop()
-    except (
-        QuitRequested,
-        SessionEnded,
-        PhaseTimeout,
-        TransportError,
-        StoreError,
-        _Offline,
-    ) as exc:
+        opened = await _meet(node, offer_peer, rdv, listener)
+    except (QuitRequested, SessionEnded, PhaseTimeout, TransportError, StoreError, _Offline) as exc:
         from didlink.live import _before_session
 
+        node.on_queued = None
+        await _let_go(listener, rdv.route)
         if isinstance(exc, _Offline):
             await offer_peer.close()
             node.release()
             node.emit("closed", reason=OFFLINE)
             return Outcome(OFFLINE, 0)
         return await _before_session(node, offer_peer, exc)
-    if opened.peer is not offer_peer:
-        await offer_peer.close()
-    return await node.run_session(
-        opened.peer,
-        initiator=opened.initiator,
-        peer_did=rdv.contact,
-        invitation_id=opened.invitation_id,
-        suggested_name=None,
-        reconnect=True,
-    )
+    node.on_queued = None
+    # The listener and the relays are let go of while the session starts, not before it: the
+    # handshake does not wait for a subscription round to end.
+    extra = None if opened.peer is offer_peer else offer_peer
+    letting_go = asyncio.create_task(_let_go(listener, rdv.route, extra))
+    try:
+        return await node.run_session(
+            opened.peer,
+            initiator=opened.initiator,
+            peer_did=rdv.contact,
+            invitation_id=opened.invitation_id,
+            suggested_name=None,
+            reconnect=True,
+        )
+    finally:
+        await letting_go
+
+
+async def _let_go(listener: Listener, route: MailboxRoute, peer: Peer | None = None) -> None:
+    """Stop the listener, close the relay connections (and an offer no longer needed)."""
+    await listener.stop()
+    with contextlib.suppress(Exception):
+        await route.__aexit__(None, None, None)
+    if peer is not None:
+        await peer.close()
 
 
 async def run_answer(

@@ -103,6 +103,19 @@ async def test_connect_returns_none_when_nobody_answers(pair: tuple[Agent, Agent
     assert [peer for peer, _ in offers] == [alice.did]
 
 
+async def test_an_offer_opened_by_receive_is_kept_for_the_next_chat(
+    pair: tuple[Agent, Agent],
+) -> None:
+    alice, bob = pair
+    assert await alice.connect(bob.did, timeout=1.0) is None
+    assert await bob.receive(timeout=3.0) == []  # opens the offer (its ratchet key is spent)
+    route = bob._mailbox(alice.did)
+    assert route is not None
+    kept = route.take_rendezvous(alice.did)
+    assert kept is not None and decode_invitation(kept).inviter == alice.did
+    assert route.take_rendezvous(alice.did) is None  # taken once
+
+
 async def test_offers_that_are_not_from_the_contact_are_refused(
     pair: tuple[Agent, Agent],
 ) -> None:

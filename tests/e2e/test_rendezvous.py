@@ -14,14 +14,22 @@ under CI=true). Then:
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.driver import Cli, cli_processes, connect_pair, make_identity
+from didlink.profile import Profile
+from identity.invitation import Invitation, InvitationKind
+from identity.keys import IdentityKey
+from identity.keystore import unlock
+from identity.token import encode_token
+from tests.e2e.driver import PASSPHRASE, Cli, cli_processes, connect_pair, make_identity
 from tests.support.cli import run_cli
 from tests.support.nostr_relays import local_relays
+from transport import IceConfig, Peer, Role
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -99,7 +107,10 @@ def test_offline_contact_gets_the_text_by_mailbox_then_a_later_chat_connects(
 
         got = _json(homes["bob"], "receive", "--json")
         assert isinstance(got, list)
-        assert [m["text"] for m in got if m["type"] == "message"] == ["you were away"]
+        assert [m["text"] for m in got if m["type"] == "message"] == ["you were away"], (
+            got,
+            alice.rest(timeout=0.5),
+        )
         assert got[0]["mid"] == sent["id"]
 
         # Bob comes online later: his chat's offer (or Alice's, if still valid) connects them.
@@ -124,3 +135,64 @@ def test_no_relay_flag_prints_the_token_as_before(pair) -> None:  # type: ignore
         assert alice.expect("token")["kind"] == "reconnect"
         alice.send("quit")
         assert alice.wait() == 0
+
+
+async def _publish_as(home: Path, to: str, tokens: list[str]) -> None:
+    """Publish rendezvous items to `to` from the profile in `home` (its session, its relays)."""
+    from didlink import relays
+    from didlink.mailbox import MailboxStore
+    from didlink.mailbox_route import MailboxRoute
+    from didlink.outbox import Outbox
+    from didlink.profile import Profile
+    from didlink.sealing import Sealer
+    from didlink.settings import Settings
+
+    profile = Profile(home)
+    key = unlock(profile.keystore_path, PASSPHRASE)
+    with profile.open_store() as store:
+        sealer = Sealer(key)
+        settings = Settings(store, sealer)
+        box = MailboxStore(store, sealer)
+        route = MailboxRoute(box, Outbox(store, sealer), settings, relays.configured(settings))
+        async with route:
+            for token in tokens:
+                assert await route.publish_rendezvous(to, token)
+
+
+async def _real_offer_bytes() -> bytes:
+    peer = Peer(role=Role.OFFERER, ice=IceConfig())
+    try:
+        return (await peer.create_offer()).to_cbor()
+    finally:
+        await peer.close()
+
+
+def test_forged_expired_and_wrong_kind_offers_are_refused_and_the_chat_goes_on(
+    pair,  # type: ignore[no-untyped-def]
+) -> None:
+    homes, dids, _relays = pair
+    alice_key = unlock(Profile(homes["alice"]).keystore_path, PASSPHRASE)
+    stranger = IdentityKey.generate()
+    now = int(time.time())
+    connect = asyncio.run(_real_offer_bytes())
+
+    def offer(key: IdentityKey, *, kind: InvitationKind, created: int) -> str:
+        return encode_token(
+            Invitation.create(key, now=created, lifetime=120, kind=kind, connect=connect)
+        )
+
+    bad = [
+        offer(stranger, kind=InvitationKind.RECONNECT, created=now),  # not from Alice
+        offer(alice_key, kind=InvitationKind.INVITE, created=now),  # not a reconnect
+        offer(alice_key, kind=InvitationKind.RECONNECT, created=now - 3600),  # expired
+    ]
+    with cli_processes() as started:
+        bob = Cli("chat", dids["alice"], "--jsonl", home=homes["bob"], env=FAST)
+        started.append(bob)
+        bob.expect("offline", timeout=60)
+        asyncio.run(_publish_as(homes["alice"], dids["bob"], bad))
+        errors = [bob.expect("error", timeout=60)["message"] for _ in bad]
+        assert all(message.startswith("rendezvous refused:") for message in errors), errors
+        bob.send("quit")
+        assert bob.wait() == 0
+        assert not bob.seen("connected")
