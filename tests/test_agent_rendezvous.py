@@ -15,8 +15,10 @@ import pytest
 from didlink import Agent, MessageReceived, UserError
 from didlink import relays as relay_settings
 from didlink.agent import NoRendezvous
+from didlink.jsonl import HumanSink
 from didlink.mailbox import MailboxStore
-from didlink.rendezvous import OFFER_LIFETIME, check_offer, offer_wins, wait_from_env
+from didlink.profile import Profile
+from didlink.rendezvous import OFFER_LIFETIME, WAIT_ENV, check_offer, offer_wins, wait_from_env
 from didlink.sealing import Sealer
 from didlink.settings import Settings
 from identity.contact import Verification
@@ -25,6 +27,7 @@ from identity.invitation import Invitation, InvitationKind, Response
 from identity.keys import IdentityKey
 from identity.token import decode_invitation, encode_token
 from messaging.mailbox import new_session_state
+from tests.support.cli import assert_user_error, run_cli
 from tests.support.mailbox_pair import handshake_pair
 from tests.support.nostr_relays import LocalRelay, local_relays
 from tests.test_cli_invite import CHEAP_KDF as CHEAP
@@ -182,3 +185,21 @@ def test_tie_break_is_one_sided_and_the_wait_setting_is_bounded(
         monkeypatch.setenv("DIDLINK_RENDEZVOUS_TIMEOUT", bad)
         with pytest.raises(UserError):
             wait_from_env()
+
+
+def test_chat_refuses_a_bad_rendezvous_timeout_before_anything(tmp_path: Path) -> None:
+    home = tmp_path / "p"
+    assert run_cli("init", home=home).returncode == 0
+    peer = IdentityKey.generate().did
+    with Profile(home).open_store() as store:
+        store.add_contact(peer, name="Bob", now=NOW)
+    for bad in ("soon", "0", "1e9"):
+        result = run_cli("chat", "Bob", "--jsonl", home=home, env={WAIT_ENV: bad})
+        assert_user_error(result, WAIT_ENV)
+        assert result.stdout == ""
+
+
+def test_the_offline_line_escapes_what_a_name_holds(capsys: pytest.CaptureFixture[str]) -> None:
+    HumanSink().emit("offline", peer="did:key:z6Mkx", name="Bob\x1b[2J", via="mailbox")
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "is not online: messages go by mailbox" in out

@@ -16,7 +16,12 @@ from didlink.qr import qr_option
 
 @click.command()
 @click.argument("contact")
-@click.option("--expires", default=DEFAULT_LIVE_EXPIRY, show_default=True, help="Token lifetime.")
+@click.option(
+    "--expires",
+    default=DEFAULT_LIVE_EXPIRY,
+    show_default=True,
+    help="Lifetime of a token to paste (an offer through relays lives 2 minutes).",
+)
 @click.option("--jsonl", is_flag=True, help="JSON events out, JSON commands in.")
 @click.option(
     "--no-relay",
