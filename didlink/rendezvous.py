@@ -350,13 +350,15 @@ async def _meet(node: Node, offer_peer: Peer, rdv: Rendezvous, listener: Listene
     while True:
         if ours_alive and time.time() > invitation.expires:
             ours_alive = False
-        limit = None if offline else max(deadline - loop.time(), 0.0)
-        if limit is None and ours_alive:
-            limit = max(invitation.expires - time.time(), 0.0) + 0.1  # then: ours is dead
+        limits = [] if offline else [max(deadline - loop.time(), 0.0)]
+        if ours_alive:  # wake up when it dies too: the tie-break changes then
+            limits.append(max(invitation.expires - time.time(), 0.0) + 0.1)
         try:
-            token = await node.wait(listener.next(), limit, "waiting for the contact")
+            token = await node.wait(
+                listener.next(), min(limits) if limits else None, "waiting for the contact"
+            )
         except PhaseTimeout:
-            if not offline:
+            if not offline and loop.time() >= deadline:
                 if not rdv.offline_mode:
                     raise _Offline() from None
                 offline = True
