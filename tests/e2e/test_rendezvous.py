@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import select
+import subprocess
 import time
 from pathlib import Path
 
@@ -26,7 +28,7 @@ from identity.invitation import Invitation, InvitationKind
 from identity.keys import IdentityKey
 from identity.keystore import unlock
 from identity.token import encode_token
-from tests.e2e.driver import PASSPHRASE, Cli, cli_processes, connect_pair, make_identity
+from tests.e2e.driver import PASSPHRASE, Cli, actor, cli_processes, connect_pair, make_identity
 from tests.support.cli import run_cli
 from tests.support.nostr_relays import local_relays
 from transport import IceConfig, Peer, Role
@@ -196,3 +198,40 @@ def test_forged_expired_and_wrong_kind_offers_are_refused_and_the_chat_goes_on(
         bob.send("quit")
         assert bob.wait() == 0
         assert not bob.seen("connected")
+
+
+def test_the_line_mode_chat_says_the_contact_is_not_online(pair) -> None:  # type: ignore[no-untyped-def]
+    """A person at a pipe (the line mode, no --jsonl): no token, and the chat says why."""
+    homes, dids, _relays = pair
+    me = actor(homes["alice"], env=FAST)
+    process = subprocess.Popen(
+        me.command("chat", dids["bob"]),
+        env=me.env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    seen: list[str] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not any("not online" in line for line in seen):
+            ready, _, _ = select.select([process.stdout], [], [], deadline - time.monotonic())
+            assert ready, f"no 'not online' line within 60 s: {seen}"
+            line = process.stdout.readline()
+            assert line, f"the chat ended: {seen}"
+            seen.append(line)
+        process.stdin.write("a line for Bob\n")
+        process.stdin.flush()
+        out, err = process.communicate("", timeout=60)  # end of input: quit
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert f"{dids['bob']} is not online: messages go by mailbox" in "".join(seen)
+    assert "didlink:" not in "".join(seen) + out  # no token to paste
+    # what the chat had not handed to a relay yet, if anything, leaves with the next receive
+    assert run_cli("receive", home=homes["alice"]).returncode == 0
+    got = _json(homes["bob"], "receive", "--json")
+    assert isinstance(got, list) and [m["text"] for m in got] == ["a line for Bob"]
