@@ -15,7 +15,7 @@ import argparse
 from pathlib import Path
 
 from bench import chromium
-from bench.metrics import crypto, mailbox, memory, nat, session, startup
+from bench.metrics import crypto, mailbox, memory, nat, rendezvous, session, startup
 from bench.suite import Probe, progress, report, run_suite, summarize, table, write_results
 
 PROBES: tuple[Probe, ...] = (
@@ -25,6 +25,7 @@ PROBES: tuple[Probe, ...] = (
     *crypto.PROBES,
     startup.PROBE,
     mailbox.PROBE,
+    rendezvous.PROBE,
     nat.PROBE,
 )
 RESULTS = Path(__file__).resolve().parent / "results.json"

@@ -20,6 +20,7 @@ _EXPORTS = {
     "Agent": "didlink.agent",
     "Session": "didlink.agent",
     "SessionClosed": "didlink.agent",
+    "NoRendezvous": "didlink.agent",
     "UserError": "didlink.errors",
     "Contact": "identity.contact",
     "Verification": "identity.contact",
@@ -43,6 +44,7 @@ _EXPORTS = {
     "SessionError": "didlink.events",
     "SessionWarning": "didlink.events",
     "Closed": "didlink.events",
+    "ContactOffline": "didlink.events",
     "MailboxMessage": "didlink.events",
     "MailboxDelivered": "didlink.events",
     "TokenMissing": "didlink.device_token",
@@ -54,6 +56,7 @@ __all__ = [
     "Closed",
     "Connected",
     "Contact",
+    "ContactOffline",
     "Delivered",
     "Event",
     "FileOffered",
@@ -66,6 +69,7 @@ __all__ = [
     "MailboxMessage",
     "MessageReceived",
     "MessageSent",
+    "NoRendezvous",
     "Progress",
     "Queued",
     "QueuedMessage",
@@ -84,12 +88,13 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from didlink.agent import Agent, Session, SessionClosed
+    from didlink.agent import Agent, NoRendezvous, Session, SessionClosed
     from didlink.device_token import TokenMissing, TokenPinNeeded
     from didlink.errors import UserError
     from didlink.events import (
         Closed,
         Connected,
+        ContactOffline,
         Delivered,
         Event,
         FileOffered,

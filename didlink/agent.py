@@ -123,6 +123,16 @@ class SessionClosed(UserError):
     """The session ended before what was awaited happened (see `Session.closed`)."""
 
 
+class NoRendezvous(UserError):
+    """No rendezvous with this contact: no relay configured, or no persistent session."""
+
+
+NO_RENDEZVOUS = (
+    "no rendezvous with this contact: it needs relays (didlink relays add) and a session with"
+    " them (meet once with invite / accept); use reconnect and hand over the token instead"
+)
+
+
 class Session:
     """One live connection with one person, from its token to its close.
 
@@ -357,6 +367,17 @@ class Session:
             why = f" ({'; '.join(self._errors)})" if self._errors else ""
             raise SessionClosed(f"the session ended before its token: {reason}{why}")
         return self
+
+    async def _until(self, *kinds: type[Any]) -> None:
+        """Wait for the first event of one of `kinds`, or the end of the session."""
+        waits = [asyncio.ensure_future(self.wait_for(kind)) for kind in kinds]
+        waits.append(asyncio.ensure_future(self.wait_closed()))
+        _done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        for task in waits:  # consumed: a SessionClosed of a cancelled or failed wait
+            if task.done() and not task.cancelled():
+                task.exception()
 
     @property
     def node(self) -> Node:
@@ -735,6 +756,120 @@ class Agent:
 
         return own_relays(Settings(self.store))
 
+    # -- rendezvous through the relays (specs/rendezvous.md) -------------------------------
+
+    async def chat(
+        self,
+        who: str,
+        *,
+        relay: bool = True,
+        lifetime: int = LIVE_LIFETIME,
+        history: bool = False,
+        files: FilePolicy | str = FilePolicy.ACCEPT,
+        on_event: EventListener | None = None,
+        batch: Callable[[], AbstractContextManager[None]] | None = None,
+    ) -> Session:
+        """A session with a contact as `didlink chat` makes it: by rendezvous through the
+        relays when there are relays and a persistent session with them (no token; while the
+        contact does not answer, the session stays open, says `ContactOffline`, and texts go by
+        mailbox; a later answer still connects); otherwise, or with `relay=False`, a reconnect
+        token to hand over (`reconnect`). The other keyword arguments are `invite`'s; with
+        `on_event` it returns at once, else once the token is ready (a rendezvous has none:
+        at once)."""
+        from didlink import rendezvous
+
+        contact = self.contact(who)
+        rdv = None
+        if relay:
+            rdv = rendezvous.prepare(
+                self.key,
+                self.store,
+                self._ice(),
+                contact=contact,
+                wait=rendezvous.wait_from_env(),
+                offline_mode=True,
+            )
+        if rdv is None:
+            return await self.reconnect(
+                contact.did,
+                lifetime=lifetime,
+                history=history,
+                files=files,
+                on_event=on_event,
+                batch=batch,
+            )
+        session = Session(
+            self, history=history, files=FilePolicy(files), on_event=on_event, batch=batch
+        )
+        session.peer = contact.did
+        peer = Peer(role=Role.OFFERER, ice=rdv.ice, on_turn_problem=session._turn_problem)
+        session._start(lambda node: rendezvous.run_chat(node, peer, rdv))
+        return session
+
+    async def connect(
+        self,
+        who: str,
+        *,
+        timeout: float = 12.0,  # noqa: ASYNC109 - how long the contact may take to answer
+        history: bool = False,
+        files: FilePolicy | str = FilePolicy.ACCEPT,
+    ) -> Session | None:
+        """Connect to a contact with no token: our offer goes through the relays, and the
+        contact's running `chat` (or daemon) answers it. Returns the session once it is
+        connected (or, for an unverified contact, once its SAS is shown: `session.sas()`), or
+        None if no answer came within `timeout` seconds (they are offline: `send` goes by
+        mailbox). If the contact offered at the same moment and their offer wins the
+        tie-break, this answers theirs instead. NoRendezvous without relays or without a
+        persistent session with them (use `reconnect` and hand over the token)."""
+        from didlink import rendezvous
+
+        contact = self.contact(who)
+        rdv = rendezvous.prepare(
+            self.key, self.store, self._ice(), contact=contact, wait=timeout, offline_mode=False
+        )
+        if rdv is None:
+            raise NoRendezvous(NO_RENDEZVOUS)
+        session = Session(self, history=history, files=FilePolicy(files))
+        session.peer = contact.did
+        peer = Peer(role=Role.OFFERER, ice=rdv.ice, on_turn_problem=session._turn_problem)
+        session._start(lambda node: rendezvous.run_chat(node, peer, rdv))
+        await session._until(Connected, SasShown)
+        if session.closed is None:
+            return session
+        if session.closed.reason == rendezvous.OFFLINE:
+            return None
+        why = f" ({'; '.join(session._errors)})" if session._errors else ""
+        raise SessionClosed(f"the session ended before connecting: {session.closed.reason}{why}")
+
+    async def answer_rendezvous(
+        self,
+        who: str,
+        token: str,
+        *,
+        history: bool = False,
+        files: FilePolicy | str = FilePolicy.ACCEPT,
+    ) -> Session:
+        """(A listening side: the daemon) answer a contact's rendezvous offer, the token of a
+        rendezvous item that `receive(on_rendezvous=...)` handed over. It is verified as a
+        pasted reconnect token (signature, time, single use, from this contact): UserError or
+        IdentityError otherwise, nothing done. The session then connects in the background
+        (`await session.connected()`)."""
+        from didlink import rendezvous
+
+        contact = self.contact(who)
+        rdv = rendezvous.prepare(
+            self.key, self.store, self._ice(), contact=contact, wait=1.0, offline_mode=False
+        )
+        if rdv is None:
+            raise NoRendezvous(NO_RENDEZVOUS)
+        invitation, offer = rendezvous.check_offer(
+            token, store=self.store, own_did=self.did, contact=contact.did
+        )
+        session = Session(self, history=history, files=FilePolicy(files))
+        session.peer = contact.did
+        session._start(lambda node: rendezvous.run_answer(node, rdv, invitation, offer))
+        return session
+
     # -- messages, whether or not the contact is connected --------------------------------
 
     async def send(self, who: str, text: str) -> str:
@@ -824,11 +959,20 @@ class Agent:
         self,
         *,
         timeout: float = 10.0,  # noqa: ASYNC109 - how long the relays may take, not one await
+        on_rendezvous: Callable[[str, str], None] | None = None,
     ) -> list[MailboxMessage | MailboxDelivered]:
         """Fetch what arrived by mailbox since the last time (texts, and receipts for ours),
-        each once, oldest first; receipts go back by mailbox. [] without relays."""
+        each once, oldest first; receipts go back by mailbox. [] without relays.
+        `on_rendezvous(contact DID, token)`: a contact's rendezvous offer or answer came (not
+        verified yet: give an offer to `answer_rendezvous`); without it, each contact's latest is
+        kept for the next `chat` / `connect` with them."""
         from didlink.mailbox import MailboxStore
         from didlink.message_request import MessageRequests, receive_requests
+        from messaging.mailbox import MailboxItem, MailboxRendezvous
+
+        def on_item(peer: str, item: MailboxItem, _new: list[bytes]) -> None:
+            if on_rendezvous is not None and isinstance(item, MailboxRendezvous):
+                on_rendezvous(peer, item.token)
 
         route = self._mailbox()
         if route is None:
@@ -838,7 +982,10 @@ class Agent:
             await route.flush_all()
             # Requests first: the sessions they set up are listened on by the collect.
             _asked, started = await receive_requests(requests, route, timeout=timeout)
-            await route.collect(timeout=timeout, started=started)
+            # without `on_rendezvous`, rendezvous items are kept for the next chat with them
+            await route.collect(
+                timeout=timeout, started=started, on_item=on_item if on_rendezvous else None
+            )
         box = MailboxStore(self.store, Sealer(self.key))
         pending = requests.pending()
         entries = box.inbox()

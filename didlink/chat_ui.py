@@ -539,6 +539,11 @@ class ChatScreen:
     def _on_error(self, *, message: str, **_: Any) -> None:
         self._print(f"error: {shown(message, limit=400)}", err=True, fg="red")
 
+    def _on_offline(self, *, peer: str, name: str | None = None, **_: Any) -> None:
+        from didlink.jsonl import offline_words
+
+        self._print(offline_words(peer, name), fg="yellow")
+
     def _on_closed(self, *, reason: str, **_: Any) -> None:
         for file_id, (done, total) in self._transfers.items():  # as the toolbar last saw them
             name = self._file_names.get(file_id) or shown(file_id[:8])

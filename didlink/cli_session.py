@@ -110,8 +110,9 @@ def invite_live(*, label: str | None, lifetime: int, multi_use: bool, jsonl: boo
         )
 
 
-def chat_live(target: str, *, lifetime: int, jsonl: bool) -> int:
-    """`didlink chat CONTACT`: a reconnect token for a known contact; returns the exit code."""
+def chat_live(target: str, *, lifetime: int, jsonl: bool, relay: bool = True) -> int:
+    """`didlink chat CONTACT`: by rendezvous through the relays when it can be (no token),
+    else (or not `relay`) a reconnect token for a known contact; returns the exit code."""
     timeouts = timeouts_from_env()
     check_env()
     history, files = history_requested(), files_policy()
@@ -126,8 +127,9 @@ def chat_live(target: str, *, lifetime: int, jsonl: bool) -> int:
             _serve(
                 agent,
                 jsonl=jsonl,
-                start=lambda listen, batch: agent.reconnect(
+                start=lambda listen, batch: agent.chat(
                     contact.did,
+                    relay=relay,
                     lifetime=lifetime,
                     history=history,
                     files=files,

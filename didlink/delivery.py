@@ -278,7 +278,14 @@ class Delivery:
 
     def _emit_sent(self, mid: bytes, ref: Any) -> None:
         extra = {} if ref is None else {"ref": ref}
-        self._sink.emit("sent", id=mid.hex(), **extra)
+        self._sink.emit("sent", id=mid.hex(), **extra, via="live")
+
+    def emit_sent_by_mailbox(self, mid: bytes) -> None:
+        """`sent` for an outbox text a relay took (didlink/rendezvous.py); it stays in the
+        outbox until its receipt, so a live session later resends it (`sent` again, "live")."""
+        ref = self._refs.get(mid)
+        extra = {} if ref is None else {"ref": ref}
+        self._sink.emit("sent", id=mid.hex(), **extra, via="mailbox")
 
     def _cancel_grace(self) -> None:
         self._graces.clear()
@@ -296,7 +303,7 @@ class Delivery:
             for mid in mids:
                 if mid in self._unreported:
                     self._emit_sent(mid, self._unreported.pop(mid))
-                self._sink.emit("delivered", id=mid.hex())
+                self._sink.emit("delivered", id=mid.hex(), via="live")
         if not self._unreported:
             self._cancel_grace()
 
@@ -330,7 +337,9 @@ class Delivery:
         if self._history is not None:
             self._history.record(self._peer_did, Direction.IN, message_id, message.text)
         if message.at is None:  # an older peer: the arrival time only
-            self._sink.emit("message", **{"from": self._peer_did}, id=message_id, text=message.text)
+            self._sink.emit(
+                "message", **{"from": self._peer_did}, id=message_id, text=message.text, via="live"
+            )
         else:  # the sender's clock, shown as given, never trusted (specs/frames.md 5b)
             self._sink.emit(
                 "message",
@@ -338,6 +347,7 @@ class Delivery:
                 id=message_id,
                 text=message.text,
                 sent_at=iso_time(message.at),
+                via="live",
             )
         if message.mid is not None and self._outbox is not None:
             # Recorded after the event (at the end of this loop turn, with the rest of the

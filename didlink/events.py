@@ -67,6 +67,8 @@ class MessageSent:
 
     id: str
     ref: Any = None
+    via: str | None = None
+    """The route it left by: "live" or "mailbox" (specs/rendezvous.md)."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class Delivered:
     """The peer's receipt for our message `id` arrived."""
 
     id: str
+    via: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,8 @@ class MessageReceived:
     id: str | int
     text: str
     sent_at: datetime | None = None
+    via: str | None = None
+    """The route it came by: "live" or "mailbox" (specs/rendezvous.md)."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,15 @@ class Queued:
 
     peer: str
     messages: tuple[QueuedMessage, ...]
+
+
+@dataclass(frozen=True)
+class ContactOffline:
+    """(`chat` / `Agent.connect` by rendezvous) the contact did not answer in time: texts go
+    by mailbox (specs/rendezvous.md)."""
+
+    peer: str
+    name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -205,6 +219,7 @@ Event = (
     | SessionError
     | SessionWarning
     | Closed
+    | ContactOffline
 )
 
 
@@ -234,9 +249,9 @@ def event_from(name: str, fields: Mapping[str, Any]) -> Event | None:
             response_via=fields.get("response_via"),
         )
     if name == "sent":
-        return MessageSent(id=str(fields["id"]), ref=fields.get("ref"))
+        return MessageSent(id=str(fields["id"]), ref=fields.get("ref"), via=fields.get("via"))
     if name == "delivered":
-        return Delivered(id=str(fields["id"]))
+        return Delivered(id=str(fields["id"]), via=fields.get("via"))
     if name == "message":
         mid = fields["id"]
         return MessageReceived(
@@ -244,6 +259,7 @@ def event_from(name: str, fields: Mapping[str, Any]) -> Event | None:
             id=mid if isinstance(mid, int) else str(mid),
             text=fields["text"],
             sent_at=_utc(fields.get("sent_at")),
+            via=fields.get("via"),
         )
     if name == "queued":
         return Queued(
@@ -258,6 +274,8 @@ def event_from(name: str, fields: Mapping[str, Any]) -> Event | None:
                 for item in fields["messages"]
             ),
         )
+    if name == "offline":
+        return ContactOffline(peer=fields["peer"], name=fields.get("name"))
     if name == "progress":
         return Progress(
             id=fields["id"],
@@ -337,17 +355,26 @@ def event_fields(event: Event) -> tuple[str, dict[str, Any]] | None:
                 connected["response_via"] = event.response_via
             return "connected", connected
         case MessageSent():
-            return "sent", {"id": event.id} if event.ref is None else {
-                "id": event.id,
-                "ref": event.ref,
-            }
+            sent: dict[str, Any] = {"id": event.id}
+            if event.ref is not None:
+                sent["ref"] = event.ref
+            if event.via is not None:
+                sent["via"] = event.via
+            return "sent", sent
         case Delivered():
-            return "delivered", {"id": event.id}
+            delivered: dict[str, Any] = {"id": event.id}
+            if event.via is not None:
+                delivered["via"] = event.via
+            return "delivered", delivered
         case MessageReceived():
             message: dict[str, Any] = {"from": event.sender, "id": event.id, "text": event.text}
             if event.sent_at is not None:
                 message["sent_at"] = _iso(event.sent_at)
+            if event.via is not None:
+                message["via"] = event.via
             return "message", message
+        case ContactOffline():
+            return "offline", {"peer": event.peer, "name": event.name, "via": "mailbox"}
         case Queued():
             items = []
             for queued in event.messages:

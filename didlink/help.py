@@ -26,7 +26,7 @@ SUMMARIES: dict[str, str] = {
     "init": "Create your identity (a did:key), protected by a passphrase.",
     "invite": "Invite someone to a live chat, or make a contact --card.",
     "accept": "Accept an invitation or a contact card someone gave you.",
-    "chat": "Chat again with a contact (they accept a reconnect token).",
+    "chat": "Chat again with a contact (through relays, or by a token).",
     "contacts": "List your contacts; rename, verify or remove one.",
     "contacts rename": "Give a contact a name of your choice.",
     "contacts verify": "Mark a contact verified after comparing safety numbers.",
@@ -79,7 +79,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "didlink accept 'didlink:...'          # the token in single quotes",
         "didlink accept --no-relay             # the reply by hand only, not by relay",
     ),
-    "chat": ("didlink chat bob                      # bob: a contact's name or DID",),
+    "chat": (
+        "didlink chat bob                      # bob: a contact's name or DID",
+        "didlink chat bob --no-relay           # a token to paste, even with relays",
+    ),
     "contacts": ("didlink contacts", "didlink contacts --json"),
     "contacts rename": (
         "didlink contacts rename did:key:z6Mk... bob   # name a contact",

@@ -281,6 +281,12 @@ def token_intro(
     )
 
 
+def offline_words(peer: str, name: str | None) -> str:
+    """The chat's line when the contact did not answer the rendezvous (specs/rendezvous.md)."""
+    who = shown(name) if name else shown(peer)
+    return f"{who} is not online: messages go by mailbox (they get them when they are back)."
+
+
 class HumanSink:
     """The same events, worded for a person at a terminal (line mode: pipes, TERM=dumb).
 
@@ -384,6 +390,9 @@ class HumanSink:
 
     def _on_error(self, *, message: str, **_: Any) -> None:
         say(f"error: {shown(message, limit=400)}", err=True)
+
+    def _on_offline(self, *, peer: str, name: str | None = None, **_: Any) -> None:
+        say(offline_words(peer, name))
 
     def _on_closed(self, *, reason: str, **_: Any) -> None:
         say(f"Session closed: {shown(reason)}.")

@@ -282,7 +282,9 @@ class MailboxStore:
         receipt: the mids it newly confirmed."""
         if isinstance(item, MailboxText):
             return self._keep_text(peer_did, item, now)
-        return self._keep_receipt(peer_did, item, now)
+        if isinstance(item, MailboxReceipt):
+            return self._keep_receipt(peer_did, item, now)
+        return []  # a rendezvous item is never kept (specs/rendezvous.md)
 
     def _keep_text(self, peer_did: str, item: MailboxText, now: datetime) -> list[bytes]:
         if self._seen(peer_did, item.mid):

@@ -23,6 +23,7 @@ Imported only by the commands that use relays: it loads nostr-sdk and websockets
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections import defaultdict
@@ -41,6 +42,7 @@ from messaging.mailbox import (
     MailboxFrameError,
     MailboxItem,
     MailboxReceipt,
+    MailboxRendezvous,
     MailboxSession,
     MailboxText,
     check_mailbox_text,
@@ -64,6 +66,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CURSOR_SETTING = "mailbox.cursor"
+PENDING_SETTING = "rendezvous.pending"
+MAX_PENDING_PEERS = 8
+"""Contacts whose latest rendezvous token is kept (a setting is at most 64 KiB)."""
 RENEW_BEFORE = 3 * 24 * 3600
 """A text's wrap expiring sooner than this is made again before it is published again."""
 RESEND_AFTER = 24 * 3600
@@ -93,6 +98,7 @@ class Collected:
     refused: int = 0  # wraps that did not open, or not from the alias they claimed
     duplicates: int = 0  # frames whose message key was spent (a copy, a replay)
     answered_by: frozenset[str] = frozenset()  # relays that sent everything they stored
+    rendezvous: int = 0  # rendezvous items (offers, answers) opened (specs/rendezvous.md)
     listened: bool = False  # False: no contact has a session, nothing to fetch
 
 
@@ -243,6 +249,59 @@ class MailboxRoute:
         for peer in self._box.sessions():
             await self.flush(peer)
 
+    async def publish_rendezvous(self, peer: str, token: str) -> tuple[str, ...]:
+        """Seal a rendezvous item (an offer or an answer token, specs/rendezvous.md) from the
+        contact's session and publish it now; the relays that accepted it. The session's new
+        state is committed before it leaves; the wrap is not kept (a rendezvous that no relay
+        took is not worth sending later: its token expires in minutes). PublishFailed if no
+        relay took it."""
+        self._session(peer)
+        now = self._now()
+        with self._box.updating(peer, now=now) as session:
+            pair = session.sending_aliases(epoch_at(self._clock()))
+            frame = session.seal(MailboxRendezvous(token=token))
+        event = seal_wrap(  # (the same expiration as every wrap: indistinguishable by it)
+            frame,
+            sender_secret=pair.from_secret,
+            recipient=pair.to_public,
+            expires_in=self._expires_in,
+        )
+        result = await self._pool.publish(event)
+        return result.accepted
+
+    def keep_rendezvous(self, peer: str, token: str) -> None:
+        """Keep a rendezvous token that a process not waiting for it opened (`receive`, or a
+        chat for another contact): its ratchet key is spent, so the chat for `peer` started
+        next finds it here instead (specs/rendezvous.md §1.1). One per contact, the latest;
+        sealed setting `PENDING_SETTING`; at most `MAX_PENDING_PEERS` contacts, oldest first
+        out."""
+        pending = self._pending()
+        pending.pop(peer, None)
+        pending[peer] = token
+        while len(pending) > MAX_PENDING_PEERS:
+            pending.pop(next(iter(pending)))
+        self._settings.put_sealed(PENDING_SETTING, json.dumps(pending).encode())
+
+    def take_rendezvous(self, peer: str) -> str | None:
+        """The rendezvous token kept for `peer` (`keep_rendezvous`), forgotten now."""
+        pending = self._pending()
+        token = pending.pop(peer, None)
+        if token is not None:
+            self._settings.put_sealed(PENDING_SETTING, json.dumps(pending).encode())
+        return token
+
+    def _pending(self) -> dict[str, str]:
+        raw = self._settings.get_sealed(PENDING_SETTING)
+        if raw is None:
+            return {}
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            return {}  # damaged: nothing pending (an offer is worth minutes)
+        if not isinstance(value, dict):
+            return {}
+        return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
+
     # -- receiving ----------------------------------------------------------------------------
 
     def _listening(self, sessions: dict[str, MailboxSession]) -> dict[bytes, tuple[str, AliasPair]]:
@@ -272,10 +331,14 @@ class MailboxRoute:
         wait_for: bytes | None = None,
         until: Callable[[Collected], bool] | None = None,
         started: int | None = None,
+        on_item: Callable[[str, MailboxItem, list[bytes]], None] | None = None,
     ) -> Collected:
         """Fetch what the relays hold for us (see the module docstring); with `wait_for`, also
         wait (up to `timeout`) for the receipt of that mid; with `until`, stay subscribed (up to
-        `timeout`) until it is true of what was collected (an online receiver)."""
+        `timeout`) until it is true of what was collected (an online receiver). `on_item(peer,
+        item, new_mids)` is called for every item opened, once it is committed; a rendezvous
+        item is handed to it only (without `on_item` it is kept for the next chat with that
+        contact: `keep_rendezvous`)."""
         if wait_for is not None:
             mid = wait_for
             until = lambda done: mid in done.delivered  # noqa: E731
@@ -290,7 +353,7 @@ class MailboxRoute:
         sub = await self._pool.subscribe(recipients=keys, since=since)
         receipts: dict[str, list[bytes]] = defaultdict(list)
         try:
-            await self._read(sub, keys, receipts, done, timeout, until)
+            await self._read(sub, keys, receipts, done, timeout, until, on_item)
         finally:
             done.answered_by = sub.stored_from
             await sub.close()
@@ -320,6 +383,7 @@ class MailboxRoute:
         done: Collected,
         timeout: float,  # noqa: ASYNC109 - a deadline for the loop, not one await
         until: Callable[[Collected], bool] | None,
+        on_item: Callable[[str, MailboxItem, list[bytes]], None] | None = None,
     ) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -341,7 +405,7 @@ class MailboxRoute:
                 if all_stored and until is None:
                     return
                 continue
-            self._take(event, keys, receipts, done)
+            self._take(event, keys, receipts, done, on_item)
 
     def _take(
         self,
@@ -349,6 +413,7 @@ class MailboxRoute:
         keys: dict[bytes, tuple[str, AliasPair]],
         receipts: dict[str, list[bytes]],
         done: Collected,
+        on_item: Callable[[str, MailboxItem, list[bytes]], None] | None = None,
     ) -> None:
         found = keys.get(recipient_of(event))
         if found is None:  # (the pool hands up only wraps to our keys)
@@ -371,7 +436,11 @@ class MailboxRoute:
                     item: MailboxItem | None = session.open(opened.payload)
                 except MailboxFrameError:  # authenticated but malformed: its key is spent
                     item = None
-                new = [] if item is None else self._box.keep_item(peer, item, now=self._now())
+                new = (
+                    []
+                    if item is None or isinstance(item, MailboxRendezvous)
+                    else self._box.keep_item(peer, item, now=self._now())
+                )
         except CryptoFailure:  # a copy or replay (its key is spent), or forged: rolled back
             log.debug("wrap %s: the frame does not open (a copy, a replay)", event.id)
             done.duplicates += 1
@@ -379,7 +448,13 @@ class MailboxRoute:
         if item is None:
             done.refused += 1
             return
-        if isinstance(item, MailboxText):
+        if on_item is not None:
+            on_item(peer, item, new)
+        if isinstance(item, MailboxRendezvous):
+            done.rendezvous += 1
+            if on_item is None:  # nobody here waits for it: the next chat for them will
+                self.keep_rendezvous(peer, item.token)
+        elif isinstance(item, MailboxText):
             receipts[peer].append(item.mid)  # again for a duplicate: its receipt may be lost
             done.texts += len(new)
         else:

@@ -52,7 +52,7 @@ import asyncio
 import collections
 import contextlib
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from didlink.delivery import RECEIPT_BATCH, Delivery
@@ -211,6 +211,9 @@ class Node:
         self._receipts_due = False  # a frame was read: its receipts go out after this step
         self.timings_ms: dict[str, int] = {}
         self._t0 = time.monotonic()
+        self.on_queued: Callable[[], None] | None = None
+        """Called after a text went to the outbox while not connected (didlink/rendezvous.py:
+        it then goes by mailbox)."""
 
     # -- commands ------------------------------------------------------------------------------
 
@@ -243,6 +246,8 @@ class Node:
             self.error("the session is closing: nothing more can be sent")
         elif isinstance(command, SendText | SendFile):
             self._outgoing.give(command)
+            if self.on_queued is not None and not self._verified and isinstance(command, SendText):
+                self.on_queued()  # not connected: the rendezvous sends it by mailbox
         elif isinstance(command, AcceptFile | RefuseFile):
             refused = (
                 "no file offer is waiting for an answer"
@@ -321,6 +326,10 @@ class Node:
     def emit(self, event: str, **fields: Any) -> None:
         """Report an event (see specs/cli-jsonl.md)."""
         self._sink.emit(event, **fields)
+
+    def mailbox_sent(self, mid: bytes) -> None:
+        """An outbox text left by mailbox (a relay took it): `sent` with `via` "mailbox"."""
+        self._delivery.emit_sent_by_mailbox(mid)
 
     def error(self, message: str) -> None:
         self._sink.emit("error", message=" ".join(message.split()))

@@ -101,7 +101,20 @@ class MailboxReceipt(_Item):
     mids: list[Mid] = Field(min_length=1, max_length=MAX_RECEIPT_MIDS)
 
 
-MailboxItem = MailboxText | MailboxReceipt
+MAX_RENDEZVOUS_TOKEN = 4096
+"""A rendezvous item's token: at most a pasted token's length (identity/token.py)."""
+
+
+class MailboxRendezvous(_Item):
+    """A rendezvous message (specs/rendezvous.md): an offer (a signed reconnect invitation)
+    or an answer (the signed response to one), as the `didlink:` token text a user would
+    paste. The receiver verifies it exactly as a pasted token; this frame only carries it."""
+
+    t: Literal["rendezvous"] = "rendezvous"
+    token: str = Field(min_length=1, max_length=MAX_RENDEZVOUS_TOKEN)
+
+
+MailboxItem = MailboxText | MailboxReceipt | MailboxRendezvous
 
 
 def encode_item(item: MailboxItem) -> bytes:
@@ -120,6 +133,8 @@ def decode_item(data: bytes) -> MailboxItem:
             return MailboxText.model_validate(value)
         if kind == "receipt":
             return MailboxReceipt.model_validate(value)
+        if kind == "rendezvous":
+            return MailboxRendezvous.model_validate(value)
     except (ValidationError, ValueError) as exc:
         raise MailboxFrameError("a mailbox frame is malformed") from exc
     raise MailboxFrameError("unknown mailbox frame type")

@@ -80,6 +80,22 @@ EMITTED: list[tuple[str, dict[str, Any]]] = [
     ("sent", {"id": FILE_ID, "ref": {"any": ["json", 1, None]}}),
     ("sent", {"id": FILE_ID, "ref": 7}),
     ("delivered", {"id": FILE_ID}),
+    ("sent", {"id": FILE_ID, "via": "live"}),
+    ("sent", {"id": FILE_ID, "ref": 7, "via": "mailbox"}),
+    ("delivered", {"id": FILE_ID, "via": "mailbox"}),
+    ("message", {"from": PEER, "id": FILE_ID, "text": "by relay", "via": "mailbox"}),
+    (
+        "message",
+        {
+            "from": PEER,
+            "id": FILE_ID,
+            "text": "live",
+            "sent_at": "2026-12-08T09:15:00Z",
+            "via": "live",
+        },
+    ),
+    ("offline", {"peer": PEER, "name": "Bob", "via": "mailbox"}),
+    ("offline", {"peer": PEER, "name": None, "via": "mailbox"}),
     ("message", {"from": PEER, "id": FILE_ID, "text": "hi\nthere \u202e"}),
     ("message", {"from": PEER, "id": 3, "text": "from a peer without message ids"}),
     (

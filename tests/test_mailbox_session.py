@@ -29,6 +29,7 @@ from messaging.mailbox import (
     MAX_MAILBOX_TEXT_BYTES,
     MailboxFrameError,
     MailboxReceipt,
+    MailboxRendezvous,
     MailboxSession,
     MailboxText,
     decode_item,
@@ -229,7 +230,8 @@ def test_listening_epochs() -> None:
 
 
 def test_frames_round_trip() -> None:
-    for item in (_text(1), MailboxReceipt(mids=[MID, bytes(16)])):
+    rendezvous = MailboxRendezvous(token="didlink:" + "a" * 4000)
+    for item in (_text(1), MailboxReceipt(mids=[MID, bytes(16)]), rendezvous):
         assert decode_item(encode_item(item)) == item
 
 
@@ -250,6 +252,11 @@ def test_frames_round_trip() -> None:
         {"t": "receipt", "mids": [b"short"]},
         {"t": "hello"},
         {"mid": MID},
+        {"t": "rendezvous"},
+        {"t": "rendezvous", "token": ""},
+        {"t": "rendezvous", "token": "x" * 4097},
+        {"t": "rendezvous", "token": b"didlink:"},
+        {"t": "rendezvous", "token": "didlink:x", "extra": 1},
     ],
 )
 def test_bad_frames_are_refused(value: object) -> None:

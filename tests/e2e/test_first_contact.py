@@ -80,6 +80,7 @@ def test_first_contact_story(tmp_path: Path) -> None:
             "from": alice_did,
             "id": sent["id"],
             "text": "queued before connecting",
+            "via": "live",
         }
         assert alice.expect("message")["text"] == "héllo from bob 🙂"
         assert alice.expect("delivered")["id"] == sent["id"]
