@@ -42,6 +42,7 @@ _EXPORTS = {
     "Closed": "didlink.events",
     "MailboxMessage": "didlink.events",
     "MailboxDelivered": "didlink.events",
+    "RelayState": "didlink.events",
 }
 
 __all__ = [
@@ -62,6 +63,7 @@ __all__ = [
     "MessageReceived",
     "MessageSent",
     "Progress",
+    "RelayState",
     "SafetyNumber",
     "SasShown",
     "Session",
@@ -90,6 +92,7 @@ if TYPE_CHECKING:
         MessageReceived,
         MessageSent,
         Progress,
+        RelayState,
         SasShown,
         SessionError,
         TokenReady,

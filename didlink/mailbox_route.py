@@ -106,6 +106,7 @@ class MailboxRoute:
         limits: RelayLimits | None = None,
         clock: Callable[[], float] = time.time,
         expires_in: int = DEFAULT_EXPIRES_IN,
+        on_relay_state: Callable[[str, bool], None] | None = None,
     ) -> None:
         if not relays:
             raise UserError("no relay is configured: add one with `didlink relays add wss://...`")
@@ -114,7 +115,7 @@ class MailboxRoute:
         self._settings = settings
         self._clock = clock
         self._expires_in = expires_in
-        self._pool = RelayPool(relays, limits=limits, clock=clock)
+        self._pool = RelayPool(relays, limits=limits, clock=clock, on_state=on_relay_state)
 
     async def __aenter__(self) -> MailboxRoute:
         self._pool.start()
@@ -334,3 +335,37 @@ class MailboxRoute:
             done.texts += len(new)
         else:
             done.delivered.update(new)
+
+    # -- staying online (didlink/daemon.py) ---------------------------------------------------
+
+    @property
+    def pool(self) -> RelayPool:
+        """The relay pool (the daemon adds and removes relays while it runs)."""
+        return self._pool
+
+    def listening_keys(self) -> dict[bytes, tuple[str, AliasPair]]:
+        """The `to` keys to listen to now (§8), each with its contact and alias pair."""
+        return self._listening(self._box.sessions())
+
+    def since(self) -> int | None:
+        """The `since` of a subscription that catches up from the cursor (§10)."""
+        cursor = self._cursor()
+        return None if cursor is None else max(cursor - TIMESTAMP_TWEAK - MAX_CLOCK_SKEW, 0)
+
+    def mark_fetched(self, started: int) -> None:
+        """A subscription opened at `started` was answered by a relay (EOSE): the cursor."""
+        self._settings.put(CURSOR_SETTING, str(started).encode("ascii"))
+
+    def take(
+        self,
+        event: NostrEvent,
+        keys: dict[bytes, tuple[str, AliasPair]],
+        receipts: dict[str, list[bytes]],
+        done: Collected,
+    ) -> None:
+        """Open and keep one wrap as `collect` does (texts to receipt go into `receipts`)."""
+        self._take(event, keys, receipts, done)
+
+    async def send_receipts(self, receipts: dict[str, list[bytes]]) -> None:
+        """Wrap and publish one receipt per contact for the mids in `receipts` (emptied)."""
+        await self._send_receipts(receipts)

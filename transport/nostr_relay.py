@@ -300,6 +300,7 @@ class _Relay:
                     self._conn = conn
                     self.counters.connects += 1
                     self._connected.set()
+                    self._pool.relay_state(self.url, up=True)
                     for sub in list(self._pool.subscriptions.values()):
                         await ws.send(json.dumps(sub.request()))
                     try:
@@ -322,6 +323,8 @@ class _Relay:
                 self.counters.failures += 1
                 log.warning("relay %s: unexpected %s: %s", self.url, type(exc).__name__, exc)
             finally:
+                if self._conn is not None:
+                    self._pool.relay_state(self.url, up=False)
                 self._conn = None
                 self._connected.clear()
                 for future in self._pending_ok.values():
@@ -447,7 +450,9 @@ class RelayPool:
         limits: RelayLimits | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        on_state: Callable[[str, bool], None] | None = None,
     ) -> None:
+        """`on_state(url, up)`: called when a relay's connection opens (True) or ends (False)."""
         if not urls:
             raise TransportUsageError("a relay pool needs at least one relay URL")
         for url in urls:
@@ -459,6 +464,15 @@ class RelayPool:
         self.subscriptions: dict[str, Subscription] = {}
         self._relays = {url: _Relay(url, self) for url in dict.fromkeys(urls)}
         self._started = False
+        self._on_state = on_state
+
+    def relay_state(self, url: str, *, up: bool) -> None:
+        """(From a relay's task) its connection opened or ended: tell `on_state`."""
+        if self._on_state is not None:
+            try:
+                self._on_state(url, up)
+            except Exception:  # a listener's bug must not end the relay's task
+                log.exception("relay state listener failed")
 
     async def __aenter__(self) -> RelayPool:
         self.start()
@@ -480,6 +494,29 @@ class RelayPool:
             await sub.close()
         for relay in self._relays.values():
             await relay.stop()
+
+    def add(self, url: str) -> None:
+        """Use one more relay from now on (started at once if the pool is; it sends the REQ of
+        every open subscription when it connects). Nothing if the pool has it already."""
+        if not url.startswith(("wss://", "ws://")):
+            raise TransportUsageError(f"not a websocket URL: {url[:80]!r}")
+        if url in self._relays:
+            return
+        relay = _Relay(url, self)
+        self._relays[url] = relay
+        if self._started:
+            relay.start()
+
+    async def remove(self, url: str) -> None:
+        """Stop using a relay (its connection is closed); nothing if the pool does not have it.
+        The last relay cannot be removed (a pool needs one)."""
+        relay = self._relays.get(url)
+        if relay is None:
+            return
+        if len(self._relays) == 1:
+            raise TransportUsageError("a relay pool needs at least one relay URL")
+        del self._relays[url]
+        await relay.stop()
 
     def counters(self, url: str) -> RelayCounters:
         return self._relays[url].counters

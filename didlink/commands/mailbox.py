@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -21,7 +20,7 @@ from didlink.output import print_json, say
 from didlink.profile import Profile
 
 if TYPE_CHECKING:
-    from didlink.mailbox import InboxEntry
+    from didlink.mailbox_display import Arrival
     from didlink.mailbox_route import MailboxRoute
     from didlink.store import Store
 
@@ -59,14 +58,6 @@ def _route(store: Store, key: Any) -> MailboxRoute:
     return MailboxRoute(
         MailboxStore(store, sealer), Outbox(store, sealer), settings, relays.configured(settings)
     )
-
-
-def _iso(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _local(at: datetime) -> str:
-    return at.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 @click.command(name="send")
@@ -164,13 +155,14 @@ def receive_command(as_json: bool, as_jsonl: bool, timeout: float | None) -> Non
 
         answered = asyncio.run(_receive(route, seconds))
         from didlink.mailbox import MailboxStore
+        from didlink.mailbox_display import inbox_events
         from didlink.sealing import Sealer
 
         box = MailboxStore(store, Sealer(key))
-        entries = box.inbox()
+        arrived = inbox_events(box)
         names = {c.did: c.display_name for c in store.list_contacts()}
-        _print(entries, names, as_json=as_json, as_jsonl=as_jsonl)
-        box.forget_shown([entry.seq for entry in entries])
+        _print([item for _, item in arrived], names, as_json=as_json, as_jsonl=as_jsonl)
+        box.forget_shown([seq for seq, _ in arrived])
     if not answered:
         raise UserError("no relay answered: nothing new was fetched (see `didlink relays`)")
 
@@ -188,49 +180,17 @@ async def _receive(route: MailboxRoute, seconds: float) -> bool:
     return bool(done.answered_by) or not done.listened
 
 
-def _entry_json(entry: InboxEntry, names: dict[str, str]) -> dict[str, Any]:
-    value: dict[str, Any] = {
-        "type": "message" if entry.kind == "text" else "delivered",
-        "mid": entry.message_id.hex(),
-        "arrived_at": _iso(entry.arrived_at),
-        "text": entry.text,
-    }
-    if entry.kind == "text":
-        value["from"] = entry.peer_did
-        value["name"] = names.get(entry.peer_did)
-        value["sent_at"] = None if entry.sent_at is None else _iso(entry.sent_at)
-    else:
-        value["to"] = entry.peer_did
-        value["name"] = names.get(entry.peer_did)
-    return value
-
-
-def _print(
-    entries: list[InboxEntry], names: dict[str, str], *, as_json: bool, as_jsonl: bool
-) -> None:
-    from didlink.display import block
+def _print(items: list[Arrival], names: dict[str, str], *, as_json: bool, as_jsonl: bool) -> None:
+    from didlink.mailbox_display import item_json, show_item
 
     if as_json:
-        print_json([_entry_json(entry, names) for entry in entries])
+        print_json([item_json(item, names) for item in items])
         return
-    if as_jsonl:
-        for entry in entries:
-            print_json(_entry_json(entry, names))
-        return
-    if not entries:
+    if not items and not as_jsonl:
         say("Nothing new.")
         return
-    for entry in entries:
-        name = names.get(entry.peer_did, entry.peer_did)
-        if entry.kind == "text":
-            sent = "?" if entry.sent_at is None else _local(entry.sent_at)
-            say(f"From {name} ({entry.peer_did}), sent {sent}, arrived {_local(entry.arrived_at)}:")
-            for line in block(entry.text, first="  "):
-                say(line)
-        else:
-            say(f"Delivered to {name} ({_local(entry.arrived_at)}):")
-            for line in block(entry.text, first="  "):
-                say(line)
+    for item in items:
+        show_item(item, names, as_jsonl=as_jsonl)
 
 
 commands: list[click.Command] = [send_command, receive_command]
