@@ -177,6 +177,10 @@ class MailboxService:
             async with self._route, asyncio.TaskGroup() as group:
                 group.create_task(self._listen(), name="mailbox listener")
                 group.create_task(self._publish(), name="mailbox publisher")
+        except BaseExceptionGroup as failed:  # one task's error, as itself
+            if len(failed.exceptions) == 1:
+                raise failed.exceptions[0] from None
+            raise
         finally:
             self._stopping = True
 
@@ -209,7 +213,9 @@ class MailboxService:
         others: dict[bytes, WrapHandler] = {}
         for handler in self._handlers:
             for key in handler.recipients():
-                if key not in mailbox:
+                if not isinstance(key, bytes) or len(key) != 32:
+                    log.warning("a wrap handler named a key that is not 32 bytes: ignored")
+                elif key not in mailbox:
                     others[key] = handler
         return mailbox, others
 

@@ -47,7 +47,7 @@ SUMMARIES: dict[str, str] = {
     "name": "Show or set the name you suggest to the people you invite.",
     "send": "Send a text to a contact, online or not, through your relays.",
     "receive": "Fetch the messages that arrived since last time, each once.",
-    "daemon": "Stay online: receive messages and send what waits, until stopped.",
+    "daemon": "Stay online: receive and send messages until stopped.",
     "relays": "List the Nostr relays that carry messages to offline contacts.",
     "relays add": "Add relays (wss://...; ws:// only on this machine).",
     "relays remove": "Remove a relay.",

@@ -78,6 +78,9 @@ def test_the_daemon_receives_each_text_once_receipts_it_and_survives_relay_resta
                 relay.stop()
             for url in urls:
                 daemon.expect(type="relay", url=url, state="down")
+            # Bob writes meanwhile: no relay takes it, it waits in his outbox.
+            queued = run_cli("send", "Alice", "while down", "--timeout", "3", home=bob.home)
+            assert_user_error(queued, "no relay accepted")
             deadline = time.monotonic() + WAIT
             for relay in relays:
                 relay.start()
@@ -88,6 +91,15 @@ def test_the_daemon_receives_each_text_once_receipts_it_and_survives_relay_resta
             after = _json(alice.home, "send", "Bob", "after the restart", "--json")
             assert isinstance(after, dict)
             daemon.expect(type="message", mid=after["mid"], text="after the restart")
+            # The daemon published what waited once a relay was back: Alice gets it.
+            for _ in range(20):
+                fetched = _json(alice.home, "receive", "--json")
+                assert isinstance(fetched, list)
+                if any(m["text"] == "while down" for m in fetched):
+                    break
+            else:
+                pytest.fail("the text queued while the relays were down never left")
+            daemon.expect(type="delivered", text="while down")
 
             assert daemon.terminate() == 0
         finally:
@@ -95,7 +107,7 @@ def test_the_daemon_receives_each_text_once_receipts_it_and_survives_relay_resta
         # Each text printed exactly once; nothing else but the events of the contract.
         objects = daemon.objects()
         messages = [o["mid"] for o in objects if o["type"] == "message"]
-        assert sorted(messages) == sorted({sent["mid"], waited["mid"], after["mid"]})
+        assert sorted(messages) == sorted([sent["mid"], waited["mid"], after["mid"]])
         assert {o["type"] for o in objects} <= {"ready", "relay", "message", "delivered"}
         assert "Traceback" not in "\n".join(daemon.stderr_lines)
         assert lock.read_bytes() == b""  # the pid is cleared on the way out

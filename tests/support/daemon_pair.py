@@ -45,25 +45,26 @@ class Person:
 
 def mailbox_profiles(folder: Path, urls: list[str]) -> tuple[Person, Person]:
     """(Alice, Bob): contacts named "Alice" and "Bob", one persistent session, `urls`."""
+    return asyncio.run(make_profiles(folder, urls))
 
-    async def make() -> tuple[Person, Person]:
-        alice = await Agent.create(folder / "alice", passphrase=PASSPHRASE, kdf=CHEAP_KDF)
-        bob = await Agent.create(folder / "bob", passphrase=PASSPHRASE, kdf=CHEAP_KDF)
-        async with alice, bob:
-            initiator, responder = handshake_pair(folder.name.encode())
-            for me, other, name, result in (
-                (alice, bob, "Bob", initiator),
-                (bob, alice, "Alice", responder),
-            ):
-                me.store.add_contact(other.did, name=name, now=NOW)
-                MailboxStore(me.store, Sealer(me.key)).install_session(
-                    other.did, new_session_state(result), now=NOW
-                )
-                if urls:
-                    relay_settings.add(Settings(me.store), urls)
-            return Person(alice.profile.path, alice.did), Person(bob.profile.path, bob.did)
 
-    return asyncio.run(make())
+async def make_profiles(folder: Path, urls: list[str]) -> tuple[Person, Person]:
+    """`mailbox_profiles` inside a running event loop."""
+    alice = await Agent.create(folder / "alice", passphrase=PASSPHRASE, kdf=CHEAP_KDF)
+    bob = await Agent.create(folder / "bob", passphrase=PASSPHRASE, kdf=CHEAP_KDF)
+    async with alice, bob:
+        initiator, responder = handshake_pair(folder.name.encode())
+        for me, other, name, result in (
+            (alice, bob, "Bob", initiator),
+            (bob, alice, "Alice", responder),
+        ):
+            me.store.add_contact(other.did, name=name, now=NOW)
+            MailboxStore(me.store, Sealer(me.key)).install_session(
+                other.did, new_session_state(result), now=NOW
+            )
+            if urls:
+                relay_settings.add(Settings(me.store), urls)
+        return Person(alice.profile.path, alice.did), Person(bob.profile.path, bob.did)
 
 
 def cli_env(home: Path) -> dict[str, str]:
