@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import time
 from pathlib import Path
@@ -109,7 +110,10 @@ def test_the_daemon_receives_each_text_once_receipts_it_and_survives_relay_resta
         messages = [o["mid"] for o in objects if o["type"] == "message"]
         assert sorted(messages) == sorted([sent["mid"], waited["mid"], after["mid"]])
         assert {o["type"] for o in objects} <= {"ready", "relay", "message", "delivered"}
-        assert "Traceback" not in "\n".join(daemon.stderr_lines)
+        stderr = "\n".join(daemon.stderr_lines)
+        assert "Traceback" not in stderr
+        for text in ("hello Bob", "second", "yes, here", "while down", alice.did):
+            assert text not in stderr  # nothing of a message, nor a contact, is logged
         assert lock.read_bytes() == b""  # the pid is cleared on the way out
         # A new daemon may start now that the first one ended.
         again = DaemonProcess(bob.home)
@@ -119,9 +123,32 @@ def test_the_daemon_receives_each_text_once_receipts_it_and_survives_relay_resta
                 assert time.monotonic() < deadline, again.stderr_lines
                 assert again.proc.poll() is None, again.stderr_lines
                 time.sleep(0.1)
-            assert again.terminate() == 0
+            again.proc.send_signal(signal.SIGINT)  # Ctrl-C: the same clean end
+            assert again.proc.wait(timeout=WAIT) == 0
         finally:
             again.kill()
+
+
+def test_a_relay_added_while_the_daemon_runs_is_used(tmp_path: Path) -> None:
+    with local_relays(tmp_path / "relays", 2) as relays:
+        first, second = (relay.url for relay in relays)
+        alice, bob = mailbox_profiles(tmp_path, [first])
+        daemon = DaemonProcess(bob.home, "--jsonl")
+        try:
+            assert daemon.expect(type="ready")["relays"] == [first]
+            daemon.expect(type="relay", url=first, state="up")
+            added = run_cli("relays", "add", second, home=bob.home)
+            assert added.returncode == 0, added.stderr
+            daemon.expect(type="relay", url=second, state="up")  # within the daemon's refresh
+            # Alice now writes through the second relay only: the daemon listens there too.
+            assert run_cli("relays", "remove", first, home=alice.home).returncode == 0
+            assert run_cli("relays", "add", second, home=alice.home).returncode == 0
+            sent = _json(alice.home, "send", "Bob", "via the new relay", "--json")
+            assert isinstance(sent, dict) and sent["relays"] == [second]
+            daemon.expect(type="message", mid=sent["mid"], text="via the new relay")
+            assert daemon.terminate() == 0
+        finally:
+            daemon.kill()
 
 
 def test_the_daemon_prints_a_text_as_receive_does(tmp_path: Path) -> None:
