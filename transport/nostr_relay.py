@@ -18,6 +18,9 @@ Theory of operation (specs/mailbox.md §5):
   a bound, or past `max_events_before_eose` stored events, the connection is dropped and the
   relay waits out a backoff like any broken one.
 
+- While the pool runs, `on_state` hears each relay's connection open and end, and `add` /
+  `remove` change its relays (the daemon follows the profile's relay list: specs/mailbox.md §14).
+
 Hand-written over `websockets` rather than nostr-sdk's `Client`: see specs/mailbox.md §5.1.
 """
 
