@@ -47,7 +47,7 @@ from didlink import relays as relay_settings
 from didlink.errors import UserError
 from didlink.events import MailboxDelivered, MailboxMessage, RelayState
 from didlink.mailbox_display import inbox_events
-from didlink.store import DamagedStore
+from didlink.store_file import StoreBusy, StoreError
 
 if TYPE_CHECKING:
     from didlink.mailbox import MailboxStore
@@ -225,16 +225,18 @@ class MailboxService:
         mailbox: dict[bytes, tuple[str, AliasPair]] = {}
         others: dict[bytes, WrapHandler] = {}
         started, answered = 0, False
-        self._show()  # what an earlier run kept but did not show
+        with contextlib.suppress(StoreBusy):  # what an earlier run kept but did not show
+            self._show()
         try:
             while True:
-                await self._follow_relay_list()
-                new_mailbox, new_others = self._keys()
-                if (
-                    sub is None
-                    or new_mailbox.keys() != mailbox.keys()
-                    or (new_others.keys() != others.keys())
-                ):
+                try:
+                    await self._follow_relay_list()
+                    new_mailbox, new_others = self._keys()
+                except StoreBusy as exc:  # another process held the store: try again soon
+                    log.warning("%s", exc)
+                    new_mailbox, new_others = mailbox, others
+                changed = new_mailbox.keys() != mailbox.keys() or new_others.keys() != others.keys()
+                if sub is None or changed:
                     old = sub
                     sub, mailbox, others = None, new_mailbox, new_others
                     keys = set(mailbox) | set(others)
@@ -250,12 +252,14 @@ class MailboxService:
                         await asyncio.sleep(left)
                         break
                     if not answered and sub.stored_from:
-                        self._route.mark_fetched(started)
-                        answered = True
+                        with contextlib.suppress(StoreBusy):  # (else: next time round)
+                            self._route.mark_fetched(started)
+                            answered = True
                     event = await _next(sub, min(left, 1.0))
                     if event is not None:
                         await self._dispatch(event, mailbox, others)
-                self._show()
+                with contextlib.suppress(StoreBusy):  # (shown at the next round)
+                    self._show()
         finally:
             if sub is not None:
                 await sub.close()
@@ -280,11 +284,12 @@ class MailboxService:
         done = Collected()
         try:
             self._route.take(event, mailbox, self._receipts, done)
-        except DamagedStore as exc:  # e.g. the contact was removed meanwhile
-            log.warning("a wrap was not kept: %s", exc)
+        except StoreError as exc:  # the contact removed meanwhile, the store busy too long:
+            log.warning("a wrap was not kept now: %s", exc)  # the next fetch gets it again
             return
         if done.texts or done.delivered:
-            self._show()
+            with contextlib.suppress(StoreBusy):  # (shown at the next round)
+                self._show()
         if self._receipts:
             self._wake.set()
 
@@ -305,7 +310,7 @@ class MailboxService:
                 if self._receipts:
                     await self._route.send_receipts(self._receipts)
                 await self._route.flush_all()
-            except DamagedStore as exc:  # a contact removed meanwhile: the next round goes on
+            except StoreError as exc:  # a contact removed meanwhile, busy: the next round goes on
                 log.warning("publishing stopped for now: %s", exc)
                 self._receipts.clear()  # (a text whose receipt is lost comes again: answered)
             with contextlib.suppress(TimeoutError):

@@ -6,6 +6,7 @@ on loopback (tests/support/nostr_relays.py); every wait bounded."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from pathlib import Path
 
@@ -73,3 +74,56 @@ async def test_a_failing_state_listener_does_not_stop_the_relay(tmp_path: Path) 
             wrap = seal_wrap(b"still works", sender_secret=ALICE, recipient=BOB_PUB)
             result = await pool.publish(wrap)
             assert result.accepted == (relays[0].url,)
+
+
+async def test_an_event_delivered_as_the_reader_times_out_is_not_lost() -> None:
+    """The reader's timeout fires in the same turn of the loop as the delivery (the loop was
+    blocked past the deadline, as by a slow signature check): the event waits for the next
+    read instead of vanishing with the cancelled one."""
+    from transport.errors import TransportTimeout
+    from transport.nostr_relay import Subscription
+
+    pool = RelayPool(["ws://127.0.0.1:9"], limits=FAST)
+    sub = Subscription(pool, recipients=frozenset({BOB_PUB}), since=None, limits=FAST)
+    wrap = seal_wrap(b"just in time", sender_secret=ALICE, recipient=BOB_PUB)
+
+    async def late() -> None:
+        await asyncio.sleep(0.05)
+        time.sleep(0.2)  # noqa: ASYNC251 - the loop blocked past the reader's deadline
+        await sub.deliver(wrap)
+
+    async with asyncio.timeout(10):
+        delivering = asyncio.create_task(late())
+        with pytest.raises(TransportTimeout):
+            await sub.next(timeout=0.1)
+        await delivering
+        assert (await sub.next(timeout=1)).id == wrap.id
+
+
+async def test_closing_the_pool_closes_each_connection_cleanly() -> None:
+    """`close` ends every connection with the websocket closing handshake (1000), not a
+    dropped task's 1011 (a daemon stopped by SIGTERM leaves its relays cleanly)."""
+    from websockets.asyncio.server import ServerConnection, serve
+    from websockets.exceptions import ConnectionClosed
+
+    codes: list[int | None] = []
+    connected = asyncio.Event()
+
+    async def relay(ws: ServerConnection) -> None:
+        connected.set()
+        with contextlib.suppress(ConnectionClosed):  # (an abrupt end: its code is recorded)
+            async for _message in ws:
+                pass
+        codes.append(ws.close_code)
+
+    async with asyncio.timeout(20), serve(relay, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        pool = RelayPool([f"ws://127.0.0.1:{port}"], limits=FAST)
+        pool.start()
+        await connected.wait()
+        while not pool.connected():  # noqa: ASYNC110 - (the client's side of the handshake)
+            await asyncio.sleep(0.01)
+        await pool.close()
+        while not codes:  # noqa: ASYNC110 - bounded by the timeout above
+            await asyncio.sleep(0.01)
+    assert codes == [1000]

@@ -129,6 +129,7 @@ class Subscription:
         self.since = since
         self._pool = pool
         self._queue: asyncio.Queue[NostrEvent] = asyncio.Queue(limits.queue_capacity)
+        self._held: list[NostrEvent] = []  # (at most one) taken from the queue, not yet read
         self._seen = _SeenIds(limits.max_seen_ids)
         self._max_events = limits.max_events_before_eose
         self._closed = asyncio.Event()
@@ -193,6 +194,8 @@ class Subscription:
             yield event
 
     async def _get(self) -> NostrEvent | None:
+        if self._held:
+            return self._held.pop()
         if not self._queue.empty():
             return self._queue.get_nowait()
         if self._closed.is_set():
@@ -201,6 +204,12 @@ class Subscription:
         closer = asyncio.ensure_future(self._closed.wait())
         try:
             done, _ = await asyncio.wait({getter, closer}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            # Cancelled (a `next` timeout) in the same turn as the getter took an event from
+            # the queue: keep it for the next read rather than lose it.
+            if getter.done() and not getter.cancelled():
+                self._held.append(getter.result())
+            raise
         finally:
             getter.cancel()
             closer.cancel()
@@ -266,6 +275,11 @@ class _Relay:
         self._task = asyncio.create_task(self._run(), name=f"nostr relay {self.url}")
 
     async def stop(self) -> None:
+        conn = self._conn
+        if conn is not None:  # the websocket's closing handshake (1000), bounded
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(self._limits.close_timeout):
+                    await conn.ws.close()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -495,8 +509,7 @@ class RelayPool:
         """Close every subscription and every relay connection."""
         for sub in list(self.subscriptions.values()):
             await sub.close()
-        for relay in self._relays.values():
-            await relay.stop()
+        await asyncio.gather(*(relay.stop() for relay in self._relays.values()))
 
     def add(self, url: str) -> None:
         """Use one more relay from now on (started at once if the pool is; it sends the REQ of
