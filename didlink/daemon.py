@@ -174,15 +174,17 @@ class MailboxService:
     async def run(self) -> None:
         """Serve until cancelled; then every relay connection is closed."""
         try:
-            async with self._route, asyncio.TaskGroup() as group:
-                group.create_task(self._listen(), name="mailbox listener")
-                group.create_task(self._publish(), name="mailbox publisher")
+            async with self._route:
+                try:
+                    async with asyncio.TaskGroup() as group:
+                        group.create_task(self._listen(), name="mailbox listener")
+                        group.create_task(self._publish(), name="mailbox publisher")
+                finally:
+                    self._stopping = True  # (the relays closing now are not news)
         except BaseExceptionGroup as failed:  # one task's error, as itself
             if len(failed.exceptions) == 1:
                 raise failed.exceptions[0] from None
             raise
-        finally:
-            self._stopping = True
 
     # -- relays -----------------------------------------------------------------------------
 
