@@ -49,6 +49,7 @@ _EXPORTS = {
     "MailboxDelivered": "didlink.events",
     "TokenMissing": "didlink.device_token",
     "TokenPinNeeded": "didlink.device_token",
+    "RelayState": "didlink.events",
 }
 
 __all__ = [
@@ -73,6 +74,7 @@ __all__ = [
     "Progress",
     "Queued",
     "QueuedMessage",
+    "RelayState",
     "SafetyNumber",
     "SasShown",
     "Session",
@@ -108,6 +110,7 @@ if TYPE_CHECKING:
         Progress,
         Queued,
         QueuedMessage,
+        RelayState,
         SasShown,
         SessionError,
         SessionWarning,

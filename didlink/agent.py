@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,6 +48,7 @@ from didlink.events import (
     MailboxDelivered,
     MailboxMessage,
     MessageSent,
+    RelayState,
     SasShown,
     SessionError,
     SessionWarning,
@@ -92,6 +93,7 @@ from messaging.safety_number import SafetyNumber
 from transport import IceConfig, Peer, Role
 
 if TYPE_CHECKING:
+    from didlink.daemon import WrapHandler
     from didlink.mailbox_route import MailboxRoute
 
 __all__ = [
@@ -1009,6 +1011,49 @@ class Agent:
         ]
         box.forget_shown([entry.seq for entry in entries])
         return out
+
+    async def serve(
+        self, *, handlers: Sequence[WrapHandler] = ()
+    ) -> AsyncGenerator[MailboxMessage | MailboxDelivered | RelayState, None]:
+        """Stay online on the profile's relays until the iteration stops: every text that
+        arrives by mailbox (each once, receipted), every receipt for ours (`MailboxDelivered`),
+        and each relay connection opening or ending (`RelayState`); meanwhile what the outbox
+        holds is published and failed publishes are retried (specs/mailbox.md §16). UserError
+        without a relay. `handlers` receive the wraps of other purposes (didlink/daemon.py
+        `WrapHandler`). Close it to stop (relays are then closed cleanly):
+
+            async with contextlib.aclosing(agent.serve()) as events:
+                async for event in events: ...
+        """
+        from didlink.daemon import MailboxService, ServiceEvent
+        from didlink.mailbox import MailboxStore
+        from didlink.settings import Settings
+
+        sealer = Sealer(self.key)
+        queue: asyncio.Queue[ServiceEvent] = asyncio.Queue()
+        service = MailboxService(
+            box=MailboxStore(self.store, sealer),
+            outbox=Outbox(self.store, sealer),
+            settings=Settings(self.store, sealer),
+            emit=queue.put_nowait,
+            handlers=handlers,
+        )
+        task = asyncio.create_task(service.run(), name="mailbox service")
+        getter: asyncio.Future[ServiceEvent] | None = None
+        try:
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+                if not getter.done():
+                    task.result()  # the service's error, if it failed
+                    return
+                yield getter.result()
+        finally:
+            if getter is not None:
+                getter.cancel()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     def queued(self, who: str) -> int:
         """How many messages to a contact wait for their receipt (sent or not)."""

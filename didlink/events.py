@@ -455,3 +455,12 @@ class MailboxDelivered:
     id: str
     text: str
     arrived_at: datetime
+
+
+@dataclass(frozen=True)
+class RelayState:
+    """(`Agent.serve`) the connection to relay `url` opened (`up`) or ended (`up` False: it is
+    retried with a capped exponential backoff)."""
+
+    url: str
+    up: bool

@@ -16,7 +16,7 @@ START = "Start here: didlink init"
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Getting started", ("init", "invite", "accept", "chat")),
     ("Contacts", ("contacts", "safety-number", "history")),
-    ("Offline contacts", ("send", "receive", "relays")),
+    ("Offline contacts", ("send", "receive", "daemon", "relays")),
     ("Your identity", ("whoami", "name", "passwd", "unlock", "lock", "backup", "restore")),
     ("Tools", ("ice", "inspect", "resolve", "demo")),
 )
@@ -47,6 +47,7 @@ SUMMARIES: dict[str, str] = {
     "name": "Show or set the name you suggest to the people you invite.",
     "send": "Send a text to a contact, online or not, through your relays.",
     "receive": "Fetch the messages that arrived since last time, each once.",
+    "daemon": "Stay online: receive and send messages until stopped.",
     "relays": "List the Nostr relays that carry messages to offline contacts.",
     "relays add": "Add relays (wss://...; ws:// only on this machine).",
     "relays remove": "Remove a relay.",
@@ -118,6 +119,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "didlink send bob 'Are you there?' --wait   # until bob's receipt",
     ),
     "receive": ("didlink receive", "didlink receive --jsonl"),
+    "daemon": (
+        "didlink daemon                    # until Ctrl-C (or SIGTERM)",
+        "didlink daemon --jsonl            # one JSON object per line",
+    ),
     "relays": ("didlink relays", "didlink relays --json"),
     "relays add": ("didlink relays add wss://relay.example.org wss://nos.example.net",),
     "relays remove": ("didlink relays remove wss://relay.example.org",),

@@ -121,6 +121,7 @@ class MailboxRoute:
         clock: Callable[[], float] = time.time,
         expires_in: int = DEFAULT_EXPIRES_IN,
         peer_relays: Callable[[str], Sequence[str]] | None = None,
+        on_relay_state: Callable[[str, bool], None] | None = None,
     ) -> None:
         if not relays:
             raise UserError("no relay is configured: add one with `didlink relays add wss://...`")
@@ -130,13 +131,14 @@ class MailboxRoute:
         self._clock = clock
         self._expires_in = expires_in
         self._limits = limits
-        self._pool = RelayPool(relays, limits=limits, clock=clock)
+        self._pool = RelayPool(relays, limits=limits, clock=clock, on_state=on_relay_state)
         self._peer_relays = peer_relays
         self._peer_pools: dict[tuple[str, ...], RelayPool] = {}  # contacts' relay sets
 
     @property
     def pool(self) -> RelayPool:
-        """The relay pool (for the message requests' own subscription)."""
+        """The relay pool (the message requests' own subscription; the daemon adds and removes
+        relays while it runs)."""
         return self._pool
 
     def since(self) -> int | None:
@@ -362,10 +364,6 @@ class MailboxRoute:
         await self._send_receipts(receipts)
         return done
 
-    async def send_receipts(self, receipts: dict[str, list[bytes]]) -> None:
-        """Receipts for mids kept by another path (a message request's text)."""
-        await self._send_receipts(dict(receipts))
-
     async def _send_receipts(self, receipts: dict[str, list[bytes]]) -> None:
         """One receipt per contact for the mids kept (up to 256 each), wrapped and published."""
         for peer, mids in list(receipts.items()):
@@ -459,3 +457,28 @@ class MailboxRoute:
             done.texts += len(new)
         else:
             done.delivered.update(new)
+
+    # -- staying online (didlink/daemon.py) ---------------------------------------------------
+
+    def listening_keys(self) -> dict[bytes, tuple[str, AliasPair]]:
+        """The `to` keys to listen to now (§8), each with its contact and alias pair."""
+        return self._listening(self._box.sessions())
+
+    def mark_fetched(self, started: int) -> None:
+        """A subscription opened at `started` was answered by a relay (EOSE): the cursor."""
+        self._settings.put(CURSOR_SETTING, str(started).encode("ascii"))
+
+    def take(
+        self,
+        event: NostrEvent,
+        keys: dict[bytes, tuple[str, AliasPair]],
+        receipts: dict[str, list[bytes]],
+        done: Collected,
+    ) -> None:
+        """Open and keep one wrap as `collect` does (texts to receipt go into `receipts`)."""
+        self._take(event, keys, receipts, done)
+
+    async def send_receipts(self, receipts: dict[str, list[bytes]]) -> None:
+        """Wrap and publish one receipt per contact for the mids in `receipts` (emptied): mids
+        kept by another path (the daemon's live subscription, a message request's text)."""
+        await self._send_receipts(receipts)

@@ -512,5 +512,5 @@ async def receive_requests(
     started = int(time.time())
     done = await requests.collect(route, since=route.since(), timeout=timeout)
     if done.accepted:
-        await route.send_receipts(done.accepted)
+        await route.send_receipts(dict(done.accepted))  # (a copy: it is emptied)
     return done, started

@@ -192,13 +192,15 @@ def test_received_texts_are_shown_not_obeyed(capsys: pytest.CaptureFixture[str])
     escaped, a line break starts a continuation line, nothing reaches the terminal raw; the
     JSON forms are exact and escaped the same way (specs/chat-ui.md)."""
     from didlink.commands.mailbox import _print
-    from didlink.mailbox import InboxEntry
+    from didlink.events import MailboxDelivered, MailboxMessage
 
     at = datetime(2026, 12, 8, 1, 2, 3, tzinfo=UTC)
     hostile = "\x1b[2Jcleared\r\n[12:03] you: forged\u202eevil\x07"
-    entries = [
-        InboxEntry(1, "text", PEER.did, bytes(16), at, at, hostile),
-        InboxEntry(2, "delivered", PEER.did, bytes([1]) * 16, at, None, hostile),
+    entries: list[MailboxMessage | MailboxDelivered] = [
+        MailboxMessage(
+            sender=PEER.did, id=bytes(16).hex(), text=hostile, sent_at=at, arrived_at=at
+        ),
+        MailboxDelivered(peer=PEER.did, id=(bytes([1]) * 16).hex(), text=hostile, arrived_at=at),
     ]
     _print(entries, {PEER.did: "Bob\x1b]52;c;x\x07"}, as_json=False, as_jsonl=False)
     out = capsys.readouterr().out

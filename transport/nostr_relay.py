@@ -18,6 +18,9 @@ Theory of operation (specs/mailbox.md §5):
   a bound, or past `max_events_before_eose` stored events, the connection is dropped and the
   relay waits out a backoff like any broken one.
 
+- While the pool runs, `on_state` hears each relay's connection open and end, and `add` /
+  `remove` change its relays (the daemon follows the profile's relay list: specs/mailbox.md §14).
+
 Hand-written over `websockets` rather than nostr-sdk's `Client`: see specs/mailbox.md §5.1.
 """
 
@@ -126,6 +129,7 @@ class Subscription:
         self.since = since
         self._pool = pool
         self._queue: asyncio.Queue[NostrEvent] = asyncio.Queue(limits.queue_capacity)
+        self._held: list[NostrEvent] = []  # (at most one) taken from the queue, not yet read
         self._seen = _SeenIds(limits.max_seen_ids)
         self._max_events = limits.max_events_before_eose
         self._closed = asyncio.Event()
@@ -190,6 +194,8 @@ class Subscription:
             yield event
 
     async def _get(self) -> NostrEvent | None:
+        if self._held:
+            return self._held.pop()
         if not self._queue.empty():
             return self._queue.get_nowait()
         if self._closed.is_set():
@@ -198,6 +204,12 @@ class Subscription:
         closer = asyncio.ensure_future(self._closed.wait())
         try:
             done, _ = await asyncio.wait({getter, closer}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            # Cancelled (a `next` timeout) in the same turn as the getter took an event from
+            # the queue: keep it for the next read rather than lose it.
+            if getter.done() and not getter.cancelled():
+                self._held.append(getter.result())
+            raise
         finally:
             getter.cancel()
             closer.cancel()
@@ -263,6 +275,11 @@ class _Relay:
         self._task = asyncio.create_task(self._run(), name=f"nostr relay {self.url}")
 
     async def stop(self) -> None:
+        conn = self._conn
+        if conn is not None:  # the websocket's closing handshake (1000), bounded
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(self._limits.close_timeout):
+                    await conn.ws.close()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -300,6 +317,7 @@ class _Relay:
                     self._conn = conn
                     self.counters.connects += 1
                     self._connected.set()
+                    self._pool.relay_state(self.url, up=True)
                     for sub in list(self._pool.subscriptions.values()):
                         await ws.send(json.dumps(sub.request()))
                     try:
@@ -322,6 +340,8 @@ class _Relay:
                 self.counters.failures += 1
                 log.warning("relay %s: unexpected %s: %s", self.url, type(exc).__name__, exc)
             finally:
+                if self._conn is not None:
+                    self._pool.relay_state(self.url, up=False)
                 self._conn = None
                 self._connected.clear()
                 for future in self._pending_ok.values():
@@ -447,7 +467,9 @@ class RelayPool:
         limits: RelayLimits | None = None,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        on_state: Callable[[str, bool], None] | None = None,
     ) -> None:
+        """`on_state(url, up)`: called when a relay's connection opens (True) or ends (False)."""
         if not urls:
             raise TransportUsageError("a relay pool needs at least one relay URL")
         for url in urls:
@@ -459,6 +481,15 @@ class RelayPool:
         self.subscriptions: dict[str, Subscription] = {}
         self._relays = {url: _Relay(url, self) for url in dict.fromkeys(urls)}
         self._started = False
+        self._on_state = on_state
+
+    def relay_state(self, url: str, *, up: bool) -> None:
+        """(From a relay's task) its connection opened or ended: tell `on_state`."""
+        if self._on_state is not None:
+            try:
+                self._on_state(url, up)
+            except Exception:  # a listener's bug must not end the relay's task
+                log.exception("relay state listener failed")
 
     async def __aenter__(self) -> RelayPool:
         self.start()
@@ -478,8 +509,30 @@ class RelayPool:
         """Close every subscription and every relay connection."""
         for sub in list(self.subscriptions.values()):
             await sub.close()
-        for relay in self._relays.values():
-            await relay.stop()
+        await asyncio.gather(*(relay.stop() for relay in self._relays.values()))
+
+    def add(self, url: str) -> None:
+        """Use one more relay from now on (started at once if the pool is; it sends the REQ of
+        every open subscription when it connects). Nothing if the pool has it already."""
+        if not url.startswith(("wss://", "ws://")):
+            raise TransportUsageError(f"not a websocket URL: {url[:80]!r}")
+        if url in self._relays:
+            return
+        relay = _Relay(url, self)
+        self._relays[url] = relay
+        if self._started:
+            relay.start()
+
+    async def remove(self, url: str) -> None:
+        """Stop using a relay (its connection is closed); nothing if the pool does not have it.
+        The last relay cannot be removed (a pool needs one)."""
+        relay = self._relays.get(url)
+        if relay is None:
+            return
+        if len(self._relays) == 1:
+            raise TransportUsageError("a relay pool needs at least one relay URL")
+        del self._relays[url]
+        await relay.stop()
 
     def counters(self, url: str) -> RelayCounters:
         return self._relays[url].counters

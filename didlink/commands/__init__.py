@@ -16,6 +16,7 @@ from didlink.commands import (
     backup,
     chat,
     contacts,
+    daemon,
     demo,
     history,
     ice,
@@ -44,4 +45,5 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
     ice,
     relays,
     mailbox,
+    daemon,
 )

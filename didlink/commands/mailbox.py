@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -22,7 +21,7 @@ from didlink.output import print_json, say
 from didlink.profile import Profile
 
 if TYPE_CHECKING:
-    from didlink.mailbox import InboxEntry
+    from didlink.mailbox_display import Arrival
     from didlink.mailbox_route import MailboxRoute
     from didlink.message_request import MessageRequests
     from didlink.store import Store
@@ -67,14 +66,6 @@ def _route(store: Store, key: Any) -> MailboxRoute:
         relays.configured(settings),
         peer_relays=lambda did: mailbox_relays(store, did),  # where the contact listens
     )
-
-
-def _iso(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _local(at: datetime) -> str:
-    return at.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 @click.command(name="send")
@@ -235,18 +226,21 @@ def receive_command(as_json: bool, as_jsonl: bool, timeout: float | None) -> Non
         import asyncio  # late, as in `send`
 
         from didlink.mailbox import MailboxStore
+        from didlink.mailbox_display import inbox_events
         from didlink.message_request import MessageRequests
         from didlink.sealing import Sealer
 
         requests = MessageRequests(store, key)
         answered = asyncio.run(_receive(route, requests, seconds))
         box = MailboxStore(store, Sealer(key))
-        entries = box.inbox()
         contacts = store.list_contacts()
+        waiting = requests.pending()
+        arrived = inbox_events(box, waiting)
         names = {c.did: c.display_name for c in contacts}
-        pending = {c.did: c.suggested_name for c in contacts if c.did in requests.pending()}
-        _print(entries, names, pending, as_json=as_json, as_jsonl=as_jsonl)
-        box.forget_shown([entry.seq for entry in entries])
+        suggested = {c.did: c.suggested_name for c in contacts if c.did in waiting}
+        items = [item for _, item in arrived]
+        _print(items, names, suggested, as_json=as_json, as_jsonl=as_jsonl)
+        box.forget_shown([seq for seq, _ in arrived])
     if not answered:
         raise UserError("no relay answered: nothing new was fetched (see `didlink relays`)")
 
@@ -268,73 +262,25 @@ async def _receive(route: MailboxRoute, requests: MessageRequests, seconds: floa
     return bool(asked.answered_by) and (bool(done.answered_by) or not done.listened)
 
 
-def _entry_json(
-    entry: InboxEntry, names: dict[str, str], pending: dict[str, str | None]
-) -> dict[str, Any]:
-    value: dict[str, Any] = {
-        "type": "message" if entry.kind == "text" else "delivered",
-        "mid": entry.message_id.hex(),
-        "arrived_at": _iso(entry.arrived_at),
-        "text": entry.text,
-    }
-    if entry.kind == "text":
-        value["from"] = entry.peer_did
-        value["name"] = names.get(entry.peer_did)
-        value["sent_at"] = None if entry.sent_at is None else _iso(entry.sent_at)
-        value["request"] = entry.peer_did in pending  # from an unverified sender not answered
-        if entry.peer_did in pending:
-            value["suggested_name"] = pending[entry.peer_did]
-    else:
-        value["to"] = entry.peer_did
-        value["name"] = names.get(entry.peer_did)
-    return value
-
-
-REQUEST_NOTE = "(unverified: compare safety numbers with `didlink safety-number`)"
-
-
 def _print(
-    entries: list[InboxEntry],
+    items: list[Arrival],
     names: dict[str, str],
-    pending: dict[str, str | None] | None = None,
+    suggested: dict[str, str | None],
     *,
     as_json: bool,
     as_jsonl: bool,
 ) -> None:
-    """`pending`: the senders of message requests not answered yet, and their suggested names."""
-    from didlink.display import block, shown
-
-    pending = {} if pending is None else pending
+    """`suggested`: the names the senders of message requests not answered yet suggest."""
+    from didlink.mailbox_display import item_json, show_item
 
     if as_json:
-        print_json([_entry_json(entry, names, pending) for entry in entries])
+        print_json([item_json(item, names, suggested) for item in items])
         return
-    if as_jsonl:
-        for entry in entries:
-            print_json(_entry_json(entry, names, pending))
-        return
-    if not entries:
+    if not items and not as_jsonl:
         say("Nothing new.")
         return
-    for entry in entries:
-        name = names.get(entry.peer_did, entry.peer_did)
-        if entry.kind == "text" and entry.peer_did in pending:
-            sent = "?" if entry.sent_at is None else _local(entry.sent_at)
-            label = pending[entry.peer_did]
-            who = f"~{shown(label, limit=32)} ({entry.peer_did})" if label else entry.peer_did
-            arrived = _local(entry.arrived_at)
-            say(f"Message request from {who} {REQUEST_NOTE}, sent {sent}, arrived {arrived}:")
-            for line in block(entry.text, first="  "):
-                say(line)
-        elif entry.kind == "text":
-            sent = "?" if entry.sent_at is None else _local(entry.sent_at)
-            say(f"From {name} ({entry.peer_did}), sent {sent}, arrived {_local(entry.arrived_at)}:")
-            for line in block(entry.text, first="  "):
-                say(line)
-        else:
-            say(f"Delivered to {name} ({_local(entry.arrived_at)}):")
-            for line in block(entry.text, first="  "):
-                say(line)
+    for item in items:
+        show_item(item, names, suggested, as_jsonl=as_jsonl)
 
 
 commands: list[click.Command] = [send_command, receive_command]
