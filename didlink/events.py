@@ -93,12 +93,24 @@ class QueuedMessage:
 
 
 @dataclass(frozen=True)
+class QueuedFile:
+    """One of our files queued for a live session (`Agent.send_file`, `didlink send --file`):
+    it leaves once the session is verified (`Progress`, then `FileSent` with this `id`)."""
+
+    id: str
+    name: str
+    size: int
+
+
+@dataclass(frozen=True)
 class Queued:
     """Texts for `peer` wait in the outbox until the session is verified: each is `queued`
-    until its `MessageSent`, then delivered at its `Delivered`."""
+    until its `MessageSent`, then delivered at its `Delivered`. `files`: the files queued for
+    `peer`, which leave after the texts."""
 
     peer: str
     messages: tuple[QueuedMessage, ...]
+    files: tuple[QueuedFile, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -158,6 +170,18 @@ class FileRefused:
 
 
 @dataclass(frozen=True)
+class FileUnsent:
+    """A queued file was not sent and left the queue: `reason` "changed" (its size, time or
+    SHA-256 differ from when it was queued) or "unreadable" (gone, not a file, unreadable)."""
+
+    id: str
+    name: str
+    path: Path
+    size: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class SessionError:
     """Something went wrong; the session goes on unless `Closed` follows."""
 
@@ -185,6 +209,7 @@ Event = (
     | FileSent
     | FileOffered
     | FileRefused
+    | FileUnsent
     | SessionError
     | Closed
 )
@@ -231,6 +256,10 @@ def event_from(name: str, fields: Mapping[str, Any]) -> Event | None:
                 )
                 for item in fields["messages"]
             ),
+            files=tuple(
+                QueuedFile(id=item["id"], name=item["name"], size=item["size"])
+                for item in fields.get("files", ())
+            ),
         )
     if name == "progress":
         return Progress(
@@ -268,6 +297,14 @@ def event_from(name: str, fields: Mapping[str, Any]) -> Event | None:
             name=fields["name"],
             size=fields["size"],
             by=fields["by"],
+        )
+    if name == "file_unsent":
+        return FileUnsent(
+            id=fields["id"],
+            name=fields["name"],
+            path=Path(fields["path"]),
+            size=fields["size"],
+            reason=fields["reason"],
         )
     if name == "error":
         return SessionError(message=fields["message"])

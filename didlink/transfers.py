@@ -61,6 +61,7 @@ from didlink.files import (
     OutgoingFile,
     part_path,
 )
+from didlink.queued_files import CHANGED, UNREADABLE, unchanged
 from didlink.resume import OutgoingState, TransferStates
 from didlink.store import StoreError
 from didlink.transfer_words import IN, OUT, TransferInProgress
@@ -130,6 +131,8 @@ class Transfers:
         self._tasks: set[asyncio.Task[None]] = set()
         self._rehashing: dict[bytes, asyncio.Task[None]] = {}  # resumed part files being read
         self._offering = asyncio.Semaphore(MAX_INCOMING_FILES)  # our files offered at once
+        self._queue_task: asyncio.Task[None] | None = None  # sends the queued files (in order)
+        self._queue_again = False  # a file was queued while that task ran: it looks again
 
     @property
     def pending(self) -> bool:
@@ -163,6 +166,7 @@ class Transfers:
         except (OSError, UserError) as exc:  # a damaged row: said, and the session goes on
             self._emit("error", message=f"cannot tidy the partial files: {exc}")
         self.resume_outgoing()
+        self.send_queued()
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -184,6 +188,8 @@ class Transfers:
         if self._states is None:
             return
         for state in self._states.outgoing(self._peer_did):
+            if state.queued:  # never offered: `send_queued`
+                continue
             try:
                 outgoing = OutgoingFile(state.path, file_id=state.file_id, hash_now=False)
             except UserError as exc:
@@ -191,6 +197,71 @@ class Transfers:
                 self._emit("error", message=f"cannot resume sending a file: {exc}")
                 continue
             self.send(outgoing, resume=state)
+
+    def send_queued(self) -> None:
+        """Send the files queued for this peer (didlink/queued_files.py) one after another, in
+        the order queued, in one task; if that task runs already, it looks again at its end."""
+        if self._states is None:
+            return
+        if self._queue_task is not None:
+            self._queue_again = True
+            return
+        task = asyncio.create_task(self._send_queued())
+        self._queue_task = task
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    async def _send_queued(self) -> None:
+        assert self._states is not None
+        try:
+            done: set[bytes] = set()  # tried in this task (a row left only by its ack)
+            self._queue_again = True
+            while self._queue_again:
+                self._queue_again = False
+                for state in self._states.queued(self._peer_did):
+                    if state.file_id in done or state.file_id in self._sending:
+                        continue
+                    done.add(state.file_id)
+                    outgoing = await self._reopened(state)
+                    if outgoing is not None:
+                        self._sending[outgoing.file_id] = outgoing
+                        await self._send(outgoing)  # its row loses `queued` before the offer
+        except StoreError as exc:
+            if self._store_failed is None:
+                self._emit("error", message=str(exc))
+            else:
+                self._store_failed(exc)
+        finally:
+            self._queue_task = None
+
+    async def _reopened(self, state: OutgoingState) -> OutgoingFile | None:
+        """The queued file re-opened and hashed if it is as it was queued; else its row is
+        deleted, `file_unsent` emitted, and None."""
+        reason = UNREADABLE
+        try:
+            outgoing = OutgoingFile(state.path, file_id=state.file_id, hash_now=False)
+        except UserError:
+            outgoing = None
+        if outgoing is not None:
+            try:
+                await asyncio.to_thread(outgoing.hash)
+                if unchanged(outgoing, state):
+                    return outgoing
+                reason = CHANGED
+            except UserError:
+                pass
+            outgoing.close()
+        assert self._states is not None
+        self._states.forget_outgoing(state.file_id)
+        self._emit(
+            "file_unsent",
+            id=state.file_id.hex(),
+            name=state.path.name,
+            path=str(state.path),
+            size=state.size,
+            reason=reason,
+        )
+        return None
 
     async def _send(self, outgoing: OutgoingFile, *, resume: OutgoingState | None = None) -> None:
         try:
