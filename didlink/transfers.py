@@ -15,6 +15,12 @@ and a `FileAck` queued. A broken transfer (bad name, chunk out of order, hash mi
 error) is reported as an `error` event, its partial file deleted and its later chunks ignored;
 the session goes on.
 
+Queued files (didlink/queued_files.py; `send_queued`, also from `start`): the files queued
+for this peer while no session ran leave one after another, in the order queued, in one task:
+each re-opened and re-hashed (in a thread) and compared with its row; a file changed or gone is
+dropped from the queue with `file_unsent`; the others are sent as any (`_send`), their row
+rewritten without its `queued` mark before the offer, so that a cut transfer resumes as below.
+
 Resuming (with `states`, didlink/resume.py): every offer is answered at once with
 `FileAck(next_offset = bytes already held)` (0 for a new file). The sender writes its state
 before the offer leaves and forgets it at the final ack; at the next verified session
@@ -250,6 +256,9 @@ class Transfers:
                 reason = CHANGED
             except UserError:
                 pass
+            except BaseException:  # cancelled (the session ends): it stays queued
+                outgoing.close()
+                raise
             outgoing.close()
         assert self._states is not None
         self._states.forget_outgoing(state.file_id)
