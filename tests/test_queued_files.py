@@ -181,3 +181,21 @@ def test_the_events_and_the_lines_a_person_sees(capsys: pytest.CaptureFixture[st
         "not sent: n.pdf is gone or cannot be read any more; it left the queue (send it again"
         " to send it as it is now)",
     ]
+
+
+def test_the_chat_screen_shows_queued_files_once_and_unsent_ones(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tests.test_chat_ui import _screen
+
+    screen = _screen()
+    listed = [{"id": "ab" * 16, "name": "plan\x1b[2J.pdf", "size": 2_000_000}]
+    screen.emit("queued", to="d", messages=[], files=listed)
+    screen.emit("queued", to="d", messages=[], files=listed)
+    screen.emit(
+        "file_unsent", id="ab" * 16, name="plan.pdf", path="/p", size=1, reason="unreadable"
+    )
+    out = capsys.readouterr().out
+    assert out.count("queued: file plan\\x1b[2J.pdf (2.0 MB)") == 1
+    assert "\x1b[2J" not in out
+    assert "not sent: plan.pdf is gone or cannot be read any more; it left the queue" in out
