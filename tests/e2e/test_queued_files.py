@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from didlink.file_limits import MAX_QUEUED_FILE_BYTES
-from tests.e2e.driver import cli_processes, make_identity
+from tests.e2e.driver import Cli, cli_processes, make_identity
+from tests.e2e.test_chat_ui import TOKEN, Terminal
 from tests.e2e.test_reconnect import _reconnect, _verified_pair
 from tests.support.cli import assert_user_error, run_cli
 
@@ -141,3 +142,35 @@ def test_send_file_refusals(tmp_path: Path) -> None:
     # An unverified contact from a card: queued all the same (it leaves once verified live).
     _queue(a_home, bob_did, small)
     assert _queued_out_rows(a_home) == 1
+
+
+def test_the_chat_screen_shows_queued_files_and_says_when_one_is_not_sent(tmp_path: Path) -> None:
+    """Alice's `chat bob` in a real pseudo-terminal (tests/e2e/test_chat_ui.py `Terminal`):
+    her queued files are listed, the changed one gets one line, the other reaches Bob."""
+    a_home, b_home, _alice_did, bob_did = _verified_pair(tmp_path)
+    changed, kept = tmp_path / "changed.txt", tmp_path / "kept.txt"
+    changed.write_bytes(b"before\n")
+    kept.write_bytes(b"kept as it was\n")
+    _queue(a_home, bob_did, changed)
+    _queue(a_home, bob_did, kept)
+    changed.write_bytes(b"after, and longer\n")
+    with cli_processes() as started:
+        alice = Terminal("chat", bob_did, home=a_home)
+        try:
+            token = alice.wait_for(TOKEN).group(0)
+            bob = Cli("accept", token, "--jsonl", home=b_home)
+            started.append(bob)
+            alice.wait_for(r"Paste the response token:")
+            alice.type(bob.expect("token")["token"] + "\r")
+            alice.wait_for(r"queued: file changed\.txt \(7 B\)")
+            alice.wait_for(r"queued: file kept\.txt \(15 B\)")
+            alice.wait_for(r"not sent: changed\.txt changed since it was queued; it left the queue")
+            got = bob.expect("file", timeout=60)
+            assert got["name"] == "kept.txt"
+            assert Path(got["path"]).read_bytes() == b"kept as it was\n"
+            alice.wait_for(r"kept\.txt \(15 B\) arrived, SHA-256 checked")
+            alice.type("/quit\r")
+            assert alice.wait() == 0
+        finally:
+            alice.kill()
+    assert _queued_out_rows(a_home) == 0
