@@ -80,7 +80,9 @@ def _local(at: datetime) -> str:
     help="Queue a file instead: it leaves on the next live connection with the contact.",
 )
 @click.option("--wait", is_flag=True, help="Wait for the delivery receipt.")
-@click.option("--json", "as_json", is_flag=True, help="Print the message id (and relays) as JSON.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the message (or queued file) id as JSON."
+)
 @click.option(
     "--timeout",
     type=float,
