@@ -291,7 +291,8 @@ class Session:
         return await future
 
     def send_file(self, path: str | Path) -> None:
-        """Send a file (`FileSent` when the peer has all of it, `Progress` meanwhile)."""
+        """Send a file (`FileSent` when the peer has all of it, `Progress` meanwhile); not kept
+        if the session ends first (`Agent.send_file` queues it for the next session)."""
         self._node.handle(SendFile(str(Path(path).expanduser())))
 
     def post(self, text: str, *, ref: Any = None) -> None:
@@ -931,6 +932,27 @@ class Agent:
             label=own_name.read(self.profile.path),
         )
         return mid.hex()
+
+    async def send_file(self, who: str, path: str | Path) -> str:
+        """Send a file to a contact; its file id (32 hex: the `id` of its `Progress` and
+        `FileSent` events).
+
+        Files go over a live connection only. The file is checked now (it exists, is a regular
+        file, at most 4 GiB; UserError otherwise) and queued for the contact (a sealed reference
+        to it: path, size, time, SHA-256; not a copy). With a connected session to that
+        contact it leaves now, after any queued before it; otherwise on the next session with
+        them, once verified. If it changed or is gone by then it is not sent (`FileUnsent`).
+        """
+        from didlink.queued_files import check_file, queue_file
+        from didlink.resume import TransferStates
+
+        did = self.contact(who).did
+        checked = await asyncio.to_thread(check_file, Path(path))  # hashed: seconds for GBs
+        queued = queue_file(TransferStates(self.store, Sealer(self.key)), did, checked)
+        for session in self._sessions:
+            if session.peer == did and session.is_connected and session.node.send_queued_files():
+                break
+        return queued.id
 
     def _mailbox(self, did: str | None = None) -> MailboxRoute | None:
         """The mailbox route when relays are configured (and `did`, if given, has a persistent

@@ -65,7 +65,9 @@ from didlink.transfer_words import (
     RESUMES,
     TransferInProgress,
     human_size,
+    queued_file_line,
     still_running,
+    unsent_file_line,
     verb,
 )
 from didlink.when import clock_time, utc_time
@@ -254,6 +256,7 @@ class ChatScreen:
         self._peer_suggestion: str | None = None  # the name they gave themselves (`~Bob`)
         self._typed: dict[int, str] = {}  # our ref -> text, until `sent`
         self._own = OwnMessages()  # message id -> text and state, until `delivered`
+        self._queued_files: set[object] = set()  # ids of queued files shown
         self._legend_shown = False  # the marks were explained (at the first queued text)
         self._next_ref = 0
         self._transfers: dict[str, tuple[int, int]] = {}  # file id -> (bytes, total)
@@ -455,7 +458,7 @@ class ChatScreen:
         head = f"{self._stamp()} {sender}" + (f" ({note})" if note else "")
         self._print_text(styled(head, fg="cyan", bold=True), ": ", text)
 
-    def _on_queued(self, *, messages: object = (), **_: Any) -> None:
+    def _on_queued(self, *, messages: object = (), files: object = (), **_: Any) -> None:
         """Our texts waiting in the outbox: each shown once, marked queued (specs/chat-ui.md
         section 2e), with the time it was typed."""
         now = self._clock().astimezone()
@@ -474,6 +477,12 @@ class ChatScreen:
             mark = MARKS[MessageState.QUEUED]
             self._print_text(styled(f"{stamp} you {mark}", fg="yellow", bold=True), ": ", text)
             shown_any = True
+        for item in files if isinstance(files, list) else []:  # after the texts, as they leave
+            if isinstance(item, dict) and item.get("id") not in self._queued_files:
+                self._queued_files.add(item.get("id"))
+                line = queued_file_line(item.get("name"), item.get("size"))
+                self._print(f"{self._stamp()} you {line}", fg="yellow")
+                shown_any = True
         if shown_any and not self._legend_shown:
             self._legend_shown = True
             self._print(LEGEND)
@@ -521,6 +530,9 @@ class ChatScreen:
             f"{self._stamp()} \u2713 {shown(name)} ({human_size(size)}) arrived, SHA-256 checked.",
             fg="green",
         )
+
+    def _on_file_unsent(self, *, name: object = "", reason: object = "", **_: Any) -> None:
+        self._print(f"{self._stamp()} {unsent_file_line(name, reason)}", fg="yellow")
 
     def _on_file_offer(self, *, name: str, size: int, **fields: Any) -> None:
         did = str(fields.get("from", ""))

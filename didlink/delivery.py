@@ -181,10 +181,14 @@ class Delivery:
             for pending in self._outbox.pending(self._peer_did):
                 self.send(pending.message_id, pending.text)
 
-    def report_queued(self, typed: tuple[bytes, str] | None = None) -> None:
+    def report_queued(
+        self, typed: tuple[bytes, str] | None = None, *, files: list[dict[str, Any]] | None = None
+    ) -> None:
         """`queued` (specs/cli-jsonl.md section 2): the texts waiting in the outbox for a session
         that is not verified yet, so that a frontend shows them as queued; `typed`, the one
-        text just typed, or else all of the peer's (oldest first; none: no event)."""
+        text just typed, or else all of the peer's (oldest first); `files`, the peer's queued
+        files (didlink/queued_files.py), as the event's `files` entries (no texts and no
+        files: no event)."""
         if self._outbox is None:
             return
         pending = (
@@ -192,7 +196,7 @@ class Delivery:
             if typed is not None
             else [(row.message_id, row.text) for row in self._outbox.pending(self._peer_did)]
         )
-        if not pending:
+        if not pending and not files:
             return
         messages = []
         for mid, text in pending:
@@ -203,7 +207,8 @@ class Delivery:
             if (ref := self._refs.get(mid)) is not None:
                 item["ref"] = ref
             messages.append(item)
-        self._sink.emit("queued", to=self._peer_did, messages=messages)
+        fields: dict[str, Any] = {"files": files} if files else {}
+        self._sink.emit("queued", to=self._peer_did, messages=messages, **fields)
 
     def take_leaving(self) -> list[tuple[bytes, Any]]:
         """The messages the writer is about to hand to the transport (if the channel can send)."""

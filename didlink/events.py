@@ -106,12 +106,24 @@ class QueuedMessage:
 
 
 @dataclass(frozen=True)
+class QueuedFile:
+    """One of our files queued for a live session (`Agent.send_file`, `didlink send --file`):
+    it leaves once the session is verified (`Progress`, then `FileSent` with this `id`)."""
+
+    id: str
+    name: str
+    size: int
+
+
+@dataclass(frozen=True)
 class Queued:
     """Texts for `peer` wait in the outbox until the session is verified: each is `queued`
-    until its `MessageSent`, then delivered at its `Delivered`."""
+    until its `MessageSent`, then delivered at its `Delivered`. `files`: the files queued for
+    `peer`, which leave after the texts."""
 
     peer: str
     messages: tuple[QueuedMessage, ...]
+    files: tuple[QueuedFile, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -180,6 +192,18 @@ class FileRefused:
 
 
 @dataclass(frozen=True)
+class FileUnsent:
+    """A queued file was not sent and left the queue: `reason` "changed" (its size, time or
+    SHA-256 differ from when it was queued) or "unreadable" (gone, not a file, unreadable)."""
+
+    id: str
+    name: str
+    path: Path
+    size: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class SessionError:
     """Something went wrong; the session goes on unless `Closed` follows."""
 
@@ -216,6 +240,7 @@ Event = (
     | FileSent
     | FileOffered
     | FileRefused
+    | FileUnsent
     | SessionError
     | SessionWarning
     | Closed
@@ -273,6 +298,10 @@ def event_from(name: str, fields: Mapping[str, Any]) -> Event | None:
                 )
                 for item in fields["messages"]
             ),
+            files=tuple(
+                QueuedFile(id=item["id"], name=item["name"], size=item["size"])
+                for item in fields.get("files", ())
+            ),
         )
     if name == "offline":
         return ContactOffline(peer=fields["peer"], name=fields.get("name"))
@@ -312,6 +341,14 @@ def event_from(name: str, fields: Mapping[str, Any]) -> Event | None:
             name=fields["name"],
             size=fields["size"],
             by=fields["by"],
+        )
+    if name == "file_unsent":
+        return FileUnsent(
+            id=fields["id"],
+            name=fields["name"],
+            path=Path(fields["path"]),
+            size=fields["size"],
+            reason=fields["reason"],
         )
     if name == "error":
         return SessionError(message=fields["message"])
@@ -377,14 +414,19 @@ def event_fields(event: Event) -> tuple[str, dict[str, Any]] | None:
             return "offline", {"peer": event.peer, "name": event.name, "via": "mailbox"}
         case Queued():
             items = []
-            for queued in event.messages:
-                item: dict[str, Any] = {"id": queued.id, "text": queued.text}
-                if queued.typed_at is not None:
-                    item["typed_at"] = _iso(queued.typed_at)
-                if queued.ref is not None:
-                    item["ref"] = queued.ref
+            for waiting in event.messages:
+                item: dict[str, Any] = {"id": waiting.id, "text": waiting.text}
+                if waiting.typed_at is not None:
+                    item["typed_at"] = _iso(waiting.typed_at)
+                if waiting.ref is not None:
+                    item["ref"] = waiting.ref
                 items.append(item)
-            return "queued", {"to": event.peer, "messages": items}
+            queued: dict[str, Any] = {"to": event.peer, "messages": items}
+            if event.files:
+                queued["files"] = [
+                    {"id": file.id, "name": file.name, "size": file.size} for file in event.files
+                ]
+            return "queued", queued
         case Progress():
             fields: dict[str, Any] = {"id": event.id, "bytes": event.done, "total": event.total}
             if event.direction:
@@ -413,6 +455,14 @@ def event_fields(event: Event) -> tuple[str, dict[str, Any]] | None:
                 "name": event.name,
                 "size": event.size,
                 "sha256": event.sha256,
+            }
+        case FileUnsent():
+            return "file_unsent", {
+                "id": event.id,
+                "name": event.name,
+                "path": str(event.path),
+                "size": event.size,
+                "reason": event.reason,
             }
         case FileRefused():
             return "file_refused", {

@@ -27,6 +27,12 @@ from pathlib import Path
 
 from didlink.files import FileTransferError
 
+MAX_QUEUED_FILE_BYTES = 4 * 1024**3
+"""A file queued for a contact (`didlink send --file`, didlink/queued_files.py) is at most this:
+the partial-file budget a receiver keeps per peer to resume (didlink/transfers.py
+MAX_PARTIAL_BYTES_PER_PEER), so that a queued file cut off can always resume."""
+MAX_QUEUED_FILES = 256
+"""Files queued for one contact at once (rows in the store, each re-hashed when it leaves)."""
 DISK_RESERVE = 64 * 1024 * 1024
 """Free space left untouched by files in progress ("no size limit but disk, with a margin")."""
 RECHECK_BYTES = 8 * 1024 * 1024

@@ -132,6 +132,7 @@ class OutgoingFile:
             if not stat.S_ISREG(info.st_mode):
                 raise UserError(f"{path} is not a regular file")
             self.size = info.st_size
+            self.mtime_ns = info.st_mtime_ns  # when it was opened (queued files compare it)
             self._sha256: bytes | None = None
             if hash_now:
                 self.hash()

@@ -45,7 +45,7 @@ SUMMARIES: dict[str, str] = {
     "resolve": "Show the DID document of a did:key (no network needed).",
     "demo": "Watch the whole story with two throwaway identities.",
     "name": "Show or set the name you suggest to the people you invite.",
-    "send": "Send a text to a contact, online or not, through your relays.",
+    "send": "Send a text to a contact, online or not; or queue a file.",
     "receive": "Fetch the messages that arrived since last time, each once.",
     "daemon": "Stay online: receive and send messages until stopped.",
     "relays": "List the Nostr relays that carry messages to offline contacts.",
@@ -117,6 +117,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "send": (
         "didlink send bob 'See you at 8'            # exits once a relay has it",
         "didlink send bob 'Are you there?' --wait   # until bob's receipt",
+        "didlink send bob --file notes.pdf          # leaves on the next live chat",
     ),
     "receive": ("didlink receive", "didlink receive --jsonl"),
     "daemon": (

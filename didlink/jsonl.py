@@ -45,7 +45,7 @@ from didlink.session_commands import (
     SubmitResponse,
     held,
 )
-from didlink.transfer_words import progress_line
+from didlink.transfer_words import progress_line, queued_file_line, unsent_file_line
 from didlink.typed_path import TypedPathError, typed_path
 
 __all__ = [
@@ -298,6 +298,7 @@ class HumanSink:
     def __init__(self, *, relay_host: str | None = None) -> None:
         self._relay_host = relay_host  # the TURN server's host: "relayed by HOST"
         self._own = OwnMessages()  # texts shown queued, until `delivered`
+        self._queued_files: set[object] = set()  # ids of queued files shown
         self._legend_shown = False
 
     def emit(self, event: str, **fields: Any) -> None:
@@ -351,8 +352,8 @@ class HumanSink:
         for line in block(text, first=first, columns=terminal_columns()):
             say(line)
 
-    def _on_queued(self, *, messages: object = (), **_: Any) -> None:
-        """Compact: one line per text that waits (specs/cli-jsonl.md section 3)."""
+    def _on_queued(self, *, messages: object = (), files: object = (), **_: Any) -> None:
+        """Compact: one line per text that waits, then per file (specs/cli-jsonl.md section 3)."""
         for item in messages if isinstance(messages, list) else []:
             text = item.get("text") if isinstance(item, dict) else None
             if isinstance(text, str) and self._own.queued(item.get("id"), text):
@@ -360,6 +361,13 @@ class HumanSink:
                 if not self._legend_shown:
                     self._legend_shown = True
                     say(LEGEND)
+        for item in files if isinstance(files, list) else []:
+            if isinstance(item, dict) and item.get("id") not in self._queued_files:
+                self._queued_files.add(item.get("id"))
+                say(queued_file_line(item.get("name"), item.get("size")))
+
+    def _on_file_unsent(self, *, name: object = "", reason: object = "", **_: Any) -> None:
+        say(unsent_file_line(name, reason), err=True)
 
     def _on_sent(self, *, id: object = None, **_: Any) -> None:
         change = self._own.sent(id)  # only the texts shown queued: a state change

@@ -267,8 +267,25 @@ class Node:
         self._delivery.bind(self._peer_did, Outbox(store, sealer))
         self._states = TransferStates(store, sealer)
         self._outgoing.release()  # texts typed so far move into the outbox
-        if not self._verified:
-            self._delivery.report_queued()  # what waits for this peer (specs/cli-jsonl.md)
+        if not self._verified:  # what waits for this peer (specs/cli-jsonl.md)
+            self._delivery.report_queued(files=self._queued_files())
+
+    def _queued_files(self) -> list[dict[str, Any]]:
+        """The files queued for the peer (`queued`'s `files` entries, specs/cli-jsonl.md)."""
+        if self._states is None:
+            return []
+        return [
+            {"id": state.file_id.hex(), "name": state.path.name, "size": state.size}
+            for state in self._states.queued(self._peer_did)
+        ]
+
+    def send_queued_files(self) -> bool:
+        """A file was queued for this peer meanwhile (`Agent.send_file`): if the session is
+        verified it leaves now, after those queued before it; False if it waits."""
+        if not self._verified or self._closing or self._ended.is_set():
+            return False
+        self._transfers_now().send_queued()
+        return True
 
     def prepare_handshake(
         self,
@@ -473,7 +490,7 @@ class Node:
         if not self._mark_verified():
             return
         self._delivery.send_pending()  # unacknowledged messages, older sessions' first
-        self._transfers_now().start()  # tidy partial files; resume what was not finished
+        self._transfers_now().start()  # tidy partial files; resume, then the queued files
         self._outgoing.release()  # what was given before: texts, files
 
     def _mark_verified(self) -> bool:

@@ -110,5 +110,6 @@ class Outgoing:
         if self._held:
             self._sink.warn(
                 f"{len(self._held)} queued files or messages were not sent"
-                " (files are not kept: send them again next time)."
+                " (files are not kept: send them again next time, or queue them now with"
+                " `didlink send CONTACT --file PATH`)."
             )

@@ -47,6 +47,10 @@ class OutgoingState:
     path: Path
     size: int
     sha256: bytes
+    queued: bool = False
+    """Queued for the next live session (`didlink send --file`), not offered yet."""
+    mtime_ns: int | None = None
+    """(queued) the file's modification time when it was queued, in nanoseconds."""
 
 
 @dataclass(frozen=True)
@@ -123,11 +127,26 @@ class TransferStates:
             },
         )
 
+    def queue_outgoing(self, state: OutgoingState) -> None:
+        """Queue a file for the next live session with `state.peer_did` (didlink/queued_files.py):
+        a row like `save_outgoing`'s, marked `queued`, with the file's modification time. The
+        offer replaces it with a plain `save_outgoing` row (from then on it resumes as any)."""
+        value: dict[str, object] = {
+            "peer": state.peer_did,
+            "path": str(state.path),
+            "size": state.size,
+            "sha256": state.sha256,
+            "queued": True,
+        }
+        if state.mtime_ns is not None:
+            value["mtime_ns"] = state.mtime_ns
+        self._put(state.file_id, state.peer_did, "out", value)
+
     def outgoing(self, peer_did: str) -> list[OutgoingState]:
-        """Files to `peer_did` not yet acknowledged, oldest first."""
+        """Files to `peer_did` not yet acknowledged (started or queued), oldest first."""
         rows = self._db.execute(
             "SELECT file_id, sealed FROM transfers WHERE peer_did = ? AND direction = 'out'"
-            " ORDER BY updated_at",
+            " ORDER BY updated_at, rowid",
             (peer_did,),
         ).fetchall()
         states = []
@@ -136,8 +155,17 @@ class TransferStates:
             path, size, sha256 = value.get("path"), value.get("size"), value.get("sha256")
             if not (isinstance(path, str) and isinstance(size, int) and isinstance(sha256, bytes)):
                 raise DamagedStore("a file transfer record is incomplete")
-            states.append(OutgoingState(bytes(file_id), peer_did, Path(path), size, sha256))
+            queued, mtime_ns = value.get("queued", False), value.get("mtime_ns")
+            if not isinstance(queued, bool) or not (mtime_ns is None or isinstance(mtime_ns, int)):
+                raise DamagedStore("a file transfer record is incomplete")
+            states.append(
+                OutgoingState(bytes(file_id), peer_did, Path(path), size, sha256, queued, mtime_ns)
+            )
         return states
+
+    def queued(self, peer_did: str) -> list[OutgoingState]:
+        """The files queued for `peer_did` and not offered yet, in the order queued."""
+        return [state for state in self.outgoing(peer_did) if state.queued]
 
     # -- receiving ---------------------------------------------------------------------------
 

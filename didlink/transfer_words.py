@@ -70,3 +70,23 @@ def still_running(running: Sequence[TransferInProgress]) -> str:
 
 
 RESUMES = "it resumes the next time you connect"
+
+
+def queued_file_line(name: object, size: object) -> str:
+    """A file of ours queued for a live session (a `queued` event's `files` entry):
+    `… queued: file notes.pdf (1.2 MB)`."""
+    size_words = f" ({human_size(size)})" if isinstance(size, int) and size >= 0 else ""
+    return f"\u2026 queued: file {shown(str(name), limit=NAME_CHARS)}{size_words}"
+
+
+def unsent_file_line(name: object, reason: object) -> str:
+    """A queued file that was not sent and left the queue (`file_unsent`): one line."""
+    what = (
+        "changed since it was queued"
+        if reason == "changed"
+        else "is gone or cannot be read any more"
+    )
+    return (
+        f"not sent: {shown(str(name), limit=NAME_CHARS)} {what}; it left the queue"
+        " (send it again to send it as it is now)"
+    )

@@ -15,6 +15,12 @@ and a `FileAck` queued. A broken transfer (bad name, chunk out of order, hash mi
 error) is reported as an `error` event, its partial file deleted and its later chunks ignored;
 the session goes on.
 
+Queued files (didlink/queued_files.py; `send_queued`, also from `start`): the files queued
+for this peer while no session ran leave one after another, in the order queued, in one task:
+each re-opened and re-hashed (in a thread) and compared with its row; a file changed or gone is
+dropped from the queue with `file_unsent`; the others are sent as any (`_send`), their row
+rewritten without its `queued` mark before the offer, so that a cut transfer resumes as below.
+
 Resuming (with `states`, didlink/resume.py): every offer is answered at once with
 `FileAck(next_offset = bytes already held)` (0 for a new file). The sender writes its state
 before the offer leaves and forgets it at the final ack; at the next verified session
@@ -61,6 +67,7 @@ from didlink.files import (
     OutgoingFile,
     part_path,
 )
+from didlink.queued_files import CHANGED, UNREADABLE, unchanged
 from didlink.resume import OutgoingState, TransferStates
 from didlink.store import StoreError
 from didlink.transfer_words import IN, OUT, TransferInProgress
@@ -130,6 +137,8 @@ class Transfers:
         self._tasks: set[asyncio.Task[None]] = set()
         self._rehashing: dict[bytes, asyncio.Task[None]] = {}  # resumed part files being read
         self._offering = asyncio.Semaphore(MAX_INCOMING_FILES)  # our files offered at once
+        self._queue_task: asyncio.Task[None] | None = None  # sends the queued files (in order)
+        self._queue_again = False  # a file was queued while that task ran: it looks again
 
     @property
     def pending(self) -> bool:
@@ -163,6 +172,7 @@ class Transfers:
         except (OSError, UserError) as exc:  # a damaged row: said, and the session goes on
             self._emit("error", message=f"cannot tidy the partial files: {exc}")
         self.resume_outgoing()
+        self.send_queued()
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -184,6 +194,8 @@ class Transfers:
         if self._states is None:
             return
         for state in self._states.outgoing(self._peer_did):
+            if state.queued:  # never offered: `send_queued`
+                continue
             try:
                 outgoing = OutgoingFile(state.path, file_id=state.file_id, hash_now=False)
             except UserError as exc:
@@ -191,6 +203,74 @@ class Transfers:
                 self._emit("error", message=f"cannot resume sending a file: {exc}")
                 continue
             self.send(outgoing, resume=state)
+
+    def send_queued(self) -> None:
+        """Send the files queued for this peer (didlink/queued_files.py) one after another, in
+        the order queued, in one task; if that task runs already, it looks again at its end."""
+        if self._states is None:
+            return
+        if self._queue_task is not None:
+            self._queue_again = True
+            return
+        task = asyncio.create_task(self._send_queued())
+        self._queue_task = task
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    async def _send_queued(self) -> None:
+        assert self._states is not None
+        try:
+            done: set[bytes] = set()  # tried in this task (a row left only by its ack)
+            self._queue_again = True
+            while self._queue_again:
+                self._queue_again = False
+                for state in self._states.queued(self._peer_did):
+                    if state.file_id in done or state.file_id in self._sending:
+                        continue
+                    done.add(state.file_id)
+                    outgoing = await self._reopened(state)
+                    if outgoing is not None:
+                        self._sending[outgoing.file_id] = outgoing
+                        await self._send(outgoing)  # its row loses `queued` before the offer
+        except StoreError as exc:
+            if self._store_failed is None:
+                self._emit("error", message=str(exc))
+            else:
+                self._store_failed(exc)
+        finally:
+            self._queue_task = None
+
+    async def _reopened(self, state: OutgoingState) -> OutgoingFile | None:
+        """The queued file re-opened and hashed if it is as it was queued; else its row is
+        deleted, `file_unsent` emitted, and None."""
+        reason = UNREADABLE
+        try:
+            outgoing = OutgoingFile(state.path, file_id=state.file_id, hash_now=False)
+        except UserError:
+            outgoing = None
+        if outgoing is not None:
+            try:
+                await asyncio.to_thread(outgoing.hash)
+                if unchanged(outgoing, state):
+                    return outgoing
+                reason = CHANGED
+            except UserError:
+                pass
+            except BaseException:  # cancelled (the session ends): it stays queued
+                outgoing.close()
+                raise
+            outgoing.close()
+        assert self._states is not None
+        self._states.forget_outgoing(state.file_id)
+        self._emit(
+            "file_unsent",
+            id=state.file_id.hex(),
+            name=state.path.name,
+            path=str(state.path),
+            size=state.size,
+            reason=reason,
+        )
+        return None
 
     async def _send(self, outgoing: OutgoingFile, *, resume: OutgoingState | None = None) -> None:
         try:

@@ -105,6 +105,14 @@ EMITTED: list[tuple[str, dict[str, Any]]] = [
     ("queued", {"to": PEER, "messages": [{"id": FILE_ID, "text": "a"}]}),
     (
         "queued",
+        {"to": PEER, "messages": [], "files": [{"id": FILE_ID, "name": "a.txt", "size": 3}]},
+    ),
+    (
+        "file_unsent",
+        {"id": FILE_ID, "name": "a.txt", "path": "/x/a.txt", "size": 3, "reason": "changed"},
+    ),
+    (
+        "queued",
         {
             "to": PEER,
             "messages": [

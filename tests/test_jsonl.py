@@ -340,6 +340,14 @@ NODE_EVENTS: list[tuple[str, dict[str, object]]] = [
     ),
     ("file_refused", {"from": "d", "id": "ab", "name": "n", "size": 1, "by": "peer"}),
     ("file_refused", {"from": "d", "id": "ab", "name": "n", "size": 1, "by": "us"}),
+    (
+        "queued",
+        {"to": "d", "messages": [], "files": [{"id": "ab" * 16, "name": "n.pdf", "size": 5}]},
+    ),
+    (
+        "file_unsent",
+        {"id": "ab" * 16, "name": "n.pdf", "path": "/x/n.pdf", "size": 5, "reason": "changed"},
+    ),
     ("error", {"message": "oops"}),
     ("closed", {"reason": "quit"}),
 ]

@@ -70,17 +70,42 @@ def _route(store: Store, key: Any) -> MailboxRoute:
 
 @click.command(name="send")
 @click.argument("contact", metavar="CONTACT")
-@click.argument("text")
+@click.argument("text", required=False)
+@click.option(
+    "--file",
+    "file_path",
+    metavar="PATH",
+    default=None,
+    help="Queue a file instead: it leaves on the next live connection with the contact.",
+)
 @click.option("--wait", is_flag=True, help="Wait for the delivery receipt.")
-@click.option("--json", "as_json", is_flag=True, help="Print the message id (and relays) as JSON.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the message (or queued file) id as JSON."
+)
 @click.option(
     "--timeout",
     type=float,
     default=None,
     help=f"Seconds to wait for relays (and with --wait the receipt); or {TIMEOUT_ENV}.",
 )
-def send_command(contact: str, text: str, wait: bool, as_json: bool, timeout: float | None) -> None:
-    """Send a text to a contact, online or not, through your relays (sealed, queued in order)."""
+def send_command(
+    contact: str,
+    text: str | None,
+    file_path: str | None,
+    wait: bool,
+    as_json: bool,
+    timeout: float | None,
+) -> None:
+    """Send a text to a contact, online or not, through your relays (sealed, queued in order);
+    or, with --file, queue a file for the next live connection with them."""
+    if (text is None) == (file_path is None):
+        raise UserError("give either a TEXT or --file PATH (exactly one)")
+    if file_path is not None:
+        if wait:
+            raise UserError("--wait is for texts: a file leaves on the next live connection")
+        _queue_file(contact, file_path, as_json=as_json)
+        return
+    assert text is not None
     from messaging.mailbox import check_mailbox_text
 
     seconds = _timeout(timeout, DEFAULT_WAIT if wait else DEFAULT_TIMEOUT)
@@ -133,6 +158,40 @@ def send_command(contact: str, text: str, wait: bool, as_json: bool, timeout: fl
         say("Delivered." if delivered else "Not delivered yet: it stays in the outbox.")
     if wait and not delivered:
         raise SystemExit(1)
+
+
+def _queue_file(contact: str, file_path: str, *, as_json: bool) -> None:
+    """`send CONTACT --file PATH`: checked now, queued (a sealed reference, not a copy) for the
+    next live session with the contact (didlink/queued_files.py; no relay is contacted)."""
+    from pathlib import Path
+
+    from didlink.queued_files import check_file, queue_file
+    from didlink.resume import TransferStates
+    from didlink.sealing import Sealer
+
+    profile = Profile.from_env()
+    profile.did()
+    with profile.open_store() as store:
+        peer = store.find_contact(contact)
+        checked = check_file(Path(file_path))  # before the passphrase: a typo is said at once
+        try:
+            key = profile.unlock()
+        except BaseException:
+            checked.close()
+            raise
+        queued = queue_file(TransferStates(store, Sealer(key)), peer.did, checked)
+    if as_json:
+        print_json(
+            {
+                "id": queued.id,
+                "to": peer.did,
+                "name": queued.name,
+                "size": queued.size,
+                "status": "queued",
+            }
+        )
+        return
+    say(f"queued: leaves on the next live connection with {peer.display_name}")
 
 
 async def _send(
