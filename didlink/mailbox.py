@@ -26,7 +26,7 @@ Sealing contexts: "sessions\\0" + DID, "wraps\\0" + event id, "inbox\\0" + kind 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -214,6 +214,12 @@ class MailboxStore:
             self._db.execute(
                 "UPDATE wraps SET published_at = ? WHERE event_id = ?", (_stamp(now), event_id)
             )
+
+    def mark_published_all(self, published: Sequence[tuple[bytes, bool]], *, now: datetime) -> None:
+        """`mark_published` for many wraps, (event id, a receipt's), in one transaction."""
+        with self._store.transaction():
+            for event_id, receipt in published:
+                self.mark_published(event_id, now=now, receipt=receipt)
 
     def unwrapped_texts(
         self, peer_did: str, *, expiring_before: int, published_before: datetime

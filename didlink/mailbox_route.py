@@ -24,14 +24,14 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from didlink.errors import UserError
 from didlink.mailbox import MailboxStore
-from didlink.outbox import Outbox
+from didlink.outbox import Outbox, new_message_id
 from messaging.alias import AliasPair, epoch_at, listening_epochs
 from messaging.errors import CryptoFailure
 from messaging.mailbox import (
@@ -43,7 +43,7 @@ from messaging.mailbox import (
     MailboxText,
     check_mailbox_text,
 )
-from transport.errors import EnvelopeError, PublishFailed, TransportTimeout
+from transport.errors import EnvelopeError, TransportTimeout
 from transport.nostr_envelope import (
     DEFAULT_EXPIRES_IN,
     MAX_CLOCK_SKEW,
@@ -54,7 +54,13 @@ from transport.nostr_envelope import (
     seal_wrap,
 )
 from transport.nostr_event import NostrEvent, loads_strict, parse_event
-from transport.nostr_relay import RelayLimits, RelayPool, Subscription
+from transport.nostr_relay import (
+    PublishResult,
+    PublishWindow,
+    RelayLimits,
+    RelayPool,
+    Subscription,
+)
 
 if TYPE_CHECKING:
     from didlink.settings import Settings
@@ -70,6 +76,8 @@ GRACE = 2.0
 """After the first relay's EOSE, how long the others may take to send what they stored."""
 MAX_AGE = DEFAULT_EXPIRES_IN + TIMESTAMP_TWEAK
 """How far back a wrap still alive may be dated."""
+WRAP_BATCH = 32
+"""How many texts are sealed in one transaction of the session before they leave."""
 
 
 class NoSession(UserError):
@@ -140,58 +148,118 @@ class MailboxRoute:
     async def post(self, peer: str, text: str) -> tuple[bytes, tuple[str, ...]]:
         """Queue `text` for `peer` and hand it to the relays: (its mid, the relays that took
         it; none: it stays in the outbox for the next `flush`)."""
-        check_mailbox_text(text)  # ValueError before anything is written
+        ((mid, accepted),) = await self.post_many(peer, [text])
+        return mid, accepted
+
+    async def post_many(
+        self, peer: str, texts: Sequence[str]
+    ) -> list[tuple[bytes, tuple[str, ...]]]:
+        """`post` for a burst of texts: all of them in the outbox in one transaction, wrapped
+        in batches of one transaction each, and published without waiting for each one's OKs
+        (`flush`). (mid, the relays that took it) of each text, in order."""
+        for text in texts:
+            check_mailbox_text(text)  # ValueError before anything is written
         self._session(peer)  # NoSession before anything is written
-        mid = self._outbox.add(peer, text)
+        # Receivers show texts in the order of their mids (time first, then random bits): a
+        # burst made within one millisecond gets its fresh mids sorted, so they keep its order.
+        mids = sorted(new_message_id() for _ in texts)
+        for mid, text in zip(mids, texts, strict=True):
+            self._outbox.add(peer, text, message_id=mid, deferred=True)
+        self._outbox.flush()  # one transaction (deferred rows are written in the order added)
         accepted = await self.flush(peer)
-        return mid, accepted.get(mid, ())
+        return [(mid, accepted.get(mid, ())) for mid in mids]
 
     def _wrap(self, peer: str, item: MailboxItem) -> None:
-        """Seal `item` from the contact's session, read and written back under the store's
-        write lock with the wrap, before anything leaves (didlink/mailbox.py)."""
+        """Seal `item` from the contact's session and keep its wrap (see `_wrap_batch`)."""
+        self._wrap_batch(peer, [item])
+
+    def _wrap_batch(self, peer: str, items: Sequence[MailboxItem]) -> list[NostrEvent]:
+        """Seal `items` from the contact's session: the session read and written back under
+        the store's write lock with the wraps, one transaction, before any of them leaves
+        (didlink/mailbox.py)."""
         now = self._now()
+        events = []
         with self._box.updating(peer, now=now) as session:
             pair = session.sending_aliases(epoch_at(self._clock()))
-            frame = session.seal(item)
-            event = seal_wrap(
-                frame,
-                sender_secret=pair.from_secret,
-                recipient=pair.to_public,
-                expires_in=self._expires_in,
-            )
-            self._box.add_wrap(
-                peer,
-                event_id=bytes.fromhex(event.id),
-                event_json=event.to_json(),
-                expiration=expiration_of(event),
-                message_id=item.mid if isinstance(item, MailboxText) else None,
-                now=now,
-            )
+            for item in items:
+                frame = session.seal(item)
+                event = seal_wrap(
+                    frame,
+                    sender_secret=pair.from_secret,
+                    recipient=pair.to_public,
+                    expires_in=self._expires_in,
+                )
+                self._box.add_wrap(
+                    peer,
+                    event_id=bytes.fromhex(event.id),
+                    event_json=event.to_json(),
+                    expiration=expiration_of(event),
+                    message_id=item.mid if isinstance(item, MailboxText) else None,
+                    now=now,
+                )
+                events.append(event)
+        return events
 
     async def flush(self, peer: str) -> dict[bytes, tuple[str, ...]]:
-        """Wrap what waits for `peer` and publish what no relay took yet; {mid: relays that
-        accepted} for the texts published now."""
+        """Publish what no relay took yet for `peer`, then wrap what waits and publish it
+        (in batches of WRAP_BATCH, each committed before it leaves, published while the next
+        is sealed); {mid: relays that accepted} for the texts published now. Publishing is
+        pipelined (transport/nostr_relay.py `PublishWindow`); once a wrap is accepted by no
+        relay, nothing more is sent: the rest wait for the next flush."""
         self._box.forget_delivered(peer)
         now = self._clock()
-        resend_before = datetime.fromtimestamp(now - RESEND_AFTER, UTC)
-        for mid, text in self._box.unwrapped_texts(
-            peer,
-            expiring_before=int(now + RENEW_BEFORE),
-            published_before=resend_before,
-        ):
-            self._wrap(peer, MailboxText(mid=mid, at=_mid_time(mid), text=text))
         accepted: dict[bytes, tuple[str, ...]] = {}
+        published: list[tuple[bytes, bool]] = []  # (event id, a receipt's), not yet marked
+
+        def answered(event_id: bytes, mid: bytes | None) -> Callable[[PublishResult], None]:
+            def take(result: PublishResult) -> None:
+                published.append((event_id, mid is None))
+                if mid is not None:
+                    accepted[mid] = result.accepted
+
+            return take
+
+        try:
+            async with self._pool.window() as window:
+                await self._publish_all(peer, window, answered, published, now)
+        finally:
+            self._mark_published(published)
+        return accepted
+
+    async def _publish_all(
+        self,
+        peer: str,
+        window: PublishWindow,
+        answered: Callable[[bytes, bytes | None], Callable[[PublishResult], None]],
+        published: list[tuple[bytes, bool]],
+        now: float,
+    ) -> None:
         for wrap in self._box.wraps(peer, unpublished=True):
             event = parse_event(loads_strict(wrap.event_json), max_content_chars=100_000)
-            try:
-                result = await self._pool.publish(event)
-            except PublishFailed:
-                break  # no relay took it (all down?): it and the rest wait for the next flush
-            receipt = wrap.message_id is None
-            self._box.mark_published(wrap.event_id, now=self._now(), receipt=receipt)
-            if not receipt and wrap.message_id is not None:
-                accepted[wrap.message_id] = result.accepted
-        return accepted
+            if not await window.submit(event, answered(wrap.event_id, wrap.message_id)):
+                return
+        texts = self._box.unwrapped_texts(
+            peer,
+            expiring_before=int(now + RENEW_BEFORE),
+            published_before=datetime.fromtimestamp(now - RESEND_AFTER, UTC),
+        )
+        for start in range(0, len(texts), WRAP_BATCH):
+            batch = [
+                MailboxText(mid=mid, at=_mid_time(mid), text=text)
+                for mid, text in texts[start : start + WRAP_BATCH]
+            ]
+            self._mark_published(published)
+            for item, event in zip(batch, self._wrap_batch(peer, batch), strict=True):
+                if not await window.submit(event, answered(bytes.fromhex(event.id), item.mid)):
+                    return
+            await asyncio.sleep(0)  # the batch leaves while the next one is sealed
+
+    def _mark_published(self, published: list[tuple[bytes, bool]]) -> None:
+        """Note the wraps that a relay accepted (one transaction; a crash before it only means
+        they are published again: relays and the receiver dedupe)."""
+        if published:
+            batch, published[:] = list(published), []
+            self._box.mark_published_all(batch, now=self._now())
 
     async def flush_all(self) -> None:
         for peer in self._box.sessions():

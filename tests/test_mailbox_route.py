@@ -346,3 +346,64 @@ def test_two_processes_sealing_from_one_profile_never_share_a_key(tmp_path: Path
         assert isinstance(item, MailboxText)
         texts.append(item.text)
     assert sorted(texts) == ["from A", "from B"]
+
+
+async def test_a_burst_is_pipelined_and_kept_in_order(
+    tmp_path: Path, relays: list[LocalRelay]
+) -> None:
+    """`post_many`: every text reaches the receiver once, in order, through both relays."""
+    alice, bob = _pair(tmp_path, seed=b"burst")
+    urls = [relay.url for relay in relays]
+    texts = [f"burst {n}" for n in range(70)]  # more than one batch of seals
+    async with alice.route(urls) as route:
+        sent = await route.post_many(bob.did, texts)
+    assert [set(accepted) for _mid, accepted in sent] == [set(urls)] * len(texts)
+    assert alice.box.wraps(bob.did, unpublished=True) == []
+    async with bob.route(urls) as route:
+        done = await route.collect(timeout=30, until=lambda got: got.texts >= len(texts))
+    assert done.texts == len(texts)
+    assert _texts(bob) == texts
+
+
+@asynccontextmanager
+async def committed_first_relay(store_path: Path) -> AsyncIterator[list[str]]:
+    """Answers OKs in reverse order, four at a time; and for every EVENT that arrives, checks
+    (through its own connection to the sender's store) that its wrap was committed before."""
+    import sqlite3
+
+    arrived: list[str] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        held: list[str] = []
+        with contextlib.suppress(ConnectionClosed), sqlite3.connect(store_path) as db:
+            async for raw in ws:
+                message = json.loads(raw)
+                if message[0] != "EVENT":
+                    continue
+                event_id = message[1]["id"]
+                row = db.execute(
+                    "SELECT 1 FROM wraps WHERE event_id = ?", (bytes.fromhex(event_id),)
+                ).fetchone()
+                arrived.append(event_id if row is not None else "NOT COMMITTED")
+                held.append(event_id)
+                if len(held) == 4:
+                    for waiting in reversed(held):
+                        await ws.send(json.dumps(["OK", waiting, True, ""]))
+                    held.clear()
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        arrived_url = f"ws://127.0.0.1:{next(iter(server.sockets)).getsockname()[1]}"
+        arrived.append(arrived_url)
+        yield arrived
+
+
+async def test_a_burst_commits_every_wrap_before_it_leaves(tmp_path: Path) -> None:
+    alice, bob = _pair(tmp_path, seed=b"commit")
+    async with committed_first_relay(alice.store.path) as arrived:
+        url = arrived.pop(0)
+        async with alice.route([url]) as route:
+            sent = await route.post_many(bob.did, [f"text {n}" for n in range(40)])
+    assert len(arrived) == 40 and "NOT COMMITTED" not in arrived
+    assert all(accepted == (url,) for _mid, accepted in sent)
+    stored = {wrap.event_id.hex(): wrap for wrap in alice.box.wraps(bob.did)}
+    assert set(arrived) == set(stored) and all(wrap.published for wrap in stored.values())
