@@ -78,23 +78,6 @@ def check_secret(secret: bytes) -> None:
         raise NostrKeyError("not a secp256k1 secret key")
 
 
-def private_key(secret: bytes) -> Any:
-    """coincurve `PrivateKey` of 32 raw bytes, refused unless 1 <= secret < n."""
-    check_secret(secret)
-    return secp256k1().PrivateKey(secret)
-
-
-def x_only_of(key: Any) -> bytes:
-    """The 32-byte BIP-340 x-only public key of a coincurve `PrivateKey` (the x of its point)."""
-    public: bytes = key.public_key.format(compressed=True)[1:]
-    return public
-
-
-def x_only_public(secret: bytes) -> bytes:
-    """The 32-byte BIP-340 x-only public key of a secret key."""
-    return x_only_of(private_key(secret))
-
-
 def check_public(public: bytes) -> None:
     """Raise NostrKeyError unless `public` is a 32-byte x-only key on the curve."""
     _lift(public)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -25,7 +24,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from transport import nip44
+from transport import schnorr
 from transport.errors import EnvelopeForged, EnvelopeMalformed, EnvelopeTooLarge, NostrKeyError
 
 MAX_EVENT_JSON_BYTES = 96 * 1024
@@ -195,26 +194,29 @@ def verify_event(event: NostrEvent) -> None:
     triple = (event.id, event.pubkey, event.sig)
     if triple in _good_signatures:
         return
-    curve = nip44.secp256k1()
-    try:
-        signer = curve.PublicKeyXOnly(bytes.fromhex(event.pubkey))
-        ok = signer.verify(bytes.fromhex(event.sig), bytes.fromhex(event.id))
-    except ValueError as exc:  # a pubkey off the curve
-        raise EnvelopeForged("event does not verify") from exc
-    if ok is not True:
+    if not schnorr.verify(
+        bytes.fromhex(event.pubkey), bytes.fromhex(event.sig), bytes.fromhex(event.id)
+    ):
         raise EnvelopeForged("event does not verify")
     _good_signatures.add(triple)
 
 
 def sign_event(
-    secret: bytes, *, created_at: int, kind: int, tags: Sequence[Sequence[str]], content: str
+    signer: bytes | schnorr.SigningKey,
+    *,
+    created_at: int,
+    kind: int,
+    tags: Sequence[Sequence[str]],
+    content: str,
+    check: bool = True,
 ) -> NostrEvent:
-    """A NIP-01 event signed (BIP-340, fresh auxiliary randomness) by `secret`."""
-    key = nip44.private_key(secret)
-    pubkey = nip44.x_only_of(key).hex()
+    """A NIP-01 event signed (BIP-340, fresh auxiliary randomness) by `signer` (a secret key);
+    `check=False` skips verifying the new signature (for a key used once)."""
+    key = signer if isinstance(signer, schnorr.SigningKey) else schnorr.SigningKey(signer)
+    pubkey = key.public.hex()
     tag_lists = [list(tag) for tag in tags]
     the_id = event_id(pubkey, created_at, kind, tag_lists, content)
-    sig = key.sign_schnorr(bytes.fromhex(the_id), os.urandom(32)).hex()
+    sig = key.sign(bytes.fromhex(the_id), check=check).hex()
     return NostrEvent(
         id=the_id,
         pubkey=pubkey,
@@ -266,4 +268,4 @@ def public_key(public: bytes) -> Any:
 
 def public_key_of(secret: bytes) -> bytes:
     """The 32-byte x-only public key of a secret key (NostrKeyError unless 1 <= secret < n)."""
-    return nip44.x_only_public(secret)
+    return schnorr.x_only_public(secret)

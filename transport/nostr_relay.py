@@ -135,6 +135,7 @@ class Subscription:
         self._seen = _SeenIds(limits.max_seen_ids)
         self._max_events = limits.max_events_before_eose
         self._closed = asyncio.Event()
+        self._wake = asyncio.Event()  # set when an event was queued or the subscription closed
         self._stored_from: set[str] = set()  # relays that sent EOSE (all stored events sent)
         self._stored_changed = asyncio.Event()
 
@@ -175,6 +176,7 @@ class Subscription:
         finally:
             putter.cancel()
             closer.cancel()
+            self._wake.set()
 
     async def next(self, timeout: float) -> NostrEvent:  # noqa: ASYNC109 - typed timeout error
         """The next new gift wrap; TransportTimeout after `timeout` seconds, RelayError once the
@@ -196,18 +198,16 @@ class Subscription:
             yield event
 
     async def _get(self) -> NostrEvent | None:
-        if not self._queue.empty():
-            return self._queue.get_nowait()
-        if self._closed.is_set():
-            return None
-        getter = asyncio.ensure_future(self._queue.get())
-        closer = asyncio.ensure_future(self._closed.wait())
-        try:
-            done, _ = await asyncio.wait({getter, closer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            getter.cancel()
-            closer.cancel()
-        return getter.result() if getter in done else None
+        # Waiting on an Event consumes nothing: a timeout or cancellation of the reader can
+        # never lose an event (a getter task could take one from the queue and then be
+        # cancelled with it: a text lost until the next fetch).
+        while True:
+            if not self._queue.empty():
+                return self._queue.get_nowait()
+            if self._closed.is_set():
+                return None
+            self._wake.clear()
+            await self._wake.wait()
 
     def mark_stored(self, url: str) -> None:
         """`url` sent EOSE: every stored event it had for us was handed to `deliver` before."""
@@ -240,6 +240,7 @@ class Subscription:
     async def close(self) -> None:
         """Stop this subscription on every relay; what it already queued can still be read."""
         self._closed.set()
+        self._wake.set()
         await self._pool._unsubscribe(self)
 
 
