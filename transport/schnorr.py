@@ -20,7 +20,7 @@ from transport.errors import NostrKeyError
 
 def _binding() -> tuple[Any, Any, Any]:
     import coincurve  # lazy on purpose: importing transport must stay cheap
-    from coincurve._libsecp256k1 import ffi, lib
+    from coincurve._libsecp256k1 import ffi, lib  # type: ignore[import-not-found]  # (cffi)
 
     return ffi, lib, coincurve.context.GLOBAL_CONTEXT.ctx
 
