@@ -48,6 +48,7 @@ from transport.nostr_envelope import (
     DEFAULT_EXPIRES_IN,
     MAX_CLOCK_SKEW,
     TIMESTAMP_TWEAK,
+    OpenedWrap,
     expiration_of,
     open_wrap,
     recipient_of,
@@ -78,6 +79,8 @@ MAX_AGE = DEFAULT_EXPIRES_IN + TIMESTAMP_TWEAK
 """How far back a wrap still alive may be dated."""
 WRAP_BATCH = 32
 """How many texts are sealed in one transaction of the session before they leave."""
+RECEIVE_BATCH = 32
+"""At most how many wraps already queued are opened and kept in one transaction."""
 
 
 class NoSession(UserError):
@@ -359,46 +362,69 @@ class MailboxRoute:
                 if all_stored and until is None:
                     return
                 continue
-            self._take(event, keys, receipts, done)
+            self._take([event, *sub.queued(RECEIVE_BATCH - 1)], keys, receipts, done)
 
     def _take(
         self,
-        event: NostrEvent,
+        events: list[NostrEvent],
         keys: dict[bytes, tuple[str, AliasPair]],
         receipts: dict[str, list[bytes]],
         done: Collected,
     ) -> None:
-        found = keys.get(recipient_of(event))
-        if found is None:  # (the pool hands up only wraps to our keys)
-            done.refused += 1
-            return
-        peer, pair = found
-        try:
-            opened = open_wrap(event, recipient_secret=pair.to_secret, now=int(self._clock()))
-        except EnvelopeError as exc:
-            log.debug("wrap %s refused: %s", event.id, exc)
-            done.refused += 1
-            return
-        if opened.sender != pair.from_public:  # sealed by someone else than this contact
-            log.debug("wrap %s refused: not sealed by the contact's alias", event.id)
-            done.refused += 1
-            return
-        try:
-            with self._box.updating(peer, now=self._now()) as session:
+        """Open `events` (those already queued: one transaction per run of one contact's)."""
+        opened: list[tuple[str, OpenedWrap]] = []
+        for event in events:
+            found = keys.get(recipient_of(event))
+            if found is None:  # (the pool hands up only wraps to our keys)
+                done.refused += 1
+                continue
+            peer, pair = found
+            try:
+                wrap = open_wrap(event, recipient_secret=pair.to_secret, now=int(self._clock()))
+            except EnvelopeError as exc:
+                log.debug("wrap %s refused: %s", event.id, exc)
+                done.refused += 1
+                continue
+            if wrap.sender != pair.from_public:  # sealed by someone else than this contact
+                log.debug("wrap %s refused: not sealed by the contact's alias", event.id)
+                done.refused += 1
+                continue
+            opened.append((peer, wrap))
+        start = 0
+        while start < len(opened):
+            peer = opened[start][0]
+            end = start
+            while end < len(opened) and opened[end][0] == peer:
+                end += 1
+            self._keep(peer, [wrap for _peer, wrap in opened[start:end]], receipts, done)
+            start = end
+
+    def _keep(
+        self,
+        peer: str,
+        wraps: list[OpenedWrap],
+        receipts: dict[str, list[bytes]],
+        done: Collected,
+    ) -> None:
+        """Open the frames of one contact's wraps with the session read under the write lock,
+        and keep what they carried: one transaction (a frame that does not authenticate leaves
+        the session unchanged and adds nothing, messaging/mailbox.py)."""
+        kept: list[tuple[MailboxItem, list[bytes]]] = []
+        with self._box.updating(peer, now=self._now()) as session:
+            for wrap in wraps:
                 try:
-                    item: MailboxItem | None = session.open(opened.payload)
+                    item = session.open(wrap.payload)
                 except MailboxFrameError:  # authenticated but malformed: its key is spent
-                    item = None
-                new = [] if item is None else self._box.keep_item(peer, item, now=self._now())
-        except CryptoFailure:  # a copy or replay (its key is spent), or forged: rolled back
-            log.debug("wrap %s: the frame does not open (a copy, a replay)", event.id)
-            done.duplicates += 1
-            return
-        if item is None:
-            done.refused += 1
-            return
-        if isinstance(item, MailboxText):
-            receipts[peer].append(item.mid)  # again for a duplicate: its receipt may be lost
-            done.texts += len(new)
-        else:
-            done.delivered.update(new)
+                    done.refused += 1
+                    continue
+                except CryptoFailure:  # a copy or replay (its key is spent), or forged
+                    log.debug("wrap %s: the frame does not open (a copy, a replay)", wrap.wrap_id)
+                    done.duplicates += 1
+                    continue
+                kept.append((item, self._box.keep_item(peer, item, now=self._now())))
+        for item, new in kept:
+            if isinstance(item, MailboxText):
+                receipts[peer].append(item.mid)  # again for a duplicate: its receipt may be lost
+                done.texts += len(new)
+            else:
+                done.delivered.update(new)

@@ -25,7 +25,7 @@ from websockets.exceptions import ConnectionClosed
 
 from didlink.mailbox import MailboxStore
 from didlink.mailbox_route import MailboxRoute
-from didlink.outbox import Outbox
+from didlink.outbox import Outbox, new_message_id
 from didlink.sealing import Sealer
 from didlink.settings import Settings
 from didlink.store import Store
@@ -407,3 +407,39 @@ async def test_a_burst_commits_every_wrap_before_it_leaves(tmp_path: Path) -> No
     assert all(accepted == (url,) for _mid, accepted in sent)
     stored = {wrap.event_id.hex(): wrap for wrap in alice.box.wraps(bob.did)}
     assert set(arrived) == set(stored) and all(wrap.published for wrap in stored.values())
+
+
+def test_a_receive_batch_keeps_the_good_and_skips_copies_and_forgeries(tmp_path: Path) -> None:
+    """Wraps already queued are kept in one transaction: a copy, a wrap sealed by a stranger
+    and a wrap to nobody here inside the batch change nothing and stop nothing."""
+    from collections import defaultdict
+
+    from didlink.mailbox_route import Collected
+
+    alice, bob = _pair(tmp_path, seed=b"batch")
+    sender = alice.route(["ws://127.0.0.1:9"])
+    receiver = bob.route(["ws://127.0.0.1:9"])
+    texts = [f"t{n}" for n in range(4)]
+    outbox = Outbox(alice.store, alice.sealer)
+    mids = [
+        outbox.add(bob.did, text, message_id=mid)
+        for mid, text in zip(sorted(new_message_id() for _ in texts), texts, strict=True)
+    ]
+    items = [MailboxText(mid=mid, at=0, text=text) for mid, text in zip(mids, texts, strict=True)]
+    good = sender._wrap_batch(bob.did, items)
+    keys = receiver._listening(bob.box.sessions())
+    bob_in = bob.box.session(alice.did)
+    assert bob_in is not None
+    to_bob = bob_in.receiving_aliases(epoch_at(time.time())).to_public
+    stranger = seal_wrap(b"\x01" * 100, sender_secret=b"\x07" * 32, recipient=to_bob)
+    nobody = seal_wrap(b"x", sender_secret=b"\x07" * 32, recipient=public_key_of(b"\x08" * 32))
+    done = Collected()
+    receipts: dict[str, list[bytes]] = defaultdict(list)
+    batch = [good[1], good[0], good[1], stranger, nobody, good[3], good[2]]
+    receiver._take(batch, keys, receipts, done)
+    assert done.texts == 4 and done.duplicates == 1 and done.refused == 2
+    assert _texts(bob) == texts  # shown by mid: the order they were typed
+    assert receipts[alice.did].count(mids[1]) == 1
+    again = Collected()
+    receiver._take(good, keys, receipts, again)  # all copies now: nothing new, nothing lost
+    assert again.texts == 0 and again.duplicates == 4

@@ -190,6 +190,13 @@ class Subscription:
             raise RelayError("the subscription is closed")
         return event
 
+    def queued(self, limit: int) -> list[NostrEvent]:
+        """Up to `limit` new gift wraps already waiting, without waiting for more."""
+        events: list[NostrEvent] = []
+        while len(events) < limit and not self._queue.empty():
+            events.append(self._queue.get_nowait())
+        return events
+
     def __aiter__(self) -> AsyncIterator[NostrEvent]:
         return self._iterate()
 
