@@ -103,6 +103,11 @@ class MailboxStore:
             raise DamagedStore("a stored session does not parse") from exc
         return MailboxSession(state)
 
+    def has_session(self, peer_did: str) -> bool:
+        """Whether a session with `peer_did` is stored (without opening it)."""
+        row = self._db.execute("SELECT 1 FROM sessions WHERE peer_did = ?", (peer_did,))
+        return row.fetchone() is not None
+
     def sessions(self) -> dict[str, MailboxSession]:
         dids = [
             row[0] for row in self._db.execute("SELECT peer_did FROM sessions ORDER BY peer_did")

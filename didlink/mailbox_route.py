@@ -162,7 +162,8 @@ class MailboxRoute:
         (`flush`). (mid, the relays that took it) of each text, in order."""
         for text in texts:
             check_mailbox_text(text)  # ValueError before anything is written
-        self._session(peer)  # NoSession before anything is written
+        if not self._box.has_session(peer):  # NoSession before anything is written
+            self._session(peer)
         # Receivers show texts in the order of their mids (time first, then random bits): a
         # burst made within one millisecond gets its fresh mids sorted, so they keep its order.
         mids = sorted(new_message_id() for _ in texts)
