@@ -45,7 +45,7 @@ from identity.contact import Contact, Verification
 from identity.did_key import ed25519_public_key
 from identity.errors import IdentityError
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 MAX_INVITATION_ID = 64
 MAX_CANDIDATES = 5
 """Contacts an ambiguous DID prefix lists in its error (then "and N more")."""
@@ -199,6 +199,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) STRICT
         """,
     ),
+    # 6 -> 7: a contact's wraps found by mid (a new wrap replacing a text's older one, a
+    # receipt's mids): without it each was a scan of all the contact's wraps, quadratic in a
+    # burst (issue 25's bench work).
+    ("CREATE INDEX wraps_by_message ON wraps (peer_did, message_id)",),
 )
 
 assert len(MIGRATIONS) == SCHEMA_VERSION

@@ -147,7 +147,7 @@ def test_damaged_store(profile: Path) -> None:
 
 def test_newer_store_schema(profile: Path) -> None:
     raw = sqlite3.connect(profile / "store.sqlite3")
-    raw.execute("PRAGMA user_version = 7")
+    raw.execute("PRAGMA user_version = 8")
     raw.close()
     assert_user_error(run_cli("contacts", home=profile), "newer didlink")
 
