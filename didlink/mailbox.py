@@ -26,7 +26,7 @@ Sealing contexts: "sessions\\0" + DID, "wraps\\0" + event id, "inbox\\0" + kind 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -107,6 +107,11 @@ class MailboxStore:
         except ValueError as exc:
             raise DamagedStore("a stored session does not parse") from exc
         return MailboxSession(state)
+
+    def has_session(self, peer_did: str) -> bool:
+        """Whether a session with `peer_did` is stored (without opening it)."""
+        row = self._db.execute("SELECT 1 FROM sessions WHERE peer_did = ?", (peer_did,))
+        return row.fetchone() is not None
 
     def sessions(self) -> dict[str, MailboxSession]:
         dids = [
@@ -229,6 +234,12 @@ class MailboxStore:
             self._db.execute(
                 "UPDATE wraps SET published_at = ? WHERE event_id = ?", (_stamp(now), event_id)
             )
+
+    def mark_published_all(self, published: Sequence[tuple[bytes, bool]], *, now: datetime) -> None:
+        """`mark_published` for many wraps, (event id, a receipt's), in one transaction."""
+        with self._store.transaction():
+            for event_id, receipt in published:
+                self.mark_published(event_id, now=now, receipt=receipt)
 
     def unwrapped_texts(
         self, peer_did: str, *, expiring_before: int, published_before: datetime

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from didlink.errors import UserError
 from didlink.mailbox import MailboxStore
-from didlink.outbox import Outbox
+from didlink.outbox import Outbox, new_message_id
 from messaging.alias import AliasPair, epoch_at, listening_epochs
 from messaging.errors import CryptoFailure
 from messaging.mailbox import (
@@ -47,18 +47,25 @@ from messaging.mailbox import (
     MailboxText,
     check_mailbox_text,
 )
-from transport.errors import EnvelopeError, PublishFailed, TransportTimeout
+from transport.errors import EnvelopeError, TransportTimeout
 from transport.nostr_envelope import (
     DEFAULT_EXPIRES_IN,
     MAX_CLOCK_SKEW,
     TIMESTAMP_TWEAK,
+    OpenedWrap,
     expiration_of,
     open_wrap,
     recipient_of,
     seal_wrap,
 )
 from transport.nostr_event import NostrEvent, loads_strict, parse_event
-from transport.nostr_relay import RelayLimits, RelayPool, Subscription
+from transport.nostr_relay import (
+    PublishResult,
+    PublishWindow,
+    RelayLimits,
+    RelayPool,
+    Subscription,
+)
 
 if TYPE_CHECKING:
     from didlink.settings import Settings
@@ -77,6 +84,10 @@ GRACE = 2.0
 """After the first relay's EOSE, how long the others may take to send what they stored."""
 MAX_AGE = DEFAULT_EXPIRES_IN + TIMESTAMP_TWEAK
 """How far back a wrap still alive may be dated."""
+WRAP_BATCH = 32
+"""How many texts are sealed in one transaction of the session before they leave."""
+RECEIVE_BATCH = 32
+"""At most how many wraps already queued are opened and kept in one transaction."""
 
 
 class NoSession(UserError):
@@ -186,66 +197,125 @@ class MailboxRoute:
     async def post(self, peer: str, text: str) -> tuple[bytes, tuple[str, ...]]:
         """Queue `text` for `peer` and hand it to the relays: (its mid, the relays that took
         it; none: it stays in the outbox for the next `flush`)."""
-        check_mailbox_text(text)  # ValueError before anything is written
+        ((mid, accepted),) = await self.post_many(peer, [text])
+        return mid, accepted
+
+    async def post_many(
+        self, peer: str, texts: Sequence[str]
+    ) -> list[tuple[bytes, tuple[str, ...]]]:
+        """`post` for a burst of texts: all of them in the outbox in one transaction, wrapped
+        in batches of one transaction each, and published without waiting for each one's OKs
+        (`flush`). (mid, the relays that took it) of each text, in order."""
+        for text in texts:
+            check_mailbox_text(text)  # ValueError before anything is written
         if not self._session(peer).can_send:  # NoSession before anything is written
             raise RestoredWaitsForContact(
                 "this conversation was restored from a backup and can send only once the "
                 "contact has written to you: run `didlink receive` after they have (or meet "
                 "again live)"
             )
-        mid = self._outbox.add(peer, text)
+        # Receivers show texts in the order of their mids (time first, then random bits): a
+        # burst made within one millisecond gets its fresh mids sorted, so they keep its order.
+        mids = sorted(new_message_id() for _ in texts)
+        for mid, text in zip(mids, texts, strict=True):
+            self._outbox.add(peer, text, message_id=mid, deferred=True)
+        self._outbox.flush()  # one transaction (deferred rows are written in the order added)
         accepted = await self.flush(peer)
-        return mid, accepted.get(mid, ())
+        return [(mid, accepted.get(mid, ())) for mid in mids]
 
     def _wrap(self, peer: str, item: MailboxItem) -> None:
-        """Seal `item` from the contact's session, read and written back under the store's
-        write lock with the wrap, before anything leaves (didlink/mailbox.py)."""
+        """Seal `item` from the contact's session and keep its wrap (see `_wrap_batch`)."""
+        self._wrap_batch(peer, [item])
+
+    def _wrap_batch(self, peer: str, items: Sequence[MailboxItem]) -> list[NostrEvent]:
+        """Seal `items` from the contact's session: the session read and written back under
+        the store's write lock with the wraps, one transaction, before any of them leaves
+        (didlink/mailbox.py)."""
         now = self._now()
+        events = []
         with self._box.updating(peer, now=now) as session:
             pair = session.sending_aliases(epoch_at(self._clock()))
-            frame = session.seal(item)
-            event = seal_wrap(
-                frame,
-                sender_secret=pair.from_secret,
-                recipient=pair.to_public,
-                expires_in=self._expires_in,
-            )
-            self._box.add_wrap(
-                peer,
-                event_id=bytes.fromhex(event.id),
-                event_json=event.to_json(),
-                expiration=expiration_of(event),
-                message_id=item.mid if isinstance(item, MailboxText) else None,
-                now=now,
-            )
+            for item in items:
+                frame = session.seal(item)
+                event = seal_wrap(
+                    frame,
+                    sender_secret=pair.from_secret,
+                    recipient=pair.to_public,
+                    expires_in=self._expires_in,
+                )
+                self._box.add_wrap(
+                    peer,
+                    event_id=bytes.fromhex(event.id),
+                    event_json=event.to_json(),
+                    expiration=expiration_of(event),
+                    message_id=item.mid if isinstance(item, MailboxText) else None,
+                    now=now,
+                )
+                events.append(event)
+        return events
 
     async def flush(self, peer: str) -> dict[bytes, tuple[str, ...]]:
-        """Wrap what waits for `peer` and publish what no relay took yet; {mid: relays that
-        accepted} for the texts published now."""
+        """Publish what no relay took yet for `peer`, then wrap what waits and publish it
+        (in batches of WRAP_BATCH, each committed before it leaves, published while the next
+        is sealed); {mid: relays that accepted} for the texts published now. Publishing is
+        pipelined (transport/nostr_relay.py `PublishWindow`); once a wrap is accepted by no
+        relay, nothing more is sent: the rest wait for the next flush."""
         self._box.forget_delivered(peer)
         if not self._session(peer).can_send:  # restored: waits for the contact (post)
             return {}
         now = self._clock()
-        resend_before = datetime.fromtimestamp(now - RESEND_AFTER, UTC)
-        for mid, text in self._box.unwrapped_texts(
-            peer,
-            expiring_before=int(now + RENEW_BEFORE),
-            published_before=resend_before,
-        ):
-            self._wrap(peer, MailboxText(mid=mid, at=_mid_time(mid), text=text))
         accepted: dict[bytes, tuple[str, ...]] = {}
-        pool = self._sending_pool(peer)
+        published: list[tuple[bytes, bool]] = []  # (event id, a receipt's), not yet marked
+
+        def answered(event_id: bytes, mid: bytes | None) -> Callable[[PublishResult], None]:
+            def take(result: PublishResult) -> None:
+                published.append((event_id, mid is None))
+                if mid is not None:
+                    accepted[mid] = result.accepted
+
+            return take
+
+        try:
+            async with self._sending_pool(peer).window() as window:
+                await self._publish_all(peer, window, answered, published, now)
+        finally:
+            self._mark_published(published)
+        return accepted
+
+    async def _publish_all(
+        self,
+        peer: str,
+        window: PublishWindow,
+        answered: Callable[[bytes, bytes | None], Callable[[PublishResult], None]],
+        published: list[tuple[bytes, bool]],
+        now: float,
+    ) -> None:
         for wrap in self._box.wraps(peer, unpublished=True):
             event = parse_event(loads_strict(wrap.event_json), max_content_chars=100_000)
-            try:
-                result = await pool.publish(event)
-            except PublishFailed:
-                break  # no relay took it (all down?): it and the rest wait for the next flush
-            receipt = wrap.message_id is None
-            self._box.mark_published(wrap.event_id, now=self._now(), receipt=receipt)
-            if not receipt and wrap.message_id is not None:
-                accepted[wrap.message_id] = result.accepted
-        return accepted
+            if not await window.submit(event, answered(wrap.event_id, wrap.message_id)):
+                return
+        texts = self._box.unwrapped_texts(
+            peer,
+            expiring_before=int(now + RENEW_BEFORE),
+            published_before=datetime.fromtimestamp(now - RESEND_AFTER, UTC),
+        )
+        for start in range(0, len(texts), WRAP_BATCH):
+            batch = [
+                MailboxText(mid=mid, at=_mid_time(mid), text=text)
+                for mid, text in texts[start : start + WRAP_BATCH]
+            ]
+            self._mark_published(published)
+            for item, event in zip(batch, self._wrap_batch(peer, batch), strict=True):
+                if not await window.submit(event, answered(bytes.fromhex(event.id), item.mid)):
+                    return
+            await asyncio.sleep(0)  # the batch leaves while the next one is sealed
+
+    def _mark_published(self, published: list[tuple[bytes, bool]]) -> None:
+        """Note the wraps that a relay accepted (one transaction; a crash before it only means
+        they are published again: relays and the receiver dedupe)."""
+        if published:
+            batch, published[:] = list(published), []
+            self._box.mark_published_all(batch, now=self._now())
 
     async def flush_all(self) -> None:
         for peer in self._box.sessions():
@@ -403,60 +473,85 @@ class MailboxRoute:
                 if all_stored and until is None:
                     return
                 continue
-            self._take(event, keys, receipts, done, on_item)
+            self._take([event, *sub.queued(RECEIVE_BATCH - 1)], keys, receipts, done, on_item)
 
     def _take(
         self,
-        event: NostrEvent,
+        events: list[NostrEvent],
         keys: dict[bytes, tuple[str, AliasPair]],
         receipts: dict[str, list[bytes]],
         done: Collected,
         on_item: Callable[[str, MailboxItem, list[bytes]], None] | None = None,
     ) -> None:
-        found = keys.get(recipient_of(event))
-        if found is None:  # (the pool hands up only wraps to our keys)
-            done.refused += 1
-            return
-        peer, pair = found
-        try:
-            opened = open_wrap(event, recipient_secret=pair.to_secret, now=int(self._clock()))
-        except EnvelopeError as exc:
-            log.debug("wrap %s refused: %s", event.id, exc)
-            done.refused += 1
-            return
-        if opened.sender != pair.from_public:  # sealed by someone else than this contact
-            log.debug("wrap %s refused: not sealed by the contact's alias", event.id)
-            done.refused += 1
-            return
-        try:
-            with self._box.updating(peer, now=self._now()) as session:
+        """Open `events` (those already queued: one transaction per run of one contact's)."""
+        opened: list[tuple[str, OpenedWrap]] = []
+        for event in events:
+            found = keys.get(recipient_of(event))
+            if found is None:  # (the pool hands up only wraps to our keys)
+                done.refused += 1
+                continue
+            peer, pair = found
+            try:
+                wrap = open_wrap(event, recipient_secret=pair.to_secret, now=int(self._clock()))
+            except EnvelopeError as exc:
+                log.debug("wrap %s refused: %s", event.id, exc)
+                done.refused += 1
+                continue
+            if wrap.sender != pair.from_public:  # sealed by someone else than this contact
+                log.debug("wrap %s refused: not sealed by the contact's alias", event.id)
+                done.refused += 1
+                continue
+            opened.append((peer, wrap))
+        start = 0
+        while start < len(opened):
+            peer = opened[start][0]
+            end = start
+            while end < len(opened) and opened[end][0] == peer:
+                end += 1
+            self._keep(peer, [wrap for _peer, wrap in opened[start:end]], receipts, done, on_item)
+            start = end
+
+    def _keep(
+        self,
+        peer: str,
+        wraps: list[OpenedWrap],
+        receipts: dict[str, list[bytes]],
+        done: Collected,
+        on_item: Callable[[str, MailboxItem, list[bytes]], None] | None = None,
+    ) -> None:
+        """Open the frames of one contact's wraps with the session read under the write lock,
+        and keep what they carried: one transaction (a frame that does not authenticate leaves
+        the session unchanged and adds nothing, messaging/mailbox.py)."""
+        kept: list[tuple[MailboxItem, list[bytes]]] = []
+        with self._box.updating(peer, now=self._now()) as session:
+            for wrap in wraps:
                 try:
-                    item: MailboxItem | None = session.open(opened.payload)
+                    item = session.open(wrap.payload)
                 except MailboxFrameError:  # authenticated but malformed: its key is spent
-                    item = None
+                    done.refused += 1
+                    continue
+                except CryptoFailure:  # a copy or replay (its key is spent), or forged
+                    log.debug("wrap %s: the frame does not open (a copy, a replay)", wrap.wrap_id)
+                    done.duplicates += 1
+                    continue
                 new = (
                     []
-                    if item is None or isinstance(item, MailboxRendezvous)
+                    if isinstance(item, MailboxRendezvous)
                     else self._box.keep_item(peer, item, now=self._now())
                 )
-        except CryptoFailure:  # a copy or replay (its key is spent), or forged: rolled back
-            log.debug("wrap %s: the frame does not open (a copy, a replay)", event.id)
-            done.duplicates += 1
-            return
-        if item is None:
-            done.refused += 1
-            return
-        if on_item is not None:
-            on_item(peer, item, new)
-        if isinstance(item, MailboxRendezvous):
-            done.rendezvous += 1
-            if on_item is None:  # nobody here waits for it: the next chat for them will
-                self.keep_rendezvous(peer, item.token)
-        elif isinstance(item, MailboxText):
-            receipts[peer].append(item.mid)  # again for a duplicate: its receipt may be lost
-            done.texts += len(new)
-        else:
-            done.delivered.update(new)
+                kept.append((item, new))
+        for item, new in kept:
+            if on_item is not None:
+                on_item(peer, item, new)
+            if isinstance(item, MailboxRendezvous):
+                done.rendezvous += 1
+                if on_item is None:  # nobody here waits for it: the next chat for them will
+                    self.keep_rendezvous(peer, item.token)
+            elif isinstance(item, MailboxText):
+                receipts[peer].append(item.mid)  # again for a duplicate: its receipt may be lost
+                done.texts += len(new)
+            else:
+                done.delivered.update(new)
 
     # -- staying online (didlink/daemon.py) ---------------------------------------------------
 
@@ -476,7 +571,7 @@ class MailboxRoute:
         done: Collected,
     ) -> None:
         """Open and keep one wrap as `collect` does (texts to receipt go into `receipts`)."""
-        self._take(event, keys, receipts, done)
+        self._take([event], keys, receipts, done)
 
     async def send_receipts(self, receipts: dict[str, list[bytes]]) -> None:
         """Wrap and publish one receipt per contact for the mids in `receipts` (emptied): mids

@@ -47,7 +47,7 @@ from identity.contact import Contact, Verification
 from identity.did_key import ed25519_public_key
 from identity.errors import IdentityError
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 MAX_INVITATION_ID = 64
 MAX_CONTACT_RELAYS = 4
 """Relays kept per contact: as many as a token's reach or response carries."""
@@ -239,6 +239,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) STRICT
         """,
     ),
+    # 8 -> 9: a contact's wraps found by mid (a new wrap replacing a text's older one, a
+    # receipt's mids): without it each was a scan of all the contact's wraps, quadratic in a
+    # burst (issue 25's bench work).
+    ("CREATE INDEX wraps_by_message ON wraps (peer_did, message_id)",),
 )
 
 assert len(MIGRATIONS) == SCHEMA_VERSION

@@ -25,7 +25,7 @@ from websockets.exceptions import ConnectionClosed
 
 from didlink.mailbox import MailboxStore
 from didlink.mailbox_route import MailboxRoute
-from didlink.outbox import Outbox
+from didlink.outbox import Outbox, new_message_id
 from didlink.sealing import Sealer
 from didlink.settings import Settings
 from didlink.store import Store
@@ -346,3 +346,100 @@ def test_two_processes_sealing_from_one_profile_never_share_a_key(tmp_path: Path
         assert isinstance(item, MailboxText)
         texts.append(item.text)
     assert sorted(texts) == ["from A", "from B"]
+
+
+async def test_a_burst_is_pipelined_and_kept_in_order(
+    tmp_path: Path, relays: list[LocalRelay]
+) -> None:
+    """`post_many`: every text reaches the receiver once, in order, through both relays."""
+    alice, bob = _pair(tmp_path, seed=b"burst")
+    urls = [relay.url for relay in relays]
+    texts = [f"burst {n}" for n in range(70)]  # more than one batch of seals
+    async with alice.route(urls) as route:
+        sent = await route.post_many(bob.did, texts)
+    assert [set(accepted) for _mid, accepted in sent] == [set(urls)] * len(texts)
+    assert alice.box.wraps(bob.did, unpublished=True) == []
+    async with bob.route(urls) as route:
+        done = await route.collect(timeout=30, until=lambda got: got.texts >= len(texts))
+    assert done.texts == len(texts)
+    assert _texts(bob) == texts
+
+
+@asynccontextmanager
+async def committed_first_relay(store_path: Path) -> AsyncIterator[list[str]]:
+    """Answers OKs in reverse order, four at a time; and for every EVENT that arrives, checks
+    (through its own connection to the sender's store) that its wrap was committed before."""
+    import sqlite3
+
+    arrived: list[str] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        held: list[str] = []
+        with contextlib.suppress(ConnectionClosed), sqlite3.connect(store_path) as db:
+            async for raw in ws:
+                message = json.loads(raw)
+                if message[0] != "EVENT":
+                    continue
+                event_id = message[1]["id"]
+                row = db.execute(
+                    "SELECT 1 FROM wraps WHERE event_id = ?", (bytes.fromhex(event_id),)
+                ).fetchone()
+                arrived.append(event_id if row is not None else "NOT COMMITTED")
+                held.append(event_id)
+                if len(held) == 4:
+                    for waiting in reversed(held):
+                        await ws.send(json.dumps(["OK", waiting, True, ""]))
+                    held.clear()
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        arrived_url = f"ws://127.0.0.1:{next(iter(server.sockets)).getsockname()[1]}"
+        arrived.append(arrived_url)
+        yield arrived
+
+
+async def test_a_burst_commits_every_wrap_before_it_leaves(tmp_path: Path) -> None:
+    alice, bob = _pair(tmp_path, seed=b"commit")
+    async with committed_first_relay(alice.store.path) as arrived:
+        url = arrived.pop(0)
+        async with alice.route([url]) as route:
+            sent = await route.post_many(bob.did, [f"text {n}" for n in range(40)])
+    assert len(arrived) == 40 and "NOT COMMITTED" not in arrived
+    assert all(accepted == (url,) for _mid, accepted in sent)
+    stored = {wrap.event_id.hex(): wrap for wrap in alice.box.wraps(bob.did)}
+    assert set(arrived) == set(stored) and all(wrap.published for wrap in stored.values())
+
+
+def test_a_receive_batch_keeps_the_good_and_skips_copies_and_forgeries(tmp_path: Path) -> None:
+    """Wraps already queued are kept in one transaction: a copy, a wrap sealed by a stranger
+    and a wrap to nobody here inside the batch change nothing and stop nothing."""
+    from collections import defaultdict
+
+    from didlink.mailbox_route import Collected
+
+    alice, bob = _pair(tmp_path, seed=b"batch")
+    sender = alice.route(["ws://127.0.0.1:9"])
+    receiver = bob.route(["ws://127.0.0.1:9"])
+    texts = [f"t{n}" for n in range(4)]
+    outbox = Outbox(alice.store, alice.sealer)
+    mids = [
+        outbox.add(bob.did, text, message_id=mid)
+        for mid, text in zip(sorted(new_message_id() for _ in texts), texts, strict=True)
+    ]
+    items = [MailboxText(mid=mid, at=0, text=text) for mid, text in zip(mids, texts, strict=True)]
+    good = sender._wrap_batch(bob.did, items)
+    keys = receiver._listening(bob.box.sessions())
+    bob_in = bob.box.session(alice.did)
+    assert bob_in is not None
+    to_bob = bob_in.receiving_aliases(epoch_at(time.time())).to_public
+    stranger = seal_wrap(b"\x01" * 100, sender_secret=b"\x07" * 32, recipient=to_bob)
+    nobody = seal_wrap(b"x", sender_secret=b"\x07" * 32, recipient=public_key_of(b"\x08" * 32))
+    done = Collected()
+    receipts: dict[str, list[bytes]] = defaultdict(list)
+    batch = [good[1], good[0], good[1], stranger, nobody, good[3], good[2]]
+    receiver._take(batch, keys, receipts, done)
+    assert done.texts == 4 and done.duplicates == 1 and done.refused == 2
+    assert _texts(bob) == texts  # shown by mid: the order they were typed
+    assert receipts[alice.did].count(mids[1]) == 1
+    again = Collected()
+    receiver._take(good, keys, receipts, again)  # all copies now: nothing new, nothing lost
+    assert again.texts == 0 and again.duplicates == 4

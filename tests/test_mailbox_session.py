@@ -176,7 +176,26 @@ def test_alias_known_answers(direction: str) -> None:
         (b"to", pair.to_secret, pair.to_public),
     ):
         assert secret == _independent_secret(root, purpose, direction.encode(), 2900)
-        assert public == public_key_of(secret)  # nostr-sdk agrees on the x-only key
+        assert public == public_key_of(secret)
+        assert public == _oracle_public(secret)  # nostr-sdk and pyca agree on the x-only key
+
+
+def _oracle_public(secret: bytes) -> bytes:
+    """The x-only key by nostr-sdk, checked against pyca/cryptography's point."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from transport.nostr_event import nostr_sdk, secret_key
+
+    by_sdk = bytes.fromhex(nostr_sdk().Keys(secret_key(secret)).public_key().to_hex())
+    point = ec.derive_private_key(int.from_bytes(secret, "big"), ec.SECP256K1()).public_key()
+    assert point.public_numbers().x.to_bytes(32, "big") == by_sdk
+    return by_sdk
+
+
+@pytest.mark.parametrize("seed", range(16))
+def test_alias_public_keys_against_two_oracles(seed: int) -> None:
+    secret = hashlib.sha256(b"alias %d" % seed).digest()
+    assert alias_public(secret) == _oracle_public(secret)
 
 
 def test_sending_and_receiving_keys_pair_up_and_differ() -> None:

@@ -34,7 +34,7 @@ from transport.nostr_envelope import (
     open_wrap,
     seal_wrap,
 )
-from transport.nostr_event import MAX_EVENT_JSON_BYTES, public_key_of
+from transport.nostr_event import MAX_EVENT_JSON_BYTES, nostr_sdk, public_key_of, secret_key
 
 ALICE = bytes.fromhex("11" * 32)  # the sender's alias key
 BOB = bytes.fromhex("22" * 32)  # the recipient's alias key
@@ -60,6 +60,18 @@ def test_round_trip() -> None:
     assert opened.wrap_id == wrap.id
     # an already parsed event is verified and opened the same way
     assert open_wrap(wrap, recipient_secret=BOB, now=_now()) == opened
+
+
+def test_nostr_sdk_opens_what_we_seal() -> None:
+    """nostr-sdk (an independent NIP-59 implementation) unwraps our gift wrap: same layers."""
+    sdk = nostr_sdk()
+    wrap = seal_wrap(b"ratchet frame", sender_secret=ALICE, recipient=BOB_PUB)
+    signer = sdk.Keys(secret_key(BOB))
+    gift = sdk.UnwrappedGift.from_gift_wrap(signer, sdk.Event.from_json(wrap.to_json()))
+    assert gift.sender().to_hex() == public_key_of(ALICE).hex()
+    rumor = json.loads(gift.rumor().as_json())
+    assert base64.b64decode(rumor["content"]) == b"ratchet frame"
+    assert rumor["kind"] == RUMOR_KIND and rumor["created_at"] == 0 and rumor["tags"] == []
 
 
 def test_what_a_wrap_shows() -> None:
@@ -316,6 +328,7 @@ def test_importing_transport_does_not_load_nostr_sdk() -> None:
     code = (
         "import sys, transport, transport.nostr_envelope, transport.nostr_relay, didlink.cli\n"
         "assert 'nostr_sdk' not in sys.modules, 'nostr_sdk imported'\n"
+        "assert 'coincurve' not in sys.modules, 'coincurve imported'\n"
         "assert 'websockets' not in sys.modules, 'websockets imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -1,7 +1,9 @@
 """NIP-44 v2 known answers (tests/vectors/nostr/README.md): every valid vector, every invalid one.
 
-The envelope encrypts with nostr-sdk. Its Python API takes a key pair (not a conversation key)
-and draws its own nonce, so each vector is checked in every way that reaches it:
+The envelope encrypts with transport/nip44.py; every vector is checked against it (the
+`test_shipped_*` tests), and against two oracles: nostr-sdk and an independent reference.
+nostr-sdk's Python API takes a key pair (not a conversation key) and draws its own nonce, so
+each vector is checked in every way that reaches it:
 
 - against nostr-sdk directly where the vector has key pairs (decrypt the known payload; encrypt
   and let the oracle decrypt it with the vector's conversation key; padded lengths read off the
@@ -25,6 +27,7 @@ import pytest
 
 from tests.support import nip44_oracle as oracle
 from tests.support.vectors import VECTORS, load_json
+from transport import nip44
 from transport.errors import NostrKeyError
 from transport.nostr_event import nostr_sdk, public_key, public_key_of, secret_key
 
@@ -191,3 +194,103 @@ def test_bad_mac_refused_by_sdk_under_a_real_pair() -> None:
     data[-1] ^= 1
     with pytest.raises(nostr_sdk().NostrSdkError):
         _sdk_decrypt(two, public_key_of(one), base64.b64encode(bytes(data)).decode())
+
+
+# -- transport/nip44.py (the shipped implementation) against the vectors and both oracles -----
+
+
+@pytest.mark.parametrize("vector", VALID["get_conversation_key"], ids=lambda v: v["sec1"][:8])
+def test_shipped_conversation_key(vector: dict[str, str]) -> None:
+    sec1, pub2 = bytes.fromhex(vector["sec1"]), bytes.fromhex(vector["pub2"])
+    assert nip44.conversation_key(sec1, pub2).hex() == vector["conversation_key"]
+
+
+@pytest.mark.parametrize("vector", VALID["get_message_keys"]["keys"], ids=lambda v: v["nonce"][:8])
+def test_shipped_message_keys(vector: dict[str, str]) -> None:
+    conv = bytes.fromhex(VALID["get_message_keys"]["conversation_key"])
+    keys = nip44._message_keys(conv, bytes.fromhex(vector["nonce"]))
+    assert [k.hex() for k in keys] == [
+        vector["chacha_key"],
+        vector["chacha_nonce"],
+        vector["hmac_key"],
+    ]
+
+
+@pytest.mark.parametrize(("length", "padded"), VALID["calc_padded_len"], ids=str)
+def test_shipped_padded_length(length: int, padded: int) -> None:
+    assert nip44.padded_length(length) == padded
+
+
+@pytest.mark.parametrize("vector", VALID["encrypt_decrypt"], ids=lambda v: v["nonce"][:8])
+def test_shipped_encrypt_decrypt(vector: dict[str, str]) -> None:
+    sec1, sec2 = bytes.fromhex(vector["sec1"]), bytes.fromhex(vector["sec2"])
+    conv = bytes.fromhex(vector["conversation_key"])
+    plaintext = vector["plaintext"].encode()
+    assert nip44.conversation_key(sec2, public_key_of(sec1)) == conv
+    nonce = bytes.fromhex(vector["nonce"])
+    assert nip44.encrypt(conv, plaintext, nonce=nonce) == vector["payload"]
+    assert nip44.decrypt(conv, vector["payload"]) == plaintext
+    # a fresh nonce: nostr-sdk and the oracle open what we seal, we open what nostr-sdk seals
+    ours = nip44.encrypt(conv, plaintext)
+    assert ours != vector["payload"]
+    assert oracle.decrypt(conv, ours) == plaintext
+    assert _sdk_decrypt(sec2, public_key_of(sec1), ours) == vector["plaintext"]
+    theirs = _sdk_encrypt(sec1, public_key_of(sec2), vector["plaintext"])
+    assert nip44.decrypt(conv, theirs) == plaintext
+
+
+@pytest.mark.parametrize(
+    "vector", VALID["encrypt_decrypt_long_msg"], ids=lambda v: str(v["repeat"])
+)
+def test_shipped_long_messages(vector: dict[str, Any]) -> None:
+    conv, nonce = bytes.fromhex(vector["conversation_key"]), bytes.fromhex(vector["nonce"])
+    plaintext = (vector["pattern"] * vector["repeat"]).encode()
+    payload = nip44.encrypt(conv, plaintext, nonce=nonce)
+    assert hashlib.sha256(payload.encode()).hexdigest() == vector["payload_sha256"]
+    assert nip44.decrypt(conv, payload) == plaintext
+
+
+@pytest.mark.parametrize("length", INVALID["encrypt_msg_lengths"], ids=str)
+def test_shipped_message_length_refused(length: int) -> None:
+    with pytest.raises(ValueError, match="plaintext"):
+        nip44.encrypt(os.urandom(32), b"x" * length)
+
+
+@pytest.mark.parametrize("vector", INVALID["get_conversation_key"], ids=lambda v: v["note"])
+def test_shipped_invalid_keys_refused(vector: dict[str, str]) -> None:
+    with pytest.raises(NostrKeyError):
+        nip44.conversation_key(bytes.fromhex(vector["sec1"]), bytes.fromhex(vector["pub2"]))
+
+
+@pytest.mark.parametrize("vector", INVALID["decrypt"], ids=lambda v: v["note"])
+def test_shipped_invalid_payloads_refused(vector: dict[str, str]) -> None:
+    with pytest.raises(nip44.Nip44Error):
+        nip44.decrypt(bytes.fromhex(vector["conversation_key"]), vector["payload"])
+
+
+@pytest.mark.parametrize(
+    "padded",
+    [
+        _padded(0, b"", 2 + 32),
+        _padded(40, b"x" * 10, 2 + 32),
+        _padded(10, b"x" * 10, 2 + 64),
+        _padded(33, b"x" * 33, 2 + 33),
+    ],
+    ids=["zero", "overlong", "wrong-bucket", "unpadded"],
+)
+def test_shipped_bad_padding_refused(padded: bytes) -> None:
+    conv = os.urandom(32)
+    with pytest.raises(nip44.Nip44Error, match="padding"):
+        nip44.decrypt(conv, oracle.encrypt_padded(conv, os.urandom(32), padded))
+
+
+def test_shipped_refuses_any_changed_byte() -> None:
+    conv = os.urandom(32)
+    data = base64.b64decode(nip44.encrypt(conv, b"hello"))
+    for position in range(len(data)):
+        changed = bytearray(data)
+        changed[position] ^= 0x01
+        with pytest.raises(nip44.Nip44Error):
+            nip44.decrypt(conv, base64.b64encode(bytes(changed)).decode())
+    with pytest.raises(nip44.Nip44Error):
+        nip44.decrypt(os.urandom(32), base64.b64encode(data).decode())  # another key

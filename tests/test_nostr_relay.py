@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -384,3 +385,24 @@ async def test_pool_usage_errors() -> None:
             await pool.subscribe(recipients=[])
         with pytest.raises(TransportUsageError):
             await pool.subscribe(recipients=[b"short"])
+
+
+async def test_a_reader_cancelled_as_an_event_arrives_loses_nothing() -> None:
+    """A `next` whose timeout (or cancellation) lands in the loop turn in which an event was
+    queued for it leaves that event for the next reader (once a getter task took it with it)."""
+    from transport.nostr_relay import Subscription
+
+    pool = RelayPool(["ws://127.0.0.1:9"], limits=FAST)
+    events = [_wrap(b"%d" % n) for n in range(20)]
+    for event in events:
+        sub = Subscription(pool, recipients=frozenset({BOB_PUB}), since=None, limits=FAST)
+        reader = asyncio.create_task(sub.next(30))
+        await asyncio.sleep(0)  # the reader waits on the empty queue
+        await sub.deliver(event)
+        reader.cancel()
+        got = None
+        with contextlib.suppress(asyncio.CancelledError):
+            got = await reader
+        if got is None:  # cancelled before it read: the event waits in the subscription
+            got = await sub.next(1)
+        assert got.id == event.id

@@ -252,7 +252,7 @@ def test_persists_and_schema_version(tmp_path: Path) -> None:
     with Store(path) as first:
         first.add_contact(ALICE, name="Alice", now=T0)
         first.mark_invitation_used(b"i", now=T0)
-        assert first.schema_version == SCHEMA_VERSION == 8
+        assert first.schema_version == SCHEMA_VERSION == 9
     with Store(path) as second:
         assert [c.did for c in second.list_contacts()] == [ALICE]
         assert second.is_invitation_used(b"i")

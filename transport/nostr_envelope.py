@@ -10,12 +10,15 @@ Theory of operation (specs/mailbox.md §2 gives the exact layering):
             tags = [["p", recipient], ["expiration", created_at + expires_in]],
             content = NIP-44 v2 of the seal, random key -> recipient)
 
-`seal_wrap` builds it with nostr-sdk's `nip59_make_gift_wrap` (fresh key per wrap, created_at up
-to two days in the past, NIP-40 expiration anchored to that created_at). `open_wrap` walks the
-layers back itself, with every check that NIP-59 asks and a few it leaves to the reader (the
-seal has no tags, the rumor is unsigned and by the seal's key), cheapest first: size, shape,
-kind, addressee, expiry, then id and signature (nostr-sdk), only then decryption (nostr-sdk's
-NIP-44). Every cryptographic failure is one opaque `EnvelopeForged`.
+`seal_wrap` builds it as NIP-59 says (a fresh key per wrap, created_at uniformly random in
+the two days before now, NIP-40 expiration anchored to the wrap's created_at), with
+transport/nip44.py and transport/nostr_event.py `sign_event` (libsecp256k1 and OpenSSL: the
+nostr-sdk binding it used before cost more in copying strings than in cryptography, issue 25;
+nostr-sdk opens what we seal, and we open what it seals, in the tests). `open_wrap` walks the
+layers back, with every check that NIP-59 asks and a few it leaves to the reader (the seal has
+no tags, the rumor is unsigned and by the seal's key), cheapest first: size, shape, kind,
+addressee, expiry, then id and signature, only then decryption. Every cryptographic failure is
+one opaque `EnvelopeForged`.
 
 Sans-network: bytes and keys in, events out; `now` is a parameter where a check depends on it.
 Keys are raw bytes (32-byte secrets, 32-byte x-only public keys); nothing here knows a DID.
@@ -25,31 +28,33 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime
-import hashlib
 import json
 import re
+import secrets
+import time
 from dataclasses import dataclass
 
+from transport import nip44
 from transport.errors import (
     EnvelopeExpired,
     EnvelopeForged,
     EnvelopeMalformed,
     EnvelopeNotForUs,
     EnvelopeTooLarge,
+    NostrKeyError,
     TransportUsageError,
 )
 from transport.nostr_event import (
     MAX_EVENT_JSON_BYTES,
     NostrEvent,
+    event_id,
     loads_strict,
-    nostr_sdk,
     parse_event,
-    public_key,
     public_key_of,
-    secret_key,
+    sign_event,
     verify_event,
 )
+from transport.schnorr import SigningKey
 
 GIFT_WRAP_KIND = 1059  # NIP-59
 SEAL_KIND = 13  # NIP-59
@@ -101,31 +106,66 @@ def seal_wrap(
     if not isinstance(payload, bytes) or not 1 <= len(payload) <= MAX_PAYLOAD_BYTES:
         raise EnvelopeTooLarge(f"a payload is 1..{MAX_PAYLOAD_BYTES} bytes")
     if expires_at is not None:
-        now = int(datetime.datetime.now(datetime.UTC).timestamp())
-        if type(expires_at) is not int or not now < expires_at <= now + MAX_EXPIRES_IN:
+        moment = int(time.time())
+        if type(expires_at) is not int or not moment < expires_at <= moment + MAX_EXPIRES_IN:
             raise TransportUsageError("expires_at is in the future, at most 366 days away")
     elif type(expires_in) is not int or not MIN_EXPIRES_IN <= expires_in <= MAX_EXPIRES_IN:
         raise TransportUsageError(
             f"expires_in is {MIN_EXPIRES_IN}..{MAX_EXPIRES_IN} seconds (the wrap's created_at "
             "is up to two days in the past)"
         )
-    sdk = nostr_sdk()
-    sender_keys = sdk.Keys(secret_key(sender_secret))
-    receiver = public_key(recipient)
-    rumor = (
-        sdk.EventBuilder(sdk.Kind(RUMOR_KIND), base64.b64encode(payload).decode("ascii"))
-        .custom_created_at(sdk.Timestamp.from_secs(0))
-        .finalize_unsigned(sender_keys.public_key())
+    sender = SigningKey(sender_secret)  # NostrKeyError for a bad key, before any work
+    nip44.check_public(recipient)
+    sender_hex = sender.public.hex()
+    content = base64.b64encode(payload).decode("ascii")
+    rumor = {
+        "id": event_id(sender_hex, 0, RUMOR_KIND, [], content),
+        "pubkey": sender_hex,
+        "created_at": 0,
+        "kind": RUMOR_KIND,
+        "tags": [],
+        "content": content,
+    }
+    now = int(time.time())
+    seal = sign_event(
+        sender,
+        created_at=_tweaked(now),
+        kind=SEAL_KIND,
+        tags=[],
+        content=nip44.encrypt(
+            nip44.conversation_key(sender_secret, recipient), _compact(rumor).encode()
+        ),
     )
-    if expires_at is None:
-        expiration, tags = datetime.timedelta(seconds=expires_in), []
-    else:
-        expiration, tags = None, [sdk.Tag.expiration(sdk.Timestamp.from_secs(expires_at))]
-    try:
-        wrap = sdk.nip59_make_gift_wrap(sender_keys, receiver, rumor, expiration, tags)
-    except sdk.NostrSdkError as exc:  # pragma: no cover - the inputs were checked above
-        raise TransportUsageError(f"nostr-sdk refused to seal: {exc}") from exc
-    return parse_event(loads_strict(wrap.as_json()), max_content_chars=MAX_NIP44_PAYLOAD_CHARS)
+    wrap_secret = _fresh_secret()
+    created_at = _tweaked(now)
+    expiration = created_at + expires_in if expires_at is None else expires_at
+    return sign_event(
+        wrap_secret,
+        created_at=created_at,
+        kind=GIFT_WRAP_KIND,
+        tags=[["p", recipient.hex()], ["expiration", str(expiration)]],
+        content=nip44.encrypt(
+            nip44.conversation_key(wrap_secret, recipient), seal.to_json().encode()
+        ),
+        check=False,  # a key used once: nothing for a fault to leak
+    )
+
+
+def _compact(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _tweaked(now: int) -> int:
+    """NIP-59: a created_at uniformly random in the two days before `now`."""
+    return now - secrets.randbelow(TIMESTAMP_TWEAK + 1)
+
+
+def _fresh_secret() -> bytes:
+    """A random secp256k1 secret key (1 <= k < n; a draw outside is astronomically rare)."""
+    while True:
+        secret = secrets.token_bytes(32)
+        if 0 < int.from_bytes(secret, "big") < nip44.ORDER:
+            return secret
 
 
 def recipient_of(event: NostrEvent) -> bytes:
@@ -175,10 +215,9 @@ def open_wrap(wrap: str | bytes | NostrEvent, *, recipient_secret: bytes, now: i
     our_key = public_key_of(recipient_secret)
     if recipient_of(event) != our_key:
         raise EnvelopeNotForUs("the gift wrap is addressed to another key")
-    verify_event(event)
+    verify_event(event)  # (the relay client checked it already: the signature is not rechecked)
 
-    our_secret = secret_key(recipient_secret)
-    seal_json = _decrypt(our_secret, event.pubkey, event.content)
+    seal_json = _decrypt(recipient_secret, event.pubkey, event.content)
     seal = parse_event(loads_strict(seal_json), max_content_chars=MAX_NIP44_PAYLOAD_CHARS)
     if seal.kind != SEAL_KIND:
         raise EnvelopeMalformed(f"the seal's kind is {seal.kind}, not {SEAL_KIND}")
@@ -188,7 +227,7 @@ def open_wrap(wrap: str | bytes | NostrEvent, *, recipient_secret: bytes, now: i
         raise EnvelopeExpired("the seal is dated in the future")
     verify_event(seal)
 
-    rumor_json = _decrypt(our_secret, seal.pubkey, seal.content)
+    rumor_json = _decrypt(recipient_secret, seal.pubkey, seal.content)
     rumor = loads_strict(rumor_json)
     if not isinstance(rumor, dict) or set(rumor) != _RUMOR_FIELDS:
         raise EnvelopeMalformed("a rumor is an unsigned event with exactly the NIP-01 fields")
@@ -199,12 +238,7 @@ def open_wrap(wrap: str | bytes | NostrEvent, *, recipient_secret: bytes, now: i
     if rumor["tags"] != [] or rumor["created_at"] != 0 or type(rumor["created_at"]) is not int:
         raise EnvelopeMalformed("a rumor has no tags and created_at 0")
     payload = _strict_b64(rumor["content"])
-    # NIP-01 id: sha256 of [0, pubkey, created_at, kind, tags, content] serialised without
-    # whitespace; with hex, integers, no tags and canonical base64 there is nothing to escape.
-    serialised = json.dumps(
-        [0, seal.pubkey, 0, RUMOR_KIND, [], rumor["content"]], separators=(",", ":")
-    )
-    if rumor["id"] != hashlib.sha256(serialised.encode("ascii")).hexdigest():
+    if rumor["id"] != event_id(seal.pubkey, 0, RUMOR_KIND, [], rumor["content"]):
         raise EnvelopeForged("the rumor's id does not match its fields")
     return OpenedWrap(
         payload=payload,
@@ -215,16 +249,12 @@ def open_wrap(wrap: str | bytes | NostrEvent, *, recipient_secret: bytes, now: i
     )
 
 
-def _decrypt(our_secret: object, their_public_hex: str, content: str) -> str:
-    sdk = nostr_sdk()
+def _decrypt(our_secret: bytes, their_public_hex: str, content: str) -> str:
     try:
-        their_public = sdk.PublicKey.from_bytes(bytes.fromhex(their_public_hex))
-        plaintext = sdk.nip44_decrypt(our_secret, their_public, content)
-    except sdk.NostrSdkError as exc:
+        conv = nip44.conversation_key(our_secret, bytes.fromhex(their_public_hex))
+        return nip44.decrypt(conv, content).decode("utf-8")
+    except (nip44.Nip44Error, NostrKeyError, UnicodeDecodeError) as exc:
         raise EnvelopeForged("the gift wrap does not decrypt") from exc
-    if not isinstance(plaintext, str):  # pragma: no cover - the binding returns str
-        raise EnvelopeForged("the gift wrap does not decrypt")
-    return plaintext
 
 
 def _strict_b64(text: object) -> bytes:

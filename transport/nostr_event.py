@@ -1,26 +1,30 @@
 """NIP-01 events, parsed strictly and verified before anything uses them.
 
 Theory of operation: a relay (or a peer) hands us JSON. `load_event` bounds its size, parses it
-with duplicate keys refused, checks every field's type and shape (`parse_event`), then has
-nostr-sdk recompute the id and check the BIP-340 signature over the fields *we* parsed
-(`verify_event`): what is verified is exactly what is used. Nothing here knows what an event
-means; see nostr_envelope.py for gift wraps and specs/mailbox.md §3 for the limits.
+with duplicate keys refused, checks every field's type and shape (`parse_event`), then
+recomputes the id and checks the BIP-340 signature over the fields *we* parsed (`verify_event`,
+libsecp256k1 through coincurve): what is verified is exactly what is used. `sign_event` makes
+one. Nothing here knows what an event means; see nostr_envelope.py for gift wraps and
+specs/mailbox.md §3 for the limits.
 
-nostr-sdk (the rust-nostr bindings) is imported lazily, on the first verification: importing
-transport must not pay for it.
+coincurve, and nostr-sdk (the rust-nostr bindings: `secret_key` / `public_key`, which the tests
+use as an oracle), are imported lazily: importing transport must not pay for them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from transport import schnorr
 from transport.errors import EnvelopeForged, EnvelopeMalformed, EnvelopeTooLarge, NostrKeyError
 
 MAX_EVENT_JSON_BYTES = 96 * 1024
@@ -147,17 +151,81 @@ def parse_event(obj: object, *, max_content_chars: int) -> NostrEvent:
     )
 
 
-def verify_event(event: NostrEvent) -> None:
-    """Recompute the id and check the signature with nostr-sdk; raise EnvelopeForged if either
-    fails. Returns None on success (never a bool to forget)."""
-    sdk = nostr_sdk()
+def event_id(pubkey: str, created_at: int, kind: int, tags: object, content: str) -> str:
+    """NIP-01's id: sha256 of [0, pubkey, created_at, kind, tags, content] as compact JSON
+    (UTF-8, no whitespace, only the escapes JSON requires: what serde_json, and so nostr-sdk,
+    writes). EnvelopeForged for text that has no UTF-8 form (a lone surrogate)."""
+    serialised = json.dumps(
+        [0, pubkey, created_at, kind, tags, content], separators=(",", ":"), ensure_ascii=False
+    )
     try:
-        checked = sdk.Event.from_json(event.to_json())
-        ok = bool(checked.verify_id()) and bool(checked.verify_signature())
-    except sdk.NostrSdkError as exc:
+        return hashlib.sha256(serialised.encode("utf-8")).hexdigest()
+    except UnicodeEncodeError as exc:
         raise EnvelopeForged("event does not verify") from exc
-    if not ok or checked.id().to_hex() != event.id:
+
+
+class _GoodSignatures:
+    """The (id, pubkey, sig) triples whose BIP-340 check passed lately. A signature check is a
+    pure function of those three, and the id is recomputed from the fields every time, so the
+    relay client and the envelope that opens the event after it check its signature once."""
+
+    def __init__(self, capacity: int) -> None:
+        self._triples: OrderedDict[tuple[str, str, str], None] = OrderedDict()
+        self._capacity = capacity
+
+    def __contains__(self, triple: tuple[str, str, str]) -> bool:
+        return triple in self._triples
+
+    def add(self, triple: tuple[str, str, str]) -> None:
+        self._triples[triple] = None
+        if len(self._triples) > self._capacity:
+            self._triples.popitem(last=False)
+
+
+_good_signatures = _GoodSignatures(4096)
+
+
+def verify_event(event: NostrEvent) -> None:
+    """Recompute the id and check the BIP-340 signature (libsecp256k1); raise EnvelopeForged if
+    either fails. Returns None on success (never a bool to forget)."""
+    tags = [list(tag) for tag in event.tags]
+    if event_id(event.pubkey, event.created_at, event.kind, tags, event.content) != event.id:
         raise EnvelopeForged("event does not verify")
+    triple = (event.id, event.pubkey, event.sig)
+    if triple in _good_signatures:
+        return
+    if not schnorr.verify(
+        bytes.fromhex(event.pubkey), bytes.fromhex(event.sig), bytes.fromhex(event.id)
+    ):
+        raise EnvelopeForged("event does not verify")
+    _good_signatures.add(triple)
+
+
+def sign_event(
+    signer: bytes | schnorr.SigningKey,
+    *,
+    created_at: int,
+    kind: int,
+    tags: Sequence[Sequence[str]],
+    content: str,
+    check: bool = True,
+) -> NostrEvent:
+    """A NIP-01 event signed (BIP-340, fresh auxiliary randomness) by `signer` (a secret key);
+    `check=False` skips verifying the new signature (for a key used once)."""
+    key = signer if isinstance(signer, schnorr.SigningKey) else schnorr.SigningKey(signer)
+    pubkey = key.public.hex()
+    tag_lists = [list(tag) for tag in tags]
+    the_id = event_id(pubkey, created_at, kind, tag_lists, content)
+    sig = key.sign(bytes.fromhex(the_id), check=check).hex()
+    return NostrEvent(
+        id=the_id,
+        pubkey=pubkey,
+        created_at=created_at,
+        kind=kind,
+        tags=tuple(tuple(tag) for tag in tag_lists),
+        content=content,
+        sig=sig,
+    )
 
 
 def load_event(text: str | bytes, *, max_content_chars: int) -> NostrEvent:
@@ -199,6 +267,5 @@ def public_key(public: bytes) -> Any:
 
 
 def public_key_of(secret: bytes) -> bytes:
-    """The 32-byte x-only public key of a secret key."""
-    sdk = nostr_sdk()
-    return bytes.fromhex(sdk.Keys(secret_key(secret)).public_key().to_hex())
+    """The 32-byte x-only public key of a secret key (NostrKeyError unless 1 <= secret < n)."""
+    return schnorr.x_only_public(secret)

@@ -7,7 +7,10 @@ Theory of operation (specs/mailbox.md §5):
   and connect again, until the pool is closed.
 - `RelayPool.publish` sends ["EVENT", wrap] to every relay and waits (bounded) for their "OK";
   success is at least one relay that accepted it (a "duplicate:" refusal counts as accepted: the
-  relay has it).
+  relay has it). OKs are matched to events by event id, so publishes may overlap:
+  `PublishWindow` sends event after event without waiting for the OKs of the ones before, with
+  at most `size` of them unanswered (a relay answers in its own order, or not at all: each
+  event has its own timeout); once an event was accepted by no relay it sends no more.
 - `RelayPool.subscribe` opens one subscription (kind 1059, `#p` = our keys, `since`) on every
   relay; events come out of it once each (deduplicated by id across relays), and only after
   the checks below.
@@ -54,6 +57,9 @@ from transport.nostr_envelope import (
 from transport.nostr_event import NostrEvent, loads_strict, parse_event, verify_event
 
 log = logging.getLogger(__name__)
+
+PUBLISH_WINDOW = 64
+"""How many published events may wait for their relays' OKs at once (PublishWindow)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -129,10 +135,10 @@ class Subscription:
         self.since = since
         self._pool = pool
         self._queue: asyncio.Queue[NostrEvent] = asyncio.Queue(limits.queue_capacity)
-        self._held: list[NostrEvent] = []  # (at most one) taken from the queue, not yet read
         self._seen = _SeenIds(limits.max_seen_ids)
         self._max_events = limits.max_events_before_eose
         self._closed = asyncio.Event()
+        self._wake = asyncio.Event()  # set when an event was queued or the subscription closed
         self._stored_from: set[str] = set()  # relays that sent EOSE (all stored events sent)
         self._stored_changed = asyncio.Event()
 
@@ -173,6 +179,7 @@ class Subscription:
         finally:
             putter.cancel()
             closer.cancel()
+            self._wake.set()
 
     async def next(self, timeout: float) -> NostrEvent:  # noqa: ASYNC109 - typed timeout error
         """The next new gift wrap; TransportTimeout after `timeout` seconds, RelayError once the
@@ -186,6 +193,13 @@ class Subscription:
             raise RelayError("the subscription is closed")
         return event
 
+    def queued(self, limit: int) -> list[NostrEvent]:
+        """Up to `limit` new gift wraps already waiting, without waiting for more."""
+        events: list[NostrEvent] = []
+        while len(events) < limit and not self._queue.empty():
+            events.append(self._queue.get_nowait())
+        return events
+
     def __aiter__(self) -> AsyncIterator[NostrEvent]:
         return self._iterate()
 
@@ -194,26 +208,16 @@ class Subscription:
             yield event
 
     async def _get(self) -> NostrEvent | None:
-        if self._held:
-            return self._held.pop()
-        if not self._queue.empty():
-            return self._queue.get_nowait()
-        if self._closed.is_set():
-            return None
-        getter = asyncio.ensure_future(self._queue.get())
-        closer = asyncio.ensure_future(self._closed.wait())
-        try:
-            done, _ = await asyncio.wait({getter, closer}, return_when=asyncio.FIRST_COMPLETED)
-        except asyncio.CancelledError:
-            # Cancelled (a `next` timeout) in the same turn as the getter took an event from
-            # the queue: keep it for the next read rather than lose it.
-            if getter.done() and not getter.cancelled():
-                self._held.append(getter.result())
-            raise
-        finally:
-            getter.cancel()
-            closer.cancel()
-        return getter.result() if getter in done else None
+        # Waiting on an Event consumes nothing: a timeout or cancellation of the reader can
+        # never lose an event (a getter task could take one from the queue and then be
+        # cancelled with it: a text lost until the next fetch).
+        while True:
+            if not self._queue.empty():
+                return self._queue.get_nowait()
+            if self._closed.is_set():
+                return None
+            self._wake.clear()
+            await self._wake.wait()
 
     def mark_stored(self, url: str) -> None:
         """`url` sent EOSE: every stored event it had for us was handed to `deliver` before."""
@@ -246,6 +250,7 @@ class Subscription:
     async def close(self) -> None:
         """Stop this subscription on every relay; what it already queued can still be read."""
         self._closed.set()
+        self._wake.set()
         await self._pool._unsubscribe(self)
 
 
@@ -457,6 +462,63 @@ class _Relay:
             await conn.ws.send(json.dumps(message))
 
 
+class PublishWindow:
+    """Pipelined publishing: `await window.submit(event, answered)` sends `event` to every relay
+    as soon as fewer than `size` earlier events wait for their OKs, and calls `answered(result)`
+    once a relay accepted it. Once one event was accepted by no relay (all down, all refusing,
+    no answer in time) `failed` holds why, and `submit` sends nothing more (returns False): the
+    caller keeps the rest for later. `await window.drain()` waits for every answer.
+    `async with pool.window() as window:` cancels what is in flight if the block fails."""
+
+    def __init__(self, pool: RelayPool, *, size: int, timeout: float | None) -> None:
+        if size < 1:
+            raise TransportUsageError("a publish window holds at least one event")
+        self._pool = pool
+        self._timeout = timeout
+        self._slots = asyncio.Semaphore(size)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.failed: PublishFailed | None = None
+
+    async def __aenter__(self) -> PublishWindow:
+        return self
+
+    async def __aexit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is None:
+            await self.drain()
+            return
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def submit(self, event: NostrEvent, answered: Callable[[PublishResult], None]) -> bool:
+        """Send `event` once the window has room; False (nothing sent) after a failure."""
+        await self._slots.acquire()
+        if self.failed is not None:
+            self._slots.release()
+            return False
+        task = asyncio.create_task(self._publish(event, answered))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    async def _publish(self, event: NostrEvent, answered: Callable[[PublishResult], None]) -> None:
+        try:
+            result = await self._pool.publish(event, timeout=self._timeout)
+        except PublishFailed as exc:
+            if self.failed is None:
+                self.failed = exc
+            return
+        finally:
+            self._slots.release()
+        answered(result)
+
+    async def drain(self) -> None:
+        """Until every submitted event was answered (or timed out); an error of `answered`
+        comes out here."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks)
+
+
 class RelayPool:
     """A set of relays used together. Use as `async with RelayPool([...]) as pool:`."""
 
@@ -557,6 +619,12 @@ class RelayPool:
         if not accepted:
             raise PublishFailed(f"no relay accepted the event: {refused}")
         return PublishResult(accepted=accepted, refused=refused)
+
+    def window(self, *, size: int = PUBLISH_WINDOW, timeout: float | None = None) -> PublishWindow:
+        """A `PublishWindow` over this pool (at most `size` events waiting for their OKs)."""
+        if not self._started:
+            raise TransportUsageError("start the relay pool first")
+        return PublishWindow(self, size=size, timeout=timeout)
 
     async def subscribe(
         self, *, recipients: Collection[bytes], since: int | None = None
