@@ -46,9 +46,9 @@ async def test_a_card_contact_is_messaged_at_once(tmp_path: Path, relays: list[L
     bob = await Agent.create(tmp_path / "bob", passphrase=PASSPHRASE, kdf=CHEAP)
     urls = [relay.url for relay in relays]
     async with alice, bob:
-        for agent in (alice, bob):
-            relay_settings.add(Settings(agent.store), urls)
-        plain = bob.card(label="Bob")  # no reach: no request can go
+        relay_settings.add(Settings(alice.store), urls)
+        plain = bob.card(label="Bob")  # Bob has no relays yet: no reach, no request can go
+        relay_settings.add(Settings(bob.store), urls)
         alice.accept_card(plain)
         await alice.send(bob.did, "queued")  # no session, no reach: it waits for a live one
         assert alice.queued(bob.did) == 1

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -202,24 +203,25 @@ def test_received_texts_are_shown_not_obeyed(capsys: pytest.CaptureFixture[str])
         ),
         MailboxDelivered(peer=PEER.did, id=(bytes([1]) * 16).hex(), text=hostile, arrived_at=at),
     ]
-    _print(entries, {PEER.did: "Bob\x1b]52;c;x\x07"}, as_json=False, as_jsonl=False)
+    _print(entries, {PEER.did: "Bob\x1b]52;c;x\x07"}, {}, as_json=False, as_jsonl=False)
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\u202e" not in out and "\x07" not in out and "\r" not in out
     lines = out.splitlines()
     assert lines[0].startswith("From Bob") and PEER.did in lines[0] and "sent 2026-12-0" in lines[0]
     assert not any(line.startswith("[12:03]") for line in lines)
-    _print(entries, {PEER.did: "Bob"}, as_json=False, as_jsonl=True)
+    _print(entries, {PEER.did: "Bob"}, {}, as_json=False, as_jsonl=True)
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert rows[0]["text"] == hostile and rows[0]["from"] == PEER.did
     assert rows[0]["sent_at"] == "2026-12-08T01:02:03Z" and rows[1]["type"] == "delivered"
     assert rows[0]["request"] is False
     # A message request: its sender's suggested name is hostile too.
     pending: dict[str, str | None] = {PEER.did: "Eve\x1b[31m\u202eboB"}
-    _print(entries[:1], {PEER.did: PEER.did}, pending, as_json=False, as_jsonl=False)
+    requests: list[MailboxMessage | MailboxDelivered] = [replace(entries[0], request=True)]
+    _print(requests, {PEER.did: PEER.did}, pending, as_json=False, as_jsonl=False)
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\u202e" not in out
     assert out.startswith("Message request from ~Eve") and PEER.did in out.splitlines()[0]
     assert "(unverified: compare safety numbers with `didlink safety-number`)" in out
-    _print(entries[:1], {PEER.did: PEER.did}, pending, as_json=True, as_jsonl=False)
+    _print(requests, {PEER.did: PEER.did}, pending, as_json=True, as_jsonl=False)
     [row] = json.loads(capsys.readouterr().out)
     assert row["request"] is True and row["suggested_name"] == pending[PEER.did]

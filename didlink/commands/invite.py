@@ -106,8 +106,10 @@ def invite(
 
     profile = Profile.from_env()
     key = profile.unlock()
-    with profile.open_store() as store:
-        relays = own_relays(Settings(store))  # carried by the card: where to reach us
+    relays: tuple[str, ...] = ()  # carried by the card: where to reach us (none: no store)
+    if profile.store_path.exists():
+        with profile.open_store() as store:
+            relays = own_relays(Settings(store))
     try:
         invitation = Invitation.create(
             key,

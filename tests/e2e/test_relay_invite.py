@@ -134,10 +134,11 @@ def test_response_by_relay_then_send_with_no_relay_in_common(tmp_path: Path) -> 
         assert isinstance(delivered, list)
         assert [(d["type"], d["mid"]) for d in delivered] == [("delivered", sent["mid"])]
 
-        # a reconnect (`chat`) the other way: Bob's token names his relay, Alice's response
-        # comes back there, and verified contacts connect without a new SAS
+        # a reconnect (`chat --no-relay`: a token, not a rendezvous) the other way: Bob's token
+        # names his relay, Alice's response comes back there, and verified contacts connect
+        # without a new SAS
         with cli_processes() as started:
-            bob = Cli("chat", alice_did, "--jsonl", home=bob_home, timeout=60)
+            bob = Cli("chat", alice_did, "--no-relay", "--jsonl", home=bob_home, timeout=60)
             started.append(bob)
             token = bob.expect("token")
             assert token["kind"] == "reconnect" and token["relays"] == [bob_relay]
