@@ -4,7 +4,8 @@ Usage: python -m bench.memory_worker host didlink|raw N     (the host starts its
 
 The host process opens N connections to a guest process (its child, speaking one JSON line per
 offer and per answer over pipes). "didlink": each connection is a transport `Peer` plus a
-`didlink.node.Node` running the real session (handshake, SAS confirmed at once by an in-process
+`didlink.session.node.Node` running the real session (handshake, SAS confirmed at once by an
+in-process
 sink, both confirmations exchanged, reader and writer tasks alive), all sharing one open store
 as a multi-session process would. "raw": each is a bare aiortc RTCPeerConnection with one open
 data channel, in processes that import nothing of didlink (what a process imported before it
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 if TYPE_CHECKING:  # the didlink system imports them when it runs (`Sessions`)
-    from didlink.node import Node, Outcome
+    from didlink.session.node import Node, Outcome
     from transport import Peer
 
 TIMEOUT = 120.0
@@ -70,7 +71,7 @@ class Sessions:
     """The didlink sessions of one side (host = inviter/initiator, guest = invitee)."""
 
     def __init__(self, *, host: bool) -> None:
-        from didlink.profile import Profile
+        from didlink.profile.folder import Profile
         from identity.keys import IdentityKey
 
         self.host = host
@@ -88,7 +89,7 @@ class Sessions:
         return peer
 
     async def start(self, peer: Peer, *, peer_did: str, invitation_id: bytes) -> None:
-        from didlink.node import Node, Timeouts
+        from didlink.session.node import Node, Timeouts
 
         sink = AutoConfirmSink()
         node = Node(

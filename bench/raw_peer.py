@@ -187,7 +187,7 @@ async def main(
     ended = asyncio.Event()
 
     def on_lines(lines: list[str | None]) -> None:
-        """Commands as they are read (didlink's reader does the same: didlink/live.py)."""
+        """Commands as they are read (didlink's reader does the same: didlink/session/live.py)."""
         for line in lines:
             command = {"cmd": "quit"} if line is None else json.loads(line)
             cmd = command["cmd"]

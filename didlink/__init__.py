@@ -49,8 +49,8 @@ _EXPORTS = {
     "ContactOffline": "didlink.events",
     "MailboxMessage": "didlink.events",
     "MailboxDelivered": "didlink.events",
-    "TokenMissing": "didlink.device_token",
-    "TokenPinNeeded": "didlink.device_token",
+    "TokenMissing": "didlink.custody.device_token",
+    "TokenPinNeeded": "didlink.custody.device_token",
     "RelayState": "didlink.events",
 }
 
@@ -95,7 +95,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from didlink.agent import Agent, NoRendezvous, Session, SessionClosed
-    from didlink.device_token import TokenMissing, TokenPinNeeded
+    from didlink.custody.device_token import TokenMissing, TokenPinNeeded
     from didlink.errors import UserError
     from didlink.events import (
         Closed,

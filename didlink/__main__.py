@@ -1,3 +1,3 @@
-from didlink.cli import main
+from didlink.cli.main import main
 
 main()

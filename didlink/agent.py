@@ -14,7 +14,8 @@ Everything the CLI can do is here: cards (`card`, `accept_card`), live first con
 (`invite` + `Session.submit_response`, `accept`), reconnecting to a contact (`reconnect`), the
 SAS (`Session.sas`, `confirm_sas`, `reject_sas`), texts and files, contacts, names, safety
 numbers and verification. A session runs the same machinery as `didlink invite` / `accept`
-(didlink/live.py, didlink/node.py), with the events of specs/cli-jsonl.md delivered as frozen
+(didlink/session/live.py, didlink/session/node.py), with the events of specs/cli-jsonl.md delivered
+as frozen
 objects (didlink/events.py) instead of JSON lines. `Agent.send(contact, text)` does not care
 whether the contact is connected: with a live, verified session the text leaves at once;
 otherwise it waits, sealed in the persistent outbox, and leaves on the next session with that
@@ -39,7 +40,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import transport
-from didlink import live
 from didlink.errors import UserError
 from didlink.events import (
     Closed,
@@ -56,14 +56,14 @@ from didlink.events import (
     event_from,
 )
 from didlink.file_policy import FilePolicy
-from didlink.history import HistoryLog
-from didlink.ice_settings import IceSettings, ice_config
-from didlink.ice_words import turn_warning
-from didlink.node import Node, Outcome, Timeouts
-from didlink.outbox import Outbox
-from didlink.profile import Profile
-from didlink.sealing import Sealer
-from didlink.session_commands import (
+from didlink.profile.folder import Profile
+from didlink.profile.history import HistoryLog
+from didlink.profile.ice_settings import IceSettings, ice_config
+from didlink.profile.outbox import Outbox
+from didlink.profile.sealing import Sealer
+from didlink.profile.store import Store, check_did
+from didlink.session import live
+from didlink.session.commands import (
     AcceptFile,
     ConfirmSas,
     Expecting,
@@ -74,9 +74,10 @@ from didlink.session_commands import (
     SendText,
     SubmitResponse,
 )
-from didlink.session_outcome import timeouts_from_env
-from didlink.store import Store, check_did
-from didlink.transfer_words import TransferInProgress
+from didlink.session.node import Node, Outcome, Timeouts
+from didlink.session.outcome import timeouts_from_env
+from didlink.words.ice import turn_warning
+from didlink.words.transfer import TransferInProgress
 from identity import keystore
 from identity.contact import Contact, Verification
 from identity.errors import IdentityError, IdentityExists
@@ -93,8 +94,8 @@ from messaging.safety_number import SafetyNumber
 from transport import IceConfig, Peer, Role
 
 if TYPE_CHECKING:
-    from didlink.daemon import WrapHandler
-    from didlink.mailbox_route import MailboxRoute
+    from didlink.mailbox.daemon import WrapHandler
+    from didlink.mailbox.route import MailboxRoute
 
 __all__ = [
     "Agent",
@@ -474,7 +475,7 @@ class Agent:
         A device-bound keystore (`didlink init --device-bound`, specs/keystore.md) also needs
         its PKCS#11 token: `token_pin` is its PIN (else DIDLINK_PKCS11_PIN), `token_module`
         the PKCS#11 module to load (else DIDLINK_PKCS11_MODULE, else SoftHSM2's or OpenSC's
-        known paths). Nothing is prompted. Errors (didlink/device_token.py): TokenMissing
+        known paths). Nothing is prompted. Errors (didlink/custody/device_token.py): TokenMissing
         (the token it is bound to is not there; names it), TokenPinNeeded (no PIN given),
         UserError for a wrong or locked PIN; WrongPassphrase as for any keystore. Both are
         ignored for a passphrase-only keystore."""
@@ -483,7 +484,7 @@ class Agent:
         device = keystore.device_of(keystore.load_keystore(profile.keystore_path))
         secret = None
         if device is not None:
-            from didlink.device_token import device_secret  # late: loads python-pkcs11
+            from didlink.custody.device_token import device_secret  # late: loads python-pkcs11
 
             secret = await asyncio.to_thread(
                 device_secret, device, pin=token_pin, module=token_module
@@ -580,8 +581,8 @@ class Agent:
         self, *, label: str | None = None, lifetime: int = CARD_LIFETIME, multi_use: bool = False
     ) -> str:
         """A signed contact card (a `didlink:` token) to give someone."""
-        from didlink.reach import own_relays, reach_for
-        from didlink.settings import Settings
+        from didlink.mailbox.reach import own_relays, reach_for
+        from didlink.profile.settings import Settings
         from messaging.alias import CARD_REACH_CONTEXT
 
         relays = own_relays(Settings(self.store))  # the card carries them (specs/invitation.md)
@@ -609,7 +610,7 @@ class Agent:
         contact = self.store.add_contact(decoded.inviter, suggested_name=decoded.label, now=stamp)
         if decoded.reach is not None:  # where they read their mailbox (`send` goes there)
             self.store.set_contact_relays(decoded.inviter, decoded.reach.relays, now=stamp)
-        from didlink.message_request import keep_card_reach
+        from didlink.mailbox.requests import keep_card_reach
 
         keep_card_reach(self.store, decoded, now=stamp)  # a message request can go at once
         return contact
@@ -753,9 +754,9 @@ class Agent:
         return session if on_event is not None else await session._until_token()
 
     def _reach_relays(self) -> tuple[str, ...]:
-        """The relays our tokens carry (didlink/reach.py); () without relays configured."""
-        from didlink.reach import own_relays
-        from didlink.settings import Settings
+        """The relays our tokens carry (didlink/mailbox/reach.py); () without relays configured."""
+        from didlink.mailbox.reach import own_relays
+        from didlink.profile.settings import Settings
 
         return own_relays(Settings(self.store))
 
@@ -779,7 +780,7 @@ class Agent:
         token to hand over (`reconnect`). The other keyword arguments are `invite`'s; with
         `on_event` it returns at once, else once the token is ready (a rendezvous has none:
         at once)."""
-        from didlink import rendezvous
+        from didlink.session import rendezvous
 
         contact = self.contact(who)
         rdv = None
@@ -824,7 +825,7 @@ class Agent:
         mailbox). If the contact offered at the same moment and their offer wins the
         tie-break, this answers theirs instead. NoRendezvous without relays or without a
         persistent session with them (use `reconnect` and hand over the token)."""
-        from didlink import rendezvous
+        from didlink.session import rendezvous
 
         contact = self.contact(who)
         rdv = rendezvous.prepare(
@@ -857,7 +858,7 @@ class Agent:
         pasted reconnect token (signature, time, single use, from this contact): UserError or
         IdentityError otherwise, nothing done. The session then connects in the background
         (`await session.connected()`)."""
-        from didlink import rendezvous
+        from didlink.session import rendezvous
 
         contact = self.contact(who)
         rdv = rendezvous.prepare(
@@ -895,7 +896,7 @@ class Agent:
             return Outbox(self.store, Sealer(self.key)).add(did, text).hex()
         async with route:  # sealed, committed, then handed to the relays (specs/mailbox.md §10)
             mid, _accepted = await route.post(did, text)  # none accepted: it stays queued
-        from didlink.message_request import MessageRequests
+        from didlink.mailbox.requests import MessageRequests
 
         MessageRequests(self.store, self.key).answered(did)  # our reply: no longer a request
         return mid.hex()
@@ -903,10 +904,11 @@ class Agent:
     async def _request(self, did: str, text: str) -> str | None:
         """With relays configured, no persistent session with `did` and its card's reach known:
         `text` goes as a message request (specs/first-message.md §5); its mid. Otherwise None."""
-        from didlink import own_name, relays
-        from didlink.mailbox import MailboxStore
-        from didlink.message_request import MessageRequests, contact_reach, send_request
-        from didlink.settings import Settings
+        from didlink.mailbox import relays
+        from didlink.mailbox.requests import MessageRequests, contact_reach, send_request
+        from didlink.mailbox.store import MailboxStore
+        from didlink.profile import own_name
+        from didlink.profile.settings import Settings
         from messaging.mailbox import check_mailbox_text
 
         sealer = Sealer(self.key)
@@ -943,8 +945,8 @@ class Agent:
         contact it leaves now, after any queued before it; otherwise on the next session with
         them, once verified. If it changed or is gone by then it is not sent (`FileUnsent`).
         """
-        from didlink.queued_files import check_file, queue_file
-        from didlink.resume import TransferStates
+        from didlink.session.queued_files import check_file, queue_file
+        from didlink.session.resume import TransferStates
 
         did = self.contact(who).did
         checked = await asyncio.to_thread(check_file, Path(path))  # hashed: seconds for GBs
@@ -957,10 +959,10 @@ class Agent:
     def _mailbox(self, did: str | None = None) -> MailboxRoute | None:
         """The mailbox route when relays are configured (and `did`, if given, has a persistent
         session): it listens on our relays and sends to each contact's."""
-        from didlink import relays
-        from didlink.mailbox import MailboxStore
-        from didlink.message_request import mailbox_relays
-        from didlink.settings import Settings
+        from didlink.mailbox import relays
+        from didlink.mailbox.requests import mailbox_relays
+        from didlink.mailbox.store import MailboxStore
+        from didlink.profile.settings import Settings
 
         sealer = Sealer(self.key)
         settings = Settings(self.store, sealer)
@@ -968,7 +970,7 @@ class Agent:
         box = MailboxStore(self.store, sealer)
         if not urls or (did is not None and box.session(did) is None):
             return None
-        from didlink.mailbox_route import MailboxRoute  # late: nostr-sdk, websockets
+        from didlink.mailbox.route import MailboxRoute  # late: nostr-sdk, websockets
 
         store = self.store
         return MailboxRoute(
@@ -990,8 +992,8 @@ class Agent:
         `on_rendezvous(contact DID, token)`: a contact's rendezvous offer or answer came (not
         verified yet: give an offer to `answer_rendezvous`); without it, each contact's latest is
         kept for the next `chat` / `connect` with them."""
-        from didlink.mailbox import MailboxStore
-        from didlink.message_request import MessageRequests, receive_requests
+        from didlink.mailbox.requests import MessageRequests, receive_requests
+        from didlink.mailbox.store import MailboxStore
         from messaging.mailbox import MailboxItem, MailboxRendezvous
 
         def on_item(peer: str, item: MailboxItem, _new: list[bytes]) -> None:
@@ -1041,15 +1043,15 @@ class Agent:
         arrives by mailbox (each once, receipted), every receipt for ours (`MailboxDelivered`),
         and each relay connection opening or ending (`RelayState`); meanwhile what the outbox
         holds is published and failed publishes are retried (specs/mailbox.md §16). UserError
-        without a relay. `handlers` receive the wraps of other purposes (didlink/daemon.py
+        without a relay. `handlers` receive the wraps of other purposes (didlink/mailbox/daemon.py
         `WrapHandler`). Close it to stop (relays are then closed cleanly):
 
             async with contextlib.aclosing(agent.serve()) as events:
                 async for event in events: ...
         """
-        from didlink.daemon import MailboxService, ServiceEvent
-        from didlink.mailbox import MailboxStore
-        from didlink.settings import Settings
+        from didlink.mailbox.daemon import MailboxService, ServiceEvent
+        from didlink.mailbox.store import MailboxStore
+        from didlink.profile.settings import Settings
 
         sealer = Sealer(self.key)
         queue: asyncio.Queue[ServiceEvent] = asyncio.Queue()

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from didlink.when import utc_time as _utc
+from didlink.words.when import utc_time as _utc
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ class ContactOffline:
 @dataclass(frozen=True)
 class Progress:
     """A file transfer reached `done` of `total` bytes: `direction` "out" (ours) or "in" (the
-    peer's, whose `name` the peer chose: show it through `didlink.display.shown`)."""
+    peer's, whose `name` the peer chose: show it through `didlink.words.display.shown`)."""
 
     id: str
     done: int

@@ -6,7 +6,7 @@
   accepted in an earlier session resumes without a second question.
 - `refuse`: every offer is refused; the peer is told (`file_error` with code `refused`).
 
-Like `--history` (didlink/history.py), the option is kept in the click context, where
+Like `--history` (didlink/profile/history.py), the option is kept in the click context, where
 `files_policy()` finds it, so the commands' signatures do not change.
 """
 
@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 
 import click
 
-from didlink.display import shown
-from didlink.transfer_words import human_size
+from didlink.words.display import shown
+from didlink.words.transfer import human_size
 
 
 class FilePolicy(enum.Enum):

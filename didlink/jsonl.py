@@ -3,7 +3,7 @@
 Events are one JSON object per line on stdout, `{"event": NAME, ...}`, written by `JsonlSink`;
 `HumanSink` shows the same events to a person. Commands are one JSON object per line on stdin,
 `{"cmd": NAME, ...}`, parsed by `parse_command` into the session's command classes
-(didlink/session_commands.py, re-exported here); `human_command` turns a typed line into the
+(didlink/session/commands.py, re-exported here); `human_command` turns a typed line into the
 same classes. `LineReader` reads stdin in a thread (os.read on the file
 descriptor, so it works for pipes, files and terminals alike and never holds the interpreter's
 stdin lock at exit) and hands whole lines to the event loop.
@@ -25,13 +25,9 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, TextIO
 
-from didlink.display import block, json_safe, one_line, shown, terminal_columns
 from didlink.errors import UserError
 from didlink.file_policy import file_question, file_refusal
-from didlink.ice_words import path_words
-from didlink.message_states import LEGEND, MessageState, OwnMessages, sent_note, state_line
-from didlink.output import say
-from didlink.session_commands import (
+from didlink.session.commands import (
     AcceptFile,
     Command,
     ConfirmSas,
@@ -45,8 +41,12 @@ from didlink.session_commands import (
     SubmitResponse,
     held,
 )
-from didlink.transfer_words import progress_line, queued_file_line, unsent_file_line
-from didlink.typed_path import TypedPathError, typed_path
+from didlink.words.display import block, json_safe, one_line, shown, terminal_columns
+from didlink.words.ice import path_words
+from didlink.words.message_states import LEGEND, MessageState, OwnMessages, sent_note, state_line
+from didlink.words.output import say
+from didlink.words.transfer import progress_line, queued_file_line, unsent_file_line
+from didlink.words.typed_path import TypedPathError, typed_path
 
 __all__ = [
     "AcceptFile",
@@ -77,7 +77,7 @@ _ATOMIC_WRITE: int = getattr(select, "PIPE_BUF", 512)
 MAX_COMMAND_CHARS = 1 << 20
 """A command line longer than this is refused (a file is sent by path, never inline)."""
 
-# --- commands (the classes are the session's, didlink/session_commands.py) ----------------------
+# --- commands (the classes are the session's, didlink/session/commands.py) ----------------------
 
 
 class BadCommand(UserError):
@@ -146,7 +146,7 @@ def parse_command(line: str) -> Command:
 def human_command(line: str, expecting: Expecting) -> Command | None:
     """A typed line -> a command (None for an empty line). `/quit` and `/send` work anywhere.
 
-    BadCommand if `/send` is not followed by the path of one file (didlink/typed_path.py)."""
+    BadCommand if `/send` is not followed by the path of one file (didlink/words/typed_path.py)."""
     text = line.strip()
     if not text:
         return None
@@ -256,7 +256,7 @@ def token_intro(
     kind: str, *, relays: object = None, sent_by_relay: object = None
 ) -> tuple[str, ...]:
     """What to do with a `token` event's token, said before it (the token comes last, right
-    above the prompt, with its QR code between: didlink/qr.py). `relays` (an invitation's) and
+    above the prompt, with its QR code between: didlink/words/qr.py). `relays` (an invitation's) and
     `sent_by_relay` (a response's): the token event's fields of the same names."""
     if kind in ("invite", "reconnect"):
         what = "this invitation" if kind == "invite" else "this reconnect token"
@@ -290,9 +290,10 @@ def offline_words(peer: str, name: str | None) -> str:
 class HumanSink:
     """The same events, worded for a person at a terminal (line mode: pipes, TERM=dumb).
 
-    Every line goes through `say` (didlink/output.py); what a peer controls is escaped where it
+    Every line goes through `say` (didlink/words/output.py); what a peer controls is escaped where
+    it
     is inserted, and a message's further lines start with the continuation prefix
-    (didlink/display.py), so no line of peer text can pass for one of ours.
+    (didlink/words/display.py), so no line of peer text can pass for one of ours.
     """
 
     def __init__(self, *, relay_host: str | None = None) -> None:
@@ -312,7 +313,7 @@ class HumanSink:
         say(f"WARNING: {one_line(text)}", err=True, fg="red", bold=True)
 
     def _on_token(self, *, kind: str, token: str, **fields: Any) -> None:
-        from didlink.qr import print_token  # late: only a session that shows a token
+        from didlink.words.qr import print_token  # late: only a session that shows a token
 
         intro = token_intro(
             kind, relays=fields.get("relays"), sent_by_relay=fields.get("sent_by_relay")

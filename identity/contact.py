@@ -1,6 +1,6 @@
 """A contact: someone whose DID we know, with the name we gave them and how far we trust it.
 
-Contacts are kept by the application's local store (didlink/store.py, specs/store.md); this
+Contacts are kept by the application's local store (didlink/profile/store.py, specs/store.md); this
 module only defines what a contact *is*, so that identity and messaging code can talk about one
 without touching SQLite.
 """

@@ -19,7 +19,8 @@ Theory of operation (specs/keystore.md):
   only a hardware or OS token can compute: ECDH between a P-256 key that never leaves the token
   and an ephemeral public key written in the file (`device`). The AEAD key is then
   HKDF(Argon2id(passphrase) || that secret), so the passphrase and the token are both needed.
-  This module is pure data and crypto: the token itself is talked to in didlink/device_token.py,
+  This module is pure data and crypto: the token itself is talked to in
+  didlink/custody/device_token.py,
   which hands the secret in (`device_secret`).
 """
 

@@ -24,7 +24,7 @@ no DH of its own until the initiator writes (specs/mailbox.md §7).
 `MailboxSession` is sans-IO: `seal(item)` returns one ratchet frame (the wrap's whole payload)
 and changes the state; `open(frame)` returns the item, changing the state only if the frame
 authenticated (a replayed or forged frame: `CryptoFailure`, nothing changed). The caller
-persists `to_state()` before a sealed frame leaves (commit-then-send, didlink/mailbox.py).
+persists `to_state()` before a sealed frame leaves (commit-then-send, didlink/mailbox/store.py).
 """
 
 from __future__ import annotations

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from didlink import Agent, MailboxDelivered, MailboxMessage
-from didlink import relays as relay_settings
-from didlink.mailbox import MailboxStore
-from didlink.outbox import Outbox
-from didlink.sealing import Sealer
-from didlink.settings import Settings
+from didlink.mailbox import relays as relay_settings
+from didlink.mailbox.store import MailboxStore
+from didlink.profile.outbox import Outbox
+from didlink.profile.sealing import Sealer
+from didlink.profile.settings import Settings
 from messaging.mailbox import new_session_state
 from tests.support.mailbox_pair import handshake_pair
 from tests.support.nostr_relays import LocalRelay, local_relays

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from didlink import Agent, MailboxDelivered, MailboxMessage
-from didlink import relays as relay_settings
-from didlink.message_request import MessageRequests
-from didlink.settings import Settings
+from didlink.mailbox import relays as relay_settings
+from didlink.mailbox.requests import MessageRequests
+from didlink.profile.settings import Settings
 from identity.invitation import Invitation, Reach
 from identity.token import encode_token
 from tests.support.nostr_relays import LocalRelay, local_relays

@@ -13,14 +13,20 @@ from pathlib import Path
 import pytest
 
 from didlink import Agent, MessageReceived, UserError
-from didlink import relays as relay_settings
 from didlink.agent import NoRendezvous
 from didlink.jsonl import HumanSink
-from didlink.mailbox import MailboxStore
-from didlink.profile import Profile
-from didlink.rendezvous import OFFER_LIFETIME, WAIT_ENV, check_offer, offer_wins, wait_from_env
-from didlink.sealing import Sealer
-from didlink.settings import Settings
+from didlink.mailbox import relays as relay_settings
+from didlink.mailbox.store import MailboxStore
+from didlink.profile.folder import Profile
+from didlink.profile.sealing import Sealer
+from didlink.profile.settings import Settings
+from didlink.session.rendezvous import (
+    OFFER_LIFETIME,
+    WAIT_ENV,
+    check_offer,
+    offer_wins,
+    wait_from_env,
+)
 from identity.contact import Verification
 from identity.errors import AlreadyUsed, IdentityError
 from identity.invitation import Invitation, InvitationKind, Response

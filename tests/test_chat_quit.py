@@ -12,9 +12,9 @@ from prompt_toolkit.application import create_app_session
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
-from didlink.interrupt import WINDOW, InterruptGuard
+from didlink.cli.interrupt import WINDOW, InterruptGuard
 from didlink.jsonl import Quit
-from didlink.transfer_words import TransferInProgress, progress_line, still_running
+from didlink.words.transfer import TransferInProgress, progress_line, still_running
 from tests.test_chat_ui import FakeNode, _screen
 
 CTRL_C = "\x03"

@@ -14,9 +14,8 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 from prompt_toolkit.output.vt100 import Vt100_Output
 
-from didlink import chat_ui
-from didlink.chat_ui import ChatScreen, human_size, progress_bar, sas_lines, short_did
-from didlink.display import is_unsafe
+from didlink.chat import screen as chat_ui
+from didlink.chat.screen import ChatScreen, human_size, progress_bar, sas_lines, short_did
 from didlink.errors import UserError
 from didlink.jsonl import (
     AcceptFile,
@@ -30,7 +29,8 @@ from didlink.jsonl import (
     SendText,
     SubmitResponse,
 )
-from didlink.transfer_words import TransferInProgress
+from didlink.words.display import is_unsafe
+from didlink.words.transfer import TransferInProgress
 from tests.support.hostile_text import HOSTILE_TEXTS, assert_display_safe
 from tests.test_jsonl import NODE_EVENTS
 

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from didlink.cli import main
-from didlink.sealing import Sealer
-from didlink.settings import Settings
-from didlink.store import Store
+from didlink.cli.main import main
+from didlink.profile.sealing import Sealer
+from didlink.profile.settings import Settings
+from didlink.profile.store import Store
 from identity.backup import make_backup, seal_backup
 from identity.contact import Contact, Verification
 from identity.keys import IdentityKey
@@ -392,7 +392,7 @@ def test_a_failure_before_the_final_rename_leaves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     file = small_backup(tmp_path)
-    monkeypatch.setattr("didlink.restore._commit", fail_before_rename)
+    monkeypatch.setattr("didlink.custody.restore._commit", fail_before_rename)
     home = tmp_path / "p"
     code, out, err = run_in_process("backup", "import", str(file), home=home)
     assert code == 2 and out == ""
@@ -410,13 +410,13 @@ def test_a_failure_before_the_final_rename_leaves_nothing(
 KILLED_IMPORT = textwrap.dedent(
     """
     import os, signal, sys
-    import didlink.restore
-    from didlink.cli import main
+    import didlink.custody.restore
+    from didlink.cli.main import main
 
     def killed(staging, target):
         os.kill(os.getpid(), signal.SIGKILL)
 
-    didlink.restore._commit = killed
+    didlink.custody.restore._commit = killed
     main(["backup", "import", *sys.argv[1:]])
     """
 )
@@ -479,7 +479,7 @@ def test_without_an_atomic_swap_the_old_profile_is_set_aside_then_removed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Where RENAME_EXCHANGE is missing: rename aside, rename in, carry over, delete."""
-    monkeypatch.setattr("didlink.restore._exchange", lambda first, second: False)
+    monkeypatch.setattr("didlink.custody.restore._exchange", lambda first, second: False)
     file = small_backup(tmp_path)
     other = tmp_path / "other"
     init(other)
@@ -495,9 +495,9 @@ def test_without_an_atomic_swap_the_old_profile_is_set_aside_then_removed(
 def test_without_an_atomic_swap_a_failed_rename_puts_the_old_profile_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import didlink.restore
+    import didlink.custody.restore
 
-    monkeypatch.setattr("didlink.restore._exchange", lambda first, second: False)
+    monkeypatch.setattr("didlink.custody.restore._exchange", lambda first, second: False)
     real_rename = os.rename
 
     tries: list[str] = []
@@ -509,7 +509,7 @@ def test_without_an_atomic_swap_a_failed_rename_puts_the_old_profile_back(
                 raise OSError(28, "No space left on device")
         real_rename(source, target)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(didlink.restore.os, "rename", rename)
+    monkeypatch.setattr(didlink.custody.restore.os, "rename", rename)
     file = small_backup(tmp_path)
     other = tmp_path / "other"
     init(other)
@@ -523,16 +523,16 @@ def test_without_an_atomic_swap_a_failed_rename_puts_the_old_profile_back(
 def test_a_profile_filled_while_the_user_typed_is_refused_not_replaced(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import didlink.restore
+    import didlink.custody.restore
 
     home = tmp_path / "p"
-    real_build = didlink.restore._build
+    real_build = didlink.custody.restore._build
 
     def build_while_another_process_inits(*args: object) -> None:
         real_build(*args)  # type: ignore[arg-type]
         init(home)
 
-    monkeypatch.setattr("didlink.restore._build", build_while_another_process_inits)
+    monkeypatch.setattr("didlink.custody.restore._build", build_while_another_process_inits)
     code, out, err = run_in_process("backup", "import", str(small_backup(tmp_path)), home=home)
     assert code == 2 and out == "" and "identityExists" in err
     assert unlock(home / "keystore.json", PASS).did != IdentityKey(bytes(range(32))).did
@@ -545,7 +545,7 @@ def test_a_profile_filled_while_the_user_typed_is_refused_not_replaced(
 def session_backup(tmp_path: Path, sealed: bytes | None = None) -> tuple[Path, IdentityKey]:
     """A backup with one contact and its persistent session (a real one, sealed under the
     identity's store key as the store holds it, unless `sealed` is given)."""
-    from didlink.mailbox import session_context
+    from didlink.mailbox.store import session_context
     from identity.backup import BackupSession
     from messaging.mailbox import new_session_state
     from tests.support.mailbox_pair import handshake_pair
@@ -572,7 +572,7 @@ def session_backup(tmp_path: Path, sealed: bytes | None = None) -> tuple[Path, I
 
 
 def test_an_imported_session_is_marked_restored(tmp_path: Path) -> None:
-    from didlink.mailbox import MailboxStore
+    from didlink.mailbox.store import MailboxStore
 
     file, key = session_backup(tmp_path)
     home = tmp_path / "p"
@@ -606,7 +606,7 @@ def test_a_session_that_does_not_open_is_refused_and_nothing_written(
 
 def test_a_session_sealed_for_another_contact_is_refused(tmp_path: Path) -> None:
     """Sealed under the right key but for another DID's context: it does not open."""
-    from didlink.mailbox import session_context
+    from didlink.mailbox.store import session_context
 
     key = IdentityKey(bytes(range(32)))
     moved = Sealer(key).seal(b"{}", context=session_context(did_of(2)))
@@ -616,7 +616,7 @@ def test_a_session_sealed_for_another_contact_is_refused(tmp_path: Path) -> None
 
 
 def test_a_session_that_opens_but_does_not_parse_is_refused(tmp_path: Path) -> None:
-    from didlink.mailbox import session_context
+    from didlink.mailbox.store import session_context
 
     key = IdentityKey(bytes(range(32)))
     junk = Sealer(key).seal(b'{"version": 1}', context=session_context(did_of(1)))
@@ -650,7 +650,7 @@ def test_a_restored_session_with_no_step_to_redo_refuses_to_send_and_queues_noth
 ) -> None:
     """The responder's session before it received anything (no ratchet key of the contact's):
     `send` says it waits for the contact, exit 2, and nothing is queued."""
-    from didlink.mailbox import session_context
+    from didlink.mailbox.store import session_context
     from messaging.mailbox import new_session_state
     from tests.support.mailbox_pair import handshake_pair
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from didlink.store import Store
+from didlink.profile.store import Store
 from identity.contact import Verification
 from identity.keys import IdentityKey
 from tests.support.cli import assert_user_error, run_cli
@@ -162,10 +162,10 @@ def test_newer_store_schema(profile: Path) -> None:
 def _fill_peer_tables(home: Path) -> None:
     """Rows keyed by Alice and by Bob in every peer table, a part file each, and bytes of
     Alice left in free space the way an older didlink (no secure_delete) left them."""
-    from didlink import history
-    from didlink.outbox import Outbox, new_message_id
-    from didlink.resume import OutgoingState, TransferStates
-    from didlink.sealing import Sealer
+    from didlink.profile import history
+    from didlink.profile.outbox import Outbox, new_message_id
+    from didlink.profile.sealing import Sealer
+    from didlink.session.resume import OutgoingState, TransferStates
     from messaging.frames import FileOffer
 
     sealer = Sealer(IdentityKey(b"\x09" * 32))

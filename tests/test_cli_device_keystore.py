@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from didlink.profile import Profile
+from didlink.profile.folder import Profile
 from identity.errors import DeviceBoundKeystore
 from identity.keys import IdentityKey
 from identity.keystore import load_keystore, unlock

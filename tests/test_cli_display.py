@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from didlink import history
-from didlink.display import is_unsafe
-from didlink.history import Direction
-from didlink.sealing import Sealer
-from didlink.store import Store
+from didlink.profile import history
+from didlink.profile.history import Direction
+from didlink.profile.sealing import Sealer
+from didlink.profile.store import Store
+from didlink.words.display import is_unsafe
 from identity.keys import IdentityKey
 from tests.support.cli import run_cli
 from tests.support.hostile_text import HOSTILE_TEXTS, assert_display_safe

@@ -15,7 +15,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from didlink.cli import main
+from didlink.cli.main import main
 from identity.invitation import Invitation
 from identity.keys import IdentityKey
 from identity.token import encode_token

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from didlink.profile import Profile
+from didlink.profile.folder import Profile
 from identity.invitation import Invitation, InvitationKind, Response
 from identity.keys import IdentityKey
 from identity.keystore import KdfParams, create_keystore, read_did

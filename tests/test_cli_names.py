@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from didlink import own_name
-from didlink.profile import Profile
-from didlink.store import Store
+from didlink.profile import own_name
+from didlink.profile.folder import Profile
+from didlink.profile.store import Store
 from identity import invitation
 from identity.contact import Verification
 from identity.keys import IdentityKey

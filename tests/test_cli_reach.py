@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from didlink.store import Store, StoreError
+from didlink.profile.store import Store, StoreError
 from identity.invitation import Invitation, Reach
 from identity.token import decode_token
 from messaging.alias import CARD_REACH_CONTEXT, alias_public, reach_secret
@@ -105,7 +105,7 @@ def test_a_damaged_relay_row_is_a_store_error(store: Store, damaged: str) -> Non
 
 
 def test_migration_from_6_keeps_everything(tmp_path: Path) -> None:
-    from didlink.store import MIGRATIONS, SCHEMA_VERSION
+    from didlink.profile.store import MIGRATIONS, SCHEMA_VERSION
 
     path = tmp_path / "store.sqlite3"
     with sqlite3.connect(path) as raw:

@@ -81,7 +81,7 @@ def test_missing_argument_is_a_usage_error(home: Path) -> None:
 
 def test_the_format_choices_are_the_public_key_formats() -> None:
     """The command spells the formats out (declaring it must not load the document's models)."""
-    from didlink.commands.resolve import KEY_FORMATS
+    from didlink.cli.commands.resolve import KEY_FORMATS
     from identity.did_document import PublicKeyFormat
 
     assert tuple(f.value for f in PublicKeyFormat) == KEY_FORMATS

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from didlink.profile import Profile
+from didlink.profile.folder import Profile
 from identity.contact import Verification
 from identity.keys import IdentityKey
 from messaging.safety_number import SafetyNumber

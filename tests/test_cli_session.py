@@ -1,4 +1,4 @@
-"""The CLI's live sessions on the Agent API (didlink/cli_session.py, issue 28 point 2).
+"""The CLI's live sessions on the Agent API (didlink/cli/session.py, issue 28 point 2).
 
 The `--jsonl` output stays byte for byte what the node writes: every event goes node -> event
 object (`events.event_from`) -> its JSON spelling (`events.event_fields`) -> `JsonlSink`, and the
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from didlink import cli_session
+from didlink.cli import session as cli_session
 from didlink.events import (
     Closed,
     Connected,

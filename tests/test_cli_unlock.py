@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from didlink.key_agent_protocol import socket_name
-from didlink.profile import Profile
+from didlink.custody.key_agent_protocol import socket_name
+from didlink.profile.folder import Profile
 from identity.keys import IdentityKey
 from tests.support.cli import assert_user_error, run_cli
 from tests.support.key_agents import agent_pids, alive

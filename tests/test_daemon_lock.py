@@ -1,4 +1,4 @@
-"""One daemon per profile (didlink/daemon.py `DaemonLock`, specs/mailbox.md §16): a 0600
+"""One daemon per profile (didlink/mailbox/daemon.py `DaemonLock`, specs/mailbox.md §16): a 0600
 `daemon.lock` under an exclusive flock, holding the owner's pid; a second lock names it, a
 damaged file names no pid, a link is refused, a loose mode tightened. (The real CLI refusing a
 second daemon: tests/e2e/test_daemon.py.)"""
@@ -13,7 +13,7 @@ import pytest
 
 
 def test_a_damaged_lock_file_names_no_pid(tmp_path: Path) -> None:
-    from didlink.daemon import DaemonLock, DaemonRunning
+    from didlink.mailbox.daemon import DaemonLock, DaemonRunning
 
     folder = tmp_path / "p"
     folder.mkdir(mode=0o700)
@@ -27,8 +27,8 @@ def test_a_damaged_lock_file_names_no_pid(tmp_path: Path) -> None:
 
 
 def test_a_lock_file_that_is_a_link_is_refused_and_a_loose_one_tightened(tmp_path: Path) -> None:
-    from didlink.daemon import DaemonLock
     from didlink.errors import UserError
+    from didlink.mailbox.daemon import DaemonLock
 
     folder = tmp_path / "p"
     folder.mkdir(mode=0o700)
@@ -46,7 +46,7 @@ def test_a_lock_file_that_is_a_link_is_refused_and_a_loose_one_tightened(tmp_pat
 
 
 def test_a_second_lock_names_the_first_ones_pid(tmp_path: Path) -> None:
-    from didlink.daemon import DaemonLock, DaemonRunning
+    from didlink.mailbox.daemon import DaemonLock, DaemonRunning
 
     with (
         DaemonLock(tmp_path),

@@ -1,4 +1,5 @@
-"""Chat messages delivered exactly once (didlink/delivery.py, specs/cli-jsonl.md section 4b).
+"""Chat messages delivered exactly once (didlink/session/delivery.py, specs/cli-jsonl.md section
+4b).
 
 A real `SecureChannel` pair and real stores: what one side's `Delivery` sends, the other
 receives; events are checked against what specs/cli-jsonl.md section 2 says they must be.
@@ -15,13 +16,13 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from didlink import outbox as outbox_module
-from didlink.delivery import RECEIPT_BATCH, Delivery
 from didlink.jsonl import SendText
-from didlink.outbox import Outbox
-from didlink.outgoing import Outgoing
-from didlink.sealing import Sealer
-from didlink.store import Store
+from didlink.profile import outbox as outbox_module
+from didlink.profile.outbox import Outbox
+from didlink.profile.sealing import Sealer
+from didlink.profile.store import Store
+from didlink.session.delivery import RECEIPT_BATCH, Delivery
+from didlink.session.outgoing import Outgoing
 from identity.keys import IdentityKey
 from messaging.channel import MessageReceived, ReceiptReceived, SecureChannel
 from messaging.frames import Text

@@ -1,4 +1,4 @@
-"""didlink/display.py: display-safe text for terminals (specs/threat-model.md, "Display")."""
+"""didlink/words/display.py: display-safe text for terminals (specs/threat-model.md, "Display")."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import unicodedata
 from hypothesis import given
 from hypothesis import strategies as st
 
-from didlink.display import (
+from didlink.words.display import (
     CONTINUATION,
     MAX_MARKS,
     block,

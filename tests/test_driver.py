@@ -1,4 +1,4 @@
-"""didlink/driver.py against a scripted child process (no didlink, no network: fast).
+"""didlink/cli/driver.py against a scripted child process (no didlink, no network: fast).
 
 The child stands in for `didlink ... --jsonl`: it prints JSON events, echoes the commands it is
 sent, and misbehaves on demand (garbage on stdout, silence, an early exit), so that each
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from didlink.driver import Actor, DriverError, JsonlProcess
+from didlink.cli.driver import Actor, DriverError, JsonlProcess
 from didlink.errors import UserError
 
 pytestmark = pytest.mark.timeout(30)

@@ -1,5 +1,6 @@
 """Issue 26, "File transfer breaks its own limits": each finding of the review, over in-memory
-channel pairs (didlink/transfers.py, didlink/files.py, didlink/file_limits.py, resume.py).
+channel pairs (didlink/session/transfers.py, didlink/session/files.py,
+didlink/session/file_limits.py, resume.py).
 
 - Parallel offers share one account of free space (faked), re-checked while writing.
 - Every offer counts (zero-byte ones too): a flood is refused, answered, never a crash.
@@ -24,17 +25,17 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from didlink import file_limits, files, transfers
-from didlink.file_limits import DiskSpace, OfferRate, TokenBucket
 from didlink.file_policy import FilePolicy
-from didlink.files import CHUNK_SIZE, IncomingFile, OutgoingFile, fitted_name, unique_path
 from didlink.jsonl import AcceptFile, Expecting, RefuseFile, human_command
-from didlink.node import Node, Timeouts
-from didlink.profile import Profile
-from didlink.resume import TransferStates
-from didlink.sealing import Sealer
-from didlink.store import Store
-from didlink.transfers import MAX_INCOMING_FILES, Transfers
+from didlink.profile.folder import Profile
+from didlink.profile.sealing import Sealer
+from didlink.profile.store import Store
+from didlink.session import file_limits, files, transfers
+from didlink.session.file_limits import DiskSpace, OfferRate, TokenBucket
+from didlink.session.files import CHUNK_SIZE, IncomingFile, OutgoingFile, fitted_name, unique_path
+from didlink.session.node import Node, Timeouts
+from didlink.session.resume import TransferStates
+from didlink.session.transfers import MAX_INCOMING_FILES, Transfers
 from identity import canonical
 from identity.keys import IdentityKey
 from messaging.channel import MessageReceived, SecureChannel

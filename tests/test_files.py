@@ -1,4 +1,4 @@
-"""File transfer pieces (didlink/files.py): chunking, checking, safe and unique names."""
+"""File transfer pieces (didlink/session/files.py): chunking, checking, safe and unique names."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from didlink.errors import UserError
-from didlink.files import (
+from didlink.session.files import (
     CHUNK_SIZE,
     FileTransferError,
     IncomingFile,
@@ -18,7 +18,7 @@ from didlink.files import (
     checked_name,
     unique_path,
 )
-from didlink.transfers import CHUNKS_PER_ROUND
+from didlink.session.transfers import CHUNKS_PER_ROUND
 from messaging.frames import FileChunk, FileOffer
 from tests.support.loopback import ChannelPair
 from transport.framing import split_message

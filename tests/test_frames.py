@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from didlink.display import is_unsafe
+from didlink.words.display import is_unsafe
 from messaging import frames
 from messaging.errors import RemoteProtocolError
 from messaging.frames import (

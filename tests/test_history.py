@@ -1,4 +1,4 @@
-"""Optional message history (didlink/history.py, specs/history.md) and `didlink history`."""
+"""Optional message history (didlink/profile/history.py, specs/history.md) and `didlink history`."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from didlink import history
-from didlink.history import Direction, HistoryLog, history_option, history_requested
-from didlink.profile import Profile
-from didlink.sealing import Sealer, store_key
-from didlink.store import DamagedStore, Store
+from didlink.profile import history
+from didlink.profile.folder import Profile
+from didlink.profile.history import Direction, HistoryLog, history_option, history_requested
+from didlink.profile.sealing import Sealer, store_key
+from didlink.profile.store import DamagedStore, Store
 from identity import canonical
 from identity.keys import IdentityKey
 from identity.keystore import unlock

@@ -1,6 +1,6 @@
 """ICE servers and policy: URL checks, the environment overrides, the failure reasons and the
-path's words (transport/ice.py, transport/ice_diagnosis.py, didlink/ice_settings.py,
-didlink/ice_words.py)."""
+path's words (transport/ice.py, transport/ice_diagnosis.py, didlink/profile/ice_settings.py,
+didlink/words/ice.py)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ from aioice import stun
 from aiortc.rtcconfiguration import RTCIceTransportPolicy
 
 from didlink.errors import UserError
-from didlink.ice_settings import ice_config, servers_from_env
-from didlink.ice_words import FAILURES, failure_words, path_words
-from didlink.live import ice_from_env
-from didlink.sealing import Sealer
-from didlink.store import Store
+from didlink.profile.ice_settings import ice_config, servers_from_env
+from didlink.profile.sealing import Sealer
+from didlink.profile.store import Store
+from didlink.session.live import ice_from_env
+from didlink.words.ice import FAILURES, failure_words, path_words
 from identity.keys import IdentityKey
 from transport import IceConfig, IceServer
 from transport.errors import (
@@ -214,7 +214,7 @@ def test_bad_env_is_one_clear_error(
 def test_env_replaces_the_profile_servers(
     monkeypatch: pytest.MonkeyPatch, store: Store, sealer: Sealer
 ) -> None:
-    from didlink.ice_settings import IceSettings
+    from didlink.profile.ice_settings import IceSettings
 
     settings = IceSettings(store, sealer)
     settings.add("turn:profile.example.org", username="p", credential="profile-secret")
@@ -238,8 +238,8 @@ def test_env_replaces_the_profile_servers(
 
 
 def test_a_credential_sealed_for_another_server_is_not_used(store: Store, sealer: Sealer) -> None:
-    from didlink.ice_settings import SERVERS, IceSettings
-    from didlink.settings import Settings
+    from didlink.profile.ice_settings import SERVERS, IceSettings
+    from didlink.profile.settings import Settings
 
     IceSettings(store, sealer).add("turn:a.example.org", username="u", credential="for-a")
     Settings(store).put(SERVERS, b'[{"url":"turn:b.example.org","username":"u"}]')
@@ -261,9 +261,9 @@ def test_a_credential_sealed_for_another_server_is_not_used(store: Store, sealer
     ],
 )
 def test_a_damaged_servers_setting_is_refused(store: Store, value: bytes) -> None:
-    from didlink.ice_settings import SERVERS, IceSettings
-    from didlink.settings import Settings
-    from didlink.store import DamagedStore
+    from didlink.profile.ice_settings import SERVERS, IceSettings
+    from didlink.profile.settings import Settings
+    from didlink.profile.store import DamagedStore
 
     Settings(store).put(SERVERS, value)
     with pytest.raises(DamagedStore, match="ICE servers setting is damaged"):
@@ -360,9 +360,9 @@ def test_connected_event_carries_the_path() -> None:
 
 
 def test_a_damaged_policy_is_refused(store: Store) -> None:
-    from didlink.ice_settings import POLICY, IceSettings
-    from didlink.settings import Settings
-    from didlink.store import DamagedStore
+    from didlink.profile.ice_settings import POLICY, IceSettings
+    from didlink.profile.settings import Settings
+    from didlink.profile.store import DamagedStore
 
     Settings(store).put(POLICY, b"relay\x1b")
     with pytest.raises(DamagedStore, match="ICE policy setting is damaged"):

@@ -2,8 +2,10 @@
 
 `--help`, `whoami`, `contacts`, `inspect`, `resolve`, `safety-number`, `lock` and `ice`
 (listing the ICE servers) must not import aiortc, aioice, av, our transport package,
-didlink.live or didlink.node: those take most of half a second and most of 100 MB to load, and
-these commands never connect. Nor python-pkcs11 (didlink.device_token): only the commands that
+didlink.session.live or didlink.session.node: those take most of half a second and most of 100 MB
+to load, and
+these commands never connect. Nor python-pkcs11 (didlink.custody.device_token): only the commands
+that
 talk to a PKCS#11 token load it. Each command runs here in a fresh interpreter that calls the
 click entry point, as `python -m didlink` does, and then writes the names of every module it
 loaded and its peak RSS. Time is not asserted (this machine is shared and noisy; `make bench`
@@ -28,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from didlink.profile import Profile
+from didlink.profile.folder import Profile
 from identity.invitation import Invitation, InvitationKind
 from identity.keys import IdentityKey
 from identity.token import encode_token
@@ -39,10 +41,10 @@ FORBIDDEN = (
     "aioice",
     "av",
     "transport",
-    "didlink.live",
-    "didlink.node",
+    "didlink.session.live",
+    "didlink.session.node",
     "pkcs11",
-    "didlink.device_token",
+    "didlink.custody.device_token",
 )
 """Top-level names whose modules (and submodules) these commands must not load."""
 MAX_RSS_MB = 40.0
@@ -52,7 +54,7 @@ PEER = IdentityKey(bytes([7]) * 32)
 # whatever the exit.
 _RUNNER = """
 import json, sys
-from didlink.cli import main
+from didlink.cli.main import main
 out, args = sys.argv[1], sys.argv[2:]
 try:
     main(args=args, prog_name="didlink")
@@ -155,7 +157,7 @@ def test_commands_without_a_connection_load_no_transport(
     name: str, home: Path, tmp_path: Path
 ) -> None:
     modules = _loaded(home, tmp_path, *COMMANDS[name]())
-    assert "didlink.cli" in modules  # the runner really ran the CLI
+    assert "didlink.cli.main" in modules  # the runner really ran the CLI
     assert _forbidden(modules) == []
 
 
@@ -193,7 +195,7 @@ def test_a_connecting_command_still_loads_the_transport(home: Path, tmp_path: Pa
     loading the live flow (then refuses the contact), so the checks above are not vacuous."""
     report = _run(home, tmp_path, "chat", "Nobody")
     assert report["code"] == 2  # no such contact: a user error
-    assert "didlink.live" in report["modules"]
+    assert "didlink.session.live" in report["modules"]
     assert "aiortc" in report["modules"]
     assert report["peak_rss_kib"] / 1024 > MAX_RSS_MB
 

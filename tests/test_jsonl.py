@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from didlink.display import is_unsafe, json_safe
 from didlink.jsonl import (
     LINES_PER_TURN,
     AcceptFile,
@@ -33,6 +32,7 @@ from didlink.jsonl import (
     human_command,
     parse_command,
 )
+from didlink.words.display import is_unsafe, json_safe
 from messaging.frames import Envelope, SasConfirm, decode_frame, encode_frame
 from tests.support.hostile_text import HOSTILE_TEXTS, assert_display_safe
 
@@ -137,7 +137,7 @@ def test_an_event_line_is_the_compact_json_of_its_fields(
     event: str, fields: dict[str, object]
 ) -> None:
     """One line, "event" first, then the fields in order; non-ASCII text kept as it is, but
-    for the characters a terminal could act on, \\u-escaped (didlink/display.py)."""
+    for the characters a terminal could act on, \\u-escaped (didlink/words/display.py)."""
     line = event_line(event, **fields)
     assert "\n" not in line
     plain = json.dumps({"event": event, **fields}, ensure_ascii=False, separators=(",", ":"))
@@ -301,7 +301,8 @@ def test_a_person_sees_each_event_at_once_even_when_held(
         assert "shown now" in capsys.readouterr().out
 
 
-# Every event exactly as didlink/node.py and didlink/live.py emit it (specs/cli-jsonl.md s.2).
+# Every event exactly as didlink/session/node.py and didlink/session/live.py emit it
+# (specs/cli-jsonl.md s.2).
 NODE_EVENTS: list[tuple[str, dict[str, object]]] = [
     ("token", {"kind": "invite", "token": "didlink:abc"}),
     ("token", {"kind": "response", "token": "didlink:abc"}),

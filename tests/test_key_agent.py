@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from didlink import key_agent_client as client
-from didlink.errors import UserError
-from didlink.key_agent import Holder, serve_one
-from didlink.key_agent_protocol import (
+from didlink.custody import key_agent_client as client
+from didlink.custody.key_agent import Holder, serve_one
+from didlink.custody.key_agent_protocol import (
     MAX_REPLY,
     MAX_REQUEST,
     AgentFolderError,
@@ -32,6 +31,7 @@ from didlink.key_agent_protocol import (
     read_line,
     socket_path,
 )
+from didlink.errors import UserError
 from identity.keys import IdentityKey
 from tests.support.key_agents import agent_pids, alive
 
@@ -300,7 +300,7 @@ def test_another_user_gets_no_answer(runtime_dir: Path, tmp_path: Path) -> None:
 
 
 def test_the_agent_loads_only_the_standard_library() -> None:
-    code = "import sys, didlink.key_agent; print(sorted(sys.modules))"
+    code = "import sys, didlink.custody.key_agent; print(sorted(sys.modules))"
     modules = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     ).stdout

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from didlink.errors import UserError
-from didlink.profile import Profile
-from didlink.relays import check_url
+from didlink.mailbox.relays import check_url
+from didlink.profile.folder import Profile
 from identity.keys import IdentityKey
 from tests.support.cli import assert_user_error, run_cli
 
@@ -132,7 +132,7 @@ def test_send_and_receive_refuse_bad_input_before_anything(home: Path) -> None:
 
 _RUNNER = """
 import json, sys
-from didlink.cli import main
+from didlink.cli.main import main
 out, args = sys.argv[1], sys.argv[2:]
 try:
     main(args=args, prog_name="didlink")
@@ -143,7 +143,7 @@ else:
 with open(out, "w") as handle:
     json.dump({"code": code, "modules": sorted(sys.modules)}, handle)
 """
-LIVE = ("aiortc", "aioice", "av", "didlink.live", "didlink.node", "transport.peer")
+LIVE = ("aiortc", "aioice", "av", "didlink.session.live", "didlink.session.node", "transport.peer")
 
 
 def _modules(home: Path, tmp_path: Path, *args: str) -> tuple[object, list[str]]:
@@ -181,10 +181,10 @@ def test_send_and_receive_load_nostr_but_not_aiortc(tmp_path: Path) -> None:
     # No session, but `receive` listens for message requests: no relay on port 9 answers.
     code, modules = _modules(home, tmp_path, "receive", "--json", "--timeout", "2")
     assert code == 2
-    assert "transport.nostr_relay" in modules and "didlink.mailbox_route" in modules
+    assert "transport.nostr_relay" in modules and "didlink.mailbox.route" in modules
     assert _any(modules, LIVE) == []
     code, modules = _modules(home, tmp_path, "send", "Bob", "hi")  # no session: refused
-    assert code == 2 and "didlink.mailbox_route" in modules
+    assert code == 2 and "didlink.mailbox.route" in modules
     assert _any(modules, LIVE) == []
 
 
@@ -192,7 +192,7 @@ def test_received_texts_are_shown_not_obeyed(capsys: pytest.CaptureFixture[str])
     """A text (and a name) from a contact goes through `say` and `block`: escapes stay
     escaped, a line break starts a continuation line, nothing reaches the terminal raw; the
     JSON forms are exact and escaped the same way (specs/chat-ui.md)."""
-    from didlink.commands.mailbox import _print
+    from didlink.cli.commands.mailbox import _print
     from didlink.events import MailboxDelivered, MailboxMessage
 
     at = datetime(2026, 12, 8, 1, 2, 3, tzinfo=UTC)

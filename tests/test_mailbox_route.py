@@ -1,4 +1,4 @@
-"""The mailbox route (didlink/mailbox_route.py, didlink/mailbox.py; specs/mailbox.md §10)
+"""The mailbox route (didlink/mailbox/route.py, didlink/mailbox/store.py; specs/mailbox.md §10)
 in one process: two profiles' stores, two real relays (the nostr-relay package on loopback)
 and a relay that lies, plus the commit-then-send storage step under simulated crashes.
 """
@@ -23,12 +23,12 @@ from hypothesis import strategies as st
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from didlink.mailbox import MailboxStore
-from didlink.mailbox_route import MailboxRoute
-from didlink.outbox import Outbox, new_message_id
-from didlink.sealing import Sealer
-from didlink.settings import Settings
-from didlink.store import Store
+from didlink.mailbox.route import MailboxRoute
+from didlink.mailbox.store import MailboxStore
+from didlink.profile.outbox import Outbox, new_message_id
+from didlink.profile.sealing import Sealer
+from didlink.profile.settings import Settings
+from didlink.profile.store import Store
 from identity.keys import IdentityKey
 from messaging.alias import epoch_at
 from messaging.mailbox import MailboxText, new_session_state
@@ -414,7 +414,7 @@ def test_a_receive_batch_keeps_the_good_and_skips_copies_and_forgeries(tmp_path:
     and a wrap to nobody here inside the batch change nothing and stop nothing."""
     from collections import defaultdict
 
-    from didlink.mailbox_route import Collected
+    from didlink.mailbox.route import Collected
 
     alice, bob = _pair(tmp_path, seed=b"batch")
     sender = alice.route(["ws://127.0.0.1:9"])

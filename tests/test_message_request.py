@@ -14,11 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from didlink import message_request as mr
-from didlink.mailbox import MailboxStore
-from didlink.message_request import MessageRequests, Outcome
-from didlink.sealing import Sealer
-from didlink.store import Store
+from didlink.mailbox import requests as mr
+from didlink.mailbox.requests import MessageRequests, Outcome
+from didlink.mailbox.store import MailboxStore
+from didlink.profile.sealing import Sealer
+from didlink.profile.store import Store
 from identity import canonical
 from identity.contact import Verification
 from identity.invitation import Reach

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from didlink.chat_ui import TOOLBAR_HINT, ChatScreen
+from didlink.chat.screen import TOOLBAR_HINT, ChatScreen
 from didlink.events import MessageReceived, Queued, QueuedMessage, event_from
 from didlink.jsonl import Expecting, HumanSink, SendText
-from didlink.message_states import LEGEND, MessageState, OwnMessages, sent_note
-from didlink.outbox import message_time, new_message_id
-from didlink.outgoing import Outgoing
+from didlink.profile.outbox import message_time, new_message_id
+from didlink.session.outgoing import Outgoing
+from didlink.words.message_states import LEGEND, MessageState, OwnMessages, sent_note
 from identity.validity import iso_time
 from tests.support.hostile_text import HOSTILE_TEXTS, assert_display_safe
 from tests.test_delivery import ALICE, BOB, Side, _channels

@@ -1,4 +1,4 @@
-"""Contact names (didlink/names.py, specs/store.md "Names"): the user's own words, never
+"""Contact names (didlink/profile/names.py, specs/store.md "Names"): the user's own words, never
 invisible, mixed-script or confusable with another contact's name (issue 26, class 2)."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from didlink.errors import UserError
-from didlink.names import check_name, folded_skeleton, look_alike, skeleton
-from didlink.store import Store
+from didlink.profile.names import check_name, folded_skeleton, look_alike, skeleton
+from didlink.profile.store import Store
 from identity.contact import Verification
 from identity.keys import IdentityKey
 

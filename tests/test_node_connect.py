@@ -1,4 +1,4 @@
-"""The connect path of a live session (didlink/node.py, didlink/live.py; issue 6).
+"""The connect path of a live session (didlink/session/node.py, didlink/session/live.py; issue 6).
 
 - A handshake prepared before the channel opens (`PreparedHandshake`) is the same handshake
   as one built at open: it completes against an independently built peer, and one prepared
@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from didlink import live
 from didlink.jsonl import Quit
-from didlink.node import Node, PreparedHandshake, QuitRequested, Timeouts, pump_handshake
-from didlink.profile import Profile
-from didlink.store import check_did
+from didlink.profile.folder import Profile
+from didlink.profile.store import check_did
+from didlink.session import live
+from didlink.session.node import Node, PreparedHandshake, QuitRequested, Timeouts, pump_handshake
 from identity.errors import IdentityError
 from identity.keys import IdentityKey
 from messaging.errors import CryptoFailure

@@ -1,4 +1,4 @@
-"""Typed texts leave in the loop turn they were typed in (didlink/node.py `_write_through`).
+"""Typed texts leave in the loop turn they were typed in (didlink/session/node.py `_write_through`).
 
 The CLI hands the node the commands of one read of stdin between `begin_commands` and
 `end_commands`; at the end, if the session's writer is idle, the node does the writer's step

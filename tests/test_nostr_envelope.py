@@ -326,7 +326,7 @@ def test_rumor_kind_is_ours() -> None:
 
 def test_importing_transport_does_not_load_nostr_sdk() -> None:
     code = (
-        "import sys, transport, transport.nostr_envelope, transport.nostr_relay, didlink.cli\n"
+        "import sys, transport, transport.nostr_envelope, transport.nostr_relay, didlink.cli.main\n"
         "assert 'nostr_sdk' not in sys.modules, 'nostr_sdk imported'\n"
         "assert 'coincurve' not in sys.modules, 'coincurve imported'\n"
         "assert 'websockets' not in sys.modules, 'websockets imported'\n"

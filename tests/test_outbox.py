@@ -1,4 +1,5 @@
-"""The persistent outbox and received-id set (didlink/outbox.py, specs/store.md schema 2)."""
+"""The persistent outbox and received-id set (didlink/profile/outbox.py, specs/store.md schema
+2)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from didlink.outbox import RECEIVED_KEEP, RECEIVED_PRUNE_EVERY, Outbox, new_message_id
-from didlink.sealing import Sealer
-from didlink.store import DamagedStore, Store, StoreBusy
+from didlink.profile.outbox import RECEIVED_KEEP, RECEIVED_PRUNE_EVERY, Outbox, new_message_id
+from didlink.profile.sealing import Sealer
+from didlink.profile.store import DamagedStore, Store, StoreBusy
 from identity.keys import IdentityKey
 
 KEY = IdentityKey(seed=bytes(range(32)))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from didlink.commands.unlock import parse_duration
+from didlink.cli.commands.unlock import parse_duration
+from didlink.cli.passphrase_strength import estimate
 from didlink.errors import UserError
-from didlink.passphrase_strength import estimate
 
 
 @pytest.mark.parametrize(

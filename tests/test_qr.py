@@ -1,4 +1,4 @@
-"""QR codes on a terminal (didlink/qr.py): drawn so they scan on light and dark themes, read
+"""QR codes on a terminal (didlink/words/qr.py): drawn so they scan on light and dark themes, read
 back by an independent decoder; and the rule for when a token's code is drawn at all."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pyte
 import pytest
 import segno
 
-from didlink import qr
+from didlink.words import qr
 from identity.invitation import Invitation, InvitationKind
 from identity.keys import IdentityKey
 from identity.token import encode_token

@@ -1,5 +1,7 @@
-"""Files queued for the next live session (didlink/queued_files.py, didlink/resume.py rows,
-didlink/transfers.py `send_queued`), over in-memory channels (tests/test_resume.py's harness):
+"""Files queued for the next live session (didlink/session/queued_files.py,
+didlink/session/resume.py rows,
+didlink/session/transfers.py `send_queued`), over in-memory channels (tests/test_resume.py's
+harness):
 the checks at queue time, the order, a changed or gone file dropped with `file_unsent`, a cut
 transfer of a queued file resumed, the line a person sees."""
 
@@ -13,12 +15,12 @@ import pytest
 from didlink import FileUnsent, Queued, QueuedFile
 from didlink.errors import UserError
 from didlink.events import event_from
-from didlink.files import CHUNK_SIZE
 from didlink.jsonl import HumanSink
-from didlink.queued_files import check_file, queue_file
-from didlink.resume import TransferStates
-from didlink.sealing import Sealer
-from didlink.store import Store
+from didlink.profile.sealing import Sealer
+from didlink.profile.store import Store
+from didlink.session.files import CHUNK_SIZE
+from didlink.session.queued_files import check_file, queue_file
+from didlink.session.resume import TransferStates
 from tests.test_resume import ALICE_KEY, BOB_KEY, Session
 
 pytestmark = pytest.mark.timeout(30)
@@ -70,7 +72,7 @@ def test_queued_rows_are_sealed_ordered_and_bounded(
     assert states.queued(ALICE_KEY.did) == []
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("a.sqlite3*"))
     assert b"secret-name" not in raw
-    monkeypatch.setattr("didlink.queued_files.MAX_QUEUED_FILES", 3)
+    monkeypatch.setattr("didlink.session.queued_files.MAX_QUEUED_FILES", 3)
     with pytest.raises(UserError, match="3 files already wait"):
         _queue(tmp_path, paths[0])
 

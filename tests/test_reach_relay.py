@@ -1,4 +1,5 @@
-"""didlink/reach.py against a real relay (tests/support/nostr_relays.py): the response wrap the
+"""didlink/mailbox/reach.py against a real relay (tests/support/nostr_relays.py): the response wrap
+the
 invitee publishes, and the inviter's listener, which hands up only token texts from wraps to
 its reach key and drops everything else (specs/mailbox.md §14)."""
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from didlink.reach import ResponseListener, reach_for, send_response
+from didlink.mailbox.reach import ResponseListener, reach_for, send_response
 from identity.invitation import Invitation, InvitationKind, Response
 from identity.keys import IdentityKey
 from identity.token import encode_token

@@ -85,7 +85,7 @@ def test_reading_is_tolerant_of_case_spacing_numbering_and_prefixes() -> None:
 
 
 def test_the_printed_grid_reads_back() -> None:
-    from didlink.commands.backup import _phrase_lines
+    from didlink.cli.commands.backup import _phrase_lines
 
     seed = bytes(range(1, 33))
     assert phrase_to_seed("\n".join(_phrase_lines(seed_to_words(seed)))) == seed

@@ -1,4 +1,5 @@
-"""Resumable file transfers (didlink/resume.py + didlink/transfers.py) over in-memory channels.
+"""Resumable file transfers (didlink/session/resume.py + didlink/session/transfers.py) over
+in-memory channels.
 
 A "session" is a fresh SecureChannel pair with fresh Transfers objects; what survives between
 sessions is only what survives a real process: each side's store (TransferStates) and files.
@@ -17,12 +18,12 @@ from typing import Any
 
 import pytest
 
-from didlink.files import CHUNK_SIZE, IncomingFile, OutgoingFile
-from didlink.resume import TransferStates
-from didlink.sealing import Sealer
-from didlink.store import MIGRATIONS, SCHEMA_VERSION, Store
-from didlink.transfer_words import TransferInProgress
-from didlink.transfers import Transfers
+from didlink.profile.sealing import Sealer
+from didlink.profile.store import MIGRATIONS, SCHEMA_VERSION, Store
+from didlink.session.files import CHUNK_SIZE, IncomingFile, OutgoingFile
+from didlink.session.resume import TransferStates
+from didlink.session.transfers import Transfers
+from didlink.words.transfer import TransferInProgress
 from identity.keys import IdentityKey
 from messaging.channel import MessageReceived, SecureChannel
 from messaging.frames import FileAck, FileChunk, FileError, FileOffer

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from didlink.sealing import STORE_KEY_INFO, Sealer, store_key
-from didlink.store import DamagedStore
+from didlink.profile.sealing import STORE_KEY_INFO, Sealer, store_key
+from didlink.profile.store import DamagedStore
 from identity.keys import IdentityKey
 from messaging.ratchet import hkdf_sha256
 

@@ -1,4 +1,4 @@
-"""The profile's settings table (didlink/settings.py, specs/store.md "Settings")."""
+"""The profile's settings table (didlink/profile/settings.py, specs/store.md "Settings")."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from didlink.sealing import Sealer
-from didlink.settings import Settings
-from didlink.store import DamagedStore, Store
+from didlink.profile.sealing import Sealer
+from didlink.profile.settings import Settings
+from didlink.profile.store import DamagedStore, Store
 from identity.keys import IdentityKey
 
 

@@ -17,10 +17,10 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
-import didlink.store as module
+import didlink.profile.store as module
 from didlink.errors import UserError
-from didlink.profile import Profile
-from didlink.store import SCHEMA_VERSION, DamagedStore, Store, StoreError
+from didlink.profile.folder import Profile
+from didlink.profile.store import SCHEMA_VERSION, DamagedStore, Store, StoreError
 from identity.contact import Contact, Verification
 from identity.did_key import ed25519_did, ed25519_public_key
 from identity.errors import DidError, InvalidDid, NoIdentity, WrongPassphrase

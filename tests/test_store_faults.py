@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from didlink.outbox import new_message_id
-from didlink.profile import Profile
-from didlink.store import DamagedStore, Store, StoreBusy, StoreConstraint, StoreError
+from didlink.profile.folder import Profile
+from didlink.profile.outbox import new_message_id
+from didlink.profile.store import DamagedStore, Store, StoreBusy, StoreConstraint, StoreError
 from identity.invitation import Invitation
 from identity.keys import IdentityKey
 from identity.keystore import KdfParams, create_keystore
@@ -215,7 +215,7 @@ def test_a_new_store_is_never_left_empty(tmp_path: Path) -> None:
     def fail(_db: sqlite3.Connection) -> None:
         raise OSError(28, "No space left on device")
 
-    from didlink import store_file
+    from didlink.profile import store_file
 
     with pytest.raises(StoreError, match="cannot create the local store"):
         store_file.create_new(path, fail)

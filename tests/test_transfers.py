@@ -1,4 +1,4 @@
-"""didlink/transfers.py over an in-memory SecureChannel pair (no WebRTC): files both ways,
+"""didlink/session/transfers.py over an in-memory SecureChannel pair (no WebRTC): files both ways,
 backpressure-shaped sending, a forged hash, chunks of unknown files."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Any, BinaryIO
 
 import pytest
 
-from didlink import files
-from didlink.files import CHUNK_SIZE, FileTransferError, OutgoingFile
-from didlink.transfers import MAX_INCOMING_FILES, Transfers
+from didlink.session import files
+from didlink.session.files import CHUNK_SIZE, FileTransferError, OutgoingFile
+from didlink.session.transfers import MAX_INCOMING_FILES, Transfers
 from messaging.channel import MessageReceived
 from messaging.frames import FileAck, FileChunk, FileError, FileOffer
 from tests.support.loopback import ChannelPair
@@ -240,7 +240,7 @@ async def test_stopping_while_a_file_is_hashed_closes_it(
 async def test_a_store_fault_while_sending_ends_the_session(tmp_path: Path) -> None:
     """The transfer state cannot be saved (specs/store.md): the session's `store_failed` gets
     the typed error (the node ends the session with it, exit 2), not one `error` among others."""
-    from didlink.store import DamagedStore, StoreError
+    from didlink.profile.store import DamagedStore, StoreError
 
     class BrokenStates:
         def save_outgoing(self, state: object) -> None:

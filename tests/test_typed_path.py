@@ -1,4 +1,5 @@
-"""What follows /send (didlink/typed_path.py) and its Tab completion (didlink/chat_completion.py).
+"""What follows /send (didlink/words/typed_path.py) and its Tab completion
+(didlink/chat/completion.py).
 
 Paths as terminals produce them when a file is dropped or completed: quoted, backslash-escaped,
 `~`, file:// URLs, trailing spaces (issue 27, 8). Hypothesis: quoting then reading is the
@@ -17,10 +18,10 @@ from hypothesis import strategies as st
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 
-from didlink.chat_completion import ChatCompleter, path_completions
-from didlink.chat_ui import ChatScreen
+from didlink.chat.completion import ChatCompleter, path_completions
+from didlink.chat.screen import ChatScreen
 from didlink.jsonl import BadCommand, Expecting, SendFile, human_command
-from didlink.typed_path import (
+from didlink.words.typed_path import (
     MAX_PATH_CHARS,
     TypedPathError,
     escaped_suffix,
@@ -258,7 +259,7 @@ def test_tab_completes_command_names() -> None:
 def test_completion_reads_one_folder_within_bounds(
     here: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("didlink.chat_completion.MAX_SHOWN", 2)
+    monkeypatch.setattr("didlink.chat.completion.MAX_SHOWN", 2)
     assert len(list(path_completions(""))) == 2
-    monkeypatch.setattr("didlink.chat_completion.MAX_ENTRIES", 1)
+    monkeypatch.setattr("didlink.chat.completion.MAX_ENTRIES", 1)
     assert len(list(path_completions(""))) <= 1

@@ -43,7 +43,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from bench import relay_baseline
 from bench.suite import Metric, Probe, Samples, System
-from didlink.local_relay import LocalRelay
+from didlink.mailbox.local_relay import LocalRelay
 
 DELIVERY = Metric(
     "mailbox_delivery",
@@ -103,12 +103,12 @@ class _Pair:
     """Alice and Bob: stores with each other's contact and a fresh persistent session."""
 
     def __init__(self, folder: Path, url: str) -> None:
-        from didlink.mailbox import MailboxStore
-        from didlink.mailbox_route import MailboxRoute
-        from didlink.outbox import Outbox
-        from didlink.sealing import Sealer
-        from didlink.settings import Settings
-        from didlink.store import Store
+        from didlink.mailbox.route import MailboxRoute
+        from didlink.mailbox.store import MailboxStore
+        from didlink.profile.outbox import Outbox
+        from didlink.profile.sealing import Sealer
+        from didlink.profile.settings import Settings
+        from didlink.profile.store import Store
         from identity.keys import IdentityKey
         from messaging.mailbox import new_session_state
         from transport.nostr_relay import RelayLimits

@@ -42,7 +42,7 @@ from bench.metrics.session import (
     _running_pair,
 )
 from bench.suite import Metric, Probe, Samples, System, progress
-from didlink.driver import Actor
+from didlink.cli.driver import Actor
 from tests.support.nat_lab import (
     Lab,
     LabError,

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from bench import relay_baseline
 from bench.suite import Metric, Probe, Samples, System
-from didlink.local_relay import LocalRelay
+from didlink.mailbox.local_relay import LocalRelay
 
 CONNECT = Metric(
     "rendezvous_connect_time",
@@ -69,10 +69,10 @@ def _teardown() -> None:
 async def _didlink(url: str, folder: Path) -> float:
     """Seconds from `connect` until both sessions are connected."""
     from didlink import Agent
-    from didlink import relays as relay_settings
-    from didlink.mailbox import MailboxStore
-    from didlink.sealing import Sealer
-    from didlink.settings import Settings
+    from didlink.mailbox import relays as relay_settings
+    from didlink.mailbox.store import MailboxStore
+    from didlink.profile.sealing import Sealer
+    from didlink.profile.settings import Settings
     from identity.contact import Verification
     from identity.keystore import KdfParams
     from messaging.mailbox import MailboxItem, MailboxRendezvous, new_session_state

@@ -2,7 +2,8 @@
 
 Each sample is one session between two OS processes on this machine, driven as a user would
 drive them: didlink is the real CLI (`didlink invite --jsonl` / `didlink accept TOKEN --jsonl`,
-through didlink/driver.py); the baseline is bench/raw_peer.py, raw aiortc behind the same kind
+through didlink/cli/driver.py); the baseline is bench/raw_peer.py, raw aiortc behind the same
+kind
 of JSON-lines interface. The parent times everything with one clock, from the command it writes
 to the event it reads, so both sides pay the same pipe hops. Process start-up and the Argon2
 unlock happen before the first timed step and never count.
@@ -44,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.suite import Metric, Probe, Samples, System, progress
-from didlink.driver import Actor, JsonlProcess
+from didlink.cli.driver import Actor, JsonlProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSPHRASE = "bench passphrase, not a secret"

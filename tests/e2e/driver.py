@@ -1,6 +1,6 @@
-"""The tests' side of the process driver: didlink/driver.py with the tests' defaults.
+"""The tests' side of the process driver: didlink/cli/driver.py with the tests' defaults.
 
-`Cli` is a `didlink.driver.JsonlProcess` started from a profile folder with the tests'
+`Cli` is a `didlink.cli.driver.JsonlProcess` started from a profile folder with the tests'
 passphrase, in the checkout, with a 30 s default for every wait; its failures are
 `DriverError`s whose note (shown by pytest) holds the recent stderr and events.
 `cli_processes()` kills whatever is still running at the end of a test, whatever happened.
@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from didlink.driver import Actor, JsonlProcess
+from didlink.cli.driver import Actor, JsonlProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSPHRASE = "correct horse battery staple"

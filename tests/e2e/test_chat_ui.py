@@ -1,4 +1,4 @@
-"""The prompt_toolkit chat screen (didlink/chat_ui.py) driven in a real pseudo-terminal.
+"""The prompt_toolkit chat screen (didlink/chat/screen.py) driven in a real pseudo-terminal.
 
 Alice runs `didlink invite` in a pty (so she gets the chat screen, as a person would); Bob is a
 `--jsonl` process. The test types into Alice's terminal and reads what it shows (escape

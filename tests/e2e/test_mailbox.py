@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from didlink.mailbox import MailboxStore
-from didlink.outbox import Outbox
-from didlink.sealing import Sealer
-from didlink.store import Store
+from didlink.mailbox.store import MailboxStore
+from didlink.profile.outbox import Outbox
+from didlink.profile.sealing import Sealer
+from didlink.profile.store import Store
 from identity.did_key import ed25519_public_key
 from identity.keystore import unlock
 from messaging.alias import epoch_at

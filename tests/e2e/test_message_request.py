@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from didlink.message_request import MessageRequests
-from didlink.store import Store
+from didlink.mailbox.requests import MessageRequests
+from didlink.profile.store import Store
 from identity.invitation import Invitation, Reach
 from identity.keystore import unlock
 from identity.token import decode_token, encode_token
@@ -173,8 +173,8 @@ def test_send_killed_while_it_sets_up_the_session_loses_nothing(tmp_path: Path) 
         assert last.returncode == 0, last.stderr
         queued.add("the last one")
         key = unlock(alice / "keystore.json", PASSPHRASE)
-        from didlink.outbox import Outbox
-        from didlink.sealing import Sealer
+        from didlink.profile.outbox import Outbox
+        from didlink.profile.sealing import Sealer
 
         with Store(alice / "store.sqlite3") as store:
             queued |= {m.text for m in Outbox(store, Sealer(key)).pending(bob_did)}

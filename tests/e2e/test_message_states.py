@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from didlink.outbox import Outbox
-from didlink.sealing import Sealer
-from didlink.store import Store
+from didlink.profile.outbox import Outbox
+from didlink.profile.sealing import Sealer
+from didlink.profile.store import Store
 from identity.keystore import unlock
 from identity.validity import iso_time
 from tests.e2e.driver import PASSPHRASE, Cli, cli_processes

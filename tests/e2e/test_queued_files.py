@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from didlink.file_limits import MAX_QUEUED_FILE_BYTES
+from didlink.session.file_limits import MAX_QUEUED_FILE_BYTES
 from tests.e2e.driver import Cli, cli_processes, make_identity
 from tests.e2e.test_chat_ui import TOKEN, Terminal
 from tests.e2e.test_reconnect import _reconnect, _verified_pair

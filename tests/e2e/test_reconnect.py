@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from didlink.store import Store
+from didlink.profile.store import Store
 from identity.contact import Verification
 from identity.invitation import Response
 from identity.keystore import unlock

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from didlink.profile import Profile
+from didlink.profile.folder import Profile
 from identity.invitation import Invitation, InvitationKind
 from identity.keys import IdentityKey
 from identity.keystore import unlock
@@ -141,13 +141,13 @@ def test_no_relay_flag_prints_the_token_as_before(pair) -> None:  # type: ignore
 
 async def _publish_as(home: Path, to: str, tokens: list[str]) -> None:
     """Publish rendezvous items to `to` from the profile in `home` (its session, its relays)."""
-    from didlink import relays
-    from didlink.mailbox import MailboxStore
-    from didlink.mailbox_route import MailboxRoute
-    from didlink.outbox import Outbox
-    from didlink.profile import Profile
-    from didlink.sealing import Sealer
-    from didlink.settings import Settings
+    from didlink.mailbox import relays
+    from didlink.mailbox.route import MailboxRoute
+    from didlink.mailbox.store import MailboxStore
+    from didlink.profile.folder import Profile
+    from didlink.profile.outbox import Outbox
+    from didlink.profile.sealing import Sealer
+    from didlink.profile.settings import Settings
 
     profile = Profile(home)
     key = unlock(profile.keystore_path, PASSPHRASE)

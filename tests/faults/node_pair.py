@@ -1,7 +1,7 @@
-"""Two real application `Node`s (didlink/node.py) talking through the impairing relay.
+"""Two real application `Node`s (didlink/session/node.py) talking through the impairing relay.
 
 tests/faults/stack.py drives Peer + Handshake + SecureChannel directly; this module drives the
-whole application node instead, exactly as didlink/live.py does after the token exchange:
+whole application node instead, exactly as didlink/session/live.py does after the token exchange:
 
     profiles + identities -> two Peers via UdpRelay (offer -> route -> answer -> route)
     -> Node.run_session on both (inviter = handshake initiator) -> `sas` events
@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from didlink.jsonl import ConfirmSas, Quit, SendFile, SendText
-from didlink.node import Node, Outcome, Timeouts
-from didlink.profile import Profile
+from didlink.profile.folder import Profile
+from didlink.session.node import Node, Outcome, Timeouts
 from identity.keys import IdentityKey
 from identity.keystore import KdfParams, create_keystore
 from tests.faults.stack import connect_peers
@@ -83,7 +83,7 @@ def _texts_for(name: str, count: int) -> list[str]:
 
 async def _type_texts(side: Side, count: int, *, as_the_cli: bool) -> None:
     """Ten texts per loop turn: many frames, not one. `as_the_cli`: each ten as the lines of
-    one read of stdin (didlink/live.py: the writer's step runs right after them, in the same
+    one read of stdin (didlink/session/live.py: the writer's step runs right after them, in the same
     turn); else one by one, as the chat screen gives them (the writer's task sends them)."""
     side.texts = _texts_for(side.name, count)
     for index, text in enumerate(side.texts):

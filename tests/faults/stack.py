@@ -2,7 +2,8 @@
 
 `open_session_pair()` connects two transport `Peer`s (directly, or through an impairing
 `UdpRelay` from tests/support/impair.py), runs the didlink handshake (commit-then-reveal + Noise
-KK) over the open data channel exactly as didlink/node.py does, and seeds a `SecureChannel` on
+KK) over the open data channel exactly as didlink/session/node.py does, and seeds a `SecureChannel`
+on
 each side from the handshake result. Each `SecureEnd` then runs two tasks like the node's:
 
 - the writer, the only one that encrypts: `channel.data_to_send()` then `await peer.send()`
@@ -25,7 +26,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from didlink.node import pump_handshake
+from didlink.session.node import pump_handshake
 from identity.keys import IdentityKey
 from messaging.channel import (
     MessageReceived,
@@ -41,7 +42,9 @@ from tests.support.impair import Impairment, UdpRelay
 from transport import CompactOffer, Peer, PeerClosed, Role
 
 CHUNK = 64 * 1024
-CHUNKS_PER_BATCH = 3  # as didlink/node.py: three chunks per frame, next batch once handed over
+CHUNKS_PER_BATCH = (
+    3  # as didlink/session/node.py: three chunks per frame, next batch once handed over
+)
 
 
 @dataclass

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import pytest
 
-from didlink.outbox import Outbox
-from didlink.sealing import Sealer
-from didlink.store import Store
+from didlink.profile.outbox import Outbox
+from didlink.profile.sealing import Sealer
+from didlink.profile.store import Store
 from identity.errors import WrongPassphrase
 from identity.keys import IdentityKey
 from identity.keystore import create_keystore, unlock

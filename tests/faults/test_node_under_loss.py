@@ -1,4 +1,4 @@
-"""The real application node (didlink/node.py) under 5 % loss and 100 ms delay (issue 7 §3).
+"""The real application node (didlink/session/node.py) under 5 % loss and 100 ms delay (issue 7 §3).
 
 tests/faults/test_network.py puts Peer + handshake + SecureChannel through the impairing relay;
 this test puts the whole node through it: two profiles with real keystore identities, two
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from didlink.node import Outcome
+from didlink.session.node import Outcome
 from tests.faults.node_pair import exchange_through_nodes
 from tests.support.impair import Impairment
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from didlink.outbox import Outbox
-from didlink.sealing import Sealer
-from didlink.store import Store
+from didlink.profile.outbox import Outbox
+from didlink.profile.sealing import Sealer
+from didlink.profile.store import Store
 from identity.keys import IdentityKey
 from identity.keystore import KdfParams, change_passphrase
 

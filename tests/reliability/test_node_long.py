@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from didlink.node import Outcome
+from didlink.session.node import Outcome
 from tests.faults.node_pair import exchange_through_nodes
 from tests.support.impair import Impairment
 

@@ -22,11 +22,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from didlink import relays as relay_settings
 from didlink.agent import Agent
-from didlink.mailbox import MailboxStore
-from didlink.sealing import Sealer
-from didlink.settings import Settings
+from didlink.mailbox import relays as relay_settings
+from didlink.mailbox.store import MailboxStore
+from didlink.profile.sealing import Sealer
+from didlink.profile.settings import Settings
 from identity.keystore import KdfParams
 from messaging.mailbox import new_session_state
 from tests.support.mailbox_pair import handshake_pair

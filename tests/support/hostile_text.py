@@ -8,7 +8,7 @@ overrides and isolates, zero-width and other invisible characters, a combining-m
 
 from __future__ import annotations
 
-from didlink.display import is_unsafe
+from didlink.words.display import is_unsafe
 
 HOSTILE_TEXTS: tuple[str, ...] = (
     "\x1b]52;c;SE9TVElMRQ==\x07clipboard",  # OSC 52: write the clipboard

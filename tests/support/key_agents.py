@@ -1,6 +1,7 @@
 """Key agents in tests: a private runtime folder per test, and every agent in it killed after.
 
-`didlink unlock` starts a background process (didlink/key_agent.py) that outlives the command;
+`didlink unlock` starts a background process (didlink/custody/key_agent.py) that outlives the
+command;
 the suite must never leave one behind nor use the user's real $XDG_RUNTIME_DIR. The folder is
 made under /tmp, not tmp_path: a Unix socket path holds at most 107 bytes.
 """
@@ -17,7 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from didlink.key_agent_protocol import peer_credentials
+from didlink.custody.key_agent_protocol import peer_credentials
 
 KILL_WAIT = 10.0
 

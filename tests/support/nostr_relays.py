@@ -1,6 +1,7 @@
 """Real Nostr relays on loopback for the tests: the `nostr-relay` package (not written here).
 
-`local_relays(tmp_path, 2)` starts separate `nostr-relay serve` processes (didlink/local_relay.py),
+`local_relays(tmp_path, 2)` starts separate `nostr-relay serve` processes
+(didlink/mailbox/local_relay.py),
 each with its own config file and SQLite database in a temp folder, bound to 127.0.0.1 on a free
 port, waits (bounded) until each accepts TCP connections, and stops them afterwards. A relay that
 is not installed or does not come up skips the test locally and fails it under CI=true
@@ -14,7 +15,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from didlink.local_relay import START_TIMEOUT, LocalRelay, RelayNotReady, free_port, installed
+from didlink.mailbox.local_relay import (
+    START_TIMEOUT,
+    LocalRelay,
+    RelayNotReady,
+    free_port,
+    installed,
+)
 from tests.support.require import require
 
 __all__ = ["LocalRelay", "free_port", "local_relays"]

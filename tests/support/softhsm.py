@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from didlink.device_token import KNOWN_MODULES
+from didlink.custody.device_token import KNOWN_MODULES
 from tests.support.require import require
 
 SO_PIN = "12345678"

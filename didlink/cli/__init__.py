@@ -1,0 +1,1 @@
+"""The command line: `didlink` and its commands, help, prompts."""

@@ -1,0 +1,1 @@
+"""Keeping the key: the key agent, device-bound tokens, restoring a backup."""

@@ -1,0 +1,1 @@
+"""What one person's profile keeps on disk: the store, settings, names, history, outbox."""

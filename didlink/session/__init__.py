@@ -1,0 +1,1 @@
+"""Live sessions: a WebRTC connection from its token to its close (flows, node, delivery, files)."""

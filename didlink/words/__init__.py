@@ -1,0 +1,1 @@
+"""How didlink speaks to a person: display-safe text, times, QR codes, shared wording."""
