@@ -1050,6 +1050,7 @@ class Agent:
                 async for event in events: ...
         """
         from didlink.mailbox.daemon import MailboxService, ServiceEvent
+        from didlink.mailbox.requests import MessageRequests
         from didlink.mailbox.store import MailboxStore
         from didlink.profile.settings import Settings
 
@@ -1061,6 +1062,7 @@ class Agent:
             settings=Settings(self.store, sealer),
             emit=queue.put_nowait,
             handlers=handlers,
+            requests=MessageRequests(self.store, self.key),
         )
         task = asyncio.create_task(service.run(), name="mailbox service")
         getter: asyncio.Future[ServiceEvent] | None = None

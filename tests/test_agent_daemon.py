@@ -89,3 +89,49 @@ async def test_serve_without_relays_is_a_user_error(tmp_path: Path) -> None:
     async with bob:
         with pytest.raises(UserError, match="relays add"):
             await anext(bob.serve())
+
+
+async def test_serve_takes_message_requests_as_they_come(tmp_path: Path) -> None:
+    """A card holder's first message (specs/first-message.md §6) reaches a serving profile at
+    once: shown as a request, receipted (the sender sees it delivered), and the reply goes by
+    the session it set up."""
+    from didlink.mailbox import relays as relay_settings
+    from didlink.profile.settings import Settings
+    from tests.test_cli_invite import CHEAP_KDF as cheap
+
+    with local_relays(tmp_path / "relays", 1) as relays:
+        url = relays[0].url
+        alice = await Agent.create(tmp_path / "alice", passphrase=PASSPHRASE, kdf=cheap)
+        bob = await Agent.create(tmp_path / "bob", passphrase=PASSPHRASE, kdf=cheap)
+        async with alice, bob:
+            for agent in (alice, bob):
+                relay_settings.add(Settings(agent.store), [url])
+            card = bob.card(label="Bob")  # with relays configured: it carries Bob's reach
+            alice.accept_card(card)
+            async with (
+                asyncio.timeout(WAIT),
+                contextlib.aclosing(bob.serve()) as events,
+            ):
+                assert await anext(events) == RelayState(url=url, up=True)
+                mid = await alice.send(bob.did, "hello from a card holder")
+                got = await anext(events)
+                while isinstance(got, RelayState):
+                    got = await anext(events)
+                assert isinstance(got, MailboxMessage)
+                assert (got.sender, got.id, got.text) == (
+                    alice.did,
+                    mid,
+                    "hello from a card holder",
+                )
+                assert got.request is True
+                for _ in range(20):
+                    back = await alice.receive(timeout=5)
+                    if any(isinstance(b, MailboxDelivered) and b.id == mid for b in back):
+                        break
+                else:
+                    pytest.fail("no receipt for the request from the serving side")
+            reply = await bob.send(alice.did, "hi, who is this?")
+            back = await alice.receive(timeout=10)
+            assert [(m.id, m.text) for m in back if isinstance(m, MailboxMessage)] == [
+                (reply, "hi, who is this?")
+            ]

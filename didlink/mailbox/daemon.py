@@ -50,6 +50,7 @@ from didlink.mailbox.display import inbox_events
 from didlink.profile.store_file import StoreBusy, StoreError
 
 if TYPE_CHECKING:
+    from didlink.mailbox.requests import MessageRequests
     from didlink.mailbox.route import MailboxRoute
     from didlink.mailbox.store import MailboxStore
     from didlink.profile.outbox import Outbox
@@ -143,6 +144,7 @@ class MailboxService:
         settings: Settings,
         emit: Callable[[ServiceEvent], None],
         handlers: Sequence[WrapHandler] = (),
+        requests: MessageRequests | None = None,
         refresh: float = REFRESH,
         flush_every: float = FLUSH_EVERY,
         clock: Callable[[], float] = time.time,
@@ -165,6 +167,11 @@ class MailboxService:
         self._route: MailboxRoute = MailboxRoute(
             box, outbox, settings, urls, clock=clock, on_relay_state=self._relay_state
         )
+        self._requests = requests
+        if requests is not None:  # message requests (specs/first-message.md §6) come in too
+            from didlink.mailbox.requests import RequestHandler
+
+            self._handlers += (RequestHandler(requests, self._route),)
 
     @property
     def relays(self) -> list[str]:
@@ -298,7 +305,8 @@ class MailboxService:
     def _show(self) -> None:
         """Emit what the inbox holds (kept by us or by another process of this profile), then
         forget it: each arrival is emitted once."""
-        arrived = inbox_events(self._box)
+        pending = self._requests.pending() if self._requests is not None else set()
+        arrived = inbox_events(self._box, pending)
         for _, item in arrived:
             self._emit(item)
         self._box.forget_shown([seq for seq, _ in arrived])

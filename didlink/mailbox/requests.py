@@ -400,8 +400,7 @@ class MessageRequests:
         """Fetch the wraps to our request key from the route's relays and take each (at most
         MAX_PER_FETCH), until every relay sent what it stored (GRACE after the first) or
         `timeout`."""
-        from transport.errors import EnvelopeError, TransportTimeout
-        from transport.nostr_envelope import open_wrap
+        from transport.errors import TransportTimeout
 
         done = Requests()
         sub = await route.pool.subscribe(recipients=[self.request_key], since=since)
@@ -430,27 +429,52 @@ class MessageRequests:
                         break
                     continue
                 taken += 1
-                try:
-                    opened = open_wrap(
-                        event, recipient_secret=self.request_secret, now=int(time.time())
-                    )
-                except EnvelopeError as exc:
-                    log.debug("request wrap %s refused: %s", event.id, exc)
-                    done.refused += 1
-                    continue
-                result = self.take(opened.payload, now=datetime.now(UTC))
-                if result.outcome is Outcome.ACCEPTED:
-                    assert result.sender is not None and result.mid is not None
-                    done.accepted.setdefault(result.sender, []).append(result.mid)
-                elif result.outcome is Outcome.DUPLICATE:
-                    done.duplicates += 1
-                else:
-                    log.debug("request wrap %s refused: %s", event.id, result.why)
-                    done.refused += 1
+                self.take_wrap(event, done)
         finally:
             done.answered_by = sub.stored_from
             await sub.close()
         return done
+
+    def take_wrap(self, event: NostrEvent, done: Requests) -> None:
+        """Open one wrap to our request key and take the request in it (`take`), counted in
+        `done` (the mids to receipt by sender, refusals, copies)."""
+        from transport.errors import EnvelopeError
+        from transport.nostr_envelope import open_wrap
+
+        try:
+            opened = open_wrap(event, recipient_secret=self.request_secret, now=int(time.time()))
+        except EnvelopeError as exc:
+            log.debug("request wrap %s refused: %s", event.id, exc)
+            done.refused += 1
+            return
+        result = self.take(opened.payload, now=datetime.now(UTC))
+        if result.outcome is Outcome.ACCEPTED:
+            assert result.sender is not None and result.mid is not None
+            done.accepted.setdefault(result.sender, []).append(result.mid)
+        elif result.outcome is Outcome.DUPLICATE:
+            done.duplicates += 1
+        else:
+            log.debug("request wrap %s refused: %s", event.id, result.why)
+            done.refused += 1
+
+
+class RequestHandler:
+    """Message requests for a running daemon (didlink/mailbox/daemon.py `WrapHandler`): each
+    wrap to our request key is taken as `receive` takes it, and its receipt goes out at once;
+    the text waits in the inbox, shown with the rest (marked a request)."""
+
+    def __init__(self, requests: MessageRequests, route: MailboxRoute) -> None:
+        self._requests = requests
+        self._route = route
+
+    def recipients(self) -> tuple[bytes, ...]:
+        return (self._requests.request_key,)
+
+    async def handle(self, event: NostrEvent) -> None:
+        done = Requests()
+        self._requests.take_wrap(event, done)
+        if done.accepted:
+            await self._route.send_receipts(dict(done.accepted))
 
 
 def mailbox_relays(store: Store, peer: str) -> list[str]:

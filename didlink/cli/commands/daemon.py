@@ -77,8 +77,10 @@ async def _serve(agent: Agent, *, as_jsonl: bool) -> None:
                 if isinstance(event, RelayState):
                     _show_relay(event, as_jsonl=as_jsonl)
                     continue
-                names = {c.did: c.display_name for c in agent.store.list_contacts()}
-                show_item(event, names, as_jsonl=as_jsonl)
+                contacts = agent.store.list_contacts()
+                names = {c.did: c.display_name for c in contacts}
+                suggested = {c.did: c.suggested_name for c in contacts}  # (a request's only)
+                show_item(event, names, suggested, as_jsonl=as_jsonl)
 
     serving = asyncio.create_task(consume())
     stopping = asyncio.create_task(stop.wait())
