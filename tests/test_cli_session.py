@@ -242,7 +242,7 @@ def _emitted_names() -> set[str]:
     from pathlib import Path
 
     names: set[str] = set()
-    for path in (Path(__file__).resolve().parent.parent / "didlink").glob("*.py"):
+    for path in (Path(__file__).resolve().parent.parent / "didlink").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if (
                 isinstance(node, ast.Call)
