@@ -510,8 +510,9 @@ def _check_opens(plaintext: bytes) -> None:
     """ValueError unless these contents pass every check a reader makes (section 2): a backup
     that its own import would refuse (a store row a backup cannot carry) is never written."""
     try:
-        _backup_from(_Contents.model_validate(canonical.decode(plaintext)))
-    except (ValidationError, DamagedBackup) as exc:
+        value = canonical.decode(plaintext, max_size=MAX_PLAINTEXT_SIZE)
+        _backup_from(_Contents.model_validate(value))
+    except (ValidationError, DamagedBackup, canonical.NonCanonicalCbor) as exc:
         why = validation_summary(exc) if isinstance(exc, ValidationError) else str(exc)
         raise ValueError(f"the profile holds something a backup cannot carry ({why})") from None
 

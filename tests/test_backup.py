@@ -21,6 +21,7 @@ from identity import canonical
 from identity.backup import (
     AD_LABEL,
     MAX_FILE_SIZE,
+    MAX_SESSION_SEALED,
     Backup,
     BackupReach,
     BackupRelays,
@@ -350,6 +351,23 @@ def test_a_backup_that_would_not_open_is_not_sealed(change: Any, needle: str) ->
     change(parts)
     with pytest.raises(ValueError, match=f"cannot carry.*{needle}"):
         sealed(Backup(**parts))
+
+
+def test_a_large_backup_is_sealed_and_opens() -> None:
+    """The check before sealing reads as much as a reader may (not the tokens' CBOR limit)."""
+    people = [
+        Contact(did=did_of(n), name=None, verification=Verification.UNVERIFIED, first_seen=T0,
+                last_seen=T0)
+        for n in range(1, 101)
+    ]  # fmt: skip
+    sessions = [BackupSession(c.did, bytes(MAX_SESSION_SEALED)) for c in people[:3]]
+    relays = [BackupRelays(c.did, ("wss://relay.example",)) for c in people]
+    reach = [BackupReach(c.did, ("wss://reach.example",), REACH_KEY) for c in people]
+    backup = make_backup(
+        KEY, people, [], now=T0, sessions=sessions, contact_relays=relays, contact_reach=reach
+    )
+    opened = open_backup(sealed(backup), PASS)
+    assert opened.sessions == backup.sessions and opened.contact_reach == backup.contact_reach
 
 
 def _five_relays() -> list[str]:
