@@ -13,7 +13,9 @@ Theory of operation (specs/backup.md section 2):
   used_invitations} and, from contents version 2, the profile's settings (relays, ICE servers;
   sealed ones stay sealed under the store key, which the same seed gives again), from
   contents version 3 the persistent sessions (sealed as the store holds them) and the ids of
-  messages already received (exactly-once after a restore), decoded
+  messages already received (exactly-once after a restore), from contents version 4 where
+  each contact listens (the relays of its token, the reach of its card: relays and request
+  key), decoded
   strictly and validated completely (DIDs, states, times, lengths, duplicates) before the
   caller sees anything: a caller writes nothing until `open_backup` has returned.
 - Errors: anything wrong with the bytes -> DamagedBackup; a tag that does not verify ->
@@ -37,21 +39,22 @@ from typing import Annotated, Any, Literal
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from identity import canonical
+from identity import canonical, relay_url
 from identity.contact import Contact, Verification
 from identity.did_key import ed25519_public_key
 from identity.errors import BackupDoesNotOpen, DamagedBackup, DidError, validation_summary
+from identity.invitation import MAX_REACH_RELAYS, ReachKey, ReachUrl
 from identity.keys import SEED_SIZE, IdentityKey
 from identity.keystore import DEFAULT_KDF, KdfParams, KeystoreKdf, derive_key
 from identity.keystore_file import MAX_SALT, MIN_SALT
 
 FORMAT_NAME: Literal["didlink backup"] = "didlink backup"
 FORMAT_VERSION: Literal[1] = 1
-CONTENTS_VERSION: Literal[3] = 3
-"""The sealed contents' version: 2 adds `settings`, 3 adds `sessions` and `received`; versions
-1 and 2 still open."""
+CONTENTS_VERSION: Literal[4] = 4
+"""The sealed contents' version: 2 adds `settings`, 3 adds `sessions` and `received`, 4 adds
+`contact_relays` and `contact_reach`; versions 1 to 3 still open."""
 AD_LABEL = b"didlink backup v1\x00"
 """Associated data = AD_LABEL || len(salt) (1 byte) || salt || memory_cost || iterations || lanes
 (each a 4-byte big-endian unsigned integer); specs/backup.md, "AEAD"."""
@@ -78,6 +81,8 @@ MAX_RECEIVED_PEERS = 100_000
 MAX_RECEIVED_IDS = 200_000
 """Message ids already received, over all contacts (the store keeps about 9 000 per contact)."""
 MAX_MESSAGE_ID = 64
+MAX_CONTACT_RELAYS = 4
+"""A contact's relays (its token's `relays`, the store's `contact_relays`): 1..4 URLs."""
 
 
 # --- the envelope (JSON) ------------------------------------------------------------------
@@ -145,10 +150,34 @@ class _ReceivedRecord(BaseModel):
     )
 
 
+def _normalised_relay(url: str) -> str:
+    if relay_url.normalised(url) != url:  # ValueError with its own sentence if it is refused
+        raise ValueError("a relay URL is not in its normalised form")
+    return url
+
+
+_RelayUrl = Annotated[str, Field(max_length=relay_url.MAX_URL), AfterValidator(_normalised_relay)]
+
+
+class _ContactRelaysRecord(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    did: str
+    relays: list[_RelayUrl] = Field(min_length=1, max_length=MAX_CONTACT_RELAYS)
+
+
+class _ContactReachRecord(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    did: str
+    relays: list[ReachUrl] = Field(min_length=1, max_length=MAX_REACH_RELAYS)
+    key: ReachKey
+
+
 class _Contents(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
-    version: Literal[1, 2, 3]
+    version: Literal[1, 2, 3, 4]
     seed: Annotated[bytes, Field(min_length=SEED_SIZE, max_length=SEED_SIZE)]
     created: Annotated[str, Field(max_length=MAX_TIME_CHARS)]
     contacts: Annotated[list[_ContactRecord], Field(max_length=MAX_CONTACTS)]
@@ -156,6 +185,12 @@ class _Contents(BaseModel):
     settings: Annotated[list[_SettingRecord], Field(max_length=MAX_SETTINGS)] | None = None
     sessions: Annotated[list[_SessionRecord], Field(max_length=MAX_SESSIONS)] | None = None
     received: Annotated[list[_ReceivedRecord], Field(max_length=MAX_RECEIVED_PEERS)] | None = None
+    contact_relays: Annotated[list[_ContactRelaysRecord], Field(max_length=MAX_CONTACTS)] | None = (
+        None
+    )
+    contact_reach: Annotated[list[_ContactReachRecord], Field(max_length=MAX_CONTACTS)] | None = (
+        None
+    )
 
 
 @dataclass(frozen=True)
@@ -178,6 +213,25 @@ class BackupSession:
     sealed: bytes
 
 
+@dataclass(frozen=True)
+class BackupRelays:
+    """Where a contact reads its mailbox (the store's `contact_relays`, specs/store.md schema
+    7): the 1..4 relay URLs of its latest token, normalised."""
+
+    did: str
+    relays: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BackupReach:
+    """Where a contact is reached by a message request (the store's `contact_reach`, schema 8):
+    the relays of its card (or its request) and its x-only secp256k1 request key."""
+
+    did: str
+    relays: tuple[str, ...]
+    key: bytes
+
+
 @dataclass(frozen=True, repr=False)
 class Backup:
     """What a backup holds. Its repr never shows the key's seed."""
@@ -190,12 +244,15 @@ class Backup:
     sessions: tuple[BackupSession, ...] = ()
     received: tuple[tuple[str, tuple[bytes, ...]], ...] = ()
     """Per contact DID, the ids of the messages already received from it."""
+    contact_relays: tuple[BackupRelays, ...] = ()
+    contact_reach: tuple[BackupReach, ...] = ()
 
     def __repr__(self) -> str:
         return (
             f"Backup(did={self.key.did!r}, contacts={len(self.contacts)}, "
             f"used_invitations={len(self.used_invitations)}, settings={len(self.settings)}, "
-            f"sessions={len(self.sessions)})"
+            f"sessions={len(self.sessions)}, contact_relays={len(self.contact_relays)}, "
+            f"contact_reach={len(self.contact_reach)})"
         )
 
 
@@ -242,6 +299,13 @@ def _contents_cbor(backup: Backup) -> bytes:
         ],
         "sessions": [{"did": one.did, "sealed": one.sealed} for one in backup.sessions],
         "received": [{"did": did, "ids": list(ids)} for did, ids in backup.received if ids],
+        "contact_relays": [
+            {"did": one.did, "relays": list(one.relays)} for one in backup.contact_relays
+        ],
+        "contact_reach": [
+            {"did": one.did, "relays": list(one.relays), "key": one.key}
+            for one in backup.contact_reach
+        ],
     }
     return canonical.encode(contents)
 
@@ -293,6 +357,7 @@ def _backup_from(contents: _Contents) -> Backup:
     if len({setting.name for setting in settings}) != len(settings):
         raise DamagedBackup("a setting appears twice in the backup")
     sessions, received = _sessions_from(contents, seen)
+    contact_relays, contact_reach = _reach_from(contents, seen)
     return Backup(
         key=key,
         contacts=tuple(contacts),
@@ -301,6 +366,8 @@ def _backup_from(contents: _Contents) -> Backup:
         settings=settings,
         sessions=sessions,
         received=received,
+        contact_relays=contact_relays,
+        contact_reach=contact_reach,
     )
 
 
@@ -331,6 +398,36 @@ def _sessions_from(
     if len({did for did, _ in received}) != len(received):
         raise DamagedBackup("a contact's received message ids appear twice in the backup")
     return tuple(sessions), tuple(received)
+
+
+def _reach_from(
+    contents: _Contents, contacts: set[str]
+) -> tuple[tuple[BackupRelays, ...], tuple[BackupReach, ...]]:
+    """Contents version 4's relays and reach: each of a contact, none twice, no relay twice
+    in one list (each URL normalised, the key a point on the curve: the model's checks)."""
+    if (contents.contact_relays is None or contents.contact_reach is None) != (
+        contents.version < 4
+    ):
+        raise DamagedBackup("the backup's contacts' relays do not match its contents version")
+    relays = []
+    for record in contents.contact_relays or ():
+        if record.did not in contacts:
+            raise DamagedBackup("relays in the backup are not a contact's")
+        if len(set(record.relays)) != len(record.relays):
+            raise DamagedBackup("a relay appears twice in a contact's relays in the backup")
+        relays.append(BackupRelays(record.did, tuple(record.relays)))
+    if len({one.did for one in relays}) != len(relays):
+        raise DamagedBackup("a contact's relays appear twice in the backup")
+    reach = []
+    for entry in contents.contact_reach or ():
+        if entry.did not in contacts:
+            raise DamagedBackup("a reach in the backup is not a contact's")
+        if len(set(entry.relays)) != len(entry.relays):
+            raise DamagedBackup("a relay appears twice in a contact's reach in the backup")
+        reach.append(BackupReach(entry.did, tuple(entry.relays), entry.key))
+    if len({one.did for one in reach}) != len(reach):
+        raise DamagedBackup("a contact's reach appears twice in the backup")
+    return tuple(relays), tuple(reach)
 
 
 # --- seal / open ----------------------------------------------------------------------------
@@ -378,6 +475,8 @@ def seal_backup(
         raise ValueError("too many sessions, or one too large, for one backup file")
     if sum(len(ids) for _, ids in backup.received) > MAX_RECEIVED_IDS:
         raise ValueError("too many received message ids for one backup file")
+    if len(backup.contact_relays) > MAX_CONTACTS or len(backup.contact_reach) > MAX_CONTACTS:
+        raise ValueError("too many contacts' relays for one backup file")
     salt = os.urandom(SALT_SIZE) if salt is None else salt
     nonce = os.urandom(NONCE_SIZE) if nonce is None else nonce
     if not MIN_SALT <= len(salt) <= MAX_SALT or len(nonce) != NONCE_SIZE:
@@ -385,6 +484,7 @@ def seal_backup(
     plaintext = _contents_cbor(backup)
     if len(plaintext) > MAX_PLAINTEXT_SIZE:
         raise ValueError("the backup would be larger than a backup file may be")
+    _check_opens(plaintext)
     key = derive_key(passphrase, salt, params)
     ciphertext = AESGCM(key).encrypt(nonce, plaintext, _associated_data(salt, params))
     data = BackupFile(
@@ -404,6 +504,17 @@ def seal_backup(
     if len(data) > MAX_FILE_SIZE:
         raise ValueError("the backup would be larger than a backup file may be")
     return data
+
+
+def _check_opens(plaintext: bytes) -> None:
+    """ValueError unless these contents pass every check a reader makes (section 2): a backup
+    that its own import would refuse (a store row a backup cannot carry) is never written."""
+    try:
+        value = canonical.decode(plaintext, max_size=MAX_PLAINTEXT_SIZE)
+        _backup_from(_Contents.model_validate(value))
+    except (ValidationError, DamagedBackup, canonical.NonCanonicalCbor) as exc:
+        why = validation_summary(exc) if isinstance(exc, ValidationError) else str(exc)
+        raise ValueError(f"the profile holds something a backup cannot carry ({why})") from None
 
 
 def parse_backup(data: bytes) -> BackupFile:
@@ -465,7 +576,7 @@ def open_parsed_backup(model: BackupFile, passphrase: str) -> Backup:
     except canonical.NonCanonicalCbor:
         raise DamagedBackup("the backup's contents are not valid deterministic CBOR") from None
     inner = value.get("version") if isinstance(value, dict) else None
-    if type(inner) is not int or inner not in (1, 2, CONTENTS_VERSION):
+    if type(inner) is not int or inner not in (1, 2, 3, CONTENTS_VERSION):
         raise DamagedBackup("the backup's contents have an unknown version")
     try:
         contents = _Contents.model_validate(value)
@@ -484,6 +595,8 @@ def make_backup(
     settings: Sequence[BackupSetting] = (),
     sessions: Sequence[BackupSession] = (),
     received: Sequence[tuple[str, Sequence[bytes]]] = (),
+    contact_relays: Sequence[BackupRelays] = (),
+    contact_reach: Sequence[BackupReach] = (),
 ) -> Backup:
     """A `Backup` of these parts, made at `now`."""
     return Backup(
@@ -494,4 +607,6 @@ def make_backup(
         settings=tuple(settings),
         sessions=tuple(sessions),
         received=tuple((did, tuple(ids)) for did, ids in received),
+        contact_relays=tuple(contact_relays),
+        contact_reach=tuple(contact_reach),
     )

@@ -21,7 +21,10 @@ from identity import canonical
 from identity.backup import (
     AD_LABEL,
     MAX_FILE_SIZE,
+    MAX_SESSION_SEALED,
     Backup,
+    BackupReach,
+    BackupRelays,
     BackupSession,
     BackupSetting,
     make_backup,
@@ -38,6 +41,8 @@ FAST = KdfParams(memory_cost=64, iterations=1, lanes=1)
 PASS = "a long backup passphrase"
 KEY = IdentityKey(bytes(range(32)))
 T0 = datetime(2026, 11, 25, 20, 16, 8, 123456, tzinfo=UTC)
+REACH_KEY = bytes.fromhex("79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798")
+"""The x-coordinate of secp256k1's generator: a valid x-only public key."""
 
 
 def did_of(n: int) -> str:
@@ -68,6 +73,11 @@ def sample(contacts: int = 2) -> Backup:
     ]
     sessions = [BackupSession(did_of(1), bytes(range(200)))][:contacts]
     received = [(did_of(1), [bytes([1]) * 16, bytes([2]) * 16])][:contacts]
+    relays = [
+        BackupRelays(did_of(1), ("wss://relay.one.example", "wss://relay.two.example:444/path")),
+        BackupRelays(did_of(2), ("ws://127.0.0.1:7447",)),
+    ][:contacts]
+    reach = [BackupReach(did_of(2), ("wss://reach.example",), REACH_KEY)][: contacts - 1]
     return make_backup(
         KEY,
         people,
@@ -76,6 +86,8 @@ def sample(contacts: int = 2) -> Backup:
         settings=settings,
         sessions=sessions,
         received=received,
+        contact_relays=relays,
+        contact_reach=reach,
     )
 
 
@@ -93,6 +105,8 @@ def test_round_trip() -> None:
     assert opened.created == T0
     assert opened.settings == backup.settings
     assert opened.sessions == backup.sessions and opened.received == backup.received
+    assert opened.contact_relays == backup.contact_relays and len(opened.contact_relays) == 2
+    assert opened.contact_reach == backup.contact_reach and len(opened.contact_reach) == 1
     assert "seed" not in repr(opened) and KEY.seed.hex() not in repr(opened)
 
 
@@ -123,7 +137,7 @@ def test_cross_check_with_libsodium() -> None:
         base64.b64decode(envelope["ciphertext"]), ad, nonce, key
     )
     contents = canonical.decode(plaintext)
-    assert contents["version"] == 3 and contents["seed"] == KEY.seed
+    assert contents["version"] == 4 and contents["seed"] == KEY.seed
     assert contents["sessions"] == [{"did": did_of(1), "sealed": bytes(range(200))}]
     assert contents["received"] == [{"did": did_of(1), "ids": [b"\x01" * 16, b"\x02" * 16]}]
     assert contents["contacts"][0] == {
@@ -279,6 +293,7 @@ def test_version_1_contents_without_settings_still_open() -> None:
     contents.update(version=1)
     del contents["settings"]
     del contents["sessions"], contents["received"]
+    del contents["contact_relays"], contents["contact_reach"]
     opened = open_backup(seal_contents(contents), PASS)
     assert opened.settings == () and len(opened.contacts) == 2
 
@@ -287,8 +302,76 @@ def test_version_2_contents_without_sessions_still_open() -> None:
     contents = good_contents()
     contents.update(version=2)
     del contents["sessions"], contents["received"]
+    del contents["contact_relays"], contents["contact_reach"]
     opened = open_backup(seal_contents(contents), PASS)
     assert opened.sessions == () and opened.received == () and len(opened.settings) == 2
+
+
+def test_version_3_contents_without_relays_still_open() -> None:
+    contents = good_contents()
+    contents.update(version=3)
+    del contents["contact_relays"], contents["contact_reach"]
+    opened = open_backup(seal_contents(contents), PASS)
+    assert opened.contact_relays == () and opened.contact_reach == ()
+    assert len(opened.sessions) == 1 and len(opened.received) == 1
+
+
+def test_contents_without_any_relays_open() -> None:
+    opened = open_backup(sealed(make_backup(KEY, [], [], now=T0)), PASS)
+    assert opened.contact_relays == () and opened.contact_reach == ()
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        (lambda b: b.update(contact_relays=[BackupRelays(did_of(9), ("wss://a.example",))]), "not"),
+        (
+            lambda b: b.update(
+                contact_reach=[BackupReach(did_of(9), ("wss://a.example",), REACH_KEY)]
+            ),
+            "not",
+        ),
+        (
+            lambda b: b.update(
+                contact_reach=[BackupReach(did_of(1), ("wss://a.example",), bytes(32))]
+            ),
+            "x-only",
+        ),
+        (
+            lambda b: b.update(contact_relays=[BackupRelays(did_of(1), ("wss://A.example",))]),
+            "normalised",
+        ),
+        (lambda b: b.update(contact_relays=[BackupRelays(did_of(1), ())]), "contact_relays"),
+    ],
+)
+def test_a_backup_that_would_not_open_is_not_sealed(change: Any, needle: str) -> None:
+    """A store row a backup cannot carry stops the export (a ValueError, the CLI's one line);
+    nothing is written that the import would refuse."""
+    parts = dict(sample().__dict__)
+    change(parts)
+    with pytest.raises(ValueError, match=f"cannot carry.*{needle}"):
+        sealed(Backup(**parts))
+
+
+def test_a_large_backup_is_sealed_and_opens() -> None:
+    """The check before sealing reads as much as a reader may (not the tokens' CBOR limit)."""
+    people = [
+        Contact(did=did_of(n), name=None, verification=Verification.UNVERIFIED, first_seen=T0,
+                last_seen=T0)
+        for n in range(1, 101)
+    ]  # fmt: skip
+    sessions = [BackupSession(c.did, bytes(MAX_SESSION_SEALED)) for c in people[:3]]
+    relays = [BackupRelays(c.did, ("wss://relay.example",)) for c in people]
+    reach = [BackupReach(c.did, ("wss://reach.example",), REACH_KEY) for c in people]
+    backup = make_backup(
+        KEY, people, [], now=T0, sessions=sessions, contact_relays=relays, contact_reach=reach
+    )
+    opened = open_backup(sealed(backup), PASS)
+    assert opened.sessions == backup.sessions and opened.contact_reach == backup.contact_reach
+
+
+def _five_relays() -> list[str]:
+    return [f"wss://relay{i}.example" for i in range(5)]
 
 
 def _many_ids(count: int) -> list[bytes]:
@@ -298,7 +381,59 @@ def _many_ids(count: int) -> list[bytes]:
 @pytest.mark.parametrize(
     ("change", "needle"),
     [
-        (lambda c: c.update(version=4), "unknown version"),
+        (lambda c: c.update(version=5), "unknown version"),
+        (lambda c: c.update(version=0), "unknown version"),
+        (lambda c: c.update(version=3), "relays do not match"),  # version 3 has none
+        (lambda c: c.pop("contact_relays"), "contents version"),  # version 4 has them
+        (lambda c: c.pop("contact_reach"), "contents version"),
+        (lambda c: c.update(contact_relays=None), "contents version"),
+        (lambda c: c["contact_relays"][0].update(did=did_of(9)), "not a contact's"),
+        (lambda c: c["contact_reach"][0].update(did=did_of(9)), "not a contact's"),
+        (lambda c: c["contact_relays"][1].update(did=did_of(1)), "relays appear twice"),
+        (lambda c: c["contact_reach"].append(c["contact_reach"][0]), "reach appears twice"),
+        (
+            lambda c: c["contact_relays"][0]["relays"].append("wss://relay.one.example"),
+            "relay appears twice",
+        ),
+        (
+            lambda c: c["contact_reach"][0]["relays"].append("wss://reach.example"),
+            "relay appears twice",
+        ),
+        (lambda c: c["contact_relays"][0].update(relays=[]), "contact_relays"),
+        (lambda c: c["contact_relays"][0].update(relays=_five_relays()), "contact_relays"),
+        (
+            lambda c: c["contact_relays"][0].update(relays="wss://relay.one.example"),
+            "contact_relays",
+        ),
+        (
+            lambda c: c["contact_relays"][0].update(relays=[b"wss://relay.one.example"]),
+            "contact_relays",
+        ),
+        (lambda c: c["contact_relays"][0].update(relays=["WSS://Relay.example"]), "normalised"),
+        (lambda c: c["contact_relays"][0].update(relays=["ws://relay.example"]), "ws://"),
+        (lambda c: c["contact_relays"][0].update(relays=["https://relay.example"]), "wss://"),
+        (lambda c: c["contact_relays"][0].update(relays=["wss://u:p@relay.example"]), "password"),
+        (
+            lambda c: c["contact_relays"][0].update(relays=["wss://relay.example/\x1b[2J"]),
+            "contact_relays",
+        ),
+        (lambda c: c["contact_relays"][0].update(relays=["wss://" + "a" * 251]), "contact_relays"),
+        (lambda c: c["contact_relays"][0].update(extra=1), "contact_relays"),
+        (lambda c: c["contact_relays"][0].pop("relays"), "contact_relays"),
+        (lambda c: c["contact_relays"][0].update(did=7), "contact_relays"),
+        (lambda c: c.update(contact_relays=[c["contact_relays"][0]] * 100_001), "contact_relays"),
+        (lambda c: c.update(contact_reach={}), "contact_reach"),
+        (lambda c: c["contact_reach"][0].update(key=REACH_KEY[:31]), "contact_reach"),
+        (lambda c: c["contact_reach"][0].update(key=REACH_KEY + b"\x00"), "contact_reach"),
+        (lambda c: c["contact_reach"][0].update(key=b"\xff" * 32), "x-only"),
+        (lambda c: c["contact_reach"][0].update(key=bytes(32)), "x-only"),
+        (lambda c: c["contact_reach"][0].update(key=REACH_KEY.hex()), "contact_reach"),
+        (lambda c: c["contact_reach"][0].pop("key"), "contact_reach"),
+        (lambda c: c["contact_reach"][0].update(relays=[]), "contact_reach"),
+        (lambda c: c["contact_reach"][0].update(relays=_five_relays()), "contact_reach"),
+        (lambda c: c["contact_reach"][0].update(relays=["wss://" + "a" * 201]), "200 bytes"),
+        (lambda c: c["contact_reach"][0].update(relays=["wss://reach.example/"]), "normalised"),
+        (lambda c: c["contact_reach"][0].update(extra=b""), "contact_reach"),
         (lambda c: c.update(version=2), "sessions do not match"),  # version 2 has none
         (lambda c: c.pop("sessions"), "contents version"),  # version 3 has them
         (lambda c: c.pop("received"), "contents version"),

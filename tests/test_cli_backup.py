@@ -625,14 +625,18 @@ def test_a_session_that_opens_but_does_not_parse_is_refused(tmp_path: Path) -> N
     assert code == 2 and "session" in err and not (tmp_path / "p").exists()
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_older_contents_versions_still_import(tmp_path: Path, version: int) -> None:
     from tests.test_backup import KEY, good_contents, seal_contents
     from tests.test_backup import PASS as UNIT_PASS
 
     contents = good_contents()
     contents.update(version=version)
-    del contents["sessions"], contents["received"]
+    del contents["contact_relays"], contents["contact_reach"]
+    if version < 3:
+        del contents["sessions"], contents["received"]
+    else:
+        contents["sessions"] = []  # the unit tests' session is not a real one
     if version == 1:
         del contents["settings"]
     file = tmp_path / f"v{version}.backup"
@@ -643,6 +647,10 @@ def test_older_contents_versions_still_import(tmp_path: Path, version: int) -> N
     assert code == 0, err
     assert out.strip() == KEY.did
     assert "2 contacts, 0 conversations" in err
+    with Store(home / "store.sqlite3") as store:
+        for table in ("contact_relays", "contact_reach"):
+            count = store.connection.execute(f"SELECT count(*) FROM {table}").fetchone()
+            assert count[0] == 0
 
 
 def test_a_restored_session_with_no_step_to_redo_refuses_to_send_and_queues_nothing(
@@ -668,3 +676,143 @@ def test_a_restored_session_with_no_step_to_redo_refuses_to_send_and_queues_noth
     assert "restored from a backup" in err and len(err.strip().splitlines()) == 1
     with Store(home / "store.sqlite3") as store:
         assert store.connection.execute("SELECT count(*) FROM outbox").fetchone()[0] == 0
+
+
+# --- where contacts listen (contents version 4: contact_relays, contact_reach) ------------------
+
+REACH_KEY = bytes.fromhex("79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798")
+
+
+def reach_rows(home: Path) -> dict[str, object]:
+    """Every contact's relays and reach, as the store (and `send`) reads them."""
+    from didlink.mailbox.requests import contact_reach, mailbox_relays
+
+    with Store(home / "store.sqlite3") as store:
+        return {
+            contact.did: (
+                store.contact_relays(contact.did),
+                contact_reach(store, contact.did),
+                mailbox_relays(store, contact.did),
+            )
+            for contact in store.list_contacts()
+        }
+
+
+def test_contacts_relays_and_reach_come_back(home: Path, tmp_path: Path) -> None:
+    """Export then import through the real CLI: each contact's relays (its token's) and reach
+    (its card's relays and request key) are rows of the restored store, so `send` goes to the
+    contact's relays, not to one's own (specs/backup.md section 2, "Contents")."""
+    from didlink.mailbox.requests import ContactReach, set_contact_reach
+
+    init(home)
+    populate(home)
+    one = ["wss://relay.one.example", "wss://relay.two.example:444/inbox"]
+    with Store(home / "store.sqlite3") as store:
+        store.set_contact_relays(did_of(1), one, now=T0)
+        store.set_contact_relays(did_of(2), ["ws://127.0.0.1:7447"], now=T0)
+        set_contact_reach(store, did_of(2), ("wss://reach.example",), REACH_KEY, now=T0)
+        set_contact_reach(store, did_of(4), ("wss://card.example",), REACH_KEY, now=T0)
+    file = tmp_path / "me.didlink-backup"
+    exported = run_cli("backup", "export", str(file), home=home, env=BACKUP_ENV)
+    assert exported.returncode == 0, exported.stderr
+    assert b"relay.one.example" not in file.read_bytes()
+    fresh = tmp_path / "new-machine"
+    imported = run_cli("backup", "import", str(file), home=fresh, passphrase="new", env=BACKUP_ENV)
+    assert imported.returncode == 0, imported.stderr
+    restored = reach_rows(fresh)
+    assert restored == reach_rows(home)
+    assert restored[did_of(1)] == (one, None, one)
+    card = ContactReach(("wss://card.example",), REACH_KEY)
+    assert restored[did_of(4)] == ([], card, ["wss://card.example"])
+    assert restored[did_of(2)][2] == ["ws://127.0.0.1:7447"]  # its token's relays come first
+    assert restored[did_of(3)] == ([], None, [])
+
+
+def v4_backup(tmp_path: Path, change: object) -> Path:
+    """An authentic version 4 backup (the unit tests' contents) changed by `change`."""
+    from tests.test_backup import good_contents, seal_contents
+
+    contents = good_contents()
+    contents["sessions"] = []  # the unit tests' session is not a real one
+    change(contents)  # type: ignore[operator]
+    file = tmp_path / "v4.backup"
+    file.write_bytes(seal_contents(contents))
+    return file
+
+
+def test_a_version_4_backup_imports_its_rows(tmp_path: Path) -> None:
+    from tests.test_backup import PASS as UNIT_PASS
+
+    file = v4_backup(tmp_path, lambda c: None)
+    home = tmp_path / "p"
+    env = {"DIDLINK_BACKUP_PASSPHRASE": UNIT_PASS}
+    code, _, err = run_in_process("backup", "import", str(file), home=home, env=env)
+    assert code == 0, err
+    rows = reach_rows(home)
+    assert rows[did_of(1)][0] == ["wss://relay.one.example", "wss://relay.two.example:444/path"]
+    assert rows[did_of(2)][0] == ["ws://127.0.0.1:7447"]
+    reach = rows[did_of(2)][1]
+    assert reach is not None and reach.key == REACH_KEY  # type: ignore[attr-defined]
+    with Store(home / "store.sqlite3") as store:
+        times = store.connection.execute(
+            "SELECT updated_at FROM contact_relays UNION SELECT updated_at FROM contact_reach"
+        ).fetchall()
+    assert times == [(T0.isoformat(timespec="microseconds"),)]  # the backup's moment
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        (lambda c: c["contact_relays"][0].update(did=did_of(9)), "not a contact's"),
+        (lambda c: c["contact_reach"][0].update(did=did_of(9)), "not a contact's"),
+        (lambda c: c["contact_relays"][1].update(did=did_of(1)), "appear twice"),
+        (lambda c: c["contact_reach"][0]["relays"].append("wss://reach.example"), "twice"),
+        (
+            lambda c: c["contact_relays"][0]["relays"].extend(["wss://x.example"] * 3),
+            "contact_relays",
+        ),
+        (lambda c: c["contact_relays"][0].update(relays=["ws://relay.example"]), "ws://"),
+        (lambda c: c["contact_reach"][0].update(key=bytes(32)), "x-only"),
+        (lambda c: c["contact_reach"][0].update(key=REACH_KEY[:16]), "contact_reach"),
+        (lambda c: c.pop("contact_reach"), "contents version"),
+    ],
+)
+def test_damaged_relays_or_reach_are_refused_and_nothing_written(
+    tmp_path: Path, change: object, needle: str
+) -> None:
+    from tests.test_backup import PASS as UNIT_PASS
+
+    file = v4_backup(tmp_path, change)
+    home = tmp_path / "p"
+    env = {"DIDLINK_BACKUP_PASSPHRASE": UNIT_PASS}
+    code, out, err = run_in_process("backup", "import", str(file), home=home, env=env)
+    assert code == 2, err
+    assert out == "" and len(err.strip().splitlines()) == 1
+    assert "damagedBackup" in err and needle in err
+    assert not home.exists() and strays(home) == []
+
+
+@pytest.mark.parametrize(
+    ("sql", "needle"),
+    [
+        ("INSERT INTO contact_relays VALUES (?, '[\"https://x\"]', '2026-01-01')", "relay list"),
+        (
+            "INSERT INTO contact_reach VALUES (?, '2026-01-01', '[\"wss://r.example\"]',"
+            " zeroblob(32))",
+            "cannot carry",
+        ),
+    ],
+)
+def test_export_of_a_row_a_backup_cannot_carry_fails_and_writes_nothing(
+    home: Path, tmp_path: Path, sql: str, needle: str
+) -> None:
+    """A damaged relay row, or a stored key that is no secp256k1 point, stops the export with
+    one line: never a backup that its own import would refuse."""
+    init(home)
+    populate(home)
+    with Store(home / "store.sqlite3") as store:
+        store.connection.execute(sql, (did_of(1),))
+    file = tmp_path / "me.didlink-backup"
+    result = run_cli("backup", "export", str(file), home=home, env=BACKUP_ENV)
+    assert_user_error(result, needle)
+    assert not file.exists()

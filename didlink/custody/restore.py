@@ -1,7 +1,9 @@
 """A profile and its backup: what it holds, whether it is empty, an all-or-nothing restore.
 
 Theory of operation (specs/backup.md section 3):
-- Export reads the identity (unlocked by the caller), the contacts and the used invitation ids.
+- Export reads the identity (unlocked by the caller), the contacts and the used invitation ids,
+  the settings, sessions and received ids, and where each contact listens (its relays and its
+  reach, each read back through the store's own checks).
 - A profile is *empty* when it has no keystore and its store (if any) has no row in any table.
   Restoring over anything else needs `--force`.
 - Restore builds the whole new profile (keystore.json and store.sqlite3, files 0600, folder
@@ -32,7 +34,7 @@ from pathlib import Path
 from didlink.errors import UserError
 from didlink.profile.folder import FILE_MODE, FOLDER_MODE, KEYSTORE_NAME, STORE_NAME, Profile
 from didlink.profile.store import DamagedStore, Store
-from identity.backup import Backup, BackupSession, BackupSetting
+from identity.backup import Backup, BackupReach, BackupRelays, BackupSession, BackupSetting
 from identity.contact import Contact
 from identity.errors import DamagedBackup, IdentityExists
 from identity.keystore import DEFAULT_KDF, KdfParams, create_keystore
@@ -112,6 +114,35 @@ def profile_received(profile: Profile) -> list[tuple[str, list[bytes]]]:
         ):
             found.setdefault(str(did), []).append(bytes(mid))
     return list(found.items())
+
+
+def profile_reach(profile: Profile) -> tuple[list[BackupRelays], list[BackupReach]]:
+    """Where each contact listens: the relays of its latest token (`contact_relays`) and the
+    reach of its card or request (`contact_reach`), read through the store's checks (a damaged
+    row is a StoreError / DamagedStore, exit 2). Rows of a DID that is no contact (none are
+    expected: they go with the contact) are left out."""
+    from didlink.mailbox.requests import contact_reach
+
+    if not profile.store_path.exists():
+        return [], []
+    relays, reach = [], []
+    with Store(profile.store_path) as store:
+        db = store.connection
+        for (did,) in db.execute(
+            "SELECT peer_did FROM contact_relays WHERE peer_did IN (SELECT did FROM contacts)"
+            " ORDER BY peer_did"
+        ).fetchall():
+            urls = store.contact_relays(str(did))
+            if urls:
+                relays.append(BackupRelays(str(did), tuple(urls)))
+        for (did,) in db.execute(
+            "SELECT peer_did FROM contact_reach WHERE peer_did IN (SELECT did FROM contacts)"
+            " ORDER BY peer_did"
+        ).fetchall():
+            found = contact_reach(store, str(did))
+            if found is not None:
+                reach.append(BackupReach(str(did), found.relays, found.key))
+    return relays, reach
 
 
 def profile_outbox_count(profile: Profile) -> int:
@@ -203,6 +234,8 @@ def _fsync(path: Path, *, directory: bool = False) -> None:
 
 
 def _fill_store(path: Path, backup: Backup) -> None:
+    from didlink.mailbox.requests import set_contact_reach
+
     with Store(path) as store, store.transaction():
         db = store.connection
         db.executemany(
@@ -240,6 +273,10 @@ def _fill_store(path: Path, backup: Backup) -> None:
             "INSERT INTO received (peer_did, message_id, received_at) VALUES (?, ?, ?)",
             [(did, mid, created) for did, ids in backup.received for mid in ids],
         )
+        for relays in backup.contact_relays:  # the store checks each list again
+            store.set_contact_relays(relays.did, relays.relays, now=backup.created)
+        for reach in backup.contact_reach:
+            set_contact_reach(store, reach.did, reach.relays, reach.key, now=backup.created)
     with Store(path) as store:
         # Everything into the one file (no -wal / -shm to move with it); the next Store to open
         # it switches back to WAL.

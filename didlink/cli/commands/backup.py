@@ -136,7 +136,8 @@ def restore_phrase(force: bool) -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
 def backup_export(file: Path, force: bool) -> None:
-    """Write the identity, contacts and used invitations to FILE, sealed under a passphrase.
+    """Write the identity, contacts (with their relays), conversations and used invitations
+    to FILE, sealed under a passphrase.
 
     The profile's passphrase (DIDLINK_PASSPHRASE) unlocks the identity; the backup's own
     passphrase (DIDLINK_BACKUP_PASSPHRASE, else asked twice) seals the file.
@@ -144,6 +145,7 @@ def backup_export(file: Path, force: bool) -> None:
     from didlink.custody.restore import (
         profile_outbox_count,
         profile_parts,
+        profile_reach,
         profile_received,
         profile_sessions,
         profile_settings,
@@ -157,6 +159,7 @@ def backup_export(file: Path, force: bool) -> None:
     key = profile.unlock(use_agent=False)  # the passphrase even when unlocked
     contacts, used = profile_parts(profile)
     sessions = profile_sessions(profile)
+    contact_relays, contact_reach = profile_reach(profile)
     waiting = profile_outbox_count(profile)
     passphrase = get_backup_passphrase(confirm=True)
     try:
@@ -168,6 +171,8 @@ def backup_export(file: Path, force: bool) -> None:
             settings=profile_settings(profile),
             sessions=sessions,
             received=profile_received(profile),
+            contact_relays=contact_relays,
+            contact_reach=contact_reach,
         )
         data = seal_backup(backup, passphrase)
     except ValueError as exc:  # over the format's limits (100 000 contacts, 32 MiB)
