@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from didlink.words.when import utc_time as _utc
+from identity.validity import iso_time
 
 
 @dataclass(frozen=True)
@@ -357,11 +358,6 @@ def event_from(name: str, fields: Mapping[str, Any]) -> Event | None:
     return None
 
 
-def _iso(moment: datetime) -> str:
-    """The ISO 8601 UTC spelling of the events' times (identity/validity.py `iso_time`)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def event_fields(event: Event) -> tuple[str, dict[str, Any]] | None:
     """The `--jsonl` event of `event`: its name and fields, in the order specs/cli-jsonl.md
     writes them (the inverse of `event_from`). None for `SessionWarning`, which is no event
@@ -406,7 +402,7 @@ def event_fields(event: Event) -> tuple[str, dict[str, Any]] | None:
         case MessageReceived():
             message: dict[str, Any] = {"from": event.sender, "id": event.id, "text": event.text}
             if event.sent_at is not None:
-                message["sent_at"] = _iso(event.sent_at)
+                message["sent_at"] = iso_time(int(event.sent_at.timestamp()))
             if event.via is not None:
                 message["via"] = event.via
             return "message", message
@@ -417,7 +413,7 @@ def event_fields(event: Event) -> tuple[str, dict[str, Any]] | None:
             for waiting in event.messages:
                 item: dict[str, Any] = {"id": waiting.id, "text": waiting.text}
                 if waiting.typed_at is not None:
-                    item["typed_at"] = _iso(waiting.typed_at)
+                    item["typed_at"] = iso_time(int(waiting.typed_at.timestamp()))
                 if waiting.ref is not None:
                     item["ref"] = waiting.ref
                 items.append(item)

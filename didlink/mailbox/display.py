@@ -11,7 +11,7 @@ print (specs/mailbox.md §12, §16): one place, so both commands print an arriva
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from didlink.events import MailboxDelivered, MailboxMessage
@@ -48,8 +48,10 @@ def inbox_events(box: MailboxStore, requests: Collection[str] = ()) -> list[tupl
 
 
 def iso(at: datetime) -> str:
-    """ISO 8601 in UTC with a `Z`, to the second."""
-    return at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    """ISO 8601 in UTC with a `Z`, to the second (identity/validity.py `iso_time`)."""
+    from identity.validity import iso_time
+
+    return iso_time(int(at.timestamp()))
 
 
 def local(at: datetime) -> str:

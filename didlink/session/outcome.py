@@ -33,7 +33,9 @@ RESPONSE_TIMEOUT_ENV = "DIDLINK_RESPONSE_TIMEOUT"
 SAS_TIMEOUT_ENV = "DIDLINK_SAS_TIMEOUT"
 
 
-def _seconds(name: str, default: float) -> float:
+def seconds_from_env(name: str, default: float, *, most: float = 86400) -> float:
+    """The environment variable `name` as seconds (0 < s <= `most`), else `default`;
+    UserError for anything else."""
     text = os.environ.get(name)
     if text is None or not text.strip():
         return default
@@ -41,8 +43,8 @@ def _seconds(name: str, default: float) -> float:
         value = float(text)
     except ValueError:
         raise UserError(f"{name} must be a number of seconds, not {text!r}") from None
-    if not 0 < value <= 86400:
-        raise UserError(f"{name} must be between 0 and 86400 seconds")
+    if not 0 < value <= most:
+        raise UserError(f"{name} must be between 0 and {most:g} seconds")
     return value
 
 
@@ -50,9 +52,9 @@ def timeouts_from_env() -> Timeouts:
     """The phase timeouts, overridable by DIDLINK_*_TIMEOUT (seconds) for tests and scripts."""
     default = Timeouts()
     return Timeouts(
-        connect=_seconds(CONNECT_TIMEOUT_ENV, default.connect),
-        response=_seconds(RESPONSE_TIMEOUT_ENV, default.response),
-        sas=_seconds(SAS_TIMEOUT_ENV, default.sas),
+        connect=seconds_from_env(CONNECT_TIMEOUT_ENV, default.connect),
+        response=seconds_from_env(RESPONSE_TIMEOUT_ENV, default.response),
+        sas=seconds_from_env(SAS_TIMEOUT_ENV, default.sas),
         flush=default.flush,
     )
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,16 +65,9 @@ MAX_PENDING = 16
 
 def wait_from_env() -> float:
     """DIDLINK_RENDEZVOUS_TIMEOUT (seconds, 0 < s <= 3600), else `DEFAULT_WAIT`."""
-    text = os.environ.get(WAIT_ENV)
-    if text is None or not text.strip():
-        return DEFAULT_WAIT
-    try:
-        value = float(text)
-    except ValueError:
-        raise UserError(f"{WAIT_ENV} must be a number of seconds") from None
-    if not 0 < value <= 3600:
-        raise UserError(f"{WAIT_ENV} must be between 0 and 3600 seconds")
-    return value
+    from didlink.session.outcome import seconds_from_env
+
+    return seconds_from_env(WAIT_ENV, DEFAULT_WAIT, most=3600)
 
 
 def offer_wins(own_did: str, peer_did: str) -> bool:
