@@ -5,13 +5,12 @@ Usage: python -m bench.memory_worker host didlink|raw N     (the host starts its
 The host process opens N connections to a guest process (its child, speaking one JSON line per
 offer and per answer over pipes). "didlink": each connection is a transport `Peer` plus a
 `didlink.session.node.Node` running the real session (handshake, SAS confirmed at once by an
-in-process
-sink, both confirmations exchanged, reader and writer tasks alive), all sharing one open store
-as a multi-session process would. "raw": each is a bare aiortc RTCPeerConnection with one open
+in-process sink, both confirmations exchanged, reader and writer tasks alive), all sharing one open
+store as a multi-session process would. "raw": each is a bare aiortc RTCPeerConnection with one open
 data channel, in processes that import nothing of didlink (what a process imported before it
-measures changes what a session adds to it: a raw session measured beside didlink's modules came
-to 151.8 KiB, alone to 163 KiB). One warm-up connection first (so lazy imports and caches are
-not charged to the sessions), then the host reads its RSS, opens N more, reads it again and prints
+measures changes what a session adds to it: a raw session measured beside didlink's modules came to
+151.8 KiB, alone to 163 KiB). One warm-up connection first (so lazy imports and caches are not
+charged to the sessions), then the host reads its RSS, opens N more, reads it again and prints
 {"rss_before", "rss_after", "sessions", "per_session"} (bytes).
 """
 

@@ -15,9 +15,8 @@ Everything the CLI can do is here: cards (`card`, `accept_card`), live first con
 SAS (`Session.sas`, `confirm_sas`, `reject_sas`), texts and files, contacts, names, safety
 numbers and verification. A session runs the same machinery as `didlink invite` / `accept`
 (didlink/session/live.py, didlink/session/node.py), with the events of specs/cli-jsonl.md delivered
-as frozen
-objects (didlink/events.py) instead of JSON lines. `Agent.send(contact, text)` does not care
-whether the contact is connected: with a live, verified session the text leaves at once;
+as frozen objects (didlink/events.py) instead of JSON lines. `Agent.send(contact, text)` does not
+care whether the contact is connected: with a live, verified session the text leaves at once;
 otherwise it waits, sealed in the persistent outbox, and leaves on the next session with that
 contact.
 

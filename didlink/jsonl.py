@@ -291,8 +291,7 @@ class HumanSink:
     """The same events, worded for a person at a terminal (line mode: pipes, TERM=dumb).
 
     Every line goes through `say` (didlink/words/output.py); what a peer controls is escaped where
-    it
-    is inserted, and a message's further lines start with the continuation prefix
+    it is inserted, and a message's further lines start with the continuation prefix
     (didlink/words/display.py), so no line of peer text can pass for one of ours.
     """
 

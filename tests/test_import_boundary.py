@@ -3,13 +3,11 @@
 `--help`, `whoami`, `contacts`, `inspect`, `resolve`, `safety-number`, `lock` and `ice`
 (listing the ICE servers) must not import aiortc, aioice, av, our transport package,
 didlink.session.live or didlink.session.node: those take most of half a second and most of 100 MB
-to load, and
-these commands never connect. Nor python-pkcs11 (didlink.custody.device_token): only the commands
-that
-talk to a PKCS#11 token load it. Each command runs here in a fresh interpreter that calls the
-click entry point, as `python -m didlink` does, and then writes the names of every module it
-loaded and its peak RSS. Time is not asserted (this machine is shared and noisy; `make bench`
-measures it as a ratio, bench/metrics/startup.py); memory is steady enough to assert: `whoami
+to load, and these commands never connect. Nor python-pkcs11 (didlink.custody.device_token): only
+the commands that talk to a PKCS#11 token load it. Each command runs here in a fresh interpreter
+that calls the click entry point, as `python -m didlink` does, and then writes the names of every
+module it loaded and its peak RSS. Time is not asserted (this machine is shared and noisy; `make
+bench` measures it as a ratio, bench/metrics/startup.py); memory is steady enough to assert: `whoami
 --json` stays under 40 MB of peak RSS.
 
 The peak is the child's own VmHWM (/proc/self/status), not the parent's `ru_maxrss` for the

@@ -1,7 +1,6 @@
 """The node announces its new ratchet key after a receive step that leaves nothing to send
 (didlink/session/node.py `_after_frames`, specs/frames.md section 4a): two real nodes over real
-WebRTC
-on this machine (tests/faults/node_pair.py, through a relay that changes nothing)."""
+WebRTC on this machine (tests/faults/node_pair.py, through a relay that changes nothing)."""
 
 from __future__ import annotations
 

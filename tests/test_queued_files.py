@@ -1,9 +1,8 @@
 """Files queued for the next live session (didlink/session/queued_files.py,
 didlink/session/resume.py rows,
 didlink/session/transfers.py `send_queued`), over in-memory channels (tests/test_resume.py's
-harness):
-the checks at queue time, the order, a changed or gone file dropped with `file_unsent`, a cut
-transfer of a queued file resumed, the line a person sees."""
+harness): the checks at queue time, the order, a changed or gone file dropped with `file_unsent`, a
+cut transfer of a queued file resumed, the line a person sees."""
 
 from __future__ import annotations
 

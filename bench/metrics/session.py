@@ -3,10 +3,9 @@
 Each sample is one session between two OS processes on this machine, driven as a user would
 drive them: didlink is the real CLI (`didlink invite --jsonl` / `didlink accept TOKEN --jsonl`,
 through didlink/cli/driver.py); the baseline is bench/raw_peer.py, raw aiortc behind the same
-kind
-of JSON-lines interface. The parent times everything with one clock, from the command it writes
-to the event it reads, so both sides pay the same pipe hops. Process start-up and the Argon2
-unlock happen before the first timed step and never count.
+kind of JSON-lines interface. The parent times everything with one clock, from the command it writes
+to the event it reads, so both sides pay the same pipe hops. Process start-up and the Argon2 unlock
+happen before the first timed step and never count.
 
 connect_time        both tokens in hand (the response is written to the inviter) -> both sides
                     report the session ready: didlink `connected` (handshake done, SAS shown and

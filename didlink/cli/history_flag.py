@@ -3,8 +3,8 @@
 `history_option` is the click decorator every live command applies; it puts the flag in the
 click context, where `history_requested()` finds it (so the session glue needs no new
 parameters). It lives apart from didlink/profile/history.py, which seals and reads the stored
-messages,
-so that declaring the CLI's commands loads neither the store nor pydantic (issue 28, point 4).
+messages, so that declaring the CLI's commands loads neither the store nor pydantic (issue 28, point
+4).
 """
 
 from __future__ import annotations

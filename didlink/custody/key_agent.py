@@ -1,13 +1,11 @@
 """The key agent: a small background process that holds one unlocked identity seed in memory.
 
 `didlink unlock` starts it as `python -m didlink.custody.key_agent --socket PATH --until T --did
-DID`,
-in a new session (detached from the terminal; it forks once more so that its launcher can reap
-it), and writes the 32-byte seed on its standard
-input (never in its arguments or environment, which other tools can read). The agent binds its
-Unix socket (0600, in the 0700 folder of didlink/custody/key_agent_protocol.py), says `ready` on its
-standard output, then serves one request per connection (specs/key-agent.md) to processes of
-its own uid only, until:
+DID`, in a new session (detached from the terminal; it forks once more so that its launcher can reap
+it), and writes the 32-byte seed on its standard input (never in its arguments or environment, which
+other tools can read). The agent binds its Unix socket (0600, in the 0700 folder of
+didlink/custody/key_agent_protocol.py), says `ready` on its standard output, then serves one request
+per connection (specs/key-agent.md) to processes of its own uid only, until:
 - `until` (Unix seconds; checked at least every `POLL` seconds, on the wall clock, so a
   machine that slept past it locks on waking), or
 - a `lock` request, or SIGTERM / SIGINT / SIGHUP, or

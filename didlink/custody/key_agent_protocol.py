@@ -2,9 +2,8 @@
 
 `didlink unlock` leaves the unlocked identity seed with a small background process, the key
 agent (didlink/custody/key_agent.py), which serves it over a Unix socket until `didlink lock` or
-the end
-of the chosen time. The socket lives in a private folder: `$XDG_RUNTIME_DIR/didlink` (a tmpfs
-that the login session owns and that does not survive a reboot), else `<tmp>/didlink-<uid>`;
+the end of the chosen time. The socket lives in a private folder: `$XDG_RUNTIME_DIR/didlink` (a
+tmpfs that the login session owns and that does not survive a reboot), else `<tmp>/didlink-<uid>`;
 the folder must be a real folder of ours with no group or other rights (a loose mode of ours is
 repaired; anything else is refused: another user may have made it). One agent per profile: the
 socket's name is a hash of the profile's resolved path.

@@ -14,8 +14,7 @@ persistent sessions (messaging/mailbox.py) and the relay pool (transport/nostr_r
   and every epoch a live wrap may use; each wrap opened (transport/nostr_envelope.py), checked to
   come from that contact's alias, opened by the session (a replay or forgery fails the ratchet
   and changes nothing), kept (didlink/mailbox/store.py), and texts receipted by mailbox. It ends
-  once
-  every relay has sent what it stored (EOSE; `GRACE` after the first one), or at the timeout.
+  once every relay has sent what it stored (EOSE; `GRACE` after the first one), or at the timeout.
   The cursor (the start of the last fetch that a relay answered) bounds the next fetch.
 
 Imported only by the commands that use relays: it loads nostr-sdk and websockets, never aiortc.

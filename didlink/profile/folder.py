@@ -97,8 +97,7 @@ class Profile:
     def _token_secret(self) -> Callable[[], bytes | None]:
         """What the keystore needs besides the passphrase: for a device-bound keystore, the
         secret its PKCS#11 token computes (didlink/custody/device_token.py), asked of the token
-        once,
-        when first needed (its PIN after the passphrase); None for a passphrase-only one. A
+        once, when first needed (its PIN after the passphrase); None for a passphrase-only one. A
         missing token is named now, before the passphrase is asked for."""
         from identity import keystore
 

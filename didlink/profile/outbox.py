@@ -4,11 +4,10 @@ Theory of operation (specs/cli-jsonl.md section 4, specs/frames.md section 5a)
 ------------------------------------------------------------------------------
 Sender: `add` puts a chat message in the `outbox` table under a fresh 16-byte message id (`mid`: the
 time, then 10 random bytes); the text is sealed (didlink/profile/sealing.py, context "outbox\\0" +
-mid) so
-no message content is ever in clear on disk. `pending(peer)` gives that peer's messages in the order
-they were typed; a message leaves only when the session is verified and stays in the table until
-`acknowledge(mid)` (the peer's receipt). So whatever ends the session (quit, crash, SIGKILL, a lost
-connection), unacknowledged messages are resent, in order, on the next session with that peer.
+mid) so no message content is ever in clear on disk. `pending(peer)` gives that peer's messages in
+the order they were typed; a message leaves only when the session is verified and stays in the table
+until `acknowledge(mid)` (the peer's receipt). So whatever ends the session (quit, crash, SIGKILL, a
+lost connection), unacknowledged messages are resent, in order, on the next session with that peer.
 
 Batching (specs/cli-jsonl.md section 4b): `add(..., deferred=True)` keeps the message in memory
 until `flush()`, which seals and writes every kept row in one transaction: a burst read in one

@@ -1,8 +1,7 @@
 """How a live session ends: the outcome of a failure, the wait at quit, the Close, the warnings.
 
 The node (didlink/session/node.py) decides when a session ends; this module holds the steps of the
-end
-that do not depend on the node's state (specs/cli-jsonl.md section 6):
+end that do not depend on the node's state (specs/cli-jsonl.md section 6):
 
 - a failure (timeout, handshake, protocol, transport, local store) becomes one `Outcome` and
   one error line;

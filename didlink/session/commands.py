@@ -1,10 +1,9 @@
 """What a user asks of a live session, and where a session reports what happens.
 
 The machinery's side of a session's interface (didlink/session/node.py and its helpers): the
-commands
-a frontend hands to a session (small frozen classes), what a typed line means right now
-(`Expecting`), and the `EventSink` protocol the node reports its events through. The frontends
-spell them: didlink/jsonl.py (JSON lines, the line mode), didlink/chat/screen.py (the chat screen),
+commands a frontend hands to a session (small frozen classes), what a typed line means right now
+(`Expecting`), and the `EventSink` protocol the node reports its events through. The frontends spell
+them: didlink/jsonl.py (JSON lines, the line mode), didlink/chat/screen.py (the chat screen),
 didlink/agent.py (event objects). Nothing here prints or parses.
 """
 

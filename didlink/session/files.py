@@ -15,17 +15,15 @@ next expected one is a protocol violation.
 
 This module does file I/O but no networking and no asyncio; the session (didlink/session/node.py)
 drives it. Resuming after a reconnect (didlink/session/resume.py keeps the state): the sender
-`seek`s to
-the offset the receiver holds; the receiver re-opens its part file (`resume=True`), re-hashes
-the bytes already there (`rehash`) and goes on from its end.
+`seek`s to the offset the receiver holds; the receiver re-opens its part file (`resume=True`),
+re-hashes the bytes already there (`rehash`) and goes on from its end.
 
 Limits (issue 26): an incoming file holds a reservation of the bytes it still expects in the
 folder's one account (didlink/session/file_limits.py `DiskSpace`), taken before its part file is
-made
-and re-checked while it is written. A saved name, `name` or a collision name `stem (n)suffix`,
-is cut so that its UTF-8 bytes fit the folder's NAME_MAX (`fitted_name`). Every OSError while
-the part file is made, written, read or moved into place is a `FileTransferError`: it fails
-that file, never the session.
+made and re-checked while it is written. A saved name, `name` or a collision name `stem (n)suffix`,
+is cut so that its UTF-8 bytes fit the folder's NAME_MAX (`fitted_name`). Every OSError while the
+part file is made, written, read or moved into place is a `FileTransferError`: it fails that file,
+never the session.
 """
 
 from __future__ import annotations

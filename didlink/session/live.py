@@ -31,9 +31,8 @@ carries the invitee's) with the contact once the SAS is confirmed.
 Reconnect (`didlink chat CONTACT`, specs/cli-jsonl.md section 4a): the inviter's flow with a
 RECONNECT token (kind 2) and the contact's DID known from the start, so messages typed before
 the connection go straight into the persistent outbox (didlink/profile/outbox.py); only that
-contact's
-response is taken. The accepter refuses a reconnect token whose inviter is not a contact. The
-handshake authenticates both DIDs (Noise KK with the contacts' keys), and a side whose contact
+contact's response is taken. The accepter refuses a reconnect token whose inviter is not a contact.
+The handshake authenticates both DIDs (Noise KK with the contacts' keys), and a side whose contact
 is verified confirms the SAS by itself.
 """
 

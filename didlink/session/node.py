@@ -41,8 +41,7 @@ This is thin asyncio glue; every protocol decision lives in messaging/ and trans
   `mid`, written before the writer encrypts anything; it leaves when the session is verified
   (earlier sessions' leftovers first) and is removed when its receipt arrives; the receiver
   drops a `mid` it already delivered. Unfinished files resume (didlink/session/resume.py). A
-  reconnect
-  (`didlink chat`) to a verified contact confirms the SAS by itself (section 4a).
+  reconnect (`didlink chat`) to a verified contact confirms the SAS by itself (section 4a).
 - Every wait is bounded or races the user's quit (`wait`); the end of the session is one
   `Outcome` (reason, exit code; didlink/session/outcome.py): quit -> 0; the peer closed a
   verified session -> 0; anything else (SAS rejected by either side, timeout, lost connection,

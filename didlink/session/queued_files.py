@@ -12,12 +12,11 @@ would double the disk a large file takes, and put a file the user may delete lat
 store, which a backup carries). So the file must still be there, unchanged, when it leaves.
 
 On the next verified session with the contact (didlink/session/transfers.py `send_queued`) the
-queued
-files leave one after another, in the order queued, after the outbox's texts: each is re-opened
-and `unchanged` checks its size, modification time and SHA-256 against the row. A file changed
-or gone is not sent: its row is deleted and the session reports it (`file_unsent`). A file that
-is offered becomes an ordinary transfer (its row loses `queued`): it resumes as any after a cut,
-and leaves the table at the peer's final ack (`file_sent`) or its refusal.
+queued files leave one after another, in the order queued, after the outbox's texts: each is
+re-opened and `unchanged` checks its size, modification time and SHA-256 against the row. A file
+changed or gone is not sent: its row is deleted and the session reports it (`file_unsent`). A file
+that is offered becomes an ordinary transfer (its row loses `queued`): it resumes as any after a
+cut, and leaves the table at the peer's final ack (`file_sent`) or its refusal.
 """
 
 from __future__ import annotations

@@ -34,15 +34,14 @@ take the file: `error`); at most `MAX_INCOMING_FILES` of its files are offered a
 batch of files does not run into the receiver's cap.
 
 Limits on the receiving side (issue 26; didlink/session/file_limits.py): every offer is counted by
-the
-session's `OfferRate` before anything else; at most `MAX_INCOMING_FILES` files (asked or in
-progress) at once; the bytes a file still expects are reserved in the folder's `DiskSpace`;
-the `--files` policy (didlink/file_policy.py) refuses, asks or accepts a new file. Whatever is
-refused or fails is answered with a `FileError` and reported (`file_refused` / `error`); no
-OSError or refusal ends the session. `tidy` (at the session's start and end) deletes the `in`
-rows and part files older than `PARTIAL_MAX_AGE` and this peer's partial files beyond its
-budget (`MAX_PARTIAL_FILES_PER_PEER`, `MAX_PARTIAL_BYTES_PER_PEER`), and keeps the rows of at
-most `MAX_SAVED_ROWS_PER_PEER` saved files per peer.
+the session's `OfferRate` before anything else; at most `MAX_INCOMING_FILES` files (asked or in
+progress) at once; the bytes a file still expects are reserved in the folder's `DiskSpace`; the
+`--files` policy (didlink/file_policy.py) refuses, asks or accepts a new file. Whatever is refused
+or fails is answered with a `FileError` and reported (`file_refused` / `error`); no OSError or
+refusal ends the session. `tidy` (at the session's start and end) deletes the `in` rows and part
+files older than `PARTIAL_MAX_AGE` and this peer's partial files beyond its budget
+(`MAX_PARTIAL_FILES_PER_PEER`, `MAX_PARTIAL_BYTES_PER_PEER`), and keeps the rows of at most
+`MAX_SAVED_ROWS_PER_PEER` saved files per peer.
 """
 
 from __future__ import annotations

@@ -3,8 +3,7 @@
 `open_session_pair()` connects two transport `Peer`s (directly, or through an impairing
 `UdpRelay` from tests/support/impair.py), runs the didlink handshake (commit-then-reveal + Noise
 KK) over the open data channel exactly as didlink/session/node.py does, and seeds a `SecureChannel`
-on
-each side from the handshake result. Each `SecureEnd` then runs two tasks like the node's:
+on each side from the handshake result. Each `SecureEnd` then runs two tasks like the node's:
 
 - the writer, the only one that encrypts: `channel.data_to_send()` then `await peer.send()`
   frame by frame (Peer.send's backpressure bounds memory);

@@ -1,9 +1,8 @@
 """Key agents in tests: a private runtime folder per test, and every agent in it killed after.
 
 `didlink unlock` starts a background process (didlink/custody/key_agent.py) that outlives the
-command;
-the suite must never leave one behind nor use the user's real $XDG_RUNTIME_DIR. The folder is
-made under /tmp, not tmp_path: a Unix socket path holds at most 107 bytes.
+command; the suite must never leave one behind nor use the user's real $XDG_RUNTIME_DIR. The folder
+is made under /tmp, not tmp_path: a Unix socket path holds at most 107 bytes.
 """
 
 from __future__ import annotations
