@@ -196,6 +196,10 @@ class MessageRequests:
         self._box = MailboxStore(store, self._sealer)
         self._secret: bytes | None = None
 
+    @property
+    def store(self) -> Store:
+        return self._store
+
     # -- where contacts can be reached ---------------------------------------------------------
 
     def reach(self, peer: str) -> ContactReach | None:
@@ -488,13 +492,6 @@ def mailbox_relays(store: Store, peer: str) -> list[str]:
     return list(reach.relays) if reach is not None else []
 
 
-def relays_for(requests: MessageRequests, peer: str, own: list[str]) -> list[str]:
-    """The relays a wrap to `peer` goes to: the contact's (its card's or its request's) when
-    known, else our own."""
-    reach = requests.reach(peer)
-    return list(reach.relays) if reach is not None else own
-
-
 async def send_request(
     requests: MessageRequests,
     box: MailboxStore,
@@ -520,7 +517,8 @@ async def send_request(
         expires_in=DEFAULT_EXPIRES_IN,
         now=datetime.now(UTC),
     )
-    async with MailboxRoute(box, outbox, settings, relays_for(requests, peer, own)) as route:
+    urls = mailbox_relays(requests.store, peer) or own  # the card's (or its token's) relays
+    async with MailboxRoute(box, outbox, settings, urls) as route:
         accepted = await route.flush(peer)
     return mid, accepted.get(mid, ())
 
