@@ -6,6 +6,7 @@ without relays: `MessageRequests.take` is what `receive` calls for each wrap's p
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -366,4 +367,7 @@ def _request_payload(
     event = parse_event(loads_strict(wrap.event_json), max_content_chars=100_000)
     secret = reach_secret(recipient.seed, CARD_REACH_CONTEXT)
     assert alias_public(secret) == recipient_key
-    return open_wrap(event, recipient_secret=secret, now=int(NOW.timestamp()) + 60).payload
+    # The wrap was sealed at the real time (its created_at drawn from the two days before):
+    # opened at the real time too, not at the test's fixed NOW (a seal made after NOW + 60 s
+    # would read as dated in the future).
+    return open_wrap(event, recipient_secret=secret, now=int(time.time())).payload
